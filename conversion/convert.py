@@ -1,0 +1,81 @@
+"""convert(): native model -> adapter -> ONNX, checked, with metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnx
+
+from .converted import ConvertedModel
+from .errors import ConversionRefusedError, InputError
+from .frameworks import adapter_for
+from .frameworks.base import Lowered
+
+__all__ = ["convert", "parse_dtype", "finish"]
+
+_DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+
+
+def parse_dtype(dtype: Any) -> np.dtype:
+    key = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if key not in _DTYPES:
+        raise ConversionRefusedError(f"dtype {dtype!r} is not supported; use 'float32' (default) or 'float64'")
+    return _DTYPES[key]
+
+
+def _ml_opset(target_opset: int | dict[str, int] | None) -> int | None:
+    if isinstance(target_opset, dict):
+        return target_opset.get("ai.onnx.ml")
+    return target_opset
+
+
+def finish(model: Any, lowered: Lowered, framework: str, framework_version: str, fingerprint: str, *, dtype: np.dtype, name: str | None) -> ConvertedModel:
+    """Checks the graph and wraps it with onnxgate's metadata."""
+    graph = lowered.onnx
+    if name:
+        graph.graph.name = name
+    try:
+        onnx.checker.check_model(graph, full_check=True)
+    except onnx.checker.ValidationError as exc:  # a bug in onnxgate, not in the user's model
+        raise ConversionRefusedError(f"the ONNX graph for this {type(model).__name__} failed onnx.checker: {exc}") from exc
+    head = lowered.head
+    return ConvertedModel(
+        onnx=graph,
+        framework=framework,
+        task=head.task,
+        n_features=lowered.n_features,
+        classes=head.classes,
+        methods=dict(head.methods),
+        metadata={
+            "framework_version": framework_version,
+            "model_type": type(model).__name__,
+            "converter": lowered.converter,
+            "converter_version": lowered.converter_version,
+            "model_sha256": fingerprint,
+            "dtype": dtype.name,
+            "allow_nan": str(head.allow_nan).lower(),
+            "allow_inf": str(head.allow_inf).lower(),
+        },
+    )
+
+
+def convert(
+    model: Any,
+    *,
+    dtype: str = "float32",
+    n_features: int | None = None,
+    target_opset: int | dict[str, int] | None = None,
+    name: str | None = None,
+) -> ConvertedModel:
+    """Converts a fitted model to ONNX that computes what the native model computes, or refuses.
+
+    ``target_opset`` is the ai.onnx.ml opset (3, or 5 for the TreeEnsemble operator); float64
+    needs 5 and gets it by default.
+    """
+    np_dtype = parse_dtype(dtype)
+    adapter = adapter_for(model)
+    lowered = adapter.lower(model, dtype=np_dtype, ml_opset=_ml_opset(target_opset))
+    if n_features is not None and n_features != lowered.n_features:
+        raise InputError(f"n_features={n_features} was given, but the model was trained on {lowered.n_features} features")
+    return finish(model, lowered, adapter.name, adapter.version(), adapter.fingerprint(model), dtype=np_dtype, name=name)

@@ -1,0 +1,350 @@
+"""The one ONNX emitter: tree IR -> ai.onnx.ml TreeEnsemble graph.
+
+Threshold rounding, NaN routing, base scores and post-transforms are decided here, once,
+for every framework.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import AttributeProto, TensorProto, helper, numpy_helper
+
+from .errors import ConversionRefusedError
+from .tree_ir import TreeEnsembleIR
+
+__all__ = ["emit", "split_values", "ONNX_OPSET", "DEFAULT_ML_OPSET"]
+
+ONNX_OPSET = 21  # ai.onnx; supported by onnxruntime >= 1.18
+DEFAULT_ML_OPSET = {np.dtype(np.float32): 3, np.dtype(np.float64): 5}
+_ELEM = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}
+_LEQ, _EQ = 0, 4  # opset-5 node modes; the opset-3 spelling is in _MODE_NAMES
+_MODE_NAMES = np.array([b"BRANCH_LEQ", b"BRANCH_LT", b"BRANCH_GTE", b"BRANCH_GT", b"BRANCH_EQ"])
+
+
+def split_values(
+    threshold: np.ndarray, cmp: str, input_cast: str, dtype: np.dtype
+) -> tuple[np.ndarray, np.ndarray]:
+    """Thresholds and modes (0 = LEQ, 1 = LT) that route every ``dtype`` input exactly as the
+    native ``cast(x) <cmp> threshold`` does.
+
+    float32 inputs: the native test holds exactly for float32 values up to ``p``, the largest
+    float32 that satisfies it, so ``x <= p`` is exact whatever precision the threshold had
+    (LightGBM's float64 thresholds, scikit-learn's double thresholds on float32 features).
+    float64 inputs into a framework that rounds inputs to float32 first (XGBoost,
+    scikit-learn, CatBoost): ``float32(x) <= p`` holds below the rounding midpoint between
+    ``p`` and the next float32, and at the midpoint itself when ties round down to ``p``.
+    """
+    t = np.asarray(threshold, dtype=np.float64)
+    if dtype == np.float64 and input_cast == "float64":
+        return t, np.full(t.shape, 0 if cmp == "<=" else 1, dtype=np.uint8)
+    with np.errstate(over="ignore", invalid="ignore"):
+        t32 = t.astype(np.float32)
+        if cmp == "<=":
+            p = np.where(t32.astype(np.float64) > t, np.nextafter(t32, np.float32(-np.inf)), t32)
+        else:
+            c = np.where(t32.astype(np.float64) < t, np.nextafter(t32, np.float32(np.inf)), t32)
+            p = np.nextafter(c, np.float32(-np.inf))
+        p = p.astype(np.float32)
+        leq = np.zeros(t.shape, dtype=np.uint8)
+        if dtype == np.float32:
+            return p, leq
+        p64 = p.astype(np.float64)
+        up = np.nextafter(p, np.float32(np.inf)).astype(np.float64)
+        # Past float32's largest value the next step is inf; the rounding boundary is half an ulp up.
+        up = np.where(np.isinf(up) & np.isfinite(p64), p64 + (p64 - np.nextafter(p, np.float32(-np.inf))), up)
+        mid = np.where(np.isfinite(p64), p64 + (up - p64) / 2, p64)
+    ties_down = (p.view(np.uint32) & 1) == 0  # round-half-even keeps an even mantissa
+    return mid, np.where(ties_down, leq, np.uint8(1))
+
+
+def _node_arrays(ir: TreeEnsembleIR, dtype: np.dtype) -> dict[str, np.ndarray]:
+    """Per-node arrays in ONNX terms, with zero-as-missing splits expanded into an EQ test."""
+    values, modes = split_values(ir.threshold, ir.cmp, ir.input_cast, dtype)
+    leaf = ir.is_leaf
+    a = {
+        "tree": ir.tree.astype(np.int64),
+        "node": ir.node.astype(np.int64),
+        "feature": np.where(leaf, 0, ir.feature).astype(np.int64),
+        "value": np.where(leaf, 0, values),
+        "mode": np.where(leaf, 255, modes).astype(np.uint8),
+        "true": np.where(leaf, 0, ir.left).astype(np.int64),
+        "false": np.where(leaf, 0, ir.right).astype(np.int64),
+        "missing": (ir.missing_left & ~leaf).astype(np.int64),
+        "weights": ir.value,
+    }
+    if ir.zero_missing is None or not ir.zero_missing.any():
+        return a
+    zero_goes_left = _goes_left_at_zero(a["value"], a["mode"])
+    expand = np.flatnonzero(ir.zero_missing & ~leaf & (zero_goes_left != ir.missing_left))
+    if expand.size == 0:
+        return a
+    # Node i becomes "x == 0 ? default child : (moved copy of node i)"; the copy gets a fresh id.
+    n_per_tree = np.bincount(a["tree"], weights=None, minlength=ir.n_trees)
+    next_id = n_per_tree.astype(np.int64)
+    moved_ids = np.empty(expand.size, dtype=np.int64)
+    for j, i in enumerate(expand):
+        t = a["tree"][i]
+        moved_ids[j] = next_id[t]
+        next_id[t] += 1
+    moved = {k: v[expand].copy() for k, v in a.items()}
+    moved["node"] = moved_ids
+    default = np.where(ir.missing_left[expand], a["true"][expand], a["false"][expand])
+    a["value"][expand] = 0.0
+    a["mode"][expand] = _EQ
+    a["true"][expand] = default
+    a["false"][expand] = moved_ids
+    a["missing"][expand] = 1
+    return {k: np.concatenate([a[k], moved[k]]) for k in a}
+
+
+def _goes_left_at_zero(values: np.ndarray, modes: np.ndarray) -> np.ndarray:
+    return np.where(modes == 0, 0.0 <= values, 0.0 < values)
+
+
+def _ints(name: str, values: np.ndarray) -> AttributeProto:
+    attr = AttributeProto(name=name, type=AttributeProto.INTS)
+    attr.ints.extend(np.asarray(values, dtype=np.int64).tolist())
+    return attr
+
+
+def _floats(name: str, values: np.ndarray) -> AttributeProto:
+    attr = AttributeProto(name=name, type=AttributeProto.FLOATS)
+    attr.floats.extend(np.asarray(values, dtype=np.float32).tolist())
+    return attr
+
+
+def _tensor(name: str, values: np.ndarray) -> AttributeProto:
+    return helper.make_attribute(name, numpy_helper.from_array(np.ascontiguousarray(values), name))
+
+
+def _opset3_node(ir: TreeEnsembleIR, a: dict[str, np.ndarray], dtype: np.dtype) -> onnx.NodeProto:
+    is_leaf = a["mode"] == 255
+    leaf_idx, target = np.nonzero(a["weights"] * is_leaf[:, None])
+    # A leaf whose every target is zero still needs one entry so the runtime sees a leaf.
+    empty = np.setdiff1d(np.flatnonzero(is_leaf), leaf_idx)
+    leaf_idx = np.concatenate([leaf_idx, empty])
+    target = np.concatenate([target, np.zeros(empty.size, dtype=np.int64)])
+    modes = np.where(is_leaf, b"LEAF", _MODE_NAMES[np.minimum(a["mode"], 4)])
+    node = helper.make_node("TreeEnsembleRegressor", ["X"], ["raw"], domain="ai.onnx.ml", name="trees")
+    node.attribute.extend(
+        [
+            helper.make_attribute("aggregate_function", "SUM"),
+            helper.make_attribute("n_targets", ir.n_targets),
+            helper.make_attribute("post_transform", "NONE"),
+            _ints("nodes_treeids", a["tree"]),
+            _ints("nodes_nodeids", a["node"]),
+            _ints("nodes_featureids", a["feature"]),
+            helper.make_attribute("nodes_modes", modes.tolist()),
+            _ints("nodes_truenodeids", a["true"]),
+            _ints("nodes_falsenodeids", a["false"]),
+            _ints("nodes_missing_value_tracks_true", a["missing"]),
+            _ints("target_treeids", a["tree"][leaf_idx]),
+            _ints("target_nodeids", a["node"][leaf_idx]),
+            _ints("target_ids", target),
+            _floats("nodes_values", a["value"]),
+            _floats("target_weights", a["weights"][leaf_idx, target]),
+            _floats("base_values", ir.base_values),
+        ]
+    )
+    return node
+
+
+def _opset5_node(ir: TreeEnsembleIR, a: dict[str, np.ndarray], dtype: np.dtype) -> onnx.NodeProto:
+    is_leaf = a["mode"] == 255
+    if (np.count_nonzero(a["weights"][is_leaf], axis=1) > 1).any():
+        a = _one_target_per_tree(a, ir.n_targets)
+        is_leaf = a["mode"] == 255
+    # Global positions: interior nodes and leaves are numbered separately in opset 5.
+    key = a["tree"] * (int(a["node"].max()) + 1) + a["node"]
+    order = np.argsort(key, kind="stable")
+    sorted_keys = key[order]
+
+    def locate(tree: np.ndarray, node: np.ndarray) -> np.ndarray:
+        return order[np.searchsorted(sorted_keys, tree * (int(a["node"].max()) + 1) + node)]
+
+    interior = np.flatnonzero(~is_leaf)
+    leaves = np.flatnonzero(is_leaf)
+    pos = np.empty(key.size, dtype=np.int64)
+    pos[interior] = np.arange(interior.size)
+    pos[leaves] = np.arange(leaves.size)
+    roots = locate(np.arange(int(a["tree"].max()) + 1), np.zeros(int(a["tree"].max()) + 1, dtype=np.int64))
+    # A tree that is a single leaf gets a dummy split whose both branches reach that leaf.
+    stump_roots = roots[is_leaf[roots]]
+    true_idx = locate(a["tree"][interior], a["true"][interior])
+    false_idx = locate(a["tree"][interior], a["false"][interior])
+    feats, splits = a["feature"][interior], a["value"][interior]
+    modes, missing = a["mode"][interior], a["missing"][interior]
+    true_pos, false_pos = pos[true_idx], pos[false_idx]
+    true_leaf, false_leaf = is_leaf[true_idx], is_leaf[false_idx]
+    n_int = interior.size
+    tree_roots = np.where(is_leaf[roots], 0, pos[roots])
+    tree_roots[is_leaf[roots]] = n_int + np.arange(stump_roots.size)
+    feats = np.concatenate([feats, np.zeros(stump_roots.size, dtype=np.int64)])
+    splits = np.concatenate([splits, np.zeros(stump_roots.size)])
+    modes = np.concatenate([modes, np.zeros(stump_roots.size, dtype=np.uint8)])
+    missing = np.concatenate([missing, np.zeros(stump_roots.size, dtype=np.int64)])
+    true_pos = np.concatenate([true_pos, pos[stump_roots]])
+    false_pos = np.concatenate([false_pos, pos[stump_roots]])
+    true_leaf = np.concatenate([true_leaf, np.ones(stump_roots.size, dtype=bool)])
+    false_leaf = np.concatenate([false_leaf, np.ones(stump_roots.size, dtype=bool)])
+    leaf_w = a["weights"][leaves]
+    leaf_target = np.argmax(np.abs(leaf_w) > 0, axis=1)
+    node = helper.make_node("TreeEnsemble", ["X"], ["raw"], domain="ai.onnx.ml", name="trees")
+    node.attribute.extend(
+        [
+            helper.make_attribute("aggregate_function", 1),
+            helper.make_attribute("n_targets", ir.n_targets),
+            helper.make_attribute("post_transform", 0),
+            _ints("tree_roots", tree_roots),
+            _ints("nodes_featureids", feats),
+            _tensor("nodes_splits", splits.astype(dtype)),
+            _tensor("nodes_modes", modes.astype(np.uint8)),
+            _ints("nodes_truenodeids", true_pos),
+            _ints("nodes_falsenodeids", false_pos),
+            _ints("nodes_trueleafs", true_leaf),
+            _ints("nodes_falseleafs", false_leaf),
+            _ints("nodes_missing_value_tracks_true", missing),
+            _ints("leaf_targetids", leaf_target),
+            _tensor("leaf_weights", leaf_w[np.arange(leaves.size), leaf_target].astype(dtype)),
+        ]
+    )
+    return node
+
+
+def _one_target_per_tree(a: dict[str, np.ndarray], n_targets: int) -> dict[str, np.ndarray]:
+    """Opset 5 leaves carry one weight each; repeat each tree once per target."""
+    n_trees = int(a["tree"].max()) + 1
+    parts = []
+    for k in range(n_targets):
+        part = dict(a)
+        part["tree"] = a["tree"] + k * n_trees
+        w = np.zeros_like(a["weights"])
+        w[:, k] = a["weights"][:, k]
+        part["weights"] = w
+        parts.append(part)
+    return {key: np.concatenate([p[key] for p in parts]) for key in a}
+
+
+class _Graph:
+    """Collects nodes and constants for the head that follows the tree ensemble."""
+
+    def __init__(self, dtype: np.dtype) -> None:
+        self.dtype = dtype
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[TensorProto] = []
+        self._n = 0
+
+    def const(self, value: np.ndarray, hint: str = "c") -> str:
+        self._n += 1
+        name = f"{hint}_{self._n}"
+        self.inits.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def op(self, op_type: str, inputs: list[str], output: str | None = None, **attrs: object) -> str:
+        self._n += 1
+        out = output or f"{op_type.lower()}_{self._n}"
+        self.nodes.append(helper.make_node(op_type, inputs, [out], **attrs))
+        return out
+
+
+_POST_OPS = {"identity": None, "sigmoid": "Sigmoid", "sigmoid_ovr": "Sigmoid", "exp": "Exp"}
+
+
+def _post(g: _Graph, raw: str, post: str) -> str:
+    if post == "softmax":
+        return g.op("Softmax", [raw], axis=-1)
+    op = _POST_OPS[post]
+    return g.op(op, [raw]) if op else raw
+
+
+def _head(ir: TreeEnsembleIR, g: _Graph, raw: str, base_in_graph: bool) -> list[tuple[str, list[str | int]]]:
+    """Adds the nodes from raw scores to each native method's output; returns (name, shape)."""
+    head = ir.head
+    if base_in_graph and np.any(ir.base_values != 0):
+        raw = g.op("Add", [raw, g.const(ir.base_values.astype(g.dtype), "base")])
+    if head.scale != 1.0:
+        raw = g.op("Mul", [raw, g.const(np.array(head.scale, dtype=g.dtype), "scale")])
+    flat = g.const(np.array([-1], dtype=np.int64), "flat")
+    outputs: list[tuple[str, list[str | int]]] = []
+    methods = head.methods
+    if head.task != "classification":
+        if ir.n_targets > 1:  # e.g. a raw multi:softprob Booster returns (N, k)
+            g.op("Identity", [_post(g, raw, head.post_transform)], "predict")
+            return [("predict", ["N", ir.n_targets])]
+        g.op("Reshape", [_post(g, raw, head.post_transform), flat], "predict")
+        return [("predict", ["N"])]
+    if "decision_function" in methods:
+        if ir.n_targets == 1:
+            g.op("Reshape", [raw, flat], "decision_function")
+            outputs.append(("decision_function", ["N"]))
+        else:
+            g.op("Identity", [raw], "decision_function")
+            outputs.append(("decision_function", ["N", ir.n_targets]))
+    assert head.classes is not None
+    n_classes = len(head.classes)
+    proba = _post(g, raw, head.post_transform)
+    if ir.n_targets == 1 and n_classes == 2:
+        one = g.const(np.array(1.0, dtype=g.dtype), "one")
+        proba = g.op("Concat", [g.op("Sub", [one, proba]), proba], axis=1)
+    g.op("Identity", [proba], "predict_proba")
+    if "predict_proba" in methods:
+        outputs.append(("predict_proba", ["N", n_classes]))
+    label_idx = g.op("ArgMax", [proba], axis=1, keepdims=0)
+    g.op("Gather", [g.const(_label_tensor(head.classes), "classes"), label_idx], "predict", axis=0)
+    outputs.append(("predict", ["N"]))
+    return outputs
+
+
+def _label_tensor(classes: np.ndarray) -> np.ndarray:
+    if classes.dtype.kind in "OUS":
+        return classes.astype(object).astype(str).astype(object)
+    if classes.dtype.kind in "biu":
+        return classes.astype(np.int64)
+    return classes.astype(np.float64)
+
+
+_LABEL_ELEM = {"O": TensorProto.STRING, "i": TensorProto.INT64, "f": TensorProto.DOUBLE}
+
+
+def emit(ir: TreeEnsembleIR, *, dtype: np.dtype = np.float32, ml_opset: int | None = None, name: str = "onnxgate") -> onnx.ModelProto:
+    """Writes the ONNX model for ``ir``, with one graph output per native method."""
+    dtype = np.dtype(dtype)
+    if dtype not in _ELEM:
+        raise ConversionRefusedError(f"dtype {dtype} is not supported; use 'float32' or 'float64'")
+    ml_opset = ml_opset or DEFAULT_ML_OPSET[dtype]
+    if ml_opset not in (3, 5):
+        raise ConversionRefusedError(f"ai.onnx.ml opset {ml_opset} is not supported; use 3 or 5")
+    if ml_opset == 3 and dtype == np.float64:
+        raise ConversionRefusedError(
+            "float64 needs the ai.onnx.ml opset-5 TreeEnsemble operator: opset 3 returns float32 "
+            "scores whatever the input type; pass target_opset=5 or dtype='float32'"
+        )
+    arrays = _node_arrays(ir, dtype)
+    g = _Graph(dtype)
+    if ml_opset == 3:
+        g.nodes.append(_opset3_node(ir, arrays, dtype))
+    else:
+        g.nodes.append(_opset5_node(ir, arrays, dtype))
+    outputs = _head(ir, g, "raw", base_in_graph=ml_opset == 5)
+    elem = _ELEM[dtype]
+    out_infos = []
+    for out_name, shape in outputs:
+        out_elem = elem
+        if out_name == "predict" and ir.head.task == "classification":
+            out_elem = _LABEL_ELEM[_label_tensor(ir.head.classes).dtype.kind]
+        out_infos.append(helper.make_tensor_value_info(out_name, out_elem, shape))
+    graph = helper.make_graph(
+        g.nodes,
+        name,
+        [helper.make_tensor_value_info("X", elem, ["N", ir.n_features])],
+        out_infos,
+        initializer=g.inits,
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", ONNX_OPSET), helper.make_opsetid("ai.onnx.ml", ml_opset)],
+        producer_name="onnxgate",
+    )
+    model.ir_version = 10
+    return model

@@ -1,0 +1,87 @@
+"""The adapter contract: one subclass per framework, the only code that imports that framework."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, ClassVar
+
+import numpy as np
+import onnx
+
+from ..emit_onnx import emit
+from ..errors import MissingDependencyError
+from ..tree_ir import Head, TreeEnsembleIR
+
+__all__ = ["Adapter", "Lowered", "import_optional"]
+
+
+def import_optional(package: str, extra: str, purpose: str = "") -> ModuleType:
+    """Imports ``package`` or raises MissingDependencyError naming the pip extra."""
+    try:
+        return importlib.import_module(package)
+    except ImportError as exc:
+        raise MissingDependencyError(package, extra, purpose) from exc
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """An adapter's result: the ONNX graph (outputs named after native methods) and its head."""
+
+    onnx: onnx.ModelProto
+    head: Head
+    n_features: int
+    converter: str
+    converter_version: str
+
+
+class Adapter(ABC):
+    """Turns one framework's fitted models into ONNX and runs their native predictions.
+
+    ``convert`` validates through ``to_ir`` (tree models) or overrides ``lower`` (models that
+    go through skl2onnx); ``native`` runs the native method the ONNX output reproduces.
+    """
+
+    name: ClassVar[str]
+    package: ClassVar[str]
+    extra: ClassVar[str]
+    supported: ClassVar[tuple[str, ...]]
+
+    def matches(self, model: Any) -> bool:
+        return any(cls.__module__.split(".")[0] == self.package for cls in type(model).__mro__)
+
+    def framework(self) -> ModuleType:
+        return import_optional(self.package, self.extra, f"convert {self.name} models")
+
+    def version(self) -> str:
+        return str(getattr(self.framework(), "__version__", "unknown"))
+
+    @abstractmethod
+    def to_ir(self, model: Any) -> TreeEnsembleIR:
+        """Reads the fitted model into the tree IR, or refuses it with a project error."""
+
+    def lower(self, model: Any, *, dtype: np.dtype, ml_opset: int | None) -> Lowered:
+        ir = self.to_ir(model)
+        graph = emit(ir, dtype=dtype, ml_opset=ml_opset)
+        from .. import __version__
+
+        return Lowered(graph, ir.head, ir.n_features, "onnxgate", __version__)
+
+    @abstractmethod
+    def native(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
+        """Runs the native model's ``method`` on a 2-D float array."""
+
+    @abstractmethod
+    def native_bytes(self, model: Any) -> bytes:
+        """The model in its framework's own serialised format (for hashing and the registry)."""
+
+    def fingerprint(self, model: Any) -> str:
+        return hashlib.sha256(self.native_bytes(model)).hexdigest()
+
+    def upstream(self, model: Any, *, dtype: np.dtype) -> Lowered:
+        """Converts with the framework's public converter (onnxmltools, skl2onnx or the
+        framework's own exporter), outputs renamed to native methods, for the parity matrix."""
+        raise NotImplementedError(f"no upstream converter path for {self.name}")

@@ -1,0 +1,26 @@
+"""catboost adapter (in progress)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import UnsupportedModelError
+from .base import Adapter
+
+
+class CatBoostAdapter(Adapter):
+    name = "catboost"
+    package = "catboost"
+    extra = "catboost"
+    supported = ()
+
+    def to_ir(self, model: Any):
+        raise UnsupportedModelError("catboost conversion is not implemented yet")
+
+    def native(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
+        return getattr(model, method)(X)
+
+    def native_bytes(self, model: Any) -> bytes:
+        raise UnsupportedModelError("catboost conversion is not implemented yet")

@@ -1,0 +1,175 @@
+"""XGBoost: sklearn wrappers and raw Boosters, read from the model's own JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConversionRefusedError, NotFittedError, UnsupportedModelError
+from ..tree_ir import Head, TreeEnsembleIR, concat_trees
+from .base import Adapter
+
+# objective -> (post-transform, how base_score maps to a margin)
+_OBJECTIVES: dict[str, tuple[str, str]] = {
+    "reg:squarederror": ("identity", "identity"),
+    "reg:squaredlogerror": ("identity", "identity"),
+    "reg:pseudohubererror": ("identity", "identity"),
+    "reg:absoluteerror": ("identity", "identity"),
+    "reg:quantileerror": ("identity", "identity"),
+    "reg:logistic": ("sigmoid", "logit"),
+    "binary:logistic": ("sigmoid", "logit"),
+    "binary:logitraw": ("identity", "logit"),
+    "count:poisson": ("exp", "log"),
+    "reg:gamma": ("exp", "log"),
+    "reg:tweedie": ("exp", "log"),
+    "multi:softprob": ("softmax", "identity"),
+    "multi:softmax": ("softmax", "identity"),
+    "rank:pairwise": ("identity", "identity"),
+    "rank:ndcg": ("identity", "identity"),
+    "rank:map": ("identity", "identity"),
+}
+_TO_MARGIN = {
+    "identity": lambda b: b,
+    "logit": lambda b: np.log(b / (1.0 - b)),
+    "log": np.log,
+}
+
+
+def _base_score(text: str) -> np.ndarray:
+    # xgboost < 3.1 writes "5E-1"; >= 3.1 writes a vector "[5E-1,3E-1]" (one per class/target).
+    return np.array([float(v) for v in text.strip("[]").split(",")], dtype=np.float64)
+
+
+class XGBoostAdapter(Adapter):
+    name = "xgboost"
+    package = "xgboost"
+    extra = "xgboost"
+    supported = ("XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor", "Booster")
+
+    def _booster(self, model: Any) -> Any:
+        xgb = self.framework()
+        if isinstance(model, xgb.Booster):
+            return model
+        if not isinstance(model, xgb.XGBModel):
+            raise UnsupportedModelError(
+                f"{type(model).__name__} is not a supported XGBoost model; supported: {', '.join(self.supported)}"
+            )
+        try:
+            return model.get_booster()
+        except Exception as exc:  # xgboost raises its own NotFittedError subclass
+            raise NotFittedError(
+                f"this {type(model).__name__} is not fitted yet; call fit() before converting it"
+            ) from exc
+
+    def _iterations(self, model: Any, n_iterations: int) -> int:
+        xgb = self.framework()
+        # The sklearn wrapper predicts with best_iteration after early stopping; a raw Booster
+        # predicts with every tree (xgboost's Booster.predict default iteration_range).
+        if isinstance(model, xgb.XGBModel) and getattr(model, "best_iteration", None) is not None:
+            try:
+                return int(model.best_iteration) + 1
+            except AttributeError:
+                return n_iterations
+        return n_iterations
+
+    def to_ir(self, model: Any) -> TreeEnsembleIR:
+        xgb = self.framework()
+        booster = self._booster(model)
+        doc = json.loads(bytes(booster.save_raw("json")))["learner"]
+        objective = doc["objective"]["name"]
+        gb = doc["gradient_booster"]
+        if gb["name"] == "gblinear":
+            raise ConversionRefusedError(
+                "booster='gblinear' has no trees; ONNX tree ensembles cannot express it. "
+                "Train with booster='gbtree' or export the linear weights yourself"
+            )
+        if objective not in _OBJECTIVES:
+            raise ConversionRefusedError(
+                f"XGBoost objective {objective!r} is not supported; supported: {', '.join(sorted(_OBJECTIVES))}"
+            )
+        post, margin = _OBJECTIVES[objective]
+        is_classifier = isinstance(model, xgb.XGBClassifier)
+        if objective == "multi:softmax" and not is_classifier:
+            raise ConversionRefusedError(
+                "a raw Booster with objective 'multi:softmax' predicts class indices; "
+                "train with 'multi:softprob' or convert the XGBClassifier"
+            )
+        tree_model = gb["gbtree"]["model"] if gb["name"] == "dart" else gb["model"]
+        weights = np.asarray(gb.get("weight_drop", []), dtype=np.float64)
+        params = doc["learner_model_param"]
+        n_features = int(params["num_feature"])
+        n_class = int(params.get("num_class", "0"))
+        if int(params.get("num_target", "1")) > 1:
+            raise ConversionRefusedError("multi-target XGBoost models are not supported; train one model per target")
+        n_targets = max(n_class, 1)
+        indptr = np.asarray(tree_model.get("iteration_indptr", []), dtype=np.int64)
+        n_iter = max(len(indptr) - 1, 0)
+        keep = indptr[self._iterations(model, n_iter)] if n_iter else len(tree_model["trees"])
+        trees = []
+        for i, t in enumerate(tree_model["trees"][:keep]):
+            if any(int(s) != 0 for s in t.get("split_type", [])):
+                raise ConversionRefusedError(
+                    "categorical splits (enable_categorical=True) are not converted yet: ONNX "
+                    "set-membership splits need opset-5 BRANCH_MEMBER; one-hot encode the feature instead"
+                )
+            if int(t["tree_param"].get("size_leaf_vector", "1")) > 1:
+                raise ConversionRefusedError("vector-leaf trees (multi_strategy='multi_output_tree') are not supported")
+            left = np.asarray(t["left_children"], dtype=np.int64)
+            leaf = left == -1
+            cond = np.asarray(t["split_conditions"], dtype=np.float32).astype(np.float64)
+            value = np.zeros((left.size, n_targets))
+            scale = weights[i] if weights.size else 1.0
+            value[leaf, int(tree_model["tree_info"][i])] = cond[leaf] * scale
+            trees.append(
+                (
+                    np.arange(left.size, dtype=np.int64),
+                    np.where(leaf, -1, np.asarray(t["split_indices"], dtype=np.int64)),
+                    np.where(leaf, 0.0, cond),
+                    left,
+                    np.asarray(t["right_children"], dtype=np.int64),
+                    np.asarray(t["default_left"], dtype=bool),
+                    value,
+                )
+            )
+        tree_idx, node, feature, threshold, left, right, missing_left, value = concat_trees(trees)
+        base = _TO_MARGIN[margin](_base_score(params["base_score"]))
+        base = np.broadcast_to(base, (n_targets,)).astype(np.float64)
+        if is_classifier:
+            classes = np.asarray(model.classes_)
+            methods = {"predict": str(classes.dtype), "predict_proba": "float32"}
+            task = "classification"
+            if len(classes) == 2 and post == "identity":
+                raise ConversionRefusedError("binary:logitraw classifiers have no probabilities to reproduce")
+        else:
+            classes, methods = None, {"predict": "float32"}
+            task = "ranking" if isinstance(model, getattr(xgb, "XGBRanker", ())) else "regression"
+        if is_classifier and n_class == 0 and len(classes) > 2:
+            raise ConversionRefusedError("a multiclass XGBClassifier without num_class is inconsistent")
+        return TreeEnsembleIR(
+            n_features=n_features,
+            n_targets=n_targets,
+            tree=tree_idx,
+            node=node,
+            feature=feature,
+            threshold=threshold,
+            left=left,
+            right=right,
+            missing_left=missing_left,
+            value=value,
+            base_values=base,
+            cmp="<",
+            input_cast="float32",
+            head=Head(task=task, post_transform=post, classes=classes, methods=methods, allow_inf=False),
+        )
+
+    def native(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
+        xgb = self.framework()
+        if isinstance(model, xgb.Booster):
+            return model.predict(xgb.DMatrix(X, missing=math.nan))
+        return getattr(model, method)(X)
+
+    def native_bytes(self, model: Any) -> bytes:
+        return bytes(self._booster(model).save_raw("ubj"))

@@ -1,0 +1,259 @@
+"""check_parity: does the ONNX model compute what the native model computes, and if not, why."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from .converted import ConvertedModel
+from .inputs import as_matrix
+
+__all__ = ["Tolerance", "ParityReport", "check_parity", "default_tolerance", "summarize_trees", "TreeSummary", "classify_rows"]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """``|onnx - native| <= atol + rtol * |native|`` per value; ``exact`` for labels."""
+
+    atol: float = 0.0
+    rtol: float = 0.0
+    exact: bool = False
+    why: str = ""
+
+    def close(self, native: np.ndarray, onnx_out: np.ndarray) -> np.ndarray:
+        if self.exact or native.dtype.kind not in "fc":
+            return native == onnx_out
+        both_nan = np.isnan(native) & np.isnan(onnx_out)
+        with np.errstate(invalid="ignore"):
+            ok = np.abs(onnx_out - native) <= self.atol + self.rtol * np.abs(native)
+        return ok | both_nan | (native == onnx_out)
+
+
+LABELS = Tolerance(exact=True, why="a label either matches or the row took another branch")
+
+
+def default_tolerance(method: str, converted: ConvertedModel, trees: TreeSummary) -> Tolerance:
+    """The tolerance for one output of one model.
+
+    Labels are exact. Scores and probabilities may differ only by summation error: adding n
+    leaf values in floating point errs by at most about ``n * eps / 2`` times the largest
+    partial sum, bounded by ``S = n * max|leaf| + |base|``, on each side (ONNX Runtime sums in
+    the model dtype, natives in float64 or float32 in another order). That bound, applied
+    absolute and relative (``exp`` turns an absolute raw error into a relative one; sigmoid and
+    softmax have slope <= 1), is still a small fraction of one leaf for ensembles up to about
+    a thousand trees, so a branch flip, which moves the output by a whole leaf, is never hidden.
+    """
+    if method == "predict" and converted.task == "classification":
+        return LABELS
+    # The coarser of the ONNX dtype and the native output dtype bounds what can agree
+    # (XGBoost returns float32 even when the ONNX model runs in float64).
+    native = np.dtype(converted.methods.get(method, "float64"))
+    eps = max(float(np.finfo(converted.dtype).eps), float(np.finfo(native).eps) if native.kind == "f" else 0.0)
+    n = max(trees.n_trees, 1)
+    bound = 4 * eps + eps * n * trees.magnitude
+    return Tolerance(atol=bound, rtol=bound, why=f"{n} trees summed in {converted.dtype}, |sum| <= {trees.magnitude:.3g}")
+
+
+@dataclass(frozen=True)
+class TreeSummary:
+    """What parity needs from an ONNX tree model: tree count, output magnitude, split points."""
+
+    n_trees: int = 0
+    magnitude: float = 1.0
+    splits: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+def _tree_node(model: onnx.ModelProto) -> onnx.NodeProto | None:
+    for node in model.graph.node:
+        if node.domain == "ai.onnx.ml" and node.op_type.startswith("TreeEnsemble"):
+            return node
+    return None
+
+
+def summarize_trees(model: onnx.ModelProto) -> TreeSummary:
+    """Tree count, a bound on the summed output, and sorted split thresholds per feature."""
+    node = _tree_node(model)
+    if node is None:
+        return TreeSummary()
+    attrs = {a.name: a for a in node.attribute}
+
+    def floats(name: str) -> np.ndarray:
+        if name + "_as_tensor" in attrs:
+            return numpy_helper.to_array(attrs[name + "_as_tensor"].t).astype(np.float64)
+        return np.asarray(attrs[name].floats, dtype=np.float64) if name in attrs else np.zeros(1)
+
+    feats = np.asarray(attrs["nodes_featureids"].ints, dtype=np.int64)
+    if node.op_type == "TreeEnsemble":
+        values = numpy_helper.to_array(attrs["nodes_splits"].t).astype(np.float64)
+        weights = numpy_helper.to_array(attrs["leaf_weights"].t).astype(np.float64)
+        n_trees = len(attrs["tree_roots"].ints)
+        interior = np.ones(feats.size, dtype=bool)
+        base = 0.0
+    else:
+        values = floats("nodes_values")
+        weights = floats("target_weights") if "target_weights" in attrs or "target_weights_as_tensor" in attrs else floats("class_weights")
+        n_trees = len(set(attrs["nodes_treeids"].ints))
+        interior = np.asarray(attrs["nodes_modes"].strings) != b"LEAF"
+        base = float(np.abs(floats("base_values")).max())
+    for init in model.graph.initializer:  # a base score added after the trees
+        if init.name.startswith("base"):
+            base = max(base, float(np.abs(numpy_helper.to_array(init)).max()))
+    magnitude = n_trees * float(np.abs(weights).max(initial=0.0)) + base
+    splits = {int(f): np.unique(values[interior & (feats == f)]) for f in np.unique(feats[interior])}
+    return TreeSummary(n_trees, max(magnitude, 1.0), splits)
+
+
+def classify_rows(X: np.ndarray, rows: np.ndarray, splits: dict[int, np.ndarray]) -> list[str]:
+    """Why each mismatched row may differ: 'nan_inf_routing', 'threshold_ulp' or 'other'."""
+    causes = []
+    for r in rows:
+        x = X[r]
+        used = [f for f in splits if f < x.size]
+        if any(not np.isfinite(x[f]) for f in used):
+            causes.append("nan_inf_routing")
+            continue
+        near = False
+        for f in used:
+            t = splits[f]
+            i = np.searchsorted(t, x[f])
+            for j in (i - 1, i):
+                if 0 <= j < t.size and abs(t[j] - x[f]) <= 2 * np.spacing(np.float32(abs(t[j]))):
+                    near = True
+        causes.append("threshold_ulp" if near else "other")
+    return causes
+
+
+@dataclass
+class ParityReport:
+    """The outcome of comparing native and ONNX outputs on the same rows."""
+
+    passed: bool
+    n_rows: int
+    max_abs_error: float
+    max_rel_error: float
+    mismatched_rows: int
+    label_flips: int
+    worst_rows: list[dict[str, Any]] = field(default_factory=list)
+    cause: dict[int, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    tolerances: dict[str, Tolerance] = field(default_factory=dict)
+
+    @property
+    def causes(self) -> dict[str, int]:
+        return dict(Counter(self.cause.values()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "n_rows": self.n_rows,
+            "max_abs_error": self.max_abs_error,
+            "max_rel_error": self.max_rel_error,
+            "mismatched_rows": self.mismatched_rows,
+            "label_flips": self.label_flips,
+            "causes": self.causes,
+            "problems": self.problems,
+            "worst_rows": self.worst_rows,
+        }
+
+    def __str__(self) -> str:
+        head = "parity passed" if self.passed else "parity FAILED"
+        lines = [
+            f"{head}: {self.n_rows} rows, {self.mismatched_rows} mismatched, {self.label_flips} label flips, "
+            f"max abs error {self.max_abs_error:.3g}, max rel error {self.max_rel_error:.3g}"
+        ]
+        lines += [f"  problem: {p}" for p in self.problems]
+        if self.cause:
+            lines.append("  triage: " + ", ".join(f"{k}={v}" for k, v in sorted(self.causes.items())))
+        for w in self.worst_rows:
+            lines.append(f"  row {w['row']} [{w['method']}] native={w['native']} onnx={w['onnx']} cause={w['cause']} x={w['x']}")
+        return "\n".join(lines)
+
+
+def _compare(method: str, native: np.ndarray, got: np.ndarray, tol: Tolerance) -> tuple[np.ndarray, float, float, list[str]]:
+    problems = []
+    if native.shape != got.shape:
+        problems.append(f"{method}: native shape {native.shape} but ONNX shape {got.shape}")
+        return np.zeros(0, dtype=bool), np.inf, np.inf, problems
+    if native.dtype != got.dtype and not (native.dtype.kind in "OUS" and got.dtype.kind in "OUS"):
+        problems.append(f"{method}: native dtype {native.dtype} but ONNX dtype {got.dtype}")
+    ok = tol.close(native, got)
+    row_ok = ok.reshape(ok.shape[0], -1).all(axis=1) if ok.size else np.ones(native.shape[0], dtype=bool)
+    if native.dtype.kind != "f" or native.size == 0:
+        return ~row_ok, 0.0, 0.0, problems
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diff = np.where(np.isnan(native) & np.isnan(got), 0.0, np.abs(got.astype(np.float64) - native))
+        rel = diff / np.maximum(np.abs(native), np.finfo(np.float64).tiny)
+    return ~row_ok, float(np.nanmax(diff)), float(np.nanmax(rel)), problems
+
+
+def check_parity(
+    model: Any,
+    converted: ConvertedModel,
+    X: Any,
+    *,
+    tolerance: Tolerance | dict[str, Tolerance] | None = None,
+    engine: Any = None,
+    worst: int = 5,
+) -> ParityReport:
+    """Runs every native method the ONNX model reproduces on ``X`` and compares the outputs.
+
+    ``X`` is first cast to the converted model's dtype, and the native model gets those same
+    values, so both sides see identical inputs.
+    """
+    from .engine import InferenceEngine
+    from .frameworks import adapter_named
+
+    adapter = adapter_named(converted.framework)
+    engine = engine or InferenceEngine(converted)
+    Xc = as_matrix(X, n_features=converted.n_features, dtype=converted.dtype)
+    trees = summarize_trees(converted.onnx)
+    bad_rows = np.zeros(Xc.shape[0], dtype=bool)
+    max_abs = max_rel = 0.0
+    flips = 0
+    problems: list[str] = []
+    per_method: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    tolerances: dict[str, Tolerance] = {}
+    for method in converted.methods:
+        native = np.asarray(adapter.native(model, method, Xc))
+        got = engine.run(method, Xc)
+        if isinstance(tolerance, dict):
+            tol = tolerance.get(method) or default_tolerance(method, converted, trees)
+        else:
+            tol = tolerance or default_tolerance(method, converted, trees)
+            if method == "predict" and converted.task == "classification":
+                tol = LABELS
+        tolerances[method] = tol
+        rows, m_abs, m_rel, probs = _compare(method, native, got, tol)
+        problems += probs
+        if rows.size:
+            bad_rows |= rows
+            per_method[method] = (rows, native, got)
+        if method == "predict" and converted.task == "classification" and rows.size:
+            flips = int(rows.sum())
+        max_abs, max_rel = max(max_abs, m_abs), max(max_rel, m_rel)
+    idx = np.flatnonzero(bad_rows)
+    causes = dict(zip(idx.tolist(), classify_rows(Xc, idx, trees.splits)))
+    worst_rows = []
+    for method, (rows, native, got) in per_method.items():
+        for r in np.flatnonzero(rows)[:worst]:
+            worst_rows.append(
+                {"row": int(r), "method": method, "native": np.asarray(native[r]).tolist(),
+                 "onnx": np.asarray(got[r]).tolist(), "cause": causes[int(r)], "x": Xc[r].tolist()}
+            )
+    return ParityReport(
+        passed=not idx.size and not problems,
+        n_rows=int(Xc.shape[0]),
+        max_abs_error=max_abs,
+        max_rel_error=max_rel,
+        mismatched_rows=int(idx.size),
+        label_flips=flips,
+        worst_rows=worst_rows[: worst * 2],
+        cause=causes,
+        problems=problems,
+        tolerances=tolerances,
+    )

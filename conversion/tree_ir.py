@@ -1,0 +1,112 @@
+"""The shared tree form: every tree framework is turned into these arrays, and one emitter writes ONNX from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from .errors import ConversionRefusedError
+
+__all__ = ["TreeEnsembleIR", "Head", "concat_trees"]
+
+Comparison = Literal["<", "<="]
+PostTransform = Literal["identity", "sigmoid", "softmax", "exp", "sigmoid_ovr"]
+Task = Literal["regression", "classification", "ranking"]
+
+
+@dataclass(frozen=True)
+class Head:
+    """How raw scores become the native model's outputs.
+
+    ``post_transform`` maps the summed raw scores to what the native ``predict`` (regressors)
+    or ``predict_proba`` (classifiers) returns. A binary classifier with one raw column gets
+    ``[1 - p, p]`` from it. ``methods`` lists the native methods the ONNX graph reproduces,
+    with the dtype each returns natively.
+    """
+
+    task: Task
+    post_transform: PostTransform = "identity"
+    classes: np.ndarray | None = None
+    methods: dict[str, str] = field(default_factory=dict)
+    # Scales raw scores before the post-transform (CatBoost set_scale_and_bias, averaging).
+    scale: float = 1.0
+    # Whether the native model accepts NaN / +-inf at predict time; the engine refuses what it does not.
+    allow_nan: bool = True
+    allow_inf: bool = True
+
+
+@dataclass(frozen=True)
+class TreeEnsembleIR:
+    """A tree ensemble as flat numpy arrays, one entry per node over all trees.
+
+    A node sends a row to ``left`` when ``cast(x[feature]) <cmp> threshold`` holds, where
+    ``cast`` is the precision the native framework compares in (``input_cast``). NaN goes to
+    ``left`` where ``missing_left`` is set. ``zero_missing`` marks splits that also send 0.0
+    down the missing branch (LightGBM ``zero_as_missing``). Leaves have ``feature == -1``
+    and their contribution per target in ``value``; the ensemble output is
+    ``sum(leaf values) + base_values``, then ``head.post_transform``.
+    """
+
+    n_features: int
+    n_targets: int
+    tree: np.ndarray  # int64, tree index
+    node: np.ndarray  # int64, node index within its tree (root is 0)
+    feature: np.ndarray  # int64, -1 on leaves
+    threshold: np.ndarray  # float64
+    left: np.ndarray  # int64, node index within the tree, -1 on leaves
+    right: np.ndarray  # int64
+    missing_left: np.ndarray  # bool
+    value: np.ndarray  # float64 [n_nodes, n_targets]; rows of interior nodes are ignored
+    base_values: np.ndarray  # float64 [n_targets]
+    cmp: Comparison
+    input_cast: Literal["float32", "float64"]
+    head: Head
+    zero_missing: np.ndarray | None = None  # bool
+
+    def __post_init__(self) -> None:
+        n = self.tree.shape[0]
+        for name in ("node", "feature", "threshold", "left", "right", "missing_left"):
+            if getattr(self, name).shape != (n,):
+                raise ValueError(f"tree IR field {name!r} has shape {getattr(self, name).shape}, expected ({n},)")
+        if self.value.shape != (n, self.n_targets):
+            raise ValueError(f"tree IR values have shape {self.value.shape}, expected ({n}, {self.n_targets})")
+        if self.base_values.shape != (self.n_targets,):
+            raise ValueError(f"base_values has shape {self.base_values.shape}, expected ({self.n_targets},)")
+        interior = self.feature >= 0
+        if interior.any() and int(self.feature[interior].max()) >= self.n_features:
+            raise ConversionRefusedError(
+                f"a split uses feature {int(self.feature.max())} but the model declares "
+                f"{self.n_features} features; the model file looks inconsistent"
+            )
+        if np.isnan(self.value[~interior]).any():
+            raise ConversionRefusedError("a leaf value is NaN; the model cannot be converted exactly")
+
+    @property
+    def n_trees(self) -> int:
+        return int(self.tree.max()) + 1 if self.tree.size else 0
+
+    @property
+    def is_leaf(self) -> np.ndarray:
+        return self.feature < 0
+
+    def thresholds_by_feature(self) -> dict[int, np.ndarray]:
+        """Unique split thresholds per feature, used to build inputs that sit on a split."""
+        out: dict[int, np.ndarray] = {}
+        interior = ~self.is_leaf
+        for f in np.unique(self.feature[interior]):
+            out[int(f)] = np.unique(self.threshold[interior & (self.feature == f)])
+        return out
+
+
+def concat_trees(
+    trees: list[tuple[np.ndarray, ...]],
+) -> tuple[np.ndarray, ...]:
+    """Stack per-tree arrays ``(node, feature, threshold, left, right, missing_left, value)``
+    into flat arrays with a ``tree`` index column first."""
+    if not trees:
+        raise ConversionRefusedError("the model has no trees; there is nothing to convert")
+    tree_idx = np.concatenate([np.full(t[0].shape[0], i, dtype=np.int64) for i, t in enumerate(trees)])
+    cols = [np.concatenate([t[k] for t in trees]) for k in range(len(trees[0]))]
+    return (tree_idx, *cols)
