@@ -1,0 +1,150 @@
+"""The embedded default model zoo: the models `onnxgate run` and the benchmarks train.
+
+Every model is trained here, from datasets bundled with scikit-learn or generated, so the
+zoo needs no download. Each framework is imported only when one of its models is built.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ZooSpec", "ZooModel", "FRAMEWORKS", "SIZES", "DATASETS", "zoo_specs", "build", "build_zoo"]
+
+FRAMEWORKS = ("xgboost", "lightgbm", "catboost", "sklearn")
+# small: about 100 trees at depth 6; large: about 500 trees at depth 8 (the benchmark issue's sizes).
+SIZES: dict[str, dict[str, int]] = {"small": {"trees": 100, "depth": 6}, "large": {"trees": 500, "depth": 8}}
+
+
+@dataclass(frozen=True)
+class ZooSpec:
+    framework: str
+    dataset: str
+    size: str = "small"
+
+    @property
+    def name(self) -> str:
+        return f"{self.framework}-{self.dataset}-{self.size}"
+
+
+@dataclass
+class ZooModel:
+    spec: ZooSpec
+    model: Any
+    X: np.ndarray  # held-out rows, float32, for parity and latency
+    task: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def framework(self) -> str:
+        return self.spec.framework
+
+
+def _synthetic_classification() -> tuple[np.ndarray, np.ndarray, str]:
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=20_000, n_features=20, n_informative=12, n_classes=2, random_state=0)
+    return X, y, "classification"
+
+
+def _bundled(loader: str, task: str) -> Callable[[], tuple[np.ndarray, np.ndarray, str]]:
+    def load() -> tuple[np.ndarray, np.ndarray, str]:
+        datasets = importlib.import_module("sklearn.datasets")
+        X, y = getattr(datasets, loader)(return_X_y=True)
+        return X, y, task
+
+    return load
+
+
+# name -> loader returning (X, y, task). "synthetic" is the benchmark workhorse: 20 features,
+# 20 000 rows, so batches up to 65 536 rows are drawn with replacement from real-looking data.
+DATASETS: dict[str, Callable[[], tuple[np.ndarray, np.ndarray, str]]] = {
+    "synthetic": _synthetic_classification,
+    "breast_cancer": _bundled("load_breast_cancer", "classification"),
+    "wine": _bundled("load_wine", "classification"),
+    "digits": _bundled("load_digits", "classification"),
+    "diabetes": _bundled("load_diabetes", "regression"),
+}
+
+
+def _xgboost(task: str, trees: int, depth: int) -> Any:
+    import xgboost as xgb
+
+    cls = xgb.XGBClassifier if task == "classification" else xgb.XGBRegressor
+    return cls(n_estimators=trees, max_depth=depth, learning_rate=0.1, n_jobs=1, random_state=0)
+
+
+def _lightgbm(task: str, trees: int, depth: int) -> Any:
+    import lightgbm as lgb
+
+    cls = lgb.LGBMClassifier if task == "classification" else lgb.LGBMRegressor
+    return cls(n_estimators=trees, num_leaves=2**depth - 1 if depth < 8 else 127, max_depth=depth,
+               learning_rate=0.1, n_jobs=1, verbose=-1, random_state=0)
+
+
+def _catboost(task: str, trees: int, depth: int) -> Any:
+    import catboost as cb
+
+    cls = cb.CatBoostClassifier if task == "classification" else cb.CatBoostRegressor
+    return cls(iterations=trees, depth=depth, learning_rate=0.1, thread_count=1, verbose=False,
+               random_seed=0, allow_writing_files=False)
+
+
+def _sklearn(task: str, trees: int, depth: int) -> Any:
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+    cls = RandomForestClassifier if task == "classification" else RandomForestRegressor
+    # RandomForest is the scikit-learn model teams most often serve; depth 10 for small
+    # matches the runtime issue's measured reference (100 trees, depth 10).
+    return cls(n_estimators=trees, max_depth=depth + 4, n_jobs=1, random_state=0)
+
+
+TRAINERS: dict[str, Callable[[str, int, int], Any]] = {
+    "xgboost": _xgboost,
+    "lightgbm": _lightgbm,
+    "catboost": _catboost,
+    "sklearn": _sklearn,
+}
+
+
+def zoo_specs(
+    *,
+    frameworks: Iterable[str] = FRAMEWORKS,
+    datasets: Iterable[str] = ("synthetic",),
+    sizes: Iterable[str] = ("small",),
+) -> list[ZooSpec]:
+    return [ZooSpec(f, d, s) for f in frameworks for d in datasets for s in sizes]
+
+
+@cache
+def _data(dataset: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    X, y, task = DATASETS[dataset]()
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(X))
+    n_train = int(len(X) * 0.8)
+    X = X.astype(np.float32)
+    return X[order[:n_train]], y[order[:n_train]], X[order[n_train:]], task
+
+
+@cache
+def build(spec: ZooSpec) -> ZooModel:
+    """Trains (once per process) the model a spec names."""
+    if spec.framework not in TRAINERS:
+        raise KeyError(f"unknown framework {spec.framework!r}; known: {', '.join(TRAINERS)}")
+    X_train, y_train, X_test, task = _data(spec.dataset)
+    size = SIZES[spec.size]
+    model = TRAINERS[spec.framework](task, size["trees"], size["depth"])
+    model.fit(X_train, y_train)
+    return ZooModel(spec, model, X_test, task)
+
+
+def build_zoo(specs: Iterable[ZooSpec]) -> list[ZooModel]:
+    return [build(s) for s in specs]
