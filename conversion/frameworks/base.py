@@ -6,6 +6,7 @@ import hashlib
 import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -77,6 +78,18 @@ class Adapter(ABC):
     @abstractmethod
     def native_bytes(self, model: Any) -> bytes:
         """The model in its framework's own serialised format (for hashing and the registry)."""
+
+    # The file suffix of the native format save_native writes (".ubj", ".txt", ".cbm", ".skops").
+    native_suffix: ClassVar[str] = ""
+
+    def save_native(self, model: Any, path: Path) -> None:
+        """Writes the model in its framework's own format (never pickle)."""
+        raise NotImplementedError(f"saving {self.name} models is not supported")
+
+    def load_native(self, path: Path, *, allow_pickle: bool = False) -> Any:
+        """Reads a model written by save_native (or the framework's usual file). Unpickles only
+        with ``allow_pickle=True``; raises ModelFileError for a file of another format."""
+        raise NotImplementedError(f"loading {self.name} models is not supported")
 
     def fingerprint(self, model: Any) -> str:
         return hashlib.sha256(self.native_bytes(model)).hexdigest()

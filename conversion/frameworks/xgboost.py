@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import ConversionRefusedError, NotFittedError, UnsupportedModelError
+from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
 from ..tree_ir import Head, TreeEnsembleIR, concat_trees
 from .base import Adapter
 
@@ -173,3 +174,20 @@ class XGBoostAdapter(Adapter):
 
     def native_bytes(self, model: Any) -> bytes:
         return bytes(self._booster(model).save_raw("ubj"))
+
+    native_suffix = ".ubj"
+
+    def save_native(self, model: Any, path: Path) -> None:
+        from ..atomic import write_bytes_atomic
+
+        fmt = "json" if Path(path).suffix == ".json" else "ubj"
+        write_bytes_atomic(path, bytes(self._booster(model).save_raw(fmt)))
+
+    def load_native(self, path: Path, *, allow_pickle: bool = False) -> Any:
+        xgb = self.framework()
+        booster = xgb.Booster()
+        try:
+            booster.load_model(str(path))
+        except xgb.core.XGBoostError as exc:
+            raise ModelFileError(f"{path} is not an XGBoost model file (.json or .ubj): {str(exc).splitlines()[0]}") from exc
+        return booster
