@@ -1,0 +1,270 @@
+"""Results files: load, validate, flatten and group benchmark runs.
+
+A results file is pytest-benchmark JSON (``--benchmark-json``) that onnxgate's benchmark
+plugin has extended:
+
+- top level: ``"onnxgate_schema": 1`` and ``"onnxgate_profile": "quick" | "full"``;
+- ``machine_info["onnxgate"]``: the fingerprint, ``{"machine_id", "machine": {...},
+  "software": {...}}``. ``machine`` (CPU model, core count, architecture, OS) identifies
+  the hardware and decides whether two runs may be compared; ``software`` (library versions,
+  onnxruntime build and providers) is what an upgrade changes, so it is diffed, not matched;
+- each latency benchmark's ``extra_info``: ``onnxgate_kind: "latency"`` and the fields of
+  :class:`Record`, plus ``ratio_rounds`` (the per-round interleaved time ratios the gate
+  judges) and ``ratio_kind`` (``"onnx/native"`` or ``"native/reference"``);
+- each benchmark's ``stats``: pytest-benchmark's own, plus ``p50``, ``p90``, ``p99``.
+
+The report and the gate read these files only, never live state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conversion.errors import ResultsError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Record",
+    "Run",
+    "load_run",
+    "load_results",
+    "flatten",
+    "group_by_machine",
+    "percentile",
+]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+RUNTIMES = ("native", "onnx", "peer")
+
+
+def percentile(data: Iterable[float], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default), without needing numpy here."""
+    xs = sorted(data)
+    if not xs:
+        return float("nan")
+    pos = (len(xs) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One latency benchmark row: a model at one batch size on one runtime. Times in seconds."""
+
+    framework: str
+    model: str
+    size: str
+    dataset: str
+    batch_size: int
+    runtime: str  # "native" | "onnx" (| "peer" when the optional peers extra is installed)
+    provider: str | None  # ONNX Runtime provider, None for native
+    threads: int | None  # ONNX Runtime intra-op threads, None for native
+    p50: float
+    p90: float
+    p99: float
+    mean: float
+    min: float
+    stddev: float
+    rounds: int
+    rows_per_s: float  # batch_size / p50
+    parity: str  # "passed" | "failed" | "refused" | "error"
+    parity_detail: str
+    conversion_s: float | None
+    onnx_bytes: int | None
+    session_s: float | None
+    first_call_s: float | None
+    peak_rss_mb: float | None  # process high-water mark after this benchmark
+    ratio_kind: str
+    ratio_rounds: tuple[float, ...]
+    name: str  # the pytest-benchmark name (test id), what `pytest-benchmark compare` shows
+    group: str
+    machine_id: str = ""
+    commit: str = ""
+    datetime: str = ""
+    source: str = ""
+
+    @property
+    def key(self) -> str:
+        """Identifies the same benchmark across runs (independent of commit and machine)."""
+        runtime = self.runtime if self.runtime == "native" else f"{self.runtime}-{self.provider}-t{self.threads}"
+        return f"{self.model}|{runtime}|b{self.batch_size}"
+
+    @property
+    def ratio_median(self) -> float:
+        return percentile(self.ratio_rounds, 50)
+
+
+@dataclass
+class Run:
+    """One results file: who measured (fingerprint), what (commit) and when."""
+
+    path: Path
+    fingerprint: dict[str, Any]
+    commit: str
+    dirty: bool
+    datetime: str
+    profile: str
+    records: list[Record]
+    other: list[dict[str, Any]] = field(default_factory=list)  # benchmarks that are not latency rows
+
+    @property
+    def machine_id(self) -> str:
+        return str(self.fingerprint.get("machine_id", ""))
+
+    @property
+    def machine(self) -> dict[str, Any]:
+        return dict(self.fingerprint.get("machine", {}))
+
+    @property
+    def software(self) -> dict[str, Any]:
+        return dict(self.fingerprint.get("software", {}))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResultsError(f"results file {path} does not exist; pass a file written by `onnxgate bench --output DIR`") from None
+    except OSError as exc:
+        raise ResultsError(f"cannot read results file {path}: {exc.strerror or exc}") from exc
+    if not text.strip():
+        raise ResultsError(f"results file {path} is empty; re-run `onnxgate bench` to produce it")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultsError(
+            f"results file {path} is not valid JSON (line {exc.lineno}: {exc.msg}); it may be truncated"
+        ) from exc
+    if not isinstance(data, dict):
+        raise ResultsError(f"results file {path} holds a JSON {type(data).__name__}, expected a pytest-benchmark object")
+    return data
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _record(bench: dict[str, Any], *, path: Path, run_fields: dict[str, str]) -> Record:
+    info = bench.get("extra_info", {})
+    stats = bench.get("stats", {})
+    data = stats.get("data") or []
+    p50 = stats.get("p50", percentile(data, 50) if data else stats.get("median"))
+    batch = int(info["batch_size"])
+    try:
+        return Record(
+            framework=str(info["framework"]),
+            model=str(info["model"]),
+            size=str(info.get("size", "")),
+            dataset=str(info.get("dataset", "")),
+            batch_size=batch,
+            runtime=str(info["runtime"]),
+            provider=info.get("provider"),
+            threads=info.get("threads"),
+            p50=float(p50),
+            p90=float(stats.get("p90", percentile(data, 90) if data else stats["max"])),
+            p99=float(stats.get("p99", percentile(data, 99) if data else stats["max"])),
+            mean=float(stats["mean"]),
+            min=float(stats["min"]),
+            stddev=float(stats.get("stddev", 0.0)),
+            rounds=int(stats.get("rounds", len(data))),
+            rows_per_s=batch / float(p50) if p50 else float("nan"),
+            parity=str(info.get("parity", "unknown")),
+            parity_detail=str(info.get("parity_detail", "")),
+            conversion_s=_float(info.get("conversion_s")),
+            onnx_bytes=None if info.get("onnx_bytes") is None else int(info["onnx_bytes"]),
+            session_s=_float(info.get("session_s")),
+            first_call_s=_float(info.get("first_call_s")),
+            peak_rss_mb=_float(info.get("peak_rss_mb")),
+            ratio_kind=str(info.get("ratio_kind", "")),
+            ratio_rounds=tuple(float(r) for r in info.get("ratio_rounds", ())),
+            name=str(bench.get("name", "")),
+            group=str(bench.get("group") or ""),
+            source=str(path),
+            **run_fields,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ResultsError(
+            f"results file {path}: benchmark {bench.get('name', '?')!r} lacks a valid {exc} field; "
+            "the file was not written by onnxgate's benchmark suite or is damaged"
+        ) from exc
+
+
+def load_run(path: str | os.PathLike[str]) -> Run:
+    """Reads and validates one results file, or raises ResultsError saying what is wrong."""
+    p = Path(path)
+    data = _read_json(p)
+    schema = data.get("onnxgate_schema")
+    if schema is None:
+        raise ResultsError(
+            f"results file {p} has no 'onnxgate_schema' field: it is not an onnxgate results file "
+            "(plain pytest-benchmark output?); produce one with `onnxgate bench --output DIR`"
+        )
+    if schema != SCHEMA_VERSION:
+        raise ResultsError(
+            f"results file {p} has onnxgate_schema {schema!r}, but this onnxgate reads schema {SCHEMA_VERSION}; "
+            "re-run the benchmarks with this version to refresh it"
+        )
+    benches = data.get("benchmarks")
+    if not isinstance(benches, list) or not benches:
+        raise ResultsError(f"results file {p} holds no benchmarks; the benchmark run was empty or every test was skipped")
+    machine_info = data.get("machine_info") or {}
+    fingerprint = machine_info.get("onnxgate")
+    if not isinstance(fingerprint, dict) or "machine_id" not in fingerprint:
+        raise ResultsError(f"results file {p} has no machine fingerprint (machine_info.onnxgate); it is damaged")
+    commit_info = data.get("commit_info") or {}
+    run_fields = {
+        "machine_id": str(fingerprint["machine_id"]),
+        "commit": str(commit_info.get("id") or ""),
+        "datetime": str(data.get("datetime") or ""),
+    }
+    records: list[Record] = []
+    other: list[dict[str, Any]] = []
+    for bench in benches:
+        if not isinstance(bench, dict):
+            raise ResultsError(f"results file {p}: a benchmark entry is a {type(bench).__name__}, expected an object")
+        if bench.get("extra_info", {}).get("onnxgate_kind") == "latency":
+            records.append(_record(bench, path=p, run_fields=run_fields))
+        else:
+            other.append(bench)
+    log.debug("loaded %s: %d latency records, %d other benchmarks", p, len(records), len(other))
+    return Run(
+        path=p,
+        fingerprint=fingerprint,
+        commit=run_fields["commit"],
+        dirty=bool(commit_info.get("dirty", False)),
+        datetime=run_fields["datetime"],
+        profile=str(data.get("onnxgate_profile", "")),
+        records=records,
+        other=other,
+    )
+
+
+def load_results(paths: Iterable[str | os.PathLike[str]]) -> list[Run]:
+    """Loads several results files (several machines, CI jobs or dates), oldest first."""
+    runs = [load_run(p) for p in paths]
+    if not runs:
+        raise ResultsError("no results files were given; pass one or more JSON files written by `onnxgate bench`")
+    return sorted(runs, key=lambda r: r.datetime)
+
+
+def flatten(runs: Iterable[Run]) -> list[Record]:
+    """Every latency record of every run, each carrying its machine_id, commit and datetime."""
+    return [rec for run in runs for rec in run.records]
+
+
+def group_by_machine(runs: Iterable[Run]) -> dict[str, list[Run]]:
+    """Runs merged per machine fingerprint (hardware identity), each list oldest first."""
+    groups: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        groups[run.machine_id].append(run)
+    return {k: sorted(v, key=lambda r: r.datetime) for k, v in groups.items()}
