@@ -46,6 +46,11 @@ def as_matrix(
     if arr.dtype.kind == "f" and out.size:
         if not allow_nan and np.isnan(out).any():
             raise InputError("input contains NaN and this model does not accept missing values; impute them first")
-        if not allow_inf and np.isinf(out).any():
-            raise InputError("input contains +-inf and the native model rejects infinite values; clip or replace them first")
+        # A framework that rejects inf (XGBoost's DMatrix) rounds to float32 first, so values
+        # beyond float32's range are infinite to it as well.
+        if not allow_inf and (np.abs(out) > np.finfo(np.float32).max).any():
+            raise InputError(
+                "input contains +-inf or values beyond float32's range, which the native model rejects; "
+                "clip or replace them first"
+            )
     return out

@@ -11,7 +11,8 @@ import numpy as np
 
 from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
 from ..tree_ir import Head, TreeEnsembleIR, concat_trees
-from .base import Adapter
+from .base import Adapter, Lowered, import_optional
+from .upstream import adopt_outputs
 
 # objective -> (post-transform, how base_score maps to a margin)
 _OBJECTIVES: dict[str, tuple[str, str]] = {
@@ -163,7 +164,9 @@ class XGBoostAdapter(Adapter):
             base_values=base,
             cmp="<",
             input_cast="float32",
-            head=Head(task=task, post_transform=post, classes=classes, methods=methods, allow_inf=False),
+            head=Head(task=task, post_transform=post, classes=classes, methods=methods,
+                      # Booster.predict(DMatrix) rejects inf; the sklearn wrappers accept it.
+                      allow_inf=not isinstance(model, xgb.Booster)),
         )
 
     def native(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
@@ -191,3 +194,17 @@ class XGBoostAdapter(Adapter):
         except xgb.core.XGBoostError as exc:
             raise ModelFileError(f"{path} is not an XGBoost model file (.json or .ubj): {str(exc).splitlines()[0]}") from exc
         return booster
+
+    def upstream(self, model: Any, *, dtype: np.dtype) -> Lowered:
+        onnxmltools = import_optional("onnxmltools", "xgboost", "compare against the onnxmltools converter")
+        from onnxmltools.convert.common.data_types import FloatTensorType
+
+        ir = self.to_ir(model)  # the same refusals apply, and it tells us the head
+        graph = onnxmltools.convert_xgboost(
+            model, initial_types=[("X", FloatTensorType([None, ir.n_features]))], target_opset=15
+        )
+        if ir.head.task == "classification":
+            graph = adopt_outputs(graph, {"label": "predict", "probabilities": "predict_proba"})
+        else:
+            graph = adopt_outputs(graph, {graph.graph.output[0].name: "predict"}, flatten=frozenset({"predict"}))
+        return Lowered(graph, ir.head, ir.n_features, "onnxmltools", onnxmltools.__version__)

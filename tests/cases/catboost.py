@@ -1,0 +1,7 @@
+"""catboost parity cases."""
+
+from __future__ import annotations
+
+from .base import Case
+
+CASES: list[Case] = []

@@ -1,0 +1,7 @@
+"""lightgbm parity cases."""
+
+from __future__ import annotations
+
+from .base import Case
+
+CASES: list[Case] = []

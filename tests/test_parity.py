@@ -1,0 +1,80 @@
+"""The parity matrix: every zoo case, both dtypes, hypothesis inputs seeded from the model's
+own split points; refusals; and the public converters in the same matrix."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conversion import InferenceEngine, check_parity, convert
+from conversion.convert import finish
+from conversion.frameworks import adapter_named
+from conversion.parity import summarize_trees
+
+from .cases import ALL_CASES, Case
+from .strategies import parity_batches, probe_batch
+
+CONVERTIBLE = [c for c in ALL_CASES if c.refused is None]
+REFUSED = [c for c in ALL_CASES if c.refused is not None]
+UPSTREAM = [
+    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=c.upstream_xfail)) if c.upstream_xfail else c
+    for c in CONVERTIBLE
+    if c.upstream
+]
+DTYPES = ["float32", "float64"]
+
+
+@cache
+def _converted(case: Case, dtype: str):
+    model, X = case.fit()
+    conv = convert(model, dtype=dtype)
+    return model, X, conv, InferenceEngine(conv)
+
+
+def _batch_kwargs(case: Case, conv) -> dict:
+    return {"dtype": conv.dtype, "allow_nan": case.nan, "allow_inf": case.inf}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CONVERTIBLE, ids=str)
+@given(data=st.data())
+def test_parity_on_generated_inputs(case: Case, dtype: str, data: st.DataObject) -> None:
+    model, X_train, conv, engine = _converted(case, dtype)
+    splits = summarize_trees(conv.onnx).splits
+    X = data.draw(parity_batches(X_train, splits, **_batch_kwargs(case, conv)), label="X")
+    report = check_parity(model, conv, X, engine=engine)
+    assert report.passed, str(report)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CONVERTIBLE, ids=str)
+def test_parity_on_training_and_probe_rows(case: Case, dtype: str) -> None:
+    model, X_train, conv, engine = _converted(case, dtype)
+    X = np.vstack([X_train, probe_batch(X_train, summarize_trees(conv.onnx).splits, **_batch_kwargs(case, conv))])
+    report = check_parity(model, conv, X, engine=engine)
+    assert report.passed, str(report)
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=str)
+def test_refused_with_a_clear_error(case: Case) -> None:
+    model, _ = case.fit()
+    error, message = case.refused
+    with pytest.raises(error, match=message):
+        convert(model)
+
+
+@pytest.mark.upstream
+@pytest.mark.parametrize("case", UPSTREAM, ids=str)
+def test_upstream_converter_parity(case: Case) -> None:
+    """The public converter on the same deterministic inputs; known defects are strict xfails."""
+    model, X_train, ours, _ = _converted(case, "float32")
+    adapter = adapter_named(case.framework)
+    lowered = adapter.upstream(model, dtype=np.dtype(np.float32))
+    theirs = finish(model, lowered, adapter.name, adapter.version(), "", dtype=np.dtype(np.float32), name=None)
+    X = np.vstack([X_train, probe_batch(X_train, summarize_trees(ours.onnx).splits, **_batch_kwargs(case, ours))])
+    report = check_parity(model, theirs, X)
+    assert report.passed, str(report)
