@@ -1,0 +1,105 @@
+"""What the latency suite measures: profiles and the cases they expand into.
+
+A case is one model at one batch size on one runtime. Its id is readable and stable
+(``xgboost-synthetic-small-b256-onnx-cpu-t1``) because results files, `pytest-benchmark
+compare` and the gate all match benchmarks across runs by it; its group puts every runtime
+of one model and batch side by side.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from benchmarks.zoo import DATASETS, FRAMEWORKS, SIZES, ZooSpec, zoo_specs
+
+__all__ = ["Profile", "PROFILES", "Case", "cases_for", "parse_specs"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    sizes: tuple[str, ...]
+    batches: tuple[int, ...]
+    # rounds per batch size: enough interleaved rounds for a Mann-Whitney test to see a
+    # 25% shift, few enough for the quick profile to stay within its 5-minute budget.
+    rounds: dict[int, int]
+    warmup_rounds: int = 3
+
+    def rounds_for(self, batch_size: int) -> int:
+        return self.rounds[batch_size]
+
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile("quick", sizes=("small",), batches=(1, 256, 4096), rounds={1: 60, 256: 60, 4096: 30}),
+    "full": Profile(
+        "full",
+        sizes=("small", "large"),
+        batches=(1, 16, 256, 4096, 65536),
+        rounds={1: 100, 16: 100, 256: 60, 4096: 30, 65536: 12},
+    ),
+}
+
+_PROVIDER_LABELS = {"CPUExecutionProvider": "cpu", "CUDAExecutionProvider": "cuda",
+                    "OpenVINOExecutionProvider": "openvino", "DnnlExecutionProvider": "dnnl"}
+
+
+def provider_label(provider: str) -> str:
+    return _PROVIDER_LABELS.get(provider, provider.removesuffix("ExecutionProvider").lower())
+
+
+@dataclass(frozen=True)
+class Case:
+    spec: ZooSpec
+    batch_size: int
+    runtime: str  # "native" | "onnx"
+    provider: str | None = None
+    threads: int | None = None
+
+    @property
+    def runtime_label(self) -> str:
+        if self.runtime == "native":
+            return "native"
+        return f"{self.runtime}-{provider_label(self.provider or '')}-t{self.threads}"
+
+    @property
+    def id(self) -> str:
+        return f"{self.spec.name}-b{self.batch_size}-{self.runtime_label}"
+
+    @property
+    def group(self) -> str:
+        return f"{self.spec.name}-b{self.batch_size}"
+
+
+def parse_specs(names: Iterable[str]) -> list[ZooSpec]:
+    """``xgboost-synthetic-small`` -> ZooSpec; raises ValueError naming what is allowed."""
+    specs = []
+    for name in names:
+        parts = name.split("-")
+        if len(parts) != 3 or parts[0] not in FRAMEWORKS or parts[1] not in DATASETS or parts[2] not in SIZES:
+            raise ValueError(
+                f"model {name!r} is not FRAMEWORK-DATASET-SIZE with framework in {FRAMEWORKS}, "
+                f"dataset in {tuple(DATASETS)}, size in {tuple(SIZES)}"
+            )
+        specs.append(ZooSpec(*parts))
+    return specs
+
+
+def cases_for(
+    profile: Profile,
+    *,
+    providers: Sequence[str],
+    specs: Sequence[ZooSpec] | None = None,
+    frameworks: Sequence[str] = FRAMEWORKS,
+) -> list[Case]:
+    """Every case of a profile: native, then ONNX per provider at 1 thread and at all cores."""
+    cores = os.cpu_count() or 1
+    threads = (1, cores) if cores > 1 else (1,)
+    chosen = list(specs) if specs else zoo_specs(frameworks=frameworks, sizes=profile.sizes)
+    out: list[Case] = []
+    for spec in chosen:
+        for batch in profile.batches:
+            out.append(Case(spec, batch, "native"))
+            out += [Case(spec, batch, "onnx", p, t) for p in providers for t in threads]
+    return out

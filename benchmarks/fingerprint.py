@@ -1,0 +1,85 @@
+"""The machine fingerprint stored with every results file.
+
+Two halves, used differently: ``machine`` (hardware identity) must match for the gate to
+compare two runs, because timings from different CPUs say nothing about a code change;
+``software`` (library versions, onnxruntime build and providers) is what an upgrade changes,
+so the gate diffs it and reports it instead of refusing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from functools import cache
+from importlib import metadata
+from typing import Any
+
+__all__ = ["fingerprint", "machine_identity", "software_versions", "TRACKED_DISTRIBUTIONS", "usable_providers"]
+
+# Every distribution whose upgrade can change a conversion, a prediction or a timing.
+TRACKED_DISTRIBUTIONS = (
+    "onnxgate", "numpy", "scipy", "onnx", "onnxruntime", "xgboost", "lightgbm", "catboost",
+    "scikit-learn", "onnxmltools", "skl2onnx", "treelite", "tl2cgen", "pytest-benchmark",
+)
+
+# Providers that are listed as available but cannot run a local TreeEnsemble (remote endpoints).
+_NOT_COMPUTE = {"AzureExecutionProvider"}
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def usable_providers() -> list[str]:
+    """ONNX Runtime providers that can run the benchmarks on this machine, in ORT's preference order."""
+    import onnxruntime as ort
+
+    return [p for p in ort.get_available_providers() if p not in _NOT_COMPUTE]
+
+
+@cache
+def machine_identity() -> dict[str, Any]:
+    return {
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count() or 1,
+        "arch": platform.machine(),
+        "system": platform.system(),
+    }
+
+
+def software_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for dist in TRACKED_DISTRIBUTIONS:
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+@cache
+def _ort_build() -> dict[str, Any]:
+    import onnxruntime as ort
+
+    return {
+        "onnxruntime_build": ort.get_build_info(),
+        "onnxruntime_device": ort.get_device(),
+        "providers_available": list(ort.get_available_providers()),
+        "providers_benchmarked": usable_providers(),
+    }
+
+
+def fingerprint() -> dict[str, Any]:
+    """``{"machine_id", "machine", "software"}`` for machine_info["onnxgate"]."""
+    machine = machine_identity()
+    machine_id = hashlib.sha256(json.dumps(machine, sort_keys=True).encode()).hexdigest()[:16]
+    return {"machine_id": machine_id, "machine": machine, "software": {**software_versions(), **_ort_build()}}

@@ -1,0 +1,87 @@
+"""Per-model preparation shared by every latency case: train, convert, check parity, once.
+
+A model whose conversion raises is kept, with parity "refused" (onnxgate declined it on
+purpose) or "error" (anything else), so its native rows still run and the results say why
+its ONNX rows are missing; the suite never crashes on one framework's adapter.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cache
+from time import perf_counter
+from typing import Any
+
+import numpy as np
+
+from benchmarks.zoo import ZooModel, ZooSpec, build
+from conversion import ConversionRefusedError, ConvertedModel, UnsupportedModelError, check_parity, convert
+from conversion.frameworks import adapter_named
+
+__all__ = ["Prepared", "prepare", "batch_of"]
+
+log = logging.getLogger(__name__)
+
+# Refusals are onnxgate saying "not this model" on purpose; anything else is a bug to look at.
+_REFUSALS = (ConversionRefusedError, UnsupportedModelError)
+
+
+@dataclass
+class Prepared:
+    zoo: ZooModel
+    method: str  # the native method the benchmark times: predict_proba for classifiers
+    converted: ConvertedModel | None
+    parity: str  # "passed" | "failed" | "refused" | "error"
+    parity_detail: str
+    conversion_s: float | None
+    onnx_bytes: int | None
+
+    def native_call(self, X: np.ndarray) -> Any:
+        adapter = adapter_named(self.zoo.framework)
+        return lambda: adapter.native(self.zoo.model, self.method, X)
+
+
+def _method(zoo: ZooModel, converted: ConvertedModel | None) -> str:
+    wanted = "predict_proba" if zoo.task == "classification" else "predict"
+    if converted is not None and wanted not in converted.methods:
+        return "predict"
+    return wanted
+
+
+@cache
+def prepare(spec: ZooSpec) -> Prepared:
+    zoo = build(spec)
+    converted = None
+    conversion_s = onnx_bytes = None
+    try:
+        start = perf_counter()
+        converted = convert(zoo.model)
+        conversion_s = perf_counter() - start
+        onnx_bytes = len(converted.to_bytes())
+    except _REFUSALS as exc:
+        parity, detail = "refused", f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # a broken adapter must not take the suite down with it
+        log.warning("converting %s raised %s: %s", spec.name, type(exc).__name__, exc)
+        parity, detail = "error", f"{type(exc).__name__}: {exc}"
+    if converted is not None:
+        try:
+            report = check_parity(zoo.model, converted, zoo.X)
+            parity = "passed" if report.passed else "failed"
+            detail = "" if report.passed else str(report)
+        except Exception as exc:
+            log.warning("parity check of %s raised %s: %s", spec.name, type(exc).__name__, exc)
+            parity, detail = "error", f"parity check raised {type(exc).__name__}: {exc}"
+    return Prepared(zoo, _method(zoo, converted), converted, parity, detail, conversion_s, onnx_bytes)
+
+
+@cache
+def _batch(spec: ZooSpec, batch_size: int) -> np.ndarray:
+    X = build(spec).X
+    rows = np.random.default_rng(batch_size).integers(0, X.shape[0], size=batch_size)
+    return np.ascontiguousarray(X[rows], dtype=np.float32)
+
+
+def batch_of(prepared: Prepared, batch_size: int) -> np.ndarray:
+    """``batch_size`` held-out rows (drawn with replacement, fixed seed), float32."""
+    return _batch(prepared.zoo.spec, batch_size)
