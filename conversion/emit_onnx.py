@@ -241,6 +241,10 @@ class _Graph:
         self.inits.append(numpy_helper.from_array(np.asarray(value), name))
         return name
 
+    def flat(self) -> str:
+        """The shape [-1], for outputs that are 1-D natively."""
+        return self.const(np.array([-1], dtype=np.int64), "flat")
+
     def op(self, op_type: str, inputs: list[str], output: str | None = None, **attrs: object) -> str:
         self._n += 1
         out = output or f"{op_type.lower()}_{self._n}"
@@ -265,18 +269,17 @@ def _head(ir: TreeEnsembleIR, g: _Graph, raw: str, base_in_graph: bool) -> list[
         raw = g.op("Add", [raw, g.const(ir.base_values.astype(g.dtype), "base")])
     if head.scale != 1.0:
         raw = g.op("Mul", [raw, g.const(np.array(head.scale, dtype=g.dtype), "scale")])
-    flat = g.const(np.array([-1], dtype=np.int64), "flat")
     outputs: list[tuple[str, list[str | int]]] = []
     methods = head.methods
     if head.task != "classification":
         if ir.n_targets > 1:  # e.g. a raw multi:softprob Booster returns (N, k)
             g.op("Identity", [_post(g, raw, head.post_transform)], "predict")
             return [("predict", ["N", ir.n_targets])]
-        g.op("Reshape", [_post(g, raw, head.post_transform), flat], "predict")
+        g.op("Reshape", [_post(g, raw, head.post_transform), g.flat()], "predict")
         return [("predict", ["N"])]
     if "decision_function" in methods:
         if ir.n_targets == 1:
-            g.op("Reshape", [raw, flat], "decision_function")
+            g.op("Reshape", [raw, g.flat()], "decision_function")
             outputs.append(("decision_function", ["N"]))
         else:
             g.op("Identity", [raw], "decision_function")

@@ -1,0 +1,102 @@
+"""The emitter's exactness rules, checked against brute force and in ONNX Runtime itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from conversion import InferenceEngine
+from conversion.converted import ConvertedModel
+from conversion.emit_onnx import emit, split_values
+from conversion.errors import ConversionRefusedError
+from conversion.tree_ir import Head, TreeEnsembleIR
+
+DTYPES = [np.dtype(np.float32), np.dtype(np.float64)]
+
+
+def _native_left(x: float, t: float, cmp: str, cast: str) -> bool:
+    xc = np.float64(np.float32(x)) if cast == "float32" else np.float64(x)
+    return bool(xc <= t) if cmp == "<=" else bool(xc < t)
+
+
+def _onnx_left(x: float, value: float, mode: int, dtype: np.dtype) -> bool:
+    xv, vv = dtype.type(x), dtype.type(value)
+    return bool(xv <= vv) if mode == 0 else bool(xv < vv)
+
+
+@st.composite
+def threshold_and_x(draw: st.DrawFn) -> tuple[float, float, str, str, np.dtype]:
+    with np.errstate(over="ignore"):
+        return _draw_threshold_and_x(draw)
+
+
+def _draw_threshold_and_x(draw: st.DrawFn) -> tuple[float, float, str, str, np.dtype]:
+    dtype = draw(st.sampled_from(DTYPES))
+    cast = draw(st.sampled_from(["float32", "float64"]))
+    cmp = draw(st.sampled_from(["<", "<="]))
+    t = draw(st.floats(allow_nan=False, allow_infinity=False, width=32 if draw(st.booleans()) else 64))
+    # x on, or a few representable steps around, t in the input dtype and in float32.
+    base = draw(st.sampled_from([t, float(np.float32(t)) if np.isfinite(np.float32(t)) else t]))
+    x = dtype.type(base)
+    for _ in range(draw(st.integers(0, 2))):
+        x = np.nextafter(x, dtype.type(draw(st.sampled_from([-np.inf, np.inf]))))
+    assume(np.isfinite(x) and np.isfinite(np.float32(x)))
+    return t, float(x), cmp, cast, dtype
+
+
+@given(threshold_and_x())
+def test_rounded_threshold_routes_like_the_native_comparison(case: tuple) -> None:
+    t, x, cmp, cast, dtype = case
+    values, modes = split_values(np.array([t]), cmp, cast, dtype)
+    assert _onnx_left(x, values[0], int(modes[0]), dtype) == _native_left(x, t, cmp, cast)
+
+
+def _stump_ir(*, zero_missing: bool = False, missing_left: bool = False, threshold: float = 0.5) -> TreeEnsembleIR:
+    """One split on feature 0: left leaf 1.0, right leaf 2.0."""
+    return TreeEnsembleIR(
+        n_features=2, n_targets=1,
+        tree=np.zeros(3, dtype=np.int64), node=np.arange(3), feature=np.array([0, -1, -1]),
+        threshold=np.array([threshold, 0, 0]), left=np.array([1, -1, -1]), right=np.array([2, -1, -1]),
+        missing_left=np.array([missing_left, False, False]), value=np.array([[0.0], [1.0], [2.0]]),
+        base_values=np.zeros(1), cmp="<=", input_cast="float64",
+        head=Head(task="regression", methods={"predict": "float64"}),
+        zero_missing=np.array([zero_missing, False, False]) if zero_missing else None,
+    )
+
+
+def _run(ir: TreeEnsembleIR, X: np.ndarray, dtype: np.dtype, opset: int) -> np.ndarray:
+    graph = emit(ir, dtype=dtype, ml_opset=opset)
+    converted = ConvertedModel(graph, "test", "regression", ir.n_features, None, {"predict": "float64"})
+    return InferenceEngine(converted).predict(X)
+
+
+@pytest.mark.parametrize(("dtype", "opset"), [(np.float32, 3), (np.float32, 5), (np.float64, 5)])
+def test_nan_and_zero_as_missing_routing_in_onnxruntime(dtype: type, opset: int) -> None:
+    X = np.array([[np.nan, 0], [0.0, 0], [-0.0, 0], [0.25, 0], [1.0, 0], [np.inf, 0], [-np.inf, 0]])
+    # Default (missing) branch is right; 0.0 <= 0.5 would go left, zero_as_missing sends it right.
+    plain = _run(_stump_ir(), X, np.dtype(dtype), opset)
+    np.testing.assert_array_equal(plain, [2, 1, 1, 1, 2, 2, 1])
+    zero = _run(_stump_ir(zero_missing=True), X, np.dtype(dtype), opset)
+    np.testing.assert_array_equal(zero, [2, 2, 2, 1, 2, 2, 1])
+    nan_left = _run(_stump_ir(missing_left=True), X, np.dtype(dtype), opset)
+    np.testing.assert_array_equal(nan_left, [1, 1, 1, 1, 2, 2, 1])
+
+
+@pytest.mark.parametrize("opset", [3, 5])
+def test_leaf_only_tree_keeps_its_value(opset: int) -> None:
+    """Stumps with no split (ORT #27533 skipped the post-transform for them)."""
+    ir = TreeEnsembleIR(
+        n_features=1, n_targets=1, tree=np.zeros(1, dtype=np.int64), node=np.zeros(1, dtype=np.int64),
+        feature=np.array([-1]), threshold=np.zeros(1), left=np.array([-1]), right=np.array([-1]),
+        missing_left=np.zeros(1, dtype=bool), value=np.array([[0.7]]), base_values=np.array([0.1]),
+        cmp="<", input_cast="float32", head=Head(task="regression", post_transform="sigmoid", methods={"predict": "float64"}),
+    )
+    out = _run(ir, np.array([[1.0], [np.nan]]), np.dtype(np.float32), opset)
+    np.testing.assert_allclose(out, 1 / (1 + np.exp(-0.8)), rtol=1e-6)
+
+
+def test_float64_with_opset_3_is_refused() -> None:
+    with pytest.raises(ConversionRefusedError, match="opset-5"):
+        emit(_stump_ir(), dtype=np.float64, ml_opset=3)
