@@ -1,0 +1,213 @@
+"""Builds the HTML report from results files alone: `onnxgate report results/*.json`.
+
+Files are grouped by machine fingerprint; within a machine the newest file with latency and
+the newest with parity cells are "current", and every file with latency is a point of the
+history trend. The page is one self-contained file (plots embedded as base64 PNG), written
+atomically, with report.json and the PNGs beside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import math
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from conversion import __version__
+from conversion.atomic import write_bytes_atomic, write_text_atomic
+from conversion.errors import InputError
+
+from . import plots
+from .manifest import manifest_rows
+from .run_results import RunResult, load_results
+from .verdict import model_verdict
+
+__all__ = ["build_report", "report_from_files", "MachineView", "check_writable"]
+
+log = logging.getLogger(__name__)
+
+STATUS_ORDER = ("exact", "xfail", "wrong", "refused", "unavailable", "error")
+
+
+@dataclass
+class MachineView:
+    """Everything the page shows for one machine fingerprint."""
+
+    machine_id: str
+    manifest: list[tuple[str, str]]
+    sources: list[str]
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
+    matrix: dict[str, Any] = field(default_factory=dict)
+    latency_tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    images: list[dict[str, str]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    models: list[dict[str, Any]] = field(default_factory=list)
+
+
+def check_writable(folder: Path) -> Path:
+    """Creates ``folder`` if needed and proves a file can be written there, before any work."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".onnxgate-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(
+            f"cannot write the report to {folder}: {exc.strerror or exc}; pass --output with a folder you can write to"
+        ) from exc
+    return folder
+
+
+def _matrix(cells: list[dict[str, Any]]) -> dict[str, Any]:
+    """framework × model rows, (converter path, data kind) columns."""
+    kinds = [k for k in ("clean", "nan", "categorical") if any(c["data_kind"] == k for c in cells)]
+    paths = [p for p in ("onnxgate", "upstream") if any(c["path"] == p for c in cells)]
+    columns = [(p, k) for p in paths for k in kinds]
+    rows: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any]]] = defaultdict(dict)
+    for c in cells:
+        shown = dict(c)
+        if c.get("issue") and c["status"] != "exact":
+            shown["status"] = "xfail"
+        rows[(c["framework"], c["model"])][(c["path"], c["data_kind"])] = shown
+    counts = defaultdict(int)
+    for row in rows.values():
+        for c in row.values():
+            counts[c["status"]] += 1
+    return {
+        "columns": [{"path": p, "kind": k} for p, k in columns],
+        "rows": [{"framework": f, "model": m, "cells": [rows[(f, m)].get(col) for col in columns]}
+                 for f, m in sorted(rows)],
+        "counts": [(s, counts[s]) for s in STATUS_ORDER if counts.get(s)],
+    }
+
+
+def _latency_tables(latency: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    tables: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in sorted(latency, key=lambda r: (r["framework"], r["model"], r["batch"], r["runtime"] != "native", r.get("label", ""))):
+        tables[r["framework"]].append(r)
+    return dict(sorted(tables.items()))
+
+
+def _history(results: list[RunResult]) -> tuple[list[dict[str, Any]], list[tuple[str, int, float]]]:
+    """One row per file with latency: when, commit, and the geometric-mean speedup per batch."""
+    rows, points = [], []
+    for r in results:
+        native = {(x["model"], x["batch"]): x["p50"] for x in r.latency if x["runtime"] == "native"}
+        best: dict[tuple[str, int], float] = {}
+        for x in r.latency:
+            if x["runtime"] == "onnx":
+                key = (x["model"], x["batch"])
+                best[key] = min(best.get(key, math.inf), x["p50"])
+        by_batch: dict[int, list[float]] = defaultdict(list)
+        for key, onnx in best.items():
+            if key in native and onnx > 0:
+                by_batch[key[1]].append(native[key] / onnx)
+        speedups = {b: math.exp(sum(map(math.log, v)) / len(v)) for b, v in sorted(by_batch.items())}
+        for b, s in speedups.items():
+            points.append((r.created, b, s))
+        software = r.manifest.get("software") or {}
+        rows.append({"created": r.created, "source": r.source, "commit": r.manifest.get("commit") or "",
+                     "onnxruntime": software.get("onnxruntime", ""), "speedups": speedups})
+    return rows, points
+
+
+def _b64(png: bytes) -> str:
+    return base64.b64encode(png).decode("ascii")
+
+
+def _machine_view(machine_id: str, results: list[RunResult], image_dir: Path | None) -> MachineView:
+    with_latency = [r for r in results if r.latency]
+    with_parity = [r for r in results if r.parity]
+    lat_src = with_latency[-1] if with_latency else None
+    par_src = with_parity[-1] if with_parity else None
+    newest = results[-1]
+    view = MachineView(machine_id, manifest_rows(newest.manifest), [r.source for r in results])
+    latency = lat_src.latency if lat_src else []
+    cells = par_src.parity if par_src else []
+    models: dict[str, dict[str, Any]] = {}
+    for src in (lat_src, par_src):
+        for m in src.models if src else []:
+            models.setdefault(m["name"], {}).update({k: v for k, v in m.items() if v is not None})
+    view.models = sorted(models.values(), key=lambda m: (m.get("framework", ""), m["name"]))
+    for src in {id(s): s for s in (lat_src, par_src) if s}.values():
+        view.notes += src.notes
+    names = sorted({c["model"] for c in cells} | {r["model"] for r in latency},
+                   key=lambda n: (models.get(n, {}).get("framework", n), n))
+    view.verdicts = [model_verdict(n, [c for c in cells if c["model"] == n], [r for r in latency if r["model"] == n])
+                     for n in names]
+    view.matrix = _matrix(cells) if cells else {}
+    view.latency_tables = _latency_tables(latency)
+    figures: list[tuple[str, str, bytes]] = []
+    for framework, rows in view.latency_tables.items():
+        figures.append((f"latency-{framework}", f"{framework}: p50 latency vs batch size (log-log)",
+                        plots.latency_plot(framework, rows)))
+    if latency:
+        figures.append(("speedup-heatmap", "ONNX speedup over native, model × batch size", plots.speedup_heatmap(latency)))
+    if any(m.get("onnx_bytes") is not None for m in view.models):
+        figures.append(("cold-costs", "Cold costs: conversion, ONNX size, session creation, first call",
+                        plots.cold_costs_plot(view.models)))
+    history_rows, points = _history(with_latency)
+    if len(with_latency) > 1:
+        view.history = history_rows
+        figures.append(("history", "History: ONNX speedup over native per run", plots.history_plot({machine_id: points})))
+    for slug, caption, png in figures:
+        name = f"{slug}-{machine_id[:8]}.png"
+        if image_dir is not None:
+            write_bytes_atomic(image_dir / name, png)
+        view.images.append({"file": name, "caption": caption, "data": _b64(png)})
+    return view
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("reports", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,  # a typo in the template fails the build, not the reader
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["ms"] = lambda s: "" if s is None else f"{s * 1e3:.3f}"
+    env.filters["num"] = lambda x, fmt=".3g": "" if x is None else format(x, fmt)
+    env.filters["rate"] = lambda x: "" if x is None or not math.isfinite(x) else f"{x:,.0f}"
+    return env
+
+
+def render(results: list[RunResult], *, gate: dict[str, Any] | None = None, image_dir: Path | None = None,
+           title: str = "onnxgate report") -> str:
+    groups: dict[str, list[RunResult]] = defaultdict(list)
+    for r in results:
+        groups[r.machine].append(r)
+    views = [_machine_view(m, sorted(rs, key=lambda r: r.created), image_dir) for m, rs in sorted(groups.items())]
+    template = _environment().get_template("report.html")
+    return template.render(
+        title=title, generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), version=__version__,
+        machines=views, sources=[{"path": r.source, "machine": r.machine, "created": r.created, "profile": r.profile}
+                                 for r in results],
+        gate=gate,
+    )
+
+
+def build_report(results: list[RunResult], output: Path, *, gate: dict[str, Any] | None = None) -> Path:
+    """Writes index.html, report.json and the PNGs into ``output``; returns index.html's path."""
+    check_writable(output)
+    html = render(results, gate=gate, image_dir=output)
+    merged = {"sources": [r.source for r in results], "results": [r.to_dict() for r in results], "gate": gate}
+    write_text_atomic(output / "report.json", json.dumps(merged, indent=1, default=str) + "\n")
+    return write_text_atomic(output / "index.html", html)
+
+
+def report_from_files(paths: list[str | os.PathLike[str]], output: Path, *, gate: dict[str, Any] | None = None) -> Path:
+    """Builds the report; without an explicit gate verdict, the newest one recorded in the files is shown."""
+    results = load_results(paths)
+    if gate is None:
+        gate = next((r.gate for r in reversed(results) if r.gate), None)
+    return build_report(results, output, gate=gate)

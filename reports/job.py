@@ -1,0 +1,246 @@
+"""`onnxgate run`: from models to a self-contained report.
+
+With no model file it trains the embedded default zoo (every framework on the bundled and
+synthetic datasets), converts each model along both converter paths, checks parity on clean,
+NaN and categorical rows, runs the benchmark profile, and writes
+``reports/<timestamp>/index.html`` with ``run.json`` and the plots beside it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .build import build_report, check_writable
+from .latency_probe import FULL_BATCHES, QUICK_BATCHES, probe_latency
+from .manifest import environment_manifest
+from .parity_matrix import Attempt, Subject, attempt_conversion, cold_costs, parity_cells
+from .progress import Progress
+from .run_results import RunResult, from_benchmark_run, save_run
+
+__all__ = ["JobOptions", "JobOutcome", "run_job", "default_output", "zoo_subjects", "categorical_subjects", "gate_view"]
+
+log = logging.getLogger(__name__)
+
+ZOO_DATASETS = ("synthetic", "breast_cancer", "wine", "digits", "diabetes")
+FRAMEWORKS = ("xgboost", "lightgbm", "catboost", "sklearn")
+
+
+@dataclass
+class JobOptions:
+    profile: str = "quick"  # "quick" | "full"
+    output: Path | None = None
+    frameworks: tuple[str, ...] = FRAMEWORKS
+    datasets: tuple[str, ...] = ZOO_DATASETS
+    subjects: list[Subject] | None = None  # a user's model instead of the zoo
+    baseline: Path | None = None
+    upstream: bool = True
+    benchmarks: bool = True  # the benchmark profile (benchmarks.runner); False: the in-process probe only
+    progress: bool = True
+    given: dict[str, Any] = field(default_factory=dict)  # subject name -> ConvertedModel from --onnx
+
+
+@dataclass
+class JobOutcome:
+    index: Path
+    results_file: Path
+    result: RunResult
+    gate: dict[str, Any] | None = None
+
+    @property
+    def parity_failed(self) -> bool:
+        """A conversion onnxgate produced that computes something else (refusals are not failures)."""
+        return any(c["status"] in ("wrong", "error") and c["path"] in ("onnxgate", "given") and not c.get("issue")
+                   for c in self.result.parity)
+
+    @property
+    def exit_code(self) -> int:
+        gate_failed = self.gate is not None and not self.gate.get("passed", True)
+        return 1 if self.parity_failed or gate_failed else 0
+
+
+def default_output(root: Path = Path("reports")) -> Path:
+    return root / dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+
+
+def zoo_subjects(frameworks: Iterable[str], datasets: Iterable[str], sizes: Iterable[str]) -> Iterable[Callable[[], Subject]]:
+    """Lazy builders, so training happens inside the progress loop and one failure stays one cell."""
+    from benchmarks.zoo import build, zoo_specs
+
+    for spec in zoo_specs(frameworks=tuple(frameworks), datasets=tuple(datasets), sizes=tuple(sizes)):
+        def make(spec=spec) -> Subject:
+            zm = build(spec)
+            return Subject(zm.name, spec.framework, spec.dataset, zm.task, zm.model, zm.X)
+        make.__name__ = spec.name
+        yield make
+
+
+def _categorical_data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    n = 3000
+    code = rng.integers(0, 8, size=n)
+    X = np.column_stack([code, rng.normal(size=(n, 5))]).astype(np.float32)
+    effect = np.array([1.5, -1.0, 0.3, 2.0, -2.0, 0.0, 0.8, -0.5])
+    y = (effect[code] + X[:, 1] + rng.normal(scale=0.5, size=n) > 0).astype(int)
+    return X, y
+
+
+def _fit_categorical(framework: str, X: np.ndarray, y: np.ndarray) -> Any:
+    """Small models with feature 0 declared categorical, the way each framework spells it."""
+    if framework == "xgboost":
+        import xgboost as xgb
+
+        return xgb.XGBClassifier(n_estimators=20, max_depth=4, enable_categorical=True, tree_method="hist",
+                                 feature_types=["c"] + ["q"] * 5, max_cat_to_onehot=1, n_jobs=1).fit(X, y)
+    if framework == "lightgbm":
+        import lightgbm as lgb
+
+        return lgb.LGBMClassifier(n_estimators=20, num_leaves=15, verbose=-1, n_jobs=1).fit(X, y, categorical_feature=[0])
+    if framework == "catboost":
+        import catboost as cb
+        import pandas as pd
+
+        frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])]).astype({"f0": int})
+        return cb.CatBoostClassifier(iterations=20, depth=4, cat_features=[0], verbose=False, thread_count=1,
+                                     allow_writing_files=False).fit(frame, y)
+    if framework == "sklearn":
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        return HistGradientBoostingClassifier(max_iter=20, categorical_features=[0], random_state=0).fit(X, y)
+    raise KeyError(framework)
+
+
+def categorical_subjects(frameworks: Iterable[str]) -> Iterable[Callable[[], Subject]]:
+    for framework in frameworks:
+        def make(framework=framework) -> Subject:
+            X, y = _categorical_data()
+            model = _fit_categorical(framework, X[:2400], y[:2400])
+            return Subject(f"{framework}-categorical-tiny", framework, "categorical", "classification", model,
+                           X[2400:], data_kind="categorical")
+        make.__name__ = f"{framework}-categorical-tiny"
+        yield make
+
+
+def _evaluate(subject: Subject, opts: JobOptions) -> tuple[dict[str, Any], list[dict[str, Any]], Attempt | None]:
+    """Converts along each path and checks parity; returns the model row, its cells and the usable conversion."""
+    given = opts.given.get(subject.name)
+    primary = Attempt("given", given, 0.0) if given is not None else attempt_conversion(subject, "onnxgate")
+    attempts = [primary]
+    if given is not None:
+        attempts.append(attempt_conversion(subject, "onnxgate"))
+    if opts.upstream:
+        attempts.append(attempt_conversion(subject, "upstream"))
+    cells = [cell for a in attempts for cell in parity_cells(subject, a)]
+    row: dict[str, Any] = {"name": subject.name, "framework": subject.framework, "dataset": subject.dataset,
+                           "task": subject.task, "kind": subject.data_kind, "conversion_status": primary.status,
+                           "conversion_reason": primary.reason}
+    if primary.converted is not None:
+        row["conversion_seconds"] = primary.seconds if given is None else None
+        try:
+            row.update(cold_costs(primary.converted, subject.X))
+        except Exception as exc:  # noqa: BLE001 - a session that cannot be created is a finding, not a crash
+            row["conversion_status"], row["conversion_reason"] = "error", f"{type(exc).__name__}: {exc}"
+            return row, cells, None
+    return row, cells, primary if primary.converted is not None else None
+
+
+def _benchmark_profile(profile: str, folder: Path) -> RunResult | None:
+    """Runs the benchmarks' profile through benchmarks.runner; None when that module is absent."""
+    try:
+        from benchmarks.runner import run_benchmarks
+    except ImportError as exc:
+        log.warning("the benchmark runner is not available (%s); measuring latency in-process instead", exc)
+        return None
+    returned = run_benchmarks(profile, folder)
+    path = Path(returned) if isinstance(returned, str | Path) else None
+    if path is None or not path.is_file():
+        found = sorted(folder.glob("**/*.json"), key=lambda p: p.stat().st_mtime)
+        path = found[-1] if found else None
+    if path is None:
+        log.warning("the benchmark runner wrote no results file into %s", folder)
+        return None
+    return from_benchmark_run(path)
+
+
+def gate_view(baseline: Path, current: Path) -> dict[str, Any]:
+    """The gate's verdict (benchmarks.gate) as the report shows it."""
+    from benchmarks.gate import gate_files
+
+    outcome = gate_files(baseline, current)
+    data = outcome.to_dict()
+    columns = ["key", "class", "verdict", "baseline_ratio", "current_ratio", "effect", "p_value", "note"]
+    rows = [{k: (f"{c[k]:.3g}" if isinstance(c.get(k), float) else c.get(k)) for k in columns}
+            for c in data["changes"] if c["verdict"] != "unchanged"]
+    parity = "pass" if data["parity"]["passed"] else "FAIL"
+    perf = "pass" if data["performance"]["passed"] else "FAIL"
+    return {"passed": outcome.exit_code == 0, "summary": f"parity {parity}, performance {perf} against {baseline}",
+            "columns": columns, "rows": rows, "text": outcome.render(), "data": data}
+
+
+def run_job(opts: JobOptions) -> JobOutcome:
+    output = check_writable(opts.output or default_output())
+    started = time.monotonic()
+    manifest = environment_manifest()
+    if opts.subjects is not None:
+        makers: list[Callable[[], Subject]] = [lambda s=s: s for s in opts.subjects]
+    else:
+        sizes = ("small",) if opts.profile == "quick" else ("small", "large")
+        makers = [*zoo_subjects(opts.frameworks, opts.datasets, sizes), *categorical_subjects(opts.frameworks)]
+    progress = Progress(len(makers), "convert+parity", enabled=opts.progress)
+    models, cells, usable = [], [], []
+    notes: list[str] = []
+    for make in makers:
+        name = getattr(make, "__name__", "model")
+        try:
+            subject = make()
+        except Exception as exc:  # noqa: BLE001 - a model that cannot be trained is reported, not fatal
+            log.warning("could not build %s: %s", name, exc)
+            notes.append(f"{name} could not be trained: {type(exc).__name__}: {exc}")
+            progress.step(f"{name}: not built")
+            continue
+        row, subject_cells, attempt = _evaluate(subject, opts)
+        models.append(row)
+        cells += subject_cells
+        if attempt is not None and subject.data_kind != "categorical":
+            usable.append((subject, attempt))
+        progress.step(f"{subject.name}: {row['conversion_status']}")
+    latency: list[dict[str, Any]] = []
+    bench_file: Path | None = None
+    if opts.benchmarks and opts.subjects is None:
+        progress.message(f"running the {opts.profile} benchmark profile ...")
+        bench = _benchmark_profile(opts.profile, output / "bench")
+        if bench is not None:
+            latency += bench.latency
+            bench_file = Path(bench.source)
+            notes.append(f"latency from the {opts.profile} benchmark profile ({bench_file.name})")
+    covered = {r["model"] for r in latency}
+    todo = [(s, a) for s, a in usable if s.name not in covered]
+    if todo:
+        batches = QUICK_BATCHES if opts.profile == "quick" else FULL_BATCHES
+        probe = Progress(len(todo), "latency", enabled=opts.progress)
+        for subject, attempt in todo:
+            latency += probe_latency(subject.name, subject.framework, subject.model, attempt.converted, subject.X,
+                                     batches=batches, seconds_per_batch=0.15 if opts.profile == "quick" else 1.0)
+            probe.step(subject.name)
+        notes.append(f"latency of {len(todo)} model(s) measured in-process (native and ONNX calls interleaved, "
+                     f"batches {', '.join(map(str, batches))})")
+    gate = None
+    if opts.baseline is not None:
+        if bench_file is None:
+            notes.append("no gate verdict: --baseline needs the benchmark profile's results file, which this run did not produce")
+        else:
+            gate = gate_view(opts.baseline, bench_file)
+    notes.append(f"onnxgate run --{opts.profile} took {time.monotonic() - started:.0f} s")
+    result = RunResult(source=str(output / "run.json"), created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                       manifest=manifest, profile=opts.profile, models=models, parity=cells, latency=latency,
+                       gate=gate, notes=notes)
+    results_file = save_run(result, output / "run.json")
+    index = build_report([result], output, gate=gate)
+    return JobOutcome(index, results_file, result, gate)

@@ -1,0 +1,132 @@
+"""The files a report is built from: onnxgate run results and pytest-benchmark results.
+
+A report never reads live state, only these files, so it can be rebuilt anywhere. Both kinds
+are normalised into one ``RunResult`` shape here, so the builder, verdicts and plots never
+look at raw file layouts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conversion.atomic import write_text_atomic
+from conversion.errors import ResultsError
+
+__all__ = ["SCHEMA", "RunResult", "load_results", "load_result", "save_run", "runtime_label", "from_benchmark_run"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "onnxgate.run/1"
+
+
+@dataclass
+class RunResult:
+    """One results file, normalised. Times are seconds, sizes bytes."""
+
+    source: str
+    created: str
+    manifest: dict[str, Any]
+    profile: str = ""
+    models: list[dict[str, Any]] = field(default_factory=list)
+    parity: list[dict[str, Any]] = field(default_factory=list)
+    latency: list[dict[str, Any]] = field(default_factory=list)
+    gate: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def machine(self) -> str:
+        return str(self.manifest.get("machine_id") or "unknown")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "created": self.created,
+            "profile": self.profile,
+            "manifest": self.manifest,
+            "models": self.models,
+            "parity": self.parity,
+            "latency": self.latency,
+            "gate": self.gate,
+            "notes": self.notes,
+        }
+
+
+def save_run(result: RunResult, path: str | os.PathLike[str]) -> Path:
+    return write_text_atomic(path, json.dumps(result.to_dict(), indent=1, default=str) + "\n")
+
+
+def runtime_label(row: dict[str, Any]) -> str:
+    """How a runtime column is named in tables and plot legends."""
+    if row.get("runtime") != "onnx":
+        return str(row.get("runtime") or "native")
+    provider = str(row.get("provider") or "CPUExecutionProvider").removesuffix("ExecutionProvider")
+    threads = row.get("threads")
+    return f"onnx {provider}" + (f" {threads}t" if threads else "")
+
+
+def from_benchmark_run(path: Path) -> RunResult:
+    """Normalises a results file from `onnxgate bench` (read by benchmarks.results)."""
+    from benchmarks.results import load_run
+
+    run = load_run(path)
+    manifest = {**run.fingerprint, "commit": run.commit}
+    latency, models = [], {}
+    for rec in run.records:
+        row = {"model": rec.model, "framework": rec.framework, "runtime": rec.runtime, "provider": rec.provider or "",
+               "threads": rec.threads, "batch": rec.batch_size, "p50": rec.p50, "p90": rec.p90, "p99": rec.p99,
+               "mean": rec.mean, "rounds": rec.rounds, "rows_per_s": rec.rows_per_s}
+        row["label"] = runtime_label(row)
+        latency.append(row)
+        m = models.setdefault(rec.model, {"name": rec.model, "framework": rec.framework, "dataset": rec.dataset})
+        for key, value in (("conversion_seconds", rec.conversion_s), ("onnx_bytes", rec.onnx_bytes),
+                           ("session_seconds", rec.session_s), ("first_call_seconds", rec.first_call_s)):
+            if value is not None:
+                m.setdefault(key, value)
+        m.setdefault("parity", rec.parity)
+        m.setdefault("parity_detail", rec.parity_detail)
+    return RunResult(source=str(path), created=run.datetime, manifest=manifest, profile=run.profile or "bench",
+                     models=list(models.values()), latency=latency)
+
+
+def load_result(path: str | os.PathLike[str]) -> RunResult:
+    """Reads one results file of either kind, or raises ResultsError naming what is wrong."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ResultsError(f"cannot read results file {p}: {exc.strerror or exc}") from exc
+    if not text.strip():
+        raise ResultsError(f"results file {p} is empty; pass a file written by `onnxgate run` or `onnxgate bench`")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultsError(f"results file {p} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    if not isinstance(doc, dict):
+        raise ResultsError(f"results file {p} holds a JSON {type(doc).__name__}, expected an object")
+    if doc.get("schema") == SCHEMA:
+        return RunResult(
+            source=str(p), created=str(doc.get("created", "")), manifest=doc.get("manifest") or {},
+            profile=str(doc.get("profile", "")), models=list(doc.get("models") or []),
+            parity=list(doc.get("parity") or []), latency=list(doc.get("latency") or []),
+            gate=doc.get("gate"), notes=list(doc.get("notes") or []),
+        )
+    if "onnxgate_schema" in doc or "benchmarks" in doc:
+        return from_benchmark_run(p)
+    found = doc.get("schema", "none")
+    raise ResultsError(
+        f"{p} is not an onnxgate results file (schema {found!r}); expected {SCHEMA!r} from `onnxgate run` "
+        "or pytest-benchmark JSON from `onnxgate bench`"
+    )
+
+
+def load_results(paths: list[str | os.PathLike[str]]) -> list[RunResult]:
+    if not paths:
+        raise ResultsError("no results files given; pass one or more JSON files, e.g. onnxgate report results/*.json")
+    results = [load_result(p) for p in paths]
+    results.sort(key=lambda r: r.created)
+    return results

@@ -1,0 +1,207 @@
+"""A user's own model file for `onnxgate run --model FILE` and the convert/check commands.
+
+Formats are recognised from their first bytes, so a file whose content does not match
+``--framework`` is refused with a message naming both, before the framework's own loader
+fails with something cryptic. Pickle is never read without ``trust_pickle``.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from conversion.converted import META_PREFIX, ConvertedModel
+from conversion.errors import InputError, ModelFileError, OnnxGateError
+from conversion.frameworks import adapter_for, adapter_named
+from conversion.parity import summarize_trees
+
+__all__ = ["UserModel", "load_user_model", "sniff", "attach_onnx", "rows_for", "load_rows", "SUFFIXES"]
+
+log = logging.getLogger(__name__)
+
+# suffix -> framework, for when --framework is not given
+SUFFIXES = {".json": "xgboost", ".ubj": "xgboost", ".txt": "lightgbm", ".cbm": "catboost", ".skops": "sklearn"}
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
+# what each sniffed format can be read by
+_FORMAT_FRAMEWORKS = {"xgboost-json": "xgboost", "ubjson": "xgboost", "lightgbm-text": "lightgbm",
+                      "catboost": "catboost", "zip": "sklearn"}
+_FORMAT_NAMES = {"xgboost-json": "an XGBoost JSON model", "ubjson": "an XGBoost UBJSON model",
+                 "lightgbm-text": "a LightGBM text model", "catboost": "a CatBoost .cbm model",
+                 "zip": "a zip archive (scikit-learn .skops)", "pickle": "a Python pickle", "onnx": "an ONNX model"}
+
+
+@dataclass
+class UserModel:
+    path: Path
+    framework: str
+    model: Any
+
+
+def _read_head(path: Path, n: int = 64) -> bytes:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(n)
+    except IsADirectoryError:
+        raise ModelFileError(f"{path} is a folder; pass the model file itself") from None
+    except FileNotFoundError:
+        raise ModelFileError(f"model file {path} does not exist; check the path") from None
+    except OSError as exc:
+        raise ModelFileError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
+
+
+def sniff(path: Path) -> str | None:
+    """The file's format from its first bytes, or None when it is not recognised."""
+    head = _read_head(path)
+    if not head:
+        raise ModelFileError(f"model file {path} is empty; it was not saved completely")
+    text = head.lstrip()
+    if head.startswith(b"CBM1"):
+        return "catboost"
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "pickle"
+    if text.startswith(b"{\"") or text.startswith(b"{\n") or text.startswith(b"{ "):
+        return "xgboost-json"
+    if head.startswith(b"{") or head.startswith(b"{$") or head.startswith(b"{U") or head.startswith(b"{L"):
+        return "ubjson"
+    if text.startswith(b"tree\n") or text.startswith(b"tree\r\n") or b"version=v" in head:
+        return "lightgbm-text"
+    if head[:1] == b"\x08":  # protobuf field 1 (ir_version), varint: how every ONNX file starts
+        return "onnx"
+    return None
+
+
+def load_user_model(path: str | Path, *, framework: str | None = None, trust_pickle: bool = False) -> UserModel:
+    """Reads a native model file, refusing pickle unless trusted and formats that do not match."""
+    p = Path(path)
+    fmt = sniff(p)
+    if fmt == "onnx" or p.suffix == ".onnx":
+        raise InputError(
+            f"{p} is an ONNX file; pass the native model as --model and the ONNX file as --onnx, "
+            f"e.g. onnxgate run --model model.ubj --onnx {p.name}"
+        )
+    if fmt == "pickle" or p.suffix in PICKLE_SUFFIXES:
+        return _load_pickle(p, framework, trust_pickle)
+    name = framework or SUFFIXES.get(p.suffix) or _FORMAT_FRAMEWORKS.get(fmt or "")
+    if name is None:
+        raise InputError(
+            f"cannot tell which framework wrote {p}; pass --framework (one of xgboost, lightgbm, catboost, sklearn)"
+        )
+    adapter = adapter_named(name)  # unknown names raise with the list of known ones
+    expected = _FORMAT_FRAMEWORKS.get(fmt or "")
+    if expected is not None and expected != name:
+        raise ModelFileError(
+            f"{p} looks like {_FORMAT_NAMES[fmt]}, but --framework {name} was given; "
+            f"pass --framework {expected} or the {name} model file"
+        )
+    try:
+        model = adapter.load_native(p, allow_pickle=False)
+    except NotImplementedError as exc:
+        raise ModelFileError(f"reading {name} model files is not supported yet ({exc})") from exc
+    except OnnxGateError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a framework's loader raises its own types
+        raise ModelFileError(f"{p} could not be read as a {name} model: {type(exc).__name__}: {exc}") from exc
+    return UserModel(p, name, model)
+
+
+def _load_pickle(p: Path, framework: str | None, trust_pickle: bool) -> UserModel:
+    if not trust_pickle:
+        raise InputError(
+            f"{p} is a pickle; unpickling runs code from the file, so onnxgate refuses it by default. "
+            "Save the model in its framework's format (.json/.ubj, .txt, .cbm, .skops), or pass "
+            "--trust-pickle if you trust where the file came from"
+        )
+    if framework is not None:
+        adapter_named(framework)
+    try:
+        with p.open("rb") as fh:
+            model = pickle.load(fh)  # noqa: S301 - only with --trust-pickle, by the user's decision
+    except Exception as exc:  # noqa: BLE001 - unpickling fails in many ways
+        raise ModelFileError(f"{p} could not be unpickled: {type(exc).__name__}: {exc}") from exc
+    adapter = adapter_for(model)
+    if framework is not None and adapter.name != framework:
+        raise ModelFileError(f"{p} holds a {adapter.name} model ({type(model).__name__}), but --framework {framework} was given")
+    return UserModel(p, adapter.name, model)
+
+
+def _rename_outputs(model: onnx.ModelProto, mapping: dict[str, str]) -> None:
+    for node in model.graph.node:
+        for i, name in enumerate(node.output):
+            if name in mapping:
+                node.output[i] = mapping[name]
+    for out in model.graph.output:
+        if out.name in mapping:
+            out.name = mapping[out.name]
+
+
+def attach_onnx(path: str | Path, reference: ConvertedModel) -> ConvertedModel:
+    """Reads a user's ONNX file for comparison with the native model.
+
+    A file without onnxgate metadata (e.g. from onnxmltools) borrows it from ``reference``,
+    onnxgate's own conversion of the same native model, and its outputs are renamed by
+    position to the native methods: label first, then probabilities.
+    """
+    from conversion.converted import load
+
+    p = Path(path)
+    try:
+        proto = onnx.load_model_from_string(p.read_bytes())
+    except OSError as exc:
+        raise ModelFileError(f"cannot read ONNX file {p}: {exc.strerror or exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - protobuf decode errors
+        raise ModelFileError(f"{p} is not a readable ONNX file: {exc}") from exc
+    if any(prop.key.startswith(META_PREFIX) for prop in proto.metadata_props):
+        return load(p)
+    outputs = [o for o in proto.graph.output]
+    if any(o.type.HasField("sequence_type") for o in outputs):
+        raise ModelFileError(f"{p} ends in a ZipMap (a list of dicts); re-export it without ZipMap (zipmap=False)")
+    methods = list(reference.methods)
+    order = [m for m in ("predict", "predict_proba") if m in methods] + [m for m in methods if m not in ("predict", "predict_proba")]
+    if len(outputs) < len(order):
+        raise ModelFileError(f"{p} has {len(outputs)} outputs, but the native model has {len(order)} methods ({', '.join(order)})")
+    _rename_outputs(proto, {o.name: m for o, m in zip(outputs, order)})
+    del proto.graph.output[len(order):]
+    return ConvertedModel(onnx=proto, framework=reference.framework, task=reference.task, n_features=reference.n_features,
+                          classes=reference.classes, methods=dict(reference.methods),
+                          metadata={**reference.metadata, "converter": f"file {p.name}"})
+
+
+def rows_for(converted: ConvertedModel, *, n: int = 2000, seed: int = 0) -> np.ndarray:
+    """Rows spread over the model's split points, for when the user gives no data."""
+    trees = summarize_trees(converted.onnx)
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, converted.n_features))
+    for f, splits in trees.splits.items():
+        if splits.size and f < converted.n_features:
+            lo, hi = float(splits.min()), float(splits.max())
+            pad = max((hi - lo) * 0.1, 1e-3)
+            # half uniform over the split range, half on split points: the rows where conversions break
+            X[: n // 2, f] = rng.uniform(lo - pad, hi + pad, size=n // 2)
+            X[n // 2:, f] = rng.choice(splits, size=n - n // 2)
+    return X.astype(converted.dtype)
+
+
+def load_rows(path: str | Path, n_features: int) -> np.ndarray:
+    """Rows from a .npy or .csv file (numbers only; a header line is skipped)."""
+    p = Path(path)
+    try:
+        if p.suffix == ".npy":
+            X = np.load(p, allow_pickle=False)
+        else:
+            X = np.genfromtxt(p, delimiter=",", dtype=np.float64, skip_header=0)
+            if X.ndim == 2 and np.isnan(X[0]).all():
+                X = X[1:]
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read data rows from {p}: {exc}; pass a .npy array or a numeric .csv") from exc
+    X = np.atleast_2d(X)
+    if X.shape[1] != n_features:
+        raise InputError(f"{p} has {X.shape[1]} columns, but the model expects {n_features} features")
+    return X

@@ -1,0 +1,121 @@
+"""The plain-language verdict per model: should I serve this model through ONNX?
+
+Speed is judged on p50 of interleaved measurements; a difference under ``SAME`` is called a
+tie, because machine noise on a shared runner is about that large.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+__all__ = ["model_verdict", "crossover", "SAME"]
+
+SAME = 0.10  # speedups within ±10% are reported as "about the same"
+
+
+def crossover(points: list[tuple[int, float]]) -> float | None:
+    """The batch size where ONNX and native swap places (speedup crosses 1), log-interpolated."""
+    for (b0, s0), (b1, s1) in zip(points, points[1:]):
+        l0, l1 = math.log(s0), math.log(s1)
+        if l0 == 0:
+            return float(b0)
+        if l0 * l1 < 0:
+            frac = l0 / (l0 - l1)
+            return math.exp(math.log(b0) + frac * (math.log(b1) - math.log(b0)))
+    return None
+
+
+def _exactness(cells: list[dict[str, Any]]) -> tuple[str, str]:
+    """('exact' | 'partial' | 'wrong' | 'refused' | 'unknown', sentence) for the onnxgate path."""
+    # A user's own ONNX file (--onnx) is what they would serve; otherwise onnxgate's conversion.
+    own = [c for c in cells if c.get("path") == "given"] or [c for c in cells if c.get("path") == "onnxgate"]
+    if not own:
+        return "unknown", "No parity check was recorded for this model."
+    bad = [c for c in own if c["status"] != "exact"]
+    if not bad:
+        kinds = ", ".join(sorted({c["data_kind"] for c in own}))
+        return "exact", f"The ONNX model computes exactly what the native model computes ({kinds} rows)."
+    first = bad[0]
+    if first["status"] in ("refused", "unavailable", "error") and first["data_kind"] in ("clean", "categorical"):
+        return "refused", f"Conversion was {first['status']}: {first['reason']}"
+    if all(c["data_kind"] == "nan" for c in bad):
+        c = bad[0]
+        what = c["reason"] if c["status"] != "wrong" else (
+            f"{c.get('mismatched_rows')} of {c.get('n_rows')} rows differ (max error {c.get('max_abs_error', 0):.3g}, "
+            f"cause {c.get('cause') or 'unknown'})")
+        return "partial", f"Exact on clean rows, but not on rows with missing values: {what}."
+    c = next((c for c in bad if c["status"] == "wrong"), first)
+    if c["status"] == "wrong":
+        return "wrong", (f"The ONNX model differs on {c['data_kind']} rows: {c.get('mismatched_rows')} of "
+                         f"{c.get('n_rows')} rows, max error {c.get('max_abs_error', 0):.3g}, cause {c.get('cause') or 'unknown'}.")
+    return "refused", f"Conversion was {c['status']} on {c['data_kind']} rows: {c['reason']}"
+
+
+def _per_batch(latency: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_batch: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in latency:
+        by_batch[int(row["batch"])].append(row)
+    out = []
+    for batch in sorted(by_batch):
+        rows = by_batch[batch]
+        native = min((r for r in rows if r["runtime"] != "onnx"), key=lambda r: r["p50"], default=None)
+        onnx = min((r for r in rows if r["runtime"] == "onnx"), key=lambda r: r["p50"], default=None)
+        if native is None or onnx is None:
+            continue
+        out.append({"batch": batch, "native_p50": native["p50"], "onnx_p50": onnx["p50"], "onnx_label": onnx["label"],
+                    "speedup": native["p50"] / onnx["p50"] if onnx["p50"] > 0 else math.inf})
+    return out
+
+
+def _ratio(s: float) -> str:
+    return f"{s:.1f}× faster" if s >= 1 else f"{1 / s:.1f}× slower"
+
+
+def model_verdict(model: str, cells: list[dict[str, Any]], latency: list[dict[str, Any]]) -> dict[str, Any]:
+    """Everything the verdict card shows, as data; ``answer`` is yes / partly / no / unknown."""
+    exact, exact_text = _exactness(cells)
+    batches = _per_batch(latency)
+    usable = exact in ("exact", "partial")
+    for b in batches:
+        b["recommended"] = b["onnx_label"] if usable and b["speedup"] >= 1 else "native"
+    cross = crossover([(b["batch"], b["speedup"]) for b in batches if b["speedup"] > 0 and math.isfinite(b["speedup"])])
+    faster = [b for b in batches if b["speedup"] > 1 + SAME]
+    slower = [b for b in batches if b["speedup"] < 1 - SAME]
+    speed = []
+    if faster:
+        best = max(faster, key=lambda b: b["speedup"])
+        speed.append(f"ONNX is faster at batch {', '.join(str(b['batch']) for b in faster)} "
+                     f"(up to {_ratio(best['speedup'])}, at batch {best['batch']})")
+    if slower:
+        worst = min(slower, key=lambda b: b["speedup"])
+        speed.append(f"slower at batch {', '.join(str(b['batch']) for b in slower)} "
+                     f"(up to {_ratio(worst['speedup'])}, at batch {worst['batch']})")
+    if batches and not faster and not slower:
+        speed.append("ONNX and native are within ±10% at every batch size measured")
+    if not batches:
+        speed_text = "No latency was measured for this model."
+    else:
+        speed_text = "; ".join(speed) + "."
+        speed_text = speed_text[0].upper() + speed_text[1:]
+    if not usable:
+        answer, headline = "no", "No: serve the native model."
+    elif not batches:
+        answer, headline = "unknown", "The conversion is usable; no latency was measured."
+    elif faster and not slower:
+        answer, headline = "yes", "Yes: ONNX is exact and faster at every batch size measured that differs."
+    elif faster and slower:
+        answer = "partly"
+        small = faster[0]["batch"] < slower[0]["batch"]
+        where = "small" if small else "large"
+        edge = f" (crossover near batch {cross:.0f})" if cross else ""
+        headline = f"Partly: serve through ONNX for {where} batches, native for the others{edge}."
+    elif slower:
+        answer, headline = "no", "No: ONNX is exact, but slower than native here."
+    else:
+        answer, headline = "partly", "Either: ONNX is exact and as fast as native."
+    if exact == "partial" and answer in ("yes", "partly"):
+        headline += " Only if inputs never contain missing values."
+    return {"model": model, "answer": answer, "headline": headline, "exact": exact, "exact_text": exact_text,
+            "speed_text": speed_text, "crossover": cross, "batches": batches}
