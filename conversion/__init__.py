@@ -20,6 +20,10 @@ from .errors import (
     UnsupportedModelError,
 )
 from .parity import ParityReport, Tolerance, check_parity
+from .latency import measure_latency_improvement
+from .predictor import Predictor, ShadowPredictor
+from .registry import ModelRegistry
+from .seed_api import ONNXConverter
 
 __all__ = [
     "__version__",
@@ -30,6 +34,11 @@ __all__ = [
     "check_parity",
     "ParityReport",
     "Tolerance",
+    "measure_latency_improvement",
+    "Predictor",
+    "ShadowPredictor",
+    "ModelRegistry",
+    "ONNXConverter",
     "OnnxGateError",
     "MissingDependencyError",
     "UnsupportedModelError",

@@ -1,0 +1,331 @@
+"""Predictor: serve each call from the faster of native and ONNX, fall back loudly, count it all.
+
+ShadowPredictor: serve one predictor, run another beside it on a sample, record divergence.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .calibration import DEFAULT_SIZES, Calibration, calibrate, machine_fingerprint
+from .converted import ConvertedModel
+from .engine import InferenceEngine
+from .errors import InputError, ProviderError
+
+__all__ = ["Predictor", "ShadowPredictor", "POLICIES"]
+
+log = logging.getLogger(__name__)
+
+POLICIES = ("auto", "onnx", "native")
+_WINDOW = 10_000  # latencies kept per path for percentiles: recent behaviour, bounded memory
+
+
+class _PathStats:
+    def __init__(self) -> None:
+        self.calls = 0
+        self.rows = 0
+        self.errors = 0
+        self.latency_ns: deque[int] = deque(maxlen=_WINDOW)
+
+    def record(self, rows: int, ns: int) -> None:
+        self.calls += 1
+        self.rows += rows
+        self.latency_ns.append(ns)
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"calls": self.calls, "rows": self.rows, "errors": self.errors}
+        if self.latency_ns:
+            ms = np.asarray(self.latency_ns, dtype=np.float64) / 1e6
+            out.update({"mean_ms": float(ms.mean()), "p50_ms": float(np.percentile(ms, 50)),
+                        "p90_ms": float(np.percentile(ms, 90)), "p99_ms": float(np.percentile(ms, 99))})
+        return out
+
+
+class Predictor:
+    """Serves ``predict``/``predict_proba``/``decision_function`` from native or ONNX.
+
+    ``policy="auto"`` routes each call by batch size, from a calibration measured once and
+    kept in ``converted.metadata["calibration"]``; ``"onnx"`` and ``"native"`` pin one path.
+    When ONNX raises (anything but bad input), the call is answered natively, and the fallback
+    is logged and counted in :meth:`stats`.
+    """
+
+    def __init__(
+        self,
+        native_model: Any,
+        converted: ConvertedModel,
+        *,
+        policy: str = "auto",
+        engine: InferenceEngine | None = None,
+        providers: Sequence[Any] | None = None,
+        threads: int | None = None,
+        calibration_data: Any = None,
+        calibration_sizes: Sequence[int] = DEFAULT_SIZES,
+    ) -> None:
+        if policy not in POLICIES:
+            raise InputError(f"policy={policy!r}; allowed: {', '.join(POLICIES)}")
+        if not isinstance(converted, ConvertedModel):
+            raise InputError(f"converted must be a ConvertedModel (from onnxgate.convert), got {type(converted).__name__}")
+        if native_model is None and policy == "native":
+            raise InputError("policy='native' needs the native model, but native_model is None")
+        from .frameworks import adapter_named
+
+        self.native_model = native_model
+        self.converted = converted
+        self.policy = policy if native_model is not None else "onnx"
+        self.engine = engine or InferenceEngine(converted, providers=providers, threads=threads)
+        self._adapter = adapter_named(converted.framework)
+        self._calibration_data = calibration_data
+        self._calibration_sizes = tuple(calibration_sizes)
+        self._lock = threading.Lock()
+        self._stats = {"onnx": _PathStats(), "native": _PathStats()}
+        self.fallbacks = 0
+        self.last_fallback: str | None = None
+        self.calibration: Calibration | None = None
+        if self.policy == "auto":
+            self.calibration = self._cached_calibration() or self.recalibrate()
+
+    # -- routing --
+
+    def _cached_calibration(self) -> Calibration | None:
+        text = self.converted.metadata.get("calibration")
+        if not text:
+            return None
+        cal = Calibration.from_json(text)
+        if cal is None:
+            log.info("stored calibration is unreadable; measuring again")
+            return None
+        if cal.fingerprint != machine_fingerprint(self.engine):
+            log.info("stored calibration was measured on %s; this is %s; measuring again",
+                     cal.fingerprint, machine_fingerprint(self.engine))
+            return None
+        return cal
+
+    def recalibrate(self, *, data: Any = None, sizes: Sequence[int] | None = None) -> Calibration:
+        """Measures the crossover again and stores it in ``converted.metadata["calibration"]``."""
+        if self.native_model is None:
+            raise InputError("there is no native model to calibrate against; this predictor serves ONNX only")
+        cal = calibrate(
+            self.native_model,
+            self.engine,
+            data=data if data is not None else self._calibration_data,
+            sizes=sizes or self._calibration_sizes,
+            method="predict" if "predict" in self.converted.methods else next(iter(self.converted.methods)),
+        )
+        self.converted.metadata["calibration"] = cal.to_json()
+        self.calibration = cal
+        return cal
+
+    def route(self, rows: int) -> str:
+        """The path a batch of ``rows`` rows goes to: ``"onnx"`` or ``"native"``."""
+        if self.policy != "auto":
+            return self.policy
+        assert self.calibration is not None  # set in __init__ for the auto policy
+        return "onnx" if self.calibration.onnx_faster(rows) else "native"
+
+    # -- calls --
+
+    def run(self, method: str, X: Any) -> np.ndarray:
+        if method not in self.converted.methods:
+            raise InputError(
+                f"this {self.converted.framework} model has no {method}(); it has: {', '.join(self.converted.methods)}"
+            )
+        arr = self.engine.prepare(X)  # one validation for both paths: same rows, same errors
+        n = arr.shape[0]
+        path = "onnx" if n == 0 else self.route(n)  # the engine answers empty batches in the right shape
+        t0 = time.perf_counter_ns()
+        if path == "onnx":
+            try:
+                out = self.engine.run_prepared(method, arr)
+                self._record("onnx", n, time.perf_counter_ns() - t0)
+                return out
+            except Exception as exc:
+                if self.native_model is None:
+                    raise ProviderError(f"ONNX Runtime failed on {method}() and there is no native model to fall back to: {exc}") from exc
+                self._fallback(method, exc)
+                t0 = time.perf_counter_ns()
+        out = np.asarray(self._adapter.native(self.native_model, method, arr))
+        self._record("native", n, time.perf_counter_ns() - t0)
+        return out
+
+    def _fallback(self, method: str, exc: BaseException) -> None:
+        with self._lock:
+            self.fallbacks += 1
+            self._stats["onnx"].errors += 1
+            self.last_fallback = f"{type(exc).__name__}: {exc}"
+        log.warning("ONNX %s() failed (%s: %s); answered by the native model (fallback #%d)",
+                    method, type(exc).__name__, exc, self.fallbacks)
+
+    def _record(self, path: str, rows: int, ns: int) -> None:
+        with self._lock:
+            self._stats[path].record(rows, ns)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.run("predict", X)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self.run("predict_proba", X)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        return self.run("decision_function", X)
+
+    def stats(self) -> dict[str, Any]:
+        """Calls, rows, latency percentiles and errors per path, fallbacks, and the crossover."""
+        with self._lock:
+            out: dict[str, Any] = {
+                "policy": self.policy,
+                "paths": {name: s.summary() for name, s in self._stats.items()},
+                "fallbacks": self.fallbacks,
+                "last_fallback": self.last_fallback,
+                "providers": self.engine.providers,
+            }
+        if self.calibration is not None:
+            out["crossovers"] = self.calibration.crossovers
+        return out
+
+
+class ShadowPredictor:
+    """Serves ``primary``; runs ``shadow`` on a ``sample_rate`` share of calls and compares.
+
+    Anything with ``run(method, X)`` works on either side (a Predictor, an InferenceEngine).
+    The shadow runs after the primary has answered, in the caller's thread, or with
+    ``background=True`` in a worker thread (calls it cannot keep up with are skipped, counted).
+    Shadow failures are logged and counted, never raised.
+    """
+
+    def __init__(
+        self,
+        primary: Any,
+        shadow: Any,
+        *,
+        sample_rate: float = 1.0,
+        atol: float = 1e-6,
+        rtol: float = 1e-5,
+        seed: int | None = None,
+        background: bool = False,
+    ) -> None:
+        if not 0.0 <= sample_rate <= 1.0:
+            raise InputError(f"sample_rate must be between 0 and 1, got {sample_rate}")
+        for side, obj in (("primary", primary), ("shadow", shadow)):
+            if not callable(getattr(obj, "run", None)):
+                raise InputError(f"{side} must have run(method, X) (a Predictor or InferenceEngine), got {type(obj).__name__}")
+        self.primary, self.shadow = primary, shadow
+        self.sample_rate, self.atol, self.rtol = sample_rate, atol, rtol
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._lat = {"primary": _PathStats(), "shadow": _PathStats()}
+        self._n = {"calls": 0, "sampled": 0, "compared_rows": 0, "mismatched_rows": 0, "label_flips": 0,
+                   "shadow_errors": 0, "skipped": 0}
+        self._max_abs = 0.0
+        self._last_error: str | None = None
+        self._queue: queue.Queue[tuple[str, Any, np.ndarray] | None] | None = None
+        if background:
+            self._queue = queue.Queue(maxsize=64)
+            self._worker = threading.Thread(target=self._drain, name="onnxgate-shadow", daemon=True)
+            self._worker.start()
+
+    def run(self, method: str, X: Any) -> np.ndarray:
+        t0 = time.perf_counter_ns()
+        out = self.primary.run(method, X)
+        with self._lock:
+            self._lat["primary"].record(len(out), time.perf_counter_ns() - t0)
+            self._n["calls"] += 1
+            sampled = self._rng.random() < self.sample_rate
+        if sampled:
+            if self._queue is None:
+                self._shadow_call(method, X, out)
+            else:
+                try:
+                    self._queue.put_nowait((method, X, out))
+                except queue.Full:
+                    with self._lock:
+                        self._n["skipped"] += 1
+        return out
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.run("predict", X)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self.run("predict_proba", X)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        return self.run("decision_function", X)
+
+    def _drain(self) -> None:
+        assert self._queue is not None
+        while (item := self._queue.get()) is not None:
+            try:
+                self._shadow_call(*item)
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()
+
+    def flush(self) -> None:
+        """Waits until every queued shadow call has been compared (background mode)."""
+        if self._queue is not None:
+            self._queue.join()
+
+    def close(self) -> None:
+        if self._queue is not None:
+            self._queue.put(None)
+            self._worker.join()
+            self._queue = None
+
+    def _shadow_call(self, method: str, X: Any, expected: np.ndarray) -> None:
+        t0 = time.perf_counter_ns()
+        try:
+            got = np.asarray(self.shadow.run(method, X))
+        except Exception as exc:  # the caller already has its answer; a shadow fault is data
+            with self._lock:
+                self._n["shadow_errors"] += 1
+                self._last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("shadow %s() failed: %s: %s", method, type(exc).__name__, exc)
+            return
+        ns = time.perf_counter_ns() - t0
+        mismatched, flips, max_abs = self._compare(np.asarray(expected), got)
+        with self._lock:
+            self._lat["shadow"].record(len(got), ns)
+            self._n["sampled"] += 1
+            self._n["compared_rows"] += len(expected)
+            self._n["mismatched_rows"] += mismatched
+            self._n["label_flips"] += flips
+            self._max_abs = max(self._max_abs, max_abs)
+
+    def _compare(self, a: np.ndarray, b: np.ndarray) -> tuple[int, int, float]:
+        """(mismatched rows, label flips, max abs error) between primary ``a`` and shadow ``b``."""
+        if a.shape != b.shape:
+            log.warning("shadow returned shape %s, primary %s; every row counts as mismatched", b.shape, a.shape)
+            return len(a), 0, float("inf")
+        if a.size == 0:
+            return 0, 0, 0.0
+        if a.dtype.kind in "fc" and b.dtype.kind in "fc":
+            a64, b64 = a.astype(np.float64), b.astype(np.float64)
+            with np.errstate(invalid="ignore"):
+                diff = np.abs(a64 - b64)
+                both_nan = np.isnan(a64) & np.isnan(b64)
+                bad = ~((diff <= self.atol + self.rtol * np.abs(a64)) | both_nan)
+            diff = np.where(both_nan, 0.0, diff)
+            rows = bad.reshape(len(a), -1).any(axis=1)
+            return int(rows.sum()), 0, float(np.nanmax(np.where(np.isnan(diff), np.inf, diff)))
+        rows = (a != b).reshape(len(a), -1).any(axis=1)  # labels: any difference is a flip
+        return int(rows.sum()), int(rows.sum()), 0.0
+
+    def report(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                **self._n,
+                "sample_rate": self.sample_rate,
+                "max_abs_error": self._max_abs,
+                "last_shadow_error": self._last_error,
+                "latency": {name: s.summary() for name, s in self._lat.items()},
+            }
+
