@@ -104,7 +104,9 @@ def model_verdict(model: str, cells: list[dict[str, Any]], latency: list[dict[st
     elif not batches:
         answer, headline = "unknown", "The conversion is usable; no latency was measured."
     elif faster and not slower:
-        answer, headline = "yes", "Yes: ONNX is exact and faster at every batch size measured that differs."
+        answer = "yes"
+        headline = ("Yes: ONNX is exact and faster at every batch size measured."
+                    if len(faster) == len(batches) else "Yes: ONNX is exact, and faster or as fast at every batch size measured.")
     elif faster and slower:
         answer = "partly"
         small = faster[0]["batch"] < slower[0]["batch"]

@@ -1,0 +1,276 @@
+"""The onnxgate command: run, convert, check, bench, report, gate.
+
+Exit codes: 0 ok, 1 a parity or performance failure, 2 a usage or input error. Results for
+people go to stdout (or JSON with --json), diagnostics and progress to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, OnnxGateError
+
+__all__ = ["main", "build_parser"]
+
+log = logging.getLogger("onnxgate")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+FORMATTER = argparse.RawDescriptionHelpFormatter
+
+# Subcommands the benchmarks package implements: (module, its register function).
+EXTERNAL_COMMANDS = {
+    "bench": ("benchmarks.runner", "register", "run the benchmark suite (quick or full profile) and write results JSON"),
+    "gate": ("benchmarks.gate", "register", "compare current results with a baseline; exit 1 on a regression"),
+}
+
+
+def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    print(json.dumps(data, indent=2, default=str) if args.json else text)
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", type=Path, help="native model file: .json/.ubj, .txt, .cbm, .skops (or a pickle)")
+    p.add_argument("--framework", help="xgboost, lightgbm, catboost or sklearn (default: from the file)")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="allow reading a pickle; unpickling runs code from the file, so only for files you trust")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from reports.job import ZOO_DATASETS, JobOptions, run_job
+    from reports.parity_matrix import Subject
+    from reports.user_model import attach_onnx, load_rows, load_user_model, rows_for
+
+    from .convert import convert
+
+    opts = JobOptions(profile="full" if args.full else "quick", output=args.output, baseline=args.baseline,
+                      upstream=not args.no_upstream, benchmarks=not args.no_bench, progress=not args.json)
+    if args.model is None:
+        if args.onnx or args.data:
+            raise InputError("--onnx and --data need --model FILE (the native model they belong to)")
+        if args.framework:
+            from .frameworks import adapter_named
+
+            opts.frameworks = tuple(adapter_named(f.strip()).name for f in args.framework.split(","))
+        if args.datasets:
+            unknown = sorted(set(args.datasets.split(",")) - set(ZOO_DATASETS))
+            if unknown:
+                raise InputError(f"unknown dataset(s) {', '.join(unknown)}; known: {', '.join(ZOO_DATASETS)}")
+            opts.datasets = tuple(args.datasets.split(","))
+    else:
+        user = load_user_model(args.model, framework=args.framework, trust_pickle=args.trust_pickle)
+        reference = None
+        try:
+            reference = convert(user.model)
+        except OnnxGateError as exc:
+            if args.onnx:
+                raise InputError(f"cannot read {args.onnx} against this model: onnxgate needs its own conversion "
+                                 f"to know the outputs, and it refused: {exc}") from exc
+        if args.onnx:
+            opts.given[user.path.stem] = attach_onnx(args.onnx, reference)
+        n_features = reference.n_features if reference else None
+        if args.data:
+            if n_features is None:
+                raise InputError("--data needs a model onnxgate can convert (to know its feature count)")
+            X = load_rows(args.data, n_features)
+        elif reference is not None:
+            X = rows_for(reference)
+        else:
+            X = None
+        if X is None:
+            raise InputError(f"{args.model}: onnxgate cannot convert this model, so it has no rows to test; see "
+                             "`onnxgate convert` for the reason")
+        opts.subjects = [Subject(user.path.stem, user.framework, "user data" if args.data else "generated rows",
+                                 reference.task, user.model, X)]
+    outcome = run_job(opts)
+    from reports.verdict import model_verdict
+
+    verdicts = [model_verdict(m["name"], [c for c in outcome.result.parity if c["model"] == m["name"]],
+                              [r for r in outcome.result.latency if r["model"] == m["name"]])
+                for m in outcome.result.models]
+    lines = [f"{'model':<34} {'exact':<9} {'answer':<8} verdict"]
+    for v in verdicts:
+        lines.append(f"{v['model']:<34} {v['exact']:<9} {v['answer']:<8} {v['headline']}")
+    if outcome.gate:
+        lines.append(f"gate: {outcome.gate['summary']}")
+    lines.append(f"report: {outcome.index}")
+    data = {"report": str(outcome.index), "results": str(outcome.results_file), "exit_code": outcome.exit_code,
+            "models": [{k: v[k] for k in ("model", "answer", "exact", "headline", "crossover")} for v in verdicts],
+            "gate": {k: outcome.gate[k] for k in ("passed", "summary")} if outcome.gate else None}
+    _emit(args, data, "\n".join(lines))
+    return outcome.exit_code
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from reports.user_model import load_user_model
+
+    from .convert import convert
+
+    user = load_user_model(args.model, framework=args.framework, trust_pickle=args.trust_pickle)
+    converted = convert(user.model, dtype=args.dtype)
+    out = args.output or user.path.with_suffix(".onnx")
+    try:
+        path = converted.save(out)
+    except OSError as exc:
+        raise InputError(f"cannot write {out}: {exc.strerror or exc}; pass --output with a writable path") from exc
+    size = path.stat().st_size
+    data = {"onnx": str(path), "framework": converted.framework, "task": converted.task,
+            "n_features": converted.n_features, "methods": list(converted.methods), "bytes": size}
+    _emit(args, data, f"converted {user.path} ({converted.framework} {converted.task}, {converted.n_features} features) "
+                      f"-> {path} ({size:,} bytes)")
+    return EXIT_OK
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from reports.parity_matrix import with_nan
+    from reports.user_model import attach_onnx, load_rows, load_user_model, rows_for
+
+    from .convert import convert
+    from .parity import check_parity
+
+    user = load_user_model(args.model, framework=args.framework, trust_pickle=args.trust_pickle)
+    reference = convert(user.model)
+    converted = attach_onnx(args.onnx, reference) if args.onnx else reference
+    X = load_rows(args.data, converted.n_features) if args.data else rows_for(converted)
+    reports = {"clean": check_parity(user.model, converted, X), "nan": check_parity(user.model, converted, with_nan(X))}
+    passed = all(r.passed for r in reports.values())
+    text = "\n".join(f"{kind} rows: {report}" for kind, report in reports.items())
+    _emit(args, {"passed": passed, **{k: r.to_dict() for k, r in reports.items()}}, text)
+    return EXIT_OK if passed else EXIT_FAILED
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from reports.build import report_from_files
+    from reports.job import default_output, gate_view
+    from reports.run_results import load_results
+
+    gate = None
+    if args.baseline:
+        current = args.current
+        if current is None:
+            benches = [r for r in load_results(args.files) if r.profile != "" and not r.parity]
+            if not benches:
+                raise InputError("--baseline needs a results file from `onnxgate bench` among the files, or --current FILE")
+            current = Path(benches[-1].source)
+        gate = gate_view(args.baseline, current)
+    index = report_from_files(args.files, args.output or default_output(), gate=gate)
+    _emit(args, {"report": str(index), "gate": gate and {"passed": gate["passed"], "summary": gate["summary"]}},
+          f"report: {index}")
+    return EXIT_FAILED if gate and not gate["passed"] else EXIT_OK
+
+
+def _unavailable(name: str, module: str, reason: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        print(f"onnxgate {name} is not available yet: {module} could not provide it ({reason}). "
+              "Update onnxgate, or run the benchmarks with pytest benchmarks/ directly.", file=sys.stderr)
+        return EXIT_USAGE
+
+    return run
+
+
+def _register_external(sub: argparse._SubParsersAction, name: str, module: str, func: str, help_text: str) -> None:
+    """Lets the benchmarks package add its own subcommand; a clear message while it cannot."""
+    try:
+        register = getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError) as exc:
+        log.debug("%s: %s", name, exc)
+        p = sub.add_parser(name, help=f"{help_text} (not available yet)")
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=_unavailable(name, module, str(exc)))
+        return
+    register(sub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="onnxgate", formatter_class=FORMATTER,
+        description="Convert tree models to ONNX exactly, prove parity, benchmark latency and gate CI.",
+        epilog="example:\n  onnxgate run --quick            # default model zoo -> reports/<timestamp>/index.html\n"
+               "exit codes: 0 ok, 1 parity or performance failure, 2 usage or input error",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging on stderr (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser(
+        "run", help="the main job: zoo (or your model) -> conversion, parity, latency, HTML report",
+        formatter_class=FORMATTER, description="Train the default zoo (or load --model), convert, check parity, "
+        "measure latency and write an HTML report with its JSON and plots.",
+        epilog="examples:\n  onnxgate run --quick\n  onnxgate run --framework xgboost --output out/\n"
+               "  onnxgate run --model model.ubj\n  onnxgate run --model model.txt --onnx model.onnx --data rows.csv")
+    speed = run.add_mutually_exclusive_group()
+    speed.add_argument("--quick", action="store_true", help="CI-sized profile (the default; a few minutes)")
+    speed.add_argument("--full", action="store_true", help="every model size and batch size; for investigations")
+    run.add_argument("--output", type=Path, help="report folder (default reports/<timestamp>/)")
+    run.add_argument("--model", type=Path, help="your native model file instead of the zoo")
+    run.add_argument("--framework", help="with --model: its framework; without: zoo frameworks, comma-separated")
+    run.add_argument("--datasets", help="zoo datasets, comma-separated (default: all)")
+    run.add_argument("--onnx", type=Path, help="with --model: an ONNX file to check instead of converting")
+    run.add_argument("--data", type=Path, help="with --model: rows to test (.npy or numeric .csv)")
+    run.add_argument("--trust-pickle", action="store_true", help="allow --model to be a pickle you trust")
+    run.add_argument("--baseline", type=Path, help="benchmark results to gate against; the verdict goes in the report")
+    run.add_argument("--no-upstream", action="store_true", help="skip the public converters' path")
+    run.add_argument("--no-bench", action="store_true", help="skip the benchmark profile; measure latency in-process")
+    run.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    run.set_defaults(func=_cmd_run)
+
+    conv = sub.add_parser("convert", help="convert a native model file to ONNX", formatter_class=FORMATTER,
+                          epilog="example:\n  onnxgate convert model.ubj --output model.onnx")
+    _add_model_args(conv)
+    conv.add_argument("--output", type=Path, help="ONNX file to write (default: beside the model, .onnx)")
+    conv.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    conv.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    conv.set_defaults(func=_cmd_convert)
+
+    check = sub.add_parser("check", help="check that an ONNX model computes what the native model computes",
+                           formatter_class=FORMATTER,
+                           epilog="examples:\n  onnxgate check model.ubj\n  onnxgate check model.txt --onnx model.onnx --data rows.npy\n"
+                                  "exit code 1 when any row differs")
+    _add_model_args(check)
+    check.add_argument("--onnx", type=Path, help="the ONNX file to check (default: convert the model now)")
+    check.add_argument("--data", type=Path, help="rows to test (.npy or numeric .csv; default: rows on the split points)")
+    check.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    check.set_defaults(func=_cmd_check)
+
+    rep = sub.add_parser("report", help="build the HTML report from results files alone", formatter_class=FORMATTER,
+                         epilog="examples:\n  onnxgate report results/*.json --output report/\n"
+                                "  onnxgate report reports/*/run.json bench/*.json --baseline benchmarks/baselines/quick.json")
+    rep.add_argument("files", nargs="+", type=Path, help="run.json files from `onnxgate run`, results from `onnxgate bench`")
+    rep.add_argument("--output", type=Path, help="report folder (default reports/<timestamp>/)")
+    rep.add_argument("--baseline", type=Path, help="gate the newest benchmark results against this baseline")
+    rep.add_argument("--current", type=Path, help="with --baseline: the results file to gate (default: newest bench file)")
+    rep.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    rep.set_defaults(func=_cmd_report)
+
+    for name, (module, func, help_text) in EXTERNAL_COMMANDS.items():
+        _register_external(sub, name, module, func, help_text)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # Logging before parsing, so register() of the benchmarks package can log too.
+    verbose = sum(a in ("-v", "--verbose") for a in (argv if argv is not None else sys.argv[1:]))
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except OnnxGateError as exc:
+        print(f"onnxgate {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # stdout closed early (e.g. piped into head): nothing left to say
+        sys.stderr.close()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("onnxgate: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

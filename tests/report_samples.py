@@ -1,0 +1,77 @@
+"""Small synthetic results files for the report tests: no training, no timing, deterministic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from reports.run_results import RunResult, save_run
+
+BATCHES = (1, 16, 256, 4096)
+
+
+def manifest(machine_id: str, cpu: str = "Test CPU", ort: str = "1.32.0") -> dict[str, Any]:
+    return {"machine_id": machine_id, "machine": {"cpu_model": cpu, "cpu_count": 2, "arch": "x86_64", "system": "Linux"},
+            "software": {"onnxruntime": ort, "xgboost": "3.2.0", "providers_available": ["CPUExecutionProvider"]},
+            "commit": "abc1234"}
+
+
+def latency_rows(model: str, framework: str, *, onnx_scale: float = 1.0) -> list[dict[str, Any]]:
+    """ONNX wins at small batches and loses at large ones, so there is a crossover to mark."""
+    rows = []
+    for b in BATCHES:
+        native = 2e-4 + b * 2e-6
+        onnx = (2e-5 + b * 4e-6) * onnx_scale
+        for runtime, p50, threads in (("native", native, None), ("onnx", onnx, 1), ("onnx", onnx * 0.8, 2)):
+            label = "native" if runtime == "native" else f"onnx CPU {threads}t"
+            rows.append({"model": model, "framework": framework, "runtime": runtime,
+                         "provider": "" if runtime == "native" else "CPUExecutionProvider", "threads": threads,
+                         "batch": b, "p50": p50, "p90": p50 * 1.2, "p99": p50 * 1.6, "mean": p50 * 1.1,
+                         "rows_per_s": b / p50, "label": label})
+    return rows
+
+
+def parity_cells(model: str, framework: str) -> list[dict[str, Any]]:
+    base = {"model": model, "framework": framework, "dataset": "synthetic", "reason": "", "issue": None}
+    return [
+        {**base, "path": "onnxgate", "data_kind": "clean", "status": "exact", "n_rows": 100, "mismatched_rows": 0},
+        {**base, "path": "onnxgate", "data_kind": "nan", "status": "exact", "n_rows": 100, "mismatched_rows": 0},
+        {**base, "path": "upstream", "data_kind": "clean", "status": "wrong", "n_rows": 100, "mismatched_rows": 7,
+         "max_abs_error": 0.25, "cause": "threshold_ulp",
+         "issue": {"url": "https://github.com/onnx/onnxmltools/issues/732", "why": "base_score vector"}},
+        {**base, "path": "upstream", "data_kind": "nan", "status": "refused", "reason": "<b>NaN</b> not supported"},
+    ]
+
+
+def run_result(path: Path, machine_id: str, created: str, *, onnx_scale: float = 1.0, cpu: str = "Test CPU") -> Path:
+    models = [("xgboost-synthetic-small", "xgboost"), ("lightgbm-synthetic-small", "lightgbm")]
+    result = RunResult(
+        source=str(path), created=created, manifest=manifest(machine_id, cpu), profile="quick",
+        models=[{"name": m, "framework": f, "dataset": "synthetic", "conversion_seconds": 0.05, "onnx_bytes": 150_000,
+                 "session_seconds": 0.01, "first_call_seconds": 0.002} for m, f in models],
+        parity=[c for m, f in models for c in parity_cells(m, f)],
+        latency=[r for m, f in models for r in latency_rows(m, f, onnx_scale=onnx_scale)],
+        notes=["synthetic test data"],
+    )
+    return save_run(result, path)
+
+
+def bench_result(path: Path, machine_id: str, created: str) -> Path:
+    """A results file in the benchmarks' schema (what `onnxgate bench` writes)."""
+    benches = []
+    for row in latency_rows("catboost-synthetic-small", "catboost"):
+        stats = {"min": row["p50"] * 0.9, "max": row["p99"], "mean": row["mean"], "stddev": row["p50"] * 0.1,
+                 "rounds": 20, "median": row["p50"], "p50": row["p50"], "p90": row["p90"], "p99": row["p99"]}
+        extra = {"onnxgate_kind": "latency", "framework": "catboost", "model": row["model"], "size": "small",
+                 "dataset": "synthetic", "batch_size": row["batch"], "runtime": row["runtime"],
+                 "provider": row["provider"] or None, "threads": row["threads"], "parity": "passed",
+                 "parity_detail": "", "conversion_s": 0.1, "onnx_bytes": 90_000, "session_s": 0.02,
+                 "first_call_s": 0.001, "ratio_kind": "onnx/native", "ratio_rounds": [1.0] * 20}
+        benches.append({"name": f"test_latency[{row['model']}-{row['label']}-{row['batch']}]", "group": "g",
+                        "stats": stats, "extra_info": extra})
+    doc = {"onnxgate_schema": 1, "onnxgate_profile": "quick", "datetime": created,
+           "machine_info": {"onnxgate": manifest(machine_id)}, "commit_info": {"id": "def5678", "dirty": False},
+           "benchmarks": benches}
+    path.write_text(json.dumps(doc))
+    return path
