@@ -1,0 +1,144 @@
+"""The onnxgate command as a user meets it: subcommands, exit codes, --json and bad input."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conversion.cli import main
+from tests.report_samples import run_result
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    import lightgbm as lgb
+    import xgboost as xgb
+    from sklearn.datasets import load_breast_cancer
+
+    d = tmp_path_factory.mktemp("models")
+    X, y = load_breast_cancer(return_X_y=True)
+    X = X.astype(np.float32)
+    model = xgb.XGBClassifier(n_estimators=10, max_depth=3, n_jobs=1).fit(X, y)
+    other = xgb.XGBClassifier(n_estimators=10, max_depth=3, n_jobs=1, random_state=3, subsample=0.5).fit(X, 1 - y)
+    out = {"ubj": d / "model.ubj", "json": d / "model.json", "other": d / "other.ubj", "pkl": d / "model.pkl",
+           "txt": d / "lgbm.txt", "rows": d / "rows.npy", "csv": d / "rows.csv"}
+    model.save_model(out["ubj"])
+    model.save_model(out["json"])
+    other.save_model(out["other"])
+    out["pkl"].write_bytes(pickle.dumps(model))
+    lgb.LGBMClassifier(n_estimators=3, verbose=-1, n_jobs=1).fit(X, y).booster_.save_model(str(out["txt"]))
+    np.save(out["rows"], X[:50])
+    np.savetxt(out["csv"], X[:50], delimiter=",")
+    return out
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("command", ["run", "convert", "check", "report"])
+def test_help_shows_an_example(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    assert "example" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["bench", "gate"])
+def test_benchmark_commands_are_wired(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+
+
+def test_console_script_entry_point() -> None:
+    out = subprocess.run([sys.executable, "-m", "conversion.cli", "--help"], capture_output=True, text=True, check=False)
+    assert out.returncode == 0 and "onnxgate run --quick" in out.stdout
+
+
+def test_run_on_a_zoo_subset_writes_report_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "run", "--framework", "xgboost", "--datasets", "breast_cancer", "--no-bench",
+                         "--output", tmp_path / "r", "--json")
+    assert code == 0, err
+    data = json.loads(out)  # progress went to stderr; stdout is pure JSON
+    assert Path(data["report"]) == tmp_path / "r" / "index.html" and Path(data["report"]).is_file()
+    assert (tmp_path / "r" / "run.json").is_file()
+    answers = {m["model"]: m for m in data["models"]}
+    assert answers["xgboost-breast_cancer-small"]["exact"] == "exact"
+    assert answers["xgboost-categorical-tiny"]["answer"] == "no"  # refused, reported, not a crash
+
+
+def test_run_on_a_user_model_prints_summary(files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "run", "--model", files["ubj"], "--data", files["csv"], "--output", tmp_path / "r")
+    assert code == 0
+    assert "model" in out.splitlines()[0] and f"report: {tmp_path / 'r' / 'index.html'}" in out
+
+
+def test_convert_then_check(files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    onnx_file = tmp_path / "m.onnx"
+    code, out, _ = run(capsys, "convert", files["json"], "--output", onnx_file, "--json")
+    assert code == 0 and json.loads(out)["onnx"] == str(onnx_file) and onnx_file.is_file()
+    code, out, _ = run(capsys, "check", files["ubj"], "--onnx", onnx_file, "--data", files["rows"], "--json")
+    assert code == 0 and json.loads(out)["passed"] is True
+
+
+def test_check_exits_1_when_the_onnx_model_differs(files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    wrong = tmp_path / "other.onnx"
+    assert run(capsys, "convert", files["other"], "--output", wrong)[0] == 0
+    code, out, _ = run(capsys, "check", files["ubj"], "--onnx", wrong, "--data", files["rows"])
+    assert code == 1 and "parity FAILED" in out
+
+
+def test_report_from_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = run_result(tmp_path / "r.json", "m", "2026-11-01")
+    code, out, _ = run(capsys, "report", src, "--output", tmp_path / "rep", "--json")
+    assert code == 0 and Path(json.loads(out)["report"]).is_file()
+
+
+def test_pickle_needs_trust(files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "convert", files["pkl"], "--output", tmp_path / "p.onnx")
+    assert code == 2 and "--trust-pickle" in err and not (tmp_path / "p.onnx").exists()
+    code, _, _ = run(capsys, "convert", files["pkl"], "--trust-pickle", "--output", tmp_path / "p.onnx")
+    assert code == 0 and (tmp_path / "p.onnx").is_file()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["convert", "{ubj}", "--framework", "nope"], "unknown framework 'nope'"),
+    (["run", "--framework", "nope", "--no-bench"], "unknown framework 'nope'"),
+    (["convert", "{missing}"], "does not exist"),
+    (["check", "{folder}"], "is a folder"),
+    (["convert", "{empty}"], "is empty"),
+    (["convert", "{txt}", "--framework", "xgboost"], "looks like a LightGBM text model"),
+    (["convert", "{ubj}", "--framework", "lightgbm"], "looks like an XGBoost UBJSON model"),
+    (["run", "--model", "{pkl}", "--output", "{out}"], "--trust-pickle"),
+    (["run", "--model", "{ubj}", "--output", "{unwritable}"], "cannot write the report"),
+    (["convert", "{ubj}", "--output", "{unwritable}/m.onnx"], "cannot write"),
+    (["report", "{empty}", "--output", "{out}"], "is empty"),
+    (["run", "--datasets", "mnist", "--no-bench"], "unknown dataset"),
+])
+def test_bad_input_exits_2_with_a_clear_message(argv: list[str], message: str, files: dict[str, Path], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    (tmp_path / "empty.ubj").write_bytes(b"")
+    names = {**{k: str(v) for k, v in files.items()}, "missing": str(tmp_path / "missing.ubj"), "folder": str(tmp_path),
+             "empty": str(tmp_path / "empty.ubj"), "out": str(tmp_path / "out"), "unwritable": str(blocker / "sub")}
+    code, out, err = run(capsys, *[a.format(**names) for a in argv])
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert out == ""
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["run", "--quick", "--full"], ["frobnicate"], []):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
