@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from . import __version__
 from .atomic import write_text_atomic
 from .converted import ConvertedModel, describe
 from .errors import InputError, ModelFileError, RegistryError
+from .calibration import DEFAULT_SIZES
 from .predictor import Predictor
 
 __all__ = ["ModelRegistry"]
@@ -138,6 +140,7 @@ class ModelRegistry:
         parity_data: Any = None,
         calibrate: bool = True,
         latency_runs: int = 20,
+        calibration_sizes: Sequence[int] = DEFAULT_SIZES,
     ) -> int:
         """Converts (if needed), checks parity on ``parity_data``, stores everything; returns the version."""
         from .convert import convert
@@ -151,7 +154,12 @@ class ModelRegistry:
         if converted.framework != adapter.name:
             raise RegistryError(f"the converted model is a {converted.framework} model but native_model is {adapter.name}")
         stored_hash = converted.metadata.get("model_sha256")
-        if stored_hash and stored_hash != adapter.fingerprint(native_model):
+        fingerprint = adapter.fingerprint(native_model)
+        if stored_hash and fingerprint != adapter.fingerprint(native_model):
+            # The adapter's serialisation is not deterministic, so the hash proves nothing either way.
+            log.warning("the %s adapter's fingerprint changes between calls; cannot verify that the "
+                        "converted model belongs to this native model", adapter.name)
+        elif stored_hash and stored_hash != fingerprint:
             raise RegistryError("the converted model was made from a different native model (fingerprints differ); "
                                 "pass the native model it was converted from, or converted=None")
         meta: dict[str, Any] = {
@@ -178,7 +186,8 @@ class ModelRegistry:
             meta["latency"] = [{k: r[k] for k in ("batch_size", "native_p50_ms", "onnx_p50_ms", "speedup_p50",
                                                   "native_rows_per_s", "onnx_rows_per_s")} for r in lat["rows"]]
             if calibrate and report.passed:
-                predictor = Predictor(native_model, converted, policy="auto", calibration_data=parity_data)
+                predictor = Predictor(native_model, converted, policy="auto", calibration_data=parity_data,
+                                      calibration_sizes=calibration_sizes)
                 meta["calibration"] = json.loads(predictor.calibration.to_json()) if predictor.calibration else None
         else:
             log.info("no parity_data for %s: parity is unchecked, so load(prefer='auto') will serve native", name)
@@ -322,6 +331,7 @@ class ModelRegistry:
         allow_pickle: bool = False,
         providers: Any = None,
         threads: int | None = None,
+        calibration_sizes: Sequence[int] = DEFAULT_SIZES,
     ) -> Predictor:
         """A Predictor for one version. ``prefer="auto"`` uses ONNX only where its stored parity passed."""
         if prefer not in PREFER:
@@ -340,4 +350,5 @@ class ModelRegistry:
                 raise RegistryError(f"{name} v{number}: the native model cannot be served (see the log) and the ONNX "
                                     "model has no passing parity report; re-register it with parity_data")
             policy = "onnx"
-        return Predictor(native, converted, policy=policy, providers=providers, threads=threads)
+        return Predictor(native, converted, policy=policy, providers=providers, threads=threads,
+                         calibration_sizes=calibration_sizes)
