@@ -134,14 +134,15 @@ def _machine_view(machine_id: str, results: list[RunResult], image_dir: Path | N
     latency = lat_src.latency if lat_src else []
     cells = par_src.parity if par_src else []
     models: dict[str, dict[str, Any]] = {}
-    for src in (lat_src, par_src):
+    for src in (par_src, lat_src):  # the parity run lists every model, refused ones too
         for m in src.models if src else []:
             models.setdefault(m["name"], {}).update({k: v for k, v in m.items() if v is not None})
-    view.models = sorted(models.values(), key=lambda m: (m.get("framework", ""), m["name"]))
+    view.models = list(models.values())
     for src in {id(s): s for s in (lat_src, par_src) if s}.values():
         view.notes += src.notes
-    names = sorted({c["model"] for c in cells} | {r["model"] for r in latency},
-                   key=lambda n: (models.get(n, {}).get("framework", n), n))
+    # The run's own order (zoo order: framework by framework), then anything only a file named.
+    names = list(models)
+    names += sorted(({c["model"] for c in cells} | {r["model"] for r in latency}) - set(names))
     view.verdicts = [model_verdict(n, [c for c in cells if c["model"] == n], [r for r in latency if r["model"] == n])
                      for n in names]
     view.matrix = _matrix(cells) if cells else {}

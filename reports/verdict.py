@@ -13,6 +13,7 @@ from typing import Any
 __all__ = ["model_verdict", "crossover", "SAME"]
 
 SAME = 0.10  # speedups within ±10% are reported as "about the same"
+_KIND_NAMES = {"clean": "clean", "nan": "NaN", "categorical": "categorical"}
 
 
 def crossover(points: list[tuple[int, float]]) -> float | None:
@@ -35,8 +36,8 @@ def _exactness(cells: list[dict[str, Any]]) -> tuple[str, str]:
         return "unknown", "No parity check was recorded for this model."
     bad = [c for c in own if c["status"] != "exact"]
     if not bad:
-        kinds = ", ".join(sorted({c["data_kind"] for c in own}))
-        return "exact", f"The ONNX model computes exactly what the native model computes ({kinds} rows)."
+        kinds = " and ".join(sorted({_KIND_NAMES.get(c["data_kind"], c["data_kind"]) for c in own}))
+        return "exact", f"Exact on {kinds} rows: every output matches the native model."
     first = bad[0]
     if first["status"] in ("refused", "unavailable", "error") and first["data_kind"] in ("clean", "categorical"):
         return "refused", f"Conversion was {first['status']}: {first['reason']}"
@@ -110,14 +111,15 @@ def model_verdict(model: str, cells: list[dict[str, Any]], latency: list[dict[st
     elif faster and slower:
         answer = "partly"
         small = faster[0]["batch"] < slower[0]["batch"]
-        where = "small" if small else "large"
-        edge = f" (crossover near batch {cross:.0f})" if cross else ""
-        headline = f"Partly: serve through ONNX for {where} batches, native for the others{edge}."
+        edge = f" near batch {cross:.0f}" if cross else ""
+        headline = (f"Partly: serve through ONNX below the crossover{edge}, native above it." if small
+                    else f"Partly: serve natively below the crossover{edge}, through ONNX above it.")
     elif slower:
         answer, headline = "no", "No: ONNX is exact, but slower than native here."
     else:
         answer, headline = "partly", "Either: ONNX is exact and as fast as native."
     if exact == "partial" and answer in ("yes", "partly"):
         headline += " Only if inputs never contain missing values."
-    return {"model": model, "answer": answer, "headline": headline, "exact": exact, "exact_text": exact_text,
+    advice = headline.split(": ", 1)[1] if ": " in headline else headline  # the headline without its yes/no word
+    return {"model": model, "answer": answer, "headline": headline, "advice": advice, "exact": exact, "exact_text": exact_text,
             "speed_text": speed_text, "crossover": cross, "batches": batches}

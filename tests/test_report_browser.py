@@ -133,7 +133,7 @@ def loaded_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                 img.decode().then(() => ({alt: img.alt, width: img.naturalWidth}),
                                   () => ({alt: img.alt, width: 0}))));
               const count = sel => document.querySelectorAll(sel).length;
-              return {images, verdicts: count('.card'), matrix: count('table.parity-matrix td'),
+              return {images, verdicts: count('tr.verdict'), matrix: count('table.parity-matrix td'),
                       latency: count('table.latency-table tr'), manifest: count('table.manifest tr'),
                       history: count('table.history-table tr'), title: document.title};
             })()""", "awaitPromise": True, "returnByValue": True}, session=session)["result"]["value"]
