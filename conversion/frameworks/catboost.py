@@ -1,26 +1,371 @@
-"""catboost adapter (in progress)."""
+"""CatBoost: classifiers, regressors, rankers and plain CatBoost models, read from CatBoost's JSON.
+
+CatBoost grows oblivious trees: every level of a tree tests one split, ``x > border`` on the
+float32 input, and the leaf index has bit ``i`` set when split ``i`` holds. Each tree is
+expanded here into an explicit complete binary tree, vectorised over all trees of one depth.
+"""
 
 from __future__ import annotations
 
+import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
+from onnx import helper, numpy_helper
 
-from ..errors import UnsupportedModelError
-from .base import Adapter
+from ..emit_onnx import emit
+from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
+from ..tree_ir import Head, TreeEnsembleIR
+from .base import Adapter, Lowered, import_optional
+from .upstream import adopt_outputs
+
+# Classifier losses -> the transform CatBoostClassifier.predict_proba applies to raw scores.
+_CLASSIFIER_LOSSES = {
+    "Logloss": "sigmoid",
+    "CrossEntropy": "sigmoid",
+    "MultiClass": "softmax",
+    "MultiClassOneVsAll": "sigmoid_ovr",
+}
+# CatBoostRegressor.predict returns exp(raw) for these (its default prediction_type 'Exponent')
+# and the raw formula value for every other regression loss.
+_EXP_LOSSES = ("Poisson", "Tweedie")
+_REGRESSION_LOSSES = (
+    "RMSE", "MAE", "Quantile", "MultiQuantile", "Expectile", "LogLinQuantile", "MAPE", "Huber", "Lq",
+    "LogCosh", "FairLoss", "RMSPE", "MultiRMSE", *_EXP_LOSSES,
+)
+_RANKING_LOSSES = (
+    "YetiRank", "YetiRankPairwise", "PairLogit", "PairLogitPairwise", "QueryRMSE", "QuerySoftMax",
+    "QueryCrossEntropy", "LambdaMart", "StochasticFilter", "StochasticRank",
+)
+# CatBoost's nan_value_treatment per float feature: does NaN satisfy ``x > border`` (go right)?
+# AsIs (nan_mode Forbidden, or Min/Max on a feature that saw no NaN in training, catboost
+# #2850) compares NaN as IEEE does, which is false.
+_NAN_GOES_RIGHT = {"AsFalse": False, "AsIs": False, "AsTrue": True}
+
+
+def _loss_name(doc: dict[str, Any]) -> str:
+    """The loss a model was trained with: under ``params`` for a trained model, or as a JSON
+    string in ``model_info.loss_function`` for one built by sum_models; "" if unrecorded."""
+    info = doc.get("model_info", {})
+    loss: Any = info.get("params", {}).get("loss_function") or info.get("loss_function") or {}
+    if isinstance(loss, str):
+        try:
+            loss = json.loads(loss)
+        except json.JSONDecodeError:
+            return loss.split(":")[0]
+    return str(loss.get("type", "")) if isinstance(loss, dict) else ""
+
+
+def _dump_json(model: Any) -> dict[str, Any]:
+    # CatBoost writes JSON only to a file; there is no in-memory route.
+    with tempfile.TemporaryDirectory(prefix="onnxgate-catboost-") as tmp:
+        path = Path(tmp) / "model.json"
+        model.save_model(str(path), format="json")
+        return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _oblivious_arrays(trees: list[dict[str, Any]], n_targets: int, feature_of: np.ndarray,
+                      nan_right: np.ndarray, scale: float) -> tuple[np.ndarray, ...]:
+    """Per-node IR arrays for all trees, built one tree depth at a time.
+
+    A depth-``d`` tree becomes a heap-ordered complete binary tree (children of ``k`` are
+    ``2k+1`` left and ``2k+2`` right). The root tests split ``d-1`` and level ``l`` split
+    ``d-1-l``, so the path bits read from the root are CatBoost's leaf index, most significant
+    bit first, and leaf ``j`` sits at heap position ``2**d - 1 + j``.
+    """
+    depths = np.array([len(t["splits"]) for t in trees], dtype=np.int64)
+    parts: list[tuple[np.ndarray, ...]] = []
+    for d in np.unique(depths).tolist():
+        ids = np.flatnonzero(depths == d)
+        group = [trees[i] for i in ids]
+        n_leaves, n_nodes = 1 << d, (2 << d) - 1
+        split_feat = np.array([[s["float_feature_index"] for s in t["splits"]] for t in group], dtype=np.int64)
+        split_feat = split_feat.reshape(-1, d)
+        border = np.array([[s["border"] for s in t["splits"]] for t in group], dtype=np.float64).reshape(-1, d)
+        leaves = np.array([t["leaf_values"] for t in group], dtype=np.float64)
+        if leaves.shape[1] != n_leaves * n_targets:
+            raise ConversionRefusedError(
+                f"a depth-{d} CatBoost tree has {leaves.shape[1]} leaf values, expected {n_leaves} x {n_targets}; "
+                "the model file looks inconsistent"
+            )
+        heap = np.arange(n_nodes, dtype=np.int64)
+        interior = heap < n_leaves - 1
+        level = np.floor(np.log2(heap + 1)).astype(np.int64)
+        split_of_node = np.where(interior, d - 1 - level, 0)  # column into split_feat/border
+        n_trees = ids.size
+        f_float = split_feat[:, split_of_node] if d else np.zeros((n_trees, n_nodes), dtype=np.int64)
+        feature = np.where(interior, feature_of[f_float], -1)
+        threshold = np.where(interior, border[:, split_of_node] if d else 0.0, 0.0)
+        missing_left = interior & ~nan_right[f_float]
+        left = np.where(interior, 2 * heap + 1, -1)
+        right = np.where(interior, 2 * heap + 2, -1)
+        value = np.zeros((n_trees, n_nodes, n_targets))
+        value[:, n_leaves - 1 :, :] = leaves.reshape(n_trees, n_leaves, n_targets) * scale
+        tree = np.repeat(ids, n_nodes)
+        parts.append((tree, np.tile(heap, n_trees), feature.ravel(), threshold.ravel(),
+                      np.tile(left, n_trees), np.tile(right, n_trees), missing_left.ravel(),
+                      value.reshape(-1, n_targets)))
+    cols = [np.concatenate([p[k] for p in parts]) for k in range(8)]
+    order = np.argsort(cols[0], kind="stable")  # keep CatBoost's tree order
+    return tuple(c[order] for c in cols)
+
+
+def _label_column(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Reshapes the ``predict`` output to (N, 1): multiclass CatBoostClassifier.predict returns a column."""
+    graph = model.graph
+    for node in graph.node:
+        node.output[:] = ["predict_flat" if o == "predict" else o for o in node.output]
+    graph.initializer.append(numpy_helper.from_array(np.array([-1, 1], dtype=np.int64), "predict_column"))
+    graph.node.append(helper.make_node("Reshape", ["predict_flat", "predict_column"], ["predict"]))
+    for out in graph.output:
+        if out.name == "predict":
+            elem = out.type.tensor_type.elem_type
+            out.CopyFrom(helper.make_tensor_value_info("predict", elem, ["N", 1]))
+    return model
+
+
+def _label_is_column(ir: TreeEnsembleIR) -> bool:
+    # CatBoostClassifier.predict returns (N,) for one raw score per row and (N, 1) for several.
+    return ir.head.task == "classification" and ir.n_targets > 1
+
+
+def _drop_zipmap(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
+    """CatBoost's exporter ends in a ZipMap (a list of dicts); expose the dense tensor under it."""
+    graph = model.graph
+    zipmap = next((n for n in graph.node if n.op_type == "ZipMap"), None)
+    if zipmap is None:
+        raise ValueError(
+            f"CatBoost's exporter wrote no class probabilities for this classifier (outputs: "
+            f"{[o.name for o in graph.output]}); it exported it as a regressor"
+        )
+    dense = zipmap.input[0]
+    graph.node.remove(zipmap)
+    for i, out in enumerate(graph.output):
+        if out.name == zipmap.output[0]:
+            graph.output.remove(out)
+            graph.output.insert(i, helper.make_tensor_value_info(dense, onnx.TensorProto.FLOAT, ["N", None]))
+            break
+    return model, dense
 
 
 class CatBoostAdapter(Adapter):
     name = "catboost"
     package = "catboost"
     extra = "catboost"
-    supported = ()
+    supported = ("CatBoostClassifier", "CatBoostRegressor", "CatBoostRanker", "CatBoost")
+    native_suffix = ".cbm"
 
-    def to_ir(self, model: Any):
-        raise UnsupportedModelError("catboost conversion is not implemented yet")
+    # -- reading the model --
+
+    def _check(self, model: Any) -> Any:
+        cb = self.framework()
+        if not isinstance(model, cb.CatBoost):
+            raise UnsupportedModelError(
+                f"{type(model).__name__} is not a supported CatBoost model; supported: {', '.join(self.supported)}"
+            )
+        if not model.is_fitted():
+            raise NotFittedError(f"this {type(model).__name__} is not fitted yet; call fit() before converting it")
+        return cb
+
+    def _kind(self, model: Any) -> str:
+        cb = self.framework()
+        for cls, kind in ((cb.CatBoostClassifier, "classifier"), (cb.CatBoostRegressor, "regressor"),
+                          (cb.CatBoostRanker, "ranker")):
+            if isinstance(model, cls):
+                return kind
+        return "raw"  # a plain CatBoost (e.g. from sum_models): predict() returns raw formula values
+
+    def _json(self, model: Any) -> dict[str, Any]:
+        cb = self._check(model)
+        special = {
+            "categorical": list(model.get_cat_feature_indices()),
+            "text": list(model.get_text_feature_indices()),
+            "embedding": list(model.get_embedding_feature_indices()),
+        }
+        for kind, indices in special.items():
+            if indices:
+                raise ConversionRefusedError(
+                    f"the model uses {kind} features (columns {indices}); CatBoost computes them with "
+                    "CTR/text/embedding estimators that ONNX tree ensembles cannot express (catboost #863). "
+                    "Encode these columns numerically before training, or keep the native model"
+                )
+        try:
+            return _dump_json(model)
+        except cb.CatBoostError as exc:
+            raise ConversionRefusedError(
+                f"CatBoost cannot describe this model as JSON ({str(exc).strip().splitlines()[0]}); "
+                "it cannot be converted"
+            ) from exc
+
+    def _head(self, model: Any, doc: dict[str, Any], n_targets: int) -> Head:
+        kind = self._kind(model)
+        loss = _loss_name(doc)
+        if kind == "raw":
+            return Head(task="regression", methods={"predict": "float64"})
+        if kind == "classifier":
+            if loss not in _CLASSIFIER_LOSSES:
+                raise ConversionRefusedError(
+                    f"a CatBoostClassifier with loss_function {loss!r} is not supported; supported: "
+                    f"{', '.join(_CLASSIFIER_LOSSES)}"
+                )
+            classes = np.asarray(model.classes_)
+            threshold = model.get_probability_threshold() if n_targets == 1 else None
+            if threshold is not None and threshold != 0.5:
+                raise ConversionRefusedError(
+                    f"this classifier predicts with probability threshold {threshold} (set_probability_threshold); "
+                    "onnxgate reproduces the default 0.5 only. Reset it, or threshold predict_proba yourself"
+                )
+            return Head(task="classification", post_transform=_CLASSIFIER_LOSSES[loss], classes=classes,
+                        methods={"predict": str(classes.dtype), "predict_proba": "float64"})
+        supported = _REGRESSION_LOSSES if kind == "regressor" else _RANKING_LOSSES
+        if loss not in supported:
+            raise ConversionRefusedError(
+                f"a CatBoost{kind.capitalize()} with loss_function {loss!r} is not supported; supported: "
+                f"{', '.join(supported)}"
+            )
+        post = "exp" if loss in _EXP_LOSSES else "identity"
+        return Head(task="ranking" if kind == "ranker" else "regression", post_transform=post,
+                    methods={"predict": "float64"})
+
+    def to_ir(self, model: Any) -> TreeEnsembleIR:
+        doc = self._json(model)
+        if "oblivious_trees" not in doc:
+            raise ConversionRefusedError(
+                "only symmetric trees (grow_policy='SymmetricTree', CatBoost's default) are converted; "
+                "this model has Depthwise or Lossguide trees (catboost #2553). Retrain with the default grow_policy"
+            )
+        trees = doc["oblivious_trees"]
+        if not trees:
+            raise ConversionRefusedError("the model has no trees; there is nothing to convert")
+        if any(s.get("split_type", "FloatFeature") != "FloatFeature" for t in trees for s in t["splits"]):
+            raise ConversionRefusedError(
+                "the model splits on categorical combinations (CTRs or one-hot features); ONNX tree ensembles "
+                "cannot express them (catboost #863). Encode categorical columns numerically before training"
+            )
+        floats = doc["features_info"].get("float_features", [])
+        n_features = max((int(f["flat_feature_index"]) for f in floats), default=-1) + 1
+        feature_of = np.zeros(len(floats), dtype=np.int64)  # float_feature_index -> input column
+        nan_right = np.zeros(len(floats), dtype=bool)
+        for f in floats:
+            treatment = f.get("nan_value_treatment", "AsIs")
+            if treatment not in _NAN_GOES_RIGHT:
+                raise ConversionRefusedError(
+                    f"feature {f['flat_feature_index']} has an unknown nan_value_treatment {treatment!r}; "
+                    f"known: {', '.join(_NAN_GOES_RIGHT)}"
+                )
+            feature_of[int(f["feature_index"])] = int(f["flat_feature_index"])
+            nan_right[int(f["feature_index"])] = _NAN_GOES_RIGHT[treatment]
+        first = trees[0]
+        n_targets = len(first["leaf_values"]) >> len(first["splits"])
+        scale, bias = doc.get("scale_and_bias", [1.0, [0.0]])
+        bias = np.broadcast_to(np.asarray(bias, dtype=np.float64).ravel(), (n_targets,)).copy()
+        head = self._head(model, doc, n_targets)
+        if head.task == "classification" and n_targets not in (1, len(head.classes)):
+            raise ConversionRefusedError(
+                f"the classifier has {len(head.classes)} classes but {n_targets} scores per leaf; "
+                "the model looks inconsistent"
+            )
+        if head.post_transform == "exp" and n_targets > 1:
+            raise ConversionRefusedError("multi-target Poisson/Tweedie models are not supported")
+        # CatBoost computes scale * sum(leaves) + bias in float64. The scale is folded into the
+        # leaves so the emitter's tolerance sees the true leaf magnitude.
+        tree, node, feature, threshold, left, right, missing_left, value = _oblivious_arrays(
+            trees, n_targets, feature_of, nan_right, float(scale)
+        )
+        return TreeEnsembleIR(
+            n_features=n_features,
+            n_targets=n_targets,
+            tree=tree,
+            node=node,
+            feature=feature,
+            threshold=threshold,
+            left=left,
+            right=right,
+            missing_left=missing_left,
+            value=value,
+            base_values=bias,
+            cmp="<=",  # CatBoost sends x > border right, so left is x <= border
+            input_cast="float32",  # CatBoost quantizes float32 features against float32 borders
+            head=head,
+        )
+
+    def lower(self, model: Any, *, dtype: np.dtype, ml_opset: int | None) -> Lowered:
+        from .. import __version__
+
+        ir = self.to_ir(model)
+        graph = emit(ir, dtype=dtype, ml_opset=ml_opset)
+        if _label_is_column(ir):
+            graph = _label_column(graph)
+        return Lowered(graph, ir.head, ir.n_features, "onnxgate", __version__)
+
+    # -- native side --
 
     def native(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
         return getattr(model, method)(X)
 
+    def _cbm(self, model: Any) -> bytes:
+        self._check(model)
+        with tempfile.TemporaryDirectory(prefix="onnxgate-catboost-") as tmp:
+            path = Path(tmp) / "model.cbm"
+            model.save_model(str(path), format="cbm")
+            return path.read_bytes()
+
     def native_bytes(self, model: Any) -> bytes:
-        raise UnsupportedModelError("catboost conversion is not implemented yet")
+        return self._cbm(model)
+
+    def save_native(self, model: Any, path: Path) -> None:
+        from ..atomic import write_bytes_atomic
+
+        write_bytes_atomic(path, self._cbm(model))
+
+    def load_native(self, path: Path, *, allow_pickle: bool = False) -> Any:
+        """Reads a .cbm file into the wrapper its loss implies (a .cbm does not record the
+        wrapper class): classifier losses give a CatBoostClassifier, ranking losses a
+        CatBoostRanker, anything else a CatBoostRegressor."""
+        cb = self.framework()
+        path = Path(path)
+        try:
+            with path.open("rb") as fh:
+                magic = fh.read(4)
+        except OSError as exc:
+            raise ModelFileError(f"cannot read {path}: {exc}") from exc
+        if magic != b"CBM1":
+            raise ModelFileError(f"{path} is not a CatBoost binary model (.cbm): it lacks the CBM1 header")
+        probe = cb.CatBoost()
+        try:
+            probe.load_model(str(path), format="cbm")
+        except cb.CatBoostError as exc:
+            reason = str(exc).strip().splitlines()[0]
+            raise ModelFileError(f"{path} is not a readable CatBoost model: {reason}") from exc
+        try:
+            loss = str(probe.get_all_params().get("loss_function", "")).split(":")[0]
+        except cb.CatBoostError:  # sum_models results keep no training params, only model_info.loss_function
+            loss = _loss_name(_dump_json(probe))
+        if loss in _CLASSIFIER_LOSSES:
+            model = cb.CatBoostClassifier()
+        elif loss in _RANKING_LOSSES:
+            model = cb.CatBoostRanker()
+        else:
+            model = cb.CatBoostRegressor()
+        return model.load_model(str(path), format="cbm")
+
+    # -- the public exporter, for the parity matrix --
+
+    def upstream(self, model: Any, *, dtype: np.dtype) -> Lowered:
+        utils = import_optional("catboost.utils", self.extra, "compare against CatBoost's ONNX exporter")
+        ir = self.to_ir(model)  # the same refusals apply, and it tells us the head
+        graph = utils.convert_to_onnx_object(model)
+        # The exporter writes IR version 3, where every initializer must also be a graph input;
+        # adopt_outputs adds initializers, so declare a version without that rule.
+        graph.ir_version = max(graph.ir_version, 4)
+        if ir.head.task == "classification":
+            graph, dense = _drop_zipmap(graph)
+            graph = adopt_outputs(graph, {"label": "predict", dense: "predict_proba"})
+            if _label_is_column(ir):
+                graph = _label_column(graph)
+        else:
+            graph = adopt_outputs(graph, {graph.graph.output[0].name: "predict"}, flatten=frozenset({"predict"}))
+        return Lowered(graph, ir.head, ir.n_features, "catboost", self.version())
