@@ -118,7 +118,7 @@ def _tensor(name: str, values: np.ndarray) -> AttributeProto:
     return helper.make_attribute(name, numpy_helper.from_array(np.ascontiguousarray(values), name))
 
 
-def _opset3_node(ir: TreeEnsembleIR, a: dict[str, np.ndarray], dtype: np.dtype) -> onnx.NodeProto:
+def _opset3_node(ir: TreeEnsembleIR, a: dict[str, np.ndarray], dtype: np.dtype, x: str = "X") -> onnx.NodeProto:
     is_leaf = a["mode"] == 255
     leaf_idx, target = np.nonzero(a["weights"] * is_leaf[:, None])
     # A leaf whose every target is zero still needs one entry so the runtime sees a leaf.
@@ -126,7 +126,7 @@ def _opset3_node(ir: TreeEnsembleIR, a: dict[str, np.ndarray], dtype: np.dtype) 
     leaf_idx = np.concatenate([leaf_idx, empty])
     target = np.concatenate([target, np.zeros(empty.size, dtype=np.int64)])
     modes = np.where(is_leaf, b"LEAF", _MODE_NAMES[np.minimum(a["mode"], 4)])
-    node = helper.make_node("TreeEnsembleRegressor", ["X"], ["raw"], domain="ai.onnx.ml", name="trees")
+    node = helper.make_node("TreeEnsembleRegressor", [x], ["raw"], domain="ai.onnx.ml", name="trees")
     node.attribute.extend(
         [
             helper.make_attribute("aggregate_function", "SUM"),
@@ -150,7 +150,7 @@ def _opset3_node(ir: TreeEnsembleIR, a: dict[str, np.ndarray], dtype: np.dtype) 
     return node
 
 
-def _opset5_node(ir: TreeEnsembleIR, a: dict[str, np.ndarray], dtype: np.dtype) -> onnx.NodeProto:
+def _opset5_node(ir: TreeEnsembleIR, a: dict[str, np.ndarray], dtype: np.dtype, x: str = "X") -> onnx.NodeProto:
     is_leaf = a["mode"] == 255
     if (np.count_nonzero(a["weights"][is_leaf], axis=1) > 1).any():
         a = _one_target_per_tree(a, ir.n_targets)
@@ -190,7 +190,7 @@ def _opset5_node(ir: TreeEnsembleIR, a: dict[str, np.ndarray], dtype: np.dtype) 
     false_leaf = np.concatenate([false_leaf, np.ones(stump_roots.size, dtype=bool)])
     leaf_w = a["weights"][leaves]
     leaf_target = np.argmax(np.abs(leaf_w) > 0, axis=1)
-    node = helper.make_node("TreeEnsemble", ["X"], ["raw"], domain="ai.onnx.ml", name="trees")
+    node = helper.make_node("TreeEnsemble", [x], ["raw"], domain="ai.onnx.ml", name="trees")
     node.attribute.extend(
         [
             helper.make_attribute("aggregate_function", 1),
@@ -250,6 +250,17 @@ class _Graph:
         out = output or f"{op_type.lower()}_{self._n}"
         self.nodes.append(helper.make_node(op_type, inputs, [out], **attrs))
         return out
+
+
+def _missing_band(ir: TreeEnsembleIR, g: _Graph) -> str:
+    """Turns inputs inside a feature's missing band into NaN ahead of the trees; returns the
+    tree input. A rewrite of the input, not extra split nodes: those would share children,
+    which the opset-5 TreeEnsemble in ONNX Runtime rejects."""
+    band = ir.missing_band
+    if band is None or not (band >= 0).any():
+        return "X"
+    mask = g.op("LessOrEqual", [g.op("Abs", ["X"]), g.const(band.astype(g.dtype), "band")])
+    return g.op("Where", [mask, g.const(np.array(np.nan, dtype=g.dtype), "nan"), "X"], "X_banded")
 
 
 _POST_OPS = {"identity": None, "sigmoid": "Sigmoid", "sigmoid_ovr": "Sigmoid", "exp": "Exp"}
@@ -325,10 +336,11 @@ def emit(ir: TreeEnsembleIR, *, dtype: np.dtype = np.float32, ml_opset: int | No
         )
     arrays = _node_arrays(ir, dtype)
     g = _Graph(dtype)
+    x = _missing_band(ir, g)
     if ml_opset == 3:
-        g.nodes.append(_opset3_node(ir, arrays, dtype))
+        g.nodes.append(_opset3_node(ir, arrays, dtype, x))
     else:
-        g.nodes.append(_opset5_node(ir, arrays, dtype))
+        g.nodes.append(_opset5_node(ir, arrays, dtype, x))
     outputs = _head(ir, g, "raw", base_in_graph=ml_opset == 5)
     elem = _ELEM[dtype]
     out_infos = []

@@ -44,9 +44,11 @@ class TreeEnsembleIR:
     A node sends a row to ``left`` when ``cast(x[feature]) <cmp> threshold`` holds, where
     ``cast`` is the precision the native framework compares in (``input_cast``). NaN goes to
     ``left`` where ``missing_left`` is set. ``zero_missing`` marks splits that also send 0.0
-    down the missing branch (LightGBM ``zero_as_missing``). Leaves have ``feature == -1``
-    and their contribution per target in ``value``; the ensemble output is
-    ``sum(leaf values) + base_values``, then ``head.post_transform``.
+    down the missing branch (LightGBM ``zero_as_missing``). ``missing_band`` (one value per
+    feature, NaN where unused) makes every input with ``|x| <= band`` on that feature missing
+    before any split sees it (LightGBM counts ``|x| <= 1e-35`` as zero, hence missing).
+    Leaves have ``feature == -1`` and their contribution per target in ``value``; the
+    ensemble output is ``sum(leaf values) + base_values``, then ``head.post_transform``.
     """
 
     n_features: int
@@ -64,6 +66,7 @@ class TreeEnsembleIR:
     input_cast: Literal["float32", "float64"]
     head: Head
     zero_missing: np.ndarray | None = None  # bool
+    missing_band: np.ndarray | None = None  # float64 [n_features]
 
     def __post_init__(self) -> None:
         n = self.tree.shape[0]
@@ -74,6 +77,8 @@ class TreeEnsembleIR:
             raise ValueError(f"tree IR values have shape {self.value.shape}, expected ({n}, {self.n_targets})")
         if self.base_values.shape != (self.n_targets,):
             raise ValueError(f"base_values has shape {self.base_values.shape}, expected ({self.n_targets},)")
+        if self.missing_band is not None and self.missing_band.shape != (self.n_features,):
+            raise ValueError(f"missing_band has shape {self.missing_band.shape}, expected ({self.n_features},)")
         interior = self.feature >= 0
         if interior.any() and int(self.feature[interior].max()) >= self.n_features:
             raise ConversionRefusedError(
