@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs the quick benchmark profile and gates it against the committed baseline.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="results/ci-$(date +%Y%m%d-%H%M%S)"
+.venv/bin/onnxgate bench --quick --output "$out"
+.venv/bin/onnxgate gate --baseline benchmarks/baselines/ci-2core.json --current "$out"/*.json

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Sets up the environment and runs the test suite (parity matrix in the derandomized 'ci'
+# hypothesis profile, on both cores through pytest-xdist).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh test
+exec .venv/bin/pytest -n 2 --hypothesis-profile ci "$@"
