@@ -1,0 +1,295 @@
+"""The regression gate: baseline results vs current results -> a parity and a performance verdict.
+
+Performance is judged only on per-round ratios measured interleaved inside one run
+(``ratio_rounds``: ONNX/native for ONNX rows, native/reference for native rows), because
+absolute times across runs on a shared machine differ by more than the slowdowns we want
+to catch. A benchmark regresses when both hold:
+
+- significance: a one-sided Mann-Whitney U test says the current rounds are larger than the
+  baseline rounds (p < ``alpha``); rounds are many, so this alone flags tiny shifts;
+- effect size: the median ratio rose by at least the minimum effect of the benchmark's class,
+  which is set above the run-to-run drift measured for that class by ``prove_gate``.
+
+Every rule is a small object with ``fails(current, baseline) -> reason | None``; all failures
+are collected and reported together.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from scipy.stats import mannwhitneyu
+
+from benchmarks.results import Record, Run, load_run, percentile
+from conversion.errors import ResultsError
+
+__all__ = [
+    "MIN_EFFECT",
+    "benchmark_class",
+    "Rule",
+    "ParityBroken",
+    "RatioRegression",
+    "Change",
+    "GateOutcome",
+    "gate_runs",
+    "gate_files",
+    "machine_differences",
+    "outcome_json",
+    "register",
+]
+
+log = logging.getLogger(__name__)
+
+# Minimum rise of the median ratio that counts as a regression, per benchmark class. Set
+# above the largest drift prove_gate measured between unchanged runs on this 2-core machine
+# while other jobs ran (load average 5-8): single-threaded ONNX rows drift up to ~10-15%,
+# multi-threaded sessions (whose pool threads compete with other jobs for the 2 cores) and
+# native rows at 4096+ rows against the memory-bound reference drift up to ~25%. A class
+# can only catch slowdowns comfortably above its minimum; prove_gate reports which.
+MIN_EFFECT: dict[str, float] = {
+    "native/tiny": 0.20,
+    "native/medium": 0.15,
+    "native/large": 0.30,
+    "onnx-1thread/tiny": 0.12,
+    "onnx-1thread/medium": 0.15,
+    "onnx-1thread/large": 0.10,
+    "onnx-threads/tiny": 0.12,
+    "onnx-threads/medium": 0.30,
+    "onnx-threads/large": 0.30,
+}
+ALPHA = 0.01
+MIN_ROUNDS = 8
+# Batch buckets: up to 16 rows per-call overhead dominates; from 4096 rows memory traffic does.
+_BUCKETS = ((16, "tiny"), (1024, "medium"))
+
+
+def benchmark_class(rec: Record) -> str:
+    """The noise class of a benchmark: runtime kind and threading, and batch size bucket."""
+    if rec.runtime == "native":
+        kind = "native"
+    else:
+        kind = "onnx-1thread" if (rec.threads or 1) == 1 else "onnx-threads"
+    bucket = next((name for limit, name in _BUCKETS if rec.batch_size <= limit), "large")
+    return f"{kind}/{bucket}"
+
+
+class Rule(Protocol):
+    verdict: str  # "parity" | "performance"
+
+    def fails(self, current: Record, baseline: Record | None) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class ParityBroken:
+    """Parity failed now, or a model that converted and matched in the baseline no longer does."""
+
+    verdict: str = "parity"
+
+    def fails(self, current: Record, baseline: Record | None) -> str | None:
+        if current.parity == "failed":
+            first = current.parity_detail.splitlines()[0] if current.parity_detail else ""
+            return f"{current.model}: ONNX output differs from native ({first})"
+        if baseline is not None and baseline.parity == "passed" and current.parity != "passed":
+            return f"{current.model}: matched in the baseline, now {current.parity} ({current.parity_detail})"
+        return None
+
+
+@dataclass(frozen=True)
+class RatioJudgement:
+    effect: float  # median(current) / median(baseline) - 1
+    p_greater: float
+    p_less: float
+    threshold: float
+
+
+@dataclass(frozen=True)
+class RatioRegression:
+    """Significant (Mann-Whitney, one-sided) and material (>= class minimum) rise of the ratio."""
+
+    alpha: float = ALPHA
+    min_effect: Mapping[str, float] = field(default_factory=lambda: dict(MIN_EFFECT))
+    min_rounds: int = MIN_ROUNDS
+    verdict: str = "performance"
+
+    def judge(self, current: Sequence[float], baseline: Sequence[float], cls: str) -> RatioJudgement:
+        effect = percentile(current, 50) / percentile(baseline, 50) - 1.0
+        greater = mannwhitneyu(current, baseline, alternative="greater").pvalue
+        less = mannwhitneyu(current, baseline, alternative="less").pvalue
+        return RatioJudgement(effect, float(greater), float(less), self.min_effect[cls])
+
+    def comparable(self, current: Record, baseline: Record | None) -> str | None:
+        """Why the pair cannot be judged, or None."""
+        if baseline is None:
+            return "new benchmark"
+        if current.ratio_kind != baseline.ratio_kind:
+            return f"ratio kinds differ ({baseline.ratio_kind} vs {current.ratio_kind})"
+        if min(len(current.ratio_rounds), len(baseline.ratio_rounds)) < self.min_rounds:
+            return f"fewer than {self.min_rounds} interleaved rounds"
+        return None
+
+    def fails(self, current: Record, baseline: Record | None) -> str | None:
+        if self.comparable(current, baseline) is not None:
+            return None
+        assert baseline is not None
+        j = self.judge(current.ratio_rounds, baseline.ratio_rounds, benchmark_class(current))
+        if j.p_greater < self.alpha and j.effect >= j.threshold:
+            return (f"{current.name or current.key}: {current.ratio_kind} ratio +{j.effect:.0%} "
+                    f"(minimum {j.threshold:.0%}, Mann-Whitney p={j.p_greater:.2g})")
+        return None
+
+
+DEFAULT_RULES: tuple[Rule, ...] = (ParityBroken(), RatioRegression())
+
+
+@dataclass(frozen=True)
+class Change:
+    """One benchmark's comparison, for the table."""
+
+    key: str
+    cls: str
+    baseline: Record | None
+    current: Record | None
+    verdict: str  # "regression" | "improvement" | "unchanged" | "new" | "missing" | "unjudged" | "parity"
+    effect: float | None = None
+    p_value: float | None = None
+    threshold: float | None = None
+    note: str = ""
+
+
+@dataclass
+class GateOutcome:
+    baseline: Run
+    current: Run
+    changes: list[Change]
+    parity_failures: list[str]
+    performance_failures: list[str]
+    software_changes: dict[str, tuple[Any, Any]]
+    machine_differences: dict[str, tuple[Any, Any]]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if (self.parity_failures or self.performance_failures) else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "exit_code": self.exit_code,
+            "parity": {"passed": not self.parity_failures, "failures": self.parity_failures},
+            "performance": {"passed": not self.performance_failures, "failures": self.performance_failures},
+            "software_changes": {k: list(v) for k, v in self.software_changes.items()},
+            "machine_differences": {k: list(v) for k, v in self.machine_differences.items()},
+            "baseline": {"path": str(self.baseline.path), "commit": self.baseline.commit, "datetime": self.baseline.datetime},
+            "current": {"path": str(self.current.path), "commit": self.current.commit, "datetime": self.current.datetime},
+            "changes": [
+                {"key": c.key, "class": c.cls, "verdict": c.verdict, "effect": c.effect, "p_value": c.p_value,
+                 "threshold": c.threshold, "note": c.note,
+                 "baseline_ratio": c.baseline.ratio_median if c.baseline and c.baseline.ratio_rounds else None,
+                 "current_ratio": c.current.ratio_median if c.current and c.current.ratio_rounds else None,
+                 "baseline_p50_s": c.baseline.p50 if c.baseline else None,
+                 "current_p50_s": c.current.p50 if c.current else None}
+                for c in self.changes
+            ],
+        }
+
+    def render(self, *, all_rows: bool = False) -> str:
+        from benchmarks.gate_table import render_outcome
+
+        return render_outcome(self, all_rows=all_rows)
+
+
+def machine_differences(baseline: Run, current: Run) -> dict[str, tuple[Any, Any]]:
+    b, c = baseline.machine, current.machine
+    return {k: (b.get(k), c.get(k)) for k in sorted(set(b) | set(c)) if b.get(k) != c.get(k)}
+
+
+def _software_changes(baseline: Run, current: Run) -> dict[str, tuple[Any, Any]]:
+    b, c = baseline.software, current.software
+    keys = [k for k in sorted(set(b) | set(c)) if isinstance(b.get(k, ""), str | None) and b.get(k) != c.get(k)]
+    lists = [k for k in sorted(set(b) | set(c)) if isinstance(b.get(k), list) and b.get(k) != c.get(k)]
+    return {k: (b.get(k), c.get(k)) for k in keys + lists}
+
+
+def _compare_one(key: str, cur: Record | None, base: Record | None, perf: RatioRegression) -> Change:
+    rec = cur or base
+    assert rec is not None
+    cls = benchmark_class(rec)
+    if cur is None:
+        return Change(key, cls, base, None, "missing", note="in the baseline, not in the current run")
+    why_not = perf.comparable(cur, base)
+    if why_not is not None:
+        return Change(key, cls, base, cur, "new" if base is None else "unjudged", note=why_not)
+    assert base is not None
+    j = perf.judge(cur.ratio_rounds, base.ratio_rounds, cls)
+    if j.p_greater < perf.alpha and j.effect >= j.threshold:
+        verdict = "regression"
+    elif j.p_less < perf.alpha and j.effect <= -j.threshold:
+        verdict = "improvement"
+    else:
+        verdict = "unchanged"
+    return Change(key, cls, base, cur, verdict, j.effect, j.p_greater, j.threshold)
+
+
+def gate_runs(
+    baseline: Run, current: Run, *, force: bool = False, rules: Sequence[Rule] = DEFAULT_RULES
+) -> GateOutcome:
+    """Compares two runs. Refuses (ResultsError) runs from different machines unless ``force``."""
+    differences = machine_differences(baseline, current)
+    if differences and not force:
+        listed = "; ".join(f"{k}: baseline {b!r}, current {c!r}" for k, (b, c) in differences.items())
+        raise ResultsError(
+            f"refusing to compare results from different machines ({listed}): timing ratios still depend on "
+            "the CPU, so a difference would not mean a code change. Refresh the baseline on this machine type, "
+            "or pass --force to compare anyway"
+        )
+    base_by_key = {r.key: r for r in baseline.records}
+    cur_by_key = {r.key: r for r in current.records}
+    parity: list[str] = []
+    performance: list[str] = []
+    seen_parity: set[str] = set()
+    for key, cur in cur_by_key.items():
+        base = base_by_key.get(key)
+        for rule in rules:
+            reason = rule.fails(cur, base)
+            if reason is None:
+                continue
+            if rule.verdict == "parity":
+                if reason not in seen_parity:  # one line per model, not one per row of that model
+                    seen_parity.add(reason)
+                    parity.append(reason)
+            else:
+                performance.append(reason)
+    perf = next((r for r in rules if isinstance(r, RatioRegression)), RatioRegression())
+    changes = [_compare_one(k, cur_by_key.get(k), base_by_key.get(k), perf)
+               for k in sorted(set(base_by_key) | set(cur_by_key))]
+    return GateOutcome(baseline, current, changes, parity, performance,
+                       _software_changes(baseline, current), differences)
+
+
+def gate_files(
+    baseline: str | os.PathLike[str], current: str | os.PathLike[str], *, force: bool = False
+) -> GateOutcome:
+    """Loads both files (ResultsError if either is bad) and gates current against baseline."""
+    base_run, cur_run = load_run(baseline), load_run(current)
+    if not base_run.records:
+        raise ResultsError(f"baseline {base_run.path} holds no latency benchmarks; refresh it with the quick profile")
+    if not cur_run.records:
+        raise ResultsError(f"current results {cur_run.path} hold no latency benchmarks; did every latency test skip?")
+    outcome = gate_runs(base_run, cur_run, force=force)
+    log.info("gate: %d parity failures, %d performance regressions",
+             len(outcome.parity_failures), len(outcome.performance_failures))
+    return outcome
+
+
+def outcome_json(outcome: GateOutcome) -> str:
+    return json.dumps(outcome.to_dict(), indent=2)
+
+
+def register(subparsers: object) -> object:
+    """Adds `onnxgate gate` (conversion/cli.py calls this)."""
+    from benchmarks.cli_commands import register_gate
+
+    return register_gate(subparsers)

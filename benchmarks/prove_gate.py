@@ -1,0 +1,271 @@
+"""Measure the gate on this machine: how often it catches a real 25% ONNX slowdown, and how
+often it cries wolf on unchanged code.
+
+    .venv/bin/python -m benchmarks.prove_gate            # about 3-4 minutes on 2 cores
+
+Design. A trial is one gate decision on one benchmark: a baseline run's ``ratio_rounds``
+against a current run's, judged by the gate's own rule (``RatioRegression.fails``). Runs
+are measured exactly as the quick profile measures them (same rounds, warm-up and
+interleaving, a fresh ONNX Runtime session per run) in several separate worker processes
+run one after another, so between-process drift (memory layout, thread placement, other
+jobs on the machine) is part of what the gate must survive.
+
+- False alarms: every ordered pair of unchanged runs (also native rows, against their
+  reference workload). Reported per benchmark and per whole-suite gate decision (a pair of
+  runs is one false alarm if any benchmark is flagged).
+- Detection: the slowed model is the same XGBoost model trained with more trees, the
+  number chosen per batch size and threading by calibration so that the ONNX call really
+  takes at least 25% longer (measured interleaved against native); every (slow run,
+  unchanged run) pair is a trial.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "Config", "analyse"]
+
+log = logging.getLogger("onnxgate.prove_gate")
+
+BASE_TREES = 100
+TREE_CANDIDATES = (125, 135, 150, 175, 200, 250, 300, 400, 500)
+TARGET_SLOWDOWN = 0.25
+
+
+@dataclass(frozen=True)
+class Config:
+    runtime: str  # "native" | "onnx"
+    batch_size: int
+    threads: int | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.runtime}-b{self.batch_size}" + (f"-t{self.threads}" if self.threads else "")
+
+
+def _configs(batches: Sequence[int], threads: Sequence[int]) -> list[Config]:
+    return [Config("native", b, None) for b in batches] + [Config("onnx", b, t) for b in batches for t in threads]
+
+
+# --- measurement (runs in the workers and, for calibration, in the parent) -------------------
+
+def _models(trees: Sequence[int]) -> tuple[Any, Any, dict[int, Any]]:
+    """(zoo model, batch maker, {trees: ConvertedModel}); extra-tree models share the zoo's data and seed."""
+    from benchmarks.prepared import batch_of, prepare
+    from benchmarks.zoo import DATASETS, TRAINERS, ZooSpec
+    from conversion import convert
+
+    prep = prepare(ZooSpec("xgboost", "synthetic", "small"))
+    X, y, task = DATASETS["synthetic"]()
+    converted = {BASE_TREES: prep.converted}
+    for t in sorted(set(trees) - {BASE_TREES}):
+        model = TRAINERS["xgboost"](task, t, 6)
+        model.fit(X[: int(len(X) * 0.8)].astype("float32"), y[: int(len(y) * 0.8)])
+        converted[t] = convert(model)
+    return prep, (lambda b: batch_of(prep, b)), converted
+
+
+def _measure(cfg: Config, prep: Any, X: Any, converted: Any) -> list[float]:
+    """The gate's per-round ratios of one run."""
+    return _rounds(cfg, prep, X, converted).cpu_ratios
+
+
+def _rounds(cfg: Config, prep: Any, X: Any, converted: Any) -> Any:
+    from benchmarks.cases import PROFILES
+    from benchmarks.interleave import cpu_clock, measure, reference_workload
+    from conversion import InferenceEngine
+
+    profile = PROFILES["quick"]
+    rounds = profile.rounds.get(cfg.batch_size, 30)
+    native = prep.native_call(X)
+    if cfg.runtime == "native":
+        return measure(native, reference_workload(cfg.batch_size), rounds=rounds, warmup_rounds=profile.warmup_rounds)
+    engine = InferenceEngine(converted, threads=cfg.threads)  # a fresh session per run, as in the suite
+    method = prep.method
+    engine.run(method, X)
+    return measure(lambda: engine.run(method, X), native, rounds=rounds, warmup_rounds=profile.warmup_rounds,
+                   target_clock=cpu_clock(cfg.threads))
+
+
+def _worker(spec: dict[str, Any]) -> dict[str, Any]:
+    configs = [Config(**c) for c in spec["configs"]]
+    slow_trees = {k: int(v) for k, v in spec["slow_trees"].items()}
+    prep, batch, converted = _models([BASE_TREES, *slow_trees.values()])
+    out: dict[str, Any] = {c.name: {"unchanged": [], "slow": []} for c in configs}
+    for _ in range(spec["runs"]):
+        for cfg in configs:
+            X = batch(cfg.batch_size)
+            out[cfg.name]["unchanged"].append(_rounds(cfg, prep, X, converted[BASE_TREES]).__dict__)
+            if cfg.runtime == "onnx":
+                out[cfg.name]["slow"].append(_rounds(cfg, prep, X, converted[slow_trees[cfg.name]]).__dict__)
+    return out
+
+
+def _median(xs: Sequence[float]) -> float:
+    from benchmarks.results import percentile
+
+    return percentile(xs, 50)
+
+
+def calibrate(configs: Sequence[Config], *, repeats: int = 5) -> tuple[dict[str, int], dict[str, float]]:
+    """Per batch size, the fewest trees whose single-threaded ONNX call is >= 25% slower.
+
+    Calibrated single-threaded (the steadiest measurement); multi-threaded configs of the same
+    batch reuse that model, and the trials report the slowdown each config really saw.
+    """
+    prep, batch, converted = _models([BASE_TREES, *TREE_CANDIDATES])
+    by_batch: dict[int, tuple[int, float]] = {}
+    for cfg in (c for c in configs if c.runtime == "onnx" and c.batch_size not in by_batch):
+        probe = Config("onnx", cfg.batch_size, 1)
+        X = batch(cfg.batch_size)
+
+        def ratio(trees: int, probe: Config = probe, X: Any = X) -> float:
+            return _median([_median(_measure(probe, prep, X, converted[trees])) for _ in range(repeats)])
+
+        base = ratio(BASE_TREES)
+        for t in TREE_CANDIDATES:
+            slowdown = ratio(t) / base - 1
+            if slowdown >= TARGET_SLOWDOWN or t == TREE_CANDIDATES[-1]:
+                by_batch[cfg.batch_size] = (t, slowdown)
+                break
+        log.info("calibrated batch %d: %d trees make ONNX %.0f%% slower", cfg.batch_size, *by_batch[cfg.batch_size][:1],
+                 100 * by_batch[cfg.batch_size][1])
+    onnx = [c for c in configs if c.runtime == "onnx"]
+    return ({c.name: by_batch[c.batch_size][0] for c in onnx}, {c.name: by_batch[c.batch_size][1] for c in onnx})
+
+
+# --- analysis ---------------------------------------------------------------------------
+
+def _record(cfg: Config, ratios: Sequence[float]) -> Any:
+    from benchmarks.results import Record
+
+    nan = float("nan")
+    return Record(
+        framework="xgboost", model="xgboost-synthetic-small", size="small", dataset="synthetic",
+        batch_size=cfg.batch_size, runtime=cfg.runtime, provider=None if cfg.runtime == "native" else "CPUExecutionProvider",
+        threads=cfg.threads, p50=nan, p90=nan, p99=nan, mean=nan, min=nan, stddev=nan, rounds=len(ratios),
+        rows_per_s=nan, parity="passed", parity_detail="", conversion_s=None, onnx_bytes=None, session_s=None,
+        first_call_s=None, peak_rss_mb=None, ratio_kind="native/reference" if cfg.runtime == "native" else "onnx/native",
+        ratio_rounds=tuple(ratios), name=cfg.name, group="",
+    )
+
+
+def _cpu_ratios(raw: dict[str, list[float]]) -> list[float]:
+    from benchmarks.interleave import Rounds
+
+    return Rounds(**raw).cpu_ratios
+
+
+def analyse(configs: Sequence[Config], raw_runs: dict[str, dict[str, list[dict[str, list[float]]]]]) -> dict[str, Any]:
+    """Applies the gate's rule to every trial; returns rates per config and per whole-suite decision."""
+    from benchmarks.gate import RatioRegression
+
+    runs = {name: {kind: [_cpu_ratios(r) for r in lists] for kind, lists in parts.items()}
+            for name, parts in raw_runs.items()}
+    rule = RatioRegression()
+    per_config: dict[str, dict[str, Any]] = {}
+    n_runs = min(len(runs[c.name]["unchanged"]) for c in configs)
+    flagged_pairs: set[tuple[int, int]] = set()
+    for cfg in configs:
+        unchanged = [_record(cfg, r) for r in runs[cfg.name]["unchanged"]]
+        fa = 0
+        pairs = list(itertools.permutations(range(len(unchanged)), 2))
+        effects = []
+        for i, j in pairs:
+            if rule.fails(unchanged[j], unchanged[i]):
+                fa += 1
+                flagged_pairs.add((i, j))
+            effects.append(unchanged[j].ratio_median / unchanged[i].ratio_median - 1)
+        row: dict[str, Any] = {
+            "false_alarms": fa, "unchanged_trials": len(pairs), "false_alarm_rate": fa / max(len(pairs), 1),
+            "drift_p95": sorted(abs(e) for e in effects)[int(0.95 * (len(effects) - 1))] if effects else None,
+        }
+        if runs[cfg.name]["slow"]:
+            slow = [_record(cfg, r) for r in runs[cfg.name]["slow"]]
+            hits = sum(bool(rule.fails(s, u)) for s in slow for u in unchanged)
+            trials = len(slow) * len(unchanged)
+            row |= {
+                "detections": hits, "slow_trials": trials, "detection_rate": hits / trials,
+                "measured_slowdown": _median([s.ratio_median for s in slow]) / _median([u.ratio_median for u in unchanged]) - 1,
+            }
+        per_config[cfg.name] = row
+    suite_pairs = n_runs * (n_runs - 1)
+    onnx = [r for r in per_config.values() if "detection_rate" in r]
+    return {
+        "per_config": per_config,
+        "suite_false_alarms": len(flagged_pairs),
+        "suite_trials": suite_pairs,
+        "suite_false_alarm_rate": len(flagged_pairs) / max(suite_pairs, 1),
+        "per_benchmark_false_alarm_rate": sum(r["false_alarms"] for r in per_config.values())
+        / max(sum(r["unchanged_trials"] for r in per_config.values()), 1),
+        "detection_rate": sum(r["detections"] for r in onnx) / max(sum(r["slow_trials"] for r in onnx), 1),
+        "min_detection_rate": min((r["detection_rate"] for r in onnx), default=None),
+    }
+
+
+def _print(summary: dict[str, Any], calibration: dict[str, Any]) -> None:
+    print(f"{'benchmark':<16} {'slow trees':>10} {'slowdown':>9} {'detected':>14} {'false alarms':>14} {'drift p95':>9}")
+    for name, row in summary["per_config"].items():
+        det = f"{row['detections']}/{row['slow_trials']}" if "detections" in row else "-"
+        slow = f"{row['measured_slowdown']:+.0%}" if "measured_slowdown" in row else "-"
+        trees = str(calibration["trees"].get(name, "-"))
+        print(f"{name:<16} {trees:>10} {slow:>9} {det:>14} {row['false_alarms']:>6}/{row['unchanged_trials']:<7} "
+              f"{row['drift_p95']:>8.1%}")
+    print(f"detection rate (25% ONNX slowdown): {summary['detection_rate']:.1%} "
+          f"(lowest single benchmark {summary['min_detection_rate']:.1%})")
+    print(f"false-alarm rate per benchmark comparison: {summary['per_benchmark_false_alarm_rate']:.2%}")
+    print(f"false-alarm rate per whole gate decision ({len(summary['per_config'])} benchmarks): "
+          f"{summary['suite_false_alarm_rate']:.2%} ({summary['suite_false_alarms']}/{summary['suite_trials']})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.prove_gate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--processes", type=int, default=4, help="worker processes, run one after another")
+    parser.add_argument("--runs", type=int, default=6, help="unchanged and slowed runs per worker")
+    parser.add_argument("--batches", default="1,256,4096")
+    parser.add_argument("--threads", default=",".join(str(t) for t in sorted({1, os.cpu_count() or 1})))
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--raw", type=Path, default=None, help="also write every run's per-round times here")
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if args.worker:  # internal: one worker process
+        spec = json.loads(args.worker.read_text())
+        Path(spec["out"]).write_text(json.dumps(_worker(spec)))
+        return 0
+    configs = _configs([int(b) for b in args.batches.split(",")], [int(t) for t in args.threads.split(",")])
+    trees, slowdown = calibrate(configs)
+    runs: dict[str, dict[str, list[dict[str, list[float]]]]] = {c.name: {"unchanged": [], "slow": []} for c in configs}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(args.processes):
+            spec_path, out = Path(tmp, f"spec{k}.json"), Path(tmp, f"out{k}.json")
+            spec_path.write_text(json.dumps({"configs": [c.__dict__ for c in configs], "slow_trees": trees,
+                                             "runs": args.runs, "out": str(out)}))
+            log.info("worker %d/%d: %d runs", k + 1, args.processes, args.runs)
+            subprocess.run([sys.executable, "-m", "benchmarks.prove_gate", "--worker", str(spec_path)], check=True)
+            for name, parts in json.loads(out.read_text()).items():
+                for kind, lists in parts.items():
+                    runs[name][kind] += lists
+    if args.raw:
+        args.raw.write_text(json.dumps({"configs": [c.__dict__ for c in configs], "trees": trees, "runs": runs}))
+    summary = analyse(configs, runs)
+    calibration = {"trees": trees, "calibrated_slowdown": slowdown}
+    _print(summary, calibration)
+    if args.json:
+        args.json.write_text(json.dumps({"summary": summary, "calibration": calibration}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
