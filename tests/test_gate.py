@@ -1,0 +1,261 @@
+"""The regression gate: its decision rule on synthetic samples, bad inputs, machine refusal."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from benchmarks.cli_commands import main as cli_main
+from benchmarks.gate import MIN_EFFECT, ParityBroken, RatioRegression, benchmark_class, gate_files
+from benchmarks.results import SCHEMA_VERSION, Record, flatten, group_by_machine, load_results
+from conversion.errors import ResultsError
+
+MACHINE = {"cpu_model": "Test CPU", "cpu_count": 2, "arch": "x86_64", "system": "Linux"}
+
+
+def _record(ratios: Any, *, runtime: str = "onnx", batch: int = 4096, threads: int | None = 1,
+            parity: str = "passed") -> Record:
+    nan = float("nan")
+    return Record(
+        framework="xgboost", model="xgboost-synthetic-small", size="small", dataset="synthetic", batch_size=batch,
+        runtime=runtime, provider=None if runtime == "native" else "CPUExecutionProvider",
+        threads=None if runtime == "native" else threads, p50=nan, p90=nan, p99=nan, mean=nan, min=nan,
+        stddev=nan, rounds=len(ratios), rows_per_s=nan, parity=parity, parity_detail="", conversion_s=None,
+        onnx_bytes=None, session_s=None, first_call_s=None, peak_rss_mb=None,
+        ratio_kind="native/reference" if runtime == "native" else "onnx/native",
+        ratio_rounds=tuple(float(r) for r in ratios), name="synthetic", group="",
+    )
+
+
+def _rounds(rng: np.random.Generator, *, level: float = 2.0, n: int = 30, spread: float = 0.08) -> np.ndarray:
+    """Per-round ratios as measured: lognormal scatter plus a few preempted (slow) rounds."""
+    r = level * rng.lognormal(0.0, spread, size=n)
+    hit = rng.random(n) < 0.1
+    return np.where(hit, r * rng.uniform(1.2, 2.0, size=n), r)
+
+
+# --- the decision rule --------------------------------------------------------------------
+
+def test_unchanged_runs_rarely_fail() -> None:
+    rng = np.random.default_rng(0)
+    rule = RatioRegression()
+    # run-to-run drift of the level, as measured between unchanged runs (a few %)
+    alarms = sum(
+        bool(rule.fails(_record(_rounds(rng, level=2.0 * rng.lognormal(0, 0.03))), _record(_rounds(rng))))
+        for _ in range(400)
+    )
+    assert alarms / 400 <= 0.02
+
+
+def test_a_25_percent_slowdown_is_caught() -> None:
+    rng = np.random.default_rng(1)
+    rule = RatioRegression()
+    caught = sum(
+        bool(rule.fails(_record(_rounds(rng, level=2.5 * rng.lognormal(0, 0.03))), _record(_rounds(rng))))
+        for _ in range(400)
+    )
+    assert caught / 400 >= 0.95
+
+
+def test_significant_but_small_shift_is_not_a_regression() -> None:
+    # 600 rounds make a 4% shift highly significant; the minimum effect keeps it from failing CI.
+    rng = np.random.default_rng(2)
+    rule = RatioRegression()
+    base, cur = _record(_rounds(rng, n=600, spread=0.02)), _record(_rounds(rng, level=2.08, n=600, spread=0.02))
+    judged = rule.judge(cur.ratio_rounds, base.ratio_rounds, benchmark_class(cur))
+    assert judged.p_greater < 1e-6
+    assert rule.fails(cur, base) is None
+
+
+def test_large_shift_without_significance_is_not_a_regression() -> None:
+    rule = RatioRegression()
+    base = _record([1.0, 3.0] * 5)
+    cur = _record([1.3, 3.9] * 5)  # +30% median, but the rounds overlap completely
+    assert rule.fails(cur, base) is None
+
+
+def test_too_few_rounds_are_not_judged() -> None:
+    assert RatioRegression().fails(_record([3.0] * 4), _record([1.0] * 4)) is None
+
+
+def test_reason_names_benchmark_effect_and_minimum() -> None:
+    rng = np.random.default_rng(3)
+    reason = RatioRegression().fails(_record(_rounds(rng, level=3.0)), _record(_rounds(rng)))
+    assert reason is not None
+    assert "synthetic" in reason and "onnx/native" in reason and f"{MIN_EFFECT['onnx-1thread/large']:.0%}" in reason
+
+
+@pytest.mark.parametrize(
+    ("runtime", "batch", "threads", "expected"),
+    [("native", 1, None, "native/tiny"), ("onnx", 256, 1, "onnx-1thread/medium"), ("onnx", 65536, 2, "onnx-threads/large")],
+)
+def test_benchmark_classes(runtime: str, batch: int, threads: int | None, expected: str) -> None:
+    assert benchmark_class(_record([1.0], runtime=runtime, batch=batch, threads=threads)) == expected
+    assert expected in MIN_EFFECT
+
+
+@pytest.mark.parametrize(
+    ("baseline", "current", "fails"),
+    [("passed", "passed", False), ("passed", "failed", True), ("failed", "failed", True),
+     ("passed", "refused", True), ("refused", "refused", False), ("error", "error", False)],
+)
+def test_parity_rule(baseline: str, current: str, fails: bool) -> None:
+    reason = ParityBroken().fails(_record([1.0], parity=current), _record([1.0], parity=baseline))
+    assert (reason is not None) == fails
+
+
+# --- results files and the CLI --------------------------------------------------------------
+
+def _bench(rec: Record) -> dict[str, Any]:
+    info = {k: getattr(rec, k) for k in ("framework", "model", "size", "dataset", "runtime", "provider", "threads",
+                                          "parity", "parity_detail", "ratio_kind")}
+    info |= {"onnxgate_kind": "latency", "batch_size": rec.batch_size, "ratio_rounds": list(rec.ratio_rounds)}
+    data = [1e-3 * r for r in rec.ratio_rounds]
+    return {
+        "group": "g", "name": f"test_latency[{rec.runtime}-{rec.threads}]", "extra_info": info,
+        "stats": {"min": min(data), "max": max(data), "mean": sum(data) / len(data), "stddev": 0.0,
+                  "rounds": len(data), "median": sorted(data)[len(data) // 2], "data": data},
+    }
+
+
+def _results(path: Path, records: list[Record], *, machine: dict[str, Any] = MACHINE, when: str = "2026-01-01T00:00:00",
+             software: dict[str, str] | None = None) -> Path:
+    doc = {
+        "onnxgate_schema": SCHEMA_VERSION, "onnxgate_profile": "quick", "datetime": when, "version": "5.3.1",
+        "commit_info": {"id": "abc123", "dirty": False},
+        "machine_info": {"onnxgate": {"machine_id": json.dumps(machine, sort_keys=True), "machine": machine,
+                                      "software": software or {"onnxruntime": "1.32.0"}}},
+        "benchmarks": [_bench(r) for r in records],
+    }
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def _suite(rng: np.random.Generator, *, onnx_level: float = 2.0, parity: str = "passed") -> list[Record]:
+    return [
+        _record(_rounds(rng, level=20.0), runtime="native", parity=parity),
+        _record(_rounds(rng, level=onnx_level), parity=parity),
+    ]
+
+
+@pytest.fixture
+def baseline(tmp_path: Path) -> Path:
+    return _results(tmp_path / "baseline.json", _suite(np.random.default_rng(10)))
+
+
+def test_unchanged_exits_0(tmp_path: Path, baseline: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    current = _results(tmp_path / "current.json", _suite(np.random.default_rng(11)))
+    assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current)]) == 0
+    out = capsys.readouterr().out
+    assert "parity verdict: pass" in out and "performance verdict: pass" in out
+
+
+def test_regression_exits_1_with_a_table(tmp_path: Path, baseline: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    current = _results(tmp_path / "current.json", _suite(np.random.default_rng(11), onnx_level=3.0),
+                       software={"onnxruntime": "1.33.0"})
+    assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current)]) == 1
+    out = capsys.readouterr().out
+    assert "performance verdict: FAIL" in out and "parity verdict: pass" in out
+    assert "REGRESSION" in out and "onnxruntime 1.32.0 -> 1.33.0" in out
+
+
+def test_parity_break_is_its_own_verdict(tmp_path: Path, baseline: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    current = _results(tmp_path / "current.json", _suite(np.random.default_rng(11), parity="failed"))
+    assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current), "--json"]) == 1
+    verdicts = json.loads(capsys.readouterr().out)
+    assert not verdicts["parity"]["passed"] and verdicts["performance"]["passed"]
+    assert len(verdicts["parity"]["failures"]) == 1  # one line per model, not per benchmark row
+
+
+def _other_schema(p: Path) -> None:
+    doc = json.loads(p.read_text())
+    doc["onnxgate_schema"] = SCHEMA_VERSION + 1
+    p.write_text(json.dumps(doc))
+
+
+def _plain_pytest_benchmark(p: Path) -> None:
+    doc = json.loads(p.read_text())
+    del doc["onnxgate_schema"]
+    p.write_text(json.dumps(doc))
+
+
+def _no_benchmarks(p: Path) -> None:
+    doc = json.loads(p.read_text())
+    doc["benchmarks"] = []
+    p.write_text(json.dumps(doc))
+
+
+BAD_BASELINES = {
+    "missing": (lambda p: p.unlink(), "does not exist"),
+    "empty": (lambda p: p.write_text(""), "is empty"),
+    "malformed": (lambda p: p.write_text(p.read_text()[:200]), "not valid JSON"),
+    "not-an-object": (lambda p: p.write_text("[1, 2]"), "JSON list"),
+    "other-schema": (_other_schema, "reads schema"),
+    "plain-pytest-benchmark": (_plain_pytest_benchmark, "no 'onnxgate_schema'"),
+    "no-benchmarks": (_no_benchmarks, "holds no benchmarks"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_BASELINES))
+def test_bad_baseline_exits_2(kind: str, tmp_path: Path, baseline: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    damage, message = BAD_BASELINES[kind]
+    current = _results(tmp_path / "current.json", _suite(np.random.default_rng(11)))
+    damage(baseline)
+    assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(baseline) in err
+
+
+def test_bad_current_exits_2(tmp_path: Path, baseline: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    current = tmp_path / "current.json"
+    current.write_text("")
+    assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current)]) == 2
+    assert "is empty" in capsys.readouterr().err
+
+
+def test_other_machine_is_refused_unless_forced(tmp_path: Path, baseline: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = {**MACHINE, "cpu_model": "Other CPU", "cpu_count": 8}
+    current = _results(tmp_path / "current.json", _suite(np.random.default_rng(11)), machine=other)
+    assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current)]) == 2
+    err = capsys.readouterr().err
+    assert "different machines" in err and "Other CPU" in err and "cpu_count" in err and "--force" in err
+    assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current), "--force"]) == 0
+    assert "compared across machines" in capsys.readouterr().out
+
+
+def test_gate_files_raises_results_error_for_refusal(tmp_path: Path, baseline: Path) -> None:
+    current = _results(tmp_path / "c.json", _suite(np.random.default_rng(11)), machine={**MACHINE, "arch": "arm64"})
+    with pytest.raises(ResultsError, match="arch"):
+        gate_files(baseline, current)
+
+
+def test_results_merge_and_group_by_machine(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    a = _results(tmp_path / "a.json", _suite(rng), when="2026-01-02T00:00:00")
+    b = _results(tmp_path / "b.json", _suite(rng), when="2026-01-01T00:00:00")
+    c = _results(tmp_path / "c.json", _suite(rng), machine={**MACHINE, "cpu_count": 16})
+    runs = load_results([a, b, c])
+    groups = group_by_machine(runs)
+    assert sorted(len(v) for v in groups.values()) == [1, 2]
+    two = next(v for v in groups.values() if len(v) == 2)
+    assert [r.path for r in two] == [b, a]  # oldest first
+    records = flatten(runs)
+    assert len(records) == 6 and {r.runtime for r in records} == {"native", "onnx"}
+    assert all(r.commit == "abc123" and r.machine_id for r in records)
+
+
+def test_load_results_needs_files() -> None:
+    with pytest.raises(ResultsError, match="no results files"):
+        load_results([])
+
+
+def test_records_carry_report_fields(tmp_path: Path) -> None:
+    rec = flatten(load_results([_results(tmp_path / "a.json", _suite(np.random.default_rng(6)))]))[1]
+    assert rec.p50 <= rec.p90 <= rec.p99
+    assert rec.rows_per_s == pytest.approx(rec.batch_size / rec.p50)
+    assert copy.copy(rec).key == "xgboost-synthetic-small|onnx-CPUExecutionProvider-t1|b4096"
