@@ -1,26 +1,272 @@
-"""sklearn adapter (in progress)."""
+"""scikit-learn: trees through the tree IR, other models through skl2onnx, Pipelines with
+scalers and imputers in front of either."""
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import replace
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
+import onnx
 
-from ..errors import UnsupportedModelError
-from .base import Adapter
+from ..emit_onnx import emit
+from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
+from ..tree_ir import Head
+from .base import Adapter, Lowered, import_optional
+from .sklearn_graphs import Steps, isolation_forest_head, prepend
+from .sklearn_trees import TREE_BUILDERS, isolation_forest_ir
+from .upstream import adopt_outputs
+
+# Final estimators converted by skl2onnx (no NaN, no inf at predict time natively).
+_SKL2ONNX_CLASSIFIERS = ("LogisticRegression", "MLPClassifier")
+_SKL2ONNX_REGRESSORS = ("LinearRegression", "Ridge", "Lasso", "ElasticNet", "MLPRegressor")
+_PREPROCESSORS = {
+    "StandardScaler": Steps.standard_scaler,
+    "MinMaxScaler": Steps.min_max_scaler,
+    "SimpleImputer": Steps.simple_imputer,
+}
+_SKL2ONNX_OPSET = {"": 18, "ai.onnx.ml": 3}
+# skops types a .skops file may contain and still be loaded without asking the caller.
+_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "scipy.")
+
+
+def _class_names(model: Any) -> list[str]:
+    return [c.__name__ for c in type(model).__mro__]
+
+
+def _kind(model: Any) -> str | None:
+    names = _class_names(model)
+    for name in names:
+        if name in TREE_BUILDERS:
+            return "tree"
+        if name == "IsolationForest":
+            return "iforest"
+        if name in _SKL2ONNX_CLASSIFIERS or name in _SKL2ONNX_REGRESSORS:
+            return "skl2onnx"
+    return None
 
 
 class SklearnAdapter(Adapter):
     name = "sklearn"
     package = "sklearn"
     extra = "sklearn"
-    supported = ()
+    supported = (*TREE_BUILDERS, "IsolationForest", *_SKL2ONNX_CLASSIFIERS, *_SKL2ONNX_REGRESSORS,
+                 "Pipeline of " + "/".join(_PREPROCESSORS) + " steps before one of these")
+    native_suffix = ".skops"
+
+    def framework(self) -> ModuleType:
+        skl = super().framework()
+        for sub in ("base", "ensemble", "ensemble._iforest", "pipeline", "utils.validation", "exceptions"):
+            importlib.import_module(f"sklearn.{sub}")
+        return skl
+
+    # -- model inspection --
+
+    def _split(self, model: Any) -> tuple[list[Any], Any]:
+        """(preprocessing steps, final estimator), refusing what is not supported."""
+        skl = self.framework()
+        if not isinstance(model, skl.base.BaseEstimator):
+            raise UnsupportedModelError(f"{type(model).__name__} is not a scikit-learn estimator")
+        pre, final = [], model
+        if isinstance(model, skl.pipeline.Pipeline):
+            steps = [s for _, s in model.steps if s is not None and s != "passthrough"]
+            if not steps:
+                raise UnsupportedModelError("the Pipeline has no estimator step")
+            pre, final = steps[:-1], steps[-1]
+            for step in pre:
+                if type(step).__name__ not in _PREPROCESSORS:
+                    raise UnsupportedModelError(
+                        f"Pipeline step {type(step).__name__} is not supported; supported steps before the "
+                        f"estimator: {', '.join(_PREPROCESSORS)}"
+                    )
+        if _kind(final) is None:
+            raise UnsupportedModelError(
+                f"{type(final).__name__} is not a supported scikit-learn model; supported: {', '.join(self.supported)}"
+            )
+        for est in [*pre, final]:
+            try:
+                skl.utils.validation.check_is_fitted(est)
+            except skl.exceptions.NotFittedError as exc:
+                raise NotFittedError(
+                    f"this {type(est).__name__} is not fitted yet; call fit() before converting it"
+                ) from exc
+        return pre, final
 
     def to_ir(self, model: Any):
-        raise UnsupportedModelError("sklearn conversion is not implemented yet")
+        """The tree IR of a tree model (not of a Pipeline or a non-tree model)."""
+        pre, final = self._split(model)
+        if pre or _kind(final) != "tree":
+            raise ConversionRefusedError(f"{type(model).__name__} is not a single tree model; use convert()")
+        return self._tree_ir(final)
+
+    def _tree_ir(self, final: Any):
+        skl = self.framework()
+        builder = next(TREE_BUILDERS[n] for n in _class_names(final) if n in TREE_BUILDERS)
+        ir = builder(skl, final)
+        if ir.head.allow_nan and not _accepts_nan(final, ir.n_features):
+            ir = replace(ir, head=replace(ir.head, allow_nan=False))
+        return ir
+
+    # -- conversion --
+
+    def lower(self, model: Any, *, dtype: np.dtype, ml_opset: int | None) -> Lowered:
+        from .. import __version__
+
+        pre, final = self._split(model)
+        kind = _kind(final)
+        steps = Steps(dtype)
+        for step in pre:
+            _PREPROCESSORS[type(step).__name__](steps, step)
+        if kind == "tree":
+            ir = self._tree_ir(final)
+            graph, head, n_features = emit(ir, dtype=dtype, ml_opset=ml_opset), ir.head, ir.n_features
+            converter, version = "onnxgate", __version__
+        elif kind == "iforest":
+            parts = isolation_forest_ir(self.framework(), final)
+            graph = emit(parts.ir, dtype=dtype, ml_opset=ml_opset)
+            isolation_forest_head(graph, parts.denominator, parts.offset)
+            n_features = parts.ir.n_features
+            methods = {"predict": "int64", "decision_function": "float64", "score_samples": "float64"}
+            # IsolationForest validates with ensure_all_finite=False: NaN and +-inf are accepted.
+            head = Head(task="outlier_detection", methods=methods)  # type: ignore[arg-type]
+            converter, version = "onnxgate", __version__
+        else:
+            graph, head, n_features = self._skl2onnx_double(final, dtype)
+            import skl2onnx
+
+            converter, version = "onnxgate+skl2onnx", f"{__version__}+{skl2onnx.__version__}"
+        if pre:
+            # Scalers and imputers validate with ensure_all_finite="allow-nan": inf is refused, and
+            # NaN survives a scaler but not an imputer.
+            imputes = any(type(s).__name__ == "SimpleImputer" for s in pre)
+            head = replace(head, allow_inf=False, allow_nan=head.allow_nan or imputes)
+        graph = prepend(graph, steps)
+        return Lowered(graph, head, n_features, converter, version)
+
+    def _skl2onnx_double(self, final: Any, dtype: np.dtype) -> tuple[onnx.ModelProto, Head, int]:
+        """skl2onnx in float64; a float32 model casts its input up first.
+
+        scikit-learn multiplies a float32 X by float64 coefficients, so it computes in float64:
+        a float32 ONNX graph would be off by float32 rounding of every product.
+        """
+        skl2onnx = import_optional("skl2onnx", "sklearn", "convert non-tree scikit-learn models")
+        from skl2onnx.common.data_types import DoubleTensorType
+
+        skl = self.framework()
+        n_features = int(final.n_features_in_)
+        is_clf = skl.base.is_classifier(final)
+        options = {id(final): {"zipmap": False}} if is_clf else None
+        try:
+            graph = skl2onnx.convert_sklearn(
+                final, initial_types=[("X", DoubleTensorType([None, n_features]))], options=options,
+                target_opset=_SKL2ONNX_OPSET,
+            )
+        except Exception as exc:  # skl2onnx raises bare RuntimeError/NotImplementedError
+            raise ConversionRefusedError(f"skl2onnx cannot convert this {type(final).__name__}: {exc}") from exc
+        if is_clf:
+            classes = np.asarray(final.classes_)
+            graph = adopt_outputs(graph, {"label": "predict", "probabilities": "predict_proba"})
+            head = Head(task="classification", classes=classes,
+                        methods={"predict": str(classes.dtype), "predict_proba": "float64"},
+                        allow_nan=False, allow_inf=False)
+        else:
+            if getattr(final, "n_outputs_", 1) != 1 or np.ndim(getattr(final, "coef_", np.zeros(1))) > 1:
+                raise ConversionRefusedError(f"multi-output {type(final).__name__} is not supported; fit one model per target")
+            graph = adopt_outputs(graph, {graph.graph.output[0].name: "predict"}, flatten=frozenset({"predict"}))
+            head = Head(task="regression", methods={"predict": "float64"}, allow_nan=False, allow_inf=False)
+        if np.dtype(dtype) == np.float32:
+            steps = Steps(np.float32)
+            steps.cast(np.float64)
+            graph = prepend(graph, steps)
+        return graph, head, n_features
+
+    # -- native side --
 
     def native(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
+        if X.shape[0] == 0:
+            # scikit-learn refuses an empty batch; its answer's shape and dtype come from one row.
+            return getattr(model, method)(np.zeros((1, X.shape[1]), dtype=X.dtype))[:0]
         return getattr(model, method)(X)
 
     def native_bytes(self, model: Any) -> bytes:
-        raise UnsupportedModelError("sklearn conversion is not implemented yet")
+        sio = import_optional("skops.io", "sklearn", "serialise scikit-learn models without pickle")
+        return bytes(sio.dumps(model))
+
+    def save_native(self, model: Any, path: Path) -> None:
+        from ..atomic import write_bytes_atomic
+
+        write_bytes_atomic(path, self.native_bytes(model))
+
+    def load_native(self, path: Path, *, allow_pickle: bool = False) -> Any:
+        path = Path(path)
+        if path.suffix in (".pkl", ".pickle", ".joblib"):
+            if not allow_pickle:
+                raise ModelFileError(
+                    f"{path} is a pickle file, and unpickling runs arbitrary code; pass allow_pickle=True "
+                    "(--trust-pickle on the command line) only for files you trust, or save it as .skops"
+                )
+            import joblib
+
+            return joblib.load(path)
+        if path.suffix != ".skops":
+            raise ModelFileError(f"{path} is not a scikit-learn model file; expected .skops (or .pkl with allow_pickle=True)")
+        sio = import_optional("skops.io", "sklearn", "load scikit-learn models without pickle")
+        try:
+            data = path.read_bytes()
+            untrusted = sio.get_untrusted_types(data=data)
+        except FileNotFoundError as exc:
+            raise ModelFileError(f"{path} does not exist") from exc
+        except Exception as exc:  # skops raises zipfile/json errors for a damaged file
+            raise ModelFileError(f"{path} is not a readable .skops file: {exc}") from exc
+        foreign = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+        if foreign:
+            raise ModelFileError(
+                f"{path} contains types outside scikit-learn/numpy that loading would instantiate: "
+                f"{', '.join(sorted(foreign))}; inspect the file and load it with skops.io.load(trusted=...) yourself"
+            )
+        try:
+            return sio.loads(data, trusted=untrusted)
+        except Exception as exc:
+            raise ModelFileError(f"{path} could not be loaded by skops: {exc}") from exc
+
+    # -- the public converter, for the parity matrix --
+
+    def upstream(self, model: Any, *, dtype: np.dtype) -> Lowered:
+        skl2onnx = import_optional("skl2onnx", "sklearn", "compare against the skl2onnx converter")
+        from skl2onnx.common.data_types import FloatTensorType
+
+        pre, final = self._split(model)
+        ours = self.lower(model, dtype=np.dtype(np.float32), ml_opset=None)
+        skl = self.framework()
+        is_clf = skl.base.is_classifier(final)
+        options = {id(final): {"zipmap": False}} if is_clf else None
+        graph = skl2onnx.convert_sklearn(
+            model, initial_types=[("X", FloatTensorType([None, ours.n_features]))], options=options,
+            target_opset=_SKL2ONNX_OPSET,
+        )
+        head = ours.head
+        if _kind(final) == "iforest":
+            graph = adopt_outputs(graph, {"label": "predict", "scores": "decision_function"},
+                                  flatten=frozenset({"predict", "decision_function"}))
+            head = replace(head, methods={"predict": "int64", "decision_function": "float64"})
+        elif is_clf:
+            graph = adopt_outputs(graph, {"label": "predict", "probabilities": "predict_proba"})
+            head = replace(head, methods={k: v for k, v in head.methods.items() if k != "decision_function"})
+        else:
+            graph = adopt_outputs(graph, {graph.graph.output[0].name: "predict"}, flatten=frozenset({"predict"}))
+        return Lowered(graph, head, ours.n_features, "skl2onnx", skl2onnx.__version__)
+
+
+def _accepts_nan(est: Any, n_features: int) -> bool:
+    """Whether the fitted tree model takes NaN at predict time (trees since scikit-learn 1.3,
+    but not every criterion/splitter, and not GradientBoosting)."""
+    probe = getattr(est, "estimators_", None)
+    tree = probe[0] if isinstance(probe, list) and probe else est
+    support = getattr(tree, "_support_missing_values", None)
+    if support is None:
+        return True  # the builder already decided (HistGradientBoosting, GradientBoosting)
+    return bool(support(np.zeros((1, n_features), dtype=np.float32)))
+

@@ -1,7 +1,160 @@
-"""sklearn parity cases."""
+"""scikit-learn parity cases: tiny models (10 trees, depth <= 5, n_jobs=1) so the matrix stays fast."""
 
 from __future__ import annotations
 
-from .base import Case
+from collections.abc import Callable
+from typing import Any
 
-CASES: list[Case] = []
+import numpy as np
+import pytest
+
+from conversion.errors import ConversionRefusedError, NotFittedError, UnsupportedModelError
+
+from .base import Case, dataset
+
+pytest.importorskip("sklearn")
+pytest.importorskip("skl2onnx")
+
+from sklearn import ensemble, impute, linear_model, neighbors, neural_network, pipeline, preprocessing, svm, tree  # noqa: E402
+
+
+def _fit(make: Callable[[], Any], task: str = "binary", nan: float = 0.0, *, positive: bool = False,
+         scale: float = 1.0) -> Callable[[], tuple[Any, np.ndarray]]:
+    """``scale`` multiplies X by a power of two (exact), so a scaler's std stays above 1 and
+    float32 inputs near float32's maximum cannot overflow inside the scaler."""
+
+    def build():
+        X, y = dataset(task, nan=nan, positive=positive)
+        X = X * scale
+        return make().fit(X, y), X
+
+    return build
+
+
+def _isolation_forest():
+    X, _ = dataset("binary")
+    return ensemble.IsolationForest(n_estimators=10, random_state=0).fit(X), X
+
+
+def _hgb_categorical():
+    X, y = dataset("binary")
+    X = X.copy()
+    X[:, 0] = np.abs(np.round(X[:, 0] * 2)) % 4
+    return ensemble.HistGradientBoostingClassifier(max_iter=5, categorical_features=[0]).fit(X, y), X
+
+
+def _unfitted():
+    X, _ = dataset("binary")
+    return ensemble.RandomForestClassifier(n_estimators=5), X
+
+
+def _refused_type(make: Callable[[], Any]):
+    def build():
+        X, y = dataset("binary")
+        return make().fit(X, y), X
+
+    return build
+
+
+def _gb_linear_init():
+    X, y = dataset("regression")
+    return ensemble.GradientBoostingRegressor(n_estimators=5, init=linear_model.LinearRegression()).fit(X, y), X
+
+
+def _dt(**kw: Any):
+    return lambda: tree.DecisionTreeClassifier(max_depth=5, random_state=0, **kw)
+
+
+def _rf(cls: type = ensemble.RandomForestClassifier):
+    return lambda: cls(n_estimators=10, max_depth=5, n_jobs=1, random_state=0)
+
+
+def _gb(cls: type = ensemble.GradientBoostingClassifier, **kw: Any):
+    return lambda: cls(n_estimators=10, max_depth=3, random_state=0, **kw)
+
+
+def _hgb(cls: type = ensemble.HistGradientBoostingClassifier, **kw: Any):
+    return lambda: cls(max_iter=10, max_depth=5, random_state=0, **kw)
+
+
+def _mlp(cls: type):
+    return lambda: cls(hidden_layer_sizes=(16,), max_iter=300, random_state=0)
+
+
+# skl2onnx's known defects, confirmed on the deterministic probe batch.
+NAN_DROPPED = ("skl2onnx #1253: missing_go_to_left of trees trained with NaN is dropped, NaN rows take the "
+               "right branch (fix PR #1254 unmerged)")
+NAN_MAJORITY = ("skl2onnx ignores the predict-time NaN rule of trees trained without NaN (NaN goes to the child "
+                "with more training samples); ONNX sends it to the false branch")
+FLOAT32_MATH = ("skl2onnx docs 'Issues when switching to float' (skl2onnx #1046): a FloatTensorType graph multiplies "
+                "in float32 where scikit-learn multiplies a float32 X by float64 weights; rows overflow or flip labels")
+HGB_CRASH = "skl2onnx 1.20 + onnx 1.23: HistGradientBoosting conversion crashes with 'Expected an int, got a boolean'"
+
+CASES = [
+    Case("sklearn-decisiontree-classifier-multiclass", "sklearn", _fit(_dt(), "multiclass"), inf=False,
+         upstream_xfail=NAN_MAJORITY),
+    Case("sklearn-decisiontree-classifier-binary-nan", "sklearn", _fit(_dt(), nan=0.15), inf=False,
+         upstream_xfail=NAN_DROPPED),
+    Case("sklearn-decisiontree-regressor", "sklearn",
+         _fit(lambda: tree.DecisionTreeRegressor(max_depth=5, random_state=0), "regression"), inf=False,
+         upstream_xfail=NAN_MAJORITY),
+    Case("sklearn-randomforest-classifier-multiclass", "sklearn", _fit(_rf(), "multiclass"), inf=False,
+         upstream_xfail=NAN_MAJORITY),
+    Case("sklearn-randomforest-classifier-binary-nan", "sklearn", _fit(_rf(), nan=0.15), inf=False,
+         upstream_xfail=NAN_DROPPED),
+    Case("sklearn-randomforest-regressor-nan", "sklearn", _fit(_rf(ensemble.RandomForestRegressor), "regression", 0.15),
+         inf=False, upstream_xfail=NAN_DROPPED),
+    Case("sklearn-extratrees-classifier-multiclass-nan", "sklearn",
+         _fit(_rf(ensemble.ExtraTreesClassifier), "multiclass", 0.15), inf=False, upstream_xfail=NAN_DROPPED),
+    Case("sklearn-extratrees-regressor", "sklearn", _fit(_rf(ensemble.ExtraTreesRegressor), "regression"),
+         inf=False, upstream_xfail=NAN_MAJORITY),
+    # GradientBoosting rejects NaN and inf at predict time.
+    Case("sklearn-gradientboosting-classifier-binary", "sklearn", _fit(_gb()), nan=False, inf=False),
+    Case("sklearn-gradientboosting-classifier-multiclass", "sklearn", _fit(_gb(), "multiclass"), nan=False,
+         inf=False),
+    Case("sklearn-gradientboosting-regressor-huber", "sklearn",
+         _fit(_gb(ensemble.GradientBoostingRegressor, loss="huber"), "regression"), nan=False, inf=False),
+    Case("sklearn-histgradientboosting-classifier-binary-nan", "sklearn", _fit(_hgb(), nan=0.15),
+         upstream_xfail=HGB_CRASH),
+    Case("sklearn-histgradientboosting-classifier-multiclass", "sklearn", _fit(_hgb(), "multiclass"),
+         upstream_xfail=HGB_CRASH),
+    Case("sklearn-histgradientboosting-regressor-poisson", "sklearn",
+         _fit(_hgb(ensemble.HistGradientBoostingRegressor, loss="poisson"), "regression", positive=True),
+         upstream_xfail=HGB_CRASH),
+    Case("sklearn-histgradientboosting-regressor-squarederror-nan", "sklearn",
+         _fit(_hgb(ensemble.HistGradientBoostingRegressor), "regression", 0.15), upstream_xfail=HGB_CRASH),
+    Case("sklearn-isolationforest", "sklearn", _isolation_forest,
+         upstream_xfail="skl2onnx drops IsolationForest's NaN routing (its trees send NaN to the child with more "
+                        "samples); scores otherwise match decision_function in 1.20 (skl2onnx #548/#733 fixed)"),
+    # Linear models and MLPs reject NaN and inf natively.
+    Case("sklearn-logisticregression-binary", "sklearn", _fit(linear_model.LogisticRegression), nan=False, inf=False),
+    Case("sklearn-logisticregression-multiclass", "sklearn", _fit(linear_model.LogisticRegression, "multiclass"),
+         nan=False, inf=False, upstream_xfail=FLOAT32_MATH),
+    Case("sklearn-linearregression", "sklearn", _fit(linear_model.LinearRegression, "regression"), nan=False, inf=False,
+         upstream_xfail=FLOAT32_MATH),
+    Case("sklearn-ridge", "sklearn", _fit(linear_model.Ridge, "regression"), nan=False, inf=False,
+         upstream_xfail=FLOAT32_MATH),
+    Case("sklearn-mlp-classifier-multiclass", "sklearn", _fit(_mlp(neural_network.MLPClassifier), "multiclass"),
+         nan=False, inf=False, upstream_xfail=FLOAT32_MATH),
+    Case("sklearn-mlp-regressor", "sklearn", _fit(_mlp(neural_network.MLPRegressor), "regression"),
+         nan=False, inf=False, upstream_xfail=FLOAT32_MATH),
+    Case("sklearn-pipeline-imputer-scaler-logisticregression-nan", "sklearn",
+         _fit(lambda: pipeline.make_pipeline(impute.SimpleImputer(), preprocessing.StandardScaler(),
+                                             linear_model.LogisticRegression()), nan=0.15, scale=8.0), inf=False),
+    Case("sklearn-pipeline-scaler-decisiontree-nan", "sklearn",
+         _fit(lambda: pipeline.make_pipeline(preprocessing.StandardScaler(), _dt()()), nan=0.15, scale=8.0),
+         inf=False, upstream_xfail=NAN_DROPPED),
+    Case("sklearn-pipeline-imputer-minmax-randomforest-nan", "sklearn",
+         _fit(lambda: pipeline.make_pipeline(impute.SimpleImputer(strategy="median"), preprocessing.MinMaxScaler(),
+                                             _rf()()), "multiclass", 0.15), inf=False),
+    # Refusals.
+    Case("sklearn-unfitted", "sklearn", _unfitted, refused=(NotFittedError, r"not fitted yet; call fit\(\)")),
+    Case("sklearn-svc", "sklearn", _refused_type(svm.SVC),
+         refused=(UnsupportedModelError, "SVC is not a supported scikit-learn model; supported: .*RandomForest")),
+    Case("sklearn-kneighbors", "sklearn", _refused_type(neighbors.KNeighborsClassifier),
+         refused=(UnsupportedModelError, "KNeighborsClassifier is not a supported")),
+    Case("sklearn-histgradientboosting-categorical", "sklearn", _hgb_categorical,
+         refused=(ConversionRefusedError, "categorical_features")),
+    Case("sklearn-gradientboosting-linear-init", "sklearn", _gb_linear_init,
+         refused=(ConversionRefusedError, "init=LinearRegression")),
+]

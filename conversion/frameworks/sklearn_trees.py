@@ -1,0 +1,237 @@
+"""scikit-learn tree models -> tree IR, read from the fitted ``tree_`` / predictor node arrays.
+
+Imported only by the sklearn adapter, which passes the scikit-learn module objects in, so
+this module itself never imports scikit-learn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConversionRefusedError
+from ..tree_ir import Head, TreeEnsembleIR, concat_trees
+
+__all__ = ["TREE_BUILDERS", "IsolationForestParts", "isolation_forest_ir"]
+
+Arrays = tuple[np.ndarray, ...]
+
+
+def _cart_arrays(tree: Any, value: np.ndarray, feature_map: np.ndarray | None = None) -> Arrays:
+    """One fitted ``sklearn.tree._tree.Tree`` as IR columns with the given per-node values.
+
+    scikit-learn predicts with ``float32(x) <= threshold`` (double); NaN goes where the stored
+    ``missing_go_to_left`` says. For trees trained without NaN scikit-learn stores there the
+    child that saw more training samples (ties go right: ``n_left > n_right``), so using the
+    stored flag reproduces the predict-time rule in both cases.
+    """
+    left = tree.children_left.astype(np.int64)
+    leaf = left < 0
+    feature = tree.feature.astype(np.int64)
+    if feature_map is not None:  # IsolationForest trees see a subset of the columns
+        feature = np.where(leaf, -1, feature_map[np.where(leaf, 0, feature)])
+    return (
+        np.arange(left.size, dtype=np.int64),
+        np.where(leaf, -1, feature),
+        np.where(leaf, 0.0, tree.threshold.astype(np.float64)),
+        np.where(leaf, -1, left),
+        np.where(leaf, -1, tree.children_right.astype(np.int64)),
+        tree.missing_go_to_left.astype(bool) & ~leaf,
+        value,
+    )
+
+
+def _single_output(model: Any) -> None:
+    if getattr(model, "n_outputs_", 1) != 1:
+        raise ConversionRefusedError(
+            f"multi-output {type(model).__name__} (n_outputs_={model.n_outputs_}) is not supported; "
+            "fit one model per target"
+        )
+
+
+def _class_fractions(tree: Any) -> np.ndarray:
+    # DecisionTreeClassifier.predict_proba normalises the leaf values exactly like this; depending on
+    # the scikit-learn version ``tree_.value`` holds counts or fractions, the result is the same.
+    v = tree.value[:, 0, :].astype(np.float64)
+    norm = v.sum(axis=1)
+    norm[norm == 0.0] = 1.0
+    return v / norm[:, None]
+
+
+def _ir(model: Any, trees: list[Arrays], n_targets: int, base: np.ndarray, *, cmp: str = "<=",
+        input_cast: str = "float32", head: Head) -> TreeEnsembleIR:
+    tree_idx, node, feature, threshold, left, right, missing_left, value = concat_trees(trees)
+    return TreeEnsembleIR(
+        n_features=int(model.n_features_in_), n_targets=n_targets, tree=tree_idx, node=node, feature=feature,
+        threshold=threshold, left=left, right=right, missing_left=missing_left, value=value,
+        base_values=np.asarray(base, dtype=np.float64).reshape(n_targets), cmp=cmp, input_cast=input_cast, head=head,
+    )
+
+
+def _classifier_head(model: Any, post: str, *, decision: bool, allow_nan: bool, allow_inf: bool = False) -> Head:
+    classes = np.asarray(model.classes_)
+    methods = {"predict": str(classes.dtype), "predict_proba": "float64"}
+    if decision:
+        methods["decision_function"] = "float64"
+    return Head(task="classification", post_transform=post, classes=classes, methods=methods,
+                allow_nan=allow_nan, allow_inf=allow_inf)
+
+
+def _forest_ir(skl: ModuleType, model: Any) -> TreeEnsembleIR:
+    """DecisionTree*, RandomForest*, ExtraTrees*: the average of per-tree predictions."""
+    _single_output(model)
+    estimators = getattr(model, "estimators_", [model])
+    is_clf = skl.base.is_classifier(model)
+    trees = []
+    for est in estimators:
+        t = est.tree_
+        trees.append(_cart_arrays(t, _class_fractions(t) if is_clf else t.value[:, 0, :1].astype(np.float64)))
+    n_targets = len(model.classes_) if is_clf else 1
+    # Forests divide the summed per-tree predictions by the tree count; a single tree is scale 1.
+    scale = 1.0 / len(estimators) if hasattr(model, "estimators_") else 1.0
+    if is_clf:
+        head = _classifier_head(model, "identity", decision=False, allow_nan=True)
+    else:
+        head = Head(task="regression", methods={"predict": "float64"}, allow_inf=False)
+    return _ir(model, trees, n_targets, np.zeros(n_targets), head=_scaled(head, scale))
+
+
+def _scaled(head: Head, scale: float) -> Head:
+    return replace(head, scale=scale)
+
+
+# scikit-learn's link functions -> the IR's post-transform
+_LINKS = {"IdentityLink": "identity", "LogLink": "exp", "LogitLink": "sigmoid", "MultinomialLogit": "softmax"}
+
+
+def _post_transform(model: Any) -> str:
+    link = type(model._loss.link).__name__
+    if link not in _LINKS:
+        raise ConversionRefusedError(
+            f"{type(model).__name__} with loss {type(model._loss).__name__} (link {link}) is not supported; "
+            f"supported links: {', '.join(_LINKS)}"
+        )
+    return _LINKS[link]
+
+
+def _gradient_boosting_ir(skl: ModuleType, model: Any) -> TreeEnsembleIR:
+    """GradientBoosting*: raw = init + learning_rate * sum(tree values), then the loss's link."""
+    init = model.init_
+    n_features = int(model.n_features_in_)
+    if isinstance(init, str) and init == "zero":
+        base = np.zeros(model.estimators_.shape[1])
+    elif type(init).__name__ in ("DummyClassifier", "DummyRegressor") and getattr(init, "strategy", "") in (
+        "prior", "mean", "median", "quantile", "constant", "most_frequent"
+    ):
+        # A constant init: its raw prediction is the same for every row.
+        base = np.asarray(model._raw_predict_init(np.zeros((1, n_features), dtype=np.float32)), dtype=np.float64)[0]
+    else:
+        raise ConversionRefusedError(
+            f"{type(model).__name__} with init={type(init).__name__}({getattr(init, 'strategy', '')}) is not supported: "
+            "only the default init, a constant Dummy estimator or init='zero' give a constant base score"
+        )
+    lr = float(model.learning_rate)
+    n_iter, k = model.estimators_.shape
+    trees = []
+    for i in range(n_iter):
+        for j in range(k):
+            t = model.estimators_[i, j].tree_
+            value = np.zeros((t.node_count, k))
+            value[:, j] = lr * t.value[:, 0, 0]  # predict_stages adds learning_rate * value
+            trees.append(_cart_arrays(t, value))
+    post = _post_transform(model)
+    if skl.base.is_classifier(model):
+        # GradientBoosting rejects NaN at predict time (no missing-value support).
+        head = _classifier_head(model, post, decision=True, allow_nan=False)
+    else:
+        head = Head(task="regression", post_transform=post, methods={"predict": "float64"}, allow_nan=False, allow_inf=False)
+    return _ir(model, trees, k, base, head=head)
+
+
+def _hist_gradient_boosting_ir(skl: ModuleType, model: Any) -> TreeEnsembleIR:
+    """HistGradientBoosting*: compares the float64 input ``x <= num_threshold``; leaves are already shrunk."""
+    k = int(model.n_trees_per_iteration_)
+    categorical = getattr(model, "is_categorical_", None)
+    if categorical is not None and np.any(categorical):
+        raise ConversionRefusedError(
+            "HistGradientBoosting with categorical_features has bitset splits that onnxgate does not "
+            "convert yet (skl2onnx #1051 drops them too); one-hot or ordinal-encode the feature "
+            "and train without categorical_features"
+        )
+    trees = []
+    for iteration in model._predictors:
+        for j, predictor in enumerate(iteration):
+            nodes = predictor.nodes
+            if nodes["is_categorical"].any():
+                raise ConversionRefusedError(
+                    "HistGradientBoosting with categorical_features has bitset splits that onnxgate does not "
+                    "convert yet (skl2onnx #1051 drops them too); one-hot or ordinal-encode the feature "
+                    "and train without categorical_features"
+                )
+            leaf = nodes["is_leaf"].astype(bool)
+            value = np.zeros((nodes.size, k))
+            value[:, j] = np.where(leaf, nodes["value"], 0.0)
+            trees.append(
+                (
+                    np.arange(nodes.size, dtype=np.int64),
+                    np.where(leaf, -1, nodes["feature_idx"].astype(np.int64)),
+                    np.where(leaf, 0.0, nodes["num_threshold"].astype(np.float64)),
+                    np.where(leaf, -1, nodes["left"].astype(np.int64)),
+                    np.where(leaf, -1, nodes["right"].astype(np.int64)),
+                    nodes["missing_go_to_left"].astype(bool) & ~leaf,
+                    value,
+                )
+            )
+    base = np.asarray(model._baseline_prediction, dtype=np.float64).reshape(k)
+    post = _post_transform(model)
+    if skl.base.is_classifier(model):
+        # HistGradientBoosting validates in float64 and accepts NaN and +-inf.
+        head = _classifier_head(model, post, decision=True, allow_nan=True, allow_inf=True)
+    else:
+        head = Head(task="regression", post_transform=post, methods={"predict": "float64"})
+    return _ir(model, trees, k, base, input_cast="float64", head=head)
+
+
+@dataclass(frozen=True)
+class IsolationForestParts:
+    """The tree sum of an IsolationForest (path lengths) and the constants of its score."""
+
+    ir: TreeEnsembleIR
+    denominator: float  # n_estimators * average path length of max_samples
+    offset: float
+
+
+def isolation_forest_ir(skl: ModuleType, model: Any) -> IsolationForestParts:
+    """Each leaf holds ``depth + c(n_samples) - 1``, as ``_parallel_compute_tree_depths`` adds it."""
+    trees = []
+    for t_idx, (est, features) in enumerate(zip(model.estimators_, model.estimators_features_)):
+        t = est.tree_
+        value = (model._decision_path_lengths[t_idx] + model._average_path_length_per_tree[t_idx] - 1.0)
+        trees.append(_cart_arrays(t, value.astype(np.float64)[:, None], np.asarray(features, dtype=np.int64)))
+    # scikit-learn's own helper, so the constant is bit-identical to the one it divides by.
+    denominator = float(len(model.estimators_) * skl.ensemble._iforest._average_path_length([model._max_samples])[0])
+    # Outputs are built by the adapter; the IR head only sums path lengths.
+    head = Head(task="regression", methods={"predict": "float64"})
+    ir = _ir(model, trees, 1, np.zeros(1), head=head)
+    return IsolationForestParts(ir, denominator, float(model.offset_))
+
+
+# Estimator class name -> IR builder. Subclasses match through their MRO.
+TREE_BUILDERS: dict[str, Callable[[ModuleType, Any], TreeEnsembleIR]] = {
+    "DecisionTreeClassifier": _forest_ir,
+    "DecisionTreeRegressor": _forest_ir,
+    "ExtraTreeClassifier": _forest_ir,
+    "ExtraTreeRegressor": _forest_ir,
+    "RandomForestClassifier": _forest_ir,
+    "RandomForestRegressor": _forest_ir,
+    "ExtraTreesClassifier": _forest_ir,
+    "ExtraTreesRegressor": _forest_ir,
+    "GradientBoostingClassifier": _gradient_boosting_ir,
+    "GradientBoostingRegressor": _gradient_boosting_ir,
+    "HistGradientBoostingClassifier": _hist_gradient_boosting_ir,
+    "HistGradientBoostingRegressor": _hist_gradient_boosting_ir,
+}
