@@ -50,6 +50,10 @@ def default_tolerance(method: str, converted: ConvertedModel, trees: TreeSummary
     """
     if method == "predict" and converted.task == "classification":
         return LABELS
+    if trees.n_trees == 0:
+        dense = _dense_layers(converted.onnx, method)
+        if dense is not None:
+            return dense
     # The coarser of the ONNX dtype and the native output dtype bounds what can agree
     # (XGBoost returns float32 even when the ONNX model runs in float64).
     native = np.dtype(converted.methods.get(method, "float64"))
@@ -57,6 +61,33 @@ def default_tolerance(method: str, converted: ConvertedModel, trees: TreeSummary
     n = max(trees.n_trees, 1)
     bound = 4 * eps + eps * n * trees.magnitude
     return Tolerance(atol=bound, rtol=bound, why=f"{n} trees summed in {converted.dtype}, |sum| <= {trees.magnitude:.3g}")
+
+
+def _dense_layers(model: onnx.ModelProto, method: str) -> Tolerance | None:
+    """The tolerance of a graph of dense layers (skl2onnx's linear models and MLPs), or None.
+
+    A dot product of k terms summed in another order than numpy's BLAS errs by at most
+    ``k * eps * sum|x_i w_i|``; with inputs of order one that is ``k * max|W| * eps`` per
+    layer, and each following layer multiplies the error it receives by at most its own
+    ``k * max|W|``, hence the product. The eps is that of the dtype the graph computes in (a
+    float32 input is cast to float64 first) and of the native output. Linear models have no
+    branches, so there is no flip this bound could hide; a wrong weight moves outputs by far more.
+    """
+    weights = {init.name: init for init in model.graph.initializer}
+    magnitude, found = 1.0, False
+    for node in model.graph.node:
+        if node.op_type in ("MatMul", "Gemm") and len(node.input) > 1 and node.input[1] in weights:
+            w = numpy_helper.to_array(weights[node.input[1]]).astype(np.float64)
+            k = w.shape[1] if node.op_type == "Gemm" and any(a.name == "transB" and a.i for a in node.attribute) else w.shape[0]
+            magnitude *= max(k * float(np.abs(w).max(initial=0.0)), 1.0)
+            found = True
+    if not found:
+        return None
+    out = next((o for o in model.graph.output if o.name == method), None)
+    elem = out.type.tensor_type.elem_type if out is not None else onnx.TensorProto.FLOAT
+    eps = float(np.finfo(onnx.helper.tensor_dtype_to_np_dtype(elem)).eps) if elem in (1, 11) else float(np.finfo(np.float32).eps)
+    bound = 4 * eps + eps * magnitude
+    return Tolerance(atol=bound, rtol=bound, why=f"dense layers, error growth <= {magnitude:.3g} (inputs of order one)")
 
 
 @dataclass(frozen=True)
