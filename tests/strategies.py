@@ -22,10 +22,18 @@ def edge_values(dtype: np.dtype, *, allow_nan: bool, allow_inf: bool) -> list[fl
     return values
 
 
-def around(t: float, dtype: np.dtype) -> list[float]:
-    """A split point and one representable step on either side of it."""
+def around(t: float, dtype: np.dtype, allow_inf: bool = True) -> list[float]:
+    """A split point and one representable step on either side of it.
+
+    A split at +-inf (scikit-learn sends all finite values one way when it learned a NaN
+    direction) has neighbours beyond float32's range; a model that rejects inf rejects them too.
+    """
     v = np.asarray(t, dtype=dtype)
-    return [float(np.nextafter(v, dtype.type(-np.inf))), float(v), float(np.nextafter(v, dtype.type(np.inf)))]
+    out = [float(np.nextafter(v, dtype.type(-np.inf))), float(v), float(np.nextafter(v, dtype.type(np.inf)))]
+    if allow_inf:
+        return out
+    limit = float(np.finfo(np.float32).max)
+    return [x for x in out if abs(x) <= limit] or [0.0]
 
 
 @st.composite
@@ -50,7 +58,7 @@ def parity_batches(
     split_features = sorted(splits)
 
     def at_split(f: int) -> st.SearchStrategy[float]:
-        return st.sampled_from(splits[f].tolist()).flatmap(lambda t: st.sampled_from(around(t, dtype)))
+        return st.sampled_from(splits[f].tolist()).flatmap(lambda t: st.sampled_from(around(t, dtype, allow_inf)))
 
     n_edits = draw(st.integers(0, 3 * len(rows)))
     for _ in range(n_edits):
@@ -84,7 +92,7 @@ def probe_batch(
     X = X_train[rng.integers(0, len(X_train), n_rows)].astype(dtype, copy=True)
     third = n_rows // 3
     for f, ts in splits.items():  # rows [0, third): one feature at a time on a split point
-        vals = np.asarray([v for t in ts for v in around(t, dtype)], dtype=dtype)
+        vals = np.asarray([v for t in ts for v in around(t, dtype, allow_inf)], dtype=dtype)
         idx = rng.integers(0, third, vals.size)
         X[idx, f] = vals
     edges = np.asarray(edge_values(dtype, allow_nan=allow_nan, allow_inf=allow_inf), dtype=dtype)
