@@ -226,8 +226,12 @@ def run_job(opts: JobOptions) -> JobOutcome:
         batches = QUICK_BATCHES if opts.profile == "quick" else FULL_BATCHES
         probe = Progress(len(todo), "latency", enabled=opts.progress)
         for subject, attempt in todo:
-            latency += probe_latency(subject.name, subject.framework, subject.model, attempt.converted, subject.X,
-                                     batches=batches, seconds_per_batch=0.15 if opts.profile == "quick" else 1.0)
+            try:
+                latency += probe_latency(subject.name, subject.framework, subject.model, attempt.converted, subject.X,
+                                         batches=batches, seconds_per_batch=0.15 if opts.profile == "quick" else 1.0)
+            except Exception as exc:  # noqa: BLE001 - one model's runtime failure is a finding, not the end of the job
+                log.warning("latency of %s could not be measured: %s", subject.name, exc)
+                notes.append(f"latency of {subject.name} could not be measured: {type(exc).__name__}: {exc}")
             probe.step(subject.name)
         notes.append(f"latency of {len(todo)} model(s) measured in-process (native and ONNX calls interleaved, "
                      f"batches {', '.join(map(str, batches))})")

@@ -51,7 +51,7 @@ class Attempt:
     path: str
     converted: ConvertedModel | None
     seconds: float
-    status: str = "exact"
+    status: str = "converted"
     reason: str = ""
 
 

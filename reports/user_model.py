@@ -142,6 +142,29 @@ def _rename_outputs(model: onnx.ModelProto, mapping: dict[str, str]) -> None:
             out.name = mapping[out.name]
 
 
+def _elem_kind(output: onnx.ValueInfoProto) -> str:
+    elem = output.type.tensor_type.elem_type
+    return "float" if elem in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16) else "label"
+
+
+def _match_outputs(outputs: list[onnx.ValueInfoProto], methods: dict[str, str]) -> dict[str, str] | None:
+    """Pairs each native method with the first unused output of its kind (labels vs floats), in order.
+
+    Converters put the label first and the scores after it; a raw Booster's only method
+    returns floats, so it takes the float output, not the label.
+    """
+    mapping: dict[str, str] = {}
+    used: set[str] = set()
+    for method, dtype in methods.items():
+        kind = "float" if np.dtype(dtype).kind == "f" else "label"
+        match = next((o for o in outputs if o.name not in used and _elem_kind(o) == kind), None)
+        if match is None:
+            return None
+        used.add(match.name)
+        mapping[match.name] = method
+    return mapping
+
+
 def attach_onnx(path: str | Path, reference: ConvertedModel) -> ConvertedModel:
     """Reads a user's ONNX file for comparison with the native model.
 
@@ -163,12 +186,15 @@ def attach_onnx(path: str | Path, reference: ConvertedModel) -> ConvertedModel:
     outputs = [o for o in proto.graph.output]
     if any(o.type.HasField("sequence_type") for o in outputs):
         raise ModelFileError(f"{p} ends in a ZipMap (a list of dicts); re-export it without ZipMap (zipmap=False)")
-    methods = list(reference.methods)
-    order = [m for m in ("predict", "predict_proba") if m in methods] + [m for m in methods if m not in ("predict", "predict_proba")]
-    if len(outputs) < len(order):
-        raise ModelFileError(f"{p} has {len(outputs)} outputs, but the native model has {len(order)} methods ({', '.join(order)})")
-    _rename_outputs(proto, {o.name: m for o, m in zip(outputs, order)})
-    del proto.graph.output[len(order):]
+    mapping = _match_outputs(outputs, reference.methods)
+    if mapping is None:
+        listed = ", ".join(f"{o.name} ({_elem_kind(o)})" for o in outputs)
+        wanted = ", ".join(f"{m} ({'float' if np.dtype(d).kind == 'f' else 'label'})" for m, d in reference.methods.items())
+        raise ModelFileError(f"{p} has outputs {listed}, which do not match the native model's methods {wanted}")
+    _rename_outputs(proto, mapping)
+    keep = [o for o in proto.graph.output if o.name in reference.methods]
+    del proto.graph.output[:]
+    proto.graph.output.extend(keep)
     return ConvertedModel(onnx=proto, framework=reference.framework, task=reference.task, n_features=reference.n_features,
                           classes=reference.classes, methods=dict(reference.methods),
                           metadata={**reference.metadata, "converter": f"file {p.name}"})

@@ -36,7 +36,8 @@ def _exactness(cells: list[dict[str, Any]]) -> tuple[str, str]:
         return "unknown", "No parity check was recorded for this model."
     bad = [c for c in own if c["status"] != "exact"]
     if not bad:
-        kinds = " and ".join(sorted({_KIND_NAMES.get(c["data_kind"], c["data_kind"]) for c in own}))
+        seen = {c["data_kind"] for c in own}
+        kinds = " and ".join(name for kind, name in _KIND_NAMES.items() if kind in seen)
         return "exact", f"Exact on {kinds} rows: every output matches the native model."
     first = bad[0]
     if first["status"] in ("refused", "unavailable", "error") and first["data_kind"] in ("clean", "categorical"):
