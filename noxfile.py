@@ -27,3 +27,45 @@ def openvino(session: nox.Session) -> None:
     session.run("pytest", "-x", "-q", "-p", "no:cacheprovider", "tests/test_engine.py", *session.posargs)
     session.run("python", "-m", "benchmarks.provider_latency", "--providers",
                 "CPUExecutionProvider", "OpenVINOExecutionProvider")
+
+
+# --- latest: the newest upstream releases against the pinned baseline (benchmarks issue) ---
+
+_PINNED_BASELINE = "benchmarks/baselines/ci-2core.json"
+
+
+def _parity_bench_gate(session: nox.Session, label: str) -> str:
+    """Parity suite, quick benchmark, gate against the pinned baseline; returns the gate JSON path."""
+    from pathlib import Path
+
+    out = Path(session.create_tmp()) / label
+    # A parity failure is what `latest` exists to find: record it, keep going to the gate.
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/test_parity.py", success_codes=[0, 1])
+    session.run("python", "-m", "benchmarks.cli_commands", "bench", "--quick", "--output", str(out))
+    results = sorted(out.glob("bench-*.json"))[-1]
+    verdicts = out / "gate.json"
+    session.run("python", "-m", "benchmarks.cli_commands", "gate", "--baseline", _PINNED_BASELINE,
+                "--current", str(results), "--save", str(verdicts), success_codes=[0, 1, 2])
+    return str(verdicts)
+
+
+@nox.session(python="3.11")
+def latest(session: nox.Session) -> None:
+    """Newest releases of every framework, converter and onnxruntime: parity suite and gate vs the pins.
+
+    ``nox -s latest`` upgrades everything at once and lists, per failure, the upgraded packages
+    on its path. ``nox -s latest -- one-at-a-time`` upgrades one package per step from the pins,
+    which attributes each change to exactly one upgrade (slower: one quick benchmark per package).
+    """
+    if "one-at-a-time" in session.posargs:
+        session.install("-c", "constraints.txt", "-e", ".[test]")
+        listed = session.run("python", "-m", "benchmarks.drift", "--list", silent=True) or ""
+        for dist in listed.split():
+            session.install("-c", "constraints.txt", "-e", ".[test]")
+            session.install("--upgrade", dist)
+            verdicts = _parity_bench_gate(session, dist)
+            session.run("python", "-m", "benchmarks.drift", "--only", dist, "--gate-json", verdicts)
+        return
+    session.install("--upgrade", "--upgrade-strategy", "eager", "-e", ".[test]")
+    verdicts = _parity_bench_gate(session, "all")
+    session.run("python", "-m", "benchmarks.drift", "--gate-json", verdicts)

@@ -65,6 +65,7 @@ def register_gate(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="compare even if the machines differ")
     p.add_argument("--all", action="store_true", help="list every benchmark, not only those that changed")
     p.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+    p.add_argument("--save", type=Path, help="also write the verdicts as JSON to this file")
     p.set_defaults(func=gate_command)
     return p
 
@@ -106,6 +107,10 @@ def gate_command(args: argparse.Namespace) -> int:
     except ResultsError as exc:
         print(f"onnxgate gate: {exc}", file=sys.stderr)
         return 2
+    if args.save:
+        from conversion.atomic import write_bytes_atomic
+
+        write_bytes_atomic(args.save, outcome_json(outcome).encode())
     print(outcome_json(outcome) if args.json else outcome.render(all_rows=args.all))
     return outcome.exit_code
 
