@@ -82,9 +82,12 @@ def _oblivious_arrays(trees: list[dict[str, Any]], n_targets: int, feature_of: n
         ids = np.flatnonzero(depths == d)
         group = [trees[i] for i in ids]
         n_leaves, n_nodes = 1 << d, (2 << d) - 1
-        split_feat = np.array([[s["float_feature_index"] for s in t["splits"]] for t in group], dtype=np.int64)
-        split_feat = split_feat.reshape(-1, d)
-        border = np.array([[s["border"] for s in t["splits"]] for t in group], dtype=np.float64).reshape(-1, d)
+        # One padding column (feature 0, border 0) that leaves index, so depth 0 needs no special case.
+        split_feat = np.zeros((ids.size, d + 1), dtype=np.int64)
+        border = np.zeros((ids.size, d + 1))
+        if d:
+            split_feat[:, :d] = [[s["float_feature_index"] for s in t["splits"]] for t in group]
+            border[:, :d] = [[s["border"] for s in t["splits"]] for t in group]
         leaves = np.array([t["leaf_values"] for t in group], dtype=np.float64)
         if leaves.shape[1] != n_leaves * n_targets:
             raise ConversionRefusedError(
@@ -94,11 +97,11 @@ def _oblivious_arrays(trees: list[dict[str, Any]], n_targets: int, feature_of: n
         heap = np.arange(n_nodes, dtype=np.int64)
         interior = heap < n_leaves - 1
         level = np.floor(np.log2(heap + 1)).astype(np.int64)
-        split_of_node = np.where(interior, d - 1 - level, 0)  # column into split_feat/border
+        split_of_node = np.where(interior, d - 1 - level, d)  # column into split_feat/border
         n_trees = ids.size
-        f_float = split_feat[:, split_of_node] if d else np.zeros((n_trees, n_nodes), dtype=np.int64)
+        f_float = split_feat[:, split_of_node]
         feature = np.where(interior, feature_of[f_float], -1)
-        threshold = np.where(interior, border[:, split_of_node] if d else 0.0, 0.0)
+        threshold = np.where(interior, border[:, split_of_node], 0.0)
         missing_left = interior & ~nan_right[f_float]
         left = np.where(interior, 2 * heap + 1, -1)
         right = np.where(interior, 2 * heap + 2, -1)
@@ -238,6 +241,8 @@ class CatBoostAdapter(Adapter):
                 "this model has Depthwise or Lossguide trees (catboost #2553). Retrain with the default grow_policy"
             )
         trees = doc["oblivious_trees"]
+        for t in trees:  # a depth-0 tree (a single leaf) has "splits": null
+            t["splits"] = t.get("splits") or []
         if not trees:
             raise ConversionRefusedError("the model has no trees; there is nothing to convert")
         if any(s.get("split_type", "FloatFeature") != "FloatFeature" for t in trees for s in t["splits"]):
