@@ -14,8 +14,10 @@ import logging
 import math
 import os
 import platform
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -76,10 +78,27 @@ class Calibration:
     def log_ratio(self) -> np.ndarray:
         return np.log(np.asarray(self.native_ms)) - np.log(np.asarray(self.onnx_ms))
 
+    @cached_property
+    def _switches(self) -> tuple[bool, list[float]]:
+        """(ONNX faster at the smallest size, the row counts where the faster path changes).
+
+        The log ratio is interpolated linearly in log(rows) between measured sizes, so each
+        change of sign gives one exact switch point; routing a call is then one bisect, which
+        matters when a one-row ONNX call takes 10 µs.
+        """
+        xs = np.log(np.asarray(self.sizes, dtype=np.float64))
+        ys = self.log_ratio
+        switches = []
+        for i in range(len(ys) - 1):
+            if (ys[i] > 0) != (ys[i + 1] > 0):
+                t = ys[i] / (ys[i] - ys[i + 1])
+                switches.append(math.exp(xs[i] + t * (xs[i + 1] - xs[i])))
+        return bool(ys[0] > 0), switches
+
     def onnx_faster(self, rows: int) -> bool:
         """Whether ONNX is expected to be faster at ``rows``, interpolated between measured sizes."""
-        xs = np.log(np.asarray(self.sizes, dtype=np.float64))
-        return bool(np.interp(math.log(max(rows, 1)), xs, self.log_ratio) > 0.0)
+        first, switches = self._switches
+        return first != (bisect_right(switches, rows) % 2 == 1)
 
     @property
     def crossovers(self) -> list[int]:

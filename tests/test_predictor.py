@@ -112,7 +112,8 @@ class _Broken:
     def __init__(self, engine) -> None:
         self._engine = engine
 
-    def run_prepared(self, method, arr):
+    def run(self, method, X):
+        self._engine.prepare(X)  # bad input still fails as bad input
         raise RuntimeError("ONNXRuntimeError: [ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION")
 
     def __getattr__(self, name):
