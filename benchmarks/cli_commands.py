@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 _BENCH_EXAMPLES = """examples:
   onnxgate bench --quick --output results/          # CI subset, a few minutes
   onnxgate bench --full --models xgboost-synthetic-large --output results/
+  onnxgate bench --quick --save-as benchmarks/baselines/ci-2core.json   # refresh the CI baseline
 """
 _GATE_EXAMPLES = """examples:
   onnxgate gate --baseline benchmarks/baselines/x86_64-2cpu.json --current results/bench-quick-*.json
@@ -49,6 +50,7 @@ def register_bench(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, default=Path("results"), help="folder for the results JSON (default: results/)")
     p.add_argument("--models", default="", help="comma-separated zoo models, e.g. xgboost-synthetic-small")
     p.add_argument("--frameworks", default="", help="comma-separated frameworks (default: all)")
+    p.add_argument("--save-as", type=Path, help="also copy the results to this file (e.g. to refresh a baseline)")
     p.add_argument("--json", action="store_true", help="print {\"results\": PATH} instead of the path")
     return p
 
@@ -95,6 +97,10 @@ def bench_command(args: argparse.Namespace) -> int:
     except OnnxGateError as exc:
         print(f"onnxgate bench: {exc}", file=sys.stderr)
         return 2
+    if args.save_as:
+        from conversion.atomic import write_bytes_atomic
+
+        path = write_bytes_atomic(args.save_as, path.read_bytes())
     print(json.dumps({"results": str(path)}) if args.json else path)
     return 0
 

@@ -1,0 +1,76 @@
+"""`onnxgate bench` input errors and the benchmark plugin's options (no timing here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.cases import PROFILES, cases_for, parse_specs
+from benchmarks.cli_commands import main as cli_main
+from benchmarks.runner import run_benchmarks
+from benchmarks.zoo import ZooSpec
+from conversion.errors import OnnxGateError, ResultsError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_unknown_model_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["bench", "--quick", "--models", "xgboost-nodata-small"]) == 2
+    assert "FRAMEWORK-DATASET-SIZE" in capsys.readouterr().err
+
+
+def test_unwritable_output_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert cli_main(["bench", "--quick", "--output", str(blocker / "sub")]) == 2
+    assert "output folder" in capsys.readouterr().err
+
+
+def test_unknown_profile_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(OnnxGateError, match="quick"):
+        run_benchmarks("medium", tmp_path)
+
+
+def test_quick_profile_is_a_subset_of_full() -> None:
+    quick = cases_for(PROFILES["quick"], providers=["CPUExecutionProvider"])
+    full = cases_for(PROFILES["full"], providers=["CPUExecutionProvider"])
+    assert {c.id for c in quick} < {c.id for c in full}
+    assert {c.runtime for c in quick} == {"native", "onnx"}
+    assert len({c.id for c in full}) == len(full)  # ids are unique, so compare can match them
+
+
+def test_case_ids_are_readable() -> None:
+    (spec,) = parse_specs(["xgboost-synthetic-small"])
+    assert spec == ZooSpec("xgboost", "synthetic", "small")
+    ids = {c.id for c in cases_for(PROFILES["quick"], providers=["CPUExecutionProvider"], specs=[spec])}
+    assert "xgboost-synthetic-small-b256-onnx-cpu-t1" in ids and "xgboost-synthetic-small-b1-native" in ids
+
+
+def _pytest_bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest", str(REPO / "benchmarks" / "test_latency.py"),
+                           "-p", "no:cacheprovider", "--collect-only", "-q", *args],
+                          cwd=REPO, capture_output=True, text=True, check=False)
+
+
+def test_plugin_options_select_cases() -> None:
+    proc = _pytest_bench("--onnxgate-models", "xgboost-synthetic-small")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    collected = [line for line in proc.stdout.splitlines() if "test_latency[" in line]
+    assert len(collected) == 9 and all("xgboost-synthetic-small" in c for c in collected)
+
+
+def test_plugin_baseline_needs_benchmark_json(tmp_path: Path) -> None:
+    proc = _pytest_bench("--onnxgate-baseline", str(tmp_path / "b.json"))
+    assert proc.returncode != 0
+    assert "--benchmark-json" in proc.stdout + proc.stderr
+
+
+def test_empty_results_are_an_error(tmp_path: Path) -> None:
+    from benchmarks.results import load_run
+
+    (tmp_path / "r.json").write_text("  \n")
+    with pytest.raises(ResultsError, match="empty"):
+        load_run(tmp_path / "r.json")
