@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import InputError, OnnxGateError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 log = logging.getLogger("onnxgate")
 
@@ -26,7 +26,7 @@ FORMATTER = argparse.RawDescriptionHelpFormatter
 
 # Subcommands the benchmarks package implements: (module, its register function).
 EXTERNAL_COMMANDS = {
-    "bench": ("benchmarks.runner", "register", "run the benchmark suite (quick or full profile) and write results JSON"),
+    "bench": ("benchmarks.runner", "register", "run the benchmark suite (quick or full) and write results JSON"),
     "gate": ("benchmarks.gate", "register", "compare current results with a baseline; exit 1 on a regression"),
 }
 
@@ -122,8 +122,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     size = path.stat().st_size
     data = {"onnx": str(path), "framework": converted.framework, "task": converted.task,
             "n_features": converted.n_features, "methods": list(converted.methods), "bytes": size}
-    _emit(args, data, f"converted {user.path} ({converted.framework} {converted.task}, {converted.n_features} features) "
-                      f"-> {path} ({size:,} bytes)")
+    what = f"{converted.framework} {converted.task}, {converted.n_features} features"
+    _emit(args, data, f"converted {user.path} ({what}) -> {path} ({size:,} bytes)")
     return EXIT_OK
 
 
@@ -156,7 +156,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if current is None:
             benches = [r for r in load_results(args.files) if r.profile != "" and not r.parity]
             if not benches:
-                raise InputError("--baseline needs a results file from `onnxgate bench` among the files, or --current FILE")
+                raise InputError(
+                    "--baseline needs a results file from `onnxgate bench` among the files, or --current FILE")
             current = Path(benches[-1].source)
         gate = gate_view(args.baseline, current)
     index = report_from_files(args.files, args.output or default_output(), gate=gate)
@@ -229,21 +230,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="check that an ONNX model computes what the native model computes",
                            formatter_class=FORMATTER,
-                           epilog="examples:\n  onnxgate check model.ubj\n  onnxgate check model.txt --onnx model.onnx --data rows.npy\n"
+                           epilog="examples:\n  onnxgate check model.ubj\n"
+                                  "  onnxgate check model.txt --onnx model.onnx --data rows.npy\n"
                                   "exit code 1 when any row differs")
     _add_model_args(check)
     check.add_argument("--onnx", type=Path, help="the ONNX file to check (default: convert the model now)")
-    check.add_argument("--data", type=Path, help="rows to test (.npy or numeric .csv; default: rows on the split points)")
+    check.add_argument("--data", type=Path,
+                       help="rows to test (.npy or numeric .csv; default: rows on the split points)")
     check.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     check.set_defaults(func=_cmd_check)
 
     rep = sub.add_parser("report", help="build the HTML report from results files alone", formatter_class=FORMATTER,
                          epilog="examples:\n  onnxgate report results/*.json --output report/\n"
-                                "  onnxgate report reports/*/run.json bench/*.json --baseline benchmarks/baselines/quick.json")
-    rep.add_argument("files", nargs="+", type=Path, help="run.json files from `onnxgate run`, results from `onnxgate bench`")
+                                "  onnxgate report reports/*/run.json results/*.json --baseline B.json")
+    rep.add_argument("files", nargs="+", type=Path,
+                     help="run.json files from `onnxgate run`, results files from `onnxgate bench`")
     rep.add_argument("--output", type=Path, help="report folder (default reports/<timestamp>/)")
     rep.add_argument("--baseline", type=Path, help="gate the newest benchmark results against this baseline")
-    rep.add_argument("--current", type=Path, help="with --baseline: the results file to gate (default: newest bench file)")
+    rep.add_argument("--current", type=Path,
+                     help="with --baseline: the results file to gate (default: the newest bench file)")
     rep.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     rep.set_defaults(func=_cmd_report)
 

@@ -30,7 +30,7 @@ from .manifest import manifest_rows
 from .run_results import RunResult, load_results
 from .verdict import model_verdict
 
-__all__ = ["build_report", "report_from_files", "MachineView", "check_writable"]
+__all__ = ["MachineView", "build_report", "check_writable", "report_from_files"]
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,10 @@ def _matrix(cells: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _latency_tables(latency: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     tables: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in sorted(latency, key=lambda r: (r["framework"], r["model"], r["batch"], r["runtime"] != "native", r.get("label", ""))):
+    def order(r: dict[str, Any]) -> tuple[Any, ...]:
+        return r["framework"], r["model"], r["batch"], r["runtime"] != "native", r.get("label", "")
+
+    for r in sorted(latency, key=order):
         tables[r["framework"]].append(r)
     return dict(sorted(tables.items()))
 
@@ -152,14 +155,16 @@ def _machine_view(machine_id: str, results: list[RunResult], image_dir: Path | N
         figures.append((f"latency-{framework}", f"{framework}: p50 latency vs batch size (log-log)",
                         plots.latency_plot(framework, rows)))
     if latency:
-        figures.append(("speedup-heatmap", "ONNX speedup over native, model × batch size", plots.speedup_heatmap(latency)))
+        figures.append(("speedup-heatmap", "ONNX speedup over native, model × batch size",
+                        plots.speedup_heatmap(latency)))
     if any(m.get("onnx_bytes") is not None for m in view.models):
         figures.append(("cold-costs", "Cold costs: conversion, ONNX size, session creation, first call",
                         plots.cold_costs_plot(view.models)))
     history_rows, points = _history(with_latency)
     if len(with_latency) > 1:
         view.history = history_rows
-        figures.append(("history", "History: ONNX speedup over native per run", plots.history_plot({machine_id: points})))
+        figures.append(("history", "History: ONNX speedup over native per run",
+                        plots.history_plot({machine_id: points})))
     for slug, caption, png in figures:
         name = f"{slug}-{machine_id[:8]}.png"
         if image_dir is not None:

@@ -25,7 +25,7 @@ from .parity_matrix import Attempt, Subject, attempt_conversion, cold_costs, par
 from .progress import Progress
 from .run_results import RunResult, from_benchmark_run, save_run
 
-__all__ = ["JobOptions", "JobOutcome", "run_job", "default_output", "zoo_subjects", "categorical_subjects", "gate_view"]
+__all__ = ["JobOptions", "JobOutcome", "categorical_subjects", "default_output", "gate_view", "run_job", "zoo_subjects"]
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,9 @@ def default_output(root: Path = Path("reports")) -> Path:
     return root / dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
 
 
-def zoo_subjects(frameworks: Iterable[str], datasets: Iterable[str], sizes: Iterable[str]) -> Iterable[Callable[[], Subject]]:
+def zoo_subjects(
+    frameworks: Iterable[str], datasets: Iterable[str], sizes: Iterable[str]
+) -> Iterable[Callable[[], Subject]]:
     """Lazy builders, so training happens inside the progress loop and one failure stays one cell."""
     from benchmarks.zoo import build, zoo_specs
 
@@ -102,7 +104,8 @@ def _fit_categorical(framework: str, X: np.ndarray, y: np.ndarray) -> Any:
     if framework == "lightgbm":
         import lightgbm as lgb
 
-        return lgb.LGBMClassifier(n_estimators=20, num_leaves=15, verbose=-1, n_jobs=1).fit(X, y, categorical_feature=[0])
+        model = lgb.LGBMClassifier(n_estimators=20, num_leaves=15, verbose=-1, n_jobs=1)
+        return model.fit(X, y, categorical_feature=[0])
     if framework == "catboost":
         import catboost as cb
         import pandas as pd
@@ -145,7 +148,7 @@ def _evaluate(subject: Subject, opts: JobOptions) -> tuple[dict[str, Any], list[
         row["conversion_seconds"] = primary.seconds if given is None else None
         try:
             row.update(cold_costs(primary.converted, subject.X))
-        except Exception as exc:  # noqa: BLE001 - a session that cannot be created is a finding, not a crash
+        except Exception as exc:
             row["conversion_status"], row["conversion_reason"] = "error", f"{type(exc).__name__}: {exc}"
             return row, cells, None
     return row, cells, primary if primary.converted is not None else None
@@ -200,7 +203,7 @@ def run_job(opts: JobOptions) -> JobOutcome:
         name = getattr(make, "__name__", "model")
         try:
             subject = make()
-        except Exception as exc:  # noqa: BLE001 - a model that cannot be trained is reported, not fatal
+        except Exception as exc:
             log.warning("could not build %s: %s", name, exc)
             notes.append(f"{name} could not be trained: {type(exc).__name__}: {exc}")
             progress.step(f"{name}: not built")
@@ -228,8 +231,8 @@ def run_job(opts: JobOptions) -> JobOutcome:
         for subject, attempt in todo:
             try:
                 latency += probe_latency(subject.name, subject.framework, subject.model, attempt.converted, subject.X,
-                                         batches=batches, seconds_per_batch=0.15 if opts.profile == "quick" else 1.0)
-            except Exception as exc:  # noqa: BLE001 - one model's runtime failure is a finding, not the end of the job
+                                         batches=batches, seconds_per_batch=0.08 if opts.profile == "quick" else 1.0)
+            except Exception as exc:
                 log.warning("latency of %s could not be measured: %s", subject.name, exc)
                 notes.append(f"latency of {subject.name} could not be measured: {type(exc).__name__}: {exc}")
             probe.step(subject.name)
@@ -238,7 +241,8 @@ def run_job(opts: JobOptions) -> JobOutcome:
     gate = None
     if opts.baseline is not None:
         if bench_file is None:
-            notes.append("no gate verdict: --baseline needs the benchmark profile's results file, which this run did not produce")
+            notes.append("no gate verdict: --baseline needs the benchmark profile's results file, "
+                         "which this run did not produce")
         else:
             gate = gate_view(opts.baseline, bench_file)
     notes.append(f"onnxgate run --{opts.profile} took {time.monotonic() - started:.0f} s")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["KnownIssue", "KNOWN_ISSUES", "match_known_issue"]
+__all__ = ["KNOWN_ISSUES", "KnownIssue", "match_known_issue"]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from conversion.frameworks import adapter_named
 
 from .run_results import runtime_label
 
-__all__ = ["probe_latency", "QUICK_BATCHES", "FULL_BATCHES"]
+__all__ = ["FULL_BATCHES", "QUICK_BATCHES", "probe_latency"]
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,8 @@ def probe_latency(
     # ONNX Runtime on one thread and on every core: the two settings a server chooses between.
     thread_settings = sorted({1, cores})
     engines = {t: InferenceEngine(converted, threads=t) for t in thread_settings}
-    runners: dict[tuple[str, int | None], Callable[[np.ndarray], Any]] = {("native", None): lambda b: adapter.native(model, method, b)}
+    runners: dict[tuple[str, int | None], Callable[[np.ndarray], Any]] = {
+        ("native", None): lambda b: adapter.native(model, method, b)}
     for t, engine in engines.items():
         runners[("onnx", t)] = lambda b, e=engine: e.run(method, b)
     rng = np.random.default_rng(0)

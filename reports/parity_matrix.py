@@ -24,7 +24,7 @@ from conversion.parity import check_parity
 
 from .known_issues import match_known_issue
 
-__all__ = ["Subject", "Attempt", "attempt_conversion", "parity_cells", "with_nan", "cold_costs", "PATHS"]
+__all__ = ["PATHS", "Attempt", "Subject", "attempt_conversion", "cold_costs", "parity_cells", "with_nan"]
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def attempt_conversion(subject: Subject, path: str) -> Attempt:
     start = time.perf_counter()
     try:
         converted = PATHS[path](subject.model, subject.framework)
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a report cell
+    except Exception as exc:
         status, reason = _failure(exc)
         return Attempt(path, None, time.perf_counter() - start, status, reason)
     return Attempt(path, converted, time.perf_counter() - start)
@@ -119,7 +119,7 @@ def parity_cells(subject: Subject, attempt: Attempt) -> list[dict[str, Any]]:
             continue
         try:
             report = check_parity(subject.model, attempt.converted, X)
-        except Exception as exc:  # noqa: BLE001 - e.g. the model refuses NaN input
+        except Exception as exc:
             status, reason = _failure(exc)
             cells.append(_cell(subject, attempt.path, kind, status=status, reason=reason))
             continue

@@ -14,13 +14,13 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # no display on CI, and the report must not depend on one
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import TwoSlopeNorm  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import TwoSlopeNorm
 
-from .verdict import crossover  # noqa: E402
+from .verdict import crossover
 
-__all__ = ["latency_plot", "speedup_heatmap", "cold_costs_plot", "history_plot"]
+__all__ = ["cold_costs_plot", "history_plot", "latency_plot", "speedup_heatmap"]
 
 DPI = 80
 
@@ -55,7 +55,7 @@ def latency_plot(framework: str, rows: list[dict[str, Any]]) -> bytes:
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False, sharey=False)
     for ax in axes.flat[len(models):]:
         ax.set_visible(False)
-    for ax, model in zip(axes.flat, models):
+    for ax, model in zip(axes.flat, models, strict=False):  # extra axes are hidden
         lines: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
         for r in by_model[model]:
             lines[r.get("label") or r["runtime"]].append((r["batch"], r["p50"], r.get("p90", r["p50"])))
@@ -119,7 +119,7 @@ def cold_costs_plot(models: list[dict[str, Any]]) -> bytes:
     shown = [m for m in models if any(m.get(k) is not None for k, _, _ in panels)]
     names = [m["name"] for m in shown]
     fig, axes = plt.subplots(1, 4, figsize=(14, 0.28 * len(names) + 1.6), sharey=True)
-    for ax, (key, title, scale) in zip(axes, panels):
+    for ax, (key, title, scale) in zip(axes, panels, strict=True):
         values = [float(m[key]) * scale if m.get(key) is not None else 0.0 for m in shown]
         ax.barh(range(len(names)), values, color="steelblue")
         ax.set_title(title, fontsize=9)
@@ -138,7 +138,7 @@ def history_plot(points: dict[str, list[tuple[str, int, float]]]) -> bytes:
     """
     machines = sorted(points)
     fig, axes = plt.subplots(1, len(machines), figsize=(5.5 * len(machines), 3.4), squeeze=False)
-    for ax, machine in zip(axes.flat, machines):
+    for ax, machine in zip(axes.flat, machines, strict=True):
         runs = sorted({p[0] for p in points[machine]})
         for batch in sorted({p[1] for p in points[machine]}):
             ys = []

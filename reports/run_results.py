@@ -17,7 +17,7 @@ from typing import Any
 from conversion.atomic import write_text_atomic
 from conversion.errors import ResultsError
 
-__all__ = ["SCHEMA", "RunResult", "load_results", "load_result", "save_run", "runtime_label", "from_benchmark_run"]
+__all__ = ["SCHEMA", "RunResult", "from_benchmark_run", "load_result", "load_results", "runtime_label", "save_run"]
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from conversion.errors import InputError, ModelFileError, OnnxGateError
 from conversion.frameworks import adapter_for, adapter_named
 from conversion.parity import summarize_trees
 
-__all__ = ["UserModel", "load_user_model", "sniff", "attach_onnx", "rows_for", "load_rows", "SUFFIXES"]
+__all__ = ["SUFFIXES", "UserModel", "attach_onnx", "load_rows", "load_user_model", "rows_for", "sniff"]
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def load_user_model(path: str | Path, *, framework: str | None = None, trust_pic
         raise ModelFileError(f"reading {name} model files is not supported yet ({exc})") from exc
     except OnnxGateError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a framework's loader raises its own types
+    except Exception as exc:
         raise ModelFileError(f"{p} could not be read as a {name} model: {type(exc).__name__}: {exc}") from exc
     return UserModel(p, name, model)
 
@@ -123,12 +123,13 @@ def _load_pickle(p: Path, framework: str | None, trust_pickle: bool) -> UserMode
         adapter_named(framework)
     try:
         with p.open("rb") as fh:
-            model = pickle.load(fh)  # noqa: S301 - only with --trust-pickle, by the user's decision
-    except Exception as exc:  # noqa: BLE001 - unpickling fails in many ways
+            model = pickle.load(fh)
+    except Exception as exc:
         raise ModelFileError(f"{p} could not be unpickled: {type(exc).__name__}: {exc}") from exc
     adapter = adapter_for(model)
     if framework is not None and adapter.name != framework:
-        raise ModelFileError(f"{p} holds a {adapter.name} model ({type(model).__name__}), but --framework {framework} was given")
+        raise ModelFileError(
+            f"{p} holds a {adapter.name} model ({type(model).__name__}), but --framework {framework} was given")
     return UserModel(p, adapter.name, model)
 
 
@@ -179,7 +180,7 @@ def attach_onnx(path: str | Path, reference: ConvertedModel) -> ConvertedModel:
         proto = onnx.load_model_from_string(p.read_bytes())
     except OSError as exc:
         raise ModelFileError(f"cannot read ONNX file {p}: {exc.strerror or exc}") from exc
-    except Exception as exc:  # noqa: BLE001 - protobuf decode errors
+    except Exception as exc:
         raise ModelFileError(f"{p} is not a readable ONNX file: {exc}") from exc
     if any(prop.key.startswith(META_PREFIX) for prop in proto.metadata_props):
         return load(p)
@@ -189,14 +190,15 @@ def attach_onnx(path: str | Path, reference: ConvertedModel) -> ConvertedModel:
     mapping = _match_outputs(outputs, reference.methods)
     if mapping is None:
         listed = ", ".join(f"{o.name} ({_elem_kind(o)})" for o in outputs)
-        wanted = ", ".join(f"{m} ({'float' if np.dtype(d).kind == 'f' else 'label'})" for m, d in reference.methods.items())
+        wanted = ", ".join(f"{m} ({'float' if np.dtype(d).kind == 'f' else 'label'})"
+                           for m, d in reference.methods.items())
         raise ModelFileError(f"{p} has outputs {listed}, which do not match the native model's methods {wanted}")
     _rename_outputs(proto, mapping)
     keep = [o for o in proto.graph.output if o.name in reference.methods]
     del proto.graph.output[:]
     proto.graph.output.extend(keep)
-    return ConvertedModel(onnx=proto, framework=reference.framework, task=reference.task, n_features=reference.n_features,
-                          classes=reference.classes, methods=dict(reference.methods),
+    return ConvertedModel(onnx=proto, framework=reference.framework, task=reference.task,
+                          n_features=reference.n_features, classes=reference.classes, methods=dict(reference.methods),
                           metadata={**reference.metadata, "converter": f"file {p.name}"})
 
 

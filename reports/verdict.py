@@ -6,11 +6,12 @@ tie, because machine noise on a shared runner is about that large.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from typing import Any
 
-__all__ = ["model_verdict", "crossover", "SAME"]
+__all__ = ["SAME", "crossover", "model_verdict"]
 
 SAME = 0.10  # speedups within ±10% are reported as "about the same"
 _KIND_NAMES = {"clean": "clean", "nan": "NaN", "categorical": "categorical"}
@@ -18,7 +19,7 @@ _KIND_NAMES = {"clean": "clean", "nan": "NaN", "categorical": "categorical"}
 
 def crossover(points: list[tuple[int, float]]) -> float | None:
     """The batch size where ONNX and native swap places (speedup crosses 1), log-interpolated."""
-    for (b0, s0), (b1, s1) in zip(points, points[1:]):
+    for (b0, s0), (b1, s1) in itertools.pairwise(points):
         l0, l1 = math.log(s0), math.log(s1)
         if l0 == 0:
             return float(b0)
@@ -51,7 +52,8 @@ def _exactness(cells: list[dict[str, Any]]) -> tuple[str, str]:
     c = next((c for c in bad if c["status"] == "wrong"), first)
     if c["status"] == "wrong":
         return "wrong", (f"The ONNX model differs on {c['data_kind']} rows: {c.get('mismatched_rows')} of "
-                         f"{c.get('n_rows')} rows, max error {c.get('max_abs_error', 0):.3g}, cause {c.get('cause') or 'unknown'}.")
+                         f"{c.get('n_rows')} rows, max error {c.get('max_abs_error', 0):.3g}, "
+                         f"cause {c.get('cause') or 'unknown'}.")
     return "refused", f"Conversion was {c['status']} on {c['data_kind']} rows: {c['reason']}"
 
 
@@ -108,7 +110,8 @@ def model_verdict(model: str, cells: list[dict[str, Any]], latency: list[dict[st
     elif faster and not slower:
         answer = "yes"
         headline = ("Yes: ONNX is exact and faster at every batch size measured."
-                    if len(faster) == len(batches) else "Yes: ONNX is exact, and faster or as fast at every batch size measured.")
+                    if len(faster) == len(batches)
+                    else "Yes: ONNX is exact, and faster or as fast at every batch size measured.")
     elif faster and slower:
         answer = "partly"
         small = faster[0]["batch"] < slower[0]["batch"]
@@ -122,5 +125,6 @@ def model_verdict(model: str, cells: list[dict[str, Any]], latency: list[dict[st
     if exact == "partial" and answer in ("yes", "partly"):
         headline += " Only if inputs never contain missing values."
     advice = headline.split(": ", 1)[1] if ": " in headline else headline  # the headline without its yes/no word
-    return {"model": model, "answer": answer, "headline": headline, "advice": advice, "exact": exact, "exact_text": exact_text,
+    return {"model": model, "answer": answer, "headline": headline, "advice": advice, "exact": exact,
+            "exact_text": exact_text,
             "speed_text": speed_text, "crossover": cross, "batches": batches}

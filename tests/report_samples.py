@@ -12,7 +12,8 @@ BATCHES = (1, 16, 256, 4096)
 
 
 def manifest(machine_id: str, cpu: str = "Test CPU", ort: str = "1.32.0") -> dict[str, Any]:
-    return {"machine_id": machine_id, "machine": {"cpu_model": cpu, "cpu_count": 2, "arch": "x86_64", "system": "Linux"},
+    machine = {"cpu_model": cpu, "cpu_count": 2, "arch": "x86_64", "system": "Linux"}
+    return {"machine_id": machine_id, "machine": machine,
             "software": {"onnxruntime": ort, "xgboost": "3.2.0", "providers_available": ["CPUExecutionProvider"]},
             "commit": "abc1234"}
 

@@ -60,7 +60,8 @@ def test_benchmark_commands_are_wired(command: str, capsys: pytest.CaptureFixtur
 
 
 def test_console_script_entry_point() -> None:
-    out = subprocess.run([sys.executable, "-m", "conversion.cli", "--help"], capture_output=True, text=True, check=False)
+    out = subprocess.run([sys.executable, "-m", "conversion.cli", "--help"],
+                         capture_output=True, text=True, check=False)
     assert out.returncode == 0 and "onnxgate run --quick" in out.stdout
 
 
@@ -76,7 +77,9 @@ def test_run_on_a_zoo_subset_writes_report_and_json(tmp_path: Path, capsys: pyte
     assert answers["xgboost-categorical-tiny"]["answer"] == "no"  # refused, reported, not a crash
 
 
-def test_run_on_a_user_model_prints_summary(files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_on_a_user_model_prints_summary(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = run(capsys, "run", "--model", files["ubj"], "--data", files["csv"], "--output", tmp_path / "r")
     assert code == 0
     assert "model" in out.splitlines()[0] and f"report: {tmp_path / 'r' / 'index.html'}" in out
@@ -90,7 +93,9 @@ def test_convert_then_check(files: dict[str, Path], tmp_path: Path, capsys: pyte
     assert code == 0 and json.loads(out)["passed"] is True
 
 
-def test_check_exits_1_when_the_onnx_model_differs(files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_exits_1_when_the_onnx_model_differs(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     wrong = tmp_path / "other.onnx"
     assert run(capsys, "convert", files["other"], "--output", wrong)[0] == 0
     code, out, _ = run(capsys, "check", files["ubj"], "--onnx", wrong, "--data", files["rows"])

@@ -7,6 +7,8 @@ The screenshot is kept in reports/out/ as a CI artifact.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import os
 import queue
@@ -21,16 +23,15 @@ from typing import Any
 import pytest
 
 from reports.build import report_from_files
+from reports.screenshot import CHROMIUM_FLAGS, find_chromium
 from tests.report_samples import run_result
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "reports" / "out"
-CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--hide-scrollbars", "--window-size=1280,1600"]
+CHROMIUM = find_chromium()
+FLAGS = [*CHROMIUM_FLAGS, "--window-size=1280,1600"]
 TIMEOUT = 60.0
 
 
@@ -89,10 +90,8 @@ class DevTools:
         return reply.get("result", {})
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError, RuntimeError, TimeoutError):  # the browser may be gone already
             self.send("Browser.close")
-        except (OSError, RuntimeError, TimeoutError):
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -147,8 +146,6 @@ def loaded_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             session=session)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         screenshot = ARTIFACTS / "browser-test-report.png"
-        import base64
-
         screenshot.write_bytes(base64.b64decode(shot["data"]))
     finally:
         browser.close()
@@ -177,7 +174,8 @@ def test_no_console_errors(loaded_report: dict[str, Any]) -> None:
 
 
 def test_nothing_is_fetched_from_the_network(loaded_report: dict[str, Any]) -> None:
-    urls = [e["params"]["request"]["url"] for e in loaded_report["events"] if e.get("method") == "Network.requestWillBeSent"]
+    urls = [e["params"]["request"]["url"] for e in loaded_report["events"]
+            if e.get("method") == "Network.requestWillBeSent"]
     assert urls, "the page load itself should be seen"
     assert all(u.startswith(("file:", "data:")) for u in urls), urls
 
