@@ -102,15 +102,25 @@ def _goes_left_at_zero(values: np.ndarray, modes: np.ndarray) -> np.ndarray:
     return np.where(modes == 0, 0.0 <= values, 0.0 < values)
 
 
-def _ints(name: str, values: np.ndarray) -> AttributeProto:
-    attr = AttributeProto(name=name, type=AttributeProto.INTS)
+def _ints(name: str, values: np.ndarray, node: onnx.NodeProto | None = None) -> AttributeProto:
+    """An INTS attribute; built inside ``node`` when given, which spares copying large lists."""
+    attr = node.attribute.add() if node is not None else AttributeProto()
+    attr.name, attr.type = name, AttributeProto.INTS
     attr.ints.extend(np.asarray(values, dtype=np.int64).tolist())
     return attr
 
 
-def _floats(name: str, values: np.ndarray) -> AttributeProto:
-    attr = AttributeProto(name=name, type=AttributeProto.FLOATS)
+def _floats(name: str, values: np.ndarray, node: onnx.NodeProto | None = None) -> AttributeProto:
+    attr = node.attribute.add() if node is not None else AttributeProto()
+    attr.name, attr.type = name, AttributeProto.FLOATS
     attr.floats.extend(np.asarray(values, dtype=np.float32).tolist())
+    return attr
+
+
+def _strings(name: str, values: np.ndarray, node: onnx.NodeProto) -> AttributeProto:
+    attr = node.attribute.add()
+    attr.name, attr.type = name, AttributeProto.STRINGS
+    attr.strings.extend(values.tolist())  # bytes already: helper.make_attribute re-encodes item by item
     return attr
 
 
@@ -118,39 +128,40 @@ def _tensor(name: str, values: np.ndarray) -> AttributeProto:
     return helper.make_attribute(name, numpy_helper.from_array(np.ascontiguousarray(values), name))
 
 
-def _opset3_node(ir: TreeEnsembleIR, a: dict[str, np.ndarray], dtype: np.dtype, x: str = "X") -> onnx.NodeProto:
+def _opset3_attributes(ir: TreeEnsembleIR, a: dict[str, np.ndarray], dtype: np.dtype, node: onnx.NodeProto) -> None:
     is_leaf = a["mode"] == 255
     leaf_idx, target = np.nonzero(a["weights"] * is_leaf[:, None])
     # A leaf whose every target is zero still needs one entry so the runtime sees a leaf.
-    empty = np.setdiff1d(np.flatnonzero(is_leaf), leaf_idx)
+    has_entry = np.zeros(is_leaf.size, dtype=bool)
+    has_entry[leaf_idx] = True
+    empty = np.flatnonzero(is_leaf & ~has_entry)
     leaf_idx = np.concatenate([leaf_idx, empty])
     target = np.concatenate([target, np.zeros(empty.size, dtype=np.int64)])
     modes = np.where(is_leaf, b"LEAF", _MODE_NAMES[np.minimum(a["mode"], 4)])
-    node = helper.make_node("TreeEnsembleRegressor", [x], ["raw"], domain="ai.onnx.ml", name="trees")
     node.attribute.extend(
         [
             helper.make_attribute("aggregate_function", "SUM"),
             helper.make_attribute("n_targets", ir.n_targets),
             helper.make_attribute("post_transform", "NONE"),
-            _ints("nodes_treeids", a["tree"]),
-            _ints("nodes_nodeids", a["node"]),
-            _ints("nodes_featureids", a["feature"]),
-            helper.make_attribute("nodes_modes", modes.tolist()),
-            _ints("nodes_truenodeids", a["true"]),
-            _ints("nodes_falsenodeids", a["false"]),
-            _ints("nodes_missing_value_tracks_true", a["missing"]),
-            _ints("target_treeids", a["tree"][leaf_idx]),
-            _ints("target_nodeids", a["node"][leaf_idx]),
-            _ints("target_ids", target),
-            _floats("nodes_values", a["value"]),
-            _floats("target_weights", a["weights"][leaf_idx, target]),
-            _floats("base_values", ir.base_values),
         ]
     )
-    return node
+    # Built in place: hundreds of thousands of nodes make copying attributes cost a second.
+    _ints("nodes_treeids", a["tree"], node)
+    _ints("nodes_nodeids", a["node"], node)
+    _ints("nodes_featureids", a["feature"], node)
+    _strings("nodes_modes", modes, node)
+    _ints("nodes_truenodeids", a["true"], node)
+    _ints("nodes_falsenodeids", a["false"], node)
+    _ints("nodes_missing_value_tracks_true", a["missing"], node)
+    _ints("target_treeids", a["tree"][leaf_idx], node)
+    _ints("target_nodeids", a["node"][leaf_idx], node)
+    _ints("target_ids", target, node)
+    _floats("nodes_values", a["value"], node)
+    _floats("target_weights", a["weights"][leaf_idx, target], node)
+    _floats("base_values", ir.base_values, node)
 
 
-def _opset5_node(ir: TreeEnsembleIR, a: dict[str, np.ndarray], dtype: np.dtype, x: str = "X") -> onnx.NodeProto:
+def _opset5_attributes(ir: TreeEnsembleIR, a: dict[str, np.ndarray], dtype: np.dtype, node: onnx.NodeProto) -> None:
     is_leaf = a["mode"] == 255
     if (np.count_nonzero(a["weights"][is_leaf], axis=1) > 1).any():
         a = _one_target_per_tree(a, ir.n_targets)
@@ -190,7 +201,6 @@ def _opset5_node(ir: TreeEnsembleIR, a: dict[str, np.ndarray], dtype: np.dtype, 
     false_leaf = np.concatenate([false_leaf, np.ones(stump_roots.size, dtype=bool)])
     leaf_w = a["weights"][leaves]
     leaf_target = np.argmax(np.abs(leaf_w) > 0, axis=1)
-    node = helper.make_node("TreeEnsemble", [x], ["raw"], domain="ai.onnx.ml", name="trees")
     node.attribute.extend(
         [
             helper.make_attribute("aggregate_function", 1),
@@ -209,7 +219,6 @@ def _opset5_node(ir: TreeEnsembleIR, a: dict[str, np.ndarray], dtype: np.dtype, 
             _tensor("leaf_weights", leaf_w[np.arange(leaves.size), leaf_target].astype(dtype)),
         ]
     )
-    return node
 
 
 def _one_target_per_tree(a: dict[str, np.ndarray], n_targets: int) -> dict[str, np.ndarray]:
@@ -337,10 +346,9 @@ def emit(ir: TreeEnsembleIR, *, dtype: np.dtype = np.float32, ml_opset: int | No
     arrays = _node_arrays(ir, dtype)
     g = _Graph(dtype)
     x = _missing_band(ir, g)
-    if ml_opset == 3:
-        g.nodes.append(_opset3_node(ir, arrays, dtype, x))
-    else:
-        g.nodes.append(_opset5_node(ir, arrays, dtype, x))
+    op_type = "TreeEnsembleRegressor" if ml_opset == 3 else "TreeEnsemble"
+    g.nodes.append(helper.make_node(op_type, [x], ["raw"], domain="ai.onnx.ml", name="trees"))
+    tree_pos = len(g.nodes) - 1
     outputs = _head(ir, g, "raw", base_in_graph=ml_opset == 5)
     elem = _ELEM[dtype]
     out_infos = []
@@ -362,4 +370,8 @@ def emit(ir: TreeEnsembleIR, *, dtype: np.dtype = np.float32, ml_opset: int | No
         producer_name="onnxgate",
     )
     model.ir_version = 10
+    # Attributes go straight into the model's own node: make_graph and make_model copy their
+    # nodes, which for hundreds of thousands of tree nodes costs more than building them.
+    fill = _opset3_attributes if ml_opset == 3 else _opset5_attributes
+    fill(ir, arrays, dtype, model.graph.node[tree_pos])
     return model
