@@ -41,7 +41,7 @@ def _best_onnx(rows: list[dict[str, Any]]) -> dict[int, float]:
 
 
 def _native(rows: list[dict[str, Any]]) -> dict[int, float]:
-    return {r["batch"]: r["p50"] for r in rows if r["runtime"] != "onnx"}
+    return {r["batch"]: r["p50"] for r in rows if r["runtime"] == "native"}
 
 
 def latency_plot(framework: str, rows: list[dict[str, Any]]) -> bytes:

@@ -64,7 +64,7 @@ def _per_batch(latency: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for batch in sorted(by_batch):
         rows = by_batch[batch]
-        native = min((r for r in rows if r["runtime"] != "onnx"), key=lambda r: r["p50"], default=None)
+        native = min((r for r in rows if r["runtime"] == "native"), key=lambda r: r["p50"], default=None)
         onnx = min((r for r in rows if r["runtime"] == "onnx"), key=lambda r: r["p50"], default=None)
         if native is None or onnx is None:
             continue

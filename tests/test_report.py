@@ -123,3 +123,33 @@ def test_verdict_says_no_when_conversion_was_refused() -> None:
 def test_crossover_interpolates_on_log_scale() -> None:
     assert crossover([(1, 2.0), (100, 0.5)]) == pytest.approx(10.0)
     assert crossover([(1, 2.0), (100, 1.5)]) is None
+
+
+def test_gate_verdict_against_a_baseline_is_in_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from conversion.cli import main
+
+    baseline = bench_result(tmp_path / "base.json", "machineA", "2026-11-01T09:00:00")
+    current = bench_result(tmp_path / "cur.json", "machineA", "2026-11-02T09:00:00")
+    run_file = run_result(tmp_path / "run.json", "machineA", "2026-11-02T08:00:00")
+    code = main(["report", str(run_file), str(current), "--baseline", str(baseline), "--output", str(tmp_path / "out")])
+    assert code == 0, capsys.readouterr().err
+    html = (tmp_path / "out" / "index.html").read_text()
+    assert "Gate verdict against the baseline" in html and "parity pass, performance pass" in html
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise() -> None:
+    import io
+
+    from reports.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    plain, tty = io.StringIO(), Terminal()
+    for stream in (plain, tty):
+        progress = Progress(2, "convert", stream=stream)
+        progress.step("a")
+        progress.step("b")
+    assert plain.getvalue().splitlines()[0].startswith("convert 1/2")
+    assert "\r" in tty.getvalue() and "[" in tty.getvalue() and tty.getvalue().endswith("\n")
