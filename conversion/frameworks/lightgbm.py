@@ -1,26 +1,349 @@
-"""lightgbm adapter (in progress)."""
+"""LightGBM: sklearn wrappers and raw Boosters, read from the text model (``model_to_string``).
+
+``dump_model()`` builds a JSON tree of Python dicts (seconds for large models); the text
+model has one line per tree field, so every field of every tree parses in one numpy call.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
+import warnings
+import weakref
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import UnsupportedModelError
-from .base import Adapter
+from ..emit_onnx import emit
+from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
+from ..tree_ir import Head, TreeEnsembleIR
+from .base import Adapter, Lowered, import_optional
+from .upstream import adopt_outputs
+
+# LightGBM's kZeroThreshold is the float literal 1e-35f stored in a double: the predictor
+# drops every input with |x| <= it (the row is then 0.0 there), and missing_type Zero sends
+# that same band to the default branch.
+ZERO_BAND = float(np.float32(1e-35))
+_BELOW_BAND = float(np.nextafter(-ZERO_BAND, -np.inf))
+
+# objective -> post-transform; "sigmoid:<s>" in the objective line scales the raw score.
+_OBJECTIVES: dict[str, str] = {
+    "regression": "identity",
+    "regression_l1": "identity",
+    "huber": "identity",
+    "fair": "identity",
+    "quantile": "identity",
+    "mape": "identity",
+    "poisson": "exp",
+    "gamma": "exp",
+    "tweedie": "exp",
+    "binary": "sigmoid",
+    "cross_entropy": "sigmoid",
+    "multiclass": "softmax",
+    # One sigmoid per class; LightGBM does not normalise the probabilities to sum to 1.
+    "multiclassova": "sigmoid_ovr",
+    "lambdarank": "identity",
+    "rank_xendcg": "identity",
+    "custom": "identity",  # a callable objective: LightGBM predicts raw scores
+}
+_CLASSIFIER_OBJECTIVES = ("binary", "cross_entropy", "multiclass", "multiclassova")
+_TREE_FIELDS = ("num_leaves", "split_feature", "threshold", "decision_type", "left_child", "right_child",
+                "leaf_value", "is_linear", "num_cat")
+
+# decision_type bit layout (LightGBM tree.h): 1 = categorical, 2 = default left, bits 2-3 = missing type.
+_CATEGORICAL, _DEFAULT_LEFT = 1, 2
+_MISSING_NONE, _MISSING_ZERO, _MISSING_NAN = 0, 1, 2
+
+
+def _numbers(lines: list[str], dtype: type, expected: int, name: str) -> np.ndarray:
+    """All values of one tree field over all trees, in one parse."""
+    with warnings.catch_warnings():  # a malformed value stops the parse early: the size check reports it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        arr = np.fromstring(" ".join(lines), dtype=dtype, sep=" ")
+    if arr.size != expected:
+        raise ModelFileError(f"LightGBM model text: field {name!r} has {arr.size} values, expected {expected}")
+    return arr
+
+
+def _sections(text: str) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The header's key=value pairs and, per tree field, one line per tree."""
+    head, sep, rest = text.partition("\nTree=")
+    if not text.startswith("tree\n") or not sep:
+        raise ModelFileError(
+            "not a LightGBM text model (expected 'tree' on the first line and at least one 'Tree=' block)"
+        )
+    header: dict[str, str] = {}
+    for line in head.splitlines():
+        key, eq, value = line.partition("=")
+        header[key] = value if eq else "1"  # bare flags such as average_output
+    trees_text = rest.partition("\nend of trees")[0]
+    fields: dict[str, list[str]] = {k: [] for k in _TREE_FIELDS}
+    # One pass over the lines (a few per tree, not per node).
+    for line in trees_text.split("\n"):
+        key, _, value = line.partition("=")
+        if key in fields:
+            fields[key].append(value)
+    return header, fields
+
+
+def _incomplete(data: bytes) -> str:
+    """Why ``data`` is not a whole LightGBM text model, or "" if it is. LightGBM reads trees
+    at the byte offsets in ``tree_sizes`` and crashes the process (SIGSEGV) on a truncated file."""
+    if not data.startswith(b"tree\n"):
+        return "it does not start with 'tree' (save one with booster.save_model('model.txt'))"
+    start = data.find(b"\nTree=")
+    sizes_at = data.find(b"\ntree_sizes=", 0, start if start >= 0 else len(data))
+    if start < 0 or sizes_at < 0:
+        return "it has no trees (or no tree_sizes line)"
+    line = data[sizes_at + len(b"\ntree_sizes="):data.find(b"\n", sizes_at + 1)]
+    try:
+        end = start + 1 + sum(int(v) for v in line.split())
+    except ValueError:
+        return "its tree_sizes line is not a list of integers"
+    if not data.startswith(b"end of trees", end):
+        return "it is truncated or edited (the trees do not end where tree_sizes says)"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "it is not UTF-8 text"
+    return ""
+
+
+def _adjust_near_zero(threshold: np.ndarray) -> np.ndarray:
+    """Moves thresholds inside the zero band to its edge so that ``x <= t`` on the raw input
+    agrees with LightGBM, which compares 0.0 wherever ``|x| <= ZERO_BAND``."""
+    t = threshold.copy()
+    t[(t >= -ZERO_BAND) & (t < 0)] = _BELOW_BAND  # band values count as 0 > t: only x < -band goes left
+    t[(t >= 0) & (t < ZERO_BAND)] = ZERO_BAND  # band values count as 0 <= t: all of the band goes left
+    return t
+
+
+def _objective(header: dict[str, str]) -> tuple[str, float]:
+    tokens = header.get("objective", "custom").split()
+    name = tokens[0] if tokens else "custom"
+    params = dict(tok.split(":", 1) for tok in tokens[1:] if ":" in tok)
+    if name not in _OBJECTIVES or "sqrt" in tokens[1:]:
+        shown = " ".join(tokens) or name
+        raise ConversionRefusedError(
+            f"LightGBM objective {shown!r} is not supported; supported: {', '.join(sorted(_OBJECTIVES))} "
+            "(regression without reg_sqrt)"
+        )
+    return name, float(params.get("sigmoid", 1.0))
 
 
 class LightGBMAdapter(Adapter):
     name = "lightgbm"
     package = "lightgbm"
     extra = "lightgbm"
-    supported = ()
+    supported = ("LGBMClassifier", "LGBMRegressor", "LGBMRanker", "Booster")
 
-    def to_ir(self, model: Any):
-        raise UnsupportedModelError("lightgbm conversion is not implemented yet")
+    def __init__(self) -> None:
+        self._handoff: tuple[weakref.ref[Any], str] | None = None
+
+    def _booster(self, model: Any) -> Any:
+        lgb = self.framework()
+        if isinstance(model, lgb.Booster):
+            return model
+        if not isinstance(model, lgb.LGBMModel):
+            raise UnsupportedModelError(
+                f"{type(model).__name__} is not a supported LightGBM model; supported: {', '.join(self.supported)}"
+            )
+        try:
+            return model.booster_
+        except Exception as exc:  # lightgbm raises sklearn's NotFittedError (or LGBMNotFittedError)
+            raise NotFittedError(
+                f"this {type(model).__name__} is not fitted yet; call fit() before converting it"
+            ) from exc
+
+    def _model_text(self, model: Any) -> str:
+        booster = self._booster(model)
+        # Both the sklearn wrapper and Booster.predict use best_iteration when it is set (early
+        # stopping) and every iteration otherwise; num_iteration=None saves exactly those trees.
+        # save_model serialises once; model_to_string serialises twice for models over 1 MB
+        # (it first asks for the size), which costs a second per 500x127-leaf x 3-class model.
+        with tempfile.TemporaryDirectory(prefix="onnxgate-lgb-") as tmp:
+            path = Path(tmp) / "model.txt"
+            booster.save_model(str(path), num_iteration=None)
+            return path.read_text(encoding="utf-8")
+
+    def lower(self, model: Any, *, dtype: np.dtype, ml_opset: int | None) -> Lowered:
+        from .. import __version__
+
+        text = self._model_text(model)
+        ir = self._ir_from_text(model, text)
+        graph = emit(ir, dtype=dtype, ml_opset=ml_opset)
+        # convert() asks for the fingerprint right after lowering: hand over the hash of the text
+        # just read instead of serialising the model again (used once, so no change is missed).
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        self._handoff = (weakref.ref(self._booster(model)), digest)
+        return Lowered(graph, ir.head, ir.n_features, "onnxgate", __version__)
+
+    def fingerprint(self, model: Any) -> str:
+        handed, self._handoff = self._handoff, None
+        if handed is not None and handed[0]() is self._booster(model):
+            return handed[1]
+        return super().fingerprint(model)
+
+    def to_ir(self, model: Any) -> TreeEnsembleIR:
+        return self._ir_from_text(model, self._model_text(model))
+
+    def _ir_from_text(self, model: Any, text: str) -> TreeEnsembleIR:
+        lgb = self.framework()
+        header, f = _sections(text)
+        objective, sigmoid = _objective(header)
+        n_leaves = _numbers(f["num_leaves"], np.int64, len(f["num_leaves"]), "num_leaves")
+        n_trees = n_leaves.size
+        if any(int(v) for v in f["is_linear"]):
+            raise ConversionRefusedError(
+                "linear_tree=True puts a linear model in every leaf, which ONNX tree ensembles cannot "
+                "express exactly; train with linear_tree=False to convert this model"
+            )
+        n_int = n_leaves - 1
+        n_split = int(n_int.sum())
+        dtype_ = _numbers(f["decision_type"], np.int64, n_split, "decision_type")
+        if any(int(v) for v in f["num_cat"]) or (dtype_ & _CATEGORICAL).any():
+            raise ConversionRefusedError(
+                "categorical splits (categorical_feature) are not converted: LightGBM truncates the "
+                "value to int and tests set membership, which the ai.onnx.ml tree operators cannot "
+                "express exactly; one-hot or ordinal-encode the feature as numeric instead"
+            )
+        feature_split = _numbers(f["split_feature"], np.int64, n_split, "split_feature")
+        threshold = _adjust_near_zero(_numbers(f["threshold"], np.float64, n_split, "threshold"))
+        left_raw = _numbers(f["left_child"], np.int64, n_split, "left_child")
+        right_raw = _numbers(f["right_child"], np.int64, n_split, "right_child")
+        leaf_value = _numbers(f["leaf_value"], np.float64, int(n_leaves.sum()), "leaf_value")
+
+        per_iter = int(header.get("num_tree_per_iteration", "1"))
+        n_targets = per_iter
+        tree_of_split = np.repeat(np.arange(n_trees), n_int)
+        tree_of_leaf = np.repeat(np.arange(n_trees), n_leaves)
+        # Node ids within a tree: splits keep LightGBM's index, leaf j becomes (n_splits + j).
+        split_node = np.arange(n_split) - np.repeat(np.cumsum(n_int) - n_int, n_int)
+        leaf_first = np.repeat(np.cumsum(n_leaves) - n_leaves, n_leaves)
+        leaf_node = np.arange(n_leaves.sum()) - leaf_first + n_int[tree_of_leaf]
+
+        def child(raw: np.ndarray) -> np.ndarray:
+            return np.where(raw >= 0, raw, n_int[tree_of_split] + ~raw)
+
+        left, right = child(left_raw), child(right_raw)
+        missing_type = (dtype_ >> 2) & 3
+        default_left = (dtype_ & _DEFAULT_LEFT) != 0
+        # missing None: NaN is compared as 0.0; NaN type: NaN takes the default branch;
+        # Zero type: NaN and the zero band take the default branch (the band becomes NaN first).
+        missing_left = np.where(missing_type == _MISSING_NONE, threshold >= 0, default_left)
+        n_features = int(header["max_feature_idx"]) + 1
+        band = _zero_missing_band(feature_split, missing_type, n_features)
+        split = {"tree": tree_of_split, "node": split_node, "feature": feature_split, "threshold": threshold,
+                 "left": left, "right": right, "missing_left": missing_left}
+        leaf_vals = np.zeros((leaf_value.size, n_targets))
+        leaf_vals[np.arange(leaf_value.size), tree_of_leaf % n_targets] = leaf_value
+        n_new = split["tree"].size
+        tree = np.concatenate([split["tree"], tree_of_leaf])
+        order = np.argsort(tree, kind="stable")
+        value = np.concatenate([np.zeros((n_new, n_targets)), leaf_vals])
+
+        scale = sigmoid if objective in ("binary", "multiclassova") else 1.0
+        if "average_output" in header:  # boosting="rf": LightGBM averages the trees of each class
+            scale /= max(n_trees // per_iter, 1)
+        head = self._head(model, lgb, objective, scale)
+        return TreeEnsembleIR(
+            n_features=n_features,
+            n_targets=n_targets,
+            tree=tree[order],
+            node=np.concatenate([split["node"], leaf_node])[order],
+            feature=np.concatenate([split["feature"], np.full(leaf_value.size, -1)])[order],
+            threshold=np.concatenate([split["threshold"], np.zeros(leaf_value.size)])[order],
+            left=np.concatenate([split["left"], np.full(leaf_value.size, -1)])[order],
+            right=np.concatenate([split["right"], np.full(leaf_value.size, -1)])[order],
+            missing_left=np.concatenate([split["missing_left"], np.zeros(leaf_value.size, dtype=bool)])[order],
+            value=value[order],
+            base_values=np.zeros(n_targets),  # LightGBM folds the initial score into the first trees
+            cmp="<=",
+            input_cast="float64",
+            head=head,
+            missing_band=band,
+        )
+
+    def _head(self, model: Any, lgb: Any, objective: str, scale: float) -> Head:
+        post = _OBJECTIVES[objective]
+        if isinstance(model, lgb.LGBMClassifier):
+            if objective not in _CLASSIFIER_OBJECTIVES:
+                raise ConversionRefusedError(
+                    f"an LGBMClassifier with objective {objective!r} returns raw scores, not probabilities; "
+                    f"train with one of {', '.join(_CLASSIFIER_OBJECTIVES)} to convert it"
+                )
+            classes = np.asarray(model.classes_)
+            return Head(task="classification", post_transform=post, classes=classes, scale=scale,
+                        methods={"predict": str(classes.dtype), "predict_proba": "float64"})
+        is_ranker = isinstance(model, lgb.LGBMRanker) or objective in ("lambdarank", "rank_xendcg")
+        return Head(task="ranking" if is_ranker else "regression", post_transform=post, scale=scale,
+                    methods={"predict": "float64"})
 
     def native(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
+        lgb = self.framework()
+        if X.shape[0] == 0:
+            # The sklearn wrappers reject empty batches; the result of one row, cut to none,
+            # has the shape and dtype an empty batch means.
+            return self.native(model, method, np.zeros((1, X.shape[1]), dtype=X.dtype))[:0]
+        if isinstance(model, lgb.Booster):
+            return model.predict(X)
         return getattr(model, method)(X)
 
     def native_bytes(self, model: Any) -> bytes:
-        raise UnsupportedModelError("lightgbm conversion is not implemented yet")
+        return self._model_text(model).encode("utf-8")
+
+    native_suffix = ".txt"
+
+    def save_native(self, model: Any, path: Path) -> None:
+        from ..atomic import write_bytes_atomic
+
+        write_bytes_atomic(path, self.native_bytes(model))
+
+    def load_native(self, path: Path, *, allow_pickle: bool = False) -> Any:
+        lgb = self.framework()
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise ModelFileError(f"cannot read LightGBM model file {path}: {exc}") from exc
+        problem = _incomplete(data)
+        if problem:
+            raise ModelFileError(f"{path} is not a complete LightGBM text model: {problem}")
+        try:
+            return lgb.Booster(model_str=data.decode("utf-8"))
+        except lgb.basic.LightGBMError as exc:
+            raise ModelFileError(f"{path} is not a valid LightGBM text model: {str(exc).splitlines()[0]}") from exc
+
+    def upstream(self, model: Any, *, dtype: np.dtype) -> Lowered:
+        onnxmltools = import_optional("onnxmltools", "lightgbm", "compare against the onnxmltools converter")
+        from onnxmltools.convert.common.data_types import FloatTensorType
+
+        ir = self.to_ir(model)  # the same refusals apply, and it tells us the head
+        graph = onnxmltools.convert_lightgbm(
+            model, initial_types=[("X", FloatTensorType([None, ir.n_features]))], zipmap=False, target_opset=15
+        )
+        if ir.head.task == "classification":
+            graph = adopt_outputs(graph, {"label": "predict", "probabilities": "predict_proba"})
+        else:
+            graph = adopt_outputs(graph, {graph.graph.output[0].name: "predict"}, flatten=frozenset({"predict"}))
+        return Lowered(graph, ir.head, ir.n_features, "onnxmltools", onnxmltools.__version__)
+
+
+def _zero_missing_band(feature: np.ndarray, missing_type: np.ndarray, n_features: int) -> np.ndarray | None:
+    """ZERO_BAND on features whose splits have missing_type Zero, NaN elsewhere.
+
+    Rewriting the band to NaN is exact for Zero splits (both go to the default branch) and for
+    None splits (NaN is compared as 0.0 there, like the band), but not for NaN-type splits.
+    """
+    zero = np.unique(feature[missing_type == _MISSING_ZERO])
+    if zero.size == 0:
+        return None
+    mixed = np.intersect1d(zero, feature[missing_type == _MISSING_NAN])
+    if mixed.size:
+        raise ConversionRefusedError(
+            f"feature {int(mixed[0])} has splits with both zero-as-missing and NaN-as-missing "
+            "semantics, which LightGBM does not produce for one model; the model file looks edited"
+        )
+    band = np.full(n_features, np.nan)
+    band[zero] = ZERO_BAND
+    return band
