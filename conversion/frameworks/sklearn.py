@@ -30,7 +30,7 @@ _PREPROCESSORS = {
 }
 _SKL2ONNX_OPSET = {"": 18, "ai.onnx.ml": 3}
 # skops types a .skops file may contain and still be loaded without asking the caller.
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "scipy.")
+_TRUSTED_PREFIXES = ("sklearn.", "numpy.")
 
 
 def _class_names(model: Any) -> list[str]:
@@ -169,12 +169,15 @@ class SklearnAdapter(Adapter):
         if is_clf:
             classes = np.asarray(final.classes_)
             graph = adopt_outputs(graph, {"label": "predict", "probabilities": "predict_proba"})
-            head = Head(task="classification", classes=classes,
-                        methods={"predict": str(classes.dtype), "predict_proba": "float64"},
-                        allow_nan=False, allow_inf=False)
+            methods = {"predict": str(classes.dtype), "predict_proba": "float64"}
+            if _add_decision_function(graph, len(classes)):
+                methods["decision_function"] = "float64"
+            head = Head(task="classification", classes=classes, methods=methods, allow_nan=False, allow_inf=False)
         else:
             if getattr(final, "n_outputs_", 1) != 1 or np.ndim(getattr(final, "coef_", np.zeros(1))) > 1:
-                raise ConversionRefusedError(f"multi-output {type(final).__name__} is not supported; fit one model per target")
+                raise ConversionRefusedError(
+                    f"multi-output {type(final).__name__} is not supported; fit one model per target"
+                )
             graph = adopt_outputs(graph, {graph.graph.output[0].name: "predict"}, flatten=frozenset({"predict"}))
             head = Head(task="regression", methods={"predict": "float64"}, allow_nan=False, allow_inf=False)
         if np.dtype(dtype) == np.float32:
@@ -212,7 +215,9 @@ class SklearnAdapter(Adapter):
 
             return joblib.load(path)
         if path.suffix != ".skops":
-            raise ModelFileError(f"{path} is not a scikit-learn model file; expected .skops (or .pkl with allow_pickle=True)")
+            raise ModelFileError(
+                f"{path} is not a scikit-learn model file; expected .skops (or .pkl with allow_pickle=True)"
+            )
         sio = import_optional("skops.io", "sklearn", "load scikit-learn models without pickle")
         try:
             data = path.read_bytes()
@@ -238,7 +243,7 @@ class SklearnAdapter(Adapter):
         skl2onnx = import_optional("skl2onnx", "sklearn", "compare against the skl2onnx converter")
         from skl2onnx.common.data_types import FloatTensorType
 
-        pre, final = self._split(model)
+        _, final = self._split(model)
         ours = self.lower(model, dtype=np.dtype(np.float32), ml_opset=None)
         skl = self.framework()
         is_clf = skl.base.is_classifier(final)
@@ -258,6 +263,25 @@ class SklearnAdapter(Adapter):
         else:
             graph = adopt_outputs(graph, {graph.graph.output[0].name: "predict"}, flatten=frozenset({"predict"}))
         return Lowered(graph, head, ours.n_features, "skl2onnx", skl2onnx.__version__)
+
+
+def _add_decision_function(graph: onnx.ModelProto, n_classes: int) -> bool:
+    """Exposes skl2onnx's ``raw_scores`` (``X @ coef.T + intercept``, a linear classifier's
+    decision_function) as an output; binary models keep the positive column, flattened."""
+    if not any("raw_scores" in node.output for node in graph.graph.node):
+        return False
+    g = graph.graph
+    if n_classes == 2:
+        g.initializer.append(onnx.helper.make_tensor("df_column", onnx.TensorProto.INT64, [1], [1]))
+        g.initializer.append(onnx.helper.make_tensor("df_shape", onnx.TensorProto.INT64, [1], [-1]))
+        g.node.append(onnx.helper.make_node("Gather", ["raw_scores", "df_column"], ["df_positive"], axis=1))
+        g.node.append(onnx.helper.make_node("Reshape", ["df_positive", "df_shape"], ["decision_function"]))
+        shape: list[str | int] = ["N"]
+    else:
+        g.node.append(onnx.helper.make_node("Identity", ["raw_scores"], ["decision_function"]))
+        shape = ["N", n_classes]
+    g.output.append(onnx.helper.make_tensor_value_info("decision_function", onnx.TensorProto.DOUBLE, shape))
+    return True
 
 
 def _accepts_nan(est: Any, n_features: int) -> bool:

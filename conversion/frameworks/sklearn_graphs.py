@@ -18,7 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ..errors import ConversionRefusedError
 
-__all__ = ["Steps", "prepend", "isolation_forest_head"]
+__all__ = ["Steps", "isolation_forest_head", "prepend"]
 
 _ELEM = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}
 
@@ -156,8 +156,9 @@ def isolation_forest_head(model: onnx.ModelProto, denominator: float, offset: fl
         helper.make_node("Neg", ["if_scores"], ["score_samples"]),
         helper.make_node("Sub", ["score_samples", const(offset, "if_offset")], ["decision_function"]),
         helper.make_node("Less", ["decision_function", const(0.0, "if_zero_cmp")], ["if_outlier"]),
-        helper.make_node("Where", ["if_outlier", const(-1, "if_minus_one", np.int64), const(1, "if_plus_one", np.int64)],
-                         ["predict"]),
+        helper.make_node(
+            "Where", ["if_outlier", const(-1, "if_minus_one", np.int64), const(1, "if_plus_one", np.int64)], ["predict"]
+        ),
     ]
     graph.node.extend(nodes)
     graph.output.extend(

@@ -131,7 +131,8 @@ def _gradient_boosting_ir(skl: ModuleType, model: Any) -> TreeEnsembleIR:
         base = np.asarray(model._raw_predict_init(np.zeros((1, n_features), dtype=np.float32)), dtype=np.float64)[0]
     else:
         raise ConversionRefusedError(
-            f"{type(model).__name__} with init={type(init).__name__}({getattr(init, 'strategy', '')}) is not supported: "
+            f"{type(model).__name__} with init={type(init).__name__}({getattr(init, 'strategy', '')}) "
+            "is not supported: "
             "only the default init, a constant Dummy estimator or init='zero' give a constant base score"
         )
     lr = float(model.learning_rate)
@@ -148,7 +149,8 @@ def _gradient_boosting_ir(skl: ModuleType, model: Any) -> TreeEnsembleIR:
         # GradientBoosting rejects NaN at predict time (no missing-value support).
         head = _classifier_head(model, post, decision=True, allow_nan=False)
     else:
-        head = Head(task="regression", post_transform=post, methods={"predict": "float64"}, allow_nan=False, allow_inf=False)
+        head = Head(task="regression", post_transform=post, methods={"predict": "float64"},
+                    allow_nan=False, allow_inf=False)
     return _ir(model, trees, k, base, head=head)
 
 
@@ -208,7 +210,7 @@ class IsolationForestParts:
 def isolation_forest_ir(skl: ModuleType, model: Any) -> IsolationForestParts:
     """Each leaf holds ``depth + c(n_samples) - 1``, as ``_parallel_compute_tree_depths`` adds it."""
     trees = []
-    for t_idx, (est, features) in enumerate(zip(model.estimators_, model.estimators_features_)):
+    for t_idx, (est, features) in enumerate(zip(model.estimators_, model.estimators_features_, strict=True)):
         t = est.tree_
         value = (model._decision_path_lengths[t_idx] + model._average_path_length_per_tree[t_idx] - 1.0)
         trees.append(_cart_arrays(t, value.astype(np.float64)[:, None], np.asarray(features, dtype=np.int64)))
