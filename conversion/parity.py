@@ -78,14 +78,16 @@ def _dense_layers(model: onnx.ModelProto, method: str) -> Tolerance | None:
     for node in model.graph.node:
         if node.op_type in ("MatMul", "Gemm") and len(node.input) > 1 and node.input[1] in weights:
             w = numpy_helper.to_array(weights[node.input[1]]).astype(np.float64)
-            k = w.shape[1] if node.op_type == "Gemm" and any(a.name == "transB" and a.i for a in node.attribute) else w.shape[0]
+            trans_b = node.op_type == "Gemm" and any(a.name == "transB" and a.i for a in node.attribute)
+            k = w.shape[1] if trans_b else w.shape[0]
             magnitude *= max(k * float(np.abs(w).max(initial=0.0)), 1.0)
             found = True
     if not found:
         return None
     out = next((o for o in model.graph.output if o.name == method), None)
     elem = out.type.tensor_type.elem_type if out is not None else onnx.TensorProto.FLOAT
-    eps = float(np.finfo(onnx.helper.tensor_dtype_to_np_dtype(elem)).eps) if elem in (1, 11) else float(np.finfo(np.float32).eps)
+    computed_in = onnx.helper.tensor_dtype_to_np_dtype(elem) if elem in (1, 11) else np.float32  # FLOAT, DOUBLE
+    eps = float(np.finfo(computed_in).eps)
     bound = 4 * eps + eps * magnitude
     return Tolerance(atol=bound, rtol=bound, why=f"dense layers, error growth <= {magnitude:.3g} (inputs of order one)")
 
