@@ -49,6 +49,11 @@ def _signed_labels(make: Callable[[], Any]):
     return build
 
 
+def _multi_output():
+    X, y = dataset("regression")
+    return ensemble.RandomForestRegressor(n_estimators=3, max_depth=3).fit(X, np.c_[y, -y]), X
+
+
 def _hgb_categorical():
     X, y = dataset("binary")
     X = X.copy()
@@ -144,7 +149,8 @@ CASES = [
                         "('does not support the case when _max_features=4 != number of given features 8')"),
     # String labels are left out for now: InferenceEngine's I/O-binding probe segfaults ONNX
     # Runtime on a string output, which would take the whole test run down.
-    Case("sklearn-histgradientboosting-classifier-signed", "sklearn", _signed_labels(_hgb()), upstream_xfail=HGB_CRASH),
+    Case("sklearn-decisiontree-classifier-signed", "sklearn", _signed_labels(_dt()), inf=False,
+         upstream_xfail=NAN_MAJORITY),
     # Linear models and MLPs reject NaN and inf natively.
     Case("sklearn-logisticregression-binary", "sklearn", _fit(linear_model.LogisticRegression), nan=False, inf=False),
     Case("sklearn-logisticregression-multiclass", "sklearn", _fit(linear_model.LogisticRegression, "multiclass"),
@@ -155,6 +161,8 @@ CASES = [
          upstream_xfail=FLOAT32_MATH),
     Case("sklearn-mlp-classifier-multiclass", "sklearn", _fit(_mlp(neural_network.MLPClassifier), "multiclass"),
          nan=False, inf=False, upstream_xfail=FLOAT32_MATH),
+    Case("sklearn-mlp-classifier-binary", "sklearn", _fit(_mlp(neural_network.MLPClassifier)), nan=False, inf=False,
+         upstream_xfail=FLOAT32_MATH),
     Case("sklearn-mlp-regressor", "sklearn", _fit(_mlp(neural_network.MLPRegressor), "regression"),
          nan=False, inf=False, upstream_xfail=FLOAT32_MATH),
     Case("sklearn-pipeline-imputer-scaler-logisticregression-nan", "sklearn",
@@ -174,6 +182,8 @@ CASES = [
          refused=(UnsupportedModelError, "KNeighborsClassifier is not a supported")),
     Case("sklearn-histgradientboosting-categorical", "sklearn", _hgb_categorical,
          refused=(ConversionRefusedError, "categorical_features")),
+    Case("sklearn-randomforest-multioutput", "sklearn", _multi_output,
+         refused=(ConversionRefusedError, "multi-output RandomForestRegressor")),
     Case("sklearn-gradientboosting-linear-init", "sklearn", _gb_linear_init,
          refused=(ConversionRefusedError, "init=LinearRegression")),
 ]
