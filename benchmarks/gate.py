@@ -45,22 +45,23 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Minimum rise of the median ratio that counts as a regression, per benchmark class. Set
-# above the largest drift prove_gate measured between unchanged runs on this 2-core machine
-# while other jobs ran (load average 5-8): single-threaded ONNX rows drift up to ~10-15%,
-# multi-threaded sessions (whose pool threads compete with other jobs for the 2 cores) and
-# native rows at 4096+ rows against the memory-bound reference drift up to ~25%. A class
-# can only catch slowdowns comfortably above its minimum; prove_gate reports which.
-MIN_EFFECT: dict[str, float] = {
-    "native/tiny": 0.20,
-    "native/medium": 0.15,
-    "native/large": 0.30,
-    "onnx-1thread/tiny": 0.12,
-    "onnx-1thread/medium": 0.15,
-    "onnx-1thread/large": 0.10,
-    "onnx-threads/tiny": 0.12,
-    "onnx-threads/medium": 0.30,
-    "onnx-threads/large": 0.30,
+# Minimum rise of the median ratio that counts as a regression, per partner and benchmark
+# class. Set above the largest drift prove_gate measured between unchanged runs on this
+# 2-core machine while other jobs loaded it (load average 8-12). Against the reference model
+# (same kind of work, reacts to contention alike) drift is small; against native (another
+# program, reacts differently) it is larger, most for multi-threaded sessions whose pool
+# threads compete with other jobs. A class only catches slowdowns above its minimum;
+# prove_gate reports which.
+MIN_EFFECT: dict[str, dict[str, float]] = {
+    "reference": {
+        "native/tiny": 0.25, "native/medium": 0.25, "native/large": 0.25,
+        "onnx-1thread/tiny": 0.12, "onnx-1thread/medium": 0.12, "onnx-1thread/large": 0.12,
+        "onnx-threads/tiny": 0.12, "onnx-threads/medium": 0.15, "onnx-threads/large": 0.15,
+    },
+    "native": {
+        "onnx-1thread/tiny": 0.25, "onnx-1thread/medium": 0.40, "onnx-1thread/large": 0.30,
+        "onnx-threads/tiny": 0.25, "onnx-threads/medium": 0.40, "onnx-threads/large": 0.40,
+    },
 }
 ALPHA = 0.01
 MIN_ROUNDS = 8
@@ -109,56 +110,69 @@ class RatioJudgement:
 
 @dataclass(frozen=True)
 class RatioRegression:
-    """Significant (Mann-Whitney, one-sided) and material (>= class minimum) rise of the ratio."""
+    """Significant (Mann-Whitney, one-sided) and material (>= class minimum) rise of the ratio
+    of a row's time to one partner's ("native" or "reference") time."""
 
+    partner: str = "reference"
     alpha: float = ALPHA
-    min_effect: Mapping[str, float] = field(default_factory=lambda: dict(MIN_EFFECT))
+    min_effect: Mapping[str, float] | None = None
     min_rounds: int = MIN_ROUNDS
     verdict: str = "performance"
+
+    def threshold(self, cls: str) -> float:
+        return (self.min_effect or MIN_EFFECT[self.partner])[cls]
 
     def judge(self, current: Sequence[float], baseline: Sequence[float], cls: str) -> RatioJudgement:
         effect = percentile(current, 50) / percentile(baseline, 50) - 1.0
         greater = mannwhitneyu(current, baseline, alternative="greater").pvalue
         less = mannwhitneyu(current, baseline, alternative="less").pvalue
-        return RatioJudgement(effect, float(greater), float(less), self.min_effect[cls])
+        return RatioJudgement(effect, float(greater), float(less), self.threshold(cls))
+
+    def applies(self, rec: Record) -> bool:
+        return bool(rec.rounds_vs(self.partner)[0])
 
     def comparable(self, current: Record, baseline: Record | None) -> str | None:
         """Why the pair cannot be judged, or None."""
         if baseline is None:
             return "new benchmark"
-        if current.ratio_kind != baseline.ratio_kind:
-            return f"ratio kinds differ ({baseline.ratio_kind} vs {current.ratio_kind})"
-        if min(len(current.ratio_rounds), len(baseline.ratio_rounds)) < self.min_rounds:
-            return f"fewer than {self.min_rounds} interleaved rounds"
+        (kind, cur), (base_kind, base) = current.rounds_vs(self.partner), baseline.rounds_vs(self.partner)
+        if kind != base_kind:
+            return f"ratio kinds differ ({base_kind} vs {kind})"
+        if min(len(cur), len(base)) < self.min_rounds:
+            return f"fewer than {self.min_rounds} interleaved rounds vs {self.partner}"
         return None
 
     def fails(self, current: Record, baseline: Record | None) -> str | None:
-        if self.comparable(current, baseline) is not None:
+        if not self.applies(current) or self.comparable(current, baseline) is not None:
             return None
         assert baseline is not None
-        j = self.judge(current.ratio_rounds, baseline.ratio_rounds, benchmark_class(current))
+        kind, cur = current.rounds_vs(self.partner)
+        j = self.judge(cur, baseline.rounds_vs(self.partner)[1], benchmark_class(current))
         if j.p_greater < self.alpha and j.effect >= j.threshold:
-            return (f"{current.name or current.key}: {current.ratio_kind} ratio +{j.effect:.0%} "
+            return (f"{current.name or current.key}: {kind} ratio +{j.effect:.0%} "
                     f"(minimum {j.threshold:.0%}, Mann-Whitney p={j.p_greater:.2g})")
         return None
 
 
-DEFAULT_RULES: tuple[Rule, ...] = (ParityBroken(), RatioRegression())
+DEFAULT_RULES: tuple[Rule, ...] = (ParityBroken(), RatioRegression("native"), RatioRegression("reference"))
 
 
 @dataclass(frozen=True)
 class Change:
-    """One benchmark's comparison, for the table."""
+    """One benchmark's comparison against one partner, for the table."""
 
     key: str
     cls: str
     baseline: Record | None
     current: Record | None
-    verdict: str  # "regression" | "improvement" | "unchanged" | "new" | "missing" | "unjudged" | "parity"
+    verdict: str  # "regression" | "improvement" | "unchanged" | "new" | "missing" | "unjudged"
     effect: float | None = None
     p_value: float | None = None
     threshold: float | None = None
     note: str = ""
+    metric: str = ""  # the ratio judged, e.g. "onnx/native"
+    baseline_ratio: float | None = None
+    current_ratio: float | None = None
 
 
 @dataclass
@@ -170,6 +184,7 @@ class GateOutcome:
     performance_failures: list[str]
     software_changes: dict[str, tuple[Any, Any]]
     machine_differences: dict[str, tuple[Any, Any]]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -181,14 +196,14 @@ class GateOutcome:
             "parity": {"passed": not self.parity_failures, "failures": self.parity_failures},
             "performance": {"passed": not self.performance_failures, "failures": self.performance_failures},
             "software_changes": {k: list(v) for k, v in self.software_changes.items()},
+            "notes": self.notes,
             "machine_differences": {k: list(v) for k, v in self.machine_differences.items()},
             "baseline": {"path": str(self.baseline.path), "commit": self.baseline.commit, "datetime": self.baseline.datetime},
             "current": {"path": str(self.current.path), "commit": self.current.commit, "datetime": self.current.datetime},
             "changes": [
-                {"key": c.key, "class": c.cls, "verdict": c.verdict, "effect": c.effect, "p_value": c.p_value,
-                 "threshold": c.threshold, "note": c.note,
-                 "baseline_ratio": c.baseline.ratio_median if c.baseline and c.baseline.ratio_rounds else None,
-                 "current_ratio": c.current.ratio_median if c.current and c.current.ratio_rounds else None,
+                {"key": c.key, "class": c.cls, "metric": c.metric, "verdict": c.verdict, "effect": c.effect,
+                 "p_value": c.p_value, "threshold": c.threshold, "note": c.note,
+                 "baseline_ratio": c.baseline_ratio, "current_ratio": c.current_ratio,
                  "baseline_p50_s": c.baseline.p50 if c.baseline else None,
                  "current_p50_s": c.current.p50 if c.current else None}
                 for c in self.changes
@@ -217,20 +232,23 @@ def _compare_one(key: str, cur: Record | None, base: Record | None, perf: RatioR
     rec = cur or base
     assert rec is not None
     cls = benchmark_class(rec)
+    metric = rec.rounds_vs(perf.partner)[0]
     if cur is None:
-        return Change(key, cls, base, None, "missing", note="in the baseline, not in the current run")
+        return Change(key, cls, base, None, "missing", note="in the baseline, not in the current run", metric=metric)
     why_not = perf.comparable(cur, base)
     if why_not is not None:
-        return Change(key, cls, base, cur, "new" if base is None else "unjudged", note=why_not)
+        return Change(key, cls, base, cur, "new" if base is None else "unjudged", note=why_not, metric=metric)
     assert base is not None
-    j = perf.judge(cur.ratio_rounds, base.ratio_rounds, cls)
+    cur_rounds, base_rounds = cur.rounds_vs(perf.partner)[1], base.rounds_vs(perf.partner)[1]
+    j = perf.judge(cur_rounds, base_rounds, cls)
     if j.p_greater < perf.alpha and j.effect >= j.threshold:
         verdict = "regression"
     elif j.p_less < perf.alpha and j.effect <= -j.threshold:
         verdict = "improvement"
     else:
         verdict = "unchanged"
-    return Change(key, cls, base, cur, verdict, j.effect, j.p_greater, j.threshold)
+    return Change(key, cls, base, cur, verdict, j.effect, j.p_greater, j.threshold, metric=metric,
+                  baseline_ratio=percentile(base_rounds, 50), current_ratio=percentile(cur_rounds, 50))
 
 
 def gate_runs(
@@ -245,28 +263,34 @@ def gate_runs(
             "the CPU, so a difference would not mean a code change. Refresh the baseline on this machine type, "
             "or pass --force to compare anyway"
         )
+    software = _software_changes(baseline, current)
+    notes: list[str] = []
+    if "onnxruntime" in software or "onnxruntime_build" in software:
+        # The reference model runs in onnxruntime: a new onnxruntime moves the yardstick itself.
+        rules = [r for r in rules if getattr(r, "partner", None) != "reference"]
+        notes.append("onnxruntime changed, so ratios to the reference model (which runs in onnxruntime) "
+                     "are not judged; ONNX rows are judged against native only")
     base_by_key = {r.key: r for r in baseline.records}
     cur_by_key = {r.key: r for r in current.records}
     parity: list[str] = []
     performance: list[str] = []
-    seen_parity: set[str] = set()
     for key, cur in cur_by_key.items():
         base = base_by_key.get(key)
         for rule in rules:
             reason = rule.fails(cur, base)
             if reason is None:
                 continue
-            if rule.verdict == "parity":
-                if reason not in seen_parity:  # one line per model, not one per row of that model
-                    seen_parity.add(reason)
-                    parity.append(reason)
-            else:
+            if rule.verdict != "parity":
                 performance.append(reason)
-    perf = next((r for r in rules if isinstance(r, RatioRegression)), RatioRegression())
-    changes = [_compare_one(k, cur_by_key.get(k), base_by_key.get(k), perf)
-               for k in sorted(set(base_by_key) | set(cur_by_key))]
-    return GateOutcome(baseline, current, changes, parity, performance,
-                       _software_changes(baseline, current), differences)
+            elif reason not in parity:  # one line per model, not one per row of that model
+                parity.append(reason)
+    changes = []
+    for perf in (r for r in rules if isinstance(r, RatioRegression)):
+        for k in sorted(set(base_by_key) | set(cur_by_key)):
+            rec = cur_by_key.get(k) or base_by_key[k]
+            if perf.applies(rec):
+                changes.append(_compare_one(k, cur_by_key.get(k), base_by_key.get(k), perf))
+    return GateOutcome(baseline, current, changes, parity, performance, software, differences, notes)
 
 
 def gate_files(

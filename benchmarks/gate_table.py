@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
 __all__ = ["render_outcome"]
 
-_HEADER = ("verdict", "benchmark", "class", "base ratio", "ratio now", "change", "min", "p", "base p50", "p50 now")
+_HEADER = ("verdict", "benchmark", "ratio", "class", "base", "now", "change", "min", "p", "base p50", "p50 now")
 
 
 def _time(seconds: float | None) -> str:
@@ -22,16 +22,16 @@ def _time(seconds: float | None) -> str:
 
 
 def _row(c: Change) -> tuple[str, ...]:
-    def ratio(rec: object) -> str:
-        rounds = getattr(rec, "ratio_rounds", ())
-        return f"{rec.ratio_median:.3g}" if rounds else "-"  # type: ignore[attr-defined]
+    def ratio(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3g}"
 
     return (
         c.verdict.upper() if c.verdict == "regression" else c.verdict,
         c.key,
+        c.metric,
         c.cls,
-        ratio(c.baseline),
-        ratio(c.current),
+        ratio(c.baseline_ratio),
+        ratio(c.current_ratio),
         "-" if c.effect is None else f"{c.effect:+.1%}",
         "-" if c.threshold is None else f"{c.threshold:.0%}",
         "-" if c.p_value is None else f"{c.p_value:.2g}",
@@ -57,6 +57,7 @@ def render_outcome(outcome: GateOutcome, *, all_rows: bool = False) -> str:
     if outcome.software_changes:
         lines.append("software changed: " + "; ".join(
             f"{k} {b} -> {c}" for k, (b, c) in outcome.software_changes.items()))
+    lines += [f"note: {n}" for n in outcome.notes]
     parity = "FAIL" if outcome.parity_failures else "pass"
     perf = "FAIL" if outcome.performance_failures else "pass"
     lines.append(f"parity verdict: {parity}")

@@ -1,7 +1,7 @@
 """Measure the gate on this machine: how often it catches a real 25% ONNX slowdown, and how
 often it cries wolf on unchanged code.
 
-    .venv/bin/python -m benchmarks.prove_gate            # about 3-4 minutes on 2 cores
+    .venv/bin/python -m benchmarks.prove_gate            # about 5 minutes on 2 cores
 
 Design. A trial is one gate decision on one benchmark: a baseline run's ``ratio_rounds``
 against a current run's, judged by the gate's own rule (``RatioRegression.fails``). Runs
@@ -10,8 +10,7 @@ interleaving, a fresh ONNX Runtime session per run) in several separate worker p
 run one after another, so between-process drift (memory layout, thread placement, other
 jobs on the machine) is part of what the gate must survive.
 
-- False alarms: every ordered pair of unchanged runs (also native rows, against their
-  reference workload). Reported per benchmark and per whole-suite gate decision (a pair of
+- False alarms: every ordered pair of unchanged runs (native rows too). Reported per benchmark and per whole-suite gate decision (a pair of
   runs is one false alarm if any benchmark is flagged).
 - Detection: the slowed model is the same XGBoost model trained with more trees, the
   number chosen per batch size and threading by calibration so that the ONNX call really
@@ -77,25 +76,20 @@ def _models(trees: Sequence[int]) -> tuple[Any, Any, dict[int, Any]]:
 
 
 def _measure(cfg: Config, prep: Any, X: Any, converted: Any) -> list[float]:
-    """The gate's per-round ratios of one run."""
-    return _rounds(cfg, prep, X, converted).cpu_ratios
+    """Per-round ONNX/reference ratios of one run: the steadiest measure of the ONNX call's cost."""
+    return _rounds(cfg, prep, X, converted).cpu_ratios("reference")
 
 
 def _rounds(cfg: Config, prep: Any, X: Any, converted: Any) -> Any:
+    """One run of one benchmark, measured exactly as test_latency measures it (a fresh session)."""
     from benchmarks.cases import PROFILES
-    from benchmarks.interleave import cpu_clock, measure, reference_workload
-    from conversion import InferenceEngine
+    from benchmarks.interleave import measure
+    from benchmarks.pairing import pair
 
     profile = PROFILES["quick"]
-    rounds = profile.rounds.get(cfg.batch_size, 30)
-    native = prep.native_call(X)
-    if cfg.runtime == "native":
-        return measure(native, reference_workload(cfg.batch_size), rounds=rounds, warmup_rounds=profile.warmup_rounds)
-    engine = InferenceEngine(converted, threads=cfg.threads)  # a fresh session per run, as in the suite
-    method = prep.method
-    engine.run(method, X)
-    return measure(lambda: engine.run(method, X), native, rounds=rounds, warmup_rounds=profile.warmup_rounds,
-                   target_clock=cpu_clock(cfg.threads))
+    pairing = pair(prep, X, runtime=cfg.runtime, threads=cfg.threads, converted=converted)
+    return measure(pairing.target, pairing.partners, rounds=profile.rounds.get(cfg.batch_size, 30),
+                   warmup_rounds=profile.warmup_rounds, target_clock=pairing.target_clock)
 
 
 def _worker(spec: dict[str, Any]) -> dict[str, Any]:
@@ -106,9 +100,9 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     for _ in range(spec["runs"]):
         for cfg in configs:
             X = batch(cfg.batch_size)
-            out[cfg.name]["unchanged"].append(_rounds(cfg, prep, X, converted[BASE_TREES]).__dict__)
+            out[cfg.name]["unchanged"].append(vars(_rounds(cfg, prep, X, converted[BASE_TREES])))
             if cfg.runtime == "onnx":
-                out[cfg.name]["slow"].append(_rounds(cfg, prep, X, converted[slow_trees[cfg.name]]).__dict__)
+                out[cfg.name]["slow"].append(vars(_rounds(cfg, prep, X, converted[slow_trees[cfg.name]])))
     return out
 
 
@@ -147,58 +141,63 @@ def calibrate(configs: Sequence[Config], *, repeats: int = 5) -> tuple[dict[str,
 
 # --- analysis ---------------------------------------------------------------------------
 
-def _record(cfg: Config, ratios: Sequence[float]) -> Any:
+def _record(cfg: Config, raw: dict[str, Any]) -> Any:
+    from benchmarks.interleave import Rounds
+    from benchmarks.pairing import ratios_of
     from benchmarks.results import Record
 
+    ratios = ratios_of(cfg.runtime, Rounds(**raw))
     nan = float("nan")
     return Record(
         framework="xgboost", model="xgboost-synthetic-small", size="small", dataset="synthetic",
         batch_size=cfg.batch_size, runtime=cfg.runtime, provider=None if cfg.runtime == "native" else "CPUExecutionProvider",
-        threads=cfg.threads, p50=nan, p90=nan, p99=nan, mean=nan, min=nan, stddev=nan, rounds=len(ratios),
+        threads=cfg.threads, p50=nan, p90=nan, p99=nan, mean=nan, min=nan, stddev=nan, rounds=len(raw["target_wall"]),
         rows_per_s=nan, parity="passed", parity_detail="", conversion_s=None, onnx_bytes=None, session_s=None,
-        first_call_s=None, peak_rss_mb=None, ratio_kind="native/reference" if cfg.runtime == "native" else "onnx/native",
-        ratio_rounds=tuple(ratios), name=cfg.name, group="",
+        first_call_s=None, peak_rss_mb=None, ratio_kind=ratios["ratio_kind"], ratio_rounds=tuple(ratios["ratio_rounds"]),
+        ref_ratio_rounds=tuple(ratios["ref_ratio_rounds"]), name=cfg.name, group="",
     )
 
 
-def _cpu_ratios(raw: dict[str, list[float]]) -> list[float]:
-    from benchmarks.interleave import Rounds
+def _drift_p95(records: Sequence[Any], partner: str) -> float | None:
+    from benchmarks.results import percentile
 
-    return Rounds(**raw).cpu_ratios
+    meds = [percentile(r.rounds_vs(partner)[1], 50) for r in records if r.rounds_vs(partner)[1]]
+    drift = sorted(abs(b / a - 1) for a, b in itertools.permutations(meds, 2))
+    return drift[int(0.95 * (len(drift) - 1))] if drift else None
 
 
-def analyse(configs: Sequence[Config], raw_runs: dict[str, dict[str, list[dict[str, list[float]]]]]) -> dict[str, Any]:
-    """Applies the gate's rule to every trial; returns rates per config and per whole-suite decision."""
-    from benchmarks.gate import RatioRegression
+def analyse(configs: Sequence[Config], raw_runs: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+    """Applies the gate's performance rules to every trial; rates per config and per whole-suite decision."""
+    from benchmarks.gate import DEFAULT_RULES
 
-    runs = {name: {kind: [_cpu_ratios(r) for r in lists] for kind, lists in parts.items()}
-            for name, parts in raw_runs.items()}
-    rule = RatioRegression()
+    rules = [r for r in DEFAULT_RULES if r.verdict == "performance"]
+
+    def flagged(cur: Any, base: Any) -> bool:
+        return any(rule.fails(cur, base) for rule in rules)
+
     per_config: dict[str, dict[str, Any]] = {}
-    n_runs = min(len(runs[c.name]["unchanged"]) for c in configs)
+    n_runs = min(len(raw_runs[c.name]["unchanged"]) for c in configs)
     flagged_pairs: set[tuple[int, int]] = set()
     for cfg in configs:
-        unchanged = [_record(cfg, r) for r in runs[cfg.name]["unchanged"]]
-        fa = 0
+        unchanged = [_record(cfg, r) for r in raw_runs[cfg.name]["unchanged"]]
         pairs = list(itertools.permutations(range(len(unchanged)), 2))
-        effects = []
+        fa = 0
         for i, j in pairs:
-            if rule.fails(unchanged[j], unchanged[i]):
+            if flagged(unchanged[j], unchanged[i]):
                 fa += 1
                 flagged_pairs.add((i, j))
-            effects.append(unchanged[j].ratio_median / unchanged[i].ratio_median - 1)
         row: dict[str, Any] = {
             "false_alarms": fa, "unchanged_trials": len(pairs), "false_alarm_rate": fa / max(len(pairs), 1),
-            "drift_p95": sorted(abs(e) for e in effects)[int(0.95 * (len(effects) - 1))] if effects else None,
+            "drift_p95_vs_reference": _drift_p95(unchanged, "reference"),
+            "drift_p95_vs_native": _drift_p95(unchanged, "native"),
         }
-        if runs[cfg.name]["slow"]:
-            slow = [_record(cfg, r) for r in runs[cfg.name]["slow"]]
-            hits = sum(bool(rule.fails(s, u)) for s in slow for u in unchanged)
+        if raw_runs[cfg.name]["slow"]:
+            slow = [_record(cfg, r) for r in raw_runs[cfg.name]["slow"]]
+            hits = sum(flagged(s, u) for s in slow for u in unchanged)
             trials = len(slow) * len(unchanged)
-            row |= {
-                "detections": hits, "slow_trials": trials, "detection_rate": hits / trials,
-                "measured_slowdown": _median([s.ratio_median for s in slow]) / _median([u.ratio_median for u in unchanged]) - 1,
-            }
+            ref = [_median(s.ref_ratio_rounds) for s in slow], [_median(u.ref_ratio_rounds) for u in unchanged]
+            row |= {"detections": hits, "slow_trials": trials, "detection_rate": hits / trials,
+                    "measured_slowdown": _median(ref[0]) / _median(ref[1]) - 1}
         per_config[cfg.name] = row
     suite_pairs = n_runs * (n_runs - 1)
     onnx = [r for r in per_config.values() if "detection_rate" in r]
@@ -214,14 +213,19 @@ def analyse(configs: Sequence[Config], raw_runs: dict[str, dict[str, list[dict[s
     }
 
 
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
 def _print(summary: dict[str, Any], calibration: dict[str, Any]) -> None:
-    print(f"{'benchmark':<16} {'slow trees':>10} {'slowdown':>9} {'detected':>14} {'false alarms':>14} {'drift p95':>9}")
+    print(f"{'benchmark':<14} {'trees':>5} {'slowdown':>8} {'detected':>10} {'false alarms':>13} "
+          f"{'drift p95 vs ref':>16} {'vs native':>9}")
     for name, row in summary["per_config"].items():
         det = f"{row['detections']}/{row['slow_trials']}" if "detections" in row else "-"
         slow = f"{row['measured_slowdown']:+.0%}" if "measured_slowdown" in row else "-"
         trees = str(calibration["trees"].get(name, "-"))
-        print(f"{name:<16} {trees:>10} {slow:>9} {det:>14} {row['false_alarms']:>6}/{row['unchanged_trials']:<7} "
-              f"{row['drift_p95']:>8.1%}")
+        print(f"{name:<14} {trees:>5} {slow:>8} {det:>10} {row['false_alarms']:>6}/{row['unchanged_trials']:<6} "
+              f"{_pct(row['drift_p95_vs_reference']):>16} {_pct(row['drift_p95_vs_native']):>9}")
     print(f"detection rate (25% ONNX slowdown): {summary['detection_rate']:.1%} "
           f"(lowest single benchmark {summary['min_detection_rate']:.1%})")
     print(f"false-alarm rate per benchmark comparison: {summary['per_benchmark_false_alarm_rate']:.2%}")
@@ -231,8 +235,8 @@ def _print(summary: dict[str, Any], calibration: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.prove_gate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--processes", type=int, default=4, help="worker processes, run one after another")
-    parser.add_argument("--runs", type=int, default=6, help="unchanged and slowed runs per worker")
+    parser.add_argument("--processes", type=int, default=3, help="worker processes, run one after another")
+    parser.add_argument("--runs", type=int, default=5, help="unchanged and slowed runs per worker")
     parser.add_argument("--batches", default="1,256,4096")
     parser.add_argument("--threads", default=",".join(str(t) for t in sorted({1, os.cpu_count() or 1})))
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")

@@ -9,8 +9,9 @@ plugin has extended:
   the hardware and decides whether two runs may be compared; ``software`` (library versions,
   onnxruntime build and providers) is what an upgrade changes, so it is diffed, not matched;
 - each latency benchmark's ``extra_info``: ``onnxgate_kind: "latency"`` and the fields of
-  :class:`Record`, plus ``ratio_rounds`` (the per-round interleaved time ratios the gate
-  judges) and ``ratio_kind`` (``"onnx/native"`` or ``"native/reference"``);
+  :class:`Record`, with the per-round interleaved CPU-time ratios the gate judges:
+  ``ratio_rounds`` (``ratio_kind`` ``"onnx/native"`` or ``"native/reference"``) and, for ONNX
+  rows, ``ref_ratio_rounds`` (onnx/reference; see interleave.py and reference.py);
 - each benchmark's ``stats``: pytest-benchmark's own, plus ``p50``, ``p90``, ``p99``.
 
 The report and the gate read these files only, never live state.
@@ -92,6 +93,15 @@ class Record:
     commit: str = ""
     datetime: str = ""
     source: str = ""
+    ref_ratio_rounds: tuple[float, ...] = ()  # ONNX rows: onnx/reference per round
+
+    def rounds_vs(self, partner: str) -> tuple[str, tuple[float, ...]]:
+        """(ratio kind, per-round ratios) of this row against ``partner`` ("native" or "reference")."""
+        if self.runtime == "native":
+            return (self.ratio_kind, self.ratio_rounds) if partner == "reference" else ("", ())
+        if partner == "native":
+            return self.ratio_kind, self.ratio_rounds
+        return f"{self.runtime}/reference", self.ref_ratio_rounds
 
     @property
     def key(self) -> str:
@@ -187,6 +197,7 @@ def _record(bench: dict[str, Any], *, path: Path, run_fields: dict[str, str]) ->
             peak_rss_mb=_float(info.get("peak_rss_mb")),
             ratio_kind=str(info.get("ratio_kind", "")),
             ratio_rounds=tuple(float(r) for r in info.get("ratio_rounds", ())),
+            ref_ratio_rounds=tuple(float(r) for r in info.get("ref_ratio_rounds", ())),
             name=str(bench.get("name", "")),
             group=str(bench.get("group") or ""),
             source=str(path),

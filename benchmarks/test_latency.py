@@ -1,25 +1,25 @@
 """Latency of every zoo model: native and ONNX Runtime, per batch size, provider and threads.
 
-Each benchmark times its target with pytest-benchmark and, interleaved round by round, a
-partner on the same input (native for ONNX rows, a fixed reference workload for native
-rows). The per-round CPU-time ratios in ``extra_info["ratio_rounds"]`` are what the gate
-judges (see interleave.py for why CPU time).
+Each benchmark times its target with pytest-benchmark and, interleaved round by round,
+partners on the same input (pairing.py): ONNX rows against native and against a fixed
+reference model, native rows against the reference model. The per-round CPU-time ratios
+in ``extra_info`` are what the gate judges (interleave.py says why CPU time).
 """
 
 from __future__ import annotations
 
 import resource
-from time import perf_counter
 from typing import Any
 
 import pytest
 
 from benchmarks.cases import Case
 from benchmarks.fingerprint import software_versions
-from benchmarks.interleave import Interleaved, cpu_clock, reference_workload
+from benchmarks.interleave import Interleaved
+from benchmarks.pairing import pair, ratios_of
 from benchmarks.prepared import Prepared, batch_of, prepare
 from benchmarks.settings import settings_of
-from conversion import InferenceEngine, MissingDependencyError
+from conversion import MissingDependencyError
 
 
 def _prepared(case: Case) -> Prepared:
@@ -39,27 +39,10 @@ def test_latency(benchmark: Any, latency_case: Case, request: pytest.FixtureRequ
     case = latency_case
     profile = settings_of(request.config).profile
     prep = _prepared(case)
+    if case.runtime != "native" and prep.converted is None:
+        pytest.skip(f"no ONNX model for {case.spec.name}: parity {prep.parity} ({prep.parity_detail})")
     X = batch_of(prep, case.batch_size)
-    native = prep.native_call(X)
-    cold: dict[str, float | None] = {"session_s": None, "first_call_s": None}
-    if case.runtime == "native":
-        target, partner, ratio_kind = native, reference_workload(case.batch_size), "native/reference"
-    else:
-        if prep.converted is None:
-            pytest.skip(f"no ONNX model for {case.spec.name}: parity {prep.parity} ({prep.parity_detail})")
-        start = perf_counter()
-        engine = InferenceEngine(prep.converted, providers=[case.provider], threads=case.threads)
-        cold["session_s"] = perf_counter() - start
-        start = perf_counter()
-        engine.run(prep.method, X)
-        cold["first_call_s"] = perf_counter() - start
-        method = prep.method
-
-        def target() -> Any:
-            return engine.run(method, X)
-
-        partner, ratio_kind = native, "onnx/native"
-
+    pairing = pair(prep, X, runtime=case.runtime, provider=case.provider, threads=case.threads)
     benchmark.group = case.group
     benchmark.extra_info.update(
         {
@@ -77,18 +60,16 @@ def test_latency(benchmark: Any, latency_case: Case, request: pytest.FixtureRequ
             "parity_detail": prep.parity_detail,
             "conversion_s": prep.conversion_s,
             "onnx_bytes": prep.onnx_bytes,
-            "ratio_kind": ratio_kind,
+            "session_s": pairing.session_s,
+            "first_call_s": pairing.first_call_s,
             "versions": software_versions(),
-            **cold,
         }
     )
-    interleaved = Interleaved(target, partner, warmup_rounds=profile.warmup_rounds,
-                              target_clock=cpu_clock(case.threads if case.runtime == "onnx" else 1))
+    interleaved = Interleaved(pairing.target, pairing.partners, warmup_rounds=profile.warmup_rounds,
+                              target_clock=pairing.target_clock)
     benchmark.pedantic(interleaved.target, setup=interleaved.setup, rounds=profile.rounds_for(case.batch_size),
                        warmup_rounds=profile.warmup_rounds)
     if not benchmark.disabled:
-        rounds = interleaved.rounds(benchmark.stats.stats.data)
         benchmark.extra_info["ratio_clock"] = "cpu"
-        benchmark.extra_info["ratio_rounds"] = rounds.cpu_ratios  # what the gate judges
-        benchmark.extra_info["wall_ratio_rounds"] = rounds.wall_ratios
+        benchmark.extra_info.update(ratios_of(case.runtime, interleaved.rounds(benchmark.stats.stats.data)))
     benchmark.extra_info["peak_rss_mb"] = _peak_rss_mb()

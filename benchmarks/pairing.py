@@ -1,0 +1,61 @@
+"""What each benchmark is timed against: its target call and its interleaved partners.
+
+One function for the pytest suite and prove_gate, so the gate is proven on exactly the
+measurement CI makes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from time import perf_counter, thread_time
+from typing import Any
+
+import numpy as np
+
+from benchmarks.interleave import Clock, Partner, Rounds, cpu_clock
+from benchmarks.prepared import Prepared
+from benchmarks.reference import reference_call
+from conversion import ConvertedModel, InferenceEngine
+
+__all__ = ["Pairing", "pair", "ratios_of"]
+
+
+@dataclass
+class Pairing:
+    target: Callable[[], Any]
+    partners: dict[str, Partner]  # timed in this order before each target round
+    target_clock: Clock
+    session_s: float | None = None
+    first_call_s: float | None = None
+
+
+def pair(prep: Prepared, X: np.ndarray, *, runtime: str, provider: str | None = None, threads: int | None = None,
+         converted: ConvertedModel | None = None) -> Pairing:
+    """Native rows: native vs the reference model. ONNX rows: ONNX vs native, then vs the reference."""
+    native = prep.native_call(X)
+    if runtime == "native":  # the zoo's native models run single-threaded
+        return Pairing(native, {"reference": Partner(reference_call(X, threads=1))}, thread_time)
+    converted = converted or prep.converted
+    if converted is None:
+        raise ValueError(f"{prep.zoo.name} has no ONNX model (parity {prep.parity})")
+    start = perf_counter()
+    engine = InferenceEngine(converted, providers=[provider or "CPUExecutionProvider"], threads=threads)
+    session_s = perf_counter() - start
+    method = prep.method
+    start = perf_counter()
+    engine.run(method, X)
+    first_call_s = perf_counter() - start
+    clock = cpu_clock(threads)
+    # The reference goes last, right before the target: the closest in time, the best match.
+    partners = {"native": Partner(native), "reference": Partner(reference_call(X, threads=threads or 1), clock)}
+    return Pairing(lambda: engine.run(method, X), partners, clock, session_s, first_call_s)
+
+
+def ratios_of(runtime: str, rounds: Rounds) -> dict[str, Any]:
+    """The extra_info fields the gate reads: ``ratio_rounds`` (primary) and ``ref_ratio_rounds``."""
+    if runtime == "native":
+        return {"ratio_kind": "native/reference", "ratio_rounds": rounds.cpu_ratios("reference"),
+                "ref_ratio_rounds": [], "wall_ratio_rounds": rounds.wall_ratios("reference")}
+    return {"ratio_kind": "onnx/native", "ratio_rounds": rounds.cpu_ratios("native"),
+            "ref_ratio_rounds": rounds.cpu_ratios("reference"), "wall_ratio_rounds": rounds.wall_ratios("native")}
