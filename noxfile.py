@@ -14,7 +14,7 @@ nox.options.sessions = []  # nothing runs by accident; name the session
 
 # Everything onnxgate's runtime and engine tests need, except the stock onnxruntime wheel.
 _RUNTIME_DEPS = ["numpy>=1.26", "onnx>=1.16", "scipy>=1.11", "filelock>=3.13", "pytest>=8", "hypothesis>=6.100"]
-_FRAMEWORKS = ["xgboost>=2.0", "scikit-learn>=1.4"]
+_FRAMEWORKS = ["xgboost>=2.0", "lightgbm>=4.0", "catboost>=1.2", "scikit-learn>=1.4", "skops>=0.10", "skl2onnx>=1.17"]
 
 
 @nox.session(python="3.11")
@@ -25,8 +25,9 @@ def openvino(session: nox.Session) -> None:
     session.install("--no-deps", "-e", ".")
     session.run("python", "-c", "import onnxruntime as o; print(o.__version__, o.get_available_providers())")
     session.run("pytest", "-x", "-q", "-p", "no:cacheprovider", "tests/test_engine.py", *session.posargs)
-    session.run("python", "-m", "benchmarks.provider_latency", "--providers",
-                "CPUExecutionProvider", "OpenVINOExecutionProvider")
+    session.run("python", "-m", "benchmarks.provider_latency", "--providers", "CPUExecutionProvider",
+                "OpenVINOExecutionProvider", "--frameworks", "xgboost", "lightgbm", "catboost", "sklearn",
+                "--json", str(session.create_tmp() + "/provider_latency.json"))
 
 
 # --- latest: the newest upstream releases against the pinned baseline (benchmarks issue) ---
