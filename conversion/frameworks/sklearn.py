@@ -14,7 +14,7 @@ import onnx
 
 from ..emit_onnx import emit
 from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
-from ..tree_ir import Head
+from ..tree_ir import Head, TreeEnsembleIR
 from .base import Adapter, Lowered, import_optional
 from .sklearn_graphs import Steps, isolation_forest_head, prepend
 from .sklearn_trees import TREE_BUILDERS, isolation_forest_ir
@@ -37,16 +37,16 @@ def _class_names(model: Any) -> list[str]:
     return [c.__name__ for c in type(model).__mro__]
 
 
+# Estimator class name -> how it is lowered; subclasses match through their MRO.
+_KINDS: dict[str, str] = {
+    **dict.fromkeys(TREE_BUILDERS, "tree"),
+    "IsolationForest": "iforest",
+    **dict.fromkeys(_SKL2ONNX_CLASSIFIERS + _SKL2ONNX_REGRESSORS, "skl2onnx"),
+}
+
+
 def _kind(model: Any) -> str | None:
-    names = _class_names(model)
-    for name in names:
-        if name in TREE_BUILDERS:
-            return "tree"
-        if name == "IsolationForest":
-            return "iforest"
-        if name in _SKL2ONNX_CLASSIFIERS or name in _SKL2ONNX_REGRESSORS:
-            return "skl2onnx"
-    return None
+    return next((_KINDS[n] for n in _class_names(model) if n in _KINDS), None)
 
 
 class SklearnAdapter(Adapter):
@@ -95,14 +95,14 @@ class SklearnAdapter(Adapter):
                 ) from exc
         return pre, final
 
-    def to_ir(self, model: Any):
+    def to_ir(self, model: Any) -> TreeEnsembleIR:
         """The tree IR of a tree model (not of a Pipeline or a non-tree model)."""
         pre, final = self._split(model)
         if pre or _kind(final) != "tree":
             raise ConversionRefusedError(f"{type(model).__name__} is not a single tree model; use convert()")
         return self._tree_ir(final)
 
-    def _tree_ir(self, final: Any):
+    def _tree_ir(self, final: Any) -> TreeEnsembleIR:
         skl = self.framework()
         builder = next(TREE_BUILDERS[n] for n in _class_names(final) if n in TREE_BUILDERS)
         ir = builder(skl, final)
