@@ -16,7 +16,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display on CI, and the report must not depend on one
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.colors import TwoSlopeNorm
+from matplotlib.ticker import FuncFormatter
 
 from .verdict import crossover
 
@@ -27,7 +27,7 @@ DPI = 80
 
 def _png(fig: plt.Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=DPI)
     plt.close(fig)
     return buf.getvalue()
 
@@ -52,7 +52,7 @@ def latency_plot(framework: str, rows: list[dict[str, Any]]) -> bytes:
     models = sorted(by_model)
     cols = min(len(models), 3)
     nrows = math.ceil(len(models) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False, sharey=False)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False, layout="constrained")
     for ax in axes.flat[len(models):]:
         ax.set_visible(False)
     for ax, model in zip(axes.flat, models, strict=False):  # extra axes are hidden
@@ -69,8 +69,9 @@ def latency_plot(framework: str, rows: list[dict[str, Any]]) -> bytes:
         cross = crossover([(b, native[b] / onnx[b]) for b in common if onnx[b] > 0])
         if cross:
             ax.axvline(cross, color="crimson", ls="--", lw=1)
-            ax.annotate(f"crossover ≈ {cross:.0f}", (cross, 0.97), xycoords=("data", "axes fraction"),
-                        ha="left", va="top", fontsize=8, color="crimson")
+            # at the bottom: the legend takes the top-left corner and the lines end top-right
+            ax.annotate(f" crossover ≈ {cross:.0f}", (cross, 0.03), xycoords=("data", "axes fraction"),
+                        ha="left", va="bottom", fontsize=8, color="crimson")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(model, fontsize=9)
@@ -95,20 +96,23 @@ def speedup_heatmap(rows: list[dict[str, Any]]) -> bytes:
         for j, b in enumerate(batches):
             if b in native and b in onnx and onnx[b] > 0:
                 grid[i, j] = native[b] / onnx[b]
-    finite = grid[np.isfinite(grid)]
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.5, 2.0)
-    norm = TwoSlopeNorm(vcenter=1.0, vmin=min(lo, 0.99), vmax=max(hi, 1.01))
-    fig, ax = plt.subplots(figsize=(1.1 * len(batches) + 3, 0.32 * len(models) + 1.4))
-    im = ax.imshow(grid, cmap="RdYlGn", norm=norm, aspect="auto")
+    # Colour on a log scale centred on 1x, so 2x faster and 2x slower look equally strong.
+    logs = np.log10(grid)
+    finite = np.abs(logs[np.isfinite(logs)])
+    limit = max(float(finite.max()) if finite.size else 0.3, 0.05)
+    fig, ax = plt.subplots(figsize=(1.1 * len(batches) + 3.5, 0.32 * len(models) + 1.4), layout="constrained")
+    im = ax.imshow(logs, cmap="RdYlGn", vmin=-limit, vmax=limit, aspect="auto")
     for i in range(len(models)):
         for j in range(len(batches)):
-            if np.isfinite(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:.2f}×", ha="center", va="center", fontsize=7)
+            measured = bool(np.isfinite(grid[i, j]))
+            ax.text(j, i, f"{grid[i, j]:.2f}×" if measured else "not measured", ha="center", va="center",
+                    fontsize=7, color="black" if measured else "grey")
     ax.set_xticks(range(len(batches)), [str(b) for b in batches])
     ax.set_yticks(range(len(models)), models, fontsize=8)
     ax.set_xlabel("batch size (rows)")
     ax.set_title("speedup of ONNX over native (native p50 / best ONNX p50)", fontsize=10)
-    fig.colorbar(im, ax=ax, shrink=0.8)
+    bar = fig.colorbar(im, ax=ax, shrink=0.8)
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{10 ** v:.3g}×"))
     return _png(fig)
 
 
@@ -118,7 +122,7 @@ def cold_costs_plot(models: list[dict[str, Any]]) -> bytes:
               ("session_seconds", "session creation (ms)", 1e3), ("first_call_seconds", "first call (ms)", 1e3)]
     shown = [m for m in models if any(m.get(k) is not None for k, _, _ in panels)]
     names = [m["name"] for m in shown]
-    fig, axes = plt.subplots(1, 4, figsize=(14, 0.28 * len(names) + 1.6), sharey=True)
+    fig, axes = plt.subplots(1, 4, figsize=(14, 0.28 * len(names) + 1.6), sharey=True, layout="constrained")
     for ax, (key, title, scale) in zip(axes, panels, strict=True):
         values = [float(m[key]) * scale if m.get(key) is not None else 0.0 for m in shown]
         ax.barh(range(len(names)), values, color="steelblue")
@@ -137,7 +141,8 @@ def history_plot(points: dict[str, list[tuple[str, int, float]]]) -> bytes:
     ``points`` maps machine key -> [(created, batch, speedup)].
     """
     machines = sorted(points)
-    fig, axes = plt.subplots(1, len(machines), figsize=(5.5 * len(machines), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(machines), figsize=(5.5 * len(machines), 3.4), squeeze=False,
+                             layout="constrained")
     for ax, machine in zip(axes.flat, machines, strict=True):
         runs = sorted({p[0] for p in points[machine]})
         for batch in sorted({p[1] for p in points[machine]}):
