@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from benchmarks.zoo import DATASETS, FRAMEWORKS, SIZES, ZooSpec, zoo_specs
 
-__all__ = ["Profile", "PROFILES", "Case", "cases_for", "parse_specs"]
+__all__ = ["PROFILES", "Case", "Profile", "cases_for", "parse_specs"]
 
 
 @dataclass(frozen=True)

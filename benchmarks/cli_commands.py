@@ -17,7 +17,7 @@ from typing import Any
 
 from conversion.errors import OnnxGateError, ResultsError
 
-__all__ = ["register", "register_bench", "register_gate", "bench_command", "gate_command", "main"]
+__all__ = ["bench_command", "gate_command", "main", "register", "register_bench", "register_gate"]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ def register_bench(subparsers: Any) -> argparse.ArgumentParser:
     profile.add_argument("--full", dest="profile", action="store_const", const="full",
                          help="every size, batch size, provider and thread count")
     p.set_defaults(profile="quick", func=bench_command)
-    p.add_argument("--output", type=Path, default=Path("results"), help="folder for the results JSON (default: results/)")
+    p.add_argument("--output", type=Path, default=Path("results"),
+                   help="folder for the results JSON (default: results/)")
     p.add_argument("--models", default="", help="comma-separated zoo models, e.g. xgboost-synthetic-small")
     p.add_argument("--frameworks", default="", help="comma-separated frameworks (default: all)")
     p.add_argument("--save-as", type=Path, help="also copy the results to this file (e.g. to refresh a baseline)")

@@ -21,10 +21,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["pinned", "upgrades", "suspects", "main", "UPGRADABLE"]
+__all__ = ["UPGRADABLE", "main", "pinned", "suspects", "upgrades"]
 
 # The packages whose releases the users were hurt by; `latest` upgrades these.
-UPGRADABLE = ("xgboost", "lightgbm", "catboost", "scikit-learn", "onnxmltools", "skl2onnx", "onnx", "onnxruntime", "numpy")
+UPGRADABLE = (
+    "xgboost", "lightgbm", "catboost", "scikit-learn", "onnxmltools", "skl2onnx", "onnx", "onnxruntime", "numpy",
+)
 
 _FRAMEWORK_DIST = {"xgboost": "xgboost", "lightgbm": "lightgbm", "catboost": "catboost", "sklearn": "scikit-learn"}
 _CONVERTERS = {"xgboost": ("onnxmltools",), "lightgbm": ("onnxmltools",), "catboost": (), "sklearn": ("skl2onnx",)}

@@ -16,7 +16,7 @@ from functools import cache
 from importlib import metadata
 from typing import Any
 
-__all__ = ["fingerprint", "machine_identity", "software_versions", "TRACKED_DISTRIBUTIONS", "usable_providers"]
+__all__ = ["TRACKED_DISTRIBUTIONS", "fingerprint", "machine_identity", "software_versions", "usable_providers"]
 
 # Every distribution whose upgrade can change a conversion, a prediction or a timing.
 TRACKED_DISTRIBUTIONS = (

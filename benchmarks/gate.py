@@ -30,14 +30,14 @@ from conversion.errors import ResultsError
 
 __all__ = [
     "MIN_EFFECT",
-    "benchmark_class",
-    "Rule",
-    "ParityBroken",
-    "RatioRegression",
     "Change",
     "GateOutcome",
-    "gate_runs",
+    "ParityBroken",
+    "RatioRegression",
+    "Rule",
+    "benchmark_class",
     "gate_files",
+    "gate_runs",
     "machine_differences",
     "outcome_json",
     "register",
@@ -71,10 +71,7 @@ _BUCKETS = ((16, "tiny"), (1024, "medium"))
 
 def benchmark_class(rec: Record) -> str:
     """The noise class of a benchmark: runtime kind and threading, and batch size bucket."""
-    if rec.runtime == "native":
-        kind = "native"
-    else:
-        kind = "onnx-1thread" if (rec.threads or 1) == 1 else "onnx-threads"
+    kind = rec.runtime if rec.runtime == "native" else ("onnx-1thread" if (rec.threads or 1) == 1 else "onnx-threads")
     bucket = next((name for limit, name in _BUCKETS if rec.batch_size <= limit), "large")
     return f"{kind}/{bucket}"
 
@@ -198,8 +195,8 @@ class GateOutcome:
             "software_changes": {k: list(v) for k, v in self.software_changes.items()},
             "notes": self.notes,
             "machine_differences": {k: list(v) for k, v in self.machine_differences.items()},
-            "baseline": {"path": str(self.baseline.path), "commit": self.baseline.commit, "datetime": self.baseline.datetime},
-            "current": {"path": str(self.current.path), "commit": self.current.commit, "datetime": self.current.datetime},
+            **{label: {"path": str(run.path), "commit": run.commit, "datetime": run.datetime}
+               for label, run in (("baseline", self.baseline), ("current", self.current))},
             "changes": [
                 {"key": c.key, "class": c.cls, "metric": c.metric, "verdict": c.verdict, "effect": c.effect,
                  "p_value": c.p_value, "threshold": c.threshold, "note": c.note,

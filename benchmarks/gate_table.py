@@ -48,8 +48,8 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
 
 def render_outcome(outcome: GateOutcome, *, all_rows: bool = False) -> str:
     lines = [
-        f"baseline: {outcome.baseline.path} (commit {outcome.baseline.commit[:10] or '?'}, {outcome.baseline.datetime})",
-        f"current:  {outcome.current.path} (commit {outcome.current.commit[:10] or '?'}, {outcome.current.datetime})",
+        *(f"{label} {run.path} (commit {run.commit[:10] or '?'}, {run.datetime})"
+          for label, run in (("baseline:", outcome.baseline), ("current: ", outcome.current))),
     ]
     if outcome.machine_differences:
         lines.append("WARNING: compared across machines (--force): " + "; ".join(

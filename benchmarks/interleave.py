@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from time import perf_counter, process_time, thread_time
 from typing import Any
 
-__all__ = ["Interleaved", "Rounds", "Partner", "measure", "cpu_clock"]
+__all__ = ["Interleaved", "Partner", "Rounds", "cpu_clock", "measure"]
 
 Clock = Callable[[], float]
 

@@ -19,7 +19,7 @@ from benchmarks.zoo import ZooModel, ZooSpec, build
 from conversion import ConversionRefusedError, ConvertedModel, UnsupportedModelError, check_parity, convert
 from conversion.frameworks import adapter_named
 
-__all__ = ["Prepared", "prepare", "batch_of"]
+__all__ = ["Prepared", "batch_of", "prepare"]
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ interleaving, a fresh ONNX Runtime session per run) in several separate worker p
 run one after another, so between-process drift (memory layout, thread placement, other
 jobs on the machine) is part of what the gate must survive.
 
-- False alarms: every ordered pair of unchanged runs (native rows too). Reported per benchmark and per whole-suite gate decision (a pair of
+- False alarms: every ordered pair of unchanged runs (native rows too). Reported per
+  benchmark and per whole-suite gate decision (a pair of
   runs is one false alarm if any benchmark is flagged).
 - Detection: the slowed model is the same XGBoost model trained with more trees, the
   number chosen per batch size and threading by calibration so that the ONNX call really
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main", "Config", "analyse"]
+__all__ = ["Config", "analyse", "main"]
 
 log = logging.getLogger("onnxgate.prove_gate")
 
@@ -150,10 +151,12 @@ def _record(cfg: Config, raw: dict[str, Any]) -> Any:
     nan = float("nan")
     return Record(
         framework="xgboost", model="xgboost-synthetic-small", size="small", dataset="synthetic",
-        batch_size=cfg.batch_size, runtime=cfg.runtime, provider=None if cfg.runtime == "native" else "CPUExecutionProvider",
+        batch_size=cfg.batch_size, runtime=cfg.runtime,
+        provider=None if cfg.runtime == "native" else "CPUExecutionProvider",
         threads=cfg.threads, p50=nan, p90=nan, p99=nan, mean=nan, min=nan, stddev=nan, rounds=len(raw["target_wall"]),
         rows_per_s=nan, parity="passed", parity_detail="", conversion_s=None, onnx_bytes=None, session_s=None,
-        first_call_s=None, peak_rss_mb=None, ratio_kind=ratios["ratio_kind"], ratio_rounds=tuple(ratios["ratio_rounds"]),
+        first_call_s=None, peak_rss_mb=None, ratio_kind=ratios["ratio_kind"],
+        ratio_rounds=tuple(ratios["ratio_rounds"]),
         ref_ratio_rounds=tuple(ratios["ref_ratio_rounds"]), name=cfg.name, group="",
     )
 

@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-__all__ = ["reference_model", "reference_call", "REFERENCE_TREES", "REFERENCE_DEPTH"]
+__all__ = ["REFERENCE_DEPTH", "REFERENCE_TREES", "reference_call", "reference_model"]
 
 REFERENCE_TREES = 100
 REFERENCE_DEPTH = 6

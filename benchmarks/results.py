@@ -34,10 +34,10 @@ __all__ = [
     "SCHEMA_VERSION",
     "Record",
     "Run",
-    "load_run",
-    "load_results",
     "flatten",
     "group_by_machine",
+    "load_results",
+    "load_run",
     "percentile",
 ]
 
@@ -144,7 +144,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ResultsError(f"results file {path} does not exist; pass a file written by `onnxgate bench --output DIR`") from None
+        raise ResultsError(
+            f"results file {path} does not exist; pass a file written by `onnxgate bench --output DIR`"
+        ) from None
     except OSError as exc:
         raise ResultsError(f"cannot read results file {path}: {exc.strerror or exc}") from exc
     if not text.strip():
@@ -156,7 +158,9 @@ def _read_json(path: Path) -> dict[str, Any]:
             f"results file {path} is not valid JSON (line {exc.lineno}: {exc.msg}); it may be truncated"
         ) from exc
     if not isinstance(data, dict):
-        raise ResultsError(f"results file {path} holds a JSON {type(data).__name__}, expected a pytest-benchmark object")
+        raise ResultsError(
+            f"results file {path} holds a JSON {type(data).__name__}, expected a pytest-benchmark object"
+        )
     return data
 
 
@@ -227,7 +231,9 @@ def load_run(path: str | os.PathLike[str]) -> Run:
         )
     benches = data.get("benchmarks")
     if not isinstance(benches, list) or not benches:
-        raise ResultsError(f"results file {p} holds no benchmarks; the benchmark run was empty or every test was skipped")
+        raise ResultsError(
+            f"results file {p} holds no benchmarks; the benchmark run was empty or every test was skipped"
+        )
     machine_info = data.get("machine_info") or {}
     fingerprint = machine_info.get("onnxgate")
     if not isinstance(fingerprint, dict) or "machine_id" not in fingerprint:

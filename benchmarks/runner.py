@@ -18,7 +18,7 @@ from benchmarks.cases import PROFILES
 from benchmarks.zoo import ZooSpec
 from conversion.errors import OnnxGateError, ResultsError
 
-__all__ = ["run_benchmarks", "BenchmarkRunError", "BENCHMARKS_DIR", "register"]
+__all__ = ["BENCHMARKS_DIR", "BenchmarkRunError", "register", "run_benchmarks"]
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,9 @@ def _output_path(profile: str, output_dir: Path) -> Path:
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ResultsError(f"cannot create the output folder {output_dir}: {exc.strerror or exc}; choose another with --output") from exc
+        raise ResultsError(
+            f"cannot create the output folder {output_dir}: {exc.strerror or exc}; choose another with --output"
+        ) from exc
     if not os.access(output_dir, os.W_OK):
         raise ResultsError(f"the output folder {output_dir} is not writable; choose another with --output")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -68,7 +70,9 @@ def run_benchmarks(
     proc = subprocess.run(cmd, cwd=BENCHMARKS_DIR.parent, stdout=sys.stderr, stderr=sys.stderr, check=False)
     if proc.returncode not in (0, 5) or (proc.returncode == 5 and not out.exists()):
         what = "no benchmark was collected" if proc.returncode == 5 else f"pytest exited with code {proc.returncode}"
-        raise BenchmarkRunError(f"the {profile} benchmark run failed ({what}); its output above says which test and why")
+        raise BenchmarkRunError(
+            f"the {profile} benchmark run failed ({what}); its output above says which test and why"
+        )
     if not out.exists():
         raise ResultsError(f"the {profile} benchmark run wrote no results to {out}: every benchmark was skipped")
     log.info("results written to %s", out)

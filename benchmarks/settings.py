@@ -10,7 +10,7 @@ import pytest
 from benchmarks.cases import Profile
 from benchmarks.zoo import ZooSpec
 
-__all__ = ["Settings", "SETTINGS", "GATE_REPORT", "settings_of"]
+__all__ = ["GATE_REPORT", "SETTINGS", "Settings", "settings_of"]
 
 
 @dataclass(frozen=True)

@@ -88,12 +88,14 @@ def test_reason_names_benchmark_effect_and_minimum() -> None:
     rng = np.random.default_rng(3)
     reason = RatioRegression().fails(_record(_rounds(rng, level=3.0)), _record(_rounds(rng)))
     assert reason is not None
-    assert "synthetic" in reason and "onnx/reference" in reason and f"{MIN_EFFECT['reference']['onnx-1thread/large']:.0%}" in reason
+    minimum = MIN_EFFECT["reference"]["onnx-1thread/large"]
+    assert "synthetic" in reason and "onnx/reference" in reason and f"{minimum:.0%}" in reason
 
 
 @pytest.mark.parametrize(
     ("runtime", "batch", "threads", "expected"),
-    [("native", 1, None, "native/tiny"), ("onnx", 256, 1, "onnx-1thread/medium"), ("onnx", 65536, 2, "onnx-threads/large")],
+    [("native", 1, None, "native/tiny"), ("onnx", 256, 1, "onnx-1thread/medium"),
+     ("onnx", 65536, 2, "onnx-threads/large")],
 )
 def test_benchmark_classes(runtime: str, batch: int, threads: int | None, expected: str) -> None:
     assert benchmark_class(_record([1.0], runtime=runtime, batch=batch, threads=threads)) == expected
@@ -219,7 +221,8 @@ def test_bad_current_exits_2(tmp_path: Path, baseline: Path, capsys: pytest.Capt
     assert "is empty" in capsys.readouterr().err
 
 
-def test_other_machine_is_refused_unless_forced(tmp_path: Path, baseline: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_other_machine_is_refused_unless_forced(tmp_path: Path, baseline: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
     other = {**MACHINE, "cpu_model": "Other CPU", "cpu_count": 8}
     current = _results(tmp_path / "current.json", _suite(np.random.default_rng(11)), machine=other)
     assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current)]) == 2
@@ -260,3 +263,17 @@ def test_records_carry_report_fields(tmp_path: Path) -> None:
     assert rec.p50 <= rec.p90 <= rec.p99
     assert rec.rows_per_s == pytest.approx(rec.batch_size / rec.p50)
     assert copy.copy(rec).key == "xgboost-synthetic-small|onnx-CPUExecutionProvider-t1|b4096"
+
+
+def test_onnxruntime_upgrade_is_judged_against_native_only(tmp_path: Path, baseline: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    # A new onnxruntime moves the reference model too; only ONNX/native can speak for it.
+    rng = np.random.default_rng(11)
+    slower = [_record(_rounds(rng, level=20.0), runtime="native"),
+              _record(_rounds(rng, level=3.0))]
+    current = _results(tmp_path / "current.json", slower, software={"onnxruntime": "1.33.0"})
+    assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current), "--json"]) == 1
+    verdicts = json.loads(capsys.readouterr().out)
+    assert any("onnxruntime changed" in n for n in verdicts["notes"])
+    assert {c["metric"] for c in verdicts["changes"]} == {"onnx/native"}
+    assert all("onnx/native" in f for f in verdicts["performance"]["failures"])
