@@ -33,6 +33,14 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     other.save_model(out["other"])
     out["pkl"].write_bytes(pickle.dumps(model))
     lgb.LGBMClassifier(n_estimators=3, verbose=-1, n_jobs=1).fit(X, y).booster_.save_model(str(out["txt"]))
+    import catboost as cb
+    import skops.io as sio
+    from sklearn.ensemble import RandomForestClassifier
+
+    out["cbm"], out["skops"] = d / "model.cbm", d / "forest.skops"
+    cb.CatBoostClassifier(iterations=5, depth=3, verbose=False, thread_count=1,
+                          allow_writing_files=False).fit(X, y).save_model(str(out["cbm"]))
+    sio.dump(RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0).fit(X, y), out["skops"])
     np.save(out["rows"], X[:50])
     np.savetxt(out["csv"], X[:50], delimiter=",")
     return out
@@ -91,6 +99,17 @@ def test_convert_then_check(files: dict[str, Path], tmp_path: Path, capsys: pyte
     assert code == 0 and json.loads(out)["onnx"] == str(onnx_file) and onnx_file.is_file()
     code, out, _ = run(capsys, "check", files["ubj"], "--onnx", onnx_file, "--data", files["rows"], "--json")
     assert code == 0 and json.loads(out)["passed"] is True
+
+
+@pytest.mark.parametrize("kind, framework", [("ubj", "xgboost"), ("json", "xgboost"), ("txt", "lightgbm"),
+                                             ("cbm", "catboost"), ("skops", "sklearn")])
+def test_each_native_format_converts_and_checks(kind: str, framework: str, files: dict[str, Path], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "convert", files[kind], "--output", tmp_path / "m.onnx", "--json")
+    assert code == 0, err
+    assert json.loads(out)["framework"] == framework
+    code, out, err = run(capsys, "check", files[kind], "--onnx", tmp_path / "m.onnx", "--data", files["rows"])
+    assert code == 0, out + err
 
 
 def test_check_exits_1_when_the_onnx_model_differs(
