@@ -43,6 +43,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from reports.job import ZOO_DATASETS, JobOptions, run_job
     from reports.parity_matrix import Subject
     from reports.user_model import attach_onnx, load_rows, load_user_model, rows_for
@@ -74,20 +76,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                  f"to know the outputs, and it refused: {exc}") from exc
         if args.onnx:
             opts.given[user.path.stem] = attach_onnx(args.onnx, reference)
+        # A refused model still gets its report: the matrix shows the reason, which is the answer.
         n_features = reference.n_features if reference else None
         if args.data:
-            if n_features is None:
-                raise InputError("--data needs a model onnxgate can convert (to know its feature count)")
             X = load_rows(args.data, n_features)
         elif reference is not None:
             X = rows_for(reference)
         else:
-            X = None
-        if X is None:
-            raise InputError(f"{args.model}: onnxgate cannot convert this model, so it has no rows to test; see "
-                             "`onnxgate convert` for the reason")
+            X = np.zeros((0, 0), dtype=np.float32)
         opts.subjects = [Subject(user.path.stem, user.framework, "user data" if args.data else "generated rows",
-                                 reference.task, user.model, X)]
+                                 reference.task if reference else "unknown", user.model, X)]
     outcome = run_job(opts)
     from reports.verdict import model_verdict
 
@@ -97,6 +95,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     lines = [f"{'model':<34} {'exact':<9} {'answer':<8} verdict"]
     for v in verdicts:
         lines.append(f"{v['model']:<34} {v['exact']:<9} {v['answer']:<8} {v['headline']}")
+        if v["exact"] != "exact":  # the reason is what the user needs next
+            lines.append(f"{'':<54}{v['exact_text'][:160]}")
     if outcome.gate:
         lines.append(f"gate: {outcome.gate['summary']}")
     lines.append(f"report: {outcome.index}")

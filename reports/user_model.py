@@ -217,7 +217,7 @@ def rows_for(converted: ConvertedModel, *, n: int = 2000, seed: int = 0) -> np.n
     return X.astype(converted.dtype)
 
 
-def load_rows(path: str | Path, n_features: int) -> np.ndarray:
+def load_rows(path: str | Path, n_features: int | None) -> np.ndarray:
     """Rows from a .npy or .csv file (numbers only; a header line is skipped)."""
     p = Path(path)
     try:
@@ -230,6 +230,6 @@ def load_rows(path: str | Path, n_features: int) -> np.ndarray:
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read data rows from {p}: {exc}; pass a .npy array or a numeric .csv") from exc
     X = np.atleast_2d(X)
-    if X.shape[1] != n_features:
+    if n_features is not None and X.shape[1] != n_features:
         raise InputError(f"{p} has {X.shape[1]} columns, but the model expects {n_features} features")
     return X
