@@ -4,16 +4,20 @@ ONNX Runtime wins by 10-500x on one row and can lose by 14x on large batches of 
 trees, and the crossover moves with framework, model and machine. So the routing table is
 measured: both paths at batch sizes 1, 4, ..., 65 536, refined where the winner changes, and
 a batch between two measured sizes is routed by interpolating log(native/onnx) in log(rows).
+Each path is timed through the calls routing makes (the adapter's native call, the engine's
+validated-input call), so validation cost, paid on both paths alike, does not tip the balance.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import json
 import logging
 import math
 import os
 import platform
+import time
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,14 +29,17 @@ import onnxruntime as ort
 
 from .converted import ConvertedModel
 from .engine import InferenceEngine
-from .latency import measure_latency_improvement
+from .latency import batch_of
 from .parity import summarize_trees
 
 __all__ = ["Calibration", "calibrate", "machine_fingerprint", "probe_rows", "DEFAULT_SIZES"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SIZES: tuple[int, ...] = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536)
+# Up to 16 384 rows: beyond that both paths are linear in rows (the ratio at 65 536 rows was
+# within a few % of the one at 16 384 for all four frameworks), and batches past the last
+# measured size take its decision, so measuring 65 536 would only quadruple calibration time.
+DEFAULT_SIZES: tuple[int, ...] = (1, 4, 16, 64, 256, 1024, 4096, 16384)
 _FORMAT = 1
 
 
@@ -137,13 +144,45 @@ class Calibration:
 
 def _measure(native_model: Any, engine: InferenceEngine, X: np.ndarray, size: int, method: str,
              budget_s: float) -> tuple[float, float]:
-    first = measure_latency_improvement(native_model, engine, X, 1, batch_sizes=[size], method=method, warmup=1)
-    pair_s = (first["native_avg_ms"] + first["onnx_avg_ms"]) / 1e3
-    runs = int(min(31, max(3, budget_s / max(pair_s, 1e-9))))
-    res = measure_latency_improvement(native_model, engine, X, runs, batch_sizes=[size], method=method, warmup=1)
-    # The minimum of several medians would be steadier, but one median per size is enough to
-    # rank two paths that differ by more than the 10% routing goal.
-    return max(res["native_p50_ms"], 1e-9), max(res["onnx_p50_ms"], 1e-9)
+    """Milliseconds per call of each path at ``size`` rows: a low quantile of interleaved rounds.
+
+    Wall time, because routing serves latency and a native model may use several threads.
+    Other jobs on a shared machine only ever add time, so the 20th percentile of many rounds
+    is a steadier estimate of each path's own cost than the median: with medians of 3-5 runs
+    a loaded 2-core machine produced spurious crossovers.
+    """
+    from .frameworks import adapter_named
+
+    adapter = adapter_named(engine.model.framework)
+    Xb = batch_of(X, size)
+    fns = (lambda: adapter.native(native_model, method, Xb), lambda: engine.run_prepared(method, Xb))
+    first = []
+    for fn in fns:  # warm-up, and a first estimate that sizes the rounds
+        t0 = time.perf_counter_ns()
+        fn()
+        first.append(max(time.perf_counter_ns() - t0, 1))
+    # Repeat tiny calls so one timing spans >= ~0.5 ms and the clock's own cost vanishes.
+    reps = int(min(200, max(1, 5e5 / min(first))))
+    rounds = int(min(31, max(5, budget_s * 1e9 / (reps * sum(first)))))
+    times: tuple[list[float], list[float]] = ([], [])
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for r in range(rounds):
+            for i in ((0, 1) if r % 2 == 0 else (1, 0)):
+                fn = fns[i]
+                t0 = time.perf_counter_ns()
+                for _ in range(reps):
+                    fn()
+                times[i].append((time.perf_counter_ns() - t0) / reps / 1e6)
+    finally:
+        if was_enabled:
+            gc.enable()
+    return max(float(np.percentile(times[0], 20)), 1e-9), max(float(np.percentile(times[1], 20)), 1e-9)
+
+
+def _faster(entry: tuple[float, float]) -> bool:
+    return entry[0] > entry[1]
 
 
 def calibrate(
@@ -161,11 +200,18 @@ def calibrate(
     if X.shape[0] == 0:
         X = probe_rows(engine.model)
     table = {int(s): _measure(native_model, engine, X, int(s), method, budget_s) for s in sorted(set(sizes))}
+    # A change of winner is where a noisy size would mislead routing most: confirm the sizes on
+    # both sides of each one with a doubled budget before bisecting between them.
+    keys = sorted(table)
+    for lo, hi in zip(keys, keys[1:]):
+        if _faster(table[lo]) != _faster(table[hi]):
+            for k in (lo, hi):
+                table[k] = _measure(native_model, engine, X, k, method, 2 * budget_s)
     for _ in range(refine):
         keys = sorted(table)
         added = False
         for lo, hi in zip(keys, keys[1:]):
-            if (table[lo][0] > table[lo][1]) != (table[hi][0] > table[hi][1]):
+            if _faster(table[lo]) != _faster(table[hi]):
                 mid = int(round(math.sqrt(lo * hi)))
                 if lo < mid < hi and mid not in table:
                     table[mid] = _measure(native_model, engine, X, mid, method, budget_s)

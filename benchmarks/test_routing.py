@@ -1,0 +1,124 @@
+"""Auto-routing: Predictor(policy="auto") against the faster of native and ONNX, 1..65 536 rows.
+
+Goal (runtime issue): within 10% of the faster path at every batch size, for all four
+frameworks. Per framework the Predictor calibrates once (timed, reported), then at each batch
+size the native model, the ONNX engine and the routed predictor run in rotating order on the
+same rows, single-threaded, timed by the calling thread's CPU clock (immune to the time other
+jobs on the shared machine take from us). The asserted ratio is routed / min(native, ONNX)
+with the predictor pinned to each path as the comparison, so the figure judges the routing
+decision; the ratio against the bare calls (which adds the predictor's own per-call cost) is
+recorded beside it. Sizes off the calibration grid (3, 100, 700, 3 000, 10 000, 40 000)
+check the interpolation between measured sizes.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from benchmarks.prepared import prepare
+from benchmarks.zoo import FRAMEWORKS, ZooSpec
+from conversion import ConvertedModel, Predictor
+from conversion.frameworks import adapter_named
+from conversion.latency import batch_of
+
+GOAL = 1.10
+SIZES = (1, 3, 16, 100, 256, 700, 1024, 3000, 4096, 10_000, 16_384, 40_000, 65_536)
+BUDGET_S = 1.2  # per batch size, for all paths together
+
+
+def _rounds(fns: dict[str, Callable[[], Any]], budget_s: float) -> dict[str, float]:
+    """CPU ms per call of each function (20th percentile of rounds), in rotating order."""
+    names = list(fns)
+    t0 = time.thread_time_ns()
+    for fn in fns.values():
+        fn()
+    one_round = (time.thread_time_ns() - t0) / 1e9
+    rounds = int(min(41, max(5, budget_s / max(one_round, 1e-9))))
+    reps = int(max(1, min(200, 2e-3 / max(one_round / len(names), 1e-9))))  # >= ~2 ms per timing
+    times: dict[str, list[float]] = {n: [] for n in names}
+    gc.collect()
+    gc.disable()
+    try:
+        for r in range(rounds):
+            for name in names[r % len(names):] + names[: r % len(names)]:
+                fn = fns[name]
+                c0 = time.thread_time_ns()
+                for _ in range(reps):
+                    fn()
+                times[name].append((time.thread_time_ns() - c0) / reps / 1e6)
+    finally:
+        gc.enable()
+    # The 20th percentile, not the median: on this 2-core machine other jobs share the cores
+    # (and their caches), which inflates even CPU time; the low quantile is the steadier
+    # estimate of each path's own cost, and all paths are judged by the same statistic.
+    return {n: float(np.percentile(v, 20)) for n, v in times.items()}
+
+
+def _copy(converted: ConvertedModel) -> ConvertedModel:
+    return ConvertedModel(converted.onnx, converted.framework, converted.task, converted.n_features,
+                          converted.classes, dict(converted.methods), dict(converted.metadata))
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_auto_routing_is_within_10pct_of_the_faster_path(benchmark: Any, framework: str) -> None:
+    prep = prepare(ZooSpec(framework, "synthetic", "small"))
+    if prep.converted is None:
+        pytest.skip(f"no ONNX model for {framework}: {prep.parity} ({prep.parity_detail[:200]})")
+    model, method, X = prep.zoo.model, prep.method, prep.zoo.X
+    converted = _copy(prep.converted)
+    start = time.perf_counter()
+    auto = Predictor(model, converted, threads=1, calibration_data=X)
+    calibration_s = time.perf_counter() - start
+    pinned = {p: Predictor(model, converted, policy=p, engine=auto.engine) for p in ("onnx", "native")}
+    adapter, engine = adapter_named(framework), auto.engine
+    rows = []
+    for n in SIZES:
+        Xb = engine.prepare(batch_of(X, n))
+        fns = {
+            "native": lambda Xb=Xb: adapter.native(model, method, Xb),
+            "onnx": lambda Xb=Xb: engine.run(method, Xb),
+            "pinned_native": lambda Xb=Xb: pinned["native"].run(method, Xb),
+            "pinned_onnx": lambda Xb=Xb: pinned["onnx"].run(method, Xb),
+            "routed": lambda Xb=Xb: auto.run(method, Xb),
+        }
+        t = _rounds(fns, BUDGET_S)
+        ratio = t["routed"] / min(t["pinned_native"], t["pinned_onnx"])
+        if ratio > GOAL:  # one re-measurement: a single noisy median must not decide
+            t = _rounds(fns, 2 * BUDGET_S)
+            ratio = t["routed"] / min(t["pinned_native"], t["pinned_onnx"])
+        rows.append({
+            "rows": n,
+            "route": auto.route(n),
+            "faster": "onnx" if t["onnx"] < t["native"] else "native",
+            "native_ms": t["native"],
+            "onnx_ms": t["onnx"],
+            "routed_ms": t["routed"],
+            "speedup_native_over_onnx": t["native"] / t["onnx"],
+            "ratio_vs_faster_pinned": ratio,
+            "ratio_vs_faster_bare": t["routed"] / min(t["native"], t["onnx"]),
+        })
+    worst = max(rows, key=lambda r: r["ratio_vs_faster_pinned"])
+    benchmark.extra_info.update({
+        "framework": framework,
+        "model": prep.zoo.name,
+        "method": method,
+        "goal_ratio": GOAL,
+        "calibration_s": calibration_s,
+        "crossovers": auto.calibration.crossovers if auto.calibration else [],
+        "max_ratio_vs_faster_pinned": worst["ratio_vs_faster_pinned"],
+        "max_ratio_vs_faster_bare": max(r["ratio_vs_faster_bare"] for r in rows),
+        "rows": rows,
+    })
+    x1 = engine.prepare(X[:1])
+    benchmark(auto.run, method, x1)
+    assert worst["ratio_vs_faster_pinned"] <= GOAL, (
+        f"{framework}: auto-routing is {worst['ratio_vs_faster_pinned']:.2f}x the faster path at "
+        f"{worst['rows']} rows (goal <= {GOAL}x): {json.dumps(worst)}"
+    )
