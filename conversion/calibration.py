@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import gc
+import itertools
 import json
 import logging
 import math
@@ -32,7 +33,7 @@ from .engine import InferenceEngine
 from .latency import batch_of
 from .parity import summarize_trees
 
-__all__ = ["Calibration", "calibrate", "machine_fingerprint", "probe_rows", "DEFAULT_SIZES"]
+__all__ = ["DEFAULT_SIZES", "Calibration", "calibrate", "machine_fingerprint", "probe_rows"]
 
 log = logging.getLogger(__name__)
 
@@ -203,16 +204,16 @@ def calibrate(
     # A change of winner is where a noisy size would mislead routing most: confirm the sizes on
     # both sides of each one with a doubled budget before bisecting between them.
     keys = sorted(table)
-    for lo, hi in zip(keys, keys[1:]):
+    for lo, hi in itertools.pairwise(keys):
         if _faster(table[lo]) != _faster(table[hi]):
             for k in (lo, hi):
                 table[k] = _measure(native_model, engine, X, k, method, 2 * budget_s)
     for _ in range(refine):
         keys = sorted(table)
         added = False
-        for lo, hi in zip(keys, keys[1:]):
+        for lo, hi in itertools.pairwise(keys):
             if _faster(table[lo]) != _faster(table[hi]):
-                mid = int(round(math.sqrt(lo * hi)))
+                mid = round(math.sqrt(lo * hi))
                 if lo < mid < hi and mid not in table:
                     table[mid] = _measure(native_model, engine, X, mid, method, budget_s)
                     added = True
@@ -225,8 +226,8 @@ def calibrate(
         onnx_ms=[table[k][1] for k in keys],
         method=method,
         fingerprint=machine_fingerprint(engine),
-        measured_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        measured_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     )
     log.info("calibrated %s: ONNX faster at %s rows; crossovers at %s", engine.model.framework,
-             [s for s, f in zip(keys, cal.log_ratio > 0) if f], cal.crossovers)
+             [s for s, f in zip(keys, cal.log_ratio > 0, strict=False) if f], cal.crossovers)
     return cal

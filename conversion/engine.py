@@ -27,7 +27,7 @@ from .errors import InputError, ModelFileError, ProviderError
 from .inputs import as_matrix
 from .providers import CPU, ProviderArg, resolve_providers
 
-__all__ = ["InferenceEngine", "SessionOptions", "clear_session_cache", "session_cache_info", "CALL_PATHS"]
+__all__ = ["CALL_PATHS", "InferenceEngine", "SessionOptions", "clear_session_cache", "session_cache_info"]
 
 log = logging.getLogger(__name__)
 

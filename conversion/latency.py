@@ -20,7 +20,7 @@ from .converted import ConvertedModel, load
 from .engine import InferenceEngine
 from .errors import InputError
 
-__all__ = ["measure_latency_improvement", "summarize_ns", "batch_of"]
+__all__ = ["batch_of", "measure_latency_improvement", "summarize_ns"]
 
 SEED_KEYS = ("native_avg_ms", "onnx_avg_ms", "improvement_pct", "speedup_factor")
 

@@ -21,7 +21,7 @@ from .converted import ConvertedModel
 from .engine import InferenceEngine
 from .errors import InputError, ProviderError
 
-__all__ = ["Predictor", "ShadowPredictor", "POLICIES"]
+__all__ = ["POLICIES", "Predictor", "ShadowPredictor"]
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,9 @@ class Predictor:
         if policy not in POLICIES:
             raise InputError(f"policy={policy!r}; allowed: {', '.join(POLICIES)}")
         if not isinstance(converted, ConvertedModel):
-            raise InputError(f"converted must be a ConvertedModel (from onnxgate.convert), got {type(converted).__name__}")
+            raise InputError(
+                f"converted must be a ConvertedModel (from onnxgate.convert), got {type(converted).__name__}"
+            )
         if native_model is None and policy == "native":
             raise InputError("policy='native' needs the native model, but native_model is None")
         from .frameworks import adapter_named
@@ -266,7 +268,9 @@ class ShadowPredictor:
             raise InputError(f"sample_rate must be between 0 and 1, got {sample_rate}")
         for side, obj in (("primary", primary), ("shadow", shadow)):
             if not callable(getattr(obj, "run", None)):
-                raise InputError(f"{side} must have run(method, X) (a Predictor or InferenceEngine), got {type(obj).__name__}")
+                raise InputError(
+                    f"{side} must have run(method, X) (a Predictor or InferenceEngine), got {type(obj).__name__}"
+                )
         self.primary, self.shadow = primary, shadow
         self.sample_rate, self.atol, self.rtol = sample_rate, atol, rtol
         self._rng = random.Random(seed)

@@ -15,14 +15,14 @@ import onnxruntime as ort
 from .errors import ProviderError
 
 __all__ = [
-    "ProviderSpec",
-    "PROVIDERS",
     "ALIASES",
+    "PROVIDERS",
+    "ProviderSpec",
     "available_providers",
     "cuda_options",
-    "tensorrt_options",
     "openvino_options",
     "resolve_providers",
+    "tensorrt_options",
 ]
 
 CPU = "CPUExecutionProvider"

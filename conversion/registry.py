@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 import onnx
 import onnxruntime as ort
-from filelock import FileLock, Timeout
+from filelock import FileLock
 from onnx import external_data_helper
 
 from . import __version__
 from .atomic import write_text_atomic
+from .calibration import DEFAULT_SIZES
 from .converted import ConvertedModel, describe
 from .errors import InputError, ModelFileError, RegistryError
-from .calibration import DEFAULT_SIZES
 from .predictor import Predictor
 
 __all__ = ["ModelRegistry"]
@@ -119,7 +119,8 @@ class ModelRegistry:
     def _version_dir(self, name: str, version: int | str) -> tuple[int, Path]:
         have = self.versions(name)
         if not have:
-            raise RegistryError(f"no model named {name!r} in {self.root}; registered: {', '.join(self.names()) or 'none'}")
+            known = ", ".join(self.names()) or "none"
+            raise RegistryError(f"no model named {name!r} in {self.root}; registered: {known}")
         if version == "latest":
             number = have[-1]
         else:
@@ -152,7 +153,9 @@ class ModelRegistry:
         adapter = adapter_for(native_model)
         converted = converted if converted is not None else convert(native_model)
         if converted.framework != adapter.name:
-            raise RegistryError(f"the converted model is a {converted.framework} model but native_model is {adapter.name}")
+            raise RegistryError(
+                f"the converted model is a {converted.framework} model but native_model is {adapter.name}"
+            )
         stored_hash = converted.metadata.get("model_sha256")
         fingerprint = adapter.fingerprint(native_model)
         if stored_hash and fingerprint != adapter.fingerprint(native_model):
@@ -165,7 +168,7 @@ class ModelRegistry:
         meta: dict[str, Any] = {
             "name": name,
             "framework": converted.framework,
-            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "library_versions": {"onnxgate": __version__, "onnx": onnx.__version__, "onnxruntime": ort.__version__,
                                  "numpy": np.__version__, converted.framework: adapter.version()},
             "model": describe(converted),
@@ -180,7 +183,8 @@ class ModelRegistry:
             meta["parity"] = report.to_dict()
             probe = np.ascontiguousarray(np.asarray(parity_data, dtype=converted.dtype)[:64])
             if not report.passed:
-                log.warning("parity failed for %s; it is stored, and load(prefer='auto') will serve native:\n%s", name, report)
+                log.warning("parity failed for %s; it is stored, and load(prefer='auto') will serve native:\n%s",
+                            name, report)
             lat = measure_latency_improvement(native_model, converted, parity_data, latency_runs,
                                               batch_sizes=sorted({1, min(1000, report.n_rows)}))
             meta["latency"] = [{k: r[k] for k in ("batch_size", "native_p50_ms", "onnx_p50_ms", "speedup_p50",
@@ -257,7 +261,9 @@ class ModelRegistry:
             raise RegistryError(f"{name} v{number}: metadata.json is unreadable ({exc}); "
                                 f"other versions: {self._others(name, number)}") from exc
         if not isinstance(meta, dict) or "files" not in meta or "framework" not in meta:
-            raise RegistryError(f"{name} v{number}: metadata.json lacks 'files'/'framework'; it was not written by ModelRegistry")
+            raise RegistryError(
+                f"{name} v{number}: metadata.json lacks 'files'/'framework'; it was not written by ModelRegistry"
+            )
         return meta
 
     def _others(self, name: str, number: int) -> str:
@@ -269,7 +275,9 @@ class ModelRegistry:
             if not path.is_relative_to(vdir.resolve()):
                 raise RegistryError(f"{name} v{number}: metadata names a file outside its folder ({fname!r})")
             if not path.is_file():
-                raise RegistryError(f"{name} v{number}: {fname} is missing; other versions: {self._others(name, number)}")
+                raise RegistryError(
+                    f"{name} v{number}: {fname} is missing; other versions: {self._others(name, number)}"
+                )
             if _sha256(path) != digest:
                 raise RegistryError(f"{name} v{number}: {fname} is truncated or was changed after registration "
                                     f"(sha256 differs); re-register it. Other versions: {self._others(name, number)}")
@@ -346,7 +354,7 @@ class ModelRegistry:
             log.warning("%s v%d: serving ONNX as asked, although its parity %s", name, number,
                         "failed" if meta.get("parity") else "was never checked")
         if native is None:
-            if policy == "native" or not passed and prefer == "auto":
+            if policy == "native" or (not passed and prefer == "auto"):
                 raise RegistryError(f"{name} v{number}: the native model cannot be served (see the log) and the ONNX "
                                     "model has no passing parity report; re-register it with parity_data")
             policy = "onnx"

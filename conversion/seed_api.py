@@ -81,7 +81,8 @@ class ONNXConverter:
         if model_type is not None:
             wanted = _MODEL_TYPES.get(str(model_type).lower())
             if wanted is None:
-                raise InputError(f"model_type={model_type!r} is unknown; use one of {', '.join(sorted(_FRAMEWORKS))} or None")
+                allowed = ", ".join(sorted(_FRAMEWORKS))
+                raise InputError(f"model_type={model_type!r} is unknown; use one of {allowed} or None")
             if wanted != detected:
                 raise InputError(
                     f"model_type={model_type!r} but the model is a {type(model).__name__} ({detected}); "

@@ -53,7 +53,7 @@ def test_engine_returns_what_the_native_model_returns(framework, task, rows) -> 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_empty_batch_returns_an_empty_result_of_the_right_shape(framework) -> None:
-    model, converted = fitted(framework)
+    _model, converted = fitted(framework)
     engine = InferenceEngine(converted)
     empty = np.empty((0, converted.n_features), dtype=np.float32)
     assert engine.predict(empty).shape == (0,)
@@ -212,7 +212,8 @@ def test_provider_aliases_are_accepted() -> None:
 
 
 def test_preference_order_is_tensorrt_cuda_openvino_cpu() -> None:
-    available = ["CPUExecutionProvider", "OpenVINOExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"]
+    available = ["CPUExecutionProvider", "OpenVINOExecutionProvider", "CUDAExecutionProvider",
+                 "TensorrtExecutionProvider"]
     names = [n for n, _ in resolve_providers(None, available=available)]
     assert names == ["TensorrtExecutionProvider", "CUDAExecutionProvider", "OpenVINOExecutionProvider",
                      "CPUExecutionProvider"]

@@ -61,7 +61,8 @@ def test_rounds_are_interleaved_on_the_same_input_with_gc_off(monkeypatch) -> No
     real_native, real_run = adapter.native, engine.run
     monkeypatch.setattr(adapter, "native", lambda m, meth, X: calls.append(("native", id(X), gc.isenabled()))
                         or real_native(m, meth, X))
-    monkeypatch.setattr(engine, "run", lambda meth, X: calls.append(("onnx", id(X), gc.isenabled())) or real_run(meth, X))
+    monkeypatch.setattr(engine, "run",
+                        lambda meth, X: calls.append(("onnx", id(X), gc.isenabled())) or real_run(meth, X))
     gc_before = gc.isenabled()
     measure_latency_improvement(model, engine, data()[0][:20], n_runs=6, warmup=2)
     assert gc.isenabled() == gc_before
