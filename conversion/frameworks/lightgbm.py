@@ -1,7 +1,9 @@
-"""LightGBM: sklearn wrappers and raw Boosters, read from the text model (``model_to_string``).
+"""LightGBM: sklearn wrappers and raw Boosters, read from the text model (``save_model``).
 
 ``dump_model()`` builds a JSON tree of Python dicts (seconds for large models); the text
 model has one line per tree field, so every field of every tree parses in one numpy call.
+Where LightGBM's own semantics are subtle (the 1e-35 zero band, missing types None / Zero /
+NaN, float64 thresholds), the comments below say what its predictor does.
 """
 
 from __future__ import annotations
