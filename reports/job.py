@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from conversion.errors import OnnxGateError
+
 from .build import build_report, check_writable
 from .latency_probe import FULL_BATCHES, QUICK_BATCHES, probe_latency
 from .manifest import environment_manifest
@@ -30,6 +32,8 @@ __all__ = ["JobOptions", "JobOutcome", "categorical_subjects", "default_output",
 log = logging.getLogger(__name__)
 
 ZOO_DATASETS = ("synthetic", "breast_cancer", "wine", "digits", "diabetes")
+LATENCY_SUITE = "test_latency"  # the benchmarks' latency test, whose records the report reads
+
 FRAMEWORKS = ("xgboost", "lightgbm", "catboost", "sklearn")
 
 
@@ -53,6 +57,7 @@ class JobOutcome:
     results_file: Path
     result: RunResult
     gate: dict[str, Any] | None = None
+    gate_error: str | None = None  # the gate refused to compare (bad or foreign baseline): an input error
 
     @property
     def parity_failed(self) -> bool:
@@ -62,6 +67,8 @@ class JobOutcome:
 
     @property
     def exit_code(self) -> int:
+        if self.gate_error:
+            return 2
         gate_failed = self.gate is not None and not self.gate.get("passed", True)
         return 1 if self.parity_failed or gate_failed else 0
 
@@ -154,22 +161,35 @@ def _evaluate(subject: Subject, opts: JobOptions) -> tuple[dict[str, Any], list[
     return row, cells, primary if primary.converted is not None else None
 
 
-def _benchmark_profile(profile: str, folder: Path) -> RunResult | None:
-    """Runs the benchmarks' profile through benchmarks.runner; None when that module is absent."""
+def _benchmark_profile(profile: str, folder: Path, frameworks: tuple[str, ...]) -> tuple[RunResult | None, str]:
+    """Runs the benchmarks' profile through benchmarks.runner: (its results, a note for the report).
+
+    No results when the runner is absent or failed; the job then measures in-process.
+    """
     try:
         from benchmarks.runner import run_benchmarks
     except ImportError as exc:
         log.warning("the benchmark runner is not available (%s); measuring latency in-process instead", exc)
-        return None
-    returned = run_benchmarks(profile, folder)
+        return None, f"the benchmark runner is not available ({exc}), so latency was measured in-process"
+    # The report reads the latency suite only; the other benchmark suites (routing, conversion
+    # speed, engine overhead) are `onnxgate bench`'s business and would double the run's time.
+    extra = ["-k", LATENCY_SUITE]
+    # Only the frameworks this run is about: `run --framework xgboost` should not wait for the rest.
+    if set(frameworks) != set(FRAMEWORKS):
+        extra += ["--onnxgate-frameworks", ",".join(frameworks)]
+    try:
+        returned = run_benchmarks(profile, folder, extra_args=extra)
+    except OnnxGateError as exc:  # a failing benchmark must not cost the user the whole report
+        log.warning("the %s benchmark profile failed: %s", profile, exc)
+        return None, f"the {profile} benchmark profile failed, so latency was measured in-process: {exc}"
     path = Path(returned) if isinstance(returned, str | Path) else None
     if path is None or not path.is_file():
         found = sorted(folder.glob("**/*.json"), key=lambda p: p.stat().st_mtime)
         path = found[-1] if found else None
     if path is None:
         log.warning("the benchmark runner wrote no results file into %s", folder)
-        return None
-    return from_benchmark_run(path)
+        return None, f"the {profile} benchmark profile wrote no results file, so latency was measured in-process"
+    return from_benchmark_run(path), f"latency from the {profile} benchmark profile ({path.name})"
 
 
 def gate_view(baseline: Path, current: Path) -> dict[str, Any]:
@@ -179,11 +199,18 @@ def gate_view(baseline: Path, current: Path) -> dict[str, Any]:
     outcome = gate_files(baseline, current)
     data = outcome.to_dict()
     columns = ["key", "class", "verdict", "baseline_ratio", "current_ratio", "effect", "p_value", "note"]
+    # Unchanged rows are the noise the gate exists to ignore; missing ones are benchmarks this run
+    # did not select (e.g. `run --framework xgboost`). Both are counted, not listed.
     rows = [{k: (f"{c[k]:.3g}" if isinstance(c.get(k), float) else c.get(k)) for k in columns}
-            for c in data["changes"] if c["verdict"] != "unchanged"]
+            for c in data["changes"] if c["verdict"] not in ("unchanged", "missing")]
+    counts: dict[str, int] = {}
+    for c in data["changes"]:
+        counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
     parity = "pass" if data["parity"]["passed"] else "FAIL"
     perf = "pass" if data["performance"]["passed"] else "FAIL"
-    return {"passed": outcome.exit_code == 0, "summary": f"parity {parity}, performance {perf} against {baseline}",
+    tally = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+    return {"passed": outcome.exit_code == 0,
+            "summary": f"parity {parity}, performance {perf} against {baseline} ({tally})",
             "columns": columns, "rows": rows, "text": outcome.render(), "data": data}
 
 
@@ -218,11 +245,11 @@ def run_job(opts: JobOptions) -> JobOutcome:
     bench_file: Path | None = None
     if opts.benchmarks and opts.subjects is None:
         progress.message(f"running the {opts.profile} benchmark profile ...")
-        bench = _benchmark_profile(opts.profile, output / "bench")
+        bench, note = _benchmark_profile(opts.profile, output / "bench", opts.frameworks)
+        notes.append(note)
         if bench is not None:
             latency += bench.latency
             bench_file = Path(bench.source)
-            notes.append(f"latency from the {opts.profile} benchmark profile ({bench_file.name})")
     covered = {r["model"] for r in latency}
     todo = [(s, a) for s, a in usable if s.name not in covered]
     if todo:
@@ -238,17 +265,22 @@ def run_job(opts: JobOptions) -> JobOutcome:
             probe.step(subject.name)
         notes.append(f"latency of {len(todo)} model(s) measured in-process (native and ONNX calls interleaved, "
                      f"batches {', '.join(map(str, batches))})")
-    gate = None
+    gate, gate_error = None, None
     if opts.baseline is not None:
         if bench_file is None:
-            notes.append("no gate verdict: --baseline needs the benchmark profile's results file, "
-                         "which this run did not produce")
+            gate_error = ("no gate verdict: --baseline needs the benchmark profile's results file, "
+                          "which this run did not produce")
         else:
-            gate = gate_view(opts.baseline, bench_file)
+            try:
+                gate = gate_view(opts.baseline, bench_file)
+            except OnnxGateError as exc:  # e.g. a baseline from another machine: keep the report, say why
+                gate_error = f"no gate verdict: {exc}"
+        if gate_error:
+            notes.append(gate_error)
     notes.append(f"onnxgate run --{opts.profile} took {time.monotonic() - started:.0f} s")
     result = RunResult(source=str(output / "run.json"), created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                        manifest=manifest, profile=opts.profile, models=models, parity=cells, latency=latency,
                        gate=gate, notes=notes)
     results_file = save_run(result, output / "run.json")
     index = build_report([result], output, gate=gate)
-    return JobOutcome(index, results_file, result, gate)
+    return JobOutcome(index, results_file, result, gate, gate_error)
