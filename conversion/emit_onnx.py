@@ -18,7 +18,6 @@ __all__ = ["emit", "split_values", "ONNX_OPSET", "DEFAULT_ML_OPSET"]
 ONNX_OPSET = 21  # ai.onnx; supported by onnxruntime >= 1.18
 DEFAULT_ML_OPSET = {np.dtype(np.float32): 3, np.dtype(np.float64): 5}
 _ELEM = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}
-_LEQ, _EQ = 0, 4  # opset-5 node modes; the opset-3 spelling is in _MODE_NAMES
 _MODE_NAMES = np.array([b"BRANCH_LEQ", b"BRANCH_LT", b"BRANCH_GTE", b"BRANCH_GT", b"BRANCH_EQ"])
 
 
@@ -59,7 +58,7 @@ def split_values(
 
 
 def _node_arrays(ir: TreeEnsembleIR, dtype: np.dtype) -> dict[str, np.ndarray]:
-    """Per-node arrays in ONNX terms, with zero-as-missing splits expanded into an EQ test."""
+    """Per-node arrays in ONNX terms."""
     values, modes = split_values(ir.threshold, ir.cmp, ir.input_cast, dtype)
     leaf = ir.is_leaf
     a = {
@@ -73,33 +72,7 @@ def _node_arrays(ir: TreeEnsembleIR, dtype: np.dtype) -> dict[str, np.ndarray]:
         "missing": (ir.missing_left & ~leaf).astype(np.int64),
         "weights": ir.value,
     }
-    if ir.zero_missing is None or not ir.zero_missing.any():
-        return a
-    zero_goes_left = _goes_left_at_zero(a["value"], a["mode"])
-    expand = np.flatnonzero(ir.zero_missing & ~leaf & (zero_goes_left != ir.missing_left))
-    if expand.size == 0:
-        return a
-    # Node i becomes "x == 0 ? default child : (moved copy of node i)"; the copy gets a fresh id.
-    n_per_tree = np.bincount(a["tree"], weights=None, minlength=ir.n_trees)
-    next_id = n_per_tree.astype(np.int64)
-    moved_ids = np.empty(expand.size, dtype=np.int64)
-    for j, i in enumerate(expand):
-        t = a["tree"][i]
-        moved_ids[j] = next_id[t]
-        next_id[t] += 1
-    moved = {k: v[expand].copy() for k, v in a.items()}
-    moved["node"] = moved_ids
-    default = np.where(ir.missing_left[expand], a["true"][expand], a["false"][expand])
-    a["value"][expand] = 0.0
-    a["mode"][expand] = _EQ
-    a["true"][expand] = default
-    a["false"][expand] = moved_ids
-    a["missing"][expand] = 1
-    return {k: np.concatenate([a[k], moved[k]]) for k in a}
-
-
-def _goes_left_at_zero(values: np.ndarray, modes: np.ndarray) -> np.ndarray:
-    return np.where(modes == 0, 0.0 <= values, 0.0 < values)
+    return a
 
 
 def _ints(name: str, values: np.ndarray, node: onnx.NodeProto | None = None) -> AttributeProto:

@@ -43,8 +43,7 @@ class TreeEnsembleIR:
 
     A node sends a row to ``left`` when ``cast(x[feature]) <cmp> threshold`` holds, where
     ``cast`` is the precision the native framework compares in (``input_cast``). NaN goes to
-    ``left`` where ``missing_left`` is set. ``zero_missing`` marks splits that also send 0.0
-    down the missing branch (LightGBM ``zero_as_missing``). ``missing_band`` (one value per
+    ``left`` where ``missing_left`` is set. ``missing_band`` (one value per
     feature, NaN where unused) makes every input with ``|x| <= band`` on that feature missing
     before any split sees it (LightGBM counts ``|x| <= 1e-35`` as zero, hence missing).
     Leaves have ``feature == -1`` and their contribution per target in ``value``; the
@@ -65,7 +64,6 @@ class TreeEnsembleIR:
     cmp: Comparison
     input_cast: Literal["float32", "float64"]
     head: Head
-    zero_missing: np.ndarray | None = None  # bool
     missing_band: np.ndarray | None = None  # float64 [n_features]
 
     def __post_init__(self) -> None:

@@ -53,7 +53,7 @@ def test_rounded_threshold_routes_like_the_native_comparison(case: tuple) -> Non
     assert _onnx_left(x, values[0], int(modes[0]), dtype) == _native_left(x, t, cmp, cast)
 
 
-def _stump_ir(*, zero_missing: bool = False, missing_left: bool = False, threshold: float = 0.5) -> TreeEnsembleIR:
+def _stump_ir(*, band: float | None = None, missing_left: bool = False, threshold: float = 0.5) -> TreeEnsembleIR:
     """One split on feature 0: left leaf 1.0, right leaf 2.0."""
     return TreeEnsembleIR(
         n_features=2, n_targets=1,
@@ -62,7 +62,7 @@ def _stump_ir(*, zero_missing: bool = False, missing_left: bool = False, thresho
         missing_left=np.array([missing_left, False, False]), value=np.array([[0.0], [1.0], [2.0]]),
         base_values=np.zeros(1), cmp="<=", input_cast="float64",
         head=Head(task="regression", methods={"predict": "float64"}),
-        zero_missing=np.array([zero_missing, False, False]) if zero_missing else None,
+        missing_band=None if band is None else np.array([band, np.nan]),
     )
 
 
@@ -73,15 +73,16 @@ def _run(ir: TreeEnsembleIR, X: np.ndarray, dtype: np.dtype, opset: int) -> np.n
 
 
 @pytest.mark.parametrize(("dtype", "opset"), [(np.float32, 3), (np.float32, 5), (np.float64, 5)])
-def test_nan_and_zero_as_missing_routing_in_onnxruntime(dtype: type, opset: int) -> None:
-    X = np.array([[np.nan, 0], [0.0, 0], [-0.0, 0], [0.25, 0], [1.0, 0], [np.inf, 0], [-np.inf, 0]])
-    # Default (missing) branch is right; 0.0 <= 0.5 would go left, zero_as_missing sends it right.
+def test_nan_and_missing_band_routing_in_onnxruntime(dtype: type, opset: int) -> None:
+    X = np.array([[np.nan, 0], [0.0, 0], [-0.0, 0], [0.25, 0], [1.0, 0], [np.inf, 0], [-np.inf, 0], [1e-36, 0]])
+    # Default (missing) branch is right; 0.0 <= 0.5 would go left, a missing band around
+    # zero (LightGBM zero_as_missing, |x| <= 1e-35) sends it right.
     plain = _run(_stump_ir(), X, np.dtype(dtype), opset)
-    np.testing.assert_array_equal(plain, [2, 1, 1, 1, 2, 2, 1])
-    zero = _run(_stump_ir(zero_missing=True), X, np.dtype(dtype), opset)
-    np.testing.assert_array_equal(zero, [2, 2, 2, 1, 2, 2, 1])
+    np.testing.assert_array_equal(plain, [2, 1, 1, 1, 2, 2, 1, 1])
+    zero = _run(_stump_ir(band=1e-35), X, np.dtype(dtype), opset)
+    np.testing.assert_array_equal(zero, [2, 2, 2, 1, 2, 2, 1, 2])
     nan_left = _run(_stump_ir(missing_left=True), X, np.dtype(dtype), opset)
-    np.testing.assert_array_equal(nan_left, [1, 1, 1, 1, 2, 2, 1])
+    np.testing.assert_array_equal(nan_left, [1, 1, 1, 1, 2, 2, 1, 1])
 
 
 @pytest.mark.parametrize("opset", [3, 5])
