@@ -8,7 +8,9 @@ jobs on the shared machine take from us). The asserted ratio is routed / min(nat
 with the predictor pinned to each path as the comparison, so the figure judges the routing
 decision; the ratio against the bare calls (which adds the predictor's own per-call cost) is
 recorded beside it. Sizes off the calibration grid (3, 100, 700, 3 000, 10 000, 40 000)
-check the interpolation between measured sizes.
+check the interpolation between measured sizes. The full profile (``--onnxgate-profile
+full``) measures all 13 sizes; the default quick profile, which CI runs, measures 1, 256 and
+4 096 rows.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 import pytest
 
 from benchmarks.prepared import prepare
+from benchmarks.settings import settings_of
 from benchmarks.zoo import FRAMEWORKS, ZooSpec
 from conversion import ConvertedModel, Predictor
 from conversion.frameworks import adapter_named
@@ -30,6 +33,7 @@ from conversion.latency import batch_of
 
 GOAL = 1.10
 SIZES = (1, 3, 16, 100, 256, 700, 1024, 3000, 4096, 10_000, 16_384, 40_000, 65_536)
+QUICK_SIZES = (1, 256, 4096)  # the quick profile's batch sizes (benchmarks/cases.py)
 BUDGET_S = 1.2  # per batch size, for all paths together
 
 
@@ -66,8 +70,22 @@ def _copy(converted: ConvertedModel) -> ConvertedModel:
                           converted.classes, dict(converted.methods), dict(converted.metadata))
 
 
+def _plan(request: pytest.FixtureRequest, framework: str) -> tuple[tuple[int, ...], float]:
+    """(batch sizes, budget per size) for this run; the quick profile keeps within CI's budget."""
+    settings = settings_of(request.config)
+    if framework not in settings.frameworks:
+        pytest.skip(f"{framework} not selected by --onnxgate-frameworks")
+    if settings.profile.name == "quick":
+        return QUICK_SIZES, BUDGET_S / 2
+    return SIZES, BUDGET_S
+
+
 @pytest.mark.parametrize("framework", FRAMEWORKS)
-def test_auto_routing_is_within_10pct_of_the_faster_path(benchmark: Any, framework: str) -> None:
+def test_auto_routing_is_within_10pct_of_the_faster_path(
+    benchmark: Any, framework: str, request: pytest.FixtureRequest
+) -> None:
+    sizes, budget_s = _plan(request, framework)
+    quick = sizes == QUICK_SIZES
     prep = prepare(ZooSpec(framework, "synthetic", "small"))
     if prep.converted is None:
         pytest.skip(f"no ONNX model for {framework}: {prep.parity} ({prep.parity_detail[:200]})")
@@ -79,7 +97,7 @@ def test_auto_routing_is_within_10pct_of_the_faster_path(benchmark: Any, framewo
     pinned = {p: Predictor(model, converted, policy=p, engine=auto.engine) for p in ("onnx", "native")}
     adapter, engine = adapter_named(framework), auto.engine
     rows = []
-    for n in SIZES:
+    for n in sizes:
         Xb = engine.prepare(batch_of(X, n))
         fns = {
             "native": lambda Xb=Xb: adapter.native(model, method, Xb),
@@ -88,10 +106,10 @@ def test_auto_routing_is_within_10pct_of_the_faster_path(benchmark: Any, framewo
             "pinned_onnx": lambda Xb=Xb: pinned["onnx"].run(method, Xb),
             "routed": lambda Xb=Xb: auto.run(method, Xb),
         }
-        t = _rounds(fns, BUDGET_S)
+        t = _rounds(fns, budget_s)
         ratio = t["routed"] / min(t["pinned_native"], t["pinned_onnx"])
         if ratio > GOAL:  # one re-measurement: a single noisy median must not decide
-            t = _rounds(fns, 2 * BUDGET_S)
+            t = _rounds(fns, 2 * budget_s)
             ratio = t["routed"] / min(t["pinned_native"], t["pinned_onnx"])
         rows.append({
             "rows": n,
@@ -104,12 +122,17 @@ def test_auto_routing_is_within_10pct_of_the_faster_path(benchmark: Any, framewo
             "ratio_vs_faster_pinned": ratio,
             "ratio_vs_faster_bare": t["routed"] / min(t["native"], t["onnx"]),
         })
-    worst = max(rows, key=lambda r: r["ratio_vs_faster_pinned"])
+    # The quick profile cannot afford the rounds that resolve near-ties, so there only sizes
+    # where one path is clearly (>25%) faster are judged; the full profile judges every size.
+    judged = [r for r in rows
+              if not quick or max(r["native_ms"], r["onnx_ms"]) > 1.25 * min(r["native_ms"], r["onnx_ms"])]
+    worst = max(judged or rows, key=lambda r: r["ratio_vs_faster_pinned"])
     benchmark.extra_info.update({
         "framework": framework,
         "model": prep.zoo.name,
         "method": method,
         "goal_ratio": GOAL,
+        "judged_sizes": [r["rows"] for r in judged],
         "calibration_s": calibration_s,
         "crossovers": auto.calibration.crossovers if auto.calibration else [],
         "max_ratio_vs_faster_pinned": worst["ratio_vs_faster_pinned"],
