@@ -77,6 +77,7 @@ def test_engine_overhead_one_row(benchmark: Any, framework: str) -> None:
     iob_ratio = t["raw_iobinding"]["cpu"] / t["raw_run"]["cpu"]
     benchmark.extra_info.update(
         {
+            "onnxgate_kind": "engine_overhead",  # results.py reads only "latency" entries; reports may read these
             "framework": framework,
             "method": method,
             "call_path": engine.call_path,
