@@ -281,3 +281,26 @@ def test_a_provider_that_rejects_the_graph_falls_back_to_cpu_and_says_why(monkey
     assert "falling back to CPUExecutionProvider" in caplog.text
     X = data()[0][:4]
     np.testing.assert_array_equal(engine.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("path", CALL_PATHS)
+def test_one_engine_serves_many_threads_correctly(path) -> None:
+    import threading
+
+    _, converted = fitted("xgboost")
+    X = data()[0][:8]
+    engine = InferenceEngine(converted, call_path=path)
+    expected = [engine.predict_proba(X[i : i + 1]) for i in range(4)]
+    wrong: list[int] = []
+
+    def worker(i: int) -> None:
+        for _ in range(100):
+            if not np.array_equal(engine.predict_proba(X[i : i + 1]), expected[i]):
+                wrong.append(i)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []
