@@ -160,11 +160,12 @@ def test_nan_is_refused_for_a_model_that_does_not_accept_missing_values() -> Non
         InferenceEngine(converted).predict(X)
 
 
-def test_inf_is_refused_for_a_model_that_rejects_infinite_values() -> None:
+@pytest.mark.parametrize("rows", [1, 3])
+def test_inf_is_refused_for_a_model_that_rejects_infinite_values(rows) -> None:
     _, converted = fitted("xgboost")
     converted.metadata["allow_inf"] = "false"
-    X = data()[0][:3].copy()  # float32, C-contiguous: the engine's fast validation path
-    X[2, 0] = -np.inf
+    X = data()[0][:rows].copy()  # float32, C-contiguous: the engine's fast validation path
+    X[rows - 1, 0] = -np.inf
     with pytest.raises(InputError, match="inf"):
         InferenceEngine(converted).predict(X)
 
