@@ -86,24 +86,39 @@ def bench_command(args: argparse.Namespace) -> int:
     from benchmarks.runner import BenchmarkRunError, run_benchmarks
 
     extra = ["--onnxgate-frameworks", args.frameworks] if args.frameworks else []
+    code = 0
     try:
         specs = parse_specs([m for m in args.models.split(",") if m]) or None
         path = run_benchmarks(args.profile, args.output, specs=specs, extra_args=extra)
     except ValueError as exc:
         print(f"onnxgate bench: --models: {exc}", file=sys.stderr)
         return 2
-    except BenchmarkRunError as exc:
+    except BenchmarkRunError as exc:  # the other benchmarks' results are still worth keeping
         print(f"onnxgate bench: {exc}", file=sys.stderr)
-        return 1
+        path, code = exc.results, 1
     except OnnxGateError as exc:
         print(f"onnxgate bench: {exc}", file=sys.stderr)
         return 2
     if args.save_as:
-        from conversion.atomic import write_bytes_atomic
-
-        path = write_bytes_atomic(args.save_as, path.read_bytes())
+        path = _save_compact(path, args.save_as)
     print(json.dumps({"results": str(path)}) if args.json else path)
-    return 0
+    return code
+
+
+def _save_compact(results: Path, target: Path) -> Path:
+    """Copies results without pytest-benchmark's raw per-round times (``stats.data``).
+
+    A committed baseline stays small: percentiles are already in ``stats`` and the gate
+    reads the per-round ratios in ``extra_info``, which are kept.
+    """
+    import json
+
+    from conversion.atomic import write_text_atomic
+
+    doc = json.loads(results.read_text(encoding="utf-8"))
+    for bench in doc.get("benchmarks", []):
+        bench.get("stats", {}).pop("data", None)
+    return write_text_atomic(target, json.dumps(doc, indent=1) + "\n")
 
 
 def gate_command(args: argparse.Namespace) -> int:

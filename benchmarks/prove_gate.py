@@ -244,12 +244,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", default=",".join(str(t) for t in sorted({1, os.cpu_count() or 1})))
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--raw", type=Path, default=None, help="also write every run's per-round times here")
+    parser.add_argument("--from-raw", type=Path, help="re-judge the runs saved by --raw instead of measuring")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if args.worker:  # internal: one worker process
         spec = json.loads(args.worker.read_text())
         Path(spec["out"]).write_text(json.dumps(_worker(spec)))
+        return 0
+    if args.from_raw:  # the gate's rules changed, the measurements did not
+        saved = json.loads(args.from_raw.read_text())
+        configs = [Config(**c) for c in saved["configs"]]
+        _print(analyse(configs, saved["runs"]), {"trees": saved["trees"]})
         return 0
     configs = _configs([int(b) for b in args.batches.split(",")], [int(t) for t in args.threads.split(",")])
     trees, slowdown = calibrate(configs)
