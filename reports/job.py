@@ -181,6 +181,11 @@ def _benchmark_profile(profile: str, folder: Path, frameworks: tuple[str, ...]) 
         returned = run_benchmarks(profile, folder, extra_args=extra)
     except OnnxGateError as exc:  # a failing benchmark must not cost the user the whole report
         log.warning("the %s benchmark profile failed: %s", profile, exc)
+        partial = getattr(exc, "results", None)  # the runner keeps what the other benchmarks wrote
+        if partial is not None and Path(partial).is_file():
+            note = (f"some benchmarks of the {profile} profile failed ({exc}); "
+                    f"latency from the others ({Path(partial).name})")
+            return from_benchmark_run(Path(partial)), note
         return None, f"the {profile} benchmark profile failed, so latency was measured in-process: {exc}"
     path = Path(returned) if isinstance(returned, str | Path) else None
     if path is None or not path.is_file():

@@ -178,3 +178,34 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         with pytest.raises(SystemExit) as exc:
             main(argv)
         assert exc.value.code == 2
+
+
+@pytest.mark.slow
+def test_run_reads_latency_from_the_benchmark_profile(tmp_path: Path) -> None:
+    # A real process: the benchmark runner hands its pytest child the process's stderr.
+    proc = subprocess.run([sys.executable, "-m", "conversion.cli", "run", "--framework", "xgboost", "--datasets",
+                           "synthetic", "--no-upstream", "--output", str(tmp_path / "r"), "--json"],
+                          capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["exit_code"] == 0
+    result = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert any("benchmark profile (bench-" in note for note in result["notes"]), result["notes"]
+    models = {row["model"] for row in result["latency"]}
+    assert "xgboost-synthetic-small" in models
+
+
+def test_run_survives_a_failing_benchmark_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import benchmarks.runner
+
+    def failing(*args: object, **kwargs: object) -> Path:
+        raise benchmarks.runner.BenchmarkRunError("the quick benchmark run failed (pytest exited with code 1)",
+                                                  results=tmp_path / "never-written.json")
+
+    monkeypatch.setattr(benchmarks.runner, "run_benchmarks", failing)
+    code, _, err = run(capsys, "run", "--framework", "xgboost", "--datasets", "wine", "--no-upstream",
+                         "--output", tmp_path / "r", "--json")
+    assert code == 0, err
+    result = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert any("profile failed, so latency was measured in-process" in n for n in result["notes"])
+    assert {row["model"] for row in result["latency"]} == {"xgboost-wine-small"}
