@@ -117,7 +117,8 @@ def test_parity_rule(baseline: str, current: str, fails: bool) -> None:
 def _bench(rec: Record) -> dict[str, Any]:
     info = {k: getattr(rec, k) for k in ("framework", "model", "size", "dataset", "runtime", "provider", "threads",
                                           "parity", "parity_detail", "ratio_kind")}
-    info |= {"onnxgate_kind": "latency", "batch_size": rec.batch_size, "ratio_rounds": list(rec.ratio_rounds)}
+    info |= {"onnxgate_kind": "latency", "batch_size": rec.batch_size, "ratio_rounds": list(rec.ratio_rounds),
+             "ref_ratio_rounds": list(rec.ref_ratio_rounds)}
     data = [1e-3 * r for r in rec.ratio_rounds]
     return {
         "group": "g", "name": f"test_latency[{rec.runtime}-{rec.threads}]", "extra_info": info,
@@ -160,11 +161,11 @@ def test_unchanged_exits_0(tmp_path: Path, baseline: Path, capsys: pytest.Captur
 
 def test_regression_exits_1_with_a_table(tmp_path: Path, baseline: Path, capsys: pytest.CaptureFixture[str]) -> None:
     current = _results(tmp_path / "current.json", _suite(np.random.default_rng(11), onnx_level=3.0),
-                       software={"onnxruntime": "1.33.0"})
+                       software={"onnxruntime": "1.32.0", "xgboost": "3.3.0"})
     assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current)]) == 1
     out = capsys.readouterr().out
     assert "performance verdict: FAIL" in out and "parity verdict: pass" in out
-    assert "REGRESSION" in out and "onnxruntime 1.32.0 -> 1.33.0" in out
+    assert "REGRESSION" in out and "xgboost None -> 3.3.0" in out
 
 
 def test_parity_break_is_its_own_verdict(tmp_path: Path, baseline: Path, capsys: pytest.CaptureFixture[str]) -> None:
