@@ -56,6 +56,7 @@ def finish(model: Any, lowered: Lowered, framework: str, framework_version: str,
             "dtype": dtype.name,
             "allow_nan": str(head.allow_nan).lower(),
             "allow_inf": str(head.allow_inf).lower(),
+            "finite_max": repr(head.finite_max),
         },
     )
 

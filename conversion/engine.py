@@ -165,9 +165,12 @@ class InferenceEngine:
         meta = self.model.metadata
         self._allow_nan = meta.get("allow_nan", "true") == "true"
         self._allow_inf = meta.get("allow_inf", "true") == "true"
+        self._finite_max = float(meta.get("finite_max", "inf"))
         self._no_value_checks = self._allow_nan and self._allow_inf
         self._dtype, self._n_features = self.model.dtype, self.model.n_features
-        self._ones = np.ones(self._n_features, dtype=self._dtype)
+        # Scaled by 2**-64 so the dot product of finite inputs cannot overflow: it is then
+        # non-finite exactly when some input is NaN or inf.
+        self._ones = np.full(self._n_features, 2.0**-64, dtype=self._dtype)
         self._local = threading.local()
         self._paths: dict[str, Callable[[str, np.ndarray], np.ndarray]] = {
             "run": self._call_run,
@@ -177,6 +180,11 @@ class InferenceEngine:
         self._c_sess = getattr(self.session, "_sess", None)
         if self._c_sess is not None and hasattr(self._c_sess, "run_with_iobinding"):
             self._paths.update({"c_run": self._call_c_run, "c_iobinding": self._call_c_iobinding})
+        if any(o.type == "tensor(string)" for o in self.session.get_outputs()):
+            # onnxruntime 1.32 segfaults copying string outputs out of an IOBinding (string
+            # class labels), so those models never take the binding paths.
+            for name in ("iobinding", "c_iobinding", "ort_values"):
+                self._paths.pop(name, None)
         if call_path != "auto" and call_path not in self._paths:
             raise InputError(f"call_path={call_path!r} is not available with this onnxruntime build; "
                              f"available: {', '.join(self._paths)}")
@@ -313,7 +321,11 @@ class InferenceEngine:
             and (
                 self._no_value_checks
                 # one row: a dot product with ones is half the cost of a ufunc reduction
-                or math.isfinite(X[0].dot(self._ones) if X.shape[0] == 1 else _add_reduce(X, axis=None))
+                or (
+                    self._finite_max == math.inf
+                    # float64 accumulation: a sum of large finite float32 values must not overflow
+                    and math.isfinite(X[0].dot(self._ones) if X.shape[0] == 1 else _add_reduce(X, axis=None, dtype=np.float64))
+                )
             )
         ):
             return X
@@ -323,6 +335,7 @@ class InferenceEngine:
             dtype=self.model.dtype,
             allow_nan=self._allow_nan,
             allow_inf=self._allow_inf,
+            finite_max=self._finite_max,
         )
 
     def prepare(self, X: Any) -> np.ndarray:

@@ -24,6 +24,7 @@ def as_matrix(
     dtype: np.dtype,
     allow_nan: bool = True,
     allow_inf: bool = True,
+    finite_max: float = np.inf,
 ) -> np.ndarray:
     """Returns ``X`` as a C-contiguous ``(n_rows, n_features)`` array of ``dtype``, or raises InputError."""
     if hasattr(X, "to_numpy") and hasattr(X, "columns"):  # pandas / polars DataFrame
@@ -46,11 +47,11 @@ def as_matrix(
     if arr.dtype.kind == "f" and out.size:
         if not allow_nan and np.isnan(out).any():
             raise InputError("input contains NaN and this model does not accept missing values; impute them first")
-        # A framework that rejects inf (XGBoost's DMatrix) rounds to float32 first, so values
-        # beyond float32's range are infinite to it as well.
-        if not allow_inf and (np.abs(out) > np.finfo(np.float32).max).any():
+        # finite_max: a framework that rounds inputs to float32 before rejecting inf (XGBoost's
+        # DMatrix) rejects everything beyond float32's range too.
+        if not allow_inf and (np.abs(out) > min(finite_max, np.finfo(out.dtype).max)).any():
+            beyond = f" or beyond {finite_max:.4g}" if np.isfinite(finite_max) else ""
             raise InputError(
-                "input contains +-inf or values beyond float32's range, which the native model rejects; "
-                "clip or replace them first"
+                f"input contains +-inf{beyond}, which the native model rejects; clip or replace those values first"
             )
     return out

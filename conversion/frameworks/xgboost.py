@@ -165,8 +165,10 @@ class XGBoostAdapter(Adapter):
             cmp="<",
             input_cast="float32",
             head=Head(task=task, post_transform=post, classes=classes, methods=methods,
-                      # Booster.predict(DMatrix) rejects inf; the sklearn wrappers accept it.
-                      allow_inf=not isinstance(model, xgb.Booster)),
+                      # Booster.predict(DMatrix) rejects inf and what overflows float32;
+                      # the sklearn wrappers accept both.
+                      allow_inf=not isinstance(model, xgb.Booster),
+                      finite_max=float(np.finfo(np.float32).max) if isinstance(model, xgb.Booster) else np.inf),
         )
 
     def native(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:

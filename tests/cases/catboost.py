@@ -173,14 +173,7 @@ CASES = [
          refused=(ConversionRefusedError, "loss_function 'RMSEWithUncertainty' is not supported; supported: RMSE")),
     Case("catboost-classifier-probability-threshold", "catboost", _threshold,
          refused=(ConversionRefusedError, "probability threshold 0.3")),
-]
-
-# String class labels convert exactly (checked with the engine's IOBinding path bypassed), but
-# onnxruntime 1.32 segfaults copying string tensors out of an IOBinding, and the engine's
-# call-path measurement tries its IOBinding paths on the first method (predict); a crash would
-# take the whole test session down. Add these to CASES once the engine keeps string outputs off
-# the IOBinding paths.
-STRING_LABEL_CASES = [
+    # String class labels: the engine keeps string outputs off ORT's IOBinding, which crashes on them.
     Case("catboost-classifier-binary-strings", "catboost", _clf(labels=np.array(["no", "yes"]))),
     Case("catboost-classifier-multiclass-strings", "catboost", _clf("multiclass", labels=np.array(["a", "b", "c"]))),
 ]

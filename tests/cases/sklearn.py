@@ -49,6 +49,14 @@ def _signed_labels(make: Callable[[], Any]):
     return build
 
 
+def _string_labels(make: Callable[[], Any]):
+    def build():
+        X, y = dataset("multiclass")
+        return make().fit(X, np.array(["no", "maybe", "yes"])[y]), X
+
+    return build
+
+
 def _multi_output():
     X, y = dataset("regression")
     return ensemble.RandomForestRegressor(n_estimators=3, max_depth=3).fit(X, np.c_[y, -y]), X
@@ -147,8 +155,8 @@ CASES = [
     Case("sklearn-isolationforest-subsampled-nan", "sklearn", _isolation_forest_subsampled,
          upstream_xfail="skl2onnx 1.20 refuses IsolationForest with max_features < 1 "
                         "('does not support the case when _max_features=4 != number of given features 8')"),
-    # String labels are left out for now: InferenceEngine's I/O-binding probe segfaults ONNX
-    # Runtime on a string output, which would take the whole test run down.
+    Case("sklearn-randomforest-classifier-strings", "sklearn", _string_labels(_rf()), inf=False,
+         upstream_xfail=NAN_MAJORITY),
     Case("sklearn-decisiontree-classifier-signed", "sklearn", _signed_labels(_dt()), inf=False,
          upstream_xfail=NAN_MAJORITY),
     # Linear models and MLPs reject NaN and inf natively.
