@@ -157,12 +157,7 @@ class ModelRegistry:
                 f"the converted model is a {converted.framework} model but native_model is {adapter.name}"
             )
         stored_hash = converted.metadata.get("model_sha256")
-        fingerprint = adapter.fingerprint(native_model)
-        if stored_hash and fingerprint != adapter.fingerprint(native_model):
-            # The adapter's serialisation is not deterministic, so the hash proves nothing either way.
-            log.warning("the %s adapter's fingerprint changes between calls; cannot verify that the "
-                        "converted model belongs to this native model", adapter.name)
-        elif stored_hash and stored_hash != fingerprint:
+        if stored_hash and stored_hash != adapter.fingerprint(native_model):
             raise RegistryError("the converted model was made from a different native model (fingerprints differ); "
                                 "pass the native model it was converted from, or converted=None")
         meta: dict[str, Any] = {

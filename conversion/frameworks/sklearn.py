@@ -198,6 +198,14 @@ class SklearnAdapter(Adapter):
         sio = import_optional("skops.io", "sklearn", "serialise scikit-learn models without pickle")
         return bytes(sio.dumps(model))
 
+    def fingerprint(self, model: Any) -> str:
+        # skops archives carry timestamps, so their bytes differ on every dump; a pickle of
+        # the same fitted model is stable. Pickle is only written here, never read.
+        import hashlib
+        import pickle
+
+        return hashlib.sha256(pickle.dumps(model, protocol=5)).hexdigest()
+
     def save_native(self, model: Any, path: Path) -> None:
         from ..atomic import write_bytes_atomic
 

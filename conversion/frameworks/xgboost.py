@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,8 @@ _OBJECTIVES: dict[str, tuple[str, str]] = {
     "rank:ndcg": ("identity", "identity"),
     "rank:map": ("identity", "identity"),
 }
+# scikit-learn wrapper type recorded by XGBModel.save_model -> the class that reads it back
+_WRAPPERS = {"classifier": "XGBClassifier", "regressor": "XGBRegressor", "ranker": "XGBRanker"}
 _TO_MARGIN = {
     "identity": lambda b: b,
     "logit": lambda b: np.log(b / (1.0 - b)),
@@ -183,10 +187,18 @@ class XGBoostAdapter(Adapter):
     native_suffix = ".ubj"
 
     def save_native(self, model: Any, path: Path) -> None:
-        from ..atomic import write_bytes_atomic
-
-        fmt = "json" if Path(path).suffix == ".json" else "ubj"
-        write_bytes_atomic(path, bytes(self._booster(model).save_raw(fmt)))
+        """Writes .ubj (or .json). A scikit-learn wrapper is saved through its own save_model,
+        which records the wrapper type and classes, so load_native gives the wrapper back."""
+        xgb = self.framework()
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix or ".ubj", dir=target.parent)
+        os.close(fd)
+        try:
+            (model if isinstance(model, xgb.XGBModel) else self._booster(model)).save_model(tmp)
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
 
     def load_native(self, path: Path, *, allow_pickle: bool = False) -> Any:
         xgb = self.framework()
@@ -195,7 +207,13 @@ class XGBoostAdapter(Adapter):
             booster.load_model(str(path))
         except xgb.core.XGBoostError as exc:
             raise ModelFileError(f"{path} is not an XGBoost model file (.json or .ubj): {str(exc).splitlines()[0]}") from exc
-        return booster
+        wrapper = json.loads(booster.attr("scikit_learn") or "{}").get("_estimator_type")
+        cls = _WRAPPERS.get(wrapper or "", "")
+        if not cls:
+            return booster
+        model = getattr(xgb, cls)()
+        model.load_model(str(path))
+        return model
 
     def upstream(self, model: Any, *, dtype: np.dtype) -> Lowered:
         onnxmltools = import_optional("onnxmltools", "xgboost", "compare against the onnxmltools converter")
