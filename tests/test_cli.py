@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -182,14 +183,16 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.slow
 def test_run_reads_latency_from_the_benchmark_profile(tmp_path: Path) -> None:
-    # A real process: the benchmark runner hands its pytest child the process's stderr.
+    # A real process: the benchmark runner hands its pytest child the process's stderr. Without
+    # this worker's PYTEST_XDIST_* variables, which make pytest-benchmark disable itself.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT"))}
     proc = subprocess.run([sys.executable, "-m", "conversion.cli", "run", "--framework", "xgboost", "--datasets",
                            "synthetic", "--no-upstream", "--output", str(tmp_path / "r"), "--json"],
-                          capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[1])
+                          capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[1], env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout)["exit_code"] == 0
     result = json.loads((tmp_path / "r" / "run.json").read_text())
-    assert any("benchmark profile (bench-" in note for note in result["notes"]), result["notes"]
+    assert any("benchmark profile (bench-" in note for note in result["notes"]), proc.stderr[-3000:]
     models = {row["model"] for row in result["latency"]}
     assert "xgboost-synthetic-small" in models
 
