@@ -155,7 +155,7 @@ def _evaluate(subject: Subject, opts: JobOptions) -> tuple[dict[str, Any], list[
         row["conversion_seconds"] = primary.seconds if given is None else None
         try:
             row.update(cold_costs(primary.converted, subject.X))
-        except Exception as exc:
+        except Exception as exc:  # a session that cannot be created is a finding, not a crash
             row["conversion_status"], row["conversion_reason"] = "error", f"{type(exc).__name__}: {exc}"
             return row, cells, None
     return row, cells, primary if primary.converted is not None else None
@@ -235,7 +235,7 @@ def run_job(opts: JobOptions) -> JobOutcome:
         name = getattr(make, "__name__", "model")
         try:
             subject = make()
-        except Exception as exc:
+        except Exception as exc:  # a model that cannot be trained is reported, not fatal
             log.warning("could not build %s: %s", name, exc)
             notes.append(f"{name} could not be trained: {type(exc).__name__}: {exc}")
             progress.step(f"{name}: not built")
@@ -264,7 +264,7 @@ def run_job(opts: JobOptions) -> JobOutcome:
             try:
                 latency += probe_latency(subject.name, subject.framework, subject.model, attempt.converted, subject.X,
                                          batches=batches, seconds_per_batch=0.08 if opts.profile == "quick" else 1.0)
-            except Exception as exc:
+            except Exception as exc:  # one model's runtime failure is a note, not the end of the job
                 log.warning("latency of %s could not be measured: %s", subject.name, exc)
                 notes.append(f"latency of {subject.name} could not be measured: {type(exc).__name__}: {exc}")
             probe.step(subject.name)

@@ -85,7 +85,7 @@ def attempt_conversion(subject: Subject, path: str) -> Attempt:
     start = time.perf_counter()
     try:
         converted = PATHS[path](subject.model, subject.framework)
-    except Exception as exc:
+    except Exception as exc:  # every failure becomes a report cell
         status, reason = _failure(exc)
         return Attempt(path, None, time.perf_counter() - start, status, reason)
     return Attempt(path, converted, time.perf_counter() - start)
@@ -119,7 +119,7 @@ def parity_cells(subject: Subject, attempt: Attempt) -> list[dict[str, Any]]:
             continue
         try:
             report = check_parity(subject.model, attempt.converted, X)
-        except Exception as exc:
+        except Exception as exc:  # e.g. the model refuses NaN input
             status, reason = _failure(exc)
             cells.append(_cell(subject, attempt.path, kind, status=status, reason=reason))
             continue

@@ -107,7 +107,7 @@ def load_user_model(path: str | Path, *, framework: str | None = None, trust_pic
         raise ModelFileError(f"reading {name} model files is not supported yet ({exc})") from exc
     except OnnxGateError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # a framework's loader raises its own types
         raise ModelFileError(f"{p} could not be read as a {name} model: {type(exc).__name__}: {exc}") from exc
     return UserModel(p, name, model)
 
@@ -123,8 +123,8 @@ def _load_pickle(p: Path, framework: str | None, trust_pickle: bool) -> UserMode
         adapter_named(framework)
     try:
         with p.open("rb") as fh:
-            model = pickle.load(fh)
-    except Exception as exc:
+            model = pickle.load(fh)  # only with --trust-pickle, by the user's decision
+    except Exception as exc:  # unpickling fails in many ways
         raise ModelFileError(f"{p} could not be unpickled: {type(exc).__name__}: {exc}") from exc
     adapter = adapter_for(model)
     if framework is not None and adapter.name != framework:
@@ -180,7 +180,7 @@ def attach_onnx(path: str | Path, reference: ConvertedModel) -> ConvertedModel:
         proto = onnx.load_model_from_string(p.read_bytes())
     except OSError as exc:
         raise ModelFileError(f"cannot read ONNX file {p}: {exc.strerror or exc}") from exc
-    except Exception as exc:
+    except Exception as exc:  # protobuf decode errors
         raise ModelFileError(f"{p} is not a readable ONNX file: {exc}") from exc
     if any(prop.key.startswith(META_PREFIX) for prop in proto.metadata_props):
         return load(p)
