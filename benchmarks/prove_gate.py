@@ -1,7 +1,7 @@
 """Measure the gate on this machine: how often it catches a real 25% ONNX slowdown, and how
 often it cries wolf on unchanged code.
 
-    .venv/bin/python -m benchmarks.prove_gate            # about 5 minutes on 2 cores
+    .venv/bin/python -m benchmarks.prove_gate            # 7-17 minutes on 2 cores, by load
 
 Design. A trial is one gate decision on one benchmark: a baseline run's ``ratio_rounds``
 against a current run's, judged by the gate's own rule (``RatioRegression.fails``). Runs
