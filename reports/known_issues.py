@@ -35,7 +35,8 @@ KNOWN_ISSUES: tuple[KnownIssue, ...] = (
                "onnxmltools reads XGBoost >= 3.1's per-class base_score vector wrongly"),
     KnownIssue("sklearn", "upstream", ("nan",), ("wrong",),
                "https://github.com/onnx/sklearn-onnx/issues/1253",
-               "skl2onnx drops the learned NaN direction of plain scikit-learn trees"),
+               "skl2onnx ignores scikit-learn trees' NaN routing: a tree trained without NaN sends NaN "
+               "to the child with more samples, one trained with NaN learns missing_go_to_left (dropped, #1253)"),
     KnownIssue("sklearn", "upstream", ("categorical",), ("wrong", "refused"),
                "https://github.com/onnx/sklearn-onnx/issues/1051",
                "skl2onnx does not emit HistGradientBoosting bitset (categorical) splits"),
