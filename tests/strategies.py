@@ -28,8 +28,9 @@ def around(t: float, dtype: np.dtype, allow_inf: bool = True) -> list[float]:
     A split at +-inf (scikit-learn sends all finite values one way when it learned a NaN
     direction) has neighbours beyond float32's range; a model that rejects inf rejects them too.
     """
-    v = np.asarray(t, dtype=dtype)
-    out = [float(np.nextafter(v, dtype.type(-np.inf))), float(v), float(np.nextafter(v, dtype.type(np.inf)))]
+    with np.errstate(over="ignore"):  # the step past float max is inf, on purpose
+        v = np.asarray(t, dtype=dtype)
+        out = [float(np.nextafter(v, dtype.type(-np.inf))), float(v), float(np.nextafter(v, dtype.type(np.inf)))]
     if allow_inf:
         return out
     limit = float(np.finfo(np.float32).max)
