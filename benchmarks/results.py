@@ -94,6 +94,7 @@ class Record:
     datetime: str = ""
     source: str = ""
     ref_ratio_rounds: tuple[float, ...] = ()  # ONNX rows: onnx/reference per round
+    reference_cpu_s: float | None = None  # the reference model's median CPU time in this row
 
     def rounds_vs(self, partner: str) -> tuple[str, tuple[float, ...]]:
         """(ratio kind, per-round ratios) of this row against ``partner`` ("native" or "reference")."""
@@ -202,6 +203,7 @@ def _record(bench: dict[str, Any], *, path: Path, run_fields: dict[str, str]) ->
             ratio_kind=str(info.get("ratio_kind", "")),
             ratio_rounds=tuple(float(r) for r in info.get("ratio_rounds", ())),
             ref_ratio_rounds=tuple(float(r) for r in info.get("ref_ratio_rounds", ())),
+            reference_cpu_s=_float(info.get("reference_cpu_s")),
             name=str(bench.get("name", "")),
             group=str(bench.get("group") or ""),
             source=str(path),

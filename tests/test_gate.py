@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ MACHINE = {"cpu_model": "Test CPU", "cpu_count": 2, "arch": "x86_64", "system": 
 
 
 def _record(ratios: Any, *, runtime: str = "onnx", batch: int = 4096, threads: int | None = 1,
-            parity: str = "passed") -> Record:
+            parity: str = "passed", reference_cpu_s: float | None = None) -> Record:
     nan = float("nan")
     return Record(
         framework="xgboost", model="xgboost-synthetic-small", size="small", dataset="synthetic", batch_size=batch,
@@ -30,6 +31,7 @@ def _record(ratios: Any, *, runtime: str = "onnx", batch: int = 4096, threads: i
         ratio_kind="native/reference" if runtime == "native" else "onnx/native",
         ratio_rounds=tuple(float(r) for r in ratios), name="synthetic", group="",
         ref_ratio_rounds=() if runtime == "native" else tuple(float(r) for r in ratios),
+        reference_cpu_s=reference_cpu_s,
     )
 
 
@@ -118,7 +120,7 @@ def _bench(rec: Record) -> dict[str, Any]:
     info = {k: getattr(rec, k) for k in ("framework", "model", "size", "dataset", "runtime", "provider", "threads",
                                           "parity", "parity_detail", "ratio_kind")}
     info |= {"onnxgate_kind": "latency", "batch_size": rec.batch_size, "ratio_rounds": list(rec.ratio_rounds),
-             "ref_ratio_rounds": list(rec.ref_ratio_rounds)}
+             "ref_ratio_rounds": list(rec.ref_ratio_rounds), "reference_cpu_s": rec.reference_cpu_s}
     data = [1e-3 * r for r in rec.ratio_rounds]
     return {
         "group": "g", "name": f"test_latency[{rec.runtime}-{rec.threads}]", "extra_info": info,
@@ -278,3 +280,21 @@ def test_onnxruntime_upgrade_is_judged_against_native_only(tmp_path: Path, basel
     assert any("onnxruntime changed" in n for n in verdicts["notes"])
     assert {c["metric"] for c in verdicts["changes"]} == {"onnx/native"}
     assert all("onnx/native" in f for f in verdicts["performance"]["failures"])
+
+
+def test_another_machine_state_judges_only_onnx_against_reference(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # The reference model itself ran 2x slower: the machine was loaded. Native frameworks then
+    # move unlike ONNX Runtime, so only ONNX/reference may fail the gate.
+    rng = np.random.default_rng(12)
+    base = _results(tmp_path / "b.json", [
+        _record(_rounds(rng, level=20.0), runtime="native", reference_cpu_s=1e-3),
+        _record(_rounds(rng, level=2.0), reference_cpu_s=1e-3)])
+    loaded = [_record(_rounds(rng, level=60.0), runtime="native", reference_cpu_s=2e-3),
+              _record(_rounds(rng, level=2.0), reference_cpu_s=2e-3)]
+    loaded[1] = dataclasses.replace(loaded[1], ratio_rounds=tuple(3 * r for r in loaded[1].ratio_rounds))
+    cur = _results(tmp_path / "c.json", loaded)
+    assert cli_main(["gate", "--baseline", str(base), "--current", str(cur), "--json"]) == 0
+    verdicts = json.loads(capsys.readouterr().out)
+    assert any("another state" in n for n in verdicts["notes"])
+    assert {c["metric"] for c in verdicts["changes"]} == {"onnx/reference"}
