@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Sets up the environment and runs the main job on the embedded default model zoo:
+# conversion, parity, the quick benchmark profile and the HTML report (reports/<timestamp>/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh all
+exec .venv/bin/onnxgate run "$@"
