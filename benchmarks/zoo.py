@@ -86,16 +86,30 @@ def _lightgbm(task: str, trees: int, depth: int) -> Any:
     import lightgbm as lgb
 
     cls = lgb.LGBMClassifier if task == "classification" else lgb.LGBMRegressor
-    return cls(n_estimators=trees, num_leaves=2**depth - 1 if depth < 8 else 127, max_depth=depth,
-               learning_rate=0.1, n_jobs=1, verbose=-1, random_state=0)
+    return cls(
+        n_estimators=trees,
+        num_leaves=2**depth - 1 if depth < 8 else 127,
+        max_depth=depth,
+        learning_rate=0.1,
+        n_jobs=1,
+        verbose=-1,
+        random_state=0,
+    )
 
 
 def _catboost(task: str, trees: int, depth: int) -> Any:
     import catboost as cb
 
     cls = cb.CatBoostClassifier if task == "classification" else cb.CatBoostRegressor
-    return cls(iterations=trees, depth=depth, learning_rate=0.1, thread_count=1, verbose=False,
-               random_seed=0, allow_writing_files=False)
+    return cls(
+        iterations=trees,
+        depth=depth,
+        learning_rate=0.1,
+        thread_count=1,
+        verbose=False,
+        random_seed=0,
+        allow_writing_files=False,
+    )
 
 
 def _sklearn(task: str, trees: int, depth: int) -> Any:

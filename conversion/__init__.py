@@ -4,8 +4,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .converted import ConvertedModel, load
 from .convert import convert
+from .converted import ConvertedModel, load
 from .engine import InferenceEngine
 from .errors import (
     ConversionRefusedError,
@@ -19,8 +19,8 @@ from .errors import (
     ResultsError,
     UnsupportedModelError,
 )
-from .parity import ParityReport, Tolerance, check_parity
 from .latency import measure_latency_improvement
+from .parity import ParityReport, Tolerance, check_parity
 from .predictor import Predictor, ShadowPredictor
 from .registry import ModelRegistry
 from .seed_api import ONNXConverter

@@ -30,7 +30,16 @@ def _ml_opset(target_opset: int | dict[str, int] | None) -> int | None:
     return target_opset
 
 
-def finish(model: Any, lowered: Lowered, framework: str, framework_version: str, fingerprint: str, *, dtype: np.dtype, name: str | None) -> ConvertedModel:
+def finish(
+    model: Any,
+    lowered: Lowered,
+    framework: str,
+    framework_version: str,
+    fingerprint: str,
+    *,
+    dtype: np.dtype,
+    name: str | None,
+) -> ConvertedModel:
     """Checks the graph and wraps it with onnxgate's metadata."""
     graph = lowered.onnx
     if name:
@@ -38,7 +47,9 @@ def finish(model: Any, lowered: Lowered, framework: str, framework_version: str,
     try:
         onnx.checker.check_model(graph, full_check=True)
     except onnx.checker.ValidationError as exc:  # a bug in onnxgate, not in the user's model
-        raise ConversionRefusedError(f"the ONNX graph for this {type(model).__name__} failed onnx.checker: {exc}") from exc
+        raise ConversionRefusedError(
+            f"the ONNX graph for this {type(model).__name__} failed onnx.checker: {exc}"
+        ) from exc
     head = lowered.head
     return ConvertedModel(
         onnx=graph,
@@ -78,5 +89,9 @@ def convert(
     adapter = adapter_for(model)
     lowered = adapter.lower(model, dtype=np_dtype, ml_opset=_ml_opset(target_opset))
     if n_features is not None and n_features != lowered.n_features:
-        raise InputError(f"n_features={n_features} was given, but the model was trained on {lowered.n_features} features")
-    return finish(model, lowered, adapter.name, adapter.version(), adapter.fingerprint(model), dtype=np_dtype, name=name)
+        raise InputError(
+            f"n_features={n_features} was given, but the model was trained on {lowered.n_features} features"
+        )
+    return finish(
+        model, lowered, adapter.name, adapter.version(), adapter.fingerprint(model), dtype=np_dtype, name=name
+    )

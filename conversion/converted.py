@@ -89,14 +89,16 @@ class ConvertedModel:
         try:
             model.ParseFromString(data)
         except (DecodeError, ValueError) as exc:
-            raise ModelFileError(f"{source} is not a readable ONNX file ({exc}); it may be truncated or of another format") from exc
+            raise ModelFileError(
+                f"{source} is not a readable ONNX file ({exc}); it may be truncated or of another format"
+            ) from exc
         if not model.graph.node:
             raise ModelFileError(f"{source} holds no ONNX graph; it is truncated or not an ONNX model")
         try:
             onnx.checker.check_model(model)
         except onnx.checker.ValidationError as exc:
             raise ModelFileError(f"{source} is not a valid ONNX model: {exc}") from exc
-        props = {p.key[len(META_PREFIX):]: p.value for p in model.metadata_props if p.key.startswith(META_PREFIX)}
+        props = {p.key[len(META_PREFIX) :]: p.value for p in model.metadata_props if p.key.startswith(META_PREFIX)}
         required = ("framework", "task", "n_features", "methods")
         missing = [k for k in required if k not in props]
         if missing:

@@ -21,9 +21,7 @@ _ELEM = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorPr
 _MODE_NAMES = np.array([b"BRANCH_LEQ", b"BRANCH_LT", b"BRANCH_GTE", b"BRANCH_GT", b"BRANCH_EQ"])
 
 
-def split_values(
-    threshold: np.ndarray, cmp: str, input_cast: str, dtype: np.dtype
-) -> tuple[np.ndarray, np.ndarray]:
+def split_values(threshold: np.ndarray, cmp: str, input_cast: str, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     """Thresholds and modes (0 = LEQ, 1 = LT) that route every ``dtype`` input exactly as the
     native ``cast(x) <cmp> threshold`` does.
 
@@ -303,7 +301,9 @@ def _label_tensor(classes: np.ndarray) -> np.ndarray:
 _LABEL_ELEM = {"O": TensorProto.STRING, "i": TensorProto.INT64, "f": TensorProto.DOUBLE}
 
 
-def emit(ir: TreeEnsembleIR, *, dtype: np.dtype = np.float32, ml_opset: int | None = None, name: str = "onnxgate") -> onnx.ModelProto:
+def emit(
+    ir: TreeEnsembleIR, *, dtype: np.dtype = np.float32, ml_opset: int | None = None, name: str = "onnxgate"
+) -> onnx.ModelProto:
     """Writes the ONNX model for ``ir``, with one graph output per native method."""
     dtype = np.dtype(dtype)
     if dtype not in _ELEM:

@@ -25,6 +25,7 @@ import onnxruntime as ort
 from .converted import ConvertedModel, load
 from .errors import InputError, ModelFileError, ProviderError
 from .inputs import as_matrix
+from .methods import NativeMethods
 from .providers import CPU, ProviderArg, resolve_providers
 
 __all__ = ["CALL_PATHS", "InferenceEngine", "SessionOptions", "clear_session_cache", "session_cache_info"]
@@ -115,7 +116,7 @@ def _session(data: bytes, opts: SessionOptions) -> _Session:
     return made
 
 
-class InferenceEngine:
+class InferenceEngine(NativeMethods):
     """Runs a converted model in ONNX Runtime.
 
     ``predict``, ``predict_proba`` and ``decision_function`` exist where the native model has
@@ -324,7 +325,9 @@ class InferenceEngine:
                 or (
                     self._finite_max == math.inf
                     # float64 accumulation: a sum of large finite float32 values must not overflow
-                    and math.isfinite(X[0].dot(self._ones) if X.shape[0] == 1 else _add_reduce(X, axis=None, dtype=np.float64))
+                    and math.isfinite(
+                        X[0].dot(self._ones) if X.shape[0] == 1 else _add_reduce(X, axis=None, dtype=np.float64)
+                    )
                 )
             )
         ):
@@ -371,12 +374,3 @@ class InferenceEngine:
                 [self._call_run(method, arr[i : i + self.chunk_rows]) for i in range(0, n, self.chunk_rows)]
             )
         return out if out.dtype == dtype else out.astype(dtype)
-
-    def predict(self, X: Any) -> np.ndarray:
-        return self.run("predict", X)
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        return self.run("predict_proba", X)
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        return self.run("decision_function", X)

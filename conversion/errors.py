@@ -28,8 +28,7 @@ class MissingDependencyError(OnnxGateError, ImportError):
         self.extra = extra
         why = f" to {purpose}" if purpose else ""
         super().__init__(
-            f"{package} is not installed; it is needed{why}. "
-            f"Install it with: pip install 'onnxgate[{extra}]'"
+            f"{package} is not installed; it is needed{why}. Install it with: pip install 'onnxgate[{extra}]'"
         )
 
 

@@ -42,7 +42,9 @@ def as_matrix(
         hint = " (one row? use X.reshape(1, -1))" if arr.ndim == 1 else ""
         raise InputError(f"input must be 2-D (rows x features), got {arr.ndim}-D with shape {arr.shape}{hint}")
     if arr.shape[1] != n_features:
-        raise InputError(f"input has {arr.shape[1]} features, expected {n_features} (the model was trained on {n_features})")
+        raise InputError(
+            f"input has {arr.shape[1]} features, expected {n_features} (the model was trained on {n_features})"
+        )
     out = np.ascontiguousarray(arr, dtype=dtype)
     if arr.dtype.kind == "f" and out.size:
         if not allow_nan and np.isnan(out).any():

@@ -13,7 +13,15 @@ from onnx import numpy_helper
 from .converted import ConvertedModel
 from .inputs import as_matrix
 
-__all__ = ["Tolerance", "ParityReport", "check_parity", "default_tolerance", "summarize_trees", "TreeSummary", "classify_rows"]
+__all__ = [
+    "Tolerance",
+    "ParityReport",
+    "check_parity",
+    "default_tolerance",
+    "summarize_trees",
+    "TreeSummary",
+    "classify_rows",
+]
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,9 @@ def default_tolerance(method: str, converted: ConvertedModel, trees: TreeSummary
     eps = max(float(np.finfo(converted.dtype).eps), float(np.finfo(native).eps) if native.kind == "f" else 0.0)
     n = max(trees.n_trees, 1)
     bound = 4 * eps + eps * n * trees.magnitude
-    return Tolerance(atol=bound, rtol=bound, why=f"{n} trees summed in {converted.dtype}, |sum| <= {trees.magnitude:.3g}")
+    return Tolerance(
+        atol=bound, rtol=bound, why=f"{n} trees summed in {converted.dtype}, |sum| <= {trees.magnitude:.3g}"
+    )
 
 
 def _dense_layers(model: onnx.ModelProto, method: str) -> Tolerance | None:
@@ -129,7 +139,11 @@ def summarize_trees(model: onnx.ModelProto) -> TreeSummary:
         base = 0.0
     else:
         values = floats("nodes_values")
-        weights = floats("target_weights") if "target_weights" in attrs or "target_weights_as_tensor" in attrs else floats("class_weights")
+        weights = (
+            floats("target_weights")
+            if "target_weights" in attrs or "target_weights_as_tensor" in attrs
+            else floats("class_weights")
+        )
         n_trees = len(set(attrs["nodes_treeids"].ints))
         interior = np.asarray(attrs["nodes_modes"].strings) != b"LEAF"
         base = float(np.abs(floats("base_values")).max())
@@ -203,11 +217,15 @@ class ParityReport:
         if self.cause:
             lines.append("  triage: " + ", ".join(f"{k}={v}" for k, v in sorted(self.causes.items())))
         for w in self.worst_rows:
-            lines.append(f"  row {w['row']} [{w['method']}] native={w['native']} onnx={w['onnx']} cause={w['cause']} x={w['x']}")
+            lines.append(
+                f"  row {w['row']} [{w['method']}] native={w['native']} onnx={w['onnx']} cause={w['cause']} x={w['x']}"
+            )
         return "\n".join(lines)
 
 
-def _compare(method: str, native: np.ndarray, got: np.ndarray, tol: Tolerance) -> tuple[np.ndarray, float, float, list[str]]:
+def _compare(
+    method: str, native: np.ndarray, got: np.ndarray, tol: Tolerance
+) -> tuple[np.ndarray, float, float, list[str]]:
     problems = []
     if native.shape[:1] == got.shape[:1] == (0,):
         # Nothing to compare. Shapes of empty results can differ only in the class count:
@@ -274,13 +292,19 @@ def check_parity(
             flips = int(rows.sum())
         max_abs, max_rel = max(max_abs, m_abs), max(max_rel, m_rel)
     idx = np.flatnonzero(bad_rows)
-    causes = dict(zip(idx.tolist(), classify_rows(Xc, idx, trees.splits)))
+    causes = dict(zip(idx.tolist(), classify_rows(Xc, idx, trees.splits), strict=True))
     worst_rows = []
     for method, (rows, native, got) in per_method.items():
         for r in np.flatnonzero(rows)[:worst]:
             worst_rows.append(
-                {"row": int(r), "method": method, "native": np.asarray(native[r]).tolist(),
-                 "onnx": np.asarray(got[r]).tolist(), "cause": causes[int(r)], "x": Xc[r].tolist()}
+                {
+                    "row": int(r),
+                    "method": method,
+                    "native": np.asarray(native[r]).tolist(),
+                    "onnx": np.asarray(got[r]).tolist(),
+                    "cause": causes[int(r)],
+                    "x": Xc[r].tolist(),
+                }
             )
     return ParityReport(
         passed=not idx.size and not problems,

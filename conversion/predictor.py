@@ -20,6 +20,7 @@ from .calibration import DEFAULT_SIZES, Calibration, calibrate, machine_fingerpr
 from .converted import ConvertedModel
 from .engine import InferenceEngine
 from .errors import InputError, ProviderError
+from .methods import NativeMethods
 
 __all__ = ["POLICIES", "Predictor", "ShadowPredictor"]
 
@@ -61,7 +62,7 @@ class _PathStats:
         return out
 
 
-class Predictor:
+class Predictor(NativeMethods):
     """Serves ``predict``/``predict_proba``/``decision_function`` from native or ONNX.
 
     ``policy="auto"`` routes each call by batch size, from a calibration measured once and
@@ -219,15 +220,6 @@ class Predictor:
         s.rows += rows
         s.latency_ns.append(ns)
 
-    def predict(self, X: Any) -> np.ndarray:
-        return self.run("predict", X)
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        return self.run("predict_proba", X)
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        return self.run("decision_function", X)
-
     def stats(self) -> dict[str, Any]:
         """Calls, rows, latency percentiles and errors per path, fallbacks, and the crossover."""
         with self._lock:
@@ -244,7 +236,7 @@ class Predictor:
         return out
 
 
-class ShadowPredictor:
+class ShadowPredictor(NativeMethods):
     """Serves ``primary``; runs ``shadow`` on a ``sample_rate`` share of calls and compares.
 
     Anything with ``run(method, X)`` works on either side (a Predictor, an InferenceEngine).
@@ -303,15 +295,6 @@ class ShadowPredictor:
                     with self._lock:
                         self._n["skipped"] += 1
         return out
-
-    def predict(self, X: Any) -> np.ndarray:
-        return self.run("predict", X)
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        return self.run("predict_proba", X)
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        return self.run("decision_function", X)
 
     def _drain(self) -> None:
         assert self._queue is not None

@@ -13,8 +13,19 @@ def edge_values(dtype: np.dtype, *, allow_nan: bool, allow_inf: bool) -> list[fl
     magnitudes and integers that float32 cannot hold exactly (2**24 + 1)."""
     info = np.finfo(dtype)
     f32_max = float(np.finfo(np.float32).max)
-    values = [0.0, -0.0, float(info.smallest_subnormal), -float(info.smallest_subnormal),
-              float(info.tiny) / 2, f32_max, -f32_max, 1e30, -1e30, 2.0**24 + 1, -(2.0**24) - 1]
+    values = [
+        0.0,
+        -0.0,
+        float(info.smallest_subnormal),
+        -float(info.smallest_subnormal),
+        float(info.tiny) / 2,
+        f32_max,
+        -f32_max,
+        1e30,
+        -1e30,
+        2.0**24 + 1,
+        -(2.0**24) - 1,
+    ]
     if allow_nan:
         values.append(float("nan"))
     if allow_inf:  # a model that rejects inf also rejects what overflows float32

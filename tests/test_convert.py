@@ -38,7 +38,7 @@ def fitted():
 
 
 def test_converted_model_describes_the_native_model(fitted) -> None:
-    model, X, conv = fitted
+    conv = fitted[2]
     assert (conv.framework, conv.task, conv.n_features) == ("xgboost", "classification", 4)
     assert conv.classes.tolist() == [0, 1]
     assert set(conv.methods) == {"predict", "predict_proba"}
@@ -46,7 +46,7 @@ def test_converted_model_describes_the_native_model(fitted) -> None:
 
 
 def test_save_writes_metadata_and_load_round_trips(fitted, tmp_path) -> None:
-    model, X, conv = fitted
+    _, X, conv = fitted
     path = conv.save(tmp_path / "m.onnx")
     props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert props["onnxgate.framework"] == "xgboost"
@@ -61,7 +61,11 @@ def test_save_writes_metadata_and_load_round_trips(fitted, tmp_path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b"", "empty"), (b"not an onnx file at all", "not a readable ONNX|no ONNX graph"), (None, "truncated|not a readable")],
+    [
+        (b"", "empty"),
+        (b"not an onnx file at all", "not a readable ONNX|no ONNX graph"),
+        (None, "truncated|not a readable"),
+    ],
     ids=["empty", "text", "truncated"],
 )
 def test_load_rejects_broken_files(fitted, tmp_path, content, message) -> None:
@@ -75,7 +79,7 @@ def test_load_rejects_broken_files(fitted, tmp_path, content, message) -> None:
 
 
 def test_load_of_a_missing_file_names_it(tmp_path) -> None:
-    with pytest.raises(ModelFileError, match="nope.onnx"):
+    with pytest.raises(ModelFileError, match=r"nope\.onnx"):
         load(tmp_path / "nope.onnx")
 
 
@@ -146,7 +150,9 @@ def test_missing_method_is_an_input_error(fitted) -> None:
 def test_parity_report_triages_a_real_mismatch(fitted) -> None:
     """A deliberately broken model: the report must count and classify, not just fail."""
     model, X, conv = fitted
-    broken = ConvertedModel(onnx.ModelProto(), conv.framework, conv.task, conv.n_features, conv.classes, conv.methods, conv.metadata)
+    broken = ConvertedModel(
+        onnx.ModelProto(), conv.framework, conv.task, conv.n_features, conv.classes, conv.methods, conv.metadata
+    )
     broken.onnx.CopyFrom(conv.onnx)
     for node in broken.onnx.graph.node:
         if node.op_type == "TreeEnsembleRegressor":

@@ -56,11 +56,19 @@ def test_rounded_threshold_routes_like_the_native_comparison(case: tuple) -> Non
 def _stump_ir(*, band: float | None = None, missing_left: bool = False, threshold: float = 0.5) -> TreeEnsembleIR:
     """One split on feature 0: left leaf 1.0, right leaf 2.0."""
     return TreeEnsembleIR(
-        n_features=2, n_targets=1,
-        tree=np.zeros(3, dtype=np.int64), node=np.arange(3), feature=np.array([0, -1, -1]),
-        threshold=np.array([threshold, 0, 0]), left=np.array([1, -1, -1]), right=np.array([2, -1, -1]),
-        missing_left=np.array([missing_left, False, False]), value=np.array([[0.0], [1.0], [2.0]]),
-        base_values=np.zeros(1), cmp="<=", input_cast="float64",
+        n_features=2,
+        n_targets=1,
+        tree=np.zeros(3, dtype=np.int64),
+        node=np.arange(3),
+        feature=np.array([0, -1, -1]),
+        threshold=np.array([threshold, 0, 0]),
+        left=np.array([1, -1, -1]),
+        right=np.array([2, -1, -1]),
+        missing_left=np.array([missing_left, False, False]),
+        value=np.array([[0.0], [1.0], [2.0]]),
+        base_values=np.zeros(1),
+        cmp="<=",
+        input_cast="float64",
         head=Head(task="regression", methods={"predict": "float64"}),
         missing_band=None if band is None else np.array([band, np.nan]),
     )
@@ -89,10 +97,20 @@ def test_nan_and_missing_band_routing_in_onnxruntime(dtype: type, opset: int) ->
 def test_leaf_only_tree_keeps_its_value(opset: int) -> None:
     """Stumps with no split (ORT #27533 skipped the post-transform for them)."""
     ir = TreeEnsembleIR(
-        n_features=1, n_targets=1, tree=np.zeros(1, dtype=np.int64), node=np.zeros(1, dtype=np.int64),
-        feature=np.array([-1]), threshold=np.zeros(1), left=np.array([-1]), right=np.array([-1]),
-        missing_left=np.zeros(1, dtype=bool), value=np.array([[0.7]]), base_values=np.array([0.1]),
-        cmp="<", input_cast="float32", head=Head(task="regression", post_transform="sigmoid", methods={"predict": "float64"}),
+        n_features=1,
+        n_targets=1,
+        tree=np.zeros(1, dtype=np.int64),
+        node=np.zeros(1, dtype=np.int64),
+        feature=np.array([-1]),
+        threshold=np.zeros(1),
+        left=np.array([-1]),
+        right=np.array([-1]),
+        missing_left=np.zeros(1, dtype=bool),
+        value=np.array([[0.7]]),
+        base_values=np.array([0.1]),
+        cmp="<",
+        input_cast="float32",
+        head=Head(task="regression", post_transform="sigmoid", methods={"predict": "float64"}),
     )
     out = _run(ir, np.array([[1.0], [np.nan]]), np.dtype(np.float32), opset)
     np.testing.assert_allclose(out, 1 / (1 + np.exp(-0.8)), rtol=1e-6)

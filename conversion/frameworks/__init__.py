@@ -11,7 +11,15 @@ from typing import Any
 from ..errors import OnnxGateError, UnsupportedModelError
 from .base import Adapter, Lowered, import_optional
 
-__all__ = ["Adapter", "Lowered", "AdapterTable", "default_adapters", "adapter_for", "register_adapter", "import_optional"]
+__all__ = [
+    "Adapter",
+    "Lowered",
+    "AdapterTable",
+    "default_adapters",
+    "adapter_for",
+    "register_adapter",
+    "import_optional",
+]
 
 
 class AdapterTable:
@@ -45,7 +53,9 @@ class AdapterTable:
             if adapter.matches(model):
                 return adapter
         listed = "; ".join(f"{a.name}: {', '.join(a.supported)}" for a in self._by_name.values())
-        raise UnsupportedModelError(f"cannot convert a {type(model).__module__}.{type(model).__name__}. Supported models: {listed}")
+        raise UnsupportedModelError(
+            f"cannot convert a {type(model).__module__}.{type(model).__name__}. Supported models: {listed}"
+        )
 
 
 def default_adapters() -> AdapterTable:

@@ -13,7 +13,9 @@ from onnx import TensorProto, helper
 __all__ = ["adopt_outputs"]
 
 
-def adopt_outputs(model: onnx.ModelProto, mapping: dict[str, str], *, flatten: frozenset[str] = frozenset()) -> onnx.ModelProto:
+def adopt_outputs(
+    model: onnx.ModelProto, mapping: dict[str, str], *, flatten: frozenset[str] = frozenset()
+) -> onnx.ModelProto:
     """Renames graph outputs ``old -> method``; methods in ``flatten`` are reshaped to 1-D
     (upstream regressors return (N, 1) where natives return (N,))."""
     graph = model.graph

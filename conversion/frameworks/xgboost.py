@@ -168,11 +168,16 @@ class XGBoostAdapter(Adapter):
             base_values=base,
             cmp="<",
             input_cast="float32",
-            head=Head(task=task, post_transform=post, classes=classes, methods=methods,
-                      # Booster.predict(DMatrix) rejects inf and what overflows float32;
-                      # the sklearn wrappers accept both.
-                      allow_inf=not isinstance(model, xgb.Booster),
-                      finite_max=float(np.finfo(np.float32).max) if isinstance(model, xgb.Booster) else np.inf),
+            head=Head(
+                task=task,
+                post_transform=post,
+                classes=classes,
+                methods=methods,
+                # Booster.predict(DMatrix) rejects inf and what overflows float32;
+                # the sklearn wrappers accept both.
+                allow_inf=not isinstance(model, xgb.Booster),
+                finite_max=float(np.finfo(np.float32).max) if isinstance(model, xgb.Booster) else np.inf,
+            ),
         )
 
     def native(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
@@ -206,7 +211,9 @@ class XGBoostAdapter(Adapter):
         try:
             booster.load_model(str(path))
         except xgb.core.XGBoostError as exc:
-            raise ModelFileError(f"{path} is not an XGBoost model file (.json or .ubj): {str(exc).splitlines()[0]}") from exc
+            raise ModelFileError(
+                f"{path} is not an XGBoost model file (.json or .ubj): {str(exc).splitlines()[0]}"
+            ) from exc
         wrapper = json.loads(booster.attr("scikit_learn") or "{}").get("_estimator_type")
         cls = _WRAPPERS.get(wrapper or "", "")
         if not cls:

@@ -59,13 +59,21 @@ def dataset(
     from sklearn.datasets import make_classification, make_regression
 
     if task == "regression":
-        X, y = make_regression(n_samples=n, n_features=features, n_informative=features // 2, noise=5.0, random_state=seed)
+        X, y = make_regression(
+            n_samples=n, n_features=features, n_informative=features // 2, noise=5.0, random_state=seed
+        )
         if positive:  # Poisson/gamma/tweedie targets
             y = np.exp((y - y.mean()) / (3 * y.std()))
     else:
         k = 2 if task == "binary" else classes
-        X, y = make_classification(n_samples=n, n_features=features, n_informative=features // 2 + 1,
-                                   n_classes=k, n_clusters_per_class=1, random_state=seed)
+        X, y = make_classification(
+            n_samples=n,
+            n_features=features,
+            n_informative=features // 2 + 1,
+            n_classes=k,
+            n_clusters_per_class=1,
+            random_state=seed,
+        )
     X = X.astype(np.float32).astype(np.float64)
     if nan:
         rng = np.random.default_rng(seed)
