@@ -61,16 +61,17 @@ MIN_EFFECT: dict[str, dict[str, float]] = {
     "reference": {
         "native/tiny": 0.40, "native/medium": 0.60, "native/large": 0.40,
         "onnx-1thread/tiny": 0.35, "onnx-1thread/medium": 0.10, "onnx-1thread/large": 0.10,
-        "onnx-threads/tiny": 0.50, "onnx-threads/medium": 0.18, "onnx-threads/large": 0.22,
     },
     # ONNX/native moved up to 45% in prove_gate and 55% between the baseline (load ~12) and a
     # quieter run: two programs react to a busy machine differently. Only gross regressions
     # (an onnxruntime release doubling TreeEnsemble time, ORT #27187) clear this bar here.
-    "native": {
-        "onnx-1thread/tiny": 0.75, "onnx-1thread/medium": 0.75, "onnx-1thread/large": 0.75,
-        "onnx-threads/tiny": 0.75, "onnx-threads/medium": 0.75, "onnx-threads/large": 0.75,
-    },
+    "native": {"onnx-1thread/tiny": 0.75, "onnx-1thread/medium": 0.75, "onnx-1thread/large": 0.75},
 }
+# Multi-threaded ONNX rows are measured and reported but not gated on this 2-core shared
+# machine: their CPU time includes ONNX Runtime's spin-waiting pool threads, which spin
+# longer the idler the other core is. The CI gate of unchanged code against a baseline taken
+# at another load showed onnx/reference +69% and +179% at 256 rows, 2 threads.
+NOT_GATED = "multi-threaded rows are not gated on a 2-core shared machine (spin-wait CPU time)"
 ALPHA = 0.01
 MIN_ROUNDS = 8
 # How far the reference model's own CPU time may move between baseline and current before
@@ -130,14 +131,16 @@ class RatioRegression:
     min_rounds: int = MIN_ROUNDS
     verdict: str = "performance"
 
-    def threshold(self, cls: str) -> float:
-        return (self.min_effect or MIN_EFFECT[self.partner])[cls]
+    def threshold(self, cls: str) -> float | None:
+        """The class's minimum effect, or None when the class is not gated."""
+        return (self.min_effect or MIN_EFFECT[self.partner]).get(cls)
 
     def judge(self, current: Sequence[float], baseline: Sequence[float], cls: str) -> RatioJudgement:
         effect = percentile(current, 50) / percentile(baseline, 50) - 1.0
         greater = mannwhitneyu(current, baseline, alternative="greater").pvalue
         less = mannwhitneyu(current, baseline, alternative="less").pvalue
-        return RatioJudgement(effect, float(greater), float(less), self.threshold(cls))
+        threshold = self.threshold(cls)
+        return RatioJudgement(effect, float(greater), float(less), float("inf") if threshold is None else threshold)
 
     def applies(self, rec: Record) -> bool:
         return bool(rec.rounds_vs(self.partner)[0])
@@ -151,6 +154,8 @@ class RatioRegression:
             return f"ratio kinds differ ({base_kind} vs {kind})"
         if min(len(cur), len(base)) < self.min_rounds:
             return f"fewer than {self.min_rounds} interleaved rounds vs {self.partner}"
+        if self.threshold(benchmark_class(current)) is None:
+            return NOT_GATED
         return None
 
     def fails(self, current: Record, baseline: Record | None) -> str | None:

@@ -65,12 +65,18 @@ def render_outcome(outcome: GateOutcome, *, all_rows: bool = False) -> str:
     lines.append(f"performance verdict: {perf}")
     lines += [f"  - {reason}" for reason in outcome.performance_failures]
     # Rows of a subset run that the baseline has are not news; count them, list them with --all.
-    shown = [c for c in outcome.changes if all_rows or c.verdict not in ("unchanged", "missing")]
+    from benchmarks.gate import NOT_GATED
+
+    shown = [c for c in outcome.changes
+             if all_rows or (c.verdict not in ("unchanged", "missing") and c.note != NOT_GATED)]
     counts: dict[str, int] = {}
     for c in outcome.changes:
         counts[c.verdict] = counts.get(c.verdict, 0) + 1
     lines.append("benchmarks: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
     missing = sorted({c.key for c in outcome.changes if c.verdict == "missing"})
+    ungated = sorted({c.key for c in outcome.changes if c.note == NOT_GATED})
+    if ungated and not all_rows:
+        lines.append(f"{len(ungated)} multi-threaded benchmarks are reported but not gated (list them with --all)")
     if missing and not all_rows:
         lines.append(f"{len(missing)} baseline benchmarks were not in the current run (list them with --all)")
     if shown:

@@ -101,7 +101,7 @@ def test_reason_names_benchmark_effect_and_minimum() -> None:
 )
 def test_benchmark_classes(runtime: str, batch: int, threads: int | None, expected: str) -> None:
     assert benchmark_class(_record([1.0], runtime=runtime, batch=batch, threads=threads)) == expected
-    assert expected in MIN_EFFECT["reference"]
+    assert (expected in MIN_EFFECT["reference"]) == (threads in (None, 1))  # multi-threaded: not gated
 
 
 @pytest.mark.parametrize(
@@ -298,3 +298,11 @@ def test_another_machine_state_judges_only_onnx_against_reference(tmp_path: Path
     verdicts = json.loads(capsys.readouterr().out)
     assert any("another state" in n for n in verdicts["notes"])
     assert {c["metric"] for c in verdicts["changes"]} == {"onnx/reference"}
+
+
+def test_multithreaded_rows_are_reported_not_gated() -> None:
+    rng = np.random.default_rng(13)
+    base, cur = _record(_rounds(rng), threads=2), _record(_rounds(rng, level=4.0), threads=2)
+    rule = RatioRegression()
+    assert rule.fails(cur, base) is None
+    assert "not gated" in (rule.comparable(cur, base) or "")
