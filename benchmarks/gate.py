@@ -59,7 +59,9 @@ log = logging.getLogger(__name__)
 # only catch large slowdowns (a framework or onnxruntime release that doubles a kernel).
 MIN_EFFECT: dict[str, dict[str, float]] = {
     "reference": {
-        "native/tiny": 0.40, "native/medium": 0.60, "native/large": 0.40,
+        # Native rows: a different program than the reference; XGBoost's own 4096-row call
+        # also switched between 6 and 12 ms on an idle machine. Gross regressions only.
+        "native/tiny": 0.75, "native/medium": 0.75, "native/large": 0.75,
         "onnx-1thread/tiny": 0.35, "onnx-1thread/medium": 0.10, "onnx-1thread/large": 0.10,
     },
     # ONNX/native moved up to 45% in prove_gate and 55% between the baseline (load ~12) and a
