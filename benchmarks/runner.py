@@ -71,7 +71,10 @@ def run_benchmarks(
         cmd.append("--onnxgate-models=" + ",".join(s.name for s in specs))
     cmd += list(extra_args)
     log.info("running the %s benchmark profile: %s", profile, " ".join(cmd))
-    proc = subprocess.run(cmd, cwd=BENCHMARKS_DIR.parent, stdout=sys.stderr, stderr=sys.stderr, check=False)
+    # A pytest-xdist worker's variables (PYTEST_XDIST_WORKER...) would switch pytest-benchmark
+    # off in the child run, which then writes no results.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    proc = subprocess.run(cmd, cwd=BENCHMARKS_DIR.parent, env=env, stdout=sys.stderr, stderr=sys.stderr, check=False)
     if proc.returncode == 5 or not out.exists():
         what = "no benchmark was collected" if proc.returncode == 5 else f"pytest exited with code {proc.returncode}"
         raise ResultsError(f"the {profile} benchmark run wrote no results to {out} ({what}); see its output above")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,3 +30,21 @@ GATE_REPORT = pytest.StashKey[tuple[int, str]]()
 
 def settings_of(config: pytest.Config) -> Settings:
     return config.stash[SETTINGS]
+
+
+class GoalMissed(UserWarning):
+    """A performance goal was missed in a profile that only reports goals."""
+
+
+def check_goal(config: pytest.Config, met: bool, message: str) -> None:
+    """Asserts a performance goal in the full profile; in the quick profile (CI) reports it.
+
+    A quick run is too short to resolve a 10% goal on a shared 2-core runner, and CI's
+    performance verdict belongs to the gate, which is built to ignore noise; so there a missed
+    goal is a warning in the test summary and ``goal_met: false`` in the results file.
+    """
+    if met:
+        return
+    if settings_of(config).profile.name == "full":
+        raise AssertionError(message)
+    warnings.warn(GoalMissed(message), stacklevel=2)

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from benchmarks.prepared import prepare
-from benchmarks.settings import settings_of
+from benchmarks.settings import check_goal, settings_of
 from benchmarks.zoo import FRAMEWORKS, ZooSpec
 from conversion import ConvertedModel, Predictor
 from conversion.frameworks import adapter_named
@@ -107,10 +107,10 @@ def test_auto_routing_is_within_10pct_of_the_faster_path(
             "routed": lambda Xb=Xb: auto.run(method, Xb),
         }
         t = _rounds(fns, budget_s)
-        ratio = t["routed"] / min(t["pinned_native"], t["pinned_onnx"])
+        ratio = t["routed"] / max(min(t["pinned_native"], t["pinned_onnx"]), 1e-9)
         if ratio > GOAL:  # one re-measurement: a single noisy median must not decide
             t = _rounds(fns, 2 * budget_s)
-            ratio = t["routed"] / min(t["pinned_native"], t["pinned_onnx"])
+            ratio = t["routed"] / max(min(t["pinned_native"], t["pinned_onnx"]), 1e-9)
         rows.append({
             "rows": n,
             "route": auto.route(n),
@@ -118,9 +118,9 @@ def test_auto_routing_is_within_10pct_of_the_faster_path(
             "native_ms": t["native"],
             "onnx_ms": t["onnx"],
             "routed_ms": t["routed"],
-            "speedup_native_over_onnx": t["native"] / t["onnx"],
+            "speedup_native_over_onnx": t["native"] / max(t["onnx"], 1e-9),
             "ratio_vs_faster_pinned": ratio,
-            "ratio_vs_faster_bare": t["routed"] / min(t["native"], t["onnx"]),
+            "ratio_vs_faster_bare": t["routed"] / max(min(t["native"], t["onnx"]), 1e-9),
         })
     # The quick profile cannot afford the rounds that resolve near-ties, so there only sizes
     # where one path is clearly (>25%) faster are judged; the full profile judges every size.
@@ -142,7 +142,10 @@ def test_auto_routing_is_within_10pct_of_the_faster_path(
     })
     x1 = engine.prepare(X[:1])
     benchmark(auto.run, method, x1)
-    assert worst["ratio_vs_faster_pinned"] <= GOAL, (
+    benchmark.extra_info["goal_met"] = worst["ratio_vs_faster_pinned"] <= GOAL
+    check_goal(
+        request.config,
+        benchmark.extra_info["goal_met"],
         f"{framework}: auto-routing is {worst['ratio_vs_faster_pinned']:.2f}x the faster path at "
-        f"{worst['rows']} rows (goal <= {GOAL}x): {json.dumps(worst)}"
+        f"{worst['rows']} rows (goal <= {GOAL}x): {json.dumps(worst)}",
     )
