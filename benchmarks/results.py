@@ -141,17 +141,16 @@ class Run:
         return dict(self.fingerprint.get("software", {}))
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json_object(path: Path, *, made_by: str = "`onnxgate bench --output DIR`") -> dict[str, Any]:
+    """A results file's JSON object, or ResultsError saying what is wrong and what makes one."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ResultsError(
-            f"results file {path} does not exist; pass a file written by `onnxgate bench --output DIR`"
-        ) from None
+        raise ResultsError(f"results file {path} does not exist; pass a file written by {made_by}") from None
     except OSError as exc:
         raise ResultsError(f"cannot read results file {path}: {exc.strerror or exc}") from exc
     if not text.strip():
-        raise ResultsError(f"results file {path} is empty; re-run `onnxgate bench` to produce it")
+        raise ResultsError(f"results file {path} is empty; re-run {made_by} to produce it")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -219,7 +218,7 @@ def _record(bench: dict[str, Any], *, path: Path, run_fields: dict[str, str]) ->
 def load_run(path: str | os.PathLike[str]) -> Run:
     """Reads and validates one results file, or raises ResultsError saying what is wrong."""
     p = Path(path)
-    data = _read_json(p)
+    data = read_json_object(p)
     schema = data.get("onnxgate_schema")
     if schema is None:
         raise ResultsError(

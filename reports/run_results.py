@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.results import read_json_object
 from conversion.atomic import write_text_atomic
 from conversion.errors import ResultsError
 
@@ -96,18 +97,7 @@ def from_benchmark_run(path: Path) -> RunResult:
 def load_result(path: str | os.PathLike[str]) -> RunResult:
     """Reads one results file of either kind, or raises ResultsError naming what is wrong."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ResultsError(f"cannot read results file {p}: {exc.strerror or exc}") from exc
-    if not text.strip():
-        raise ResultsError(f"results file {p} is empty; pass a file written by `onnxgate run` or `onnxgate bench`")
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ResultsError(f"results file {p} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-    if not isinstance(doc, dict):
-        raise ResultsError(f"results file {p} holds a JSON {type(doc).__name__}, expected an object")
+    doc = read_json_object(p, made_by="`onnxgate run` or `onnxgate bench`")
     if doc.get("schema") == SCHEMA:
         return RunResult(
             source=str(p), created=str(doc.get("created", "")), manifest=doc.get("manifest") or {},
