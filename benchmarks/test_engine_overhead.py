@@ -10,8 +10,6 @@ time spent descheduled by other jobs; the wall-clock ratio is recorded beside it
 
 from __future__ import annotations
 
-import gc
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +20,7 @@ from benchmarks.prepared import prepare
 from benchmarks.settings import check_goal
 from benchmarks.zoo import FRAMEWORKS, ZooSpec
 from conversion import InferenceEngine
+from conversion.timing import CPU, WALL, interleaved
 
 GOAL = 1.25
 BLOCKS, CALLS = 41, 200
@@ -29,25 +28,10 @@ BLOCKS, CALLS = 41, 200
 
 def _blocks(fns: dict[str, Callable[[], Any]]) -> dict[str, dict[str, np.ndarray]]:
     """Per-block mean ns per call of each function, wall and CPU, the order rotating per block."""
-    names = list(fns)
-    out = {n: {"wall": np.empty(BLOCKS), "cpu": np.empty(BLOCKS)} for n in names}
     for fn in fns.values():  # warm caches and the engine's I/O bindings
         for _ in range(CALLS):
             fn()
-    gc.collect()
-    gc.disable()
-    try:
-        for b in range(BLOCKS):
-            for name in names[b % len(names):] + names[: b % len(names)]:
-                fn = fns[name]
-                w0, c0 = time.perf_counter_ns(), time.thread_time_ns()
-                for _ in range(CALLS):
-                    fn()
-                out[name]["cpu"][b] = (time.thread_time_ns() - c0) / CALLS
-                out[name]["wall"][b] = (time.perf_counter_ns() - w0) / CALLS
-    finally:
-        gc.enable()
-    return out
+    return interleaved(fns, rounds=BLOCKS, reps=CALLS, clocks={**WALL, **CPU})
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)

@@ -15,7 +15,6 @@ full``) measures all 13 sizes; the default quick profile, which CI runs, measure
 
 from __future__ import annotations
 
-import gc
 import json
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from benchmarks.zoo import FRAMEWORKS, ZooSpec
 from conversion import ConvertedModel, Predictor
 from conversion.frameworks import adapter_named
 from conversion.latency import batch_of
+from conversion.timing import CPU, interleaved
 
 GOAL = 1.10
 SIZES = (1, 3, 16, 100, 256, 700, 1024, 3000, 4096, 10_000, 16_384, 40_000, 65_536)
@@ -46,23 +46,11 @@ def _rounds(fns: dict[str, Callable[[], Any]], budget_s: float) -> dict[str, flo
     one_round = (time.thread_time_ns() - t0) / 1e9
     rounds = int(min(41, max(5, budget_s / max(one_round, 1e-9))))
     reps = int(max(1, min(200, 2e-3 / max(one_round / len(names), 1e-9))))  # >= ~2 ms per timing
-    times: dict[str, list[float]] = {n: [] for n in names}
-    gc.collect()
-    gc.disable()
-    try:
-        for r in range(rounds):
-            for name in names[r % len(names):] + names[: r % len(names)]:
-                fn = fns[name]
-                c0 = time.thread_time_ns()
-                for _ in range(reps):
-                    fn()
-                times[name].append((time.thread_time_ns() - c0) / reps / 1e6)
-    finally:
-        gc.enable()
+    times = interleaved(fns, rounds=rounds, reps=reps, clocks=CPU)
     # The 20th percentile, not the median: on this 2-core machine other jobs share the cores
     # (and their caches), which inflates even CPU time; the low quantile is the steadier
     # estimate of each path's own cost, and all paths are judged by the same statistic.
-    return {n: float(np.percentile(v, 20)) for n, v in times.items()}
+    return {n: float(np.percentile(v["cpu"], 20)) / 1e6 for n, v in times.items()}
 
 
 def _copy(converted: ConvertedModel) -> ConvertedModel:

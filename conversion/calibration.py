@@ -11,7 +11,6 @@ validated-input call), so validation cost, paid on both paths alike, does not ti
 from __future__ import annotations
 
 import datetime as _dt
-import gc
 import itertools
 import json
 import logging
@@ -32,6 +31,7 @@ from .converted import ConvertedModel
 from .engine import InferenceEngine
 from .latency import batch_of
 from .parity import summarize_trees
+from .timing import interleaved
 
 __all__ = ["DEFAULT_SIZES", "Calibration", "calibrate", "machine_fingerprint", "probe_rows"]
 
@@ -165,21 +165,9 @@ def _measure(native_model: Any, engine: InferenceEngine, X: np.ndarray, size: in
     # Repeat tiny calls so one timing spans >= ~0.5 ms and the clock's own cost vanishes.
     reps = int(min(200, max(1, 5e5 / min(first))))
     rounds = int(min(31, max(5, budget_s * 1e9 / (reps * sum(first)))))
-    times: tuple[list[float], list[float]] = ([], [])
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for r in range(rounds):
-            for i in ((0, 1) if r % 2 == 0 else (1, 0)):
-                fn = fns[i]
-                t0 = time.perf_counter_ns()
-                for _ in range(reps):
-                    fn()
-                times[i].append((time.perf_counter_ns() - t0) / reps / 1e6)
-    finally:
-        if was_enabled:
-            gc.enable()
-    return max(float(np.percentile(times[0], 20)), 1e-9), max(float(np.percentile(times[1], 20)), 1e-9)
+    t = interleaved({"native": fns[0], "onnx": fns[1]}, rounds=rounds, reps=reps)
+    return (max(float(np.percentile(t["native"]["wall"], 20)) / 1e6, 1e-9),
+            max(float(np.percentile(t["onnx"]["wall"], 20)) / 1e6, 1e-9))
 
 
 def _faster(entry: tuple[float, float]) -> bool:

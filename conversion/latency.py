@@ -7,9 +7,7 @@ the garbage collector is paused while a round is timed.
 
 from __future__ import annotations
 
-import gc
 import os
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import numpy as np
 from .converted import ConvertedModel, load
 from .engine import InferenceEngine
 from .errors import InputError
+from .timing import interleaved
 
 __all__ = ["batch_of", "measure_latency_improvement", "summarize_ns"]
 
@@ -62,28 +61,12 @@ def _engine_for(onnx_or_converted: Any, threads: int | None) -> InferenceEngine:
 
 def _time_interleaved(
     native: Callable[[], Any], onnx: Callable[[], Any], n_runs: int, warmup: int
-) -> tuple[list[int], list[int]]:
+) -> tuple[np.ndarray, np.ndarray]:
     for _ in range(warmup):
         native()
         onnx()
-    t_native: list[int] = []
-    t_onnx: list[int] = []
-    was_enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
-        clock = time.perf_counter_ns
-        for i in range(n_runs):
-            # Alternate the order: whichever runs second finds the input hot in cache.
-            order = ((native, t_native), (onnx, t_onnx)) if i % 2 == 0 else ((onnx, t_onnx), (native, t_native))
-            for fn, sink in order:
-                t0 = clock()
-                fn()
-                sink.append(clock() - t0)
-    finally:
-        if was_enabled:
-            gc.enable()
-    return t_native, t_onnx
+    t = interleaved({"native": native, "onnx": onnx}, rounds=n_runs)
+    return t["native"]["wall"], t["onnx"]["wall"]
 
 
 def _row(native_ns: list[int], onnx_ns: list[int], rows: int) -> dict[str, Any]:

@@ -1,0 +1,58 @@
+"""Interleaved timing, the one loop every latency figure in onnxgate comes from.
+
+On a shared machine absolute times drift from one second to the next, so paths are never
+timed one after the other: each round times every function once, in an order that rotates
+per round (whichever runs later finds caches warm), with garbage collection off. Callers
+reduce the per-round samples with the statistic they need (mean and percentiles for the
+seed's report, a low quantile for routing decisions).
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+__all__ = ["WALL", "CPU", "interleaved"]
+
+Clock = Callable[[], int]
+WALL: dict[str, Clock] = {"wall": time.perf_counter_ns}
+CPU: dict[str, Clock] = {"cpu": time.thread_time_ns}  # the calling thread: ignores time descheduled
+
+
+def interleaved(
+    fns: Mapping[str, Callable[[], Any]],
+    *,
+    rounds: int,
+    reps: int = 1,
+    clocks: Mapping[str, Clock] | None = None,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Nanoseconds per call of each function in each round, per clock: ``out[fn][clock][round]``.
+
+    ``reps`` calls are timed together, so a call far shorter than the clock's own cost still
+    gets a meaningful figure.
+    """
+    clocks = dict(clocks or WALL)
+    names = list(fns)
+    out = {n: {c: np.empty(rounds) for c in clocks} for n in names}
+    readers = list(clocks.items())
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for r in range(rounds):
+            k = r % len(names)
+            for name in names[k:] + names[:k]:
+                fn = fns[name]
+                start = [read() for _, read in readers]
+                for _ in range(reps):
+                    fn()
+                for (clock, read), t0 in zip(readers, start, strict=True):
+                    out[name][clock][r] = (read() - t0) / reps
+    finally:
+        if was_enabled:
+            gc.enable()
+    return out
