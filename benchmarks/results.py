@@ -67,7 +67,7 @@ class Record:
     size: str
     dataset: str
     batch_size: int
-    runtime: str  # "native" | "onnx" (| "peer" when the optional peers extra is installed)
+    runtime: str  # "native" | "onnx"
     provider: str | None  # ONNX Runtime provider, None for native
     threads: int | None  # ONNX Runtime intra-op threads, None for native
     p50: float
