@@ -27,7 +27,7 @@ _BENCH_EXAMPLES = """examples:
   onnxgate bench --quick --save-as benchmarks/baselines/ci-2core.json   # refresh the CI baseline
 """
 _GATE_EXAMPLES = """examples:
-  onnxgate gate --baseline benchmarks/baselines/x86_64-2cpu.json --current results/bench-quick-*.json
+  onnxgate gate --baseline benchmarks/baselines/ci-2core.json --current results/bench-quick-*.json
   onnxgate gate --baseline B.json --current C.json --force --all   # other machine, every row
 
 exit codes: 0 no regression, 1 parity or performance regression, 2 bad input or refused comparison
