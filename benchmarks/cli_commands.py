@@ -24,10 +24,10 @@ log = logging.getLogger(__name__)
 _BENCH_EXAMPLES = """examples:
   onnxgate bench --quick --output results/          # CI subset, a few minutes
   onnxgate bench --full --models xgboost-synthetic-large --output results/
-  onnxgate bench --quick --save-as benchmarks/baselines/ci-2core.json   # refresh the CI baseline
+  onnxgate bench --quick --save-as benchmarks/baselines/amd-epyc-2cpu-x86_64.json   # refresh this machine type's baseline
 """
 _GATE_EXAMPLES = """examples:
-  onnxgate gate --baseline benchmarks/baselines/ci-2core.json --current results/bench-quick-*.json
+  onnxgate gate --baseline benchmarks/baselines/ --current results/bench-quick-*.json
   onnxgate gate --baseline B.json --current C.json --force --all   # other machine, every row
 
 exit codes: 0 no regression, 1 parity or performance regression, 2 bad input or refused comparison
@@ -63,7 +63,12 @@ def register_gate(subparsers: Any) -> argparse.ArgumentParser:
                     "significantly (Mann-Whitney) and by more than its class's minimum effect.",
         epilog=_GATE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--baseline", type=Path, required=True, help="results JSON to compare against")
+    p.add_argument("--baseline", type=Path, required=True,
+                   help="results JSON to compare against, or a folder of baselines, one per machine type "
+                        "(the one recorded on this machine type is used)")
+    p.add_argument("--record-missing", action="store_true",
+                   help="with a --baseline folder that has no baseline for this machine type: record the current "
+                        "results as its baseline and exit 0 instead of 2")
     p.add_argument("--current", type=Path, required=True, help="results JSON of the run under test")
     p.add_argument("--force", action="store_true", help="compare even if the machines differ")
     p.add_argument("--all", action="store_true", help="list every benchmark, not only those that changed")
@@ -100,12 +105,12 @@ def bench_command(args: argparse.Namespace) -> int:
         print(f"onnxgate bench: {exc}", file=sys.stderr)
         return 2
     if args.save_as:
-        path = _save_compact(path, args.save_as)
+        path = save_compact(path, args.save_as)
     print(json.dumps({"results": str(path)}) if args.json else path)
     return code
 
 
-def _save_compact(results: Path, target: Path) -> Path:
+def save_compact(results: Path, target: Path) -> Path:
     """Copies results without pytest-benchmark's raw per-round times (``stats.data``).
 
     A committed baseline stays small: percentiles are already in ``stats`` and the gate
@@ -125,7 +130,10 @@ def gate_command(args: argparse.Namespace) -> int:
     from benchmarks.gate import gate_files, outcome_json
 
     try:
-        outcome = gate_files(args.baseline, args.current, force=args.force)
+        baseline = _choose_baseline(args.baseline, args.current, record=args.record_missing)
+        if baseline is None:
+            return 0
+        outcome = gate_files(baseline, args.current, force=args.force)
     except ResultsError as exc:
         print(f"onnxgate gate: {exc}", file=sys.stderr)
         return 2
@@ -135,6 +143,30 @@ def gate_command(args: argparse.Namespace) -> int:
         write_bytes_atomic(args.save, outcome_json(outcome).encode())
     print(outcome_json(outcome) if args.json else outcome.render(all_rows=args.all))
     return outcome.exit_code
+
+
+def _choose_baseline(baseline: Path, current: Path, *, record: bool) -> Path | None:
+    """The baseline file to gate against; None when this run was recorded as the machine type's first."""
+    if not baseline.is_dir():
+        return baseline
+    from benchmarks.baseline_choice import find_baseline, known_machines, record_baseline
+    from benchmarks.results import load_run
+
+    run = load_run(current)
+    found = find_baseline(baseline, run)
+    if found is not None:
+        print(f"onnxgate gate: baseline for this machine type: {found}", file=sys.stderr)
+        return found
+    machine = f"{run.machine.get('cpu_model')} ({run.machine.get('cpu_count')} cpus, {run.machine.get('arch')})"
+    if not record:
+        have = "; ".join(known_machines(baseline)) or "none"
+        raise ResultsError(f"{baseline} has no baseline for this machine type, {machine} (it has: {have}); "
+                           "pass --record-missing to record this run as its baseline, then commit that file")
+    saved = record_baseline(baseline, run)
+    print(f"onnxgate gate: no baseline for this machine type, {machine}, in {baseline}: recorded this run as "
+          f"{saved}; nothing was gated. Commit that file so later runs on this machine type are gated.",
+          file=sys.stderr)
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

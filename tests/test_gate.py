@@ -306,3 +306,35 @@ def test_multithreaded_rows_are_reported_not_gated() -> None:
     rule = RatioRegression()
     assert rule.fails(cur, base) is None
     assert "not gated" in (rule.comparable(cur, base) or "")
+
+
+# --- one baseline per machine type --------------------------------------------------------
+
+def test_baseline_folder_picks_this_machine_types_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "baselines"
+    folder.mkdir()
+    _results(folder / "other.json", _suite(np.random.default_rng(20)), machine={**MACHINE, "cpu_model": "Other CPU"})
+    _results(folder / "mine.json", _suite(np.random.default_rng(21)))
+    slowed = _results(tmp_path / "slow.json", _suite(np.random.default_rng(22), onnx_level=3.0))
+    assert cli_main(["gate", "--baseline", str(folder), "--current", str(slowed)]) == 1
+    assert "mine.json" in capsys.readouterr().err
+
+
+def test_no_baseline_for_this_machine_type_is_recorded_not_failed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "baselines"
+    folder.mkdir()
+    _results(folder / "intel.json", _suite(np.random.default_rng(23)), machine={**MACHINE, "cpu_model": "Other CPU"})
+    current = _results(tmp_path / "c.json", _suite(np.random.default_rng(24)))
+
+    assert cli_main(["gate", "--baseline", str(folder), "--current", str(current)]) == 2
+    err = capsys.readouterr().err
+    assert "no baseline for this machine type" in err and "Test CPU" in err and "intel.json" in err
+
+    assert cli_main(["gate", "--baseline", str(folder), "--current", str(current), "--record-missing"]) == 0
+    assert "recorded this run" in capsys.readouterr().err
+    recorded = folder / "test-cpu-2cpu-x86_64.json"
+    assert recorded.is_file()
+    # From then on this machine type is gated against the recorded file.
+    slowed = _results(tmp_path / "slow.json", _suite(np.random.default_rng(25), onnx_level=3.0))
+    assert cli_main(["gate", "--baseline", str(folder), "--current", str(slowed), "--record-missing"]) == 1
