@@ -232,15 +232,15 @@ class _Graph:
         return out
 
 
-def _missing_band(ir: TreeEnsembleIR, g: _Graph) -> str:
+def _missing_band(ir: TreeEnsembleIR, g: _Graph, x: str = "X") -> str:
     """Turns inputs inside a feature's missing band into NaN ahead of the trees; returns the
     tree input. A rewrite of the input, not extra split nodes: those would share children,
     which the opset-5 TreeEnsemble in ONNX Runtime rejects."""
     band = ir.missing_band
     if band is None or not (band >= 0).any():
-        return "X"
-    mask = g.op("LessOrEqual", [g.op("Abs", ["X"]), g.const(band.astype(g.dtype), "band")])
-    return g.op("Where", [mask, g.const(np.array(np.nan, dtype=g.dtype), "nan"), "X"], "X_banded")
+        return x
+    mask = g.op("LessOrEqual", [g.op("Abs", [x]), g.const(band.astype(g.dtype), "band")])
+    return g.op("Where", [mask, g.const(np.array(np.nan, dtype=g.dtype), "nan"), x], "X_banded")
 
 
 _POST_OPS = {"identity": None, "sigmoid": "Sigmoid", "sigmoid_ovr": "Sigmoid", "exp": "Exp"}
@@ -308,6 +308,10 @@ def emit(
     dtype = np.dtype(dtype)
     if dtype not in _ELEM:
         raise ConversionRefusedError(f"dtype {dtype} is not supported; use 'float32' or 'float64'")
+    if ir.linear is not None:  # leaves with linear models: another graph shape, its own module
+        from .emit_linear import emit_linear
+
+        return emit_linear(ir, dtype=dtype, ml_opset=ml_opset, name=name)
     ml_opset = ml_opset or DEFAULT_ML_OPSET[dtype]
     if ml_opset not in (3, 5):
         raise ConversionRefusedError(f"ai.onnx.ml opset {ml_opset} is not supported; use 3 or 5")

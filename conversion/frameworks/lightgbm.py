@@ -21,6 +21,7 @@ from ..emit_onnx import emit
 from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
 from ..tree_ir import Head, TreeEnsembleIR
 from .base import Adapter, Lowered, import_optional
+from .lightgbm_linear import LINEAR_FIELDS, linear_leaves, to_node_arrays
 from .upstream import adopt_outputs
 
 # LightGBM's kZeroThreshold is the float literal 1e-35f stored in a double: the predictor
@@ -51,7 +52,7 @@ _OBJECTIVES: dict[str, str] = {
 }
 _CLASSIFIER_OBJECTIVES = ("binary", "cross_entropy", "multiclass", "multiclassova")
 _TREE_FIELDS = ("num_leaves", "split_feature", "threshold", "decision_type", "left_child", "right_child",
-                "leaf_value", "is_linear", "num_cat")
+                "leaf_value", "is_linear", "num_cat", *LINEAR_FIELDS)
 
 # decision_type bit layout (LightGBM tree.h): 1 = categorical, 2 = default left, bits 2-3 = missing type.
 _CATEGORICAL, _DEFAULT_LEFT = 1, 2
@@ -196,11 +197,6 @@ class LightGBMAdapter(Adapter):
         objective, sigmoid = _objective(header)
         n_leaves = _numbers(f["num_leaves"], np.int64, len(f["num_leaves"]), "num_leaves")
         n_trees = n_leaves.size
-        if any(int(v) for v in f["is_linear"]):
-            raise ConversionRefusedError(
-                "linear_tree=True puts a linear model in every leaf, which ONNX tree ensembles cannot "
-                "express exactly; train with linear_tree=False to convert this model"
-            )
         n_int = n_leaves - 1
         n_split = int(n_int.sum())
         dtype_ = _numbers(f["decision_type"], np.int64, n_split, "decision_type")
@@ -235,6 +231,7 @@ class LightGBMAdapter(Adapter):
         # Zero type: NaN and the zero band take the default branch (the band becomes NaN first).
         missing_left = np.where(missing_type == _MISSING_NONE, threshold >= 0, default_left)
         n_features = int(header["max_feature_idx"]) + 1
+        per_leaf_linear = linear_leaves(f, n_leaves, n_features)
         band = _zero_missing_band(feature_split, missing_type, n_features)
         split = {"tree": tree_of_split, "node": split_node, "feature": feature_split, "threshold": threshold,
                  "left": left, "right": right, "missing_left": missing_left}
@@ -265,6 +262,7 @@ class LightGBMAdapter(Adapter):
             input_cast="float64",
             head=head,
             missing_band=band,
+            linear=None if per_leaf_linear is None else to_node_arrays(per_leaf_linear, n_new, order, ZERO_BAND),
         )
 
     def _head(self, model: Any, lgb: Any, objective: str, scale: float) -> Head:
