@@ -265,9 +265,11 @@ def _head(ir: TreeEnsembleIR, g: _Graph, raw: str, base_in_graph: bool) -> list[
     if head.task != "classification":
         if ir.n_targets > 1:  # e.g. a raw multi:softprob Booster returns (N, k)
             g.op("Identity", [_post(g, raw, head.post_transform)], "predict")
-            return [("predict", ["N", ir.n_targets])]
-        g.op("Reshape", [_post(g, raw, head.post_transform), g.flat()], "predict")
-        return [("predict", ["N"])]
+            shape: list[str | int] = ["N", ir.n_targets]
+        else:
+            g.op("Reshape", [_post(g, raw, head.post_transform), g.flat()], "predict")
+            shape = ["N"]
+        return [("predict", shape), *_same_as_predict(g, methods, shape)]
     if "decision_function" in methods:
         if ir.n_targets == 1:
             g.op("Reshape", [raw, g.flat()], "decision_function")
@@ -288,6 +290,15 @@ def _head(ir: TreeEnsembleIR, g: _Graph, raw: str, base_in_graph: bool) -> list[
     g.op("Gather", [g.const(_label_tensor(head.classes), "classes"), label_idx], "predict", axis=0)
     outputs.append(("predict", ["N"]))
     return outputs
+
+
+def _same_as_predict(g: _Graph, methods: dict[str, str], shape: list[str | int]) -> list[tuple[str, list[str | int]]]:
+    """Other native methods that return what predict returns (an LGBMClassifier with a
+    callable objective answers raw scores from both predict and predict_proba)."""
+    others = [m for m in methods if m != "predict"]
+    for m in others:
+        g.op("Identity", ["predict"], m)
+    return [(m, shape) for m in others]
 
 
 def _label_tensor(classes: np.ndarray) -> np.ndarray:

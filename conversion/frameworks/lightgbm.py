@@ -268,10 +268,14 @@ class LightGBMAdapter(Adapter):
     def _head(self, model: Any, lgb: Any, objective: str, scale: float) -> Head:
         post = _OBJECTIVES[objective]
         if isinstance(model, lgb.LGBMClassifier):
+            if objective == "custom":
+                return _custom_objective_classifier_head()
             if objective not in _CLASSIFIER_OBJECTIVES:
                 raise ConversionRefusedError(
-                    f"an LGBMClassifier with objective {objective!r} returns raw scores, not probabilities; "
-                    f"train with one of {', '.join(_CLASSIFIER_OBJECTIVES)} to convert it"
+                    f"an LGBMClassifier with the regression-type objective {objective!r} is not converted: "
+                    "LightGBM turns its raw scores into [1 - score, score] or argmax labels, which is not a "
+                    f"probability model; train with one of {', '.join(_CLASSIFIER_OBJECTIVES)} (or an "
+                    "LGBMRegressor) to convert it"
                 )
             classes = np.asarray(model.classes_)
             return Head(task="classification", post_transform=post, classes=classes, scale=scale,
@@ -322,11 +326,18 @@ class LightGBMAdapter(Adapter):
         graph = onnxmltools.convert_lightgbm(
             model, initial_types=[("X", FloatTensorType([None, ir.n_features]))], zipmap=False, target_opset=15
         )
-        if ir.head.task == "classification":
+        if isinstance(model, self.framework().LGBMClassifier):  # onnxmltools writes every one as a classifier
             graph = adopt_outputs(graph, {"label": "predict", "probabilities": "predict_proba"})
         else:
             graph = adopt_outputs(graph, {graph.graph.output[0].name: "predict"}, flatten=frozenset({"predict"}))
         return Lowered(graph, ir.head, ir.n_features, "onnxmltools", onnxmltools.__version__)
+
+
+def _custom_objective_classifier_head() -> Head:
+    """An LGBMClassifier trained with a callable objective: LightGBM cannot know its link
+    function, so predict and predict_proba both return the raw scores, (N,) for two classes
+    and (N, k) for k (lightgbm/sklearn.py, "Returning raw scores instead")."""
+    return Head(task="regression", methods={"predict": "float64", "predict_proba": "float64"})
 
 
 def _zero_missing_band(feature: np.ndarray, missing_type: np.ndarray, n_features: int) -> np.ndarray | None:
