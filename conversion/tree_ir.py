@@ -106,7 +106,10 @@ class TreeEnsembleIR:
                 f"{self.n_features} features; the model file looks inconsistent"
             )
         if np.isnan(self.value[~interior]).any():
-            raise ConversionRefusedError("a leaf value is NaN; the model cannot be converted exactly")
+            raise ConversionRefusedError(
+                "a leaf value is NaN, so every row reaching that leaf predicts NaN; training diverged or the "
+                "model file is damaged. Retrain (e.g. with a smaller learning rate) before converting"
+            )
 
     @property
     def n_trees(self) -> int:

@@ -214,8 +214,9 @@ class CatBoostAdapter(Adapter):
             return _dump_json(model)
         except cb.CatBoostError as exc:
             raise ConversionRefusedError(
-                f"CatBoost cannot describe this model as JSON ({str(exc).strip().splitlines()[0]}); "
-                "it cannot be converted"
+                f"CatBoost cannot describe this model as JSON ({str(exc).strip().splitlines()[0]}), and "
+                "onnxgate reads the trees from that JSON; retrain without what CatBoost names there, or serve "
+                "the native model"
             ) from exc
 
     def _head(self, model: Any, doc: dict[str, Any], n_targets: int) -> Head:
@@ -227,7 +228,7 @@ class CatBoostAdapter(Adapter):
             if loss not in _CLASSIFIER_LOSSES:
                 raise ConversionRefusedError(
                     f"a CatBoostClassifier with loss_function {loss!r} is not supported; supported: "
-                    f"{', '.join(_CLASSIFIER_LOSSES)}"
+                    f"{', '.join(_CLASSIFIER_LOSSES)}. Retrain with one of these, or serve the native model"
                 )
             classes = np.asarray(model.classes_)
             threshold = model.get_probability_threshold() if n_targets == 1 else None
@@ -242,7 +243,7 @@ class CatBoostAdapter(Adapter):
         if loss not in supported:
             raise ConversionRefusedError(
                 f"a CatBoost{kind.capitalize()} with loss_function {loss!r} is not supported; supported: "
-                f"{', '.join(supported)}"
+                f"{', '.join(supported)}. Retrain with one of these, or serve the native model"
             )
         post = "exp" if loss in _EXP_LOSSES else "identity"
         return Head(task="ranking" if kind == "ranker" else "regression", post_transform=post,
@@ -278,7 +279,8 @@ class CatBoostAdapter(Adapter):
             if treatment not in _NAN_GOES_RIGHT:
                 raise ConversionRefusedError(
                     f"feature {f['flat_feature_index']} has an unknown nan_value_treatment {treatment!r}; "
-                    f"known: {', '.join(_NAN_GOES_RIGHT)}"
+                    f"known: {', '.join(_NAN_GOES_RIGHT)}. A newer CatBoost may write values onnxgate does "
+                    "not know yet; train with nan_mode='Min' or 'Max', or serve the native model"
                 )
             feature_of[int(f["feature_index"])] = int(f["flat_feature_index"])
             nan_right[int(f["feature_index"])] = _NAN_GOES_RIGHT[treatment]
@@ -291,7 +293,10 @@ class CatBoostAdapter(Adapter):
                 "the model looks inconsistent"
             )
         if head.post_transform == "exp" and n_targets > 1:
-            raise ConversionRefusedError("multi-target Poisson/Tweedie models are not supported")
+            raise ConversionRefusedError(
+                "multi-target Poisson/Tweedie models are not supported (CatBoost's exp prediction type is "
+                "defined for one target); fit one model per target"
+            )
         # CatBoost computes scale * sum(leaves) + bias in float64. The scale is folded into the
         # leaves so the emitter's tolerance sees the true leaf magnitude.
         if symmetric:

@@ -130,7 +130,8 @@ def _objective(header: dict[str, str]) -> tuple[str, float]:
         shown = " ".join(tokens) or name
         raise ConversionRefusedError(
             f"LightGBM objective {shown!r} is not supported; supported: {', '.join(sorted(_OBJECTIVES))} "
-            "(regression without reg_sqrt)"
+            "(regression without reg_sqrt: LightGBM squares its predictions, which onnxgate does not "
+            "reproduce). Retrain with one of these, or serve the native model"
         )
     return name, float(params.get("sigmoid", 1.0))
 

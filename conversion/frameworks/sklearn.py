@@ -173,7 +173,11 @@ class SklearnAdapter(Adapter):
                 target_opset=_SKL2ONNX_OPSET,
             )
         except Exception as exc:  # skl2onnx raises bare RuntimeError/NotImplementedError
-            raise ConversionRefusedError(f"skl2onnx cannot convert this {type(final).__name__}: {exc}") from exc
+            raise ConversionRefusedError(
+                f"skl2onnx cannot convert this {type(final).__name__} ({exc}); onnxgate converts "
+                f"{type(final).__name__} through skl2onnx, so serve the native model or change the parameter "
+                "skl2onnx names"
+            ) from exc
         if is_clf:
             classes = np.asarray(final.classes_)
             graph = adopt_outputs(graph, {"label": "predict", "probabilities": "predict_proba"})

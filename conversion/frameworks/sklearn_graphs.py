@@ -82,10 +82,14 @@ class Steps:
         missing = step.missing_values
         if not (isinstance(missing, float) and np.isnan(missing)):
             raise ConversionRefusedError(
-                f"SimpleImputer(missing_values={missing!r}) is not supported; only missing_values=np.nan is"
+                f"SimpleImputer(missing_values={missing!r}) is not supported; only missing_values=np.nan is. "
+                f"Replace {missing!r} with NaN before the pipeline and fit the imputer with the default"
             )
         if step.add_indicator:
-            raise ConversionRefusedError("SimpleImputer(add_indicator=True) is not supported")
+            raise ConversionRefusedError(
+                "SimpleImputer(add_indicator=True) is not supported (it changes the number of columns); use "
+                "add_indicator=False and add missing-indicator columns yourself before the pipeline"
+            )
         stats = np.asarray(step.statistics_, dtype=np.float64)
         if np.isnan(stats).any():
             raise ConversionRefusedError(
