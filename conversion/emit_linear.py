@@ -8,10 +8,12 @@ order, then the trees one after another (two ``Scan`` loops, so the order of add
 native one and the result is bit-for-bit LightGBM's, overflow and cancellation included).
 
 Why not one ensemble summing ``[const, coef...]`` vectors and a single dot product: that adds
-in another order, so rows far from the training range (|x| ~ 1e30) lose or keep leaf
-constants that LightGBM keeps or loses, and a feature's infinities from two trees with
-opposite coefficients cancel to NaN natively but not in a summed coefficient.
-The price is memory: ``rows x trees x features`` doubles per call (the engine chunks rows).
+in another order. On tests/test_linear_trees.py's hostile rows it differed from LightGBM in the
+last bits on 2036 of 3560 rows (within parity's tolerance there), and where two trees give a
+feature coefficients of opposite signs, x = inf is NaN natively (inf - inf) but +-inf through
+a summed coefficient. The price is work and memory: ``rows x trees x features`` doubles per
+call (the engine chunks rows); 200 trees x 31 leaves x 20 features took 12 ms for 100 rows
+(native 8 ms) and 0.13 ms for one row (native 2.1 ms).
 """
 
 from __future__ import annotations
