@@ -85,11 +85,12 @@ def _early_stopping():
     return model, X
 
 
-def _booster(objective: str, nan: float = 0.0, early_stopping: bool = False):
+def _booster(objective: str, nan: float = 0.0, early_stopping: bool = False, **extra: Any):
     def build():
         task = "multiclass" if objective.startswith("multiclass") else "binary"
         X, y = dataset(task, nan=nan, n=900)
-        params = {"objective": objective, "num_leaves": 8, "num_threads": 1, "verbose": -1, "deterministic": True}
+        params = {"objective": objective, "num_leaves": 8, "num_threads": 1, "verbose": -1, "deterministic": True,
+                  **extra}
         if task == "multiclass":
             params["num_class"] = 3
         if not early_stopping:
@@ -172,6 +173,8 @@ CASES = [
          upstream_xfail=_LINEAR_XFAIL),
     Case("lightgbm-classifier-linear-tree-binary-nan", "lightgbm", _clf(nan=0.15, linear_tree=True),
          upstream_xfail=_LINEAR_XFAIL),
+    Case("lightgbm-booster-linear-tree-multiclassova-nan", "lightgbm",
+         _booster("multiclassova", nan=0.1, linear_tree=True), upstream=False),
     Case("lightgbm-classifier-linear-tree-multiclass-nan", "lightgbm", _clf("multiclass", nan=0.15, linear_tree=True),
          upstream_xfail=_LINEAR_XFAIL),
     Case("lightgbm-classifier-categorical", "lightgbm", _categorical,
