@@ -232,15 +232,15 @@ class _Graph:
         return out
 
 
-def _missing_band(ir: TreeEnsembleIR, g: _Graph) -> str:
+def _missing_band(ir: TreeEnsembleIR, g: _Graph, x: str = "X") -> str:
     """Turns inputs inside a feature's missing band into NaN ahead of the trees; returns the
     tree input. A rewrite of the input, not extra split nodes: those would share children,
     which the opset-5 TreeEnsemble in ONNX Runtime rejects."""
     band = ir.missing_band
     if band is None or not (band >= 0).any():
-        return "X"
-    mask = g.op("LessOrEqual", [g.op("Abs", ["X"]), g.const(band.astype(g.dtype), "band")])
-    return g.op("Where", [mask, g.const(np.array(np.nan, dtype=g.dtype), "nan"), "X"], "X_banded")
+        return x
+    mask = g.op("LessOrEqual", [g.op("Abs", [x]), g.const(band.astype(g.dtype), "band")])
+    return g.op("Where", [mask, g.const(np.array(np.nan, dtype=g.dtype), "nan"), x], "X_banded")
 
 
 _POST_OPS = {"identity": None, "sigmoid": "Sigmoid", "sigmoid_ovr": "Sigmoid", "exp": "Exp"}
@@ -265,9 +265,11 @@ def _head(ir: TreeEnsembleIR, g: _Graph, raw: str, base_in_graph: bool) -> list[
     if head.task != "classification":
         if ir.n_targets > 1:  # e.g. a raw multi:softprob Booster returns (N, k)
             g.op("Identity", [_post(g, raw, head.post_transform)], "predict")
-            return [("predict", ["N", ir.n_targets])]
-        g.op("Reshape", [_post(g, raw, head.post_transform), g.flat()], "predict")
-        return [("predict", ["N"])]
+            shape: list[str | int] = ["N", ir.n_targets]
+        else:
+            g.op("Reshape", [_post(g, raw, head.post_transform), g.flat()], "predict")
+            shape = ["N"]
+        return [("predict", shape), *_same_as_predict(g, methods, shape)]
     if "decision_function" in methods:
         if ir.n_targets == 1:
             g.op("Reshape", [raw, g.flat()], "decision_function")
@@ -290,6 +292,15 @@ def _head(ir: TreeEnsembleIR, g: _Graph, raw: str, base_in_graph: bool) -> list[
     return outputs
 
 
+def _same_as_predict(g: _Graph, methods: dict[str, str], shape: list[str | int]) -> list[tuple[str, list[str | int]]]:
+    """Other native methods that return what predict returns (an LGBMClassifier with a
+    callable objective answers raw scores from both predict and predict_proba)."""
+    others = [m for m in methods if m != "predict"]
+    for m in others:
+        g.op("Identity", ["predict"], m)
+    return [(m, shape) for m in others]
+
+
 def _label_tensor(classes: np.ndarray) -> np.ndarray:
     if classes.dtype.kind in "OUS":
         return classes.astype(object).astype(str).astype(object)
@@ -308,6 +319,10 @@ def emit(
     dtype = np.dtype(dtype)
     if dtype not in _ELEM:
         raise ConversionRefusedError(f"dtype {dtype} is not supported; use 'float32' or 'float64'")
+    if ir.linear is not None:  # leaves with linear models: another graph shape, its own module
+        from .emit_linear import emit_linear
+
+        return emit_linear(ir, dtype=dtype, ml_opset=ml_opset, name=name)
     ml_opset = ml_opset or DEFAULT_ML_OPSET[dtype]
     if ml_opset not in (3, 5):
         raise ConversionRefusedError(f"ai.onnx.ml opset {ml_opset} is not supported; use 3 or 5")

@@ -9,7 +9,7 @@ import numpy as np
 
 from .errors import ConversionRefusedError
 
-__all__ = ["TreeEnsembleIR", "Head", "concat_trees"]
+__all__ = ["TreeEnsembleIR", "Head", "LinearLeaves", "concat_trees"]
 
 Comparison = Literal["<", "<="]
 PostTransform = Literal["identity", "sigmoid", "softmax", "exp", "sigmoid_ovr"]
@@ -41,6 +41,21 @@ class Head:
 
 
 @dataclass(frozen=True)
+class LinearLeaves:
+    """A linear model in every leaf (LightGBM ``linear_tree=True``), per node of the IR.
+
+    A row reaching leaf ``i`` gets ``const[i] + sum(coef[i, f] * x[f] for f where uses[i, f])``,
+    summed in ascending feature order, or the plain leaf value (the IR's ``value``) when one of
+    the used features is NaN. Inputs with ``|x| <= zero_band`` count as 0.0 in the linear model.
+    """
+
+    const: np.ndarray  # float64 [n_nodes]
+    coef: np.ndarray  # float64 [n_nodes, n_features]
+    uses: np.ndarray  # bool [n_nodes, n_features]
+    zero_band: float = 0.0
+
+
+@dataclass(frozen=True)
 class TreeEnsembleIR:
     """A tree ensemble as flat numpy arrays, one entry per node over all trees.
 
@@ -68,6 +83,7 @@ class TreeEnsembleIR:
     input_cast: Literal["float32", "float64"]
     head: Head
     missing_band: np.ndarray | None = None  # float64 [n_features]
+    linear: LinearLeaves | None = None  # leaves with linear models instead of constants
 
     def __post_init__(self) -> None:
         n = self.tree.shape[0]
@@ -80,6 +96,9 @@ class TreeEnsembleIR:
             raise ValueError(f"base_values has shape {self.base_values.shape}, expected ({self.n_targets},)")
         if self.missing_band is not None and self.missing_band.shape != (self.n_features,):
             raise ValueError(f"missing_band has shape {self.missing_band.shape}, expected ({self.n_features},)")
+        if self.linear is not None and self.linear.coef.shape != (n, self.n_features):
+            raise ValueError(f"linear leaf coefficients have shape {self.linear.coef.shape}, expected ({n}, "
+                             f"{self.n_features})")
         interior = self.feature >= 0
         if interior.any() and int(self.feature[interior].max()) >= self.n_features:
             raise ConversionRefusedError(
@@ -87,7 +106,10 @@ class TreeEnsembleIR:
                 f"{self.n_features} features; the model file looks inconsistent"
             )
         if np.isnan(self.value[~interior]).any():
-            raise ConversionRefusedError("a leaf value is NaN; the model cannot be converted exactly")
+            raise ConversionRefusedError(
+                "a leaf value is NaN, so every row reaching that leaf predicts NaN; training diverged or the "
+                "model file is damaged. Retrain (e.g. with a smaller learning rate) before converting"
+            )
 
     @property
     def n_trees(self) -> int:

@@ -18,8 +18,9 @@ from onnx import helper, numpy_helper
 
 from ..emit_onnx import emit
 from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
-from ..tree_ir import Head, TreeEnsembleIR
+from ..tree_ir import Head, TreeEnsembleIR, concat_trees
 from .base import Adapter, Lowered, import_optional
+from .catboost_nonsymmetric import leaf_width, nonsymmetric_arrays
 from .upstream import adopt_outputs
 
 # Classifier losses -> the transform CatBoostClassifier.predict_proba applies to raw scores.
@@ -44,6 +45,18 @@ _RANKING_LOSSES = (
 # AsIs (nan_mode Forbidden, or Min/Max on a feature that saw no NaN in training, catboost
 # #2850) compares NaN as IEEE does, which is false.
 _NAN_GOES_RIGHT = {"AsFalse": False, "AsIs": False, "AsTrue": True}
+
+
+# Why each kind of non-numeric CatBoost feature has no exact ONNX form.
+_SPECIAL_FEATURES = {
+    "categorical": "CatBoost replaces each category (and combination of categories) by CTRs, target "
+                   "statistics counted from the training labels and stored in the model as hash tables "
+                   "keyed by the hashed category string, which the trees then split on.",
+    "text": "CatBoost tokenizes the text, looks tokens up in dictionaries built in training and feeds "
+            "per-class statistics (naive Bayes, BM25) to the trees.",
+    "embedding": "CatBoost turns embedding vectors into LDA or nearest-neighbour statistics learned in "
+                 "training before the trees see them.",
+}
 
 
 def _loss_name(doc: dict[str, Any]) -> str:
@@ -191,16 +204,19 @@ class CatBoostAdapter(Adapter):
         for kind, indices in special.items():
             if indices:
                 raise ConversionRefusedError(
-                    f"the model uses {kind} features (columns {indices}); CatBoost computes them with "
-                    "CTR/text/embedding estimators that ONNX tree ensembles cannot express (catboost #863). "
-                    "Encode these columns numerically before training, or keep the native model"
+                    f"the model uses {kind} features (columns {indices}): {_SPECIAL_FEATURES[kind]} "
+                    "No ONNX operator computes that, and CatBoost's own ONNX exporter refuses these models "
+                    "too (catboost #863). To convert, encode the columns as numbers before training (one-hot "
+                    "or ordinal codes, passed as ordinary float features without cat_features/text_features), "
+                    "or serve the native model"
                 )
         try:
             return _dump_json(model)
         except cb.CatBoostError as exc:
             raise ConversionRefusedError(
-                f"CatBoost cannot describe this model as JSON ({str(exc).strip().splitlines()[0]}); "
-                "it cannot be converted"
+                f"CatBoost cannot describe this model as JSON ({str(exc).strip().splitlines()[0]}), and "
+                "onnxgate reads the trees from that JSON; retrain without what CatBoost names there, or serve "
+                "the native model"
             ) from exc
 
     def _head(self, model: Any, doc: dict[str, Any], n_targets: int) -> Head:
@@ -212,7 +228,7 @@ class CatBoostAdapter(Adapter):
             if loss not in _CLASSIFIER_LOSSES:
                 raise ConversionRefusedError(
                     f"a CatBoostClassifier with loss_function {loss!r} is not supported; supported: "
-                    f"{', '.join(_CLASSIFIER_LOSSES)}"
+                    f"{', '.join(_CLASSIFIER_LOSSES)}. Retrain with one of these, or serve the native model"
                 )
             classes = np.asarray(model.classes_)
             threshold = model.get_probability_threshold() if n_targets == 1 else None
@@ -227,7 +243,7 @@ class CatBoostAdapter(Adapter):
         if loss not in supported:
             raise ConversionRefusedError(
                 f"a CatBoost{kind.capitalize()} with loss_function {loss!r} is not supported; supported: "
-                f"{', '.join(supported)}"
+                f"{', '.join(supported)}. Retrain with one of these, or serve the native model"
             )
         post = "exp" if loss in _EXP_LOSSES else "identity"
         return Head(task="ranking" if kind == "ranker" else "regression", post_transform=post,
@@ -235,21 +251,25 @@ class CatBoostAdapter(Adapter):
 
     def to_ir(self, model: Any) -> TreeEnsembleIR:
         doc = self._json(model)
-        if "oblivious_trees" not in doc:
-            raise ConversionRefusedError(
-                "only symmetric trees (grow_policy='SymmetricTree', CatBoost's default) are converted; "
-                "this model has Depthwise or Lossguide trees (catboost #2553). Retrain with the default grow_policy"
-            )
-        trees = doc["oblivious_trees"]
-        for t in trees:  # a depth-0 tree (a single leaf) has "splits": null
-            t["splits"] = t.get("splits") or []
-        if not trees:
-            raise ConversionRefusedError("the model has no trees; there is nothing to convert")
-        if any(s.get("split_type", "FloatFeature") != "FloatFeature" for t in trees for s in t["splits"]):
-            raise ConversionRefusedError(
-                "the model splits on categorical combinations (CTRs or one-hot features); ONNX tree ensembles "
-                "cannot express them (catboost #863). Encode categorical columns numerically before training"
-            )
+        symmetric = "oblivious_trees" in doc
+        if not symmetric and "trees" not in doc:
+            raise ModelFileError("CatBoost's JSON export has neither 'oblivious_trees' nor 'trees'")
+        if symmetric:
+            trees = doc["oblivious_trees"]
+            for t in trees:  # a depth-0 tree (a single leaf) has "splits": null
+                t["splits"] = t.get("splits") or []
+            if not trees:
+                raise ConversionRefusedError("the model has no trees; there is nothing to convert")
+            if any(s.get("split_type", "FloatFeature") != "FloatFeature" for t in trees for s in t["splits"]):
+                raise ConversionRefusedError(
+                    "the model splits on categorical combinations (CTRs or one-hot features); ONNX tree "
+                    "ensembles cannot express them (catboost #863). One-hot or ordinal-encode categorical "
+                    "columns before training, or serve the native model"
+                )
+            n_targets = len(trees[0]["leaf_values"]) >> len(trees[0]["splits"])
+        else:  # grow_policy Depthwise or Lossguide: nested nodes
+            trees = doc["trees"]
+            n_targets = leaf_width(trees)
         floats = doc["features_info"].get("float_features", [])
         n_features = max((int(f["flat_feature_index"]) for f in floats), default=-1) + 1
         feature_of = np.zeros(len(floats), dtype=np.int64)  # float_feature_index -> input column
@@ -259,12 +279,11 @@ class CatBoostAdapter(Adapter):
             if treatment not in _NAN_GOES_RIGHT:
                 raise ConversionRefusedError(
                     f"feature {f['flat_feature_index']} has an unknown nan_value_treatment {treatment!r}; "
-                    f"known: {', '.join(_NAN_GOES_RIGHT)}"
+                    f"known: {', '.join(_NAN_GOES_RIGHT)}. A newer CatBoost may write values onnxgate does "
+                    "not know yet; train with nan_mode='Min' or 'Max', or serve the native model"
                 )
             feature_of[int(f["feature_index"])] = int(f["flat_feature_index"])
             nan_right[int(f["feature_index"])] = _NAN_GOES_RIGHT[treatment]
-        first = trees[0]
-        n_targets = len(first["leaf_values"]) >> len(first["splits"])
         scale, bias = doc.get("scale_and_bias", [1.0, [0.0]])
         bias = np.broadcast_to(np.asarray(bias, dtype=np.float64).ravel(), (n_targets,)).copy()
         head = self._head(model, doc, n_targets)
@@ -274,12 +293,17 @@ class CatBoostAdapter(Adapter):
                 "the model looks inconsistent"
             )
         if head.post_transform == "exp" and n_targets > 1:
-            raise ConversionRefusedError("multi-target Poisson/Tweedie models are not supported")
+            raise ConversionRefusedError(
+                "multi-target Poisson/Tweedie models are not supported (CatBoost's exp prediction type is "
+                "defined for one target); fit one model per target"
+            )
         # CatBoost computes scale * sum(leaves) + bias in float64. The scale is folded into the
         # leaves so the emitter's tolerance sees the true leaf magnitude.
-        tree, node, feature, threshold, left, right, missing_left, value = _oblivious_arrays(
-            trees, n_targets, feature_of, nan_right, float(scale)
-        )
+        if symmetric:
+            arrays = _oblivious_arrays(trees, n_targets, feature_of, nan_right, float(scale))
+        else:
+            arrays = concat_trees(nonsymmetric_arrays(trees, n_targets, feature_of, nan_right, float(scale)))
+        tree, node, feature, threshold, left, right, missing_left, value = arrays
         return TreeEnsembleIR(
             n_features=n_features,
             n_targets=n_targets,

@@ -21,6 +21,7 @@ from ..emit_onnx import emit
 from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
 from ..tree_ir import Head, TreeEnsembleIR
 from .base import Adapter, Lowered, import_optional
+from .lightgbm_linear import LINEAR_FIELDS, linear_leaves, to_node_arrays
 from .upstream import adopt_outputs
 
 # LightGBM's kZeroThreshold is the float literal 1e-35f stored in a double: the predictor
@@ -51,7 +52,7 @@ _OBJECTIVES: dict[str, str] = {
 }
 _CLASSIFIER_OBJECTIVES = ("binary", "cross_entropy", "multiclass", "multiclassova")
 _TREE_FIELDS = ("num_leaves", "split_feature", "threshold", "decision_type", "left_child", "right_child",
-                "leaf_value", "is_linear", "num_cat")
+                "leaf_value", "is_linear", "num_cat", *LINEAR_FIELDS)
 
 # decision_type bit layout (LightGBM tree.h): 1 = categorical, 2 = default left, bits 2-3 = missing type.
 _CATEGORICAL, _DEFAULT_LEFT = 1, 2
@@ -129,7 +130,8 @@ def _objective(header: dict[str, str]) -> tuple[str, float]:
         shown = " ".join(tokens) or name
         raise ConversionRefusedError(
             f"LightGBM objective {shown!r} is not supported; supported: {', '.join(sorted(_OBJECTIVES))} "
-            "(regression without reg_sqrt)"
+            "(regression without reg_sqrt: LightGBM squares its predictions, which onnxgate does not "
+            "reproduce). Retrain with one of these, or serve the native model"
         )
     return name, float(params.get("sigmoid", 1.0))
 
@@ -196,11 +198,6 @@ class LightGBMAdapter(Adapter):
         objective, sigmoid = _objective(header)
         n_leaves = _numbers(f["num_leaves"], np.int64, len(f["num_leaves"]), "num_leaves")
         n_trees = n_leaves.size
-        if any(int(v) for v in f["is_linear"]):
-            raise ConversionRefusedError(
-                "linear_tree=True puts a linear model in every leaf, which ONNX tree ensembles cannot "
-                "express exactly; train with linear_tree=False to convert this model"
-            )
         n_int = n_leaves - 1
         n_split = int(n_int.sum())
         dtype_ = _numbers(f["decision_type"], np.int64, n_split, "decision_type")
@@ -235,6 +232,7 @@ class LightGBMAdapter(Adapter):
         # Zero type: NaN and the zero band take the default branch (the band becomes NaN first).
         missing_left = np.where(missing_type == _MISSING_NONE, threshold >= 0, default_left)
         n_features = int(header["max_feature_idx"]) + 1
+        per_leaf_linear = linear_leaves(f, n_leaves, n_features)
         band = _zero_missing_band(feature_split, missing_type, n_features)
         split = {"tree": tree_of_split, "node": split_node, "feature": feature_split, "threshold": threshold,
                  "left": left, "right": right, "missing_left": missing_left}
@@ -265,15 +263,20 @@ class LightGBMAdapter(Adapter):
             input_cast="float64",
             head=head,
             missing_band=band,
+            linear=None if per_leaf_linear is None else to_node_arrays(per_leaf_linear, n_new, order, ZERO_BAND),
         )
 
     def _head(self, model: Any, lgb: Any, objective: str, scale: float) -> Head:
         post = _OBJECTIVES[objective]
         if isinstance(model, lgb.LGBMClassifier):
+            if objective == "custom":
+                return _custom_objective_classifier_head()
             if objective not in _CLASSIFIER_OBJECTIVES:
                 raise ConversionRefusedError(
-                    f"an LGBMClassifier with objective {objective!r} returns raw scores, not probabilities; "
-                    f"train with one of {', '.join(_CLASSIFIER_OBJECTIVES)} to convert it"
+                    f"an LGBMClassifier with the regression-type objective {objective!r} is not converted: "
+                    "LightGBM turns its raw scores into [1 - score, score] or argmax labels, which is not a "
+                    f"probability model; train with one of {', '.join(_CLASSIFIER_OBJECTIVES)} (or an "
+                    "LGBMRegressor) to convert it"
                 )
             classes = np.asarray(model.classes_)
             return Head(task="classification", post_transform=post, classes=classes, scale=scale,
@@ -324,11 +327,18 @@ class LightGBMAdapter(Adapter):
         graph = onnxmltools.convert_lightgbm(
             model, initial_types=[("X", FloatTensorType([None, ir.n_features]))], zipmap=False, target_opset=15
         )
-        if ir.head.task == "classification":
+        if isinstance(model, self.framework().LGBMClassifier):  # onnxmltools writes every one as a classifier
             graph = adopt_outputs(graph, {"label": "predict", "probabilities": "predict_proba"})
         else:
             graph = adopt_outputs(graph, {graph.graph.output[0].name: "predict"}, flatten=frozenset({"predict"}))
         return Lowered(graph, ir.head, ir.n_features, "onnxmltools", onnxmltools.__version__)
+
+
+def _custom_objective_classifier_head() -> Head:
+    """An LGBMClassifier trained with a callable objective: LightGBM cannot know its link
+    function, so predict and predict_proba both return the raw scores, (N,) for two classes
+    and (N, k) for k (lightgbm/sklearn.py, "Returning raw scores instead")."""
+    return Head(task="regression", methods={"predict": "float64", "predict_proba": "float64"})
 
 
 def _zero_missing_band(feature: np.ndarray, missing_type: np.ndarray, n_features: int) -> np.ndarray | None:

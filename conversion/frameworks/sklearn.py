@@ -16,13 +16,16 @@ from ..emit_onnx import emit
 from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
 from ..tree_ir import Head, TreeEnsembleIR
 from .base import Adapter, Lowered, import_optional
-from .sklearn_graphs import Steps, isolation_forest_head, prepend
+from .sklearn_graphs import Steps, isolation_forest_head, linear_regressor_graph, prepend
 from .sklearn_trees import TREE_BUILDERS, isolation_forest_ir
 from .upstream import adopt_outputs
 
 # Final estimators converted by skl2onnx (no NaN, no inf at predict time natively).
 _SKL2ONNX_CLASSIFIERS = ("LogisticRegression", "MLPClassifier")
-_SKL2ONNX_REGRESSORS = ("LinearRegression", "Ridge", "Lasso", "ElasticNet", "MLPRegressor")
+_SKL2ONNX_REGRESSORS = ("MLPRegressor",)
+# Linear regressors: one MatMul and one Add, written by onnxgate (any number of targets, with or
+# without an intercept).
+_LINEAR_REGRESSORS = ("LinearRegression", "Ridge", "Lasso", "ElasticNet")
 _PREPROCESSORS = {
     "StandardScaler": Steps.standard_scaler,
     "MinMaxScaler": Steps.min_max_scaler,
@@ -42,6 +45,7 @@ _KINDS: dict[str, str] = {
     **dict.fromkeys(TREE_BUILDERS, "tree"),
     "IsolationForest": "iforest",
     **dict.fromkeys(_SKL2ONNX_CLASSIFIERS + _SKL2ONNX_REGRESSORS, "skl2onnx"),
+    **dict.fromkeys(_LINEAR_REGRESSORS, "linear"),
 }
 
 
@@ -53,7 +57,7 @@ class SklearnAdapter(Adapter):
     name = "sklearn"
     package = "sklearn"
     extra = "sklearn"
-    supported = (*TREE_BUILDERS, "IsolationForest", *_SKL2ONNX_CLASSIFIERS, *_SKL2ONNX_REGRESSORS,
+    supported = (*TREE_BUILDERS, "IsolationForest", *_SKL2ONNX_CLASSIFIERS, *_LINEAR_REGRESSORS, *_SKL2ONNX_REGRESSORS,
                  "Pipeline of " + "/".join(_PREPROCESSORS) + " steps before one of these")
     native_suffix = ".skops"
 
@@ -133,6 +137,10 @@ class SklearnAdapter(Adapter):
             # IsolationForest validates with ensure_all_finite=False: NaN and +-inf are accepted.
             head = Head(task="outlier_detection", methods=methods)  # type: ignore[arg-type]
             converter, version = "onnxgate", __version__
+        elif kind == "linear":
+            graph, n_features = linear_regressor_graph(final, dtype), int(final.n_features_in_)
+            head = Head(task="regression", methods={"predict": "float64"}, allow_nan=False, allow_inf=False)
+            converter, version = "onnxgate", __version__
         else:
             graph, head, n_features = self._skl2onnx_double(final, dtype)
             import skl2onnx
@@ -165,7 +173,11 @@ class SklearnAdapter(Adapter):
                 target_opset=_SKL2ONNX_OPSET,
             )
         except Exception as exc:  # skl2onnx raises bare RuntimeError/NotImplementedError
-            raise ConversionRefusedError(f"skl2onnx cannot convert this {type(final).__name__}: {exc}") from exc
+            raise ConversionRefusedError(
+                f"skl2onnx cannot convert this {type(final).__name__} ({exc}); onnxgate converts "
+                f"{type(final).__name__} through skl2onnx, so serve the native model or change the parameter "
+                "skl2onnx names"
+            ) from exc
         if is_clf:
             classes = np.asarray(final.classes_)
             graph = adopt_outputs(graph, {"label": "predict", "probabilities": "predict_proba"})
@@ -269,7 +281,10 @@ class SklearnAdapter(Adapter):
             graph = adopt_outputs(graph, {"label": "predict", "probabilities": "predict_proba"})
             head = replace(head, methods={k: v for k, v in head.methods.items() if k != "decision_function"})
         else:
-            graph = adopt_outputs(graph, {graph.graph.output[0].name: "predict"}, flatten=frozenset({"predict"}))
+            # skl2onnx returns (N, n_outputs); only a single-output native predict is 1-D.
+            ours_rank = len(next(o for o in ours.onnx.graph.output if o.name == "predict").type.tensor_type.shape.dim)
+            flatten = frozenset({"predict"}) if ours_rank == 1 else frozenset()
+            graph = adopt_outputs(graph, {graph.graph.output[0].name: "predict"}, flatten=flatten)
         return Lowered(graph, head, ours.n_features, "skl2onnx", skl2onnx.__version__)
 
 

@@ -18,7 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ..errors import ConversionRefusedError
 
-__all__ = ["Steps", "isolation_forest_head", "prepend"]
+__all__ = ["Steps", "isolation_forest_head", "linear_regressor_graph", "prepend"]
 
 _ELEM = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}
 
@@ -82,10 +82,14 @@ class Steps:
         missing = step.missing_values
         if not (isinstance(missing, float) and np.isnan(missing)):
             raise ConversionRefusedError(
-                f"SimpleImputer(missing_values={missing!r}) is not supported; only missing_values=np.nan is"
+                f"SimpleImputer(missing_values={missing!r}) is not supported; only missing_values=np.nan is. "
+                f"Replace {missing!r} with NaN before the pipeline and fit the imputer with the default"
             )
         if step.add_indicator:
-            raise ConversionRefusedError("SimpleImputer(add_indicator=True) is not supported")
+            raise ConversionRefusedError(
+                "SimpleImputer(add_indicator=True) is not supported (it changes the number of columns); use "
+                "add_indicator=False and add missing-indicator columns yourself before the pipeline"
+            )
         stats = np.asarray(step.statistics_, dtype=np.float64)
         if np.isnan(stats).any():
             raise ConversionRefusedError(
@@ -168,3 +172,32 @@ def isolation_forest_head(model: onnx.ModelProto, denominator: float, offset: fl
             helper.make_tensor_value_info("score_samples", elem, ["N"]),
         ]
     )
+
+
+def linear_regressor_graph(model: Any, dtype: np.dtype) -> onnx.ModelProto:
+    """``X @ coef_ + intercept_`` (``coef_.T`` for several targets) in float64, as
+    ``LinearModel._decision_function`` computes it: a float32 X meets float64 coefficients, so
+    numpy computes in float64. Written here, not by skl2onnx, which fails on
+    ``fit_intercept=False`` (a float ``intercept_``: "'float' object has no attribute
+    'reshape'") and flattens several targets into one column."""
+    coef = np.asarray(model.coef_, dtype=np.float64)
+    intercept = np.asarray(model.intercept_, dtype=np.float64)
+    n_features = int(model.n_features_in_)
+    weights = coef if coef.ndim == 1 else coef.T
+    steps = Steps(np.float64)
+    x = steps.out
+    nodes = [helper.make_node("MatMul", [x, "coef"], ["scores"]), helper.make_node("Add", ["scores", "intercept"],
+                                                                                     ["predict"])]
+    shape: list[str | int] = ["N"] if coef.ndim == 1 else ["N", coef.shape[0]]
+    graph = helper.make_graph(
+        nodes, "linear_regressor", [helper.make_tensor_value_info("X", TensorProto.DOUBLE, ["N", n_features])],
+        [helper.make_tensor_value_info("predict", TensorProto.DOUBLE, shape)],
+        initializer=[numpy_helper.from_array(weights, "coef"), numpy_helper.from_array(intercept, "intercept")],
+    )
+    out = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="onnxgate")
+    out.ir_version = 10
+    if np.dtype(dtype) == np.float32:
+        cast = Steps(np.float32)
+        cast.cast(np.float64)
+        out = prepend(out, cast)
+    return out

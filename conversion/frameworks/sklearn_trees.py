@@ -45,12 +45,19 @@ def _cart_arrays(tree: Any, value: np.ndarray, feature_map: np.ndarray | None = 
     )
 
 
-def _single_output(model: Any) -> None:
+def _single_output_classifier(model: Any) -> None:
     if getattr(model, "n_outputs_", 1) != 1:
         raise ConversionRefusedError(
-            f"multi-output {type(model).__name__} (n_outputs_={model.n_outputs_}) is not supported; "
-            "fit one model per target"
+            f"multi-output {type(model).__name__} (n_outputs_={model.n_outputs_}) is not converted: its "
+            "predict_proba returns a list of arrays, one per output, which a graph with one output per "
+            "method cannot return; fit one classifier per target (multi-output regressors do convert)"
         )
+
+
+def _regression_values(tree: Any) -> np.ndarray:
+    """Leaf means per output: ``tree_.value`` is (nodes, n_outputs, 1) for a regressor, and
+    a multi-output forest predicts (N, n_outputs), one ONNX target per output."""
+    return tree.value[:, :, 0].astype(np.float64)
 
 
 def _class_fractions(tree: Any) -> np.ndarray:
@@ -83,14 +90,15 @@ def _classifier_head(model: Any, post: str, *, decision: bool, allow_nan: bool, 
 
 def _forest_ir(skl: ModuleType, model: Any) -> TreeEnsembleIR:
     """DecisionTree*, RandomForest*, ExtraTrees*: the average of per-tree predictions."""
-    _single_output(model)
     estimators = getattr(model, "estimators_", [model])
     is_clf = skl.base.is_classifier(model)
+    if is_clf:
+        _single_output_classifier(model)
     trees = []
     for est in estimators:
         t = est.tree_
-        trees.append(_cart_arrays(t, _class_fractions(t) if is_clf else t.value[:, 0, :1].astype(np.float64)))
-    n_targets = len(model.classes_) if is_clf else 1
+        trees.append(_cart_arrays(t, _class_fractions(t) if is_clf else _regression_values(t)))
+    n_targets = len(model.classes_) if is_clf else int(model.n_outputs_)
     # Forests divide the summed per-tree predictions by the tree count; a single tree is scale 1.
     scale = 1.0 / len(estimators) if hasattr(model, "estimators_") else 1.0
     if is_clf:

@@ -31,6 +31,8 @@ _XFAIL = {
            "sum_models (it keeps no training params to tell it the loss); no upstream issue found",
     "scale": "CatBoost's ONNX exporter refuses a non-identity scale from set_scale_and_bias "
              "('Non-identity {Scale} for exporting ONNX model is not supported')",
+    "nonsymmetric": "CatBoost's ONNX exporter refuses Depthwise/Lossguide trees ('ONNX-ML export is available only "
+                    "for models on oblivious trees', catboost #2553)",
     "multirmse": "catboost #1940: ONNX export corrupts multi-regression models (fix PR #3170 unmerged); "
                  "ONNX Runtime rejects the graph ('Invalid tensor data type 0')",
 }
@@ -162,13 +164,22 @@ CASES = [
          upstream_xfail=_XFAIL["scale"]),
     Case("catboost-regressor-multirmse", "catboost", _multirmse, upstream_xfail=_XFAIL["multirmse"]),
     Case("catboost-ranker-yetirank", "catboost", _ranker),
+    # CTRs and text estimators: the refusal says what they are and what to do instead.
     Case("catboost-classifier-categorical", "catboost", _categorical,
-         refused=(ConversionRefusedError, r"categorical features .*catboost #863")),
-    Case("catboost-classifier-text", "catboost", _text, refused=(ConversionRefusedError, "text features")),
-    Case("catboost-regressor-depthwise", "catboost", _reg(grow_policy="Depthwise"),
-         refused=(ConversionRefusedError, "only symmetric trees")),
-    Case("catboost-regressor-lossguide", "catboost", _reg(grow_policy="Lossguide"),
-         refused=(ConversionRefusedError, "only symmetric trees")),
+         refused=(ConversionRefusedError, r"categorical features .*CTRs, target statistics counted from the "
+                                          r"training labels.*catboost #863.*one-hot or ordinal codes")),
+    Case("catboost-classifier-text", "catboost", _text,
+         refused=(ConversionRefusedError, r"text features .*dictionaries built in training.*catboost #863.*"
+                                          r"serve the native model")),
+    # Non-symmetric trees (nested nodes in the JSON export).
+    Case("catboost-regressor-depthwise-nan", "catboost", _reg(nan=0.15, grow_policy="Depthwise", nan_mode="Max"),
+         upstream_xfail=_XFAIL["nonsymmetric"]),
+    Case("catboost-regressor-lossguide", "catboost", _reg(grow_policy="Lossguide", depth=6),
+         upstream_xfail=_XFAIL["nonsymmetric"]),
+    Case("catboost-classifier-depthwise-binary-nan", "catboost", _clf(nan=0.15, grow_policy="Depthwise"),
+         upstream_xfail=_XFAIL["nonsymmetric"]),
+    Case("catboost-classifier-lossguide-multiclass-nan", "catboost",
+         _clf("multiclass", nan=0.15, grow_policy="Lossguide", max_leaves=12), upstream_xfail=_XFAIL["nonsymmetric"]),
     Case("catboost-regressor-uncertainty", "catboost", _reg("RMSEWithUncertainty"),
          refused=(ConversionRefusedError, "loss_function 'RMSEWithUncertainty' is not supported; supported: RMSE")),
     Case("catboost-classifier-probability-threshold", "catboost", _threshold,

@@ -16,6 +16,8 @@ lgb = pytest.importorskip("lightgbm")
 
 # Small, single-threaded, silent, deterministic models keep the matrix fast and repeatable.
 _FAST = {"n_estimators": 20, "num_leaves": 8, "n_jobs": 1, "verbose": -1, "deterministic": True}
+_LINEAR_XFAIL = ("onnxmltools ignores linear_tree's leaf models and writes the plain leaf values (onnxruntime #25623, "
+                 "hummingbird #807)")
 _THRESHOLD_XFAIL = ("onnxmltools writes LightGBM's float64 thresholds as float32(t) unadjusted, so float32 rows in "
                     "(t, float32(t)] take the other branch (scikit-learn-intelex PR #3351)")
 
@@ -83,11 +85,12 @@ def _early_stopping():
     return model, X
 
 
-def _booster(objective: str, nan: float = 0.0, early_stopping: bool = False):
+def _booster(objective: str, nan: float = 0.0, early_stopping: bool = False, **extra: Any):
     def build():
         task = "multiclass" if objective.startswith("multiclass") else "binary"
         X, y = dataset(task, nan=nan, n=900)
-        params = {"objective": objective, "num_leaves": 8, "num_threads": 1, "verbose": -1, "deterministic": True}
+        params = {"objective": objective, "num_leaves": 8, "num_threads": 1, "verbose": -1, "deterministic": True,
+                  **extra}
         if task == "multiclass":
             params["num_class"] = 3
         if not early_stopping:
@@ -113,6 +116,12 @@ def _categorical():
 
 def _custom_objective(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return y_pred - y_true, np.ones_like(y_true)
+
+
+def _custom_softmax(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    p = np.exp(y_pred - y_pred.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    return p - np.eye(p.shape[1])[y_true.astype(int)], p * (1 - p)
 
 
 CASES = [
@@ -155,14 +164,33 @@ CASES = [
     Case("lightgbm-booster-binary-nan", "lightgbm", _booster("binary", nan=0.1), upstream=False),
     Case("lightgbm-booster-multiclass", "lightgbm", _booster("multiclass"), upstream=False),
     Case("lightgbm-booster-early-stopping", "lightgbm", _booster("binary", early_stopping=True), upstream=False),
-    Case("lightgbm-regressor-linear-tree", "lightgbm", _reg(linear_tree=True),
-         refused=(ConversionRefusedError, "linear_tree=True")),
+    # linear_tree=True: a linear model per leaf, the plain leaf value where one of its features is NaN.
+    Case("lightgbm-regressor-linear-tree", "lightgbm", _reg(linear_tree=True), upstream_xfail=_LINEAR_XFAIL),
+    Case("lightgbm-regressor-linear-tree-nan", "lightgbm", _reg(nan=0.15, linear_tree=True),
+         upstream_xfail=_LINEAR_XFAIL),
+    # LightGBM refuses zero_as_missing with linear trees; exact zeros still meet its 1e-35 band.
+    Case("lightgbm-regressor-linear-tree-zeros-nan", "lightgbm", _reg(nan=0.1, kind="zeros", linear_tree=True),
+         upstream_xfail=_LINEAR_XFAIL),
+    Case("lightgbm-classifier-linear-tree-binary-nan", "lightgbm", _clf(nan=0.15, linear_tree=True),
+         upstream_xfail=_LINEAR_XFAIL),
+    Case("lightgbm-booster-linear-tree-multiclassova-nan", "lightgbm",
+         _booster("multiclassova", nan=0.1, linear_tree=True), upstream=False),
+    Case("lightgbm-classifier-linear-tree-multiclass-nan", "lightgbm", _clf("multiclass", nan=0.15, linear_tree=True),
+         upstream_xfail=_LINEAR_XFAIL),
     Case("lightgbm-classifier-categorical", "lightgbm", _categorical,
          refused=(ConversionRefusedError, "categorical splits")),
     Case("lightgbm-regressor-reg-sqrt", "lightgbm", _reg(reg_sqrt=True),
          refused=(ConversionRefusedError, "objective 'regression sqrt' is not supported; supported: ")),
     Case("lightgbm-regressor-cross-entropy-lambda", "lightgbm", _clf_target_reg("cross_entropy_lambda"),
          refused=(ConversionRefusedError, "'cross_entropy_lambda' is not supported; supported: ")),
+    # A callable objective: LightGBM's predict and predict_proba both return raw scores.
     Case("lightgbm-classifier-custom-objective", "lightgbm", _clf(objective=_custom_objective),
-         refused=(ConversionRefusedError, "returns raw scores, not probabilities")),
+         upstream_xfail="onnxmltools 1.16 writes an LGBMClassifier with a callable objective as a sigmoid "
+                        "classifier (labels, [1 - p, p]) where LightGBM returns raw scores (onnxmltools #502)"),
+    Case("lightgbm-classifier-custom-objective-multiclass-nan", "lightgbm",
+         _clf("multiclass", nan=0.1, objective=_custom_softmax),
+         upstream_xfail="onnxmltools 1.16 returns labels from predict where LightGBM returns the raw scores of a "
+                        "callable objective (onnxmltools #502), plus " + _THRESHOLD_XFAIL),
+    Case("lightgbm-classifier-regression-objective", "lightgbm", _clf(objective="regression"),
+         refused=(ConversionRefusedError, "regression-type objective 'regression' is not converted")),
 ]

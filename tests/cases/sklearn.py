@@ -57,9 +57,19 @@ def _string_labels(make: Callable[[], Any]):
     return build
 
 
-def _multi_output():
-    X, y = dataset("regression")
-    return ensemble.RandomForestRegressor(n_estimators=3, max_depth=3).fit(X, np.c_[y, -y]), X
+def _multi_target(make: Callable[[], Any], nan: float = 0.0):
+    """Three targets of different scales and signs, so a swapped or dropped column shows."""
+
+    def build():
+        X, y = dataset("regression", nan=nan)
+        return make().fit(X, np.c_[y, -0.5 * y + 3.0, np.abs(y)]), X
+
+    return build
+
+
+def _multi_output_classifier():
+    X, y = dataset("binary")
+    return ensemble.RandomForestClassifier(n_estimators=3, max_depth=3).fit(X, np.c_[y, 1 - y]), X
 
 
 def _hgb_categorical():
@@ -114,6 +124,8 @@ NAN_MAJORITY = ("skl2onnx ignores the predict-time NaN rule of trees trained wit
                 "with more training samples); ONNX sends it to the false branch")
 FLOAT32_MATH = ("skl2onnx docs 'Issues when switching to float' (skl2onnx #1046): a FloatTensorType graph multiplies "
                 "in float32 where scikit-learn multiplies a float32 X by float64 weights; rows overflow or flip labels")
+MULTI_OUTPUT_SHAPE = ("skl2onnx 1.20 declares a multi-output tree regressor's output as (N, 1) while its tree operator "
+                      "writes (N, n_outputs): onnxruntime refuses to run the graph (skl2onnx #474), plus ")
 HGB_CRASH = "skl2onnx 1.20 + onnx 1.23: HistGradientBoosting conversion crashes with 'Expected an int, got a boolean'"
 
 CASES = [
@@ -167,6 +179,22 @@ CASES = [
          upstream_xfail=FLOAT32_MATH),
     Case("sklearn-ridge", "sklearn", _fit(linear_model.Ridge, "regression"), nan=False, inf=False,
          upstream_xfail=FLOAT32_MATH),
+    Case("sklearn-linearregression-no-intercept", "sklearn",
+         _fit(lambda: linear_model.LinearRegression(fit_intercept=False), "regression"), nan=False, inf=False,
+         # (onnxgate used to pass skl2onnx a DoubleTensorType, where skl2onnx 1.20 crashes on the float
+         # intercept_ with "'float' object has no attribute 'reshape'"; its float32 graph runs but is inexact.)
+         upstream_xfail=FLOAT32_MATH),
+    Case("sklearn-linearregression-multitarget", "sklearn", _multi_target(linear_model.LinearRegression),
+         nan=False, inf=False, upstream_xfail=FLOAT32_MATH),
+    Case("sklearn-ridge-multitarget-no-intercept", "sklearn",
+         _multi_target(lambda: linear_model.Ridge(fit_intercept=False)), nan=False, inf=False,
+         upstream_xfail=FLOAT32_MATH),
+    # Multi-output regression trees: one ONNX target per output.
+    Case("sklearn-decisiontree-regressor-multioutput-nan", "sklearn",
+         _multi_target(lambda: tree.DecisionTreeRegressor(max_depth=5, random_state=0), nan=0.15), inf=False,
+         upstream_xfail=MULTI_OUTPUT_SHAPE + NAN_DROPPED),
+    Case("sklearn-randomforest-regressor-multioutput", "sklearn", _multi_target(_rf(ensemble.RandomForestRegressor)),
+         inf=False, upstream_xfail=MULTI_OUTPUT_SHAPE + NAN_MAJORITY),
     Case("sklearn-mlp-classifier-multiclass", "sklearn", _fit(_mlp(neural_network.MLPClassifier), "multiclass"),
          nan=False, inf=False, upstream_xfail=FLOAT32_MATH),
     Case("sklearn-mlp-classifier-binary", "sklearn", _fit(_mlp(neural_network.MLPClassifier)), nan=False, inf=False,
@@ -190,8 +218,8 @@ CASES = [
          refused=(UnsupportedModelError, "KNeighborsClassifier is not a supported")),
     Case("sklearn-histgradientboosting-categorical", "sklearn", _hgb_categorical,
          refused=(ConversionRefusedError, "categorical_features")),
-    Case("sklearn-randomforest-multioutput", "sklearn", _multi_output,
-         refused=(ConversionRefusedError, "multi-output RandomForestRegressor")),
+    Case("sklearn-randomforest-classifier-multioutput", "sklearn", _multi_output_classifier,
+         refused=(ConversionRefusedError, "predict_proba returns a list of arrays, one per output")),
     Case("sklearn-gradientboosting-linear-init", "sklearn", _gb_linear_init,
          refused=(ConversionRefusedError, "init=LinearRegression")),
 ]
