@@ -14,7 +14,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from conversion.errors import OnnxGateError, ResultsError
 
@@ -134,9 +134,11 @@ def save_compact(results: Path, target: Path) -> Path:
 def gate_command(args: argparse.Namespace) -> int:
     from benchmarks.gate import gate_files, outcome_json
 
+    fmt = "json" if args.json else args.format
     try:
         baseline = _choose_baseline(args.baseline, args.current, record=args.record_missing)
-        if baseline is None:
+        if isinstance(baseline, _Recorded):
+            _print_recorded(baseline, fmt)
             return 0
         outcome = gate_files(baseline, args.current, force=args.force)
     except ResultsError as exc:
@@ -146,7 +148,6 @@ def gate_command(args: argparse.Namespace) -> int:
         from conversion.atomic import write_bytes_atomic
 
         write_bytes_atomic(args.save, outcome_json(outcome).encode())
-    fmt = "json" if args.json else args.format
     if fmt == "json":
         print(outcome_json(outcome))
     elif fmt == "markdown":
@@ -160,8 +161,28 @@ def gate_command(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
-def _choose_baseline(baseline: Path, current: Path, *, record: bool) -> Path | None:
-    """The baseline file to gate against; None when this run was recorded as the machine type's first."""
+class _Recorded(NamedTuple):
+    """This run became its machine type's baseline: nothing was gated."""
+
+    path: Path
+    machine: str
+
+
+def _print_recorded(recorded: _Recorded, fmt: str) -> None:
+    """Says so on stdout too for json and markdown, so a CI step summary is never silently empty."""
+    if fmt == "json":
+        import json
+
+        print(json.dumps({"exit_code": 0, "recorded_baseline": str(recorded.path), "machine": recorded.machine,
+                          "gated": False}, indent=2))
+    elif fmt == "markdown":
+        print(f"### onnxgate gate: baseline recorded\n\nNo baseline for this machine type ({recorded.machine}): "
+              f"this run was recorded as `{recorded.path}` and nothing was gated. Commit that file (it is in "
+              "this job's artifact) so later runs on this machine type are gated.")
+
+
+def _choose_baseline(baseline: Path, current: Path, *, record: bool) -> Path | _Recorded:
+    """The baseline file to gate against, or where this run was recorded as the machine type's first."""
     if not baseline.is_dir():
         return baseline
     from benchmarks.baseline_choice import find_baseline, known_machines, record_baseline
@@ -181,7 +202,7 @@ def _choose_baseline(baseline: Path, current: Path, *, record: bool) -> Path | N
     print(f"onnxgate gate: no baseline for this machine type, {machine}, in {baseline}: recorded this run as "
           f"{saved}; nothing was gated. Commit that file so later runs on this machine type are gated.",
           file=sys.stderr)
-    return None
+    return _Recorded(saved, machine)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -373,7 +373,8 @@ def test_compared_new_and_missing_are_listed(tmp_path: Path, capsys: pytest.Capt
     assert cli_main(["gate", "--baseline", str(base), "--current", str(cur)]) == 0
     out = capsys.readouterr().out
     assert "2 compared with the baseline:\n  xgboost-synthetic-small: 2 rows" in out
-    assert "2 new: in the current run, not in the baseline:\n  fraud: native b4096, onnx-CPUExecutionProvider-t1 b4096" in out
+    assert ("2 new: in the current run, not in the baseline:\n"
+            "  fraud: native b4096, onnx-CPUExecutionProvider-t1 b4096") in out
     assert "2 missing: in the baseline, not in the current run:\n  churn: " in out
 
 
@@ -399,3 +400,21 @@ def test_format_json_is_the_json_flag(tmp_path: Path, baseline: Path, capsys: py
     old = json.loads(capsys.readouterr().out)
     assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == old
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "json"])
+def test_a_recorded_baseline_is_said_on_stdout_for_the_step_summary(
+        fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "baselines"
+    folder.mkdir()
+    current = _results(tmp_path / "c.json", _suite(np.random.default_rng(32)))
+    assert cli_main(["gate", "--baseline", str(folder), "--current", str(current), "--record-missing",
+                     "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    recorded = folder / "test-cpu-2cpu-x86_64.json"
+    if fmt == "markdown":
+        assert out.startswith("### onnxgate gate: baseline recorded") and f"`{recorded}`" in out
+        assert "nothing was gated" in out and "Test CPU" in out
+    else:
+        assert json.loads(out) == {"exit_code": 0, "recorded_baseline": str(recorded),
+                                   "machine": "Test CPU (2 cpus, x86_64)", "gated": False}
