@@ -3,7 +3,8 @@
 conversion/cli.py adds them with ``register(subparsers)`` (or ``register_bench`` /
 ``register_gate`` one at a time); each sets ``func`` to a handler ``(args) -> exit code``.
 Exit codes: 0 ok, 1 a parity or performance regression (or a failed benchmark run), 2 bad
-input (missing, malformed, empty or other-schema results; a refused machine comparison).
+input (missing, malformed, empty or other-schema results; a refused machine comparison; no
+benchmark in both files, so nothing was compared).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from conversion.errors import OnnxGateError, ResultsError
 
@@ -29,8 +30,10 @@ _BENCH_EXAMPLES = """examples:
 _GATE_EXAMPLES = """examples:
   onnxgate gate --baseline benchmarks/baselines/ --current results/bench-quick-*.json
   onnxgate gate --baseline B.json --current C.json --force --all   # other machine, every row
+  onnxgate gate --baseline benchmarks/baselines/ --current C.json --format markdown >> "$GITHUB_STEP_SUMMARY"
 
-exit codes: 0 no regression, 1 parity or performance regression, 2 bad input or refused comparison
+exit codes: 0 no regression, 1 parity or performance regression, 2 bad input, refused comparison,
+or nothing compared (no benchmark is in both files)
 """
 
 
@@ -72,7 +75,9 @@ def register_gate(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--current", type=Path, required=True, help="results JSON of the run under test")
     p.add_argument("--force", action="store_true", help="compare even if the machines differ")
     p.add_argument("--all", action="store_true", help="list every benchmark, not only those that changed")
-    p.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+    p.add_argument("--format", choices=("text", "markdown", "json"), default="text",
+                   help="output: text (default), markdown (a table for $GITHUB_STEP_SUMMARY) or json")
+    p.add_argument("--json", action="store_true", help="same as --format json")
     p.add_argument("--save", type=Path, help="also write the verdicts as JSON to this file")
     p.set_defaults(func=gate_command)
     return p
@@ -129,9 +134,11 @@ def save_compact(results: Path, target: Path) -> Path:
 def gate_command(args: argparse.Namespace) -> int:
     from benchmarks.gate import gate_files, outcome_json
 
+    fmt = "json" if args.json else args.format
     try:
         baseline = _choose_baseline(args.baseline, args.current, record=args.record_missing)
-        if baseline is None:
+        if isinstance(baseline, _Recorded):
+            _print_recorded(baseline, fmt)
             return 0
         outcome = gate_files(baseline, args.current, force=args.force)
     except ResultsError as exc:
@@ -141,12 +148,41 @@ def gate_command(args: argparse.Namespace) -> int:
         from conversion.atomic import write_bytes_atomic
 
         write_bytes_atomic(args.save, outcome_json(outcome).encode())
-    print(outcome_json(outcome) if args.json else outcome.render(all_rows=args.all))
+    if fmt == "json":
+        print(outcome_json(outcome))
+    elif fmt == "markdown":
+        from benchmarks.gate_table import render_markdown
+
+        print(render_markdown(outcome, all_rows=args.all), end="")
+    else:
+        print(outcome.render(all_rows=args.all))
+    if outcome.nothing_compared and not outcome.parity_failures:
+        print(f"onnxgate gate: {outcome.nothing_compared}", file=sys.stderr)
     return outcome.exit_code
 
 
-def _choose_baseline(baseline: Path, current: Path, *, record: bool) -> Path | None:
-    """The baseline file to gate against; None when this run was recorded as the machine type's first."""
+class _Recorded(NamedTuple):
+    """This run became its machine type's baseline: nothing was gated."""
+
+    path: Path
+    machine: str
+
+
+def _print_recorded(recorded: _Recorded, fmt: str) -> None:
+    """Says so on stdout too for json and markdown, so a CI step summary is never silently empty."""
+    if fmt == "json":
+        import json
+
+        print(json.dumps({"exit_code": 0, "recorded_baseline": str(recorded.path), "machine": recorded.machine,
+                          "gated": False}, indent=2))
+    elif fmt == "markdown":
+        print(f"### onnxgate gate: baseline recorded\n\nNo baseline for this machine type ({recorded.machine}): "
+              f"this run was recorded as `{recorded.path}` and nothing was gated. Commit that file (it is in "
+              "this job's artifact) so later runs on this machine type are gated.")
+
+
+def _choose_baseline(baseline: Path, current: Path, *, record: bool) -> Path | _Recorded:
+    """The baseline file to gate against, or where this run was recorded as the machine type's first."""
     if not baseline.is_dir():
         return baseline
     from benchmarks.baseline_choice import find_baseline, known_machines, record_baseline
@@ -166,7 +202,7 @@ def _choose_baseline(baseline: Path, current: Path, *, record: bool) -> Path | N
     print(f"onnxgate gate: no baseline for this machine type, {machine}, in {baseline}: recorded this run as "
           f"{saved}; nothing was gated. Commit that file so later runs on this machine type are gated.",
           file=sys.stderr)
-    return None
+    return _Recorded(saved, machine)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -75,6 +75,7 @@ MIN_EFFECT: dict[str, dict[str, float]] = {
 # at another load showed onnx/reference +69% and +179% at 256 rows, 2 threads.
 NOT_GATED = "multi-threaded rows are not gated on a 2-core shared machine (spin-wait CPU time)"
 ALPHA = 0.01
+COMPARED = frozenset({"regression", "improvement", "unchanged"})  # verdicts of a benchmark judged against the baseline
 MIN_ROUNDS = 8
 # How far the reference model's own CPU time may move between baseline and current before
 # the machine counts as in another state: beyond it, ratios whose partner is a different
@@ -206,11 +207,52 @@ class GateOutcome:
 
     @property
     def exit_code(self) -> int:
-        return 1 if (self.parity_failures or self.performance_failures) else 0
+        """1 on a parity or performance failure; 2 when no benchmark could be compared at all."""
+        if self.parity_failures or self.performance_failures:
+            return 1
+        return 2 if self.nothing_compared else 0
+
+    @property
+    def benchmarks(self) -> dict[str, list[str]]:
+        """Benchmark keys by outcome: compared (judged against the baseline), new, missing, unjudged."""
+        verdicts: dict[str, set[str]] = {}
+        for c in self.changes:
+            verdicts.setdefault(c.key, set()).add(c.verdict)
+        out: dict[str, list[str]] = {"compared": [], "new": [], "missing": [], "unjudged": []}
+        for key, seen in sorted(verdicts.items()):
+            if seen & COMPARED:  # judged against at least one partner
+                out["compared"].append(key)
+            elif seen & {"new", "missing"}:
+                out["new" if "new" in seen else "missing"].append(key)
+            else:
+                out["unjudged"].append(key)
+        return out
+
+    @property
+    def nothing_compared(self) -> str | None:
+        """Why no benchmark was judged, or None when at least one was.
+
+        A gate that compared nothing has no performance verdict; calling that a pass would let
+        a baseline of other models (or a run that skipped every benchmark) wave every change through.
+        """
+        b = self.benchmarks
+        if b["compared"]:
+            return None
+        why = [f"{len(b['missing'])} baseline benchmarks are not in the current run",
+               f"{len(b['new'])} current benchmarks are not in the baseline"]
+        if b["unjudged"]:
+            notes = sorted({c.note for c in self.changes if c.key in set(b["unjudged"]) and c.note})
+            why.append(f"{len(b['unjudged'])} in both could not be judged ({'; '.join(notes)})")
+        hint = ("the two runs measured different models or settings; refresh the baseline from a run of the same "
+                "models (onnxgate bench ... --save-as BASELINE)" if b["missing"] and b["new"] else
+                "check that the current run measured the baseline's benchmarks")
+        return f"nothing was compared: {', '.join(why)}; {hint}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "exit_code": self.exit_code,
+            "nothing_compared": self.nothing_compared,
+            "benchmarks": self.benchmarks,
             "parity": {"passed": not self.parity_failures, "failures": self.parity_failures},
             "performance": {"passed": not self.performance_failures, "failures": self.performance_failures},
             "software_changes": {k: list(v) for k, v in self.software_changes.items()},

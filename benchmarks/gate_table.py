@@ -1,4 +1,5 @@
-"""Plain-text rendering of a gate outcome: the verdicts, then a table of what changed."""
+"""Text and markdown rendering of a gate outcome: the verdicts, a table of what changed, and which
+benchmarks were compared, new or missing."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from benchmarks.gate import Change, GateOutcome
 
-__all__ = ["render_outcome"]
+__all__ = ["by_model", "render_markdown", "render_outcome"]
+
+# What each listed group means, for the text and markdown listings.
+GROUPS = (
+    ("compared", "compared with the baseline"),
+    ("new", "new: in the current run, not in the baseline"),
+    ("missing", "missing: in the baseline, not in the current run"),
+    ("unjudged", "in both but not judged"),
+)
 
 _HEADER = ("verdict", "benchmark", "ratio", "class", "base", "now", "change", "min", "p", "base p50", "p50 now")
 
@@ -59,11 +68,13 @@ def render_outcome(outcome: GateOutcome, *, all_rows: bool = False) -> str:
             f"{k} {b} -> {c}" for k, (b, c) in outcome.software_changes.items()))
     lines += [f"note: {n}" for n in outcome.notes]
     parity = "FAIL" if outcome.parity_failures else "pass"
-    perf = "FAIL" if outcome.performance_failures else "pass"
+    perf = "FAIL" if outcome.performance_failures else "nothing compared" if outcome.nothing_compared else "pass"
     lines.append(f"parity verdict: {parity}")
     lines += [f"  - {reason}" for reason in outcome.parity_failures]
     lines.append(f"performance verdict: {perf}")
     lines += [f"  - {reason}" for reason in outcome.performance_failures]
+    if outcome.nothing_compared:
+        lines.append(f"  - {outcome.nothing_compared}")
     # Rows of a subset run that the baseline has are not news; count them, list them with --all.
     from benchmarks.gate import NOT_GATED
 
@@ -73,14 +84,75 @@ def render_outcome(outcome: GateOutcome, *, all_rows: bool = False) -> str:
     for c in outcome.changes:
         counts[c.verdict] = counts.get(c.verdict, 0) + 1
     lines.append("benchmarks: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
-    missing = sorted({c.key for c in outcome.changes if c.verdict == "missing"})
     ungated = sorted({c.key for c in outcome.changes if c.note == NOT_GATED})
     if ungated and not all_rows:
         lines.append(f"{len(ungated)} multi-threaded benchmarks are reported but not gated (list them with --all)")
-    if missing and not all_rows:
-        lines.append(f"{len(missing)} baseline benchmarks were not in the current run (list them with --all)")
+    lines += _listing(outcome)
     if shown:
         lines += _table([_row(c) for c in shown])
     else:
         lines.append("no benchmark changed beyond noise")
     return "\n".join(lines)
+
+
+def by_model(keys: list[str]) -> dict[str, list[str]]:
+    """Benchmark keys (``model|runtime|bN``) grouped by model, the rest of each key kept."""
+    out: dict[str, list[str]] = {}
+    for key in keys:
+        model, _, rest = key.partition("|")
+        out.setdefault(model, []).append(rest.replace("|", " ") or key)
+    return out
+
+
+def _listing(outcome: GateOutcome) -> list[str]:
+    """Which benchmarks were compared, new and missing: counts, then one line per model."""
+    groups = outcome.benchmarks
+    compared = by_model(groups["compared"])
+    lines = [f"{len(groups['compared'])} {GROUPS[0][1]}" + (":" if compared else "")]
+    lines += [f"  {model}: {len(rows)} rows" for model, rows in compared.items()]
+    for name, what in GROUPS[1:3]:  # unjudged rows are in the table (or counted as not gated)
+        if groups[name]:
+            lines.append(f"{len(groups[name])} {what}:")
+            lines += [f"  {model}: {', '.join(rows)}" for model, rows in by_model(groups[name]).items()]
+    return lines
+
+
+def _md(cell: str) -> str:
+    return cell.replace("|", "\\|")  # benchmark keys contain pipes, the table's separator
+
+
+def render_markdown(outcome: GateOutcome, *, all_rows: bool = False) -> str:
+    """The verdicts as GitHub-flavoured markdown, e.g. for ``$GITHUB_STEP_SUMMARY``."""
+    from benchmarks.gate import NOT_GATED
+
+    parity = "❌ FAIL" if outcome.parity_failures else "✅ pass"
+    perf = ("❌ FAIL" if outcome.performance_failures else
+            "⚠️ nothing compared" if outcome.nothing_compared else "✅ pass")
+    head = {0: "✅ pass", 1: "❌ FAIL", 2: "⚠️ no verdict"}[outcome.exit_code]
+    lines = [f"### onnxgate gate: {head}", "",
+             "| verdict | result |", "|---|---|", f"| parity | {parity} |", f"| performance | {perf} |", ""]
+    lines += [f"- **{label}** `{run.path}` (commit `{run.commit[:10] or '?'}`, {run.datetime})"
+              for label, run in (("baseline", outcome.baseline), ("current", outcome.current))]
+    reasons = [*outcome.parity_failures, *outcome.performance_failures]
+    if outcome.nothing_compared:
+        reasons.append(outcome.nothing_compared)
+    reasons += [f"note: {n}" for n in outcome.notes]
+    if outcome.machine_differences:
+        reasons.append("compared across machines (--force): " + "; ".join(
+            f"{k} {b!r} -> {c!r}" for k, (b, c) in outcome.machine_differences.items()))
+    lines += [f"- {_md(r)}" for r in reasons]
+    groups = outcome.benchmarks
+    lines += ["", " · ".join(f"{len(groups[name])} {name}" for name, _ in GROUPS), ""]
+    shown = [c for c in outcome.changes
+             if all_rows or (c.verdict not in ("unchanged", "missing") and c.note != NOT_GATED)]
+    if shown:
+        lines += ["| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
+        lines += ["| " + " | ".join(_md(cell) for cell in _row(c)) + " |" for c in shown]
+    else:
+        lines.append("No benchmark changed beyond noise.")
+    for name, what in GROUPS[1:3]:
+        if groups[name]:
+            lines += ["", f"<details><summary>{len(groups[name])} {what}</summary>", ""]
+            lines += [f"- `{model}`: {', '.join(rows)}" for model, rows in by_model(groups[name]).items()]
+            lines += ["", "</details>"]
+    return "\n".join(lines) + "\n"

@@ -60,7 +60,9 @@ def run_benchmarks(
     """
     if profile not in PROFILES:
         raise OnnxGateError(f"unknown benchmark profile {profile!r}; choose one of {', '.join(sorted(PROFILES))}")
-    out = _output_path(profile, Path(output_dir))
+    # Absolute: pytest runs in the suite's own folder, so a relative path would land there
+    # (or fail) instead of in the caller's current directory.
+    out = _output_path(profile, Path(output_dir).absolute())
     cmd = [
         sys.executable, "-m", "pytest", str(BENCHMARKS_DIR),
         "-p", "no:cacheprovider", "-q", "--color=no",

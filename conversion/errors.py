@@ -13,6 +13,7 @@ __all__ = [
     "ProviderError",
     "RegistryError",
     "ResultsError",
+    "ConfigError",
 ]
 
 
@@ -62,3 +63,7 @@ class RegistryError(OnnxGateError):
 
 class ResultsError(OnnxGateError):
     """A benchmark results or baseline file is missing, malformed or incompatible."""
+
+
+class ConfigError(OnnxGateError, ValueError):
+    """The ``[tool.onnxgate]`` configuration is missing, malformed or names something that is not there."""

@@ -1,8 +1,8 @@
 """Builds the HTML report from results files alone: `onnxgate report results/*.json`.
 
-Files are grouped by machine fingerprint; within a machine the newest file with latency and
-the newest with parity cells are "current", and every file with latency is a point of the
-history trend. The page is one self-contained file (plots embedded as base64 PNG), written
+Files are grouped by machine fingerprint; within a machine every model of every file is shown,
+each from the newest file that measured it, and every file with latency for a model is a point
+of that model's history trend. The page is one self-contained file (plots embedded as base64 PNG), written
 atomically, with report.json and the PNGs beside it.
 """
 
@@ -100,27 +100,61 @@ def _latency_tables(latency: list[dict[str, Any]]) -> dict[str, list[dict[str, A
     return dict(sorted(tables.items()))
 
 
-def _history(results: list[RunResult]) -> tuple[list[dict[str, Any]], list[tuple[str, int, float]]]:
-    """One row per file with latency: when, commit, and the geometric-mean speedup per batch."""
-    rows, points = [], []
-    for r in results:
-        native = {(x["model"], x["batch"]): x["p50"] for x in r.latency if x["runtime"] == "native"}
-        best: dict[tuple[str, int], float] = {}
-        for x in r.latency:
-            if x["runtime"] == "onnx":
-                key = (x["model"], x["batch"])
-                best[key] = min(best.get(key, math.inf), x["p50"])
-        by_batch: dict[int, list[float]] = defaultdict(list)
-        for key, onnx in best.items():
-            if key in native and onnx > 0:
-                by_batch[key[1]].append(native[key] / onnx)
-        speedups = {b: math.exp(sum(map(math.log, v)) / len(v)) for b, v in sorted(by_batch.items())}
-        for b, s in speedups.items():
-            points.append((r.created, b, s))
+def _speedups(latency: list[dict[str, Any]]) -> dict[str, dict[int, float]]:
+    """Per model and batch size: native p50 / best ONNX p50 of one file."""
+    native = {(x["model"], x["batch"]): x["p50"] for x in latency if x["runtime"] == "native"}
+    best: dict[tuple[str, int], float] = {}
+    for x in latency:
+        if x["runtime"] == "onnx":
+            key = (x["model"], x["batch"])
+            best[key] = min(best.get(key, math.inf), x["p50"])
+    out: dict[str, dict[int, float]] = defaultdict(dict)
+    for (model, batch), onnx in sorted(best.items()):
+        if (model, batch) in native and onnx > 0:
+            out[model][batch] = native[(model, batch)] / onnx
+    return dict(out)
+
+
+def _history(results: list[RunResult]) -> tuple[list[dict[str, Any]], dict[str, list[tuple[str, int, float]]]]:
+    """One row per model and file with latency, for models measured in more than one file.
+
+    Never averaged across models: files of a merged report measure different models, so a
+    mean would move with the mix of models rather than with any model's speed.
+    """
+    per_file = [(r, _speedups(r.latency)) for r in results]
+    runs_of: dict[str, int] = defaultdict(int)
+    for _, speedups in per_file:
+        for model in speedups:
+            runs_of[model] += 1
+    rows: list[dict[str, Any]] = []
+    points: dict[str, list[tuple[str, int, float]]] = defaultdict(list)
+    for r, speedups in per_file:
         software = r.manifest.get("software") or {}
-        rows.append({"created": r.created, "source": r.source, "commit": r.manifest.get("commit") or "",
-                     "onnxruntime": software.get("onnxruntime", ""), "speedups": speedups})
-    return rows, points
+        for model, by_batch in speedups.items():
+            if runs_of[model] < 2:
+                continue
+            points[model] += [(r.created, b, s) for b, s in by_batch.items()]
+            rows.append({"model": model, "created": r.created, "source": r.source,
+                         "commit": r.manifest.get("commit") or "", "onnxruntime": software.get("onnxruntime", ""),
+                         "speedups": by_batch})
+    rows.sort(key=lambda h: (h["model"], h["created"]))
+    return rows, dict(points)
+
+
+def _newest_per_model(results: list[RunResult], attr: str) -> tuple[list[dict[str, Any]], list[RunResult]]:
+    """The ``latency`` or ``parity`` rows of every model, each from the newest file that has that model.
+
+    Files of one machine are merged model by model: a file of other models adds them, a newer
+    file of the same model replaces its rows. Returns the rows and the files they came from.
+    """
+    chosen: dict[str, tuple[RunResult, list[dict[str, Any]]]] = {}
+    for r in results:  # oldest first, so newer files win
+        by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in getattr(r, attr):
+            by_model[row["model"]].append(row)
+        chosen.update({m: (r, rows) for m, rows in by_model.items()})
+    sources = list({id(r): r for r, _ in chosen.values()}.values())
+    return [row for _, rows in chosen.values() for row in rows], sources
 
 
 def _b64(png: bytes) -> str:
@@ -129,20 +163,18 @@ def _b64(png: bytes) -> str:
 
 def _machine_view(machine_id: str, results: list[RunResult], image_dir: Path | None) -> MachineView:
     with_latency = [r for r in results if r.latency]
-    with_parity = [r for r in results if r.parity]
-    lat_src = with_latency[-1] if with_latency else None
-    par_src = with_parity[-1] if with_parity else None
     newest = results[-1]
     view = MachineView(machine_id, manifest_rows(newest.manifest), [r.source for r in results])
-    latency = lat_src.latency if lat_src else []
-    cells = par_src.parity if par_src else []
+    latency, lat_sources = _newest_per_model(results, "latency")
+    cells, par_sources = _newest_per_model(results, "parity")
     models: dict[str, dict[str, Any]] = {}
-    for src in (par_src, lat_src):  # the parity run lists every model, refused ones too
-        for m in src.models if src else []:
+    # Parity files first: a run lists every model, refused ones too, in the zoo's order.
+    for src in sorted(results, key=lambda r: not r.parity):
+        for m in src.models:
             models.setdefault(m["name"], {}).update({k: v for k, v in m.items() if v is not None})
     view.models = list(models.values())
-    for src in {id(s): s for s in (lat_src, par_src) if s}.values():
-        view.notes += src.notes
+    for src in {id(s): s for s in (*lat_sources, *par_sources)}.values():
+        view.notes += [n for n in src.notes if n not in view.notes]
     # The run's own order (zoo order: framework by framework), then anything only a file named.
     names = list(models)
     names += sorted(({c["model"] for c in cells} | {r["model"] for r in latency}) - set(names))
@@ -161,10 +193,10 @@ def _machine_view(machine_id: str, results: list[RunResult], image_dir: Path | N
         figures.append(("cold-costs", "Cold costs: conversion, ONNX size, session creation, first call",
                         plots.cold_costs_plot(view.models)))
     history_rows, points = _history(with_latency)
-    if len(with_latency) > 1:
+    if history_rows:
         view.history = history_rows
-        figures.append(("history", "History: ONNX speedup over native per run",
-                        plots.history_plot({machine_id: points})))
+        figures.append(("history", "History: ONNX speedup over native per run, per model",
+                        plots.history_plot(points)))
     for slug, caption, png in figures:
         name = f"{slug}-{machine_id[:8]}.png"
         if image_dir is not None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from conversion.errors import OnnxGateError
+from conversion.errors import OnnxGateError, ResultsError
 
 from .build import build_report, check_writable
 from .latency_probe import FULL_BATCHES, QUICK_BATCHES, probe_latency
@@ -202,6 +202,8 @@ def gate_view(baseline: Path, current: Path) -> dict[str, Any]:
     from benchmarks.gate import gate_files
 
     outcome = gate_files(baseline, current)
+    if outcome.nothing_compared and not outcome.parity_failures:
+        raise ResultsError(f"{outcome.nothing_compared} (baseline {baseline})")  # no verdict, not a pass
     data = outcome.to_dict()
     columns = ["key", "class", "verdict", "baseline_ratio", "current_ratio", "effect", "p_value", "note"]
     # Unchanged rows are the noise the gate exists to ignore; missing ones are benchmarks this run

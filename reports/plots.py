@@ -136,26 +136,27 @@ def cold_costs_plot(models: list[dict[str, Any]]) -> bytes:
 
 
 def history_plot(points: dict[str, list[tuple[str, int, float]]]) -> bytes:
-    """Geometric-mean speedup per batch size over time, one panel per machine.
+    """ONNX speedup over native per batch size over time, one panel per model.
 
-    ``points`` maps machine key -> [(created, batch, speedup)].
+    ``points`` maps model -> [(created, batch, speedup)]; each model's own runs only, since an
+    average across models would move with the mix of models in the files.
     """
-    machines = sorted(points)
-    fig, axes = plt.subplots(1, len(machines), figsize=(5.5 * len(machines), 3.4), squeeze=False,
-                             layout="constrained")
-    for ax, machine in zip(axes.flat, machines, strict=True):
-        runs = sorted({p[0] for p in points[machine]})
-        for batch in sorted({p[1] for p in points[machine]}):
-            ys = []
-            for run in runs:
-                vals = [p[2] for p in points[machine] if p[0] == run and p[1] == batch]
-                ys.append(float(np.exp(np.mean(np.log(vals)))) if vals else np.nan)
-            ax.plot(range(len(runs)), ys, marker="o", label=f"batch {batch}")
+    models = sorted(points)
+    cols = min(len(models), 3)
+    nrows = math.ceil(len(models) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(5.5 * cols, 3.4 * nrows), squeeze=False, layout="constrained")
+    for ax in axes.flat[len(models):]:
+        ax.set_visible(False)
+    for ax, model in zip(axes.flat, models, strict=False):  # extra axes are hidden
+        runs = sorted({p[0] for p in points[model]})
+        for batch in sorted({p[1] for p in points[model]}):
+            by_run = {p[0]: p[2] for p in points[model] if p[1] == batch}
+            ax.plot(range(len(runs)), [by_run.get(run, np.nan) for run in runs], marker="o", label=f"batch {batch}")
         ax.axhline(1.0, color="grey", lw=1, ls=":")
         ax.set_xticks(range(len(runs)), [r[:16] for r in runs], rotation=30, ha="right", fontsize=7)
         ax.set_yscale("log")
-        ax.set_ylabel("speedup (geo. mean over models)")
-        ax.set_title(f"machine {machine}", fontsize=9)
+        ax.set_ylabel("speedup (native / ONNX p50)")
+        ax.set_title(model, fontsize=9)
         ax.legend(fontsize=7)
         ax.grid(True, alpha=0.25)
     fig.suptitle("history: ONNX speedup over native", fontsize=11)

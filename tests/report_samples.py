@@ -45,14 +45,19 @@ def parity_cells(model: str, framework: str) -> list[dict[str, Any]]:
     ]
 
 
-def run_result(path: Path, machine_id: str, created: str, *, onnx_scale: float = 1.0, cpu: str = "Test CPU") -> Path:
-    models = [("xgboost-synthetic-small", "xgboost"), ("lightgbm-synthetic-small", "lightgbm")]
+ZOO_PAIR = (("xgboost-synthetic-small", "xgboost"), ("lightgbm-synthetic-small", "lightgbm"))
+
+
+def run_result(path: Path, machine_id: str, created: str, *, onnx_scale: float = 1.0, cpu: str = "Test CPU",
+               models: tuple[tuple[str, str], ...] = ZOO_PAIR, scales: dict[str, float] | None = None) -> Path:
+    """``models``: (name, framework) pairs; ``scales``: ONNX time factor per model (default ``onnx_scale``)."""
+    scales = scales or {}
     result = RunResult(
         source=str(path), created=created, manifest=manifest(machine_id, cpu), profile="quick",
         models=[{"name": m, "framework": f, "dataset": "synthetic", "conversion_seconds": 0.05, "onnx_bytes": 150_000,
                  "session_seconds": 0.01, "first_call_seconds": 0.002} for m, f in models],
         parity=[c for m, f in models for c in parity_cells(m, f)],
-        latency=[r for m, f in models for r in latency_rows(m, f, onnx_scale=onnx_scale)],
+        latency=[r for m, f in models for r in latency_rows(m, f, onnx_scale=scales.get(m, onnx_scale))],
         notes=["synthetic test data"],
     )
     return save_run(result, path)

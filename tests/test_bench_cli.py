@@ -74,3 +74,11 @@ def test_empty_results_are_an_error(tmp_path: Path) -> None:
     (tmp_path / "r.json").write_text("  \n")
     with pytest.raises(ResultsError, match="empty"):
         load_run(tmp_path / "r.json")
+
+
+def test_relative_output_is_the_callers_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One quick benchmark only: the point is where the results file lands, not the timing.
+    monkeypatch.chdir(tmp_path)
+    path = run_benchmarks("quick", "results", extra_args=["-k", "test_engine_overhead_one_row and xgboost"])
+    assert path.parent == tmp_path / "results" and path.is_file()
+    assert path.name.startswith("bench-quick-") and '"benchmarks"' in path.read_text()

@@ -338,3 +338,83 @@ def test_no_baseline_for_this_machine_type_is_recorded_not_failed(
     # From then on this machine type is gated against the recorded file.
     slowed = _results(tmp_path / "slow.json", _suite(np.random.default_rng(25), onnx_level=3.0))
     assert cli_main(["gate", "--baseline", str(folder), "--current", str(slowed), "--record-missing"]) == 1
+
+
+# --- what was compared, and output for CI summaries ------------------------------------------
+
+def _renamed(records: list[Record], model: str) -> list[Record]:
+    return [dataclasses.replace(r, model=model) for r in records]
+
+
+def test_nothing_compared_exits_2_saying_why(tmp_path: Path, baseline: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    # A baseline of other models than the run measured: no verdict, not a pass.
+    current = _results(tmp_path / "c.json", _renamed(_suite(np.random.default_rng(30)), "fraud"))
+    assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current)]) == 2
+    captured = capsys.readouterr()
+    assert "performance verdict: nothing compared" in captured.out
+    assert "performance verdict: pass" not in captured.out
+    assert ("nothing was compared: 2 baseline benchmarks are not in the current run, "
+            "2 current benchmarks are not in the baseline") in captured.err
+    assert "--save-as" in captured.err  # what to do about it
+    assert "0 compared with the baseline" in captured.out
+    assert "new: in the current run, not in the baseline:\n  fraud: " in captured.out
+    assert "missing: in the baseline, not in the current run:\n  xgboost-synthetic-small: " in captured.out
+    assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current), "--json"]) == 2
+    verdicts = json.loads(capsys.readouterr().out)
+    assert verdicts["exit_code"] == 2 and verdicts["nothing_compared"].startswith("nothing was compared")
+    assert verdicts["benchmarks"]["compared"] == [] and len(verdicts["benchmarks"]["new"]) == 2
+
+
+def test_compared_new_and_missing_are_listed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(31)
+    base = _results(tmp_path / "b.json", _suite(rng) + _renamed(_suite(rng), "churn"))
+    cur = _results(tmp_path / "c.json", _suite(rng) + _renamed(_suite(rng), "fraud"))
+    assert cli_main(["gate", "--baseline", str(base), "--current", str(cur)]) == 0
+    out = capsys.readouterr().out
+    assert "2 compared with the baseline:\n  xgboost-synthetic-small: 2 rows" in out
+    assert ("2 new: in the current run, not in the baseline:\n"
+            "  fraud: native b4096, onnx-CPUExecutionProvider-t1 b4096") in out
+    assert "2 missing: in the baseline, not in the current run:\n  churn: " in out
+
+
+def test_markdown_table_for_the_step_summary(tmp_path: Path, baseline: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(11)
+    current = _results(tmp_path / "c.json", _suite(rng, onnx_level=3.0) + _renamed(_suite(rng), "fraud"))
+    assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current), "--format", "markdown"]) == 1
+    md = capsys.readouterr().out
+    assert md.startswith("### onnxgate gate: ❌ FAIL\n")
+    assert "| parity | ✅ pass |" in md and "| performance | ❌ FAIL |" in md
+    table = [line for line in md.splitlines() if line.startswith("| REGRESSION")]
+    assert table and "xgboost-synthetic-small\\|onnx-CPUExecutionProvider-t1\\|b4096" in table[0]
+    header = next(line for line in md.splitlines() if line.startswith("| verdict | benchmark"))
+    # Pipes inside keys are escaped, so every row has as many cells as the header.
+    assert all(row.replace("\\|", "").count("|") == header.count("|") for row in table)
+    assert "<details><summary>2 new: in the current run, not in the baseline</summary>" in md and "- `fraud`:" in md
+
+
+def test_format_json_is_the_json_flag(tmp_path: Path, baseline: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    current = _results(tmp_path / "c.json", _suite(np.random.default_rng(11)))
+    cli_main(["gate", "--baseline", str(baseline), "--current", str(current), "--json"])
+    old = json.loads(capsys.readouterr().out)
+    assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == old
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "json"])
+def test_a_recorded_baseline_is_said_on_stdout_for_the_step_summary(
+        fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "baselines"
+    folder.mkdir()
+    current = _results(tmp_path / "c.json", _suite(np.random.default_rng(32)))
+    assert cli_main(["gate", "--baseline", str(folder), "--current", str(current), "--record-missing",
+                     "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    recorded = folder / "test-cpu-2cpu-x86_64.json"
+    if fmt == "markdown":
+        assert out.startswith("### onnxgate gate: baseline recorded") and f"`{recorded}`" in out
+        assert "nothing was gated" in out and "Test CPU" in out
+    else:
+        assert json.loads(out) == {"exit_code": 0, "recorded_baseline": str(recorded),
+                                   "machine": "Test CPU (2 cpus, x86_64)", "gated": False}

@@ -153,3 +153,57 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise() -> None:
         progress.step("b")
     assert plain.getvalue().splitlines()[0].startswith("convert 1/2")
     assert "\r" in tty.getvalue() and "[" in tty.getvalue() and tty.getvalue().endswith("\n")
+
+
+def _history_rows(html: str) -> dict[str, list[str]]:
+    """Model -> the speedup cell of each of its history rows."""
+    table = html[html.index('class="history-table"'):]
+    table = table[:table.index("</table>")]
+    rows: dict[str, list[str]] = {}
+    for model, cells in re.findall(r'<tr data-model="([^"]+)">(.*?)</tr>', table, flags=re.S):
+        rows.setdefault(model, []).append(re.findall(r"<td>(.*?)</td>", cells, flags=re.S)[4])
+    return rows
+
+
+def test_report_merges_every_model_of_every_file(tmp_path: Path) -> None:
+    # Three CI jobs, one model each (plus a bench file): every model is in the report, not only the newest file's.
+    files = [run_result(tmp_path / "a.json", "machineA", "2026-11-01T10:00:00", models=(("fraud", "xgboost"),)),
+             run_result(tmp_path / "b.json", "machineA", "2026-11-01T11:00:00", models=(("churn", "lightgbm"),)),
+             bench_result(tmp_path / "c.json", "machineA", "2026-11-01T12:00:00")]
+    html = report_from_files(files, tmp_path / "out").read_text()
+    verdicts = set(re.findall(r'<tr class="verdict [a-z]+" data-model="([^"]+)"', html))
+    assert verdicts == {"fraud", "churn", "catboost-synthetic-small"}
+    assert 'class="parity-matrix"' in html and ">fraud<" in html and ">churn<" in html
+    for model in ("fraud", "churn", "catboost-synthetic-small"):  # each one's latency rows are tabled
+        assert re.search(rf'class="latency-table".*?{model}', html, flags=re.S), model
+
+
+def test_newer_file_of_the_same_model_replaces_its_rows(tmp_path: Path) -> None:
+    def answer(files: list[Path], out: str) -> str:
+        html = report_from_files(files, tmp_path / out).read_text()
+        return re.search(r'<tr class="verdict ([a-z]+)" data-model="fraud"', html).group(1)
+
+    old = run_result(tmp_path / "old.json", "m", "2026-11-01T10:00:00", models=(("fraud", "xgboost"),),
+                     onnx_scale=20.0)  # ONNX slower at every batch size
+    new = run_result(tmp_path / "new.json", "m", "2026-11-02T10:00:00", models=(("fraud", "xgboost"),))
+    other = run_result(tmp_path / "other.json", "m", "2026-11-03T10:00:00", models=(("churn", "xgboost"),),
+                       onnx_scale=20.0)
+    assert answer([old], "a") == "no"
+    assert answer([old, new, other], "b") == "partly"  # the newer fraud file, though a file of churn is newest
+
+
+def test_history_is_per_model_never_averaged(tmp_path: Path) -> None:
+    pair = (("fraud", "xgboost"), ("churn", "lightgbm"))
+    files = [run_result(tmp_path / "r1.json", "m", "2026-11-01T10:00:00", models=pair,
+                        scales={"fraud": 1.0, "churn": 2.0}),
+             run_result(tmp_path / "r2.json", "m", "2026-11-02T10:00:00", models=pair,
+                        scales={"fraud": 1.0, "churn": 4.0}),
+             run_result(tmp_path / "r3.json", "m", "2026-11-03T10:00:00", models=(("solo", "xgboost"),))]
+    html = report_from_files(files, tmp_path / "out").read_text()
+    rows = _history_rows(html)
+    assert set(rows) == {"fraud", "churn"}  # solo has one run: no trend to show
+    # batch 1: native 202 us / best ONNX (2 threads) 19.2 us * scale
+    assert [r.split(",")[0] for r in rows["fraud"]] == ["1: 10.52×", "1: 10.52×"]
+    assert [r.split(",")[0] for r in rows["churn"]] == ["1: 5.26×", "1: 2.63×"]
+    assert "7.44×" not in html  # the geometric mean of fraud and churn in the first run
+    assert "geo-mean" not in html

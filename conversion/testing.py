@@ -1,0 +1,222 @@
+"""Parity assertions and input strategies for your own tests (in the style of ``numpy.testing``).
+
+``assert_parity`` raises ``AssertionError`` with the whole triage of ``check_parity``, so a
+failing test says which rows differ and why. The hypothesis strategies draw rows where a
+converter goes wrong: on the model's own split thresholds and one step either side, NaN,
+±inf, ±0.0, subnormals, single rows and empty batches. hypothesis is imported only when a
+strategy is built; without it they raise ``MissingDependencyError`` naming the extra.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .converted import ConvertedModel
+from .errors import MissingDependencyError
+from .parity import ParityReport, Tolerance, check_parity, summarize_trees
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
+
+__all__ = ["assert_parity", "parity_message", "parity_inputs", "parity_batches", "probe_batch", "edge_values", "around"]
+
+# The extra that installs hypothesis; named in the error when it is missing.
+HYPOTHESIS_EXTRA = "test"
+
+
+def assert_parity(
+    model: Any,
+    converted: ConvertedModel,
+    X: Any,
+    *,
+    atol: float | None = None,
+    rtol: float | None = None,
+    tolerance: Tolerance | dict[str, Tolerance] | None = None,
+    engine: Any = None,
+    worst: int = 5,
+) -> ParityReport:
+    """Raises ``AssertionError`` with the readable triage unless ONNX matches native on ``X``.
+
+    Without a tolerance the default one applies (summation error only; labels exact). ``atol``
+    / ``rtol`` set one tolerance for every score output; ``tolerance`` gives a ``Tolerance`` or
+    one per method. Returns the report when parity holds.
+    """
+    if tolerance is not None and (atol is not None or rtol is not None):
+        raise TypeError("assert_parity: pass either atol/rtol or tolerance, not both")
+    if atol is not None or rtol is not None:
+        tolerance = Tolerance(atol=atol or 0.0, rtol=rtol or 0.0, why="given to assert_parity")
+    report = check_parity(model, converted, X, tolerance=tolerance, engine=engine, worst=worst)
+    if not report.passed:
+        raise AssertionError(parity_message(report, converted))
+    return report
+
+
+def parity_message(report: ParityReport, converted: ConvertedModel | None = None) -> str:
+    """The failure text: what differed, on how many rows, by how much, why, and the tolerance."""
+    what = f"{converted.framework} {converted.task} model ({converted.dtype})" if converted is not None else "model"
+    share = f" ({report.mismatched_rows / report.n_rows:.1%})" if report.n_rows else ""
+    lines = [
+        f"ONNX output is not equal to native output of the {what} within tolerance",
+        "",
+        f"Mismatched rows: {report.mismatched_rows} / {report.n_rows}{share}",
+    ]
+    if report.label_flips:
+        lines.append(f"Label flips: {report.label_flips}")
+    lines += [f"Max absolute difference: {report.max_abs_error:.6g}",
+              f"Max relative difference: {report.max_rel_error:.6g}"]
+    if report.causes:
+        lines.append("Cause per mismatched row: " + ", ".join(f"{k}={v}" for k, v in sorted(report.causes.items()))
+                     + "  (threshold_ulp: within one float32 step of a split; nan_inf_routing: NaN/inf on a split"
+                     " feature; other: neither, a real conversion error)")
+    lines += [f"Problem: {p}" for p in report.problems]
+    for method, tol in report.tolerances.items():
+        rule = "exact" if tol.exact else f"atol={tol.atol:.3g}, rtol={tol.rtol:.3g}"
+        lines.append(f"Tolerance [{method}]: {rule}" + (f" ({tol.why})" if tol.why else ""))
+    if report.worst_rows:
+        lines.append("First mismatched rows:")
+        for w in report.worst_rows:
+            lines.append(f"  row {w['row']} [{w['method']}] native={w['native']} onnx={w['onnx']} "
+                         f"cause={w['cause']} x={w['x']}")
+    return "\n".join(lines)
+
+
+def _hypothesis_strategies() -> Any:
+    try:
+        from hypothesis import strategies as st
+    except ImportError as exc:
+        raise MissingDependencyError("hypothesis", HYPOTHESIS_EXTRA, "draw parity inputs with hypothesis") from exc
+    return st
+
+
+def edge_values(dtype: np.dtype, *, allow_nan: bool, allow_inf: bool) -> list[float]:
+    """Values where converters go wrong: missing, infinities, signed zeros, subnormals, huge
+    magnitudes and integers that float32 cannot hold exactly (2**24 + 1)."""
+    info = np.finfo(dtype)
+    f32_max = float(np.finfo(np.float32).max)
+    values = [
+        0.0,
+        -0.0,
+        float(info.smallest_subnormal),
+        -float(info.smallest_subnormal),
+        float(info.tiny) / 2,
+        f32_max,
+        -f32_max,
+        1e30,
+        -1e30,
+        2.0**24 + 1,
+        -(2.0**24) - 1,
+    ]
+    if allow_nan:
+        values.append(float("nan"))
+    if allow_inf:  # a model that rejects inf also rejects what overflows float32
+        values += [float("inf"), float("-inf"), float(info.max), -float(info.max)]
+    return values
+
+
+def around(t: float, dtype: np.dtype, allow_inf: bool = True) -> list[float]:
+    """A split point and one representable step on either side of it.
+
+    A split at +-inf (scikit-learn sends all finite values one way when it learned a NaN
+    direction) has neighbours beyond float32's range; a model that rejects inf rejects them too.
+    """
+    with np.errstate(over="ignore"):  # the step past float max is inf, on purpose
+        v = np.asarray(t, dtype=dtype)
+        out = [float(np.nextafter(v, dtype.type(-np.inf))), float(v), float(np.nextafter(v, dtype.type(np.inf)))]
+    if allow_inf:
+        return out
+    limit = float(np.finfo(np.float32).max)
+    return [x for x in out if abs(x) <= limit] or [0.0]
+
+
+def parity_batches(
+    X_train: np.ndarray,
+    splits: dict[int, np.ndarray],
+    *,
+    dtype: np.dtype,
+    allow_nan: bool,
+    allow_inf: bool,
+    max_rows: int = 24,
+) -> SearchStrategy[np.ndarray]:
+    """Batches of 0..max_rows rows: training rows with some cells moved onto split points
+    (and one step either side), edge values, or both. Empty and single-row batches included."""
+    st = _hypothesis_strategies()
+    X_train = np.asarray(X_train)
+    n_features = X_train.shape[1]
+    split_features = sorted(splits)
+    edges = st.sampled_from(edge_values(dtype, allow_nan=allow_nan, allow_inf=allow_inf))
+
+    def at_split(f: int) -> SearchStrategy[float]:
+        return st.sampled_from(splits[f].tolist()).flatmap(lambda t: st.sampled_from(around(t, dtype, allow_inf)))
+
+    @st.composite
+    def batches(draw: Any) -> np.ndarray:
+        rows = draw(st.lists(st.integers(0, len(X_train) - 1), min_size=0, max_size=max_rows))
+        X = X_train[rows].astype(dtype, copy=True).reshape(len(rows), n_features)
+        if not rows:
+            return X
+        n_edits = draw(st.integers(0, 3 * len(rows)))
+        for _ in range(n_edits):
+            r = draw(st.integers(0, len(rows) - 1))
+            if split_features and draw(st.booleans()):
+                f = draw(st.sampled_from(split_features))
+                X[r, f] = draw(at_split(f))
+            else:
+                X[r, draw(st.integers(0, n_features - 1))] = draw(edges)
+        if split_features and draw(st.booleans()):
+            # One row entirely on split points: every split it meets is a boundary case.
+            r = draw(st.integers(0, len(rows) - 1))
+            for f in split_features:
+                X[r, f] = draw(at_split(f))
+        return X
+
+    return batches()
+
+
+def parity_inputs(
+    converted: ConvertedModel,
+    X_train: Any,
+    *,
+    allow_nan: bool = True,
+    allow_inf: bool = True,
+    max_rows: int = 24,
+) -> SearchStrategy[np.ndarray]:
+    """Hypothesis batches for your converted model, seeded from its own split thresholds.
+
+    ``X_train``: representative rows (e.g. your training or validation set). Pass
+    ``allow_nan=False`` / ``allow_inf=False`` when your native model rejects them.
+    """
+    X = np.asarray(X_train, dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] != converted.n_features:
+        from .errors import InputError
+
+        raise InputError(f"parity_inputs needs at least one row of {converted.n_features} features as X_train, "
+                         f"got shape {X.shape}")
+    return parity_batches(X, summarize_trees(converted.onnx).splits, dtype=converted.dtype, allow_nan=allow_nan,
+                          allow_inf=allow_inf, max_rows=max_rows)
+
+
+def probe_batch(
+    X_train: np.ndarray,
+    splits: dict[int, np.ndarray],
+    *,
+    dtype: np.dtype,
+    allow_nan: bool,
+    allow_inf: bool,
+    seed: int = 0,
+    n_rows: int = 300,
+) -> np.ndarray:
+    """A deterministic batch with the same ingredients, for checks that must not vary
+    between runs (strict xfails of upstream converters, the report's parity matrix)."""
+    rng = np.random.default_rng(seed)
+    X = X_train[rng.integers(0, len(X_train), n_rows)].astype(dtype, copy=True)
+    third = n_rows // 3
+    for f, ts in splits.items():  # rows [0, third): one feature at a time on a split point
+        vals = np.asarray([v for t in ts for v in around(t, dtype, allow_inf)], dtype=dtype)
+        idx = rng.integers(0, third, vals.size)
+        X[idx, f] = vals
+    edges = np.asarray(edge_values(dtype, allow_nan=allow_nan, allow_inf=allow_inf), dtype=dtype)
+    cells = rng.random((n_rows - third, X.shape[1])) < 0.25  # the rest: sprinkled edge values
+    X[third:][cells] = rng.choice(edges, int(cells.sum()))
+    return X
