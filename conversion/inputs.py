@@ -26,7 +26,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["as_matrix", "as_rows"]
+__all__ = ["as_matrix", "as_rows", "column_order"]
 
 _F32 = np.dtype(np.float32)
 _SHOWN = 5  # rows or names listed in an error before "and N more"
@@ -41,29 +41,37 @@ def _is_frame(X: Any) -> bool:
     return hasattr(X, "to_numpy") and hasattr(X, "columns")
 
 
+def column_order(names: Sequence[str], feature_names: Sequence[str], *, what: str) -> list[int] | None:
+    """Indices putting columns ``names`` in the model's order (None: already in order), or InputError."""
+    names, feature_names = list(names), list(feature_names)
+    if names == feature_names:
+        return None
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise InputError(f"{what} has duplicated column names ({_listed(dup)}); rename them")
+    have, want = set(names), set(feature_names)
+    missing = [n for n in feature_names if n not in have]
+    unknown = [n for n in names if n not in want]
+    if missing or unknown:
+        parts = [f"{label} {_listed(items)}" for label, items in (("missing", missing), ("unknown", unknown)) if items]
+        raise InputError(
+            f"{what}'s columns do not match the features the model was trained on: {'; '.join(parts)}. "
+            f"Expected the columns {_listed(feature_names)} (any order); rename the columns, or pass "
+            "the values without names to feed them by position"
+        )
+    index = {n: i for i, n in enumerate(names)}
+    return [index[n] for n in feature_names]
+
+
 def _frame_to_array(X: Any, feature_names: Sequence[str] | None) -> np.ndarray:
     """A pandas (or polars) DataFrame as an array whose columns are in the model's order."""
     columns = list(X.columns)
     names = [str(c) for c in columns]
     positional = all(type(c) is int for c in columns) and columns == list(range(len(columns)))
-    if feature_names is not None and not positional and names != list(feature_names):
-        if len(set(names)) != len(names):
-            dup = sorted({n for n in names if names.count(n) > 1})
-            raise InputError(f"the DataFrame has duplicated column names ({_listed(dup)}); rename them")
-        have, want = set(names), set(feature_names)
-        missing = [n for n in feature_names if n not in have]
-        unknown = [n for n in names if n not in want]
-        if missing or unknown:
-            parts = ([f"missing {_listed(missing)}"] if missing else []) + (
-                [f"unknown {_listed(unknown)}"] if unknown else []
-            )
-            raise InputError(
-                f"the DataFrame's columns do not match the features the model was trained on: {'; '.join(parts)}. "
-                f"Expected the columns {_listed(list(feature_names))} (any order); rename the columns, or pass "
-                "a NumPy array to feed them by position"
-            )
-        by_name = dict(zip(names, columns, strict=True))
-        X = X[[by_name[n] for n in feature_names]]
+    if feature_names is not None and not positional:
+        order = column_order(names, feature_names, what="the DataFrame")
+        if order is not None:
+            X = X[[columns[i] for i in order]]
     dtypes = list(getattr(X, "dtypes", []))
     if hasattr(X, "iloc") and dtypes:  # pandas: extension dtypes (Int64, boolean) have numpy_dtype
         numeric = [getattr(d, "numpy_dtype", d) for d in dtypes]

@@ -70,8 +70,10 @@ def default_tolerance(
             if per_row is not None:
                 # native and ONNX each err by at most the bound, in different directions
                 native = np.dtype(converted.methods.get(method, "float64"))
-                eps = max(float(np.finfo(converted.dtype).eps), float(np.finfo(native).eps) if native.kind == "f" else 0.0)
-                return Tolerance(atol=2 * per_row, rtol=2 * eps, why="forward error bound of the dense arithmetic, per row")
+                eps = max(float(np.finfo(converted.dtype).eps),
+                          float(np.finfo(native).eps) if native.kind == "f" else 0.0)
+                return Tolerance(atol=2 * per_row, rtol=2 * eps,
+                                 why="forward error bound of the dense arithmetic, per row")
         dense = _dense_layers(converted.onnx, method)
         if dense is not None:
             return dense
@@ -326,7 +328,9 @@ def check_parity(
                                 ("onnx", onnx_refuses & ~native_refuses, onnx_why)):
             if only.any():
                 answered = "ONNX" if side == "native" else "the native model"
-                problems.append(f"{method}: {int(only.sum())} rows refused by {side} only ({why}), answered by {answered}")
+                problems.append(
+                    f"{method}: {int(only.sum())} rows refused by {side} only ({why}), answered by {answered}"
+                )
                 bad_rows |= only
                 one_sided.update(dict.fromkeys(np.flatnonzero(only).tolist(), f"refused_by_{side}_only"))
         keep = ~(native_refuses | onnx_refuses)
