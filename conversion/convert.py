@@ -74,6 +74,7 @@ def finish(
             "finite_max": repr(head.finite_max),
             "native_floats": native_input.floats,
             "native_integers": native_input.integers,
+            "native_follows_input": str(native_input.follows_input).lower(),
             **({"feature_names": json.dumps(names)} if names else {}),
         },
     )

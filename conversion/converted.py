@@ -60,10 +60,12 @@ class ConvertedModel:
         return json.loads(text) if text else None
 
     @property
-    def native_input(self) -> tuple[np.dtype, np.dtype]:
-        """The dtypes the native model reads a float64 and an integer array in (see inputs.py)."""
+    def native_input(self) -> tuple[np.dtype, np.dtype, bool]:
+        """The dtypes the native model reads a float64 and an integer array in, and whether its
+        arithmetic follows the input's dtype (see inputs.py)."""
         meta = self.metadata
-        return np.dtype(meta.get("native_floats", "float32")), np.dtype(meta.get("native_integers", "float32"))
+        return (np.dtype(meta.get("native_floats", "float32")), np.dtype(meta.get("native_integers", "float32")),
+                meta.get("native_follows_input") == "true")
 
     @property
     def dtype(self) -> np.dtype:

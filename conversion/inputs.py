@@ -14,7 +14,9 @@ The rules (the README's "which inputs the guarantee covers" says the same):
   where the native model rounds it to float32 too (XGBoost, CatBoost, scikit-learn trees). Where
   the native model compares float64 (LightGBM, HistGradientBoosting, linear models) and the
   value is not exactly a float32, the call is refused naming the rows: the engine never changes
-  an input value silently. ``convert()`` picks float64 graphs for those models by default.
+  an input value silently. A scikit-learn pipeline with scalers or imputers computes in its
+  input's dtype, so its float32 graph takes float32 rows only. ``convert()`` picks float64
+  graphs for all of these models by default.
 """
 
 from __future__ import annotations
@@ -138,18 +140,26 @@ def as_matrix(
     allow_inf: bool = True,
     finite_max: float = np.inf,
     feature_names: Sequence[str] | None = None,
-    native_input: tuple[np.dtype, np.dtype] = (_F32, _F32),
+    native_input: tuple[np.dtype, np.dtype, bool] = (_F32, _F32, False),
 ) -> np.ndarray:
     """Returns ``X`` as a C-contiguous ``(n_rows, n_features)`` array of ``dtype``, or raises InputError.
 
-    ``native_input`` is the dtype the native model reads (float64 values, integers) in.
+    ``native_input``: the dtypes the native model reads float64 values and integers in, and
+    whether its arithmetic follows the input's dtype.
     """
     arr = as_rows(X, n_features=n_features, feature_names=feature_names)
-    native_floats, native_integers = native_input
+    native_floats, native_integers, follows_input = native_input
     if arr.dtype.kind in "biu":
         arr = arr.astype(native_integers)  # the value the native model computes with
     out = np.ascontiguousarray(arr, dtype=dtype)
-    if out.size and arr.dtype.itemsize > out.dtype.itemsize and native_floats.itemsize > out.dtype.itemsize:
+    narrowed = out.size and arr.dtype.itemsize > out.dtype.itemsize
+    if narrowed and follows_input:
+        raise InputError(
+            f"this model computes in the dtype of its input: natively a {arr.dtype} row is scaled in {arr.dtype}, "
+            f"which this {out.dtype} ONNX model cannot reproduce. Convert with dtype='{native_floats}' (convert()'s "
+            f"default for this model), or pass {out.dtype} rows"
+        )
+    if narrowed and native_floats.itemsize > out.dtype.itemsize:
         _refuse_rounding(arr, out, native_floats)
     if out.size:
         if not allow_nan and np.isnan(out).any():

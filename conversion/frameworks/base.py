@@ -47,6 +47,9 @@ class NativeInput:
 
     floats: str = "float32"
     integers: str = "float32"
+    # The native arithmetic runs in the input's dtype (scikit-learn's scalers and imputers): a
+    # float32 graph then reproduces float32 rows only, even float64 rows that are float32 values.
+    follows_input: bool = False
 
 
 class Adapter(ABC):

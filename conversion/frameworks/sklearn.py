@@ -67,7 +67,7 @@ class SklearnAdapter(Adapter):
         pre, final = self._split(model)
         if not pre and _kind(final) in ("tree", "iforest") and "HistGradientBoosting" not in type(final).__name__:
             return NativeInput()
-        return NativeInput(floats="float64", integers="float64")
+        return NativeInput(floats="float64", integers="float64", follows_input=bool(pre))
 
     def framework(self) -> ModuleType:
         skl = super().framework()
