@@ -169,7 +169,7 @@ class InferenceEngine(NativeMethods):
         self._finite_max = float(meta.get("finite_max", "inf"))
         self._no_value_checks = self._allow_nan and self._allow_inf
         self._dtype, self._n_features = self.model.dtype, self.model.n_features
-        self._feature_names = self.model.feature_names
+        self._feature_names = self.model.feature_names  # a list: compared with DataFrame.columns.tolist()
         self._native_input = self.model.native_input
         # float32 rows into a float64 graph widen exactly, so they may take the fast checks too
         self._widens = self._dtype == np.float64

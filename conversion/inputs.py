@@ -67,27 +67,29 @@ def column_order(names: Sequence[str], feature_names: Sequence[str], *, what: st
 
 def _frame_to_array(X: Any, feature_names: Sequence[str] | None) -> np.ndarray:
     """A pandas (or polars) DataFrame as an array whose columns are in the model's order."""
-    columns = list(X.columns)
-    names = [str(c) for c in columns]
-    positional = all(type(c) is int for c in columns) and columns == list(range(len(columns)))
-    if feature_names is not None and not positional:
-        order = column_order(names, feature_names, what="the DataFrame")
-        if order is not None:
-            X = X[[columns[i] for i in order]]
-    dtypes = list(getattr(X, "dtypes", []))
-    if hasattr(X, "iloc") and dtypes:  # pandas: extension dtypes (Int64, boolean) have numpy_dtype
-        numeric = [getattr(d, "numpy_dtype", d) for d in dtypes]
-        text = [str(c) for c, d in zip(X.columns, numeric, strict=True) if getattr(d, "kind", "O") not in "biuf"]
-        if text:
-            raise InputError(
-                f"the DataFrame has non-numeric columns ({_listed(text)}); the model takes numbers only: "
-                "encode text and categorical columns (as the model was trained) before calling it"
-            )
+    columns = X.columns.tolist() if hasattr(X.columns, "tolist") else list(X.columns)
+    if feature_names is not None and columns != feature_names:  # the common case costs one comparison
+        positional = all(type(c) is int for c in columns) and columns == list(range(len(columns)))
+        if not positional:
+            order = column_order([str(c) for c in columns], feature_names, what="the DataFrame")
+            if order is not None:
+                X = X[[columns[i] for i in order]]
+    arr = np.asarray(X.to_numpy())
+    if arr.dtype.kind in "biuf":
         # LightGBM reads a frame as the common type of its columns and float32 (an int64 frame
         # becomes float64); for the other frameworks the cast to the graph dtype decides.
-        target = np.result_type(*numeric, _F32)
-        return X.to_numpy(dtype=target, na_value=np.nan)
-    return np.asarray(X.to_numpy())
+        return arr.astype(np.result_type(arr.dtype, _F32), copy=False)
+    if not hasattr(X, "iloc"):
+        return arr  # polars and others: as_rows names the dtype it cannot take
+    # pandas gave objects: text columns, or numbers it would not merge (bool, nullable Int64)
+    numeric = [getattr(d, "numpy_dtype", d) for d in X.dtypes]
+    text = [str(c) for c, d in zip(X.columns, numeric, strict=True) if getattr(d, "kind", "O") not in "biuf"]
+    if text:
+        raise InputError(
+            f"the DataFrame has non-numeric columns ({_listed(text)}); the model takes numbers only: "
+            "encode text and categorical columns (as the model was trained) before calling it"
+        )
+    return X.to_numpy(dtype=np.result_type(*numeric, _F32), na_value=np.nan)
 
 
 def as_rows(X: Any, *, n_features: int, feature_names: Sequence[str] | None = None) -> np.ndarray:
