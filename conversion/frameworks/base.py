@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,11 +88,8 @@ class Adapter(ABC):
         """Runs the native model's ``method`` on a 2-D float array."""
 
     def native_rows(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
-        """``native`` on rows onnxgate has already matched to the model's columns by name
-        (inputs.py), so scikit-learn's warning that the array carries no names is moot."""
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="X does not have valid feature names")
-            return np.asarray(self.native(model, method, X))
+        """``native`` on rows onnxgate has already put in the model's column order (inputs.py)."""
+        return np.asarray(self.native(model, method, X))
 
     @abstractmethod
     def native_bytes(self, model: Any) -> bytes:

@@ -61,6 +61,15 @@ class SklearnAdapter(Adapter):
         names = getattr(model, "feature_names_in_", None)
         return [str(n) for n in names] if names is not None else None
 
+    def native_rows(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
+        # A model fitted on a DataFrame warns on every array ("X does not have valid feature
+        # names"); the rows are in its column order already, so they get its names back.
+        names = getattr(model, "feature_names_in_", None)
+        if names is not None and X.shape[0]:
+            pd = import_optional("pandas", "all", "pass named rows to a model fitted on a DataFrame")
+            X = pd.DataFrame(X, columns=names, copy=False)
+        return np.asarray(self.native(model, method, X))
+
     def native_input(self, model: Any) -> NativeInput:
         # Trees validate X as float32; HistGradientBoosting (float64 thresholds), linear models,
         # MLPs and the scalers/imputers before any estimator read float64 and integers as float64.
