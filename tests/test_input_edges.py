@@ -212,3 +212,18 @@ def test_csv_that_would_be_read_wrongly_is_refused(csv_model, tmp_path: Path, wr
         write(X, path)
     with pytest.raises(InputError, match=message):
         _load(model, path)
+
+
+def test_onnxgate_check_refuses_a_csv_with_a_text_column_and_reads_a_reordered_one(
+    csv_model, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from conversion.cli import main
+
+    model, X = csv_model
+    model.booster_.save_model(str(tmp_path / "model.txt"))
+    X.assign(score=X["score"].astype(str).where(X.index > 0, "n/a")).to_csv(tmp_path / "text.csv", index=False)
+    X[["score", "ts", "income", "age"]].to_csv(tmp_path / "reordered.csv", index=False)
+    assert main(["check", str(tmp_path / "model.txt"), "--data", str(tmp_path / "text.csv")]) == 2
+    assert "column 'score' holds text ('n/a')" in capsys.readouterr().err
+    assert main(["check", str(tmp_path / "model.txt"), "--data", str(tmp_path / "reordered.csv")]) == 0
+    assert "parity passed: 200 rows" in capsys.readouterr().out
