@@ -79,7 +79,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         # A refused model still gets its report: the matrix shows the reason, which is the answer.
         n_features = reference.n_features if reference else None
         if args.data:
-            X = load_rows(args.data, n_features)
+            X = load_rows(args.data, n_features, reference.feature_names if reference else None)
         elif reference is not None:
             X = rows_for(reference)
         else:
@@ -140,7 +140,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     user = load_user_model(args.model, framework=args.framework, trust_pickle=args.trust_pickle)
     reference = convert(user.model)
     converted = attach_onnx(args.onnx, reference) if args.onnx else reference
-    X = load_rows(args.data, converted.n_features) if args.data else rows_for(converted)
+    X = load_rows(args.data, converted.n_features, converted.feature_names) if args.data else rows_for(converted)
     reports = {"clean": check_parity(user.model, converted, X), "nan": check_parity(user.model, converted, with_nan(X))}
     passed = all(r.passed for r in reports.values())
     text = "\n".join(f"{kind} rows: {report}" for kind, report in reports.items())
@@ -227,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
                           epilog="example:\n  onnxgate convert model.ubj --output model.onnx")
     _add_model_args(conv)
     conv.add_argument("--output", type=Path, help="ONNX file to write (default: beside the model, .onnx)")
-    conv.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    conv.add_argument("--dtype", default=None, choices=("float32", "float64"),
+                      help="the ONNX input dtype (default: the precision the native model compares in)")
     conv.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     conv.set_defaults(func=_cmd_convert)
 

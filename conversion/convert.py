@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -9,7 +10,7 @@ import onnx
 
 from .converted import ConvertedModel
 from .errors import ConversionRefusedError, InputError
-from .frameworks import adapter_for
+from .frameworks import adapter_for, adapter_named
 from .frameworks.base import Lowered
 
 __all__ = ["convert", "parse_dtype", "finish"]
@@ -51,6 +52,9 @@ def finish(
             f"the ONNX graph for this {type(model).__name__} failed onnx.checker: {exc}"
         ) from exc
     head = lowered.head
+    adapter = adapter_named(framework)
+    names = adapter.feature_names(model)
+    native_input = adapter.native_input(model)
     return ConvertedModel(
         onnx=graph,
         framework=framework,
@@ -68,6 +72,10 @@ def finish(
             "allow_nan": str(head.allow_nan).lower(),
             "allow_inf": str(head.allow_inf).lower(),
             "finite_max": repr(head.finite_max),
+            "native_floats": native_input.floats,
+            "native_integers": native_input.integers,
+            "native_follows_input": str(native_input.follows_input).lower(),
+            **({"feature_names": json.dumps(names)} if names else {}),
         },
     )
 
@@ -75,18 +83,22 @@ def finish(
 def convert(
     model: Any,
     *,
-    dtype: str = "float32",
+    dtype: str | None = None,
     n_features: int | None = None,
     target_opset: int | dict[str, int] | None = None,
     name: str | None = None,
 ) -> ConvertedModel:
     """Converts a fitted model to ONNX that computes what the native model computes, or refuses.
 
+    ``dtype=None`` takes the precision the native model reads float64 input in: float64 for
+    LightGBM, HistGradientBoosting, linear models, MLPs and pipelines with preprocessing, so
+    float64 rows are exact; float32 for XGBoost, CatBoost and the other scikit-learn trees
+    (which round every input to float32 themselves).
     ``target_opset`` is the ai.onnx.ml opset (3, or 5 for the TreeEnsemble operator); float64
     needs 5 and gets it by default.
     """
-    np_dtype = parse_dtype(dtype)
     adapter = adapter_for(model)
+    np_dtype = parse_dtype(adapter.native_input(model).floats if dtype is None else dtype)
     lowered = adapter.lower(model, dtype=np_dtype, ml_opset=_ml_opset(target_opset))
     if n_features is not None and n_features != lowered.n_features:
         raise InputError(

@@ -54,6 +54,20 @@ class ConvertedModel:
     metadata: dict[str, str] = field(default_factory=dict)
 
     @property
+    def feature_names(self) -> list[str] | None:
+        """The native model's column names (from a DataFrame it was trained on), or None."""
+        text = self.metadata.get("feature_names")
+        return json.loads(text) if text else None
+
+    @property
+    def native_input(self) -> tuple[np.dtype, np.dtype, bool]:
+        """The dtypes the native model reads a float64 and an integer array in, and whether its
+        arithmetic follows the input's dtype (see inputs.py)."""
+        meta = self.metadata
+        return (np.dtype(meta.get("native_floats", "float32")), np.dtype(meta.get("native_integers", "float32")),
+                meta.get("native_follows_input") == "true")
+
+    @property
     def dtype(self) -> np.dtype:
         elem = self.onnx.graph.input[0].type.tensor_type.elem_type
         return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem))

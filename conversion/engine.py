@@ -169,6 +169,10 @@ class InferenceEngine(NativeMethods):
         self._finite_max = float(meta.get("finite_max", "inf"))
         self._no_value_checks = self._allow_nan and self._allow_inf
         self._dtype, self._n_features = self.model.dtype, self.model.n_features
+        self._feature_names = self.model.feature_names  # a list: compared with DataFrame.columns.tolist()
+        self._native_input = self.model.native_input
+        # float32 rows into a float64 graph widen exactly, so they may take the fast checks too
+        self._widens = self._dtype == np.float64
         # Scaled by 2**-64 so the dot product of finite inputs cannot overflow: it is then
         # non-finite exactly when some input is NaN or inf.
         self._ones = np.full(self._n_features, 2.0**-64, dtype=self._dtype)
@@ -332,13 +336,18 @@ class InferenceEngine(NativeMethods):
             )
         ):
             return X
+        # Off the hot path: DataFrames (matched by column name), other dtypes, anything to refuse.
+        if self._widens and type(X) is np.ndarray and X.dtype == np.float32 and X.ndim == 2:
+            return self._prepare(X.astype(np.float64))
         return as_matrix(
             X,
-            n_features=self.model.n_features,
-            dtype=self.model.dtype,
+            n_features=self._n_features,
+            dtype=self._dtype,
             allow_nan=self._allow_nan,
             allow_inf=self._allow_inf,
             finite_max=self._finite_max,
+            feature_names=self._feature_names,
+            native_input=self._native_input,
         )
 
     def prepare(self, X: Any) -> np.ndarray:

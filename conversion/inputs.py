@@ -1,34 +1,101 @@
 """Input validation shared by the engine, parity checks and the predictor.
 
-The casting rule: input is turned into a 2-D array of the model's dtype (float32 unless the
-model was converted with dtype="float64"). Integers, booleans and float64 values are rounded
-to the nearest value of that dtype, which is what XGBoost, scikit-learn trees and CatBoost do
-internally. Python lists go through numpy; pandas DataFrames are taken in column order.
+The rules (the README's "which inputs the guarantee covers" says the same):
+
+- Columns. A DataFrame is matched to the model by column name when the model was trained on
+  named columns: reordered when every name is there, refused (InputError listing the missing
+  and unknown names) otherwise. A NumPy array, or a frame with default 0..n-1 columns, is
+  positional. Text, categorical and object columns are refused, naming them.
+- Values. Input becomes a 2-D array of the graph's dtype the way the native model reads it:
+  integers and booleans turn into the dtype the native model turns them into (float32 for
+  LightGBM, XGBoost, CatBoost and scikit-learn trees; float64 for scikit-learn's
+  HistGradientBoosting, linear models, MLPs and pipelines), a DataFrame into the common type of
+  its columns and float32 (as LightGBM does). A float64 value is rounded to a float32 graph only
+  where the native model rounds it to float32 too (XGBoost, CatBoost, scikit-learn trees). Where
+  the native model compares float64 (LightGBM, HistGradientBoosting, linear models) and the
+  value is not exactly a float32, the call is refused naming the rows: the engine never changes
+  an input value silently. A scikit-learn pipeline with scalers or imputers computes in its
+  input's dtype, so its float32 graph takes float32 rows only. ``convert()`` picks float64
+  graphs for all of these models by default.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .errors import InputError
 
-__all__ = ["as_matrix"]
+__all__ = ["as_matrix", "as_rows", "column_order"]
+
+_F32 = np.dtype(np.float32)
+_SHOWN = 5  # rows or names listed in an error before "and N more"
 
 
-def as_matrix(
-    X: Any,
-    *,
-    n_features: int,
-    dtype: np.dtype,
-    allow_nan: bool = True,
-    allow_inf: bool = True,
-    finite_max: float = np.inf,
-) -> np.ndarray:
-    """Returns ``X`` as a C-contiguous ``(n_rows, n_features)`` array of ``dtype``, or raises InputError."""
-    if hasattr(X, "to_numpy") and hasattr(X, "columns"):  # pandas / polars DataFrame
-        X = X.to_numpy()
+def _listed(items: Sequence[Any]) -> str:
+    shown = ", ".join(repr(i) for i in items[:_SHOWN])
+    return shown + (f" and {len(items) - _SHOWN} more" if len(items) > _SHOWN else "")
+
+
+def _is_frame(X: Any) -> bool:
+    return hasattr(X, "to_numpy") and hasattr(X, "columns")
+
+
+def column_order(names: Sequence[str], feature_names: Sequence[str], *, what: str) -> list[int] | None:
+    """Indices putting columns ``names`` in the model's order (None: already in order), or InputError."""
+    names, feature_names = list(names), list(feature_names)
+    if names == feature_names:
+        return None
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise InputError(f"{what} has duplicated column names ({_listed(dup)}); rename them")
+    have, want = set(names), set(feature_names)
+    missing = [n for n in feature_names if n not in have]
+    unknown = [n for n in names if n not in want]
+    if missing or unknown:
+        parts = [f"{label} {_listed(items)}" for label, items in (("missing", missing), ("unknown", unknown)) if items]
+        raise InputError(
+            f"{what}'s columns do not match the features the model was trained on: {'; '.join(parts)}. "
+            f"Expected the columns {_listed(feature_names)} (any order); rename the columns, or pass "
+            "the values without names to feed them by position"
+        )
+    index = {n: i for i, n in enumerate(names)}
+    return [index[n] for n in feature_names]
+
+
+def _frame_to_array(X: Any, feature_names: Sequence[str] | None) -> np.ndarray:
+    """A pandas (or polars) DataFrame as an array whose columns are in the model's order."""
+    columns = X.columns.tolist() if hasattr(X.columns, "tolist") else list(X.columns)
+    if feature_names is not None and columns != feature_names:  # the common case costs one comparison
+        positional = all(type(c) is int for c in columns) and columns == list(range(len(columns)))
+        if not positional:
+            order = column_order([str(c) for c in columns], feature_names, what="the DataFrame")
+            if order is not None:
+                X = X[[columns[i] for i in order]]
+    arr = np.asarray(X.to_numpy())
+    if arr.dtype.kind in "biuf":
+        # LightGBM reads a frame as the common type of its columns and float32 (an int64 frame
+        # becomes float64); for the other frameworks the cast to the graph dtype decides.
+        return arr.astype(np.result_type(arr.dtype, _F32), copy=False)
+    if not hasattr(X, "iloc"):
+        return arr  # polars and others: as_rows names the dtype it cannot take
+    # pandas gave objects: text columns, or numbers it would not merge (bool, nullable Int64)
+    numeric = [getattr(d, "numpy_dtype", d) for d in X.dtypes]
+    text = [str(c) for c, d in zip(X.columns, numeric, strict=True) if getattr(d, "kind", "O") not in "biuf"]
+    if text:
+        raise InputError(
+            f"the DataFrame has non-numeric columns ({_listed(text)}); the model takes numbers only: "
+            "encode text and categorical columns (as the model was trained) before calling it"
+        )
+    return X.to_numpy(dtype=np.result_type(*numeric, _F32), na_value=np.nan)
+
+
+def as_rows(X: Any, *, n_features: int, feature_names: Sequence[str] | None = None) -> np.ndarray:
+    """``X`` as a 2-D numeric array in the caller's own dtype, columns in the model's order."""
+    if _is_frame(X):
+        X = _frame_to_array(X, feature_names)
     try:
         arr = np.asarray(X)
     except (ValueError, TypeError) as exc:
@@ -45,8 +112,58 @@ def as_matrix(
         raise InputError(
             f"input has {arr.shape[1]} features, expected {n_features} (the model was trained on {n_features})"
         )
+    return arr
+
+
+def _refuse_rounding(arr: np.ndarray, out: np.ndarray, native_floats: np.dtype) -> None:
+    """Refuses values the cast to the graph dtype changed, for a native model that compares
+    in ``native_floats`` (finer than the graph): it would see the value the graph cannot."""
+    with np.errstate(invalid="ignore"):
+        changed = (out != arr) & ~np.isnan(arr)
+    if not changed.any():
+        return
+    rows, cols = np.nonzero(changed)
+    r, c = int(rows[0]), int(cols[0])
+    bad_rows = np.unique(rows).tolist()
+    raise InputError(
+        f"rows {_listed(bad_rows)} hold values that {out.dtype} cannot represent exactly (row {r}, column {c}: "
+        f"{arr[r, c]!r} would become {float(out[r, c])!r}); the native model compares them in {native_floats}, so "
+        f"this {out.dtype} ONNX model could take another branch. Convert with dtype='{native_floats}' "
+        f"(convert()'s default for this model), or round the data to {out.dtype} yourself if that is what you mean"
+    )
+
+
+def as_matrix(
+    X: Any,
+    *,
+    n_features: int,
+    dtype: np.dtype,
+    allow_nan: bool = True,
+    allow_inf: bool = True,
+    finite_max: float = np.inf,
+    feature_names: Sequence[str] | None = None,
+    native_input: tuple[np.dtype, np.dtype, bool] = (_F32, _F32, False),
+) -> np.ndarray:
+    """Returns ``X`` as a C-contiguous ``(n_rows, n_features)`` array of ``dtype``, or raises InputError.
+
+    ``native_input``: the dtypes the native model reads float64 values and integers in, and
+    whether its arithmetic follows the input's dtype.
+    """
+    arr = as_rows(X, n_features=n_features, feature_names=feature_names)
+    native_floats, native_integers, follows_input = native_input
+    if arr.dtype.kind in "biu":
+        arr = arr.astype(native_integers)  # the value the native model computes with
     out = np.ascontiguousarray(arr, dtype=dtype)
-    if arr.dtype.kind == "f" and out.size:
+    narrowed = out.size and arr.dtype.itemsize > out.dtype.itemsize
+    if narrowed and follows_input:
+        raise InputError(
+            f"this model computes in the dtype of its input: natively a {arr.dtype} row is scaled in {arr.dtype}, "
+            f"which this {out.dtype} ONNX model cannot reproduce. Convert with dtype='{native_floats}' (convert()'s "
+            f"default for this model), or pass {out.dtype} rows"
+        )
+    if narrowed and native_floats.itemsize > out.dtype.itemsize:
+        _refuse_rounding(arr, out, native_floats)
+    if out.size:
         if not allow_nan and np.isnan(out).any():
             raise InputError("input contains NaN and this model does not accept missing values; impute them first")
         # finite_max: a framework that rounds inputs to float32 before rejecting inf (XGBoost's

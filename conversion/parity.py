@@ -11,7 +11,8 @@ import onnx
 from onnx import numpy_helper
 
 from .converted import ConvertedModel
-from .inputs import as_matrix
+from .error_bound import dense_error_bound
+from .inputs import as_rows
 
 __all__ = [
     "Tolerance",
@@ -26,9 +27,12 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Tolerance:
-    """``|onnx - native| <= atol + rtol * |native|`` per value; ``exact`` for labels."""
+    """``|onnx - native| <= atol + rtol * |native|`` per value; ``exact`` for labels.
 
-    atol: float = 0.0
+    ``atol`` may be an array shaped like the output (a per-row bound from the arithmetic).
+    """
+
+    atol: float | np.ndarray = 0.0
     rtol: float = 0.0
     exact: bool = False
     why: str = ""
@@ -45,7 +49,9 @@ class Tolerance:
 LABELS = Tolerance(exact=True, why="a label either matches or the row took another branch")
 
 
-def default_tolerance(method: str, converted: ConvertedModel, trees: TreeSummary) -> Tolerance:
+def default_tolerance(
+    method: str, converted: ConvertedModel, trees: TreeSummary, X: np.ndarray | None = None
+) -> Tolerance:
     """The tolerance for one output of one model.
 
     Labels are exact. Scores and probabilities may differ only by summation error: adding n
@@ -59,6 +65,15 @@ def default_tolerance(method: str, converted: ConvertedModel, trees: TreeSummary
     if method == "predict" and converted.task == "classification":
         return LABELS
     if trees.n_trees == 0:
+        if X is not None:
+            per_row = dense_error_bound(converted.onnx, X, [method]).get(method)
+            if per_row is not None:
+                # native and ONNX each err by at most the bound, in different directions
+                native = np.dtype(converted.methods.get(method, "float64"))
+                eps = max(float(np.finfo(converted.dtype).eps),
+                          float(np.finfo(native).eps) if native.kind == "f" else 0.0)
+                return Tolerance(atol=2 * per_row, rtol=2 * eps,
+                                 why="forward error bound of the dense arithmetic, per row")
         dense = _dense_layers(converted.onnx, method)
         if dense is not None:
             return dense
@@ -189,6 +204,8 @@ class ParityReport:
     cause: dict[int, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     tolerances: dict[str, Tolerance] = field(default_factory=dict)
+    # rows the native model and the engine both refuse (e.g. NaN into a model that takes none)
+    refused_by_both: int = 0
 
     @property
     def causes(self) -> dict[str, int]:
@@ -202,6 +219,7 @@ class ParityReport:
             "max_rel_error": self.max_rel_error,
             "mismatched_rows": self.mismatched_rows,
             "label_flips": self.label_flips,
+            "refused_by_both": self.refused_by_both,
             "causes": self.causes,
             "problems": self.problems,
             "worst_rows": self.worst_rows,
@@ -212,6 +230,7 @@ class ParityReport:
         lines = [
             f"{head}: {self.n_rows} rows, {self.mismatched_rows} mismatched, {self.label_flips} label flips, "
             f"max abs error {self.max_abs_error:.3g}, max rel error {self.max_rel_error:.3g}"
+            + (f", {self.refused_by_both} refused by both" if self.refused_by_both else "")
         ]
         lines += [f"  problem: {p}" for p in self.problems]
         if self.cause:
@@ -246,6 +265,22 @@ def _compare(
     return ~row_ok, float(np.nanmax(diff)), float(np.nanmax(rel)), problems
 
 
+def _refused_rows(fn: Any, X: np.ndarray, refusal: tuple[type[BaseException], ...]) -> tuple[np.ndarray, str]:
+    """Which rows ``fn`` refuses (raises ``refusal`` on), and the first reason; one call when none."""
+    try:
+        fn(X)
+        return np.zeros(X.shape[0], dtype=bool), ""
+    except refusal as exc:
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    refused = np.zeros(X.shape[0], dtype=bool)
+    for i in range(X.shape[0]):  # only after a refusal: find the rows it is about
+        try:
+            fn(X[i : i + 1])
+        except refusal:
+            refused[i] = True
+    return refused, reason
+
+
 def check_parity(
     model: Any,
     converted: ConvertedModel,
@@ -257,58 +292,88 @@ def check_parity(
 ) -> ParityReport:
     """Runs every native method the ONNX model reproduces on ``X`` and compares the outputs.
 
-    ``X`` is first cast to the converted model's dtype, and the native model gets those same
-    values, so both sides see identical inputs.
+    The native model gets exactly the rows given (a DataFrame's columns put in the model's
+    order, values untouched); the ONNX side gets them through the engine, which casts them as it
+    does in serving. Rows both sides refuse (NaN into a model that takes none) are counted as
+    ``refused_by_both``; a row only one side refuses is a mismatch.
     """
     from .engine import InferenceEngine
+    from .errors import InputError
     from .frameworks import adapter_named
 
     adapter = adapter_named(converted.framework)
     engine = engine or InferenceEngine(converted)
-    Xc = as_matrix(X, n_features=converted.n_features, dtype=converted.dtype)
+    Xn = as_rows(X, n_features=converted.n_features, feature_names=converted.feature_names)
     trees = summarize_trees(converted.onnx)
-    bad_rows = np.zeros(Xc.shape[0], dtype=bool)
+    n = Xn.shape[0]
+    bad_rows = np.zeros(n, dtype=bool)
+    refused_by_both = np.zeros(n, dtype=bool)
+    one_sided: dict[int, str] = {}
     max_abs = max_rel = 0.0
     flips = 0
     problems: list[str] = []
-    per_method: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    per_method: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
     tolerances: dict[str, Tolerance] = {}
     for method in converted.methods:
-        native = np.asarray(adapter.native(model, method, Xc))
-        got = engine.run(method, Xc)
-        if isinstance(tolerance, dict):
-            tol = tolerance.get(method) or default_tolerance(method, converted, trees)
+        def native_fn(rows: np.ndarray, method: str = method) -> np.ndarray:
+            return adapter.native_rows(model, method, rows)
+
+        def onnx_fn(rows: np.ndarray, method: str = method) -> np.ndarray:
+            return engine.run(method, rows)
+
+        native_refuses, native_why = _refused_rows(native_fn, Xn, (Exception,))
+        onnx_refuses, onnx_why = _refused_rows(onnx_fn, Xn, (InputError,))
+        refused_by_both |= native_refuses & onnx_refuses
+        for side, only, why in (("native", native_refuses & ~onnx_refuses, native_why),
+                                ("onnx", onnx_refuses & ~native_refuses, onnx_why)):
+            if only.any():
+                answered = "ONNX" if side == "native" else "the native model"
+                problems.append(
+                    f"{method}: {int(only.sum())} rows refused by {side} only ({why}), answered by {answered}"
+                )
+                bad_rows |= only
+                one_sided.update(dict.fromkeys(np.flatnonzero(only).tolist(), f"refused_by_{side}_only"))
+        keep = ~(native_refuses | onnx_refuses)
+        idx_keep = np.flatnonzero(keep)
+        Xk = Xn[keep] if not keep.all() else Xn
+        native = native_fn(Xk)
+        got = onnx_fn(Xk)
+        if isinstance(tolerance, dict) and method in tolerance:
+            tol = tolerance[method]
+        elif isinstance(tolerance, Tolerance) and not (method == "predict" and converted.task == "classification"):
+            tol = tolerance
         else:
-            tol = tolerance or default_tolerance(method, converted, trees)
-            if method == "predict" and converted.task == "classification":
-                tol = LABELS
+            tol = default_tolerance(method, converted, trees, engine.prepare(Xk) if Xk.shape[0] else None)
         tolerances[method] = tol
         rows, m_abs, m_rel, probs = _compare(method, native, got, tol)
         problems += probs
         if rows.size:
-            bad_rows |= rows
-            per_method[method] = (rows, native, got)
+            bad_rows[idx_keep[rows]] = True
+            per_method[method] = (idx_keep, rows, native, got)
         if method == "predict" and converted.task == "classification" and rows.size:
             flips = int(rows.sum())
         max_abs, max_rel = max(max_abs, m_abs), max(max_rel, m_rel)
     idx = np.flatnonzero(bad_rows)
-    causes = dict(zip(idx.tolist(), classify_rows(Xc, idx, trees.splits), strict=True))
+    X64 = Xn.astype(np.float64, copy=False)
+    causes = dict(zip(idx.tolist(), classify_rows(X64, idx, trees.splits), strict=True))
+    causes.update(one_sided)
     worst_rows = []
-    for method, (rows, native, got) in per_method.items():
+    for method, (idx_keep, rows, native, got) in per_method.items():
         for r in np.flatnonzero(rows)[:worst]:
+            row = int(idx_keep[r])
             worst_rows.append(
                 {
-                    "row": int(r),
+                    "row": row,
                     "method": method,
                     "native": np.asarray(native[r]).tolist(),
                     "onnx": np.asarray(got[r]).tolist(),
-                    "cause": causes[int(r)],
-                    "x": Xc[r].tolist(),
+                    "cause": causes[row],
+                    "x": Xn[row].tolist(),
                 }
             )
     return ParityReport(
         passed=not idx.size and not problems,
-        n_rows=int(Xc.shape[0]),
+        n_rows=int(n),
         max_abs_error=max_abs,
         max_rel_error=max_rel,
         mismatched_rows=int(idx.size),
@@ -317,4 +382,5 @@ def check_parity(
         cause=causes,
         problems=problems,
         tolerances=tolerances,
+        refused_by_both=int(refused_by_both.sum()),
     )

@@ -187,7 +187,7 @@ class Predictor(NativeMethods):
                 return out
         # Same validation and cast as the ONNX path, so both see identical rows and raise the same errors.
         arr = self.engine.prepare(X)
-        out = np.asarray(self._adapter.native(self.native_model, method, arr))
+        out = self._adapter.native_rows(self.native_model, method, arr)
         self._record("native", n, time.perf_counter_ns() - t0)
         return out
 

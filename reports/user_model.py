@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from conversion.converted import META_PREFIX, ConvertedModel
 from conversion.errors import InputError, ModelFileError, OnnxGateError
 from conversion.frameworks import adapter_for, adapter_named
 from conversion.parity import summarize_trees
+from reports.csv_rows import read_csv_rows
 
 __all__ = ["SUFFIXES", "UserModel", "attach_onnx", "load_rows", "load_user_model", "rows_for", "sniff"]
 
@@ -217,16 +219,14 @@ def rows_for(converted: ConvertedModel, *, n: int = 2000, seed: int = 0) -> np.n
     return X.astype(converted.dtype)
 
 
-def load_rows(path: str | Path, n_features: int | None) -> np.ndarray:
-    """Rows from a .npy or .csv file (numbers only; a header line is skipped)."""
+def load_rows(path: str | Path, n_features: int | None, feature_names: Sequence[str] | None = None) -> np.ndarray:
+    """Rows from a .npy file or a strictly read .csv (see reports/csv_rows.py); a CSV header is
+    matched to ``feature_names`` by name."""
     p = Path(path)
+    if p.suffix != ".npy":
+        return read_csv_rows(p, n_features, feature_names)
     try:
-        if p.suffix == ".npy":
-            X = np.load(p, allow_pickle=False)
-        else:
-            X = np.genfromtxt(p, delimiter=",", dtype=np.float64, skip_header=0)
-            if X.ndim == 2 and np.isnan(X[0]).all():
-                X = X[1:]
+        X = np.load(p, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read data rows from {p}: {exc}; pass a .npy array or a numeric .csv") from exc
     X = np.atleast_2d(X)

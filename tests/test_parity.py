@@ -54,7 +54,10 @@ def test_parity_on_generated_inputs(case: Case, dtype: str, data: st.DataObject)
 @pytest.mark.parametrize("case", CONVERTIBLE, ids=str)
 def test_parity_on_training_and_probe_rows(case: Case, dtype: str) -> None:
     model, X_train, conv, engine = _converted(case, dtype)
-    X = np.vstack([X_train, probe_batch(X_train, summarize_trees(conv.onnx).splits, **_batch_kwargs(case, conv))])
+    # Rows in the graph's dtype: a float32 graph is for float32 rows (a float64 row into it is
+    # refused where the native model would compute with more precision; see conversion/inputs.py).
+    probe = probe_batch(X_train, summarize_trees(conv.onnx).splits, **_batch_kwargs(case, conv))
+    X = np.vstack([X_train.astype(conv.dtype), probe])
     report = check_parity(model, conv, X, engine=engine)
     assert report.passed, str(report)
 
@@ -75,6 +78,7 @@ def test_upstream_converter_parity(case: Case) -> None:
     adapter = adapter_named(case.framework)
     lowered = adapter.upstream(model, dtype=np.dtype(np.float32))
     theirs = finish(model, lowered, adapter.name, adapter.version(), "", dtype=np.dtype(np.float32), name=None)
-    X = np.vstack([X_train, probe_batch(X_train, summarize_trees(ours.onnx).splits, **_batch_kwargs(case, ours))])
+    X = np.vstack([X_train.astype(np.float32), probe_batch(X_train, summarize_trees(ours.onnx).splits,
+                                                         **_batch_kwargs(case, ours))])
     report = check_parity(model, theirs, X)
     assert report.passed, str(report)

@@ -17,7 +17,7 @@ from ..emit_onnx import emit
 from ..errors import MissingDependencyError
 from ..tree_ir import Head, TreeEnsembleIR
 
-__all__ = ["Adapter", "Lowered", "import_optional"]
+__all__ = ["Adapter", "Lowered", "NativeInput", "import_optional"]
 
 
 def import_optional(package: str, extra: str, purpose: str = "") -> ModuleType:
@@ -37,6 +37,18 @@ class Lowered:
     n_features: int
     converter: str
     converter_version: str
+
+
+@dataclass(frozen=True)
+class NativeInput:
+    """The precision the native model reads its input in: ``floats`` for a float64 array,
+    ``integers`` for an integer or boolean one (a float32 array is always read as float32)."""
+
+    floats: str = "float32"
+    integers: str = "float32"
+    # The native arithmetic runs in the input's dtype (scikit-learn's scalers and imputers): a
+    # float32 graph then reproduces float32 rows only, even float64 rows that are float32 values.
+    follows_input: bool = False
 
 
 class Adapter(ABC):
@@ -75,6 +87,10 @@ class Adapter(ABC):
     def native(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
         """Runs the native model's ``method`` on a 2-D float array."""
 
+    def native_rows(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
+        """``native`` on rows onnxgate has already put in the model's column order (inputs.py)."""
+        return np.asarray(self.native(model, method, X))
+
     @abstractmethod
     def native_bytes(self, model: Any) -> bytes:
         """The model in its framework's own serialised format (for hashing and the registry)."""
@@ -98,3 +114,12 @@ class Adapter(ABC):
         """Converts with the framework's public converter (onnxmltools, skl2onnx or the
         framework's own exporter), outputs renamed to native methods, for the parity matrix."""
         raise NotImplementedError(f"no upstream converter path for {self.name}")
+
+    def feature_names(self, model: Any) -> list[str] | None:
+        """The column names the model was trained on, or None (trained on an unnamed array:
+        names a framework made up, such as LightGBM's ``Column_0``, count as none)."""
+        return None
+
+    def native_input(self, model: Any) -> NativeInput:
+        """How the native model reads float64 and integer inputs (float32 unless overridden)."""
+        return NativeInput()

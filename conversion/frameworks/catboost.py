@@ -174,6 +174,11 @@ class CatBoostAdapter(Adapter):
     supported = ("CatBoostClassifier", "CatBoostRegressor", "CatBoostRanker", "CatBoost")
     native_suffix = ".cbm"
 
+    def feature_names(self, model: Any) -> list[str] | None:
+        self._check(model)
+        names = [str(n) for n in model.feature_names_ or []]
+        return None if names == [str(i) for i in range(len(names))] else names
+
     # -- reading the model --
 
     def _check(self, model: Any) -> Any:

@@ -20,7 +20,7 @@ import numpy as np
 from ..emit_onnx import emit
 from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
 from ..tree_ir import Head, TreeEnsembleIR
-from .base import Adapter, Lowered, import_optional
+from .base import Adapter, Lowered, NativeInput, import_optional
 from .lightgbm_linear import LINEAR_FIELDS, linear_leaves, to_node_arrays
 from .upstream import adopt_outputs
 
@@ -299,6 +299,15 @@ class LightGBMAdapter(Adapter):
         return self._model_text(model).encode("utf-8")
 
     native_suffix = ".txt"
+
+    def feature_names(self, model: Any) -> list[str] | None:
+        names = list(self._booster(model).feature_name())
+        return None if names == [f"Column_{i}" for i in range(len(names))] else names
+
+    def native_input(self, model: Any) -> NativeInput:
+        # LightGBM keeps a float64 array as float64 and compares it with float64 thresholds,
+        # but turns any other array (integers included) into float32 (basic._np2d_to_np1d).
+        return NativeInput(floats="float64", integers="float32")
 
     def save_native(self, model: Any, path: Path) -> None:
         from ..atomic import write_bytes_atomic

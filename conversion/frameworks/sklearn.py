@@ -15,7 +15,7 @@ import onnx
 from ..emit_onnx import emit
 from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
 from ..tree_ir import Head, TreeEnsembleIR
-from .base import Adapter, Lowered, import_optional
+from .base import Adapter, Lowered, NativeInput, import_optional
 from .sklearn_graphs import Steps, isolation_forest_head, linear_regressor_graph, prepend
 from .sklearn_trees import TREE_BUILDERS, isolation_forest_ir
 from .upstream import adopt_outputs
@@ -60,6 +60,27 @@ class SklearnAdapter(Adapter):
     supported = (*TREE_BUILDERS, "IsolationForest", *_SKL2ONNX_CLASSIFIERS, *_LINEAR_REGRESSORS, *_SKL2ONNX_REGRESSORS,
                  "Pipeline of " + "/".join(_PREPROCESSORS) + " steps before one of these")
     native_suffix = ".skops"
+
+    def feature_names(self, model: Any) -> list[str] | None:
+        names = getattr(model, "feature_names_in_", None)
+        return [str(n) for n in names] if names is not None else None
+
+    def native_rows(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
+        # A model fitted on a DataFrame warns on every array ("X does not have valid feature
+        # names"); the rows are in its column order already, so they get its names back.
+        names = getattr(model, "feature_names_in_", None)
+        if names is not None and X.shape[0]:
+            pd = import_optional("pandas", "all", "pass named rows to a model fitted on a DataFrame")
+            X = pd.DataFrame(X, columns=names, copy=False)
+        return np.asarray(self.native(model, method, X))
+
+    def native_input(self, model: Any) -> NativeInput:
+        # Trees validate X as float32; HistGradientBoosting (float64 thresholds), linear models,
+        # MLPs and the scalers/imputers before any estimator read float64 and integers as float64.
+        pre, final = self._split(model)
+        if not pre and _kind(final) in ("tree", "iforest") and "HistGradientBoosting" not in type(final).__name__:
+            return NativeInput()
+        return NativeInput(floats="float64", integers="float64", follows_input=bool(pre))
 
     def framework(self) -> ModuleType:
         skl = super().framework()

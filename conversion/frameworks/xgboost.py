@@ -191,6 +191,10 @@ class XGBoostAdapter(Adapter):
 
     native_suffix = ".ubj"
 
+    def feature_names(self, model: Any) -> list[str] | None:
+        names = self._booster(model).feature_names
+        return list(names) if names else None
+
     def save_native(self, model: Any, path: Path) -> None:
         """Writes .ubj (or .json). A scikit-learn wrapper is saved through its own save_model,
         which records the wrapper type and classes, so load_native gives the wrapper back."""

@@ -1,0 +1,87 @@
+"""Data rows from a CSV file, read strictly: numbers or a refusal, never a guess.
+
+numpy's genfromtxt turns a text cell into NaN, reads quoted numbers as NaN, and ignores the
+header, so a wrong file used to give wrong rows and a "parity passed". Here a header's names
+are matched to the model's feature names (reordered when all are there, refused otherwise), a
+quoted or non-numeric cell is refused naming its row and column, and a file without data rows
+says so. An empty cell, ``nan`` or ``NaN`` is a missing value; ``inf``/``-inf`` are read as such.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from conversion.errors import InputError
+from conversion.inputs import column_order
+
+__all__ = ["read_csv_rows"]
+
+_MISSING = frozenset({"", "nan", "NaN", "NAN", "NA", "null"})
+
+
+def _number(cell: str) -> float | None:
+    text = cell.strip()
+    if text in _MISSING:
+        return float("nan")
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _is_header(fields: list[str], n_features: int | None) -> bool:
+    """A first line is a header when a cell is not a number, or it is 0,1,..,n-1 (pandas' default names)."""
+    if any(_number(f) is None for f in fields):
+        return True
+    return [f.strip() for f in fields] == [str(i) for i in range(len(fields))] and len(fields) == (n_features or 0)
+
+
+def read_csv_rows(path: Path, n_features: int | None, feature_names: Sequence[str] | None) -> np.ndarray:
+    """The file's rows as float64, columns in the model's order, or InputError saying what is wrong."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read data rows from {path}: {exc}; pass a numeric .csv or a .npy array") from exc
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise InputError(f"{path} is empty; it needs one row of numbers per line (a header line is optional)")
+    table = list(csv.reader(lines))
+    header = table[0] if _is_header(table[0], n_features) else None
+    first = 1 if header is not None else 0
+    body, raw = table[first:], lines[first:]
+    if not body:
+        raise InputError(f"{path} has a header line but no data rows; add the rows to check")
+    width = len(table[0])
+    rows = np.empty((len(body), width), dtype=np.float64)
+    for i, (fields, line) in enumerate(zip(body, raw, strict=True)):
+        where = f"{path} line {i + first + 1}"
+        if len(fields) != width:
+            raise InputError(f"{where} has {len(fields)} cells, but the first line has {width}")
+        if '"' in line or "'" in line:
+            raise InputError(
+                f"{where} has quoted cells ({line[:60]!r}); quoted values are text. Write numbers unquoted "
+                "(pandas: to_csv(quoting=csv.QUOTE_MINIMAL), the default)"
+            )
+        for j, cell in enumerate(fields):
+            value = _number(cell)
+            if value is None:
+                column = f"column {header[j].strip()!r}" if header else f"column {j}"
+                raise InputError(
+                    f"{where}, {column} holds text ({cell.strip()[:40]!r}); the model takes numbers only: "
+                    "encode that column as it was encoded for training, or drop it"
+                )
+            rows[i, j] = value
+    if n_features is not None and width != n_features:
+        named = f" ({', '.join(h.strip() for h in header)})" if header else ""
+        hint = "; its first column has no name: a DataFrame index? write it with index=False" if (
+            header and not header[0].strip()) else ""
+        raise InputError(f"{path} has {width} columns{named}, but the model expects {n_features} features{hint}")
+    if header is not None and feature_names is not None:
+        order = column_order([h.strip() for h in header], feature_names, what=str(path))
+        if order is not None:
+            rows = rows[:, order]
+    return rows
