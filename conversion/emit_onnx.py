@@ -243,14 +243,44 @@ def _missing_band(ir: TreeEnsembleIR, g: _Graph) -> str:
     return g.op("Where", [mask, g.const(np.array(np.nan, dtype=g.dtype), "nan"), "X"], "X_banded")
 
 
+def _missing_value(ir: TreeEnsembleIR, g: _Graph, x: str) -> str:
+    """Turns inputs equal to the model's missing sentinel into NaN ahead of the trees.
+
+    XGBoost's DMatrix treats a cell as missing when ``float32(x) == missing`` or x is NaN, so
+    with ``missing=0.0`` both +0.0 and -0.0 are missing, and a float64 input that rounds to the
+    sentinel is too. The comparison is made in the precision the framework reads inputs in.
+    """
+    m = ir.missing_value
+    if np.isnan(m):
+        return x
+    cast = np.dtype(ir.input_cast)
+    seen = x if cast == g.dtype else g.op("Cast", [x], to=_ELEM[cast])
+    hit = g.op("Equal", [seen, g.const(np.array(m, dtype=cast), "missing")])
+    return g.op("Where", [hit, g.const(np.array(np.nan, dtype=g.dtype), "nan"), x], "X_missing")
+
+
 _POST_OPS = {"identity": None, "sigmoid": "Sigmoid", "sigmoid_ovr": "Sigmoid", "exp": "Exp"}
 
 
 def _post(g: _Graph, raw: str, post: str) -> str:
     if post == "softmax":
         return g.op("Softmax", [raw], axis=-1)
+    if post == "sigmoid_2x":  # doubling is exact, so this is expit(2 * raw) as scikit-learn computes it
+        return g.op("Sigmoid", [g.op("Add", [raw, raw])])
+    if post == "hinge":  # XGBoost's HingeObj: margin > 0 ? 1 : 0, NaN margins give 0
+        return g.op("Cast", [g.op("Greater", [raw, g.const(np.array(0, dtype=g.dtype), "zero")])], to=_ELEM[g.dtype])
+    if post == "argmax":  # XGBoost's softmax PredTransform: std::max_element, the first maximum
+        return g.op("Cast", [g.op("ArgMax", [raw], axis=1, keepdims=1)], to=_ELEM[g.dtype])
     op = _POST_OPS[post]
     return g.op(op, [raw]) if op else raw
+
+
+def _raw_label(g: _Graph, raw: str, n_targets: int) -> str:
+    """Class index from raw scores: raw >= 0 for one column, else the first maximum."""
+    if n_targets == 1:
+        ge = g.op("GreaterOrEqual", [raw, g.const(np.array(0, dtype=g.dtype), "zero")])
+        return g.op("Reshape", [g.op("Cast", [ge], to=TensorProto.INT64), g.flat()])
+    return g.op("ArgMax", [raw], axis=1, keepdims=0)
 
 
 def _head(ir: TreeEnsembleIR, g: _Graph, raw: str, base_in_graph: bool) -> list[tuple[str, list[str | int]]]:
@@ -263,7 +293,7 @@ def _head(ir: TreeEnsembleIR, g: _Graph, raw: str, base_in_graph: bool) -> list[
     outputs: list[tuple[str, list[str | int]]] = []
     methods = head.methods
     if head.task != "classification":
-        if ir.n_targets > 1:  # e.g. a raw multi:softprob Booster returns (N, k)
+        if ir.n_targets > 1 and head.post_transform != "argmax":  # e.g. a raw multi:softprob Booster returns (N, k)
             g.op("Identity", [_post(g, raw, head.post_transform)], "predict")
             return [("predict", ["N", ir.n_targets])]
         g.op("Reshape", [_post(g, raw, head.post_transform), g.flat()], "predict")
@@ -284,7 +314,7 @@ def _head(ir: TreeEnsembleIR, g: _Graph, raw: str, base_in_graph: bool) -> list[
     g.op("Identity", [proba], "predict_proba")
     if "predict_proba" in methods:
         outputs.append(("predict_proba", ["N", n_classes]))
-    label_idx = g.op("ArgMax", [proba], axis=1, keepdims=0)
+    label_idx = _raw_label(g, raw, ir.n_targets) if head.label_from_raw else g.op("ArgMax", [proba], axis=1, keepdims=0)
     g.op("Gather", [g.const(_label_tensor(head.classes), "classes"), label_idx], "predict", axis=0)
     outputs.append(("predict", ["N"]))
     return outputs
@@ -318,7 +348,7 @@ def emit(
         )
     arrays = _node_arrays(ir, dtype)
     g = _Graph(dtype)
-    x = _missing_band(ir, g)
+    x = _missing_value(ir, g, _missing_band(ir, g))
     op_type = "TreeEnsembleRegressor" if ml_opset == 3 else "TreeEnsemble"
     g.nodes.append(helper.make_node(op_type, [x], ["raw"], domain="ai.onnx.ml", name="trees"))
     tree_pos = len(g.nodes) - 1

@@ -12,7 +12,10 @@ from .errors import ConversionRefusedError
 __all__ = ["TreeEnsembleIR", "Head", "concat_trees"]
 
 Comparison = Literal["<", "<="]
-PostTransform = Literal["identity", "sigmoid", "softmax", "exp", "sigmoid_ovr"]
+# "sigmoid_2x": sigmoid(2 * raw) (scikit-learn's exponential loss); "hinge": 1.0 where raw > 0
+# else 0.0 (XGBoost binary:hinge); "argmax": the index of the first largest raw score, as a
+# float (a raw XGBoost Booster with multi:softmax).
+PostTransform = Literal["identity", "sigmoid", "softmax", "exp", "sigmoid_ovr", "sigmoid_2x", "hinge", "argmax"]
 Task = Literal["regression", "classification", "ranking"]
 
 
@@ -32,6 +35,11 @@ class Head:
     methods: dict[str, str] = field(default_factory=dict)
     # Scales raw scores before the post-transform (CatBoost set_scale_and_bias, averaging).
     scale: float = 1.0
+    # The native predict decides on the raw scores rather than the probabilities: class 1 when
+    # the one raw column is >= 0, else the first largest raw score (scikit-learn's
+    # GradientBoostingClassifier, XGBoost's multi:softmax). A tie of raw scores then resolves
+    # as natively even where the probabilities would round equal or flip the tie.
+    label_from_raw: bool = False
     # Whether the native model accepts NaN / +-inf at predict time; the engine refuses what it does not.
     allow_nan: bool = True
     allow_inf: bool = True
@@ -49,6 +57,8 @@ class TreeEnsembleIR:
     ``left`` where ``missing_left`` is set. ``missing_band`` (one value per
     feature, NaN where unused) makes every input with ``|x| <= band`` on that feature missing
     before any split sees it (LightGBM counts ``|x| <= 1e-35`` as zero, hence missing).
+    ``missing_value`` (XGBoost's ``missing=``) makes every input equal to it missing as well,
+    compared after the ``input_cast`` rounding, as XGBoost's DMatrix does; NaN stays missing.
     Leaves have ``feature == -1`` and their contribution per target in ``value``; the
     ensemble output is ``sum(leaf values) + base_values``, then ``head.post_transform``.
     """
@@ -68,6 +78,7 @@ class TreeEnsembleIR:
     input_cast: Literal["float32", "float64"]
     head: Head
     missing_band: np.ndarray | None = None  # float64 [n_features]
+    missing_value: float = float("nan")  # NaN: only NaN is missing
 
     def __post_init__(self) -> None:
         n = self.tree.shape[0]

@@ -8,9 +8,13 @@ from hypothesis import strategies as st
 __all__ = ["edge_values", "parity_batches", "probe_batch", "around"]
 
 
-def edge_values(dtype: np.dtype, *, allow_nan: bool, allow_inf: bool) -> list[float]:
+def edge_values(
+    dtype: np.dtype, *, allow_nan: bool, allow_inf: bool, extra: tuple[float, ...] = ()
+) -> list[float]:
     """Values where converters go wrong: missing, infinities, signed zeros, subnormals, huge
-    magnitudes and integers that float32 cannot hold exactly (2**24 + 1)."""
+    magnitudes and integers that float32 cannot hold exactly (2**24 + 1); and ``extra``, the
+    model's own special values (a missing sentinel), each with one step either side in
+    ``dtype`` and in float32 (a float64 input that rounds to a float32 sentinel)."""
     info = np.finfo(dtype)
     f32_max = float(np.finfo(np.float32).max)
     values = [
@@ -30,6 +34,8 @@ def edge_values(dtype: np.dtype, *, allow_nan: bool, allow_inf: bool) -> list[fl
         values.append(float("nan"))
     if allow_inf:  # a model that rejects inf also rejects what overflows float32
         values += [float("inf"), float("-inf"), float(info.max), -float(info.max)]
+    for v in extra:
+        values += around(v, np.dtype(dtype), allow_inf) + around(v, np.dtype(np.float32), allow_inf)
     return values
 
 
@@ -57,6 +63,7 @@ def parity_batches(
     dtype: np.dtype,
     allow_nan: bool,
     allow_inf: bool,
+    extra: tuple[float, ...] = (),
     max_rows: int = 24,
 ) -> np.ndarray:
     """Batches of 0..max_rows rows: training rows with some cells moved onto split points
@@ -66,7 +73,7 @@ def parity_batches(
     X = X_train[rows].astype(dtype, copy=True).reshape(len(rows), n_features)
     if not rows:
         return X
-    edges = st.sampled_from(edge_values(dtype, allow_nan=allow_nan, allow_inf=allow_inf))
+    edges = st.sampled_from(edge_values(dtype, allow_nan=allow_nan, allow_inf=allow_inf, extra=extra))
     split_features = sorted(splits)
 
     def at_split(f: int) -> st.SearchStrategy[float]:
@@ -95,6 +102,7 @@ def probe_batch(
     dtype: np.dtype,
     allow_nan: bool,
     allow_inf: bool,
+    extra: tuple[float, ...] = (),
     seed: int = 0,
     n_rows: int = 300,
 ) -> np.ndarray:
@@ -107,7 +115,7 @@ def probe_batch(
         vals = np.asarray([v for t in ts for v in around(t, dtype, allow_inf)], dtype=dtype)
         idx = rng.integers(0, third, vals.size)
         X[idx, f] = vals
-    edges = np.asarray(edge_values(dtype, allow_nan=allow_nan, allow_inf=allow_inf), dtype=dtype)
+    edges = np.asarray(edge_values(dtype, allow_nan=allow_nan, allow_inf=allow_inf, extra=extra), dtype=dtype)
     cells = rng.random((n_rows - third, X.shape[1])) < 0.25  # the rest: sprinkled edge values
     X[third:][cells] = rng.choice(edges, int(cells.sum()))
     return X

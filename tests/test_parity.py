@@ -36,7 +36,7 @@ def _converted(case: Case, dtype: str):
 
 
 def _batch_kwargs(case: Case, conv) -> dict:
-    return {"dtype": conv.dtype, "allow_nan": case.nan, "allow_inf": case.inf}
+    return {"dtype": conv.dtype, "allow_nan": case.nan, "allow_inf": case.inf, "extra": case.edges}
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -20,7 +20,9 @@ class Case:
     them. ``refused``: ``convert()`` must raise this error class with a message matching the
     regex. ``upstream_xfail``: the public converter is known to be wrong here; the reason
     names the upstream issue and the test is xfail(strict=True), so a fix shows as XPASS.
-    ``upstream``: whether a public converter exists for this model at all.
+    ``upstream``: whether a public converter exists for this model at all. ``edges``: values
+    this model treats specially (XGBoost's ``missing=`` sentinel), fed to it besides the usual
+    edge values, with one representable step either side.
     """
 
     id: str
@@ -31,6 +33,7 @@ class Case:
     refused: tuple[type[Exception], str] | None = None
     upstream: bool = True
     upstream_xfail: str | None = None
+    edges: tuple[float, ...] = ()
 
     def __str__(self) -> str:
         return self.id
