@@ -68,6 +68,7 @@ def finish(
             "allow_nan": str(head.allow_nan).lower(),
             "allow_inf": str(head.allow_inf).lower(),
             "finite_max": repr(head.finite_max),
+            **({"sequential_sum": "true"} if head.sequential_sum else {}),
         },
     )
 

@@ -40,6 +40,11 @@ class Head:
     # GradientBoostingClassifier, XGBoost's multi:softmax). A tie of raw scores then resolves
     # as natively even where the probabilities would round equal or flip the tie.
     label_from_raw: bool = False
+    # The ONNX trees must be summed one after another in tree order, as the native model sums
+    # them, for exact ties to stay exact: the engine then runs the session on one intra-op
+    # thread (ONNX Runtime splits the trees of a batch over 50 rows across its threads and
+    # merges partial sums, which moves the last bit).
+    sequential_sum: bool = False
     # Whether the native model accepts NaN / +-inf at predict time; the engine refuses what it does not.
     allow_nan: bool = True
     allow_inf: bool = True
@@ -79,6 +84,10 @@ class TreeEnsembleIR:
     head: Head
     missing_band: np.ndarray | None = None  # float64 [n_features]
     missing_value: float = float("nan")  # NaN: only NaN is missing
+    # Where the native label depends on the float64 sum bit for bit (scikit-learn's
+    # GradientBoostingClassifier decides on exact ties of raw scores), a float32 graph casts
+    # its input up and sums in float64 too, instead of in float32.
+    sum_dtype: Literal["float32", "float64"] | None = None
 
     def __post_init__(self) -> None:
         n = self.tree.shape[0]

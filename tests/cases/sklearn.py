@@ -87,6 +87,32 @@ def _gb_linear_init():
     return ensemble.GradientBoostingRegressor(n_estimators=5, init=linear_model.LinearRegression()).fit(X, y), X
 
 
+def _gb_binary_tie(**kw: Any):
+    """A balanced prior and a leaf holding both classes equally: raw score exactly 0 on x=1,
+    which scikit-learn predicts as class 1 (raw >= 0) and argmax([0.5, 0.5]) as class 0."""
+
+    def build():
+        X = np.repeat([0.0, 1.0, 2.0], 20)[:, None] * np.ones((1, 2))
+        y = np.array([0] * 20 + [0, 1] * 10 + [1] * 20)
+        return ensemble.GradientBoostingClassifier(n_estimators=1, max_depth=2, random_state=0, **kw).fit(X, y), X
+
+    return build
+
+
+def _gb_multiclass_tie(**kw: Any):
+    """Classes 1 and 2 are the same rows: their raw scores tie exactly on a third of the rows
+    (the same leaves added in the same order), and scikit-learn takes the first maximum. 120
+    trees, more than ONNX Runtime's threshold for splitting one row's trees across threads."""
+
+    def build():
+        X, y = dataset("binary", n=300)
+        X2 = np.vstack([X, X[y == 1]])
+        y2 = np.concatenate([y, np.full(int((y == 1).sum()), 2)])
+        return ensemble.GradientBoostingClassifier(n_estimators=40, max_depth=2, random_state=0, **kw).fit(X2, y2), X2
+
+    return build
+
+
 def _dt(**kw: Any):
     return lambda: tree.DecisionTreeClassifier(max_depth=5, random_state=0, **kw)
 
@@ -114,6 +140,8 @@ NAN_MAJORITY = ("skl2onnx ignores the predict-time NaN rule of trees trained wit
                 "with more training samples); ONNX sends it to the false branch")
 FLOAT32_MATH = ("skl2onnx docs 'Issues when switching to float' (skl2onnx #1046): a FloatTensorType graph multiplies "
                 "in float32 where scikit-learn multiplies a float32 X by float64 weights; rows overflow or flip labels")
+GB_TIE = ("skl2onnx labels GradientBoostingClassifier by the argmax of float32 probabilities: a raw score of "
+          "exactly 0 gives class 0 where scikit-learn's raw >= 0 gives 1, and float32 sums break exact ties")
 HGB_CRASH = "skl2onnx 1.20 + onnx 1.23: HistGradientBoosting conversion crashes with 'Expected an int, got a boolean'"
 
 CASES = [
@@ -137,6 +165,16 @@ CASES = [
     # GradientBoosting rejects NaN and inf at predict time.
     Case("sklearn-gradientboosting-classifier-binary", "sklearn", _fit(_gb()), nan=False, inf=False),
     Case("sklearn-gradientboosting-classifier-multiclass", "sklearn", _fit(_gb(), "multiclass"), nan=False,
+         inf=False),
+    Case("sklearn-gradientboosting-classifier-binary-tie", "sklearn", _gb_binary_tie(), nan=False, inf=False,
+         upstream_xfail=GB_TIE),
+    Case("sklearn-gradientboosting-classifier-binary-tie-init-zero", "sklearn", _gb_binary_tie(init="zero"),
+         nan=False, inf=False, upstream_xfail=GB_TIE),
+    Case("sklearn-gradientboosting-classifier-multiclass-tie", "sklearn", _gb_multiclass_tie(), nan=False, inf=False,
+         upstream_xfail=GB_TIE),
+    Case("sklearn-gradientboosting-classifier-multiclass-tie-init-zero", "sklearn", _gb_multiclass_tie(init="zero"),
+         nan=False, inf=False, upstream_xfail=GB_TIE),
+    Case("sklearn-gradientboosting-classifier-exponential", "sklearn", _fit(_gb(loss="exponential")), nan=False,
          inf=False),
     Case("sklearn-gradientboosting-regressor-huber", "sklearn",
          _fit(_gb(ensemble.GradientBoostingRegressor, loss="huber"), "regression"), nan=False, inf=False),
