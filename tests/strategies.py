@@ -9,7 +9,8 @@ __all__ = ["edge_values", "parity_batches", "probe_batch", "around"]
 
 
 def edge_values(
-    dtype: np.dtype, *, allow_nan: bool, allow_inf: bool, extra: tuple[float, ...] = ()
+    dtype: np.dtype, *, allow_nan: bool, allow_inf: bool, extra: tuple[float, ...] = (),
+    max_abs: float = float("inf"),
 ) -> list[float]:
     """Values where converters go wrong: missing, infinities, signed zeros, subnormals, huge
     magnitudes and integers that float32 cannot hold exactly (2**24 + 1); and ``extra``, the
@@ -36,7 +37,7 @@ def edge_values(
         values += [float("inf"), float("-inf"), float(info.max), -float(info.max)]
     for v in extra:
         values += around(v, np.dtype(dtype), allow_inf) + around(v, np.dtype(np.float32), allow_inf)
-    return values
+    return [v for v in values if not abs(v) > max_abs]
 
 
 def around(t: float, dtype: np.dtype, allow_inf: bool = True) -> list[float]:
@@ -64,6 +65,7 @@ def parity_batches(
     allow_nan: bool,
     allow_inf: bool,
     extra: tuple[float, ...] = (),
+    max_abs: float = float("inf"),
     max_rows: int = 24,
 ) -> np.ndarray:
     """Batches of 0..max_rows rows: training rows with some cells moved onto split points
@@ -73,7 +75,7 @@ def parity_batches(
     X = X_train[rows].astype(dtype, copy=True).reshape(len(rows), n_features)
     if not rows:
         return X
-    edges = st.sampled_from(edge_values(dtype, allow_nan=allow_nan, allow_inf=allow_inf, extra=extra))
+    edges = st.sampled_from(edge_values(dtype, allow_nan=allow_nan, allow_inf=allow_inf, extra=extra, max_abs=max_abs))
     split_features = sorted(splits)
 
     def at_split(f: int) -> st.SearchStrategy[float]:
@@ -103,6 +105,7 @@ def probe_batch(
     allow_nan: bool,
     allow_inf: bool,
     extra: tuple[float, ...] = (),
+    max_abs: float = float("inf"),
     seed: int = 0,
     n_rows: int = 300,
 ) -> np.ndarray:
@@ -115,7 +118,9 @@ def probe_batch(
         vals = np.asarray([v for t in ts for v in around(t, dtype, allow_inf)], dtype=dtype)
         idx = rng.integers(0, third, vals.size)
         X[idx, f] = vals
-    edges = np.asarray(edge_values(dtype, allow_nan=allow_nan, allow_inf=allow_inf, extra=extra), dtype=dtype)
+    edges = np.asarray(
+        edge_values(dtype, allow_nan=allow_nan, allow_inf=allow_inf, extra=extra, max_abs=max_abs), dtype=dtype
+    )
     cells = rng.random((n_rows - third, X.shape[1])) < 0.25  # the rest: sprinkled edge values
     X[third:][cells] = rng.choice(edges, int(cells.sum()))
     return X

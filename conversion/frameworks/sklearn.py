@@ -16,7 +16,7 @@ from ..emit_onnx import emit
 from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
 from ..tree_ir import Head, TreeEnsembleIR
 from .base import Adapter, Lowered, import_optional
-from .sklearn_graphs import Steps, isolation_forest_head, prepend
+from .sklearn_graphs import Steps, in_float32, isolation_forest_head, prepend
 from .sklearn_trees import TREE_BUILDERS, isolation_forest_ir
 from .upstream import adopt_outputs
 
@@ -150,7 +150,10 @@ class SklearnAdapter(Adapter):
         """skl2onnx in float64; a float32 model casts its input up first.
 
         scikit-learn multiplies a float32 X by float64 coefficients, so it computes in float64:
-        a float32 ONNX graph would be off by float32 rounding of every product.
+        a float32 ONNX graph would be off by float32 rounding of every product. A model fitted
+        on float32 data keeps float32 weights, and scikit-learn computes a float32 X with them
+        in float32 (overflowing to inf, returning float32): its float32 graph is the same
+        graph run in float32.
         """
         skl2onnx = import_optional("skl2onnx", "sklearn", "convert non-tree scikit-learn models")
         from skl2onnx.common.data_types import DoubleTensorType
@@ -159,6 +162,8 @@ class SklearnAdapter(Adapter):
         n_features = int(final.n_features_in_)
         is_clf = skl.base.is_classifier(final)
         options = {id(final): {"zipmap": False}} if is_clf else None
+        native32 = np.dtype(dtype) == np.float32 and _float32_weights(final)
+        out = "float32" if native32 else "float64"
         try:
             graph = skl2onnx.convert_sklearn(
                 final, initial_types=[("X", DoubleTensorType([None, n_features]))], options=options,
@@ -169,9 +174,9 @@ class SklearnAdapter(Adapter):
         if is_clf:
             classes = np.asarray(final.classes_)
             graph = adopt_outputs(graph, {"label": "predict", "probabilities": "predict_proba"})
-            methods = {"predict": str(classes.dtype), "predict_proba": "float64"}
+            methods = {"predict": str(classes.dtype), "predict_proba": out}
             if _add_decision_function(graph, len(classes)):
-                methods["decision_function"] = "float64"
+                methods["decision_function"] = out
             head = Head(task="classification", classes=classes, methods=methods, allow_nan=False, allow_inf=False)
         else:
             if getattr(final, "n_outputs_", 1) != 1 or np.ndim(getattr(final, "coef_", np.zeros(1))) > 1:
@@ -179,8 +184,10 @@ class SklearnAdapter(Adapter):
                     f"multi-output {type(final).__name__} is not supported; fit one model per target"
                 )
             graph = adopt_outputs(graph, {graph.graph.output[0].name: "predict"}, flatten=frozenset({"predict"}))
-            head = Head(task="regression", methods={"predict": "float64"}, allow_nan=False, allow_inf=False)
-        if np.dtype(dtype) == np.float32:
+            head = Head(task="regression", methods={"predict": out}, allow_nan=False, allow_inf=False)
+        if native32:
+            graph = in_float32(graph)
+        elif np.dtype(dtype) == np.float32:
             steps = Steps(np.float32)
             steps.cast(np.float64)
             graph = prepend(graph, steps)
@@ -288,8 +295,15 @@ def _add_decision_function(graph: onnx.ModelProto, n_classes: int) -> bool:
     else:
         g.node.append(onnx.helper.make_node("Identity", ["raw_scores"], ["decision_function"]))
         shape = ["N", n_classes]
-    g.output.append(onnx.helper.make_tensor_value_info("decision_function", onnx.TensorProto.DOUBLE, shape))
+    elem = g.input[0].type.tensor_type.elem_type  # raw scores are computed in the input type
+    g.output.append(onnx.helper.make_tensor_value_info("decision_function", elem, shape))
     return True
+
+
+def _float32_weights(est: Any) -> bool:
+    """Whether a linear model or MLP was fitted on float32 data (its weights stayed float32)."""
+    weights = getattr(est, "coefs_", None) or [getattr(est, "coef_", None)]
+    return all(isinstance(w, np.ndarray) and w.dtype == np.float32 for w in weights)
 
 
 def _accepts_nan(est: Any, n_features: int) -> bool:

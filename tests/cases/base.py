@@ -22,7 +22,10 @@ class Case:
     names the upstream issue and the test is xfail(strict=True), so a fix shows as XPASS.
     ``upstream``: whether a public converter exists for this model at all. ``edges``: values
     this model treats specially (XGBoost's ``missing=`` sentinel), fed to it besides the usual
-    edge values, with one representable step either side.
+    edge values, with one representable step either side. ``max_abs``: the largest input
+    magnitude fed; models whose float32 dot products overflow in an order-dependent way (the
+    native BLAS and ONNX Runtime add partial sums in different orders, so a row of +-3.4e38
+    gives NaN on one side and inf on the other) are fed values below it.
     """
 
     id: str
@@ -34,6 +37,7 @@ class Case:
     upstream: bool = True
     upstream_xfail: str | None = None
     edges: tuple[float, ...] = ()
+    max_abs: float = float("inf")
 
     def __str__(self) -> str:
         return self.id
