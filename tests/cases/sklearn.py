@@ -159,8 +159,10 @@ NAN_MAJORITY = ("skl2onnx ignores the predict-time NaN rule of trees trained wit
                 "with more training samples); ONNX sends it to the false branch")
 FLOAT32_MATH = ("skl2onnx docs 'Issues when switching to float' (skl2onnx #1046): a FloatTensorType graph multiplies "
                 "in float32 where scikit-learn multiplies a float32 X by float64 weights; rows overflow or flip labels")
-GB_TIE = ("skl2onnx labels GradientBoostingClassifier by the argmax of float32 probabilities: a raw score of "
-          "exactly 0 gives class 0 where scikit-learn's raw >= 0 gives 1, and float32 sums break exact ties")
+GB_TIE = ("skl2onnx 1.20 labels GradientBoostingClassifier by the argmax of float32 scores: a raw score of exactly 0 "
+          "gives class 0 where scikit-learn's raw >= 0 gives 1, and float32 sums break exact multiclass ties (no "
+          "skl2onnx issue found; the same tie defect in another converter: posit-dev/orbital PR #111; earlier GB label "
+          "fixes skl2onnx #201/#255 do not cover ties)")
 HGB_CRASH = "skl2onnx 1.20 + onnx 1.23: HistGradientBoosting conversion crashes with 'Expected an int, got a boolean'"
 
 CASES = [
