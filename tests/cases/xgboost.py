@@ -89,7 +89,8 @@ def _categorical():
 
 
 _SENTINEL_REFUSED = ("onnxmltools 1.16 refuses XGBoost models whose missing is not NaN (RuntimeError: Cannot "
-                     "convert a XGBoost model where missing values are not nan; onnxmltools PR #373 for #368/#371/#372)")
+                     "convert a XGBoost model where missing values are not nan; "
+                     "onnxmltools PR #373 for #368/#371/#372)")
 
 CASES = [
     Case("xgboost-classifier-binary", "xgboost", _clf()),
