@@ -76,6 +76,7 @@ def finish(
             "native_integers": native_input.integers,
             "native_follows_input": str(native_input.follows_input).lower(),
             **({"feature_names": json.dumps(names)} if names else {}),
+            **({"sequential_sum": "true"} if head.sequential_sum else {}),
         },
     )
 

@@ -6,6 +6,8 @@ for every framework.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import onnx
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
@@ -232,7 +234,7 @@ class _Graph:
         return out
 
 
-def _missing_band(ir: TreeEnsembleIR, g: _Graph, x: str = "X") -> str:
+def _missing_band(ir: TreeEnsembleIR, g: _Graph, x: str) -> str:
     """Turns inputs inside a feature's missing band into NaN ahead of the trees; returns the
     tree input. A rewrite of the input, not extra split nodes: those would share children,
     which the opset-5 TreeEnsemble in ONNX Runtime rejects."""
@@ -243,14 +245,44 @@ def _missing_band(ir: TreeEnsembleIR, g: _Graph, x: str = "X") -> str:
     return g.op("Where", [mask, g.const(np.array(np.nan, dtype=g.dtype), "nan"), x], "X_banded")
 
 
+def _missing_value(ir: TreeEnsembleIR, g: _Graph, x: str) -> str:
+    """Turns inputs equal to the model's missing sentinel into NaN ahead of the trees.
+
+    XGBoost's DMatrix treats a cell as missing when ``float32(x) == missing`` or x is NaN, so
+    with ``missing=0.0`` both +0.0 and -0.0 are missing, and a float64 input that rounds to the
+    sentinel is too. The comparison is made in the precision the framework reads inputs in.
+    """
+    m = ir.missing_value
+    if np.isnan(m):
+        return x
+    cast = np.dtype(ir.input_cast)
+    seen = x if cast == g.dtype else g.op("Cast", [x], to=_ELEM[cast])
+    hit = g.op("Equal", [seen, g.const(np.array(m, dtype=cast), "missing")])
+    return g.op("Where", [hit, g.const(np.array(np.nan, dtype=g.dtype), "nan"), x], "X_missing")
+
+
 _POST_OPS = {"identity": None, "sigmoid": "Sigmoid", "sigmoid_ovr": "Sigmoid", "exp": "Exp"}
 
 
 def _post(g: _Graph, raw: str, post: str) -> str:
     if post == "softmax":
         return g.op("Softmax", [raw], axis=-1)
+    if post == "sigmoid_2x":  # doubling is exact, so this is expit(2 * raw) as scikit-learn computes it
+        return g.op("Sigmoid", [g.op("Add", [raw, raw])])
+    if post == "hinge":  # XGBoost's HingeObj: margin > 0 ? 1 : 0, NaN margins give 0
+        return g.op("Cast", [g.op("Greater", [raw, g.const(np.array(0, dtype=g.dtype), "zero")])], to=_ELEM[g.dtype])
+    if post == "argmax":  # XGBoost's softmax PredTransform: std::max_element, the first maximum
+        return g.op("Cast", [g.op("ArgMax", [raw], axis=1, keepdims=1)], to=_ELEM[g.dtype])
     op = _POST_OPS[post]
     return g.op(op, [raw]) if op else raw
+
+
+def _raw_label(g: _Graph, raw: str, n_targets: int) -> str:
+    """Class index from raw scores: raw >= 0 for one column, else the first maximum."""
+    if n_targets == 1:
+        ge = g.op("GreaterOrEqual", [raw, g.const(np.array(0, dtype=g.dtype), "zero")])
+        return g.op("Reshape", [g.op("Cast", [ge], to=TensorProto.INT64), g.flat()])
+    return g.op("ArgMax", [raw], axis=1, keepdims=0)
 
 
 def _head(ir: TreeEnsembleIR, g: _Graph, raw: str, base_in_graph: bool) -> list[tuple[str, list[str | int]]]:
@@ -263,7 +295,7 @@ def _head(ir: TreeEnsembleIR, g: _Graph, raw: str, base_in_graph: bool) -> list[
     outputs: list[tuple[str, list[str | int]]] = []
     methods = head.methods
     if head.task != "classification":
-        if ir.n_targets > 1:  # e.g. a raw multi:softprob Booster returns (N, k)
+        if ir.n_targets > 1 and head.post_transform != "argmax":  # e.g. a raw multi:softprob Booster returns (N, k)
             g.op("Identity", [_post(g, raw, head.post_transform)], "predict")
             shape: list[str | int] = ["N", ir.n_targets]
         else:
@@ -286,7 +318,7 @@ def _head(ir: TreeEnsembleIR, g: _Graph, raw: str, base_in_graph: bool) -> list[
     g.op("Identity", [proba], "predict_proba")
     if "predict_proba" in methods:
         outputs.append(("predict_proba", ["N", n_classes]))
-    label_idx = g.op("ArgMax", [proba], axis=1, keepdims=0)
+    label_idx = _raw_label(g, raw, ir.n_targets) if head.label_from_raw else g.op("ArgMax", [proba], axis=1, keepdims=0)
     g.op("Gather", [g.const(_label_tensor(head.classes), "classes"), label_idx], "predict", axis=0)
     outputs.append(("predict", ["N"]))
     return outputs
@@ -323,7 +355,7 @@ def emit(
         from .emit_linear import emit_linear
 
         return emit_linear(ir, dtype=dtype, ml_opset=ml_opset, name=name)
-    ml_opset = ml_opset or DEFAULT_ML_OPSET[dtype]
+    requested, ml_opset = ml_opset, ml_opset or DEFAULT_ML_OPSET[dtype]
     if ml_opset not in (3, 5):
         raise ConversionRefusedError(f"ai.onnx.ml opset {ml_opset} is not supported; use 3 or 5")
     if ml_opset == 3 and dtype == np.float64:
@@ -331,12 +363,25 @@ def emit(
             "float64 needs the ai.onnx.ml opset-5 TreeEnsemble operator: opset 3 returns float32 "
             "scores whatever the input type; pass target_opset=5 or dtype='float32'"
         )
-    arrays = _node_arrays(ir, dtype)
+    input_elem = _ELEM[dtype]
+    x = "X"
+    if dtype == np.float32 and ir.sum_dtype == "float64" and requested != 3:
+        # Float32 inputs are float64-exact, and split_values for float64 inputs routes them
+        # as the native float32(x) <= t does; the trees then sum in float64 like the native.
+        dtype, ml_opset = np.dtype(np.float64), 5
     g = _Graph(dtype)
-    x = _missing_band(ir, g)
+    if _ELEM[dtype] != input_elem:
+        x = g.op("Cast", [x], to=_ELEM[dtype])
+    x = _missing_value(ir, g, _missing_band(ir, g, x))
     op_type = "TreeEnsembleRegressor" if ml_opset == 3 else "TreeEnsemble"
-    g.nodes.append(helper.make_node(op_type, [x], ["raw"], domain="ai.onnx.ml", name="trees"))
-    tree_pos = len(g.nodes) - 1
+    parts = _per_target(ir) if ml_opset == 5 and ir.n_targets > 1 and ir.head.label_from_raw else [ir]
+    tree_nodes = []
+    for k, part in enumerate(parts):
+        out = "raw" if len(parts) == 1 else f"raw_{k}"
+        g.nodes.append(helper.make_node(op_type, [x], [out], domain="ai.onnx.ml", name=f"trees_{k}" if k else "trees"))
+        tree_nodes.append((len(g.nodes) - 1, part))
+    if len(parts) > 1:
+        g.op("Concat", [f"raw_{k}" for k in range(len(parts))], "raw", axis=1)
     outputs = _head(ir, g, "raw", base_in_graph=ml_opset == 5)
     elem = _ELEM[dtype]
     out_infos = []
@@ -348,7 +393,7 @@ def emit(
     graph = helper.make_graph(
         g.nodes,
         name,
-        [helper.make_tensor_value_info("X", elem, ["N", ir.n_features])],
+        [helper.make_tensor_value_info("X", input_elem, ["N", ir.n_features])],
         out_infos,
         initializer=g.inits,
     )
@@ -361,5 +406,38 @@ def emit(
     # Attributes go straight into the model's own node: make_graph and make_model copy their
     # nodes, which for hundreds of thousands of tree nodes costs more than building them.
     fill = _opset3_attributes if ml_opset == 3 else _opset5_attributes
-    fill(ir, arrays, dtype, model.graph.node[tree_pos])
+    for pos, part in tree_nodes:
+        fill(part, _node_arrays(part, dtype), dtype, model.graph.node[pos])
     return model
+
+
+def _per_target(ir: TreeEnsembleIR) -> list[TreeEnsembleIR]:
+    """One single-target ensemble per target, each holding the trees that score it.
+
+    ONNX Runtime sums a single-target ensemble in tree order whatever its thread count, but a
+    multi-target one evaluated on one row with more trees than its parallel threshold is
+    split into per-thread partial sums merged in completion order: two classes whose native
+    scores tie exactly (the same leaves added in the same order) can then come out an ulp
+    apart, and the label would depend on the thread count.
+    """
+    parts = []
+    for k in range(ir.n_targets):
+        used = np.unique(ir.tree[ir.is_leaf & (ir.value[:, k] != 0)])
+        keep = np.isin(ir.tree, used) if used.size else ir.tree == 0
+        tree = np.unique(ir.tree[keep], return_inverse=True)[1].astype(np.int64)
+        parts.append(
+            replace(
+                ir,
+                n_targets=1,
+                tree=tree,
+                node=ir.node[keep],
+                feature=ir.feature[keep],
+                threshold=ir.threshold[keep],
+                left=ir.left[keep],
+                right=ir.right[keep],
+                missing_left=ir.missing_left[keep],
+                value=ir.value[keep, k : k + 1],
+                base_values=ir.base_values[k : k + 1],
+            )
+        )
+    return parts

@@ -147,6 +147,12 @@ class InferenceEngine(NativeMethods):
         if threads is not None and threads < 0:
             raise InputError(f"threads must be >= 0 (0 lets ONNX Runtime decide), got {threads}")
         self.model = converted if isinstance(converted, ConvertedModel) else load(Path(converted))
+        if self.model.metadata.get("sequential_sum") == "true" and threads != 1:
+            # Labels decided on exact ties of tree sums (GradientBoostingClassifier) need the
+            # trees summed in order; on several threads ONNX Runtime merges partial sums.
+            log.info("this %s sums its trees in order: running on one intra-op thread",
+                        self.model.metadata.get("model_type", "model"))
+            threads = 1
         resolved = resolve_providers(providers)
         self.options = SessionOptions(
             providers=tuple((n, tuple(sorted(o.items()))) for n, o in resolved),

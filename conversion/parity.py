@@ -126,18 +126,36 @@ class TreeSummary:
     splits: dict[int, np.ndarray] = field(default_factory=dict)
 
 
-def _tree_node(model: onnx.ModelProto) -> onnx.NodeProto | None:
-    for node in model.graph.node:
-        if node.domain == "ai.onnx.ml" and node.op_type.startswith("TreeEnsemble"):
-            return node
-    return None
+def _tree_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
+    return [n for n in model.graph.node if n.domain == "ai.onnx.ml" and n.op_type.startswith("TreeEnsemble")]
 
 
 def summarize_trees(model: onnx.ModelProto) -> TreeSummary:
-    """Tree count, a bound on the summed output, and sorted split thresholds per feature."""
-    node = _tree_node(model)
-    if node is None:
+    """Tree count, a bound on the summed output, and sorted split thresholds per feature.
+
+    A graph may hold one ensemble per target (summed independently, then concatenated): the
+    count and the bound are those of the largest one, the split points those of all.
+    """
+    nodes = _tree_nodes(model)
+    if not nodes:
         return TreeSummary()
+    base = 0.0
+    for init in model.graph.initializer:  # a base score added after the trees
+        if init.name.startswith("base"):
+            base = max(base, float(np.abs(numpy_helper.to_array(init)).max()))
+    n_trees, magnitude, by_feature = 0, 0.0, {}
+    for node in nodes:
+        count, weight, node_base, feats, values, interior = _one_ensemble(node)
+        n_trees = max(n_trees, count)
+        magnitude = max(magnitude, count * weight + max(base, node_base))
+        for f in np.unique(feats[interior]):
+            by_feature.setdefault(int(f), []).append(values[interior & (feats == f)])
+    splits = {f: np.unique(np.concatenate(v)) for f, v in by_feature.items()}
+    return TreeSummary(n_trees, max(magnitude, 1.0), splits)
+
+
+def _one_ensemble(node: onnx.NodeProto) -> tuple[int, float, float, np.ndarray, np.ndarray, np.ndarray]:
+    """Tree count, largest |leaf|, |base|, and per-node features, split values, interior mask."""
     attrs = {a.name: a for a in node.attribute}
 
     def floats(name: str) -> np.ndarray:
@@ -162,12 +180,7 @@ def summarize_trees(model: onnx.ModelProto) -> TreeSummary:
         n_trees = len(set(attrs["nodes_treeids"].ints))
         interior = np.asarray(attrs["nodes_modes"].strings) != b"LEAF"
         base = float(np.abs(floats("base_values")).max())
-    for init in model.graph.initializer:  # a base score added after the trees
-        if init.name.startswith("base"):
-            base = max(base, float(np.abs(numpy_helper.to_array(init)).max()))
-    magnitude = n_trees * float(np.abs(weights).max(initial=0.0)) + base
-    splits = {int(f): np.unique(values[interior & (feats == f)]) for f in np.unique(feats[interior])}
-    return TreeSummary(n_trees, max(magnitude, 1.0), splits)
+    return n_trees, float(np.abs(weights).max(initial=0.0)), base, feats, values, interior
 
 
 def classify_rows(X: np.ndarray, rows: np.ndarray, splits: dict[int, np.ndarray]) -> list[str]:

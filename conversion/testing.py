@@ -90,9 +90,14 @@ def _hypothesis_strategies() -> Any:
     return st
 
 
-def edge_values(dtype: np.dtype, *, allow_nan: bool, allow_inf: bool) -> list[float]:
+def edge_values(
+    dtype: np.dtype, *, allow_nan: bool, allow_inf: bool, extra: tuple[float, ...] = (),
+    max_abs: float = float("inf"),
+) -> list[float]:
     """Values where converters go wrong: missing, infinities, signed zeros, subnormals, huge
-    magnitudes and integers that float32 cannot hold exactly (2**24 + 1)."""
+    magnitudes and integers that float32 cannot hold exactly (2**24 + 1); and ``extra``, the
+    model's own special values (a missing sentinel), each with one step either side in
+    ``dtype`` and in float32 (a float64 input that rounds to a float32 sentinel)."""
     info = np.finfo(dtype)
     f32_max = float(np.finfo(np.float32).max)
     values = [
@@ -112,7 +117,9 @@ def edge_values(dtype: np.dtype, *, allow_nan: bool, allow_inf: bool) -> list[fl
         values.append(float("nan"))
     if allow_inf:  # a model that rejects inf also rejects what overflows float32
         values += [float("inf"), float("-inf"), float(info.max), -float(info.max)]
-    return values
+    for v in extra:
+        values += around(v, np.dtype(dtype), allow_inf) + around(v, np.dtype(np.float32), allow_inf)
+    return [v for v in values if not abs(v) > max_abs]
 
 
 def around(t: float, dtype: np.dtype, allow_inf: bool = True) -> list[float]:
@@ -137,6 +144,8 @@ def parity_batches(
     dtype: np.dtype,
     allow_nan: bool,
     allow_inf: bool,
+    extra: tuple[float, ...] = (),
+    max_abs: float = float("inf"),
     max_rows: int = 24,
 ) -> SearchStrategy[np.ndarray]:
     """Batches of 0..max_rows rows: training rows with some cells moved onto split points
@@ -145,7 +154,7 @@ def parity_batches(
     X_train = np.asarray(X_train)
     n_features = X_train.shape[1]
     split_features = sorted(splits)
-    edges = st.sampled_from(edge_values(dtype, allow_nan=allow_nan, allow_inf=allow_inf))
+    edges = st.sampled_from(edge_values(dtype, allow_nan=allow_nan, allow_inf=allow_inf, extra=extra, max_abs=max_abs))
 
     def at_split(f: int) -> SearchStrategy[float]:
         return st.sampled_from(splits[f].tolist()).flatmap(lambda t: st.sampled_from(around(t, dtype, allow_inf)))
@@ -204,6 +213,8 @@ def probe_batch(
     dtype: np.dtype,
     allow_nan: bool,
     allow_inf: bool,
+    extra: tuple[float, ...] = (),
+    max_abs: float = float("inf"),
     seed: int = 0,
     n_rows: int = 300,
 ) -> np.ndarray:
@@ -216,7 +227,9 @@ def probe_batch(
         vals = np.asarray([v for t in ts for v in around(t, dtype, allow_inf)], dtype=dtype)
         idx = rng.integers(0, third, vals.size)
         X[idx, f] = vals
-    edges = np.asarray(edge_values(dtype, allow_nan=allow_nan, allow_inf=allow_inf), dtype=dtype)
+    edges = np.asarray(
+        edge_values(dtype, allow_nan=allow_nan, allow_inf=allow_inf, extra=extra, max_abs=max_abs), dtype=dtype
+    )
     cells = rng.random((n_rows - third, X.shape[1])) < 0.25  # the rest: sprinkled edge values
     X[third:][cells] = rng.choice(edges, int(cells.sum()))
     return X

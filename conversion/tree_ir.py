@@ -12,7 +12,10 @@ from .errors import ConversionRefusedError
 __all__ = ["TreeEnsembleIR", "Head", "LinearLeaves", "concat_trees"]
 
 Comparison = Literal["<", "<="]
-PostTransform = Literal["identity", "sigmoid", "softmax", "exp", "sigmoid_ovr"]
+# "sigmoid_2x": sigmoid(2 * raw) (scikit-learn's exponential loss); "hinge": 1.0 where raw > 0
+# else 0.0 (XGBoost binary:hinge); "argmax": the index of the first largest raw score, as a
+# float (a raw XGBoost Booster with multi:softmax).
+PostTransform = Literal["identity", "sigmoid", "softmax", "exp", "sigmoid_ovr", "sigmoid_2x", "hinge", "argmax"]
 Task = Literal["regression", "classification", "ranking"]
 
 
@@ -32,6 +35,16 @@ class Head:
     methods: dict[str, str] = field(default_factory=dict)
     # Scales raw scores before the post-transform (CatBoost set_scale_and_bias, averaging).
     scale: float = 1.0
+    # The native predict decides on the raw scores rather than the probabilities: class 1 when
+    # the one raw column is >= 0, else the first largest raw score (scikit-learn's
+    # GradientBoostingClassifier, XGBoost's multi:softmax). A tie of raw scores then resolves
+    # as natively even where the probabilities would round equal or flip the tie.
+    label_from_raw: bool = False
+    # The ONNX trees must be summed one after another in tree order, as the native model sums
+    # them, for exact ties to stay exact: the engine then runs the session on one intra-op
+    # thread (ONNX Runtime splits the trees of a batch over 50 rows across its threads and
+    # merges partial sums, which moves the last bit).
+    sequential_sum: bool = False
     # Whether the native model accepts NaN / +-inf at predict time; the engine refuses what it does not.
     allow_nan: bool = True
     allow_inf: bool = True
@@ -64,6 +77,8 @@ class TreeEnsembleIR:
     ``left`` where ``missing_left`` is set. ``missing_band`` (one value per
     feature, NaN where unused) makes every input with ``|x| <= band`` on that feature missing
     before any split sees it (LightGBM counts ``|x| <= 1e-35`` as zero, hence missing).
+    ``missing_value`` (XGBoost's ``missing=``) makes every input equal to it missing as well,
+    compared after the ``input_cast`` rounding, as XGBoost's DMatrix does; NaN stays missing.
     Leaves have ``feature == -1`` and their contribution per target in ``value``; the
     ensemble output is ``sum(leaf values) + base_values``, then ``head.post_transform``.
     """
@@ -84,6 +99,11 @@ class TreeEnsembleIR:
     head: Head
     missing_band: np.ndarray | None = None  # float64 [n_features]
     linear: LinearLeaves | None = None  # leaves with linear models instead of constants
+    missing_value: float = float("nan")  # NaN: only NaN is missing
+    # Where the native label depends on the float64 sum bit for bit (scikit-learn's
+    # GradientBoostingClassifier decides on exact ties of raw scores), a float32 graph casts
+    # its input up and sums in float64 too, instead of in float32.
+    sum_dtype: Literal["float32", "float64"] | None = None
 
     def __post_init__(self) -> None:
         n = self.tree.shape[0]

@@ -36,7 +36,8 @@ def _converted(case: Case, dtype: str):
 
 
 def _batch_kwargs(case: Case, conv) -> dict:
-    return {"dtype": conv.dtype, "allow_nan": case.nan, "allow_inf": case.inf}
+    return {"dtype": conv.dtype, "allow_nan": case.nan, "allow_inf": case.inf, "extra": case.edges,
+            "max_abs": case.max_abs}
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

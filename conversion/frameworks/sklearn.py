@@ -16,7 +16,7 @@ from ..emit_onnx import emit
 from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
 from ..tree_ir import Head, TreeEnsembleIR
 from .base import Adapter, Lowered, NativeInput, import_optional
-from .sklearn_graphs import Steps, isolation_forest_head, linear_regressor_graph, prepend
+from .sklearn_graphs import Steps, in_float32, isolation_forest_head, linear_regressor_graph, prepend
 from .sklearn_trees import TREE_BUILDERS, isolation_forest_ir
 from .upstream import adopt_outputs
 
@@ -80,7 +80,9 @@ class SklearnAdapter(Adapter):
         pre, final = self._split(model)
         if not pre and _kind(final) in ("tree", "iforest") and "HistGradientBoosting" not in type(final).__name__:
             return NativeInput()
-        return NativeInput(floats="float64", integers="float64", follows_input=bool(pre))
+        # A model fitted on float32 data computes float32 rows in float32 and float64 rows in float64.
+        return NativeInput(floats="float64", integers="float64",
+                           follows_input=bool(pre) or _float32_weights(final))
 
     def framework(self) -> ModuleType:
         skl = super().framework()
@@ -159,8 +161,10 @@ class SklearnAdapter(Adapter):
             head = Head(task="outlier_detection", methods=methods)  # type: ignore[arg-type]
             converter, version = "onnxgate", __version__
         elif kind == "linear":
-            graph, n_features = linear_regressor_graph(final, dtype), int(final.n_features_in_)
-            head = Head(task="regression", methods={"predict": "float64"}, allow_nan=False, allow_inf=False)
+            graph = _in_precision(linear_regressor_graph(final), final, dtype)
+            head = Head(task="regression", methods={"predict": _out_dtype(final, dtype)}, allow_nan=False,
+                        allow_inf=False)
+            n_features = int(final.n_features_in_)
             converter, version = "onnxgate", __version__
         else:
             graph, head, n_features = self._skl2onnx_double(final, dtype)
@@ -176,11 +180,8 @@ class SklearnAdapter(Adapter):
         return Lowered(graph, head, n_features, converter, version)
 
     def _skl2onnx_double(self, final: Any, dtype: np.dtype) -> tuple[onnx.ModelProto, Head, int]:
-        """skl2onnx in float64; a float32 model casts its input up first.
-
-        scikit-learn multiplies a float32 X by float64 coefficients, so it computes in float64:
-        a float32 ONNX graph would be off by float32 rounding of every product.
-        """
+        """skl2onnx in float64, then in the precision scikit-learn computes ``dtype`` rows in
+        (``_in_precision``)."""
         skl2onnx = import_optional("skl2onnx", "sklearn", "convert non-tree scikit-learn models")
         from skl2onnx.common.data_types import DoubleTensorType
 
@@ -188,6 +189,7 @@ class SklearnAdapter(Adapter):
         n_features = int(final.n_features_in_)
         is_clf = skl.base.is_classifier(final)
         options = {id(final): {"zipmap": False}} if is_clf else None
+        out = _out_dtype(final, dtype)
         try:
             graph = skl2onnx.convert_sklearn(
                 final, initial_types=[("X", DoubleTensorType([None, n_features]))], options=options,
@@ -202,9 +204,9 @@ class SklearnAdapter(Adapter):
         if is_clf:
             classes = np.asarray(final.classes_)
             graph = adopt_outputs(graph, {"label": "predict", "probabilities": "predict_proba"})
-            methods = {"predict": str(classes.dtype), "predict_proba": "float64"}
+            methods = {"predict": str(classes.dtype), "predict_proba": out}
             if _add_decision_function(graph, len(classes)):
-                methods["decision_function"] = "float64"
+                methods["decision_function"] = out
             head = Head(task="classification", classes=classes, methods=methods, allow_nan=False, allow_inf=False)
         else:
             if getattr(final, "n_outputs_", 1) != 1 or np.ndim(getattr(final, "coef_", np.zeros(1))) > 1:
@@ -212,12 +214,8 @@ class SklearnAdapter(Adapter):
                     f"multi-output {type(final).__name__} is not supported; fit one model per target"
                 )
             graph = adopt_outputs(graph, {graph.graph.output[0].name: "predict"}, flatten=frozenset({"predict"}))
-            head = Head(task="regression", methods={"predict": "float64"}, allow_nan=False, allow_inf=False)
-        if np.dtype(dtype) == np.float32:
-            steps = Steps(np.float32)
-            steps.cast(np.float64)
-            graph = prepend(graph, steps)
-        return graph, head, n_features
+            head = Head(task="regression", methods={"predict": out}, allow_nan=False, allow_inf=False)
+        return _in_precision(graph, final, dtype), head, n_features
 
     # -- native side --
 
@@ -324,8 +322,37 @@ def _add_decision_function(graph: onnx.ModelProto, n_classes: int) -> bool:
     else:
         g.node.append(onnx.helper.make_node("Identity", ["raw_scores"], ["decision_function"]))
         shape = ["N", n_classes]
-    g.output.append(onnx.helper.make_tensor_value_info("decision_function", onnx.TensorProto.DOUBLE, shape))
+    elem = g.input[0].type.tensor_type.elem_type  # raw scores are computed in the input type
+    g.output.append(onnx.helper.make_tensor_value_info("decision_function", elem, shape))
     return True
+
+
+def _out_dtype(final: Any, dtype: np.dtype) -> str:
+    """What a linear model or MLP returns for ``dtype`` rows: float32 only from float32 weights."""
+    return "float32" if np.dtype(dtype) == np.float32 and _float32_weights(final) else "float64"
+
+
+def _in_precision(graph: onnx.ModelProto, final: Any, dtype: np.dtype) -> onnx.ModelProto:
+    """A float64 graph of a linear model or MLP made to compute as scikit-learn does for ``dtype`` rows.
+
+    scikit-learn multiplies a float32 X by float64 coefficients in float64, so a float32 graph
+    casts its input up. A model fitted on float32 data keeps float32 weights, and scikit-learn
+    computes a float32 X with them in float32 (overflowing to inf, returning float32): its
+    float32 graph is the same graph run in float32.
+    """
+    if np.dtype(dtype) != np.float32:
+        return graph
+    if _out_dtype(final, dtype) == "float32":
+        return in_float32(graph)
+    steps = Steps(np.float32)
+    steps.cast(np.float64)
+    return prepend(graph, steps)
+
+
+def _float32_weights(est: Any) -> bool:
+    """Whether a linear model or MLP was fitted on float32 data (its weights stayed float32)."""
+    weights = getattr(est, "coefs_", None) or [getattr(est, "coef_", None)]
+    return all(isinstance(w, np.ndarray) and w.dtype == np.float32 for w in weights)
 
 
 def _accepts_nan(est: Any, n_features: int) -> bool:

@@ -18,7 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ..errors import ConversionRefusedError
 
-__all__ = ["Steps", "isolation_forest_head", "linear_regressor_graph", "prepend"]
+__all__ = ["Steps", "in_float32", "isolation_forest_head", "linear_regressor_graph", "prepend"]
 
 _ELEM = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}
 
@@ -174,10 +174,10 @@ def isolation_forest_head(model: onnx.ModelProto, denominator: float, offset: fl
     )
 
 
-def linear_regressor_graph(model: Any, dtype: np.dtype) -> onnx.ModelProto:
+def linear_regressor_graph(model: Any) -> onnx.ModelProto:
     """``X @ coef_ + intercept_`` (``coef_.T`` for several targets) in float64, as
-    ``LinearModel._decision_function`` computes it: a float32 X meets float64 coefficients, so
-    numpy computes in float64. Written here, not by skl2onnx, which fails on
+    ``LinearModel._decision_function`` computes it for float64 coefficients (the caller retypes
+    it for float32 ones, see ``in_float32``). Written here, not by skl2onnx, which fails on
     ``fit_intercept=False`` (a float ``intercept_``: "'float' object has no attribute
     'reshape'") and flattens several targets into one column."""
     coef = np.asarray(model.coef_, dtype=np.float64)
@@ -196,8 +196,37 @@ def linear_regressor_graph(model: Any, dtype: np.dtype) -> onnx.ModelProto:
     )
     out = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="onnxgate")
     out.ir_version = 10
-    if np.dtype(dtype) == np.float32:
-        cast = Steps(np.float32)
-        cast.cast(np.float64)
-        out = prepend(out, cast)
     return out
+
+
+def in_float32(graph: onnx.ModelProto) -> onnx.ModelProto:
+    """The same graph computing in float32: double inputs, outputs, constants and casts
+    become float. Used for skl2onnx's double graphs of models whose weights are float32
+    (so every constant converts exactly); refuses an operator it does not know how to retype.
+    """
+    retypable = {"MatMul", "Gemm", "Add", "Sub", "Mul", "Div", "Reshape", "ArgMax", "Sigmoid", "Softmax",
+                 "Relu", "Tanh", "Abs", "ArrayFeatureExtractor", "Cast", "ReduceSum", "Concat", "Identity",
+                 "Gather", "Squeeze", "Unsqueeze", "Flatten", "Exp", "Log", "Neg", "Max", "Min"}
+    g = graph.graph
+    unknown = sorted({n.op_type for n in g.node} - retypable)
+    if unknown:
+        raise ConversionRefusedError(
+            f"onnxgate cannot run this float32 model's graph in float32 (operators {', '.join(unknown)}); "
+            "convert with dtype='float64' or fit the model on float64 data"
+        )
+    for init in g.initializer:
+        if init.data_type == TensorProto.DOUBLE:
+            values = numpy_helper.to_array(init)
+            if not np.array_equal(values.astype(np.float32).astype(np.float64), values, equal_nan=True):
+                raise ConversionRefusedError(
+                    "a constant of this float32 model is not float32-exact; convert with dtype='float64'"
+                )
+            init.CopyFrom(numpy_helper.from_array(values.astype(np.float32), init.name))
+    for node in g.node:
+        for attr in node.attribute:
+            if node.op_type == "Cast" and attr.name == "to" and attr.i == TensorProto.DOUBLE:
+                attr.i = TensorProto.FLOAT
+    for info in [*g.input, *g.output, *g.value_info]:
+        if info.type.tensor_type.elem_type == TensorProto.DOUBLE:
+            info.type.tensor_type.elem_type = TensorProto.FLOAT
+    return graph

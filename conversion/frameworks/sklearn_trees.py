@@ -70,22 +70,24 @@ def _class_fractions(tree: Any) -> np.ndarray:
 
 
 def _ir(model: Any, trees: list[Arrays], n_targets: int, base: np.ndarray, *, cmp: str = "<=",
-        input_cast: str = "float32", head: Head) -> TreeEnsembleIR:
+        input_cast: str = "float32", head: Head, sum_dtype: str | None = None) -> TreeEnsembleIR:
     tree_idx, node, feature, threshold, left, right, missing_left, value = concat_trees(trees)
     return TreeEnsembleIR(
         n_features=int(model.n_features_in_), n_targets=n_targets, tree=tree_idx, node=node, feature=feature,
         threshold=threshold, left=left, right=right, missing_left=missing_left, value=value,
         base_values=np.asarray(base, dtype=np.float64).reshape(n_targets), cmp=cmp, input_cast=input_cast, head=head,
+        sum_dtype=sum_dtype,  # type: ignore[arg-type]
     )
 
 
-def _classifier_head(model: Any, post: str, *, decision: bool, allow_nan: bool, allow_inf: bool = False) -> Head:
+def _classifier_head(model: Any, post: str, *, decision: bool, allow_nan: bool, allow_inf: bool = False,
+                     label_from_raw: bool = False) -> Head:
     classes = np.asarray(model.classes_)
     methods = {"predict": str(classes.dtype), "predict_proba": "float64"}
     if decision:
         methods["decision_function"] = "float64"
     return Head(task="classification", post_transform=post, classes=classes, methods=methods,
-                allow_nan=allow_nan, allow_inf=allow_inf)
+                allow_nan=allow_nan, allow_inf=allow_inf, label_from_raw=label_from_raw)
 
 
 def _forest_ir(skl: ModuleType, model: Any) -> TreeEnsembleIR:
@@ -113,7 +115,13 @@ def _scaled(head: Head, scale: float) -> Head:
 
 
 # scikit-learn's link functions -> the IR's post-transform
-_LINKS = {"IdentityLink": "identity", "LogLink": "exp", "LogitLink": "sigmoid", "MultinomialLogit": "softmax"}
+_LINKS = {
+    "IdentityLink": "identity",
+    "LogLink": "exp",
+    "LogitLink": "sigmoid",
+    "HalfLogitLink": "sigmoid_2x",  # loss="exponential": probability expit(2 * raw)
+    "MultinomialLogit": "softmax",
+}
 
 
 def _post_transform(model: Any) -> str:
@@ -151,15 +159,25 @@ def _gradient_boosting_ir(skl: ModuleType, model: Any) -> TreeEnsembleIR:
             t = model.estimators_[i, j].tree_
             value = np.zeros((t.node_count, k))
             value[:, j] = lr * t.value[:, 0, 0]  # predict_stages adds learning_rate * value
+            if i == 0:
+                # scikit-learn starts from the init score and adds each stage to it; ONNX
+                # Runtime starts from 0 and adds a base score last. Folding the init into the
+                # first stage's leaves makes ONNX Runtime's sequential sum the native one,
+                # bit for bit in float64, so exact ties between classes stay exact.
+                value[:, j] = base[j] + value[:, j]
             trees.append(_cart_arrays(t, value))
+    base = np.zeros(k)
     post = _post_transform(model)
     if skl.base.is_classifier(model):
-        # GradientBoosting rejects NaN at predict time (no missing-value support).
-        head = _classifier_head(model, post, decision=True, allow_nan=False)
+        # GradientBoosting rejects NaN at predict time (no missing-value support). Its predict
+        # decides on the raw score (raw >= 0, or the first maximum), not on the probabilities:
+        # a raw score of exactly 0 is class 1, where [0.5, 0.5] would give class 0.
+        head = replace(_classifier_head(model, post, decision=True, allow_nan=False, label_from_raw=True),
+                       sequential_sum=True)
     else:
         head = Head(task="regression", post_transform=post, methods={"predict": "float64"},
                     allow_nan=False, allow_inf=False)
-    return _ir(model, trees, k, base, head=head)
+    return _ir(model, trees, k, base, head=head, sum_dtype="float64" if head.label_from_raw else None)
 
 
 def _hist_gradient_boosting_ir(skl: ModuleType, model: Any) -> TreeEnsembleIR:

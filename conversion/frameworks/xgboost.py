@@ -26,6 +26,7 @@ _OBJECTIVES: dict[str, tuple[str, str]] = {
     "reg:logistic": ("sigmoid", "logit"),
     "binary:logistic": ("sigmoid", "logit"),
     "binary:logitraw": ("identity", "logit"),
+    "binary:hinge": ("hinge", "identity"),
     "count:poisson": ("exp", "log"),
     "reg:gamma": ("exp", "log"),
     "reg:tweedie": ("exp", "log"),
@@ -47,6 +48,26 @@ _TO_MARGIN = {
 def _base_score(text: str) -> np.ndarray:
     # xgboost < 3.1 writes "5E-1"; >= 3.1 writes a vector "[5E-1,3E-1]" (one per class/target).
     return np.array([float(v) for v in text.strip("[]").split(",")], dtype=np.float64)
+
+
+def _missing_value(model: Any, xgb: Any) -> float:
+    """The value the native predict treats as missing besides NaN.
+
+    The scikit-learn wrappers pass their ``missing`` parameter to every DMatrix they build. A
+    raw Booster stores none: the caller chooses it per DMatrix, and onnxgate's native path
+    (like ``xgb.DMatrix(X)``) uses NaN. ``save_model`` does not keep ``missing`` either, so a
+    wrapper loaded from a file predicts with NaN only.
+    """
+    missing = getattr(model, "missing", math.nan) if isinstance(model, xgb.XGBModel) else math.nan
+    if missing is None:
+        return math.nan
+    try:
+        value = float(missing)
+    except (TypeError, ValueError) as exc:
+        raise ConversionRefusedError(
+            f"XGBoost missing={missing!r} is not a number; use a float sentinel such as -999.0 or NaN"
+        ) from exc
+    return value
 
 
 class XGBoostAdapter(Adapter):
@@ -99,10 +120,7 @@ class XGBoostAdapter(Adapter):
         post, margin = _OBJECTIVES[objective]
         is_classifier = isinstance(model, xgb.XGBClassifier)
         if objective == "multi:softmax" and not is_classifier:
-            raise ConversionRefusedError(
-                "a raw Booster with objective 'multi:softmax' predicts class indices; "
-                "train with 'multi:softprob' or convert the XGBClassifier"
-            )
+            post = "argmax"  # a raw Booster predicts the class index, as float32
         tree_model = gb["gbtree"]["model"] if gb["name"] == "dart" else gb["model"]
         weights = np.asarray(gb.get("weight_drop", []), dtype=np.float64)
         params = doc["learner_model_param"]
@@ -145,7 +163,10 @@ class XGBoostAdapter(Adapter):
         base = np.broadcast_to(base, (n_targets,)).astype(np.float64)
         if is_classifier:
             classes = np.asarray(model.classes_)
-            methods = {"predict": str(classes.dtype), "predict_proba": "float32"}
+            # XGBClassifier.predict returns the index column: int32 straight from the booster
+            # for multi:softmax, an int64 argmax otherwise.
+            label_dtype = "int32" if objective == "multi:softmax" else str(classes.dtype)
+            methods = {"predict": label_dtype, "predict_proba": "float32"}
             task = "classification"
             if len(classes) == 2 and post == "identity":
                 raise ConversionRefusedError("binary:logitraw classifiers have no probabilities to reproduce")
@@ -168,9 +189,12 @@ class XGBoostAdapter(Adapter):
             base_values=base,
             cmp="<",
             input_cast="float32",
+            missing_value=_missing_value(model, xgb),
             head=Head(
                 task=task,
                 post_transform=post,
+                # multi:softmax labels are the booster's own argmax of the margins.
+                label_from_raw=is_classifier and objective == "multi:softmax",
                 classes=classes,
                 methods=methods,
                 # Booster.predict(DMatrix) rejects inf and what overflows float32;
@@ -184,6 +208,10 @@ class XGBoostAdapter(Adapter):
         xgb = self.framework()
         if isinstance(model, xgb.Booster):
             return model.predict(xgb.DMatrix(X, missing=math.nan))
+        if X.shape[0] == 0 and getattr(model, "objective", None) == "multi:softmax":
+            # XGBClassifier(multi:softmax).predict_proba fails on zero rows (its softmax gets a
+            # 1-D empty margin); the empty answer's shape and dtype come from one row.
+            return getattr(model, method)(np.zeros((1, X.shape[1]), dtype=X.dtype))[:0]
         return getattr(model, method)(X)
 
     def native_bytes(self, model: Any) -> bytes:

@@ -20,7 +20,12 @@ class Case:
     them. ``refused``: ``convert()`` must raise this error class with a message matching the
     regex. ``upstream_xfail``: the public converter is known to be wrong here; the reason
     names the upstream issue and the test is xfail(strict=True), so a fix shows as XPASS.
-    ``upstream``: whether a public converter exists for this model at all.
+    ``upstream``: whether a public converter exists for this model at all. ``edges``: values
+    this model treats specially (XGBoost's ``missing=`` sentinel), fed to it besides the usual
+    edge values, with one representable step either side. ``max_abs``: the largest input
+    magnitude fed; models whose float32 dot products overflow in an order-dependent way (the
+    native BLAS and ONNX Runtime add partial sums in different orders, so a row of +-3.4e38
+    gives NaN on one side and inf on the other) are fed values below it.
     """
 
     id: str
@@ -31,6 +36,8 @@ class Case:
     refused: tuple[type[Exception], str] | None = None
     upstream: bool = True
     upstream_xfail: str | None = None
+    edges: tuple[float, ...] = ()
+    max_abs: float = float("inf")
 
     def __str__(self) -> str:
         return self.id

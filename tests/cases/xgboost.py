@@ -55,6 +55,20 @@ def _booster(objective: str):
     return build
 
 
+def _sentinel(task: str, missing: float, **params: Any):
+    """A ``missing=`` sentinel written into the training data, as in XGBoost's Higgs demo
+    (-999.0) and onnxmltools' own test (0.0)."""
+
+    def build():
+        X, y = dataset(task)
+        X = X.copy()
+        X[np.random.default_rng(1).random(X.shape) < 0.15] = missing
+        cls = xgb.XGBRegressor if task == "regression" else xgb.XGBClassifier
+        return cls(n_estimators=20, max_depth=4, missing=missing, n_jobs=1, **params).fit(X, y), X
+
+    return build
+
+
 def _early_stopping():
     X, y = dataset("binary", n=900)
     model = xgb.XGBClassifier(n_estimators=200, max_depth=4, learning_rate=0.5, early_stopping_rounds=3, n_jobs=1)
@@ -73,6 +87,10 @@ def _categorical():
     df["f0"] = df["f0"].astype(int).astype("category")
     return xgb.XGBClassifier(n_estimators=5, enable_categorical=True, tree_method="hist").fit(df, y), X
 
+
+_SENTINEL_REFUSED = ("onnxmltools 1.16 refuses XGBoost models whose missing is not NaN (RuntimeError: Cannot "
+                     "convert a XGBoost model where missing values are not nan; "
+                     "onnxmltools PR #373 for #368/#371/#372)")
 
 CASES = [
     Case("xgboost-classifier-binary", "xgboost", _clf()),
@@ -97,6 +115,17 @@ CASES = [
     Case("xgboost-booster-binary-logistic", "xgboost", _booster("binary:logistic"), inf=False,
          upstream=False),  # onnxmltools turns a raw Booster into a label+probabilities classifier
     Case("xgboost-booster-multi-softprob", "xgboost", _booster("multi:softprob"), inf=False, upstream=False),
+    Case("xgboost-regressor-missing-zero", "xgboost", _sentinel("regression", 0.0), edges=(0.0,),
+         upstream_xfail=_SENTINEL_REFUSED),
+    Case("xgboost-classifier-missing-999", "xgboost", _sentinel("binary", -999.0), edges=(-999.0,),
+         upstream_xfail=_SENTINEL_REFUSED),
+    Case("xgboost-classifier-multiclass-missing-999", "xgboost", _sentinel("multiclass", -999.0), edges=(-999.0,),
+         upstream_xfail=_SENTINEL_REFUSED),
+    Case("xgboost-classifier-multi-softmax", "xgboost", _clf("multiclass", objective="multi:softmax"),
+         upstream_xfail="onnxmltools 1.16 returns the margins as probabilities for multi:softmax (onnxmltools #400)"),
+    Case("xgboost-classifier-binary-hinge", "xgboost", _clf(objective="binary:hinge")),
+    Case("xgboost-booster-multi-softmax", "xgboost", _booster("multi:softmax"), inf=False, upstream=False),
+    Case("xgboost-booster-binary-hinge", "xgboost", _booster("binary:hinge"), inf=False, upstream=False),
     Case("xgboost-gblinear", "xgboost", _clf(booster="gblinear"),
          refused=(ConversionRefusedError, "gblinear' has no trees")),
     Case("xgboost-categorical", "xgboost", _categorical,
