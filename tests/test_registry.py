@@ -201,6 +201,20 @@ def test_loading_never_unpickles(tmp_path) -> None:
     assert not marker.exists()
 
 
+def test_loading_never_runs_code_from_a_skops_file(tmp_path) -> None:
+    from .untrusted_files import malicious_skops
+
+    reg = _Registry(tmp_path)
+    _register(reg, "m", "sklearn")
+    vdir = tmp_path / "m" / "v1"
+    marker = tmp_path / "pwned"
+    malicious_skops(vdir / "native.skops", marker, fitted("sklearn", "regression")[0])
+    _rehash(vdir)
+    with pytest.raises(RegistryError, match="runstring.*allow_pickle=True"):
+        reg.load("m", allow_pickle=False)
+    assert not marker.exists()
+
+
 # -- crashes and concurrency, with real processes --
 
 

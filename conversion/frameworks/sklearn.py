@@ -4,6 +4,7 @@ scalers and imputers in front of either."""
 from __future__ import annotations
 
 import importlib
+import logging
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +21,8 @@ from .sklearn_graphs import Steps, isolation_forest_head, prepend
 from .sklearn_trees import TREE_BUILDERS, isolation_forest_ir
 from .upstream import adopt_outputs
 
+log = logging.getLogger(__name__)
+
 # Final estimators converted by skl2onnx (no NaN, no inf at predict time natively).
 _SKL2ONNX_CLASSIFIERS = ("LogisticRegression", "MLPClassifier")
 _SKL2ONNX_REGRESSORS = ("LinearRegression", "Ridge", "Lasso", "ElasticNet", "MLPRegressor")
@@ -29,8 +32,18 @@ _PREPROCESSORS = {
     "SimpleImputer": Steps.simple_imputer,
 }
 _SKL2ONNX_OPSET = {"": 18, "ai.onnx.ml": 3}
-# skops types a .skops file may contain and still be loaded without asking the caller.
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.")
+# Types that skops does not trust by default but that the models onnxgate converts hold (found
+# by dumping every supported estimator and asking skops.io.get_untrusted_types). Exact names,
+# never module patterns: "numpy." would trust callables such as numpy.testing's runstring, which
+# executes a string from the file. skops' own defaults (scikit-learn estimators, builtins,
+# numpy arrays and ufuncs) stay as skops decides them.
+SKOPS_TRUSTED = (
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    "numpy.dtype",
+)
 
 
 def _class_names(model: Any) -> list[str]:
@@ -234,12 +247,16 @@ class SklearnAdapter(Adapter):
             raise ModelFileError(f"{path} does not exist") from exc
         except Exception as exc:  # skops raises zipfile/json errors for a damaged file
             raise ModelFileError(f"{path} is not a readable .skops file: {exc}") from exc
-        foreign = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
-        if foreign:
+        foreign = sorted(set(untrusted) - set(SKOPS_TRUSTED))
+        if foreign and not allow_pickle:
             raise ModelFileError(
-                f"{path} contains types outside scikit-learn/numpy that loading would instantiate: "
-                f"{', '.join(sorted(foreign))}; inspect the file and load it with skops.io.load(trusted=...) yourself"
+                f"{path} holds types that neither skops nor onnxgate trusts, and loading would create or call "
+                f"them: {', '.join(foreign)}. Inspect the file (skops.io.get_untrusted_types); if you trust it, "
+                "pass allow_pickle=True (--trust-pickle on the command line), or load it yourself with "
+                "skops.io.load(path, trusted=[...]) and pass the model"
             )
+        if foreign:
+            log.warning("%s: loading untrusted types %s, as allow_pickle=True asked", path, ", ".join(foreign))
         try:
             return sio.loads(data, trusted=untrusted)
         except Exception as exc:
