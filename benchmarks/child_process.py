@@ -77,7 +77,7 @@ def _end_group(proc: subprocess.Popen[Any]) -> None:
 
 def run_child(cmd: Sequence[str], **popen_kwargs: Any) -> int:
     """Runs ``cmd`` to completion and returns its exit code; never leaves it running behind us."""
-    proc = subprocess.Popen(list(cmd), process_group=0, preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509
+    proc = subprocess.Popen(list(cmd), process_group=0, preexec_fn=_die_with_parent(os.getpid()),
                             **popen_kwargs)
     try:
         with _sigterm_raises():

@@ -84,7 +84,6 @@ def bench_command(args: argparse.Namespace) -> int:
 
     from benchmarks.cases import parse_specs
     from benchmarks.runner import BenchmarkRunError, run_benchmarks
-
     from conversion.cli import emit_error
 
     extra = ["--onnxgate-frameworks", args.frameworks] if args.frameworks else []
@@ -123,7 +122,6 @@ def _save_compact(results: Path, target: Path) -> Path:
 
 def gate_command(args: argparse.Namespace) -> int:
     from benchmarks.gate import gate_files, outcome_json
-
     from conversion.cli import emit_error
 
     try:

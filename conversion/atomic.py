@@ -74,8 +74,8 @@ def atomic_target(path: str | os.PathLike[str], *, suffix: str | None = None) ->
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(target.parent)
     # The target's suffix is kept: some writers (XGBoost's save_model) choose the format from it.
-    fd, name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{target.name}-", suffix=target.suffix if suffix is None else suffix,
-                                dir=target.parent)
+    fd, name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{target.name}-", dir=target.parent,
+                                suffix=target.suffix if suffix is None else suffix)
     os.close(fd)
     tmp = Path(name)
     try:

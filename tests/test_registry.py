@@ -210,7 +210,7 @@ def test_loading_never_runs_code_from_a_skops_file(tmp_path) -> None:
     marker = tmp_path / "pwned"
     malicious_skops(vdir / "native.skops", marker, fitted("sklearn", "regression")[0])
     _rehash(vdir)
-    with pytest.raises(RegistryError, match="runstring.*allow_pickle=True"):
+    with pytest.raises(RegistryError, match=r"runstring.*allow_pickle=True"):
         reg.load("m", allow_pickle=False)
     assert not marker.exists()
 
