@@ -39,6 +39,7 @@ def _pytest_child(parent: subprocess.Popen[bytes]) -> psutil.Process:
     raise AssertionError("onnxgate bench started no pytest child")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux only")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
 def test_stopping_bench_stops_its_pytest_child(sig: signal.Signals, tmp_path: Path) -> None:

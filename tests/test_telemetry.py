@@ -52,6 +52,7 @@ def _dns_queries(trace: Path) -> int:
     return sum("htons(53)" in line for line in trace.read_text().splitlines())
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (apt-get install strace)")
 def test_a_session_through_onnxgate_makes_no_dns_query(tmp_path: Path) -> None:
     runs = {kind: (tmp_path / kind, tmp_path / f"{kind}.strace") for kind in ("plain", "onnxgate")}
