@@ -57,7 +57,7 @@ def _dns_queries(trace: Path) -> int:
 def test_a_session_through_onnxgate_makes_no_dns_query(tmp_path: Path) -> None:
     runs = {kind: (tmp_path / kind, tmp_path / f"{kind}.strace") for kind in ("plain", "onnxgate")}
     procs = {kind: _traced(kind, home, trace, {}) for kind, (home, trace) in runs.items()}
-    for kind, proc in procs.items():  # both at once: one SESSION_S wait, not two
+    for proc in procs.values():  # both at once: one SESSION_S wait, not two
         _, err = proc.communicate(timeout=SESSION_S * 8)
         if proc.returncode != 0 and b"ptrace" in err:
             pytest.skip(f"strace cannot trace here: {err.decode(errors='replace').strip()[:200]}")
@@ -76,7 +76,7 @@ def test_a_session_through_onnxgate_makes_no_dns_query(tmp_path: Path) -> None:
 ], ids=["default", "opt-in", "user-set"])
 def test_telemetry_is_off_unless_the_user_decides(env: dict[str, str], expected: str) -> None:
     clean = {k: v for k, v in os.environ.items() if k not in ("ORT_DISABLE_TELEMETRY", "ONNXGATE_ALLOW_TELEMETRY")}
-    out = subprocess.run([sys.executable, "-c", "import os, conversion; print(os.environ.get('ORT_DISABLE_TELEMETRY'))"],
-                         cwd=REPO, env={**clean, "PYTHONPATH": str(REPO), **env}, capture_output=True, text=True,
-                         check=True).stdout.strip()
+    code = "import os, conversion; print(os.environ.get('ORT_DISABLE_TELEMETRY'))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**clean, "PYTHONPATH": str(REPO), **env},
+                         capture_output=True, text=True, check=True).stdout.strip()
     assert out == expected

@@ -1,5 +1,5 @@
 """A .skops file whose object tree calls code is refused at every entry point, and the models
-onnxgate converts still load from .skops without asking."""
+onnxgate converts still load from .skops without asking, with the same fingerprint."""
 
 from __future__ import annotations
 
@@ -75,6 +75,10 @@ def test_every_convertible_sklearn_model_loads_from_skops_untouched(case, tmp_pa
         warnings.simplefilter("ignore")  # convergence warnings of the small MLPs
         model, X = case.fit()
     sio.dump(model, tmp_path / "m.skops")
-    loaded = adapter_named("sklearn").load_native(tmp_path / "m.skops")
+    adapter = adapter_named("sklearn")
+    loaded = adapter.load_native(tmp_path / "m.skops")
     method = "predict_proba" if hasattr(model, "predict_proba") else "predict"
     np.testing.assert_array_equal(getattr(loaded, method)(X[:50]), getattr(model, method)(X[:50]))
+    # The fingerprint stored in the ONNX metadata names the same model after the round trip,
+    # so `onnxgate check model.skops --onnx model.onnx` can tell it from another model.
+    assert adapter.fingerprint(loaded) == adapter.fingerprint(model)

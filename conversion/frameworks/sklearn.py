@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import pickle
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -215,9 +216,19 @@ class SklearnAdapter(Adapter):
         # skops archives carry timestamps, so their bytes differ on every dump; a pickle of
         # the same fitted model is stable. Pickle is only written here, never read.
         import hashlib
-        import pickle
+        import io
 
-        return hashlib.sha256(pickle.dumps(model, protocol=5)).hexdigest()
+        buffer = io.BytesIO()
+        pickler = _PaddingFreePickler(buffer, protocol=5)
+        # No memo: whether two attributes share one object differs between a fitted model and
+        # the same model loaded from .skops, and the memo would write that into the bytes.
+        pickler.fast = True
+        try:
+            pickler.dump(model)
+        except ValueError:  # a cyclic object graph needs the memo
+            buffer = io.BytesIO()
+            _PaddingFreePickler(buffer, protocol=5).dump(model)
+        return hashlib.sha256(buffer.getvalue()).hexdigest()
 
     def save_native(self, model: Any, path: Path) -> None:
         from ..atomic import write_bytes_atomic
@@ -288,6 +299,22 @@ class SklearnAdapter(Adapter):
         else:
             graph = adopt_outputs(graph, {graph.graph.output[0].name: "predict"}, flatten=frozenset({"predict"}))
         return Lowered(graph, head, ours.n_features, "skl2onnx", skl2onnx.__version__)
+
+
+class _PaddingFreePickler(pickle.Pickler):
+    """The bytes a fingerprint hashes: what predictions depend on, the same after a .skops round trip.
+
+    Structured arrays go field by field (a tree's node array has padding bytes holding whatever
+    memory held), and random generators by type only (skops does not restore their state, and
+    predict never draws from them).
+    """
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, np.ndarray) and obj.dtype.names:
+            return tuple, ((obj.dtype.descr, obj.shape, *(np.ascontiguousarray(obj[n]) for n in obj.dtype.names)),)
+        if isinstance(obj, np.random.RandomState | np.random.Generator):
+            return str, (type(obj).__name__,)
+        return NotImplemented
 
 
 def _add_decision_function(graph: onnx.ModelProto, n_classes: int) -> bool:
