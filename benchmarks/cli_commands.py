@@ -94,6 +94,7 @@ def bench_command(args: argparse.Namespace) -> int:
 
     from benchmarks.cases import parse_specs
     from benchmarks.runner import BenchmarkRunError, run_benchmarks
+    from conversion.cli import emit_error
 
     extra = ["--onnxgate-frameworks", args.frameworks] if args.frameworks else []
     code = 0
@@ -101,14 +102,12 @@ def bench_command(args: argparse.Namespace) -> int:
         specs = parse_specs([m for m in args.models.split(",") if m]) or None
         path = run_benchmarks(args.profile, args.output, specs=specs, extra_args=extra)
     except ValueError as exc:
-        print(f"onnxgate bench: --models: {exc}", file=sys.stderr)
-        return 2
+        return emit_error("bench", f"--models: {exc}", as_json=args.json)
     except BenchmarkRunError as exc:  # the other benchmarks' results are still worth keeping
         print(f"onnxgate bench: {exc}", file=sys.stderr)
         path, code = exc.results, 1
     except OnnxGateError as exc:
-        print(f"onnxgate bench: {exc}", file=sys.stderr)
-        return 2
+        return emit_error("bench", str(exc), as_json=args.json)
     if args.save_as:
         path = save_compact(path, args.save_as)
     print(json.dumps({"results": str(path)}) if args.json else path)
@@ -133,6 +132,7 @@ def save_compact(results: Path, target: Path) -> Path:
 
 def gate_command(args: argparse.Namespace) -> int:
     from benchmarks.gate import gate_files, outcome_json
+    from conversion.cli import emit_error
 
     fmt = "json" if args.json else args.format
     try:
@@ -142,8 +142,7 @@ def gate_command(args: argparse.Namespace) -> int:
             return 0
         outcome = gate_files(baseline, args.current, force=args.force)
     except ResultsError as exc:
-        print(f"onnxgate gate: {exc}", file=sys.stderr)
-        return 2
+        return emit_error("gate", str(exc), as_json=args.json)
     if args.save:
         from conversion.atomic import write_bytes_atomic
 

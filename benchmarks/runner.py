@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.cases import PROFILES
+from benchmarks.child_process import run_child
 from benchmarks.zoo import ZooSpec
+from conversion.atomic import atomic_target
 from conversion.errors import OnnxGateError, ResultsError
 
 __all__ = ["BENCHMARKS_DIR", "BenchmarkRunError", "register", "run_benchmarks"]
@@ -63,26 +64,29 @@ def run_benchmarks(
     # Absolute: pytest runs in the suite's own folder, so a relative path would land there
     # (or fail) instead of in the caller's current directory.
     out = _output_path(profile, Path(output_dir).absolute())
-    cmd = [
-        sys.executable, "-m", "pytest", str(BENCHMARKS_DIR),
-        "-p", "no:cacheprovider", "-q", "--color=no",
-        f"--onnxgate-profile={profile}",
-        f"--benchmark-json={out}",
-    ]
-    if specs:
-        cmd.append("--onnxgate-models=" + ",".join(s.name for s in specs))
-    cmd += list(extra_args)
-    log.info("running the %s benchmark profile: %s", profile, " ".join(cmd))
-    # A pytest-xdist worker's variables (PYTEST_XDIST_WORKER...) would switch pytest-benchmark
-    # off in the child run, which then writes no results.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    proc = subprocess.run(cmd, cwd=BENCHMARKS_DIR.parent, env=env, stdout=sys.stderr, stderr=sys.stderr, check=False)
-    if proc.returncode == 5 or not out.exists():
-        what = "no benchmark was collected" if proc.returncode == 5 else f"pytest exited with code {proc.returncode}"
-        raise ResultsError(f"the {profile} benchmark run wrote no results to {out} ({what}); see its output above")
-    if proc.returncode != 0:
+    # pytest-benchmark opens --benchmark-json when it starts and fills it when it ends; a kill
+    # in between would leave an empty bench-*.json. It writes a temp file, renamed when done.
+    with atomic_target(out) as tmp:
+        cmd = [
+            sys.executable, "-m", "pytest", str(BENCHMARKS_DIR),
+            "-p", "no:cacheprovider", "-q", "--color=no",
+            f"--onnxgate-profile={profile}",
+            f"--benchmark-json={tmp}",
+        ]
+        if specs:
+            cmd.append("--onnxgate-models=" + ",".join(s.name for s in specs))
+        cmd += list(extra_args)
+        log.info("running the %s benchmark profile: %s", profile, " ".join(cmd))
+        # A pytest-xdist worker's variables (PYTEST_XDIST_WORKER...) would switch pytest-benchmark
+        # off in the child run, which then writes no results.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+        code = run_child(cmd, cwd=BENCHMARKS_DIR.parent, env=env, stdout=sys.stderr, stderr=sys.stderr)
+        if code == 5 or not tmp.is_file() or tmp.stat().st_size == 0:
+            what = "no benchmark was collected" if code == 5 else f"pytest exited with code {code}"
+            raise ResultsError(f"the {profile} benchmark run wrote no results to {out} ({what}); see its output above")
+    if code != 0:
         raise BenchmarkRunError(
-            f"some benchmark tests of the {profile} run failed (pytest exit code {proc.returncode}); their output "
+            f"some benchmark tests of the {profile} run failed (pytest exit code {code}); their output "
             f"above says which and why. The results of the others are in {out}",
             results=out,
         )

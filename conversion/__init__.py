@@ -4,6 +4,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+# Before any submodule imports onnxruntime: the variable is read when onnxruntime loads.
+from .telemetry import disable_ort_telemetry
+
+disable_ort_telemetry()
+
 from .convert import convert
 from .converted import ConvertedModel, load
 from .engine import InferenceEngine

@@ -35,6 +35,24 @@ def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
     print(json.dumps(data, indent=2, default=str) if args.json else text)
 
 
+def emit_error(command: str, message: str, *, as_json: bool, exit_code: int = EXIT_USAGE) -> int:
+    """One line on stderr and, with --json, one JSON object on stdout, so a script always gets JSON."""
+    print(f"onnxgate {command}: error: {message}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": message, "exit_code": exit_code}))
+    return exit_code
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, remembering its usage error so that --json can report it as JSON too."""
+
+    last_error: str | None = None
+
+    def error(self, message: str) -> Any:
+        _Parser.last_error = message
+        super().error(message)
+
+
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", type=Path, help="native model file: .json/.ubj, .txt, .cbm, .skops (or a pickle)")
     p.add_argument("--framework", help="xgboost, lightgbm, catboost or sklearn (default: from the file)")
@@ -132,7 +150,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from reports.parity_matrix import with_nan
-    from reports.user_model import attach_onnx, load_rows, load_user_model, rows_for
+    from reports.user_model import attach_onnx, fingerprint_differs, load_rows, load_user_model, rows_for
 
     from .convert import convert
     from .parity import check_parity
@@ -141,9 +159,19 @@ def _cmd_check(args: argparse.Namespace) -> int:
     reference = convert(user.model)
     converted = attach_onnx(args.onnx, reference) if args.onnx else reference
     X = load_rows(args.data, converted.n_features, converted.feature_names) if args.data else rows_for(converted)
-    reports = {"clean": check_parity(user.model, converted, X), "nan": check_parity(user.model, converted, with_nan(X))}
+    reports = {"clean": check_parity(user.model, converted, X)}
+    # NaN rows only where the native model takes NaN: otherwise both sides refuse them, by design.
+    if reference.metadata.get("allow_nan") == "true":
+        reports["nan"] = check_parity(user.model, converted, with_nan(X))
     passed = all(r.passed for r in reports.values())
+    other = fingerprint_differs(converted, reference) if args.onnx else None
+    if other and not passed:
+        failed = max(r.mismatched_rows for r in reports.values())
+        raise InputError(f"{args.onnx} was made from another model: {other}, and it differs from {user.path} on up to "
+                         f"{failed} rows. Pass the model it was converted from, or convert this one (onnxgate convert)")
     text = "\n".join(f"{kind} rows: {report}" for kind, report in reports.items())
+    if "nan" not in reports:
+        text += "\nnan rows: not checked, the native model refuses NaN (so does the ONNX model)"
     _emit(args, {"passed": passed, **{k: r.to_dict() for k, r in reports.items()}}, text)
     return EXIT_OK if passed else EXIT_FAILED
 
@@ -192,7 +220,7 @@ def _register_external(sub: argparse._SubParsersAction, name: str, module: str, 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="onnxgate", formatter_class=FORMATTER,
         description="Convert tree models to ONNX exactly, prove parity, benchmark latency and gate CI.",
         epilog="example:\n  onnxgate run --quick            # default model zoo -> reports/<timestamp>/index.html\n"
@@ -267,12 +295,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(argv if argv is not None else sys.argv[1:])
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed usage and its message on stderr
+        if exc.code == EXIT_USAGE and "--json" in argv:
+            print(json.dumps({"error": _Parser.last_error or "usage error", "exit_code": EXIT_USAGE}))
+        raise
     try:
         return int(args.func(args))
     except OnnxGateError as exc:
-        print(f"onnxgate {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        # One line: the reason and the way out; the chained cause is for -vv only.
+        log.debug("details", exc_info=True)
+        return emit_error(args.command, str(exc), as_json=getattr(args, "json", False))
     except BrokenPipeError:  # stdout closed early (e.g. piped into head): nothing left to say
         sys.stderr.close()
         return EXIT_OK

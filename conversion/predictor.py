@@ -67,6 +67,9 @@ class Predictor(NativeMethods):
 
     ``policy="auto"`` routes each call by batch size, from a calibration measured once and
     kept in ``converted.metadata["calibration"]``; ``"onnx"`` and ``"native"`` pin one path.
+    Without a calibration for this machine, ``calibrate=True`` (the default: auto routing was
+    asked for) measures it now, logging its progress; ``calibrate=False`` measures nothing and
+    sends every batch to ONNX until :meth:`recalibrate` is called.
     When ONNX raises (anything but bad input), the call is answered natively, and the fallback
     is logged and counted in :meth:`stats`.
     """
@@ -82,6 +85,7 @@ class Predictor(NativeMethods):
         threads: int | None = None,
         calibration_data: Any = None,
         calibration_sizes: Sequence[int] = DEFAULT_SIZES,
+        calibrate: bool = True,
     ) -> None:
         if policy not in POLICIES:
             raise InputError(f"policy={policy!r}; allowed: {', '.join(POLICIES)}")
@@ -109,7 +113,12 @@ class Predictor(NativeMethods):
         self.last_fallback: str | None = None
         self.calibration: Calibration | None = None
         if self.policy == "auto":
-            self.calibration = self._cached_calibration() or self.recalibrate()
+            self.calibration = self._cached_calibration()
+            if self.calibration is None and calibrate:
+                self.recalibrate()
+            elif self.calibration is None:
+                log.info("no calibration for this machine and calibrate=False: every batch goes to ONNX until "
+                         "recalibrate() measures where native is faster")
 
     # -- routing --
 
@@ -131,11 +140,15 @@ class Predictor(NativeMethods):
         """Measures the crossover again and stores it in ``converted.metadata["calibration"]``."""
         if self.native_model is None:
             raise InputError("there is no native model to calibrate against; this predictor serves ONNX only")
+        sizes = tuple(sizes or self._calibration_sizes)
+        log.info("measuring where ONNX beats native for this %s model at %d batch sizes (%s rows); this takes "
+                 "seconds to a minute, and the result is kept in converted.metadata['calibration']",
+                 self.converted.framework, len(sizes), "/".join(map(str, sizes)))
         cal = calibrate(
             self.native_model,
             self.engine,
             data=data if data is not None else self._calibration_data,
-            sizes=sizes or self._calibration_sizes,
+            sizes=sizes,
             method="predict" if "predict" in self.converted.methods else next(iter(self.converted.methods)),
         )
         self.converted.metadata["calibration"] = cal.to_json()
@@ -194,7 +207,7 @@ class Predictor(NativeMethods):
     def _onnx_route(self, rows: int) -> bool:
         if self.policy != "auto":
             return self.policy == "onnx"
-        return self.calibration.onnx_faster(rows)  # type: ignore[union-attr]  # set for "auto"
+        return self.calibration is None or self.calibration.onnx_faster(rows)
 
     def _fallback(self, method: str, exc: BaseException) -> None:
         with self._lock:

@@ -335,8 +335,13 @@ class ModelRegistry:
         providers: Any = None,
         threads: int | None = None,
         calibration_sizes: Sequence[int] = DEFAULT_SIZES,
+        calibrate: bool = False,
     ) -> Predictor:
-        """A Predictor for one version. ``prefer="auto"`` uses ONNX only where its stored parity passed."""
+        """A Predictor for one version. ``prefer="auto"`` uses ONNX only where its stored parity passed.
+
+        Loading never measures: a version registered without a calibration for this machine
+        routes every batch to ONNX until ``predictor.recalibrate()``, or ``calibrate=True`` here.
+        """
         if prefer not in PREFER:
             raise InputError(f"prefer={prefer!r}; allowed: {', '.join(PREFER)}")
         number, vdir = self._version_dir(name, version)
@@ -354,4 +359,4 @@ class ModelRegistry:
                                     "model has no passing parity report; re-register it with parity_data")
             policy = "onnx"
         return Predictor(native, converted, policy=policy, providers=providers, threads=threads,
-                         calibration_sizes=calibration_sizes)
+                         calibration_sizes=calibration_sizes, calibrate=calibrate)

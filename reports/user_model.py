@@ -23,7 +23,8 @@ from conversion.frameworks import adapter_for, adapter_named
 from conversion.parity import summarize_trees
 from reports.csv_rows import read_csv_rows
 
-__all__ = ["SUFFIXES", "UserModel", "attach_onnx", "load_rows", "load_user_model", "rows_for", "sniff"]
+__all__ = ["SUFFIXES", "UserModel", "attach_onnx", "fingerprint_differs", "load_rows", "load_user_model", "rows_for",
+           "sniff"]
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def load_user_model(path: str | Path, *, framework: str | None = None, trust_pic
             f"pass --framework {expected} or the {name} model file"
         )
     try:
-        model = adapter.load_native(p, allow_pickle=False)
+        model = adapter.load_native(p, allow_pickle=trust_pickle)
     except NotImplementedError as exc:
         raise ModelFileError(f"reading {name} model files is not supported yet ({exc})") from exc
     except OnnxGateError:
@@ -185,7 +186,9 @@ def attach_onnx(path: str | Path, reference: ConvertedModel) -> ConvertedModel:
     except Exception as exc:  # protobuf decode errors
         raise ModelFileError(f"{p} is not a readable ONNX file: {exc}") from exc
     if any(prop.key.startswith(META_PREFIX) for prop in proto.metadata_props):
-        return load(p)
+        given = load(p)
+        _refuse_other_model(p, given, reference)
+        return given
     outputs = [o for o in proto.graph.output]
     if any(o.type.HasField("sequence_type") for o in outputs):
         raise ModelFileError(f"{p} ends in a ZipMap (a list of dicts); re-export it without ZipMap (zipmap=False)")
@@ -202,6 +205,38 @@ def attach_onnx(path: str | Path, reference: ConvertedModel) -> ConvertedModel:
     return ConvertedModel(onnx=proto, framework=reference.framework, task=reference.task,
                           n_features=reference.n_features, classes=reference.classes, methods=dict(reference.methods),
                           metadata={**reference.metadata, "converter": f"file {p.name}"})
+
+
+def _shape(c: ConvertedModel) -> str:
+    classes = "" if c.classes is None else f", classes {list(np.asarray(c.classes).tolist())}"
+    return f"{c.framework} {c.task}, {c.n_features} features{classes}"
+
+
+def fingerprint_differs(given: ConvertedModel, reference: ConvertedModel) -> str | None:
+    """Why ``given`` looks made from another model than ``reference``'s, from the stored fingerprints.
+
+    Only a hint on its own: some frameworks' fingerprints change when a model is saved and
+    loaded again (CatBoost, scikit-learn forests), so equal outputs still decide.
+    """
+    stored, ours = given.metadata.get("model_sha256"), reference.metadata.get("model_sha256")
+    if not stored or not ours or stored == ours:
+        return None
+    return f"its stored fingerprint (model_sha256 {stored[:12]}...) is not this model's ({ours[:12]}...)"
+
+
+def _refuse_other_model(path: Path, given: ConvertedModel, reference: ConvertedModel) -> None:
+    """Refuses an onnxgate ONNX file whose inputs or outputs cannot be this model's."""
+    same = (given.framework == reference.framework and given.task == reference.task
+            and given.n_features == reference.n_features and set(given.methods) == set(reference.methods)
+            and (given.classes is None) == (reference.classes is None)
+            and (given.classes is None or np.array_equal(np.asarray(given.classes), np.asarray(reference.classes))))
+    if same:
+        return
+    why = fingerprint_differs(given, reference) or "its stored description differs"
+    raise InputError(
+        f"{path} was made from another model: {why}; it converts {_shape(given)}, the native model is "
+        f"{_shape(reference)}. Pass the model it was converted from, or convert this one (onnxgate convert)"
+    )
 
 
 def rows_for(converted: ConvertedModel, *, n: int = 2000, seed: int = 0) -> np.ndarray:

@@ -33,7 +33,7 @@ def test_cbm_round_trip_gives_back_a_model_that_predicts_the_same(make, task, wr
     loaded = adapter.load_native(path)
     assert type(loaded).__name__ == wrapper  # a .cbm does not say which wrapper wrote it
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
-    assert not list(tmp_path.glob(".*.tmp")), "the atomic write left a temporary file behind"
+    assert not list(tmp_path.glob(".onnxgate-tmp-*")), "the atomic write left a temporary file behind"
 
 
 def test_load_native_refuses_files_of_another_format(tmp_path) -> None:

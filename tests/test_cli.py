@@ -128,10 +128,75 @@ def test_each_native_format_converts_and_checks(kind: str, framework: str, files
 def test_check_exits_1_when_the_onnx_model_differs(
     files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    wrong = tmp_path / "other.onnx"
-    assert run(capsys, "convert", files["other"], "--output", wrong)[0] == 0
+    import onnx
+
+    good, wrong = tmp_path / "m.onnx", tmp_path / "wrong.onnx"
+    assert run(capsys, "convert", files["ubj"], "--output", good)[0] == 0
+    proto = onnx.load(str(good))  # this model's file, its leaves changed: a broken conversion
+    for node in proto.graph.node:
+        for attr in node.attribute:
+            if attr.name in ("target_weights", "class_weights"):
+                attr.floats[:] = [2 * w for w in attr.floats]
+    onnx.save(proto, str(wrong))
     code, out, _ = run(capsys, "check", files["ubj"], "--onnx", wrong, "--data", files["rows"])
     assert code == 1 and "parity FAILED" in out
+
+
+@pytest.mark.parametrize("other", ["other", "txt"])
+def test_check_names_an_onnx_file_made_from_another_model(other: str, files: dict[str, Path], tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Same features and classes (other) or another framework and task (txt): exit 2, one line, JSON."""
+    wrong = tmp_path / "other.onnx"
+    assert run(capsys, "convert", files[other], "--output", wrong)[0] == 0
+    code, out, err = run(capsys, "check", files["ubj"], "--onnx", wrong, "--data", files["rows"], "--json")
+    assert code == 2
+    assert json.loads(out) == {"error": err.split("error: ", 1)[1].strip(), "exit_code": 2}
+    assert "made from another model" in err and "fingerprint" in err and len(err.strip().splitlines()) == 1
+
+
+def test_check_with_onnx_of_another_feature_count_is_a_usage_error(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import xgboost as xgb
+
+    X = np.random.default_rng(0).normal(size=(200, 6)).astype(np.float32)
+    for name, cols in (("six", 6), ("four", 4)):
+        xgb.XGBRegressor(n_estimators=3, max_depth=2).fit(X[:, :cols], X[:, 0]).save_model(tmp_path / f"{name}.ubj")
+    assert run(capsys, "convert", tmp_path / "four.ubj")[0] == 0
+    code, out, err = run(capsys, "check", tmp_path / "six.ubj", "--onnx", tmp_path / "four.onnx", "--json")
+    assert code == 2 and "4 features" in json.loads(out)["error"] and "Traceback" not in err
+
+
+def test_check_a_pipeline_that_refuses_nan_answers_without_a_traceback(tmp_path: Path) -> None:
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = np.random.default_rng(0).normal(size=(300, 5))
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, (X[:, 0] > 0).astype(int))
+    sio.dump(model, tmp_path / "pipe.skops")
+    proc = subprocess.run([sys.executable, "-m", "conversion.cli", "check", str(tmp_path / "pipe.skops"), "--json"],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], check=False)
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode in (0, 1)  # an answer: parity passed or failed, judged on the rows it takes
+    data = json.loads(proc.stdout)
+    assert data["clean"]["n_rows"] > 0 and "nan" not in data
+
+
+@pytest.mark.parametrize("argv", [["check", "--json"], ["convert", "{ubj}", "--bogus", "--json"],
+                                  ["convert", "{missing}", "--json"], ["bench", "--models", "nope", "--json"],
+                                  ["gate", "--baseline", "{missing}", "--current", "{missing}", "--json"]])
+def test_json_errors_are_one_json_object(argv: list[str], files: dict[str, Path], tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    names = {**{k: str(v) for k, v in files.items()}, "missing": str(tmp_path / "missing.ubj")}
+    argv = [a.format(**names) for a in argv]
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own usage errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert code == 2 and "Traceback" not in err
+    assert json.loads(out)["exit_code"] == 2 and json.loads(out)["error"]
 
 
 def test_report_from_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

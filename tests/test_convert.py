@@ -56,7 +56,7 @@ def test_save_writes_metadata_and_load_round_trips(fitted, tmp_path) -> None:
     assert len(props["onnxgate.model_sha256"]) == 64
     again = load(path)
     np.testing.assert_array_equal(InferenceEngine(again).predict_proba(X), InferenceEngine(conv).predict_proba(X))
-    assert not list(tmp_path.glob(".*tmp")), "atomic save left its temp file behind"
+    assert not list(tmp_path.glob(".onnxgate-tmp-*")), "atomic save left its temp file behind"
 
 
 @pytest.mark.parametrize(

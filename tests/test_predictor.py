@@ -79,6 +79,17 @@ def test_calibration_is_measured_once_cached_in_metadata_and_reused(monkeypatch)
     assert second.calibration.sizes == first.calibration.sizes
 
 
+def test_auto_without_a_calibration_measures_and_says_so(caplog) -> None:
+    import logging
+
+    model, converted = fitted("xgboost")
+    with caplog.at_level(logging.INFO, logger="conversion"):
+        p = Predictor(model, converted, calibration_sizes=SIZES)
+    assert p.calibration is not None
+    assert "measuring where ONNX beats native" in caplog.text
+    assert [f"calibration: {n} rows" in caplog.text for n in SIZES] == [True] * len(SIZES)
+
+
 def test_a_calibration_from_another_machine_is_measured_again(caplog) -> None:
     model, converted = fitted("xgboost")
     probe = Predictor(model, converted, policy="onnx")

@@ -93,6 +93,24 @@ def test_prefer_auto_uses_onnx_only_when_stored_parity_passed(tmp_path) -> None:
         reg.load("checked", prefer="fastest")
 
 
+def test_loading_a_version_without_calibration_measures_nothing(tmp_path, caplog) -> None:
+    import logging
+
+    reg = _Registry(tmp_path)
+    _register(reg, "m", parity_data=data("regression")[0][:100])  # parity passed, calibrate=False
+    with caplog.at_level(logging.INFO, logger="conversion"):
+        p = reg.load("m")
+    assert p.policy == "auto" and p.calibration is None and "calibration" not in p.converted.metadata
+    assert p.route(1) == "onnx" and p.route(100_000) == "onnx"  # the parity-checked path, until measured
+    assert "recalibrate()" in caplog.text and "calibration:" not in caplog.text
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="conversion"):
+        asked = reg.load("m", calibrate=True)
+    assert asked.calibration is not None and asked.calibration.sizes[0] == 1
+    assert "measuring where ONNX beats native" in caplog.text and "calibration: 1 rows" in caplog.text
+
+
 @pytest.mark.parametrize("name", ["../escape", "a/b", "..", "", ".hidden", "a" * 200, "x/../../y"])
 def test_names_that_could_escape_the_root_are_refused(tmp_path, name) -> None:
     reg = _Registry(tmp_path / "root")
@@ -198,6 +216,20 @@ def test_loading_never_unpickles(tmp_path) -> None:
     _rehash(vdir)
     with pytest.raises(RegistryError, match="cannot load the native model"):
         reg.load("m")
+    assert not marker.exists()
+
+
+def test_loading_never_runs_code_from_a_skops_file(tmp_path) -> None:
+    from .untrusted_files import malicious_skops
+
+    reg = _Registry(tmp_path)
+    _register(reg, "m", "sklearn")
+    vdir = tmp_path / "m" / "v1"
+    marker = tmp_path / "pwned"
+    malicious_skops(vdir / "native.skops", marker, fitted("sklearn", "regression")[0])
+    _rehash(vdir)
+    with pytest.raises(RegistryError, match=r"runstring.*allow_pickle=True"):
+        reg.load("m", allow_pickle=False)
     assert not marker.exists()
 
 

@@ -102,7 +102,7 @@ def test_interrupted_write_leaves_no_half_written_index(tmp_path: Path, monkeypa
     with pytest.raises(KeyboardInterrupt):
         report_from_files([src], out)
     assert (out / "index.html").read_bytes() == before
-    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in out.iterdir() if p.name.startswith(".onnxgate-tmp-")]
 
 
 def test_verdict_names_crossover_and_recommendation() -> None:

@@ -4,6 +4,8 @@ scalers and imputers in front of either."""
 from __future__ import annotations
 
 import importlib
+import logging
+import pickle
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +22,8 @@ from .sklearn_graphs import Steps, in_float32, isolation_forest_head, linear_reg
 from .sklearn_trees import TREE_BUILDERS, isolation_forest_ir
 from .upstream import adopt_outputs
 
+log = logging.getLogger(__name__)
+
 # Final estimators converted by skl2onnx (no NaN, no inf at predict time natively).
 _SKL2ONNX_CLASSIFIERS = ("LogisticRegression", "MLPClassifier")
 _SKL2ONNX_REGRESSORS = ("MLPRegressor",)
@@ -32,8 +36,18 @@ _PREPROCESSORS = {
     "SimpleImputer": Steps.simple_imputer,
 }
 _SKL2ONNX_OPSET = {"": 18, "ai.onnx.ml": 3}
-# skops types a .skops file may contain and still be loaded without asking the caller.
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.")
+# Types that skops does not trust by default but that the models onnxgate converts hold (found
+# by dumping every supported estimator and asking skops.io.get_untrusted_types). Exact names,
+# never module patterns: "numpy." would trust callables such as numpy.testing's runstring, which
+# executes a string from the file. skops' own defaults (scikit-learn estimators, builtins,
+# numpy arrays and ufuncs) stay as skops decides them.
+SKOPS_TRUSTED = (
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    "numpy.dtype",
+)
 
 
 def _class_names(model: Any) -> list[str]:
@@ -233,9 +247,19 @@ class SklearnAdapter(Adapter):
         # skops archives carry timestamps, so their bytes differ on every dump; a pickle of
         # the same fitted model is stable. Pickle is only written here, never read.
         import hashlib
-        import pickle
+        import io
 
-        return hashlib.sha256(pickle.dumps(model, protocol=5)).hexdigest()
+        buffer = io.BytesIO()
+        pickler = _PaddingFreePickler(buffer, protocol=5)
+        # No memo: whether two attributes share one object differs between a fitted model and
+        # the same model loaded from .skops, and the memo would write that into the bytes.
+        pickler.fast = True
+        try:
+            pickler.dump(model)
+        except ValueError:  # a cyclic object graph needs the memo
+            buffer = io.BytesIO()
+            _PaddingFreePickler(buffer, protocol=5).dump(model)
+        return hashlib.sha256(buffer.getvalue()).hexdigest()
 
     def save_native(self, model: Any, path: Path) -> None:
         from ..atomic import write_bytes_atomic
@@ -265,12 +289,16 @@ class SklearnAdapter(Adapter):
             raise ModelFileError(f"{path} does not exist") from exc
         except Exception as exc:  # skops raises zipfile/json errors for a damaged file
             raise ModelFileError(f"{path} is not a readable .skops file: {exc}") from exc
-        foreign = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
-        if foreign:
+        foreign = sorted(set(untrusted) - set(SKOPS_TRUSTED))
+        if foreign and not allow_pickle:
             raise ModelFileError(
-                f"{path} contains types outside scikit-learn/numpy that loading would instantiate: "
-                f"{', '.join(sorted(foreign))}; inspect the file and load it with skops.io.load(trusted=...) yourself"
+                f"{path} holds types that neither skops nor onnxgate trusts, and loading would create or call "
+                f"them: {', '.join(foreign)}. Inspect the file (skops.io.get_untrusted_types); if you trust it, "
+                "pass allow_pickle=True (--trust-pickle on the command line), or load it yourself with "
+                "skops.io.load(path, trusted=[...]) and pass the model"
             )
+        if foreign:
+            log.warning("%s: loading untrusted types %s, as allow_pickle=True asked", path, ", ".join(foreign))
         try:
             return sio.loads(data, trusted=untrusted)
         except Exception as exc:
@@ -305,6 +333,22 @@ class SklearnAdapter(Adapter):
             flatten = frozenset({"predict"}) if ours_rank == 1 else frozenset()
             graph = adopt_outputs(graph, {graph.graph.output[0].name: "predict"}, flatten=flatten)
         return Lowered(graph, head, ours.n_features, "skl2onnx", skl2onnx.__version__)
+
+
+class _PaddingFreePickler(pickle.Pickler):
+    """The bytes a fingerprint hashes: what predictions depend on, the same after a .skops round trip.
+
+    Structured arrays go field by field (a tree's node array has padding bytes holding whatever
+    memory held), and random generators by type only (skops does not restore their state, and
+    predict never draws from them).
+    """
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, np.ndarray) and obj.dtype.names:
+            return tuple, ((obj.dtype.descr, obj.shape, *(np.ascontiguousarray(obj[n]) for n in obj.dtype.names)),)
+        if isinstance(obj, np.random.RandomState | np.random.Generator):
+            return str, (type(obj).__name__,)
+        return NotImplemented
 
 
 def _add_decision_function(graph: onnx.ModelProto, n_classes: int) -> bool:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -226,16 +224,12 @@ class XGBoostAdapter(Adapter):
     def save_native(self, model: Any, path: Path) -> None:
         """Writes .ubj (or .json). A scikit-learn wrapper is saved through its own save_model,
         which records the wrapper type and classes, so load_native gives the wrapper back."""
+        from ..atomic import atomic_target
+
         xgb = self.framework()
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix or ".ubj", dir=target.parent)
-        os.close(fd)
-        try:
-            (model if isinstance(model, xgb.XGBModel) else self._booster(model)).save_model(tmp)
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        with atomic_target(target, suffix=target.suffix or ".ubj") as tmp:
+            (model if isinstance(model, xgb.XGBModel) else self._booster(model)).save_model(str(tmp))
 
     def load_native(self, path: Path, *, allow_pickle: bool = False) -> Any:
         xgb = self.framework()

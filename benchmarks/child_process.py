@@ -1,0 +1,88 @@
+"""run_child: a subprocess that does not outlive the onnxgate process that started it.
+
+A benchmark child left running keeps loading the machine and writing into the output folder
+for minutes after the user pressed Ctrl-C or the CI job was cancelled. So the child gets its
+own process group, which is ended (SIGTERM, then SIGKILL) when the parent is interrupted,
+terminated or fails; and on Linux the kernel sends it SIGTERM when the parent dies, which
+also covers a SIGKILL of the parent, where no handler of ours runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+__all__ = ["run_child"]
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+_GRACE_S = 5.0
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    """A preexec_fn asking the kernel to send SIGTERM to the child when ``parent`` dies (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Turns SIGTERM into SystemExit while we wait, so cleanup runs (Python's default just dies)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _end_group(proc: subprocess.Popen[Any]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=_GRACE_S)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_child(cmd: Sequence[str], **popen_kwargs: Any) -> int:
+    """Runs ``cmd`` to completion and returns its exit code; never leaves it running behind us."""
+    proc = subprocess.Popen(list(cmd), process_group=0, preexec_fn=_die_with_parent(os.getpid()),
+                            **popen_kwargs)
+    try:
+        with _sigterm_raises():
+            return proc.wait()
+    except BaseException:
+        log.warning("stopping the child process group %d (%s)", proc.pid, " ".join(cmd[:3]))
+        _end_group(proc)
+        raise
