@@ -89,6 +89,13 @@ class Adapter(ABC):
 
     def native_rows(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
         """``native`` on rows onnxgate has already put in the model's column order (inputs.py)."""
+        # A scikit-learn-style model fitted on a DataFrame (scikit-learn, LightGBM's wrappers)
+        # warns on every array ("X does not have valid feature names"); the rows are in its
+        # column order already, so they get its names back.
+        names = getattr(model, "feature_names_in_", None)
+        if names is not None and X.shape[0]:
+            pd = import_optional("pandas", "all", "pass named rows to a model fitted on a DataFrame")
+            X = pd.DataFrame(X, columns=list(names), copy=False)
         return np.asarray(self.native(model, method, X))
 
     @abstractmethod

@@ -79,15 +79,6 @@ class SklearnAdapter(Adapter):
         names = getattr(model, "feature_names_in_", None)
         return [str(n) for n in names] if names is not None else None
 
-    def native_rows(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
-        # A model fitted on a DataFrame warns on every array ("X does not have valid feature
-        # names"); the rows are in its column order already, so they get its names back.
-        names = getattr(model, "feature_names_in_", None)
-        if names is not None and X.shape[0]:
-            pd = import_optional("pandas", "all", "pass named rows to a model fitted on a DataFrame")
-            X = pd.DataFrame(X, columns=names, copy=False)
-        return np.asarray(self.native(model, method, X))
-
     def native_input(self, model: Any) -> NativeInput:
         # Trees validate X as float32; HistGradientBoosting (float64 thresholds), linear models,
         # MLPs and the scalers/imputers before any estimator read float64 and integers as float64.
@@ -339,13 +330,16 @@ class _PaddingFreePickler(pickle.Pickler):
     """The bytes a fingerprint hashes: what predictions depend on, the same after a .skops round trip.
 
     Structured arrays go field by field (a tree's node array has padding bytes holding whatever
-    memory held), and random generators by type only (skops does not restore their state, and
+    memory held), other arrays in C order (memory layout is no part of the model), and random generators by type only (skops does not restore their state, and
     predict never draws from them).
     """
 
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, np.ndarray) and obj.dtype.names:
             return tuple, ((obj.dtype.descr, obj.shape, *(np.ascontiguousarray(obj[n]) for n in obj.dtype.names)),)
+        if isinstance(obj, np.ndarray) and obj.dtype != object:
+            # A transposed view (LinearRegression's multi-target coef_) comes back C-ordered from .skops.
+            return np.ndarray, (obj.shape, obj.dtype.str, np.ascontiguousarray(obj).tobytes())
         if isinstance(obj, np.random.RandomState | np.random.Generator):
             return str, (type(obj).__name__,)
         return NotImplemented
