@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchmarks.prepared import prepare
-from benchmarks.settings import check_goal, settings_of
-from benchmarks.zoo import FRAMEWORKS, ZooSpec
 from conversion import ConvertedModel, Predictor
+from conversion.bench.prepared import prepare
+from conversion.bench.settings import check_goal, settings_of
+from conversion.bench.zoo import FRAMEWORKS, ZooSpec
 from conversion.frameworks import adapter_named
 from conversion.latency import batch_of
 from conversion.timing import CPU, interleaved

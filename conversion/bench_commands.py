@@ -1,7 +1,7 @@
 """The `onnxgate bench` and `onnxgate gate` subcommands.
 
-conversion/cli.py adds them with ``register(subparsers)`` (or ``register_bench`` /
-``register_gate`` one at a time); each sets ``func`` to a handler ``(args) -> exit code``.
+conversion/cli.py adds them with ``register_bench`` and ``register_gate``; each sets ``func`` to a
+handler ``(args) -> exit code``, which imports the bench or results layer only when it runs.
 Exit codes: 0 ok, 1 a parity or performance regression (or a failed benchmark run), 2 bad
 input (missing, malformed, empty or other-schema results; a refused machine comparison).
 """
@@ -11,20 +11,19 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from conversion.errors import OnnxGateError, ResultsError
 
-__all__ = ["bench_command", "gate_command", "main", "register", "register_bench", "register_gate"]
+__all__ = ["bench_command", "gate_command", "register_bench", "register_gate"]
 
 log = logging.getLogger(__name__)
 
 _BENCH_EXAMPLES = """examples:
   onnxgate bench --quick --output results/          # CI subset, a few minutes
   onnxgate bench --full --models xgboost-synthetic-large --output results/
-  onnxgate bench --quick --save-as benchmarks/baselines/ci-2core.json   # refresh the CI baseline
+  onnxgate bench --quick --suite benchmarks/ --save-as benchmarks/baselines/ci-2core.json   # CI's baseline
 """
 _GATE_EXAMPLES = """examples:
   onnxgate gate --baseline benchmarks/baselines/ci-2core.json --current results/bench-quick-*.json
@@ -51,6 +50,9 @@ def register_bench(subparsers: Any) -> argparse.ArgumentParser:
                    help="folder for the results JSON (default: results/)")
     p.add_argument("--models", default="", help="comma-separated zoo models, e.g. xgboost-synthetic-small")
     p.add_argument("--frameworks", default="", help="comma-separated frameworks (default: all)")
+    p.add_argument("--suite", type=Path, action="append", default=[],
+                   help="also run this folder or file of your own pytest-benchmark tests, with the plugin "
+                        "(repeatable)")
     p.add_argument("--save-as", type=Path, help="also copy the results to this file (e.g. to refresh a baseline)")
     p.add_argument("--json", action="store_true", help="print {\"results\": PATH} instead of the path")
     return p
@@ -73,23 +75,17 @@ def register_gate(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def register(subparsers: Any) -> None:
-    """Adds `bench` and `gate` to an argparse subparsers object."""
-    register_bench(subparsers)
-    register_gate(subparsers)
-
-
 def bench_command(args: argparse.Namespace) -> int:
     import json
 
-    from benchmarks.cases import parse_specs
-    from benchmarks.runner import BenchmarkRunError, run_benchmarks
+    from conversion.bench.cases import parse_specs
+    from conversion.bench.runner import BenchmarkRunError, run_benchmarks
 
     extra = ["--onnxgate-frameworks", args.frameworks] if args.frameworks else []
     code = 0
     try:
         specs = parse_specs([m for m in args.models.split(",") if m]) or None
-        path = run_benchmarks(args.profile, args.output, specs=specs, extra_args=extra)
+        path = run_benchmarks(args.profile, args.output, specs=specs, suites=args.suite, extra_args=extra)
     except ValueError as exc:
         print(f"onnxgate bench: --models: {exc}", file=sys.stderr)
         return 2
@@ -122,7 +118,7 @@ def _save_compact(results: Path, target: Path) -> Path:
 
 
 def gate_command(args: argparse.Namespace) -> int:
-    from benchmarks.gate import gate_files, outcome_json
+    from conversion.results.gate import gate_files, outcome_json
 
     try:
         outcome = gate_files(args.baseline, args.current, force=args.force)
@@ -136,15 +132,3 @@ def gate_command(args: argparse.Namespace) -> int:
     print(outcome_json(outcome) if args.json else outcome.render(all_rows=args.all))
     return outcome.exit_code
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Standalone entry (``python -m benchmarks.cli_commands gate ...``) until conversion/cli.py wires us in."""
-    parser = argparse.ArgumentParser(prog="onnxgate")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,7 +19,7 @@ from conversion.converted import ConvertedModel
 from conversion.engine import InferenceEngine
 from conversion.frameworks import adapter_named
 
-from .run_results import runtime_label
+from .results.run_results import runtime_label
 
 __all__ = ["FULL_BATCHES", "QUICK_BATCHES", "probe_latency"]
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.cases import PROFILES, cases_for, parse_specs
-from benchmarks.cli_commands import main as cli_main
-from benchmarks.runner import run_benchmarks
-from benchmarks.zoo import ZooSpec
+from conversion.bench.cases import PROFILES, cases_for, parse_specs
+from conversion.bench.runner import SUITES_DIR, run_benchmarks
+from conversion.bench.zoo import ZooSpec
+from conversion.cli import main as cli_main
 from conversion.errors import OnnxGateError, ResultsError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,8 +50,8 @@ def test_case_ids_are_readable() -> None:
 
 
 def _pytest_bench(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest", str(REPO / "benchmarks" / "test_latency.py"),
-                           "-p", "no:cacheprovider", "--collect-only", "-q", *args],
+    return subprocess.run([sys.executable, "-m", "pytest", str(SUITES_DIR / "test_latency.py"),
+                           "-c", str(SUITES_DIR / "pytest.ini"), "--collect-only", "-q", *args],
                           cwd=REPO, capture_output=True, text=True, check=False)
 
 
@@ -69,7 +69,7 @@ def test_plugin_baseline_needs_benchmark_json(tmp_path: Path) -> None:
 
 
 def test_empty_results_are_an_error(tmp_path: Path) -> None:
-    from benchmarks.results import load_run
+    from conversion.results.benchmark_runs import load_run
 
     (tmp_path / "r.json").write_text("  \n")
     with pytest.raises(ResultsError, match="empty"):

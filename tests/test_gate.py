@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchmarks.cli_commands import main as cli_main
-from benchmarks.gate import MIN_EFFECT, ParityBroken, RatioRegression, benchmark_class, gate_files
-from benchmarks.results import SCHEMA_VERSION, Record, flatten, group_by_machine, load_results
+from conversion.cli import main as cli_main
 from conversion.errors import ResultsError
+from conversion.results.benchmark_runs import SCHEMA_VERSION, Record, flatten, group_by_machine, load_results
+from conversion.results.gate import MIN_EFFECT, ParityBroken, RatioRegression, benchmark_class, gate_files
 
 MACHINE = {"cpu_model": "Test CPU", "cpu_count": 2, "arch": "x86_64", "system": "Linux"}
 

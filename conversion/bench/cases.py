@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from benchmarks.zoo import DATASETS, FRAMEWORKS, SIZES, ZooSpec, zoo_specs
+from conversion.bench.zoo import DATASETS, FRAMEWORKS, SIZES, ZooSpec, zoo_specs
 
 __all__ = ["PROFILES", "Case", "Profile", "cases_for", "parse_specs"]
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from benchmarks.cases import PROFILES, cases_for, parse_specs
-from benchmarks.fingerprint import fingerprint, usable_providers
-from benchmarks.results import SCHEMA_VERSION, percentile
-from benchmarks.settings import GATE_REPORT, SETTINGS, Settings, settings_of
-from benchmarks.zoo import FRAMEWORKS
+from conversion.bench.cases import PROFILES, cases_for, parse_specs
+from conversion.bench.fingerprint import fingerprint, usable_providers
+from conversion.bench.settings import GATE_REPORT, SETTINGS, Settings, settings_of
+from conversion.bench.zoo import FRAMEWORKS
 from conversion.errors import ResultsError
+from conversion.results.benchmark_runs import SCHEMA_VERSION, percentile
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -83,7 +83,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     settings = session.config.stash.get(SETTINGS, None)
     if settings is None or settings.baseline is None:
         return
-    from benchmarks.gate import gate_files
+    from conversion.results.gate import gate_files
 
     current = session.config.getoption("benchmark_json")
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,18 +13,10 @@ import numpy as np
 import onnx
 
 from ..emit_onnx import emit
-from ..errors import MissingDependencyError
+from ..optional import import_optional
 from ..tree_ir import Head, TreeEnsembleIR
 
 __all__ = ["Adapter", "Lowered", "import_optional"]
-
-
-def import_optional(package: str, extra: str, purpose: str = "") -> ModuleType:
-    """Imports ``package`` or raises MissingDependencyError naming the pip extra."""
-    try:
-        return importlib.import_module(package)
-    except ImportError as exc:
-        raise MissingDependencyError(package, extra, purpose) from exc
 
 
 @dataclass(frozen=True)
@@ -67,7 +58,7 @@ class Adapter(ABC):
     def lower(self, model: Any, *, dtype: np.dtype, ml_opset: int | None) -> Lowered:
         ir = self.to_ir(model)
         graph = emit(ir, dtype=dtype, ml_opset=ml_opset)
-        from .. import __version__
+        from .._version import __version__
 
         return Lowered(graph, ir.head, ir.n_features, "onnxgate", __version__)
 

@@ -298,7 +298,7 @@ class CatBoostAdapter(Adapter):
         )
 
     def lower(self, model: Any, *, dtype: np.dtype, ml_opset: int | None) -> Lowered:
-        from .. import __version__
+        from .._version import __version__
 
         ir = self.to_ir(model)
         graph = emit(ir, dtype=dtype, ml_opset=ml_opset)

@@ -170,7 +170,7 @@ class LightGBMAdapter(Adapter):
             return path.read_text(encoding="utf-8")
 
     def lower(self, model: Any, *, dtype: np.dtype, ml_opset: int | None) -> Lowered:
-        from .. import __version__
+        from .._version import __version__
 
         text = self._model_text(model)
         ir = self._ir_from_text(model, text)

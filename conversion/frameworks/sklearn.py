@@ -113,7 +113,7 @@ class SklearnAdapter(Adapter):
     # -- conversion --
 
     def lower(self, model: Any, *, dtype: np.dtype, ml_opset: int | None) -> Lowered:
-        from .. import __version__
+        from .._version import __version__
 
         pre, final = self._split(model)
         kind = _kind(final)

@@ -1,1 +1,4 @@
-"""The report: onnxgate run (job.py), the HTML built from results files (build.py) and its plots."""
+"""The HTML report, built from results files alone (build.py), its plots and verdicts.
+
+Layer 4 of 5 (core < results < bench < report < app). Needs the ``report`` extra (jinja2, matplotlib).
+"""

@@ -23,10 +23,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from scipy.stats import mannwhitneyu
-
-from benchmarks.results import Record, Run, load_run, percentile
 from conversion.errors import ResultsError
+from conversion.optional import import_optional
+from conversion.results.benchmark_runs import Record, Run, load_run, percentile
 
 __all__ = [
     "MIN_EFFECT",
@@ -41,7 +40,6 @@ __all__ = [
     "machine_differences",
     "machine_state_change",
     "outcome_json",
-    "register",
 ]
 
 log = logging.getLogger(__name__)
@@ -138,6 +136,8 @@ class RatioRegression:
         return (self.min_effect or MIN_EFFECT[self.partner]).get(cls)
 
     def judge(self, current: Sequence[float], baseline: Sequence[float], cls: str) -> RatioJudgement:
+        # scipy is the bench extra's, and slow to import: only a judgement needs it.
+        mannwhitneyu = import_optional("scipy.stats", "bench", "judge benchmark ratios").mannwhitneyu
         effect = percentile(current, 50) / percentile(baseline, 50) - 1.0
         greater = mannwhitneyu(current, baseline, alternative="greater").pvalue
         less = mannwhitneyu(current, baseline, alternative="less").pvalue
@@ -229,7 +229,7 @@ class GateOutcome:
         }
 
     def render(self, *, all_rows: bool = False) -> str:
-        from benchmarks.gate_table import render_outcome
+        from conversion.results.gate_table import render_outcome
 
         return render_outcome(self, all_rows=all_rows)
 
@@ -366,9 +366,3 @@ def gate_files(
 def outcome_json(outcome: GateOutcome) -> str:
     return json.dumps(outcome.to_dict(), indent=2)
 
-
-def register(subparsers: object) -> object:
-    """Adds `onnxgate gate` (conversion/cli.py calls this)."""
-    from benchmarks.cli_commands import register_gate
-
-    return register_gate(subparsers)

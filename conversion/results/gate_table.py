@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from benchmarks.gate import Change, GateOutcome
+    from conversion.results.gate import Change, GateOutcome
 
 __all__ = ["render_outcome"]
 
@@ -65,7 +65,7 @@ def render_outcome(outcome: GateOutcome, *, all_rows: bool = False) -> str:
     lines.append(f"performance verdict: {perf}")
     lines += [f"  - {reason}" for reason in outcome.performance_failures]
     # Rows of a subset run that the baseline has are not news; count them, list them with --all.
-    from benchmarks.gate import NOT_GATED
+    from conversion.results.gate import NOT_GATED
 
     shown = [c for c in outcome.changes
              if all_rows or (c.verdict not in ("unchanged", "missing") and c.note != NOT_GATED)]
