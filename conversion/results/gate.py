@@ -231,7 +231,7 @@ class GateOutcome:
     def render(self, *, all_rows: bool = False) -> str:
         from conversion.results.gate_table import render_outcome
 
-        return render_outcome(self, all_rows=all_rows)
+        return render_outcome(self, all_rows=all_rows, not_gated=NOT_GATED)
 
 
 def machine_differences(baseline: Run, current: Run) -> dict[str, tuple[Any, Any]]:
