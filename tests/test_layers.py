@@ -65,9 +65,9 @@ def _imports(module: str) -> set[str]:
         if isinstance(node, ast.Import):
             targets += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            base = ".".join(here[: len(here) - node.level + 1] + [node.module or ""]).strip(".") if node.level \
-                else node.module or ""
-            targets += [base] + [f"{base}.{alias.name}" for alias in node.names]
+            package = here[: len(here) - node.level + 1] if node.level else []
+            base = ".".join([*package, node.module or ""]).strip(".")
+            targets += [base, *(f"{base}.{alias.name}" for alias in node.names)]
     found = set()
     for target in targets:
         while target not in MODULES and "." in target:  # conversion.x.name -> conversion.x
@@ -133,9 +133,11 @@ def test_no_import_cycle() -> None:
     assert cycles == []
 
 
-@pytest.mark.parametrize("code", ["import conversion", "import sys; sys.argv = ['onnxgate', '--help']\n"
-                                  "import conversion.cli\ntry:\n    conversion.cli.main()\nexcept SystemExit:\n    pass"],
-                         ids=["import-conversion", "onnxgate-help"])
+HELP = "import sys\nsys.argv = ['onnxgate', '--help']\nimport conversion.cli\ntry:\n    conversion.cli.main()\n" \
+       "except SystemExit:\n    pass"
+
+
+@pytest.mark.parametrize("code", ["import conversion", HELP], ids=["import-conversion", "onnxgate-help"])
 def test_the_core_and_the_command_line_import_no_extra(code: str) -> None:
     """Converting, and asking the command for help, need none of the bench/report/test packages."""
     probe = f"{code}\nimport sys\nprint(sorted({{m.split('.')[0] for m in sys.modules}} & set({OPTIONAL_HEAVY!r})))"
