@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from conversion.errors import OnnxGateError
+from conversion.frameworks import framework_names
 
 from .latency_probe import FULL_BATCHES, QUICK_BATCHES, probe_latency
 from .parity_matrix import Attempt, Subject, attempt_conversion, cold_costs, parity_cells
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 ZOO_DATASETS = ("synthetic", "breast_cancer", "wine", "digits", "diabetes")
 LATENCY_SUITE = "test_latency"  # the benchmarks' latency test, whose records the report reads
 
-FRAMEWORKS = ("xgboost", "lightgbm", "catboost", "sklearn")
+FRAMEWORKS = framework_names()
 
 
 @dataclass

@@ -72,6 +72,18 @@ class Adapter(ABC):
 
     # The file suffix of the native format save_native writes (".ubj", ".txt", ".cbm", ".skops").
     native_suffix: ClassVar[str] = ""
+    # Every suffix a file of this framework's may have, for reading a user's model file.
+    file_suffixes: ClassVar[tuple[str, ...]] = ()
+    # The pip distribution, where it differs from the import name (scikit-learn vs sklearn).
+    distribution: ClassVar[str] = ""
+
+    def sniff(self, head: bytes) -> str | None:
+        """A readable name of this framework's file format if a file starting with ``head`` is
+        in it ("an XGBoost JSON model"), else None. Refuses mismatched --framework early."""
+        return None
+
+    def dist_name(self) -> str:
+        return self.distribution or self.package
 
     def save_native(self, model: Any, path: Path) -> None:
         """Writes the model in its framework's own format (never pickle)."""

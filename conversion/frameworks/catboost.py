@@ -160,6 +160,10 @@ class CatBoostAdapter(Adapter):
     extra = "catboost"
     supported = ("CatBoostClassifier", "CatBoostRegressor", "CatBoostRanker", "CatBoost")
     native_suffix = ".cbm"
+    file_suffixes = (".cbm",)
+
+    def sniff(self, head: bytes) -> str | None:
+        return "a CatBoost .cbm model" if head.startswith(b"CBM1") else None
 
     # -- reading the model --
 

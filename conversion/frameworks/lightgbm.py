@@ -296,6 +296,13 @@ class LightGBMAdapter(Adapter):
         return self._model_text(model).encode("utf-8")
 
     native_suffix = ".txt"
+    file_suffixes = (".txt",)
+
+    def sniff(self, head: bytes) -> str | None:
+        text = head.lstrip()
+        if text.startswith((b"tree\n", b"tree\r\n")) or b"version=v" in head:
+            return "a LightGBM text model"
+        return None
 
     def save_native(self, model: Any, path: Path) -> None:
         from ..atomic import write_bytes_atomic

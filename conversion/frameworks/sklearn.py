@@ -56,6 +56,11 @@ class SklearnAdapter(Adapter):
     supported = (*TREE_BUILDERS, "IsolationForest", *_SKL2ONNX_CLASSIFIERS, *_SKL2ONNX_REGRESSORS,
                  "Pipeline of " + "/".join(_PREPROCESSORS) + " steps before one of these")
     native_suffix = ".skops"
+    file_suffixes = (".skops",)
+    distribution = "scikit-learn"
+
+    def sniff(self, head: bytes) -> str | None:
+        return "a zip archive (scikit-learn .skops)" if head.startswith(b"PK\x03\x04") else None
 
     def framework(self) -> ModuleType:
         skl = super().framework()

@@ -190,6 +190,14 @@ class XGBoostAdapter(Adapter):
         return bytes(self._booster(model).save_raw("ubj"))
 
     native_suffix = ".ubj"
+    file_suffixes = (".json", ".ubj")
+
+    def sniff(self, head: bytes) -> str | None:
+        if head.lstrip()[:2] in (b'{"', b"{\n", b"{ "):
+            return "an XGBoost JSON model"
+        if head.startswith(b"{"):  # UBJSON: an object marker, then typed keys ($, U, L, ...)
+            return "an XGBoost UBJSON model"
+        return None
 
     def save_native(self, model: Any, path: Path) -> None:
         """Writes .ubj (or .json). A scikit-learn wrapper is saved through its own save_model,
