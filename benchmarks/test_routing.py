@@ -33,7 +33,7 @@ from conversion.timing import CPU, interleaved
 
 GOAL = 1.10
 SIZES = (1, 3, 16, 100, 256, 700, 1024, 3000, 4096, 10_000, 16_384, 40_000, 65_536)
-QUICK_SIZES = (1, 256, 4096)  # the quick profile's batch sizes (benchmarks/cases.py)
+QUICK_SIZES = (1, 256, 4096)  # the quick profile's batch sizes (conversion/bench/cases.py)
 BUDGET_S = 1.2  # per batch size, for all paths together
 
 
