@@ -76,7 +76,8 @@ def render_outcome(outcome: GateOutcome, *, not_gated: str, all_rows: bool = Fal
     missing = sorted({c.key for c in outcome.changes if c.verdict == "missing"})
     ungated = sorted({c.key for c in outcome.changes if c.note == not_gated})
     if ungated and not all_rows:
-        lines.append(f"{len(ungated)} multi-threaded benchmarks are reported but not gated (list them with --all)")
+        lines.append(f"{len(ungated)} benchmarks of classes without a minimum effect (multi-threaded, non-CPU) "
+                     "are reported but not gated (list them with --all)")
     if missing and not all_rows:
         lines.append(f"{len(missing)} baseline benchmarks were not in the current run (list them with --all)")
     if shown:
