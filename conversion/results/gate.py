@@ -157,7 +157,8 @@ class RatioRegression:
     def test(self, current: Sequence[float], baseline: Sequence[float], cls: str) -> RatioJudgement:
         """Effect size and one-sided Mann-Whitney p-values of current vs baseline rounds."""
         # scipy is the bench extra's, and slow to import: only a judgement needs it.
-        mannwhitneyu = import_optional("scipy.stats", "bench", "judge benchmark ratios").mannwhitneyu
+        import_optional("scipy", "bench", "judge benchmark ratios")
+        from scipy.stats import mannwhitneyu
         effect = percentile(current, 50) / percentile(baseline, 50) - 1.0
         greater = mannwhitneyu(current, baseline, alternative="greater").pvalue
         less = mannwhitneyu(current, baseline, alternative="less").pvalue
