@@ -25,13 +25,6 @@ log = logging.getLogger("onnxgate")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 FORMATTER = argparse.RawDescriptionHelpFormatter
 
-# Subcommands the benchmarks package implements: (module, its register function).
-EXTERNAL_COMMANDS = {
-    "bench": ("conversion.bench.runner", "register", "run the benchmark suite (quick or full) and write results JSON"),
-    "gate": ("conversion.results.gate", "register", "compare current results with a baseline; exit 1 on a regression"),
-}
-
-
 def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
     print(json.dumps(data, indent=2, default=str) if args.json else text)
 
