@@ -74,3 +74,16 @@ def test_empty_results_are_an_error(tmp_path: Path) -> None:
     (tmp_path / "r.json").write_text("  \n")
     with pytest.raises(ResultsError, match="empty"):
         load_run(tmp_path / "r.json")
+
+
+def test_bench_runs_from_another_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user's directory with its own benchmarks/ and reports/ packages and a conftest.py needing
+    packages onnxgate does not: the installed suite runs anyway, and a relative --output is theirs."""
+    (tmp_path / "conftest.py").write_text("import a_package_only_this_project_has\n")
+    for package in ("benchmarks", "reports"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("raise ImportError('the user project, not onnxgate')\n")
+    monkeypatch.chdir(tmp_path)
+    specs = parse_specs(["xgboost-synthetic-small"])
+    path = run_benchmarks("quick", "out", specs=specs, extra_args=["-k", "b1-native"])
+    assert path.parent == tmp_path / "out" and path.is_file()
