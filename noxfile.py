@@ -13,7 +13,7 @@ nox.options.default_venv_backend = "venv"
 nox.options.sessions = []  # nothing runs by accident; name the session
 
 # Everything onnxgate's runtime and engine tests need, except the stock onnxruntime wheel.
-_RUNTIME_DEPS = ["numpy>=1.26", "onnx>=1.16", "scipy>=1.11", "filelock>=3.13", "pytest>=8", "hypothesis>=6.100"]
+_RUNTIME_DEPS = ["numpy>=1.26", "onnx>=1.16", "filelock>=3.13", "pytest>=8", "hypothesis>=6.100"]
 _FRAMEWORKS = ["xgboost>=2.0", "lightgbm>=4.0", "catboost>=1.2", "scikit-learn>=1.4", "skops>=0.10", "skl2onnx>=1.17"]
 
 
@@ -25,7 +25,7 @@ def openvino(session: nox.Session) -> None:
     session.install("--no-deps", "-e", ".")
     session.run("python", "-c", "import onnxruntime as o; print(o.__version__, o.get_available_providers())")
     session.run("pytest", "-x", "-q", "-p", "no:cacheprovider", "tests/test_engine.py", *session.posargs)
-    session.run("python", "-m", "benchmarks.provider_latency", "--providers", "CPUExecutionProvider",
+    session.run("python", "-m", "conversion.bench.provider_latency", "--providers", "CPUExecutionProvider",
                 "OpenVINOExecutionProvider", "--frameworks", "xgboost", "lightgbm", "catboost", "sklearn",
                 "--json", str(session.create_tmp() + "/provider_latency.json"))
 
@@ -42,10 +42,10 @@ def _parity_bench_gate(session: nox.Session, label: str) -> str:
     out = Path(session.create_tmp()) / label
     # A parity failure is what `latest` exists to find: record it, keep going to the gate.
     session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/test_parity.py", success_codes=[0, 1])
-    session.run("python", "-m", "benchmarks.cli_commands", "bench", "--quick", "--output", str(out))
+    session.run("onnxgate", "bench", "--quick", "--suite", "benchmarks", "--output", str(out))
     results = sorted(out.glob("bench-*.json"))[-1]
     verdicts = out / "gate.json"
-    session.run("python", "-m", "benchmarks.cli_commands", "gate", "--baseline", _PINNED_BASELINE,
+    session.run("onnxgate", "gate", "--baseline", _PINNED_BASELINE,
                 "--current", str(results), "--save", str(verdicts), success_codes=[0, 1, 2])
     return str(verdicts)
 
@@ -60,13 +60,13 @@ def latest(session: nox.Session) -> None:
     """
     if "one-at-a-time" in session.posargs:
         session.install("-c", "constraints.txt", "-e", ".[test]")
-        listed = session.run("python", "-m", "benchmarks.drift", "--list", silent=True) or ""
+        listed = session.run("python", "-m", "conversion.bench.drift", "--list", silent=True) or ""
         for dist in listed.split():
             session.install("-c", "constraints.txt", "-e", ".[test]")
             session.install("--upgrade", dist)
             verdicts = _parity_bench_gate(session, dist)
-            session.run("python", "-m", "benchmarks.drift", "--only", dist, "--gate-json", verdicts)
+            session.run("python", "-m", "conversion.bench.drift", "--only", dist, "--gate-json", verdicts)
         return
     session.install("--upgrade", "--upgrade-strategy", "eager", "-e", ".[test]")
     verdicts = _parity_bench_gate(session, "all")
-    session.run("python", "-m", "benchmarks.drift", "--gate-json", verdicts)
+    session.run("python", "-m", "conversion.bench.drift", "--gate-json", verdicts)

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchmarks.prepared import prepare
-from benchmarks.settings import check_goal
-from benchmarks.zoo import FRAMEWORKS, ZooSpec
 from conversion import InferenceEngine
+from conversion.bench.prepared import prepare
+from conversion.bench.settings import check_goal
+from conversion.bench.zoo import FRAMEWORKS, ZooSpec
 from conversion.timing import CPU, WALL, interleaved
 
 GOAL = 1.25

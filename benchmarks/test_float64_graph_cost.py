@@ -15,9 +15,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from benchmarks.settings import check_goal
-from benchmarks.zoo import ZooSpec, build
 from conversion import convert
+from conversion.bench.settings import check_goal
+from conversion.bench.zoo import ZooSpec, build
 from conversion.timing import CPU, interleaved
 
 GOAL = 1.10  # a float64 graph may cost at most 10% more than the float32 one

@@ -23,17 +23,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchmarks.prepared import prepare
-from benchmarks.settings import check_goal, settings_of
-from benchmarks.zoo import FRAMEWORKS, ZooSpec
 from conversion import ConvertedModel, Predictor
+from conversion.bench.prepared import prepare
+from conversion.bench.settings import check_goal, settings_of
+from conversion.bench.zoo import FRAMEWORKS, ZooSpec
 from conversion.frameworks import adapter_named
 from conversion.latency import batch_of
 from conversion.timing import CPU, interleaved
 
 GOAL = 1.10
 SIZES = (1, 3, 16, 100, 256, 700, 1024, 3000, 4096, 10_000, 16_384, 40_000, 65_536)
-QUICK_SIZES = (1, 256, 4096)  # the quick profile's batch sizes (benchmarks/cases.py)
+QUICK_SIZES = (1, 256, 4096)  # the quick profile's batch sizes (conversion/bench/cases.py)
 BUDGET_S = 1.2  # per batch size, for all paths together
 
 

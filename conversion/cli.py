@@ -7,40 +7,27 @@ people go to stdout (or JSON with --json), diagnostics and progress to stderr.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ._version import __version__
+from .bench_commands import register_bench, register_gate
+from .cli_errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, emit_error
 from .errors import InputError, OnnxGateError
 
 __all__ = ["build_parser", "main"]
 
 log = logging.getLogger("onnxgate")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 FORMATTER = argparse.RawDescriptionHelpFormatter
-
-# Subcommands the benchmarks package implements: (module, its register function).
-EXTERNAL_COMMANDS = {
-    "bench": ("benchmarks.runner", "register", "run the benchmark suite (quick or full) and write results JSON"),
-    "gate": ("benchmarks.gate", "register", "compare current results with a baseline; exit 1 on a regression"),
-}
 
 
 def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
     print(json.dumps(data, indent=2, default=str) if args.json else text)
-
-
-def emit_error(command: str, message: str, *, as_json: bool, exit_code: int = EXIT_USAGE) -> int:
-    """One line on stderr and, with --json, one JSON object on stdout, so a script always gets JSON."""
-    print(f"onnxgate {command}: error: {message}", file=sys.stderr)
-    if as_json:
-        print(json.dumps({"error": message, "exit_code": exit_code}))
-    return exit_code
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,9 +50,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from reports.job import ZOO_DATASETS, JobOptions, run_job
-    from reports.parity_matrix import Subject
-    from reports.user_model import attach_onnx, load_rows, load_user_model, rows_for
+    from conversion.job import ZOO_DATASETS, JobOptions, run_job
+    from conversion.model_files import attach_onnx, load_rows, load_user_model, rows_for
+    from conversion.parity_matrix import Subject
 
     from .convert import convert
 
@@ -105,7 +92,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         opts.subjects = [Subject(user.path.stem, user.framework, "user data" if args.data else "generated rows",
                                  reference.task if reference else "unknown", user.model, X)]
     outcome = run_job(opts)
-    from reports.verdict import model_verdict
+    from conversion.report.verdict import model_verdict
 
     verdicts = [model_verdict(m["name"], [c for c in outcome.result.parity if c["model"] == m["name"]],
                               [r for r in outcome.result.latency if r["model"] == m["name"]])
@@ -129,7 +116,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from reports.user_model import load_user_model
+    from conversion.model_files import load_user_model
 
     from .convert import convert
 
@@ -149,8 +136,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from reports.parity_matrix import with_nan
-    from reports.user_model import attach_onnx, fingerprint_differs, load_rows, load_user_model, rows_for
+    from conversion.model_files import attach_onnx, fingerprint_differs, load_rows, load_user_model, rows_for
+    from conversion.parity_matrix import with_nan
 
     from .convert import convert
     from .parity import check_parity
@@ -177,9 +164,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from reports.build import report_from_files
-    from reports.job import default_output, gate_view
-    from reports.run_results import load_results
+    from conversion.job import default_output, gate_view
+    from conversion.report.build import report_from_files
+    from conversion.results.run_results import load_results
 
     gate = None
     if args.baseline:
@@ -197,28 +184,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_FAILED if gate and not gate["passed"] else EXIT_OK
 
 
-def _unavailable(name: str, module: str, reason: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        print(f"onnxgate {name} is not available yet: {module} could not provide it ({reason}). "
-              "Update onnxgate, or run the benchmarks with pytest benchmarks/ directly.", file=sys.stderr)
-        return EXIT_USAGE
-
-    return run
-
-
-def _register_external(sub: argparse._SubParsersAction, name: str, module: str, func: str, help_text: str) -> None:
-    """Lets the benchmarks package add its own subcommand; a clear message while it cannot."""
-    try:
-        register = getattr(importlib.import_module(module), func)
-    except (ImportError, AttributeError) as exc:
-        log.debug("%s: %s", name, exc)
-        p = sub.add_parser(name, help=f"{help_text} (not available yet)")
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=_unavailable(name, module, str(exc)))
-        return
-    register(sub)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="onnxgate", formatter_class=FORMATTER,
@@ -227,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
                "exit codes: 0 ok, 1 parity or performance failure, 2 usage or input error",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging on stderr (-vv for debug)")
+    parser.add_argument("--version", action="version", version=f"onnxgate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = sub.add_parser(
@@ -284,13 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     rep.set_defaults(func=_cmd_report)
 
-    for name, (module, func, help_text) in EXTERNAL_COMMANDS.items():
-        _register_external(sub, name, module, func, help_text)
+    register_bench(sub)
+    register_gate(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Logging before parsing, so register() of the benchmarks package can log too.
+    # Logging before parsing, so anything the parser builds can log too.
     verbose = sum(a in ("-v", "--verbose") for a in (argv if argv is not None else sys.argv[1:]))
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)

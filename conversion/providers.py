@@ -99,6 +99,11 @@ ALIASES: dict[str, str] = {
 ProviderArg = str | tuple[str, Mapping[str, Any]]
 
 
+def provider_label(provider: str) -> str:
+    """The short name in benchmark ids and noise classes: CPUExecutionProvider -> "cpu"."""
+    return provider.removesuffix("ExecutionProvider").lower()
+
+
 def available_providers() -> list[str]:
     return list(ort.get_available_providers())
 

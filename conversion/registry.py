@@ -26,7 +26,7 @@ import onnxruntime as ort
 from filelock import FileLock
 from onnx import external_data_helper
 
-from . import __version__
+from ._version import __version__
 from .atomic import write_text_atomic
 from .calibration import DEFAULT_SIZES
 from .converted import ConvertedModel, describe

@@ -14,16 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .frameworks import adapters, framework_names
 
 __all__ = ["ONNXConverter"]
 
-# framework name -> (distribution to look up, pip extra); the seed's model_type values map here.
-_FRAMEWORKS: dict[str, tuple[str, str]] = {
-    "xgboost": ("xgboost", "xgboost"),
-    "lightgbm": ("lightgbm", "lightgbm"),
-    "catboost": ("catboost", "catboost"),
-    "sklearn": ("scikit-learn", "sklearn"),
-}
 _CONVERTERS: dict[str, tuple[tuple[str, ...], str]] = {
     "onnx": (("onnx",), "core"),
     # onnxruntime comes as one of several distributions, all importing as `onnxruntime`.
@@ -81,7 +75,7 @@ class ONNXConverter:
         if model_type is not None:
             wanted = _MODEL_TYPES.get(str(model_type).lower())
             if wanted is None:
-                allowed = ", ".join(sorted(_FRAMEWORKS))
+                allowed = ", ".join(sorted(framework_names()))
                 raise InputError(f"model_type={model_type!r} is unknown; use one of {allowed} or None")
             if wanted != detected:
                 raise InputError(
@@ -113,7 +107,7 @@ class ONNXConverter:
 
         return {
             "onnx_dir": str(self.onnx_dir),
-            "frameworks": {name: entry((dist,), extra) for name, (dist, extra) in _FRAMEWORKS.items()},
+            "frameworks": {a.name: entry((a.dist_name(),), a.extra) for a in adapters()},
             "converters": {name: entry(dists, extra) for name, (dists, extra) in _CONVERTERS.items()},
             "providers": list(ort.get_available_providers()),
         }

@@ -5,5 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="results/ci-$(date +%Y%m%d-%H%M%S)"
-.venv/bin/onnxgate bench --quick --output "$out"
+# benchmarks/ is the project's own suite (routing, engine overhead, conversion speed), run beside
+# the zoo suite onnxgate ships; the baselines hold both.
+.venv/bin/onnxgate bench --quick --suite benchmarks --output "$out"
 .venv/bin/onnxgate gate --baseline benchmarks/baselines/ --record-missing --current "$out"/*.json

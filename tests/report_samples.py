@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reports.run_results import RunResult, save_run
+from conversion.results.run_results import RunResult, save_run
 
 BATCHES = (1, 16, 256, 4096)
 

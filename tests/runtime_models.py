@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from conversion import ConvertedModel, UnsupportedModelError, convert
+from conversion.frameworks import framework_names
 
-FRAMEWORKS = ("xgboost", "lightgbm", "catboost", "sklearn")
+FRAMEWORKS = framework_names()
 N_FEATURES = 6
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.cases import PROFILES, cases_for, parse_specs
-from benchmarks.cli_commands import main as cli_main
-from benchmarks.runner import run_benchmarks
-from benchmarks.zoo import ZooSpec
+from conversion.bench.cases import PROFILES, cases_for, parse_specs
+from conversion.bench.runner import SUITES_DIR, run_benchmarks
+from conversion.bench.zoo import ZooSpec
+from conversion.cli import main as cli_main
 from conversion.errors import OnnxGateError, ResultsError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,8 +50,8 @@ def test_case_ids_are_readable() -> None:
 
 
 def _pytest_bench(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest", str(REPO / "benchmarks" / "test_latency.py"),
-                           "-p", "no:cacheprovider", "--collect-only", "-q", *args],
+    return subprocess.run([sys.executable, "-m", "pytest", str(SUITES_DIR / "test_latency.py"),
+                           "-c", str(SUITES_DIR / "pytest.ini"), "--collect-only", "-q", *args],
                           cwd=REPO, capture_output=True, text=True, check=False)
 
 
@@ -69,16 +69,21 @@ def test_plugin_baseline_needs_benchmark_json(tmp_path: Path) -> None:
 
 
 def test_empty_results_are_an_error(tmp_path: Path) -> None:
-    from benchmarks.results import load_run
+    from conversion.results.benchmark_runs import load_run
 
     (tmp_path / "r.json").write_text("  \n")
     with pytest.raises(ResultsError, match="empty"):
         load_run(tmp_path / "r.json")
 
 
-def test_relative_output_is_the_callers_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # One quick benchmark only: the point is where the results file lands, not the timing.
+def test_bench_runs_from_another_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user's directory with its own benchmarks/ and reports/ packages and a conftest.py needing
+    packages onnxgate does not: the installed suite runs anyway, and a relative --output is theirs."""
+    (tmp_path / "conftest.py").write_text("import a_package_only_this_project_has\n")
+    for package in ("benchmarks", "reports"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("raise ImportError('the user project, not onnxgate')\n")
     monkeypatch.chdir(tmp_path)
-    path = run_benchmarks("quick", "results", extra_args=["-k", "test_engine_overhead_one_row and xgboost"])
-    assert path.parent == tmp_path / "results" and path.is_file()
-    assert path.name.startswith("bench-quick-") and '"benchmarks"' in path.read_text()
+    specs = parse_specs(["xgboost-synthetic-small"])
+    path = run_benchmarks("quick", "out", specs=specs, extra_args=["-k", "b1-native"])
+    assert path.parent == tmp_path / "out" and path.is_file()

@@ -264,13 +264,13 @@ def test_run_reads_latency_from_the_benchmark_profile(tmp_path: Path) -> None:
 
 def test_run_survives_a_failing_benchmark_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    import benchmarks.runner
+    import conversion.bench.runner
 
     def failing(*args: object, **kwargs: object) -> Path:
-        raise benchmarks.runner.BenchmarkRunError("the quick benchmark run failed (pytest exited with code 1)",
+        raise conversion.bench.runner.BenchmarkRunError("the quick benchmark run failed (pytest exited with code 1)",
                                                   results=tmp_path / "never-written.json")
 
-    monkeypatch.setattr(benchmarks.runner, "run_benchmarks", failing)
+    monkeypatch.setattr(conversion.bench.runner, "run_benchmarks", failing)
     code, _, err = run(capsys, "run", "--framework", "xgboost", "--datasets", "wine", "--no-upstream",
                          "--output", tmp_path / "r", "--json")
     assert code == 0, err

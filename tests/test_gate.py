@@ -11,20 +11,21 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchmarks.cli_commands import main as cli_main
-from benchmarks.gate import MIN_EFFECT, ParityBroken, RatioRegression, benchmark_class, gate_files
-from benchmarks.results import SCHEMA_VERSION, Record, flatten, group_by_machine, load_results
+from conversion.cli import main as cli_main
 from conversion.errors import ResultsError
+from conversion.results.benchmark_runs import SCHEMA_VERSION, Record, flatten, group_by_machine, load_results
+from conversion.results.gate import MIN_EFFECT, ParityBroken, RatioRegression, benchmark_class, gate_files
 
 MACHINE = {"cpu_model": "Test CPU", "cpu_count": 2, "arch": "x86_64", "system": "Linux"}
 
 
 def _record(ratios: Any, *, runtime: str = "onnx", batch: int = 4096, threads: int | None = 1,
-            parity: str = "passed", reference_cpu_s: float | None = None) -> Record:
+            parity: str = "passed", reference_cpu_s: float | None = None,
+            provider: str = "CPUExecutionProvider") -> Record:
     nan = float("nan")
     return Record(
         framework="xgboost", model="xgboost-synthetic-small", size="small", dataset="synthetic", batch_size=batch,
-        runtime=runtime, provider=None if runtime == "native" else "CPUExecutionProvider",
+        runtime=runtime, provider=None if runtime == "native" else provider,
         threads=None if runtime == "native" else threads, p50=nan, p90=nan, p99=nan, mean=nan, min=nan,
         stddev=nan, rounds=len(ratios), rows_per_s=nan, parity=parity, parity_detail="", conversion_s=None,
         onnx_bytes=None, session_s=None, first_call_s=None, peak_rss_mb=None,
@@ -70,7 +71,7 @@ def test_significant_but_small_shift_is_not_a_regression() -> None:
     rng = np.random.default_rng(2)
     rule = RatioRegression()
     base, cur = _record(_rounds(rng, n=600, spread=0.02)), _record(_rounds(rng, level=2.08, n=600, spread=0.02))
-    judged = rule.judge(cur.ratio_rounds, base.ratio_rounds, benchmark_class(cur))
+    judged = rule.test(cur.ratio_rounds, base.ratio_rounds, benchmark_class(cur))
     assert judged.p_greater < 1e-6
     assert rule.fails(cur, base) is None
 
@@ -90,18 +91,30 @@ def test_reason_names_benchmark_effect_and_minimum() -> None:
     rng = np.random.default_rng(3)
     reason = RatioRegression().fails(_record(_rounds(rng, level=3.0)), _record(_rounds(rng)))
     assert reason is not None
-    minimum = MIN_EFFECT["reference"]["onnx-1thread/large"]
+    minimum = MIN_EFFECT["reference"]["onnx-cpu-1thread/large"]
     assert "synthetic" in reason and "onnx/reference" in reason and f"{minimum:.0%}" in reason
 
 
 @pytest.mark.parametrize(
     ("runtime", "batch", "threads", "expected"),
-    [("native", 1, None, "native/tiny"), ("onnx", 256, 1, "onnx-1thread/medium"),
-     ("onnx", 65536, 2, "onnx-threads/large")],
+    [("native", 1, None, "native/tiny"), ("onnx", 256, 1, "onnx-cpu-1thread/medium"),
+     ("onnx", 65536, 2, "onnx-cpu-threads/large")],
 )
 def test_benchmark_classes(runtime: str, batch: int, threads: int | None, expected: str) -> None:
     assert benchmark_class(_record([1.0], runtime=runtime, batch=batch, threads=threads)) == expected
     assert (expected in MIN_EFFECT["reference"]) == (threads in (None, 1))  # multi-threaded: not gated
+
+
+def test_the_provider_is_part_of_the_noise_class() -> None:
+    # Another provider's rows drift differently; with no minimum effect measured they are not gated.
+    rng = np.random.default_rng(14)
+    base = _record(_rounds(rng), provider="CUDAExecutionProvider")
+    cur = _record(_rounds(rng, level=4.0), provider="CUDAExecutionProvider")
+    assert benchmark_class(cur) == "onnx-cuda-1thread/large"
+    rule = RatioRegression()
+    assert rule.fails(cur, base) is None
+    assert "not gated" in (rule.comparable(cur, base) or "")
+    assert rule.fails(_record(_rounds(rng, level=4.0)), _record(_rounds(rng))) is not None  # the CPU row is
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from conversion import InferenceEngine, InputError, Predictor, check_parity, convert, load
-from reports.user_model import load_rows
+from conversion.model_files import load_rows
 
 lgb = pytest.importorskip("lightgbm")
 xgb = pytest.importorskip("xgboost")

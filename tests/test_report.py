@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from conversion.errors import InputError, ResultsError
-from reports.build import report_from_files
-from reports.verdict import crossover, model_verdict
+from conversion.report.build import report_from_files
+from conversion.report.verdict import crossover, model_verdict
 from tests.report_samples import bench_result, latency_rows, parity_cells, run_result
 
 
@@ -140,7 +140,7 @@ def test_gate_verdict_against_a_baseline_is_in_the_report(tmp_path: Path, capsys
 def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise() -> None:
     import io
 
-    from reports.progress import Progress
+    from conversion.progress import Progress
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

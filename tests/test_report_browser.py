@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from reports.build import report_from_files
-from reports.screenshot import CHROMIUM_FLAGS, find_chromium
+from conversion.report.build import report_from_files
+from conversion.report.screenshot import CHROMIUM_FLAGS, find_chromium
 from tests.report_samples import run_result
 
 pytestmark = pytest.mark.browser

@@ -54,7 +54,7 @@ class ModelEntry:
 
     def load(self) -> Any:
         """The fitted native model; a refusal names this entry (e.g. a pickle without trust_pickle)."""
-        from reports.user_model import load_user_model  # moves with the layering work
+        from conversion.model_files import load_user_model
 
         try:
             return load_user_model(self.path, trust_pickle=self.trust_pickle).model

@@ -17,6 +17,8 @@ __all__ = [
     "AdapterTable",
     "default_adapters",
     "adapter_for",
+    "adapters",
+    "framework_names",
     "register_adapter",
     "import_optional",
 ]
@@ -83,6 +85,16 @@ def adapter_for(model: Any) -> Adapter:
 
 def adapter_named(name: str) -> Adapter:
     return _table()[name]
+
+
+def adapters() -> tuple[Adapter, ...]:
+    """Every registered adapter, in registration order: the one list of frameworks."""
+    return tuple(_table()._by_name.values())
+
+
+def framework_names() -> tuple[str, ...]:
+    """("xgboost", "lightgbm", "catboost", "sklearn"), plus any adapter registered since."""
+    return tuple(a.name for a in adapters())
 
 
 def register_adapter(adapter: Adapter, *, overwrite: bool = False) -> None:

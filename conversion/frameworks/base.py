@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,18 +13,10 @@ import numpy as np
 import onnx
 
 from ..emit_onnx import emit
-from ..errors import MissingDependencyError
+from ..optional import import_optional
 from ..tree_ir import Head, TreeEnsembleIR
 
 __all__ = ["Adapter", "Lowered", "NativeInput", "import_optional"]
-
-
-def import_optional(package: str, extra: str, purpose: str = "") -> ModuleType:
-    """Imports ``package`` or raises MissingDependencyError naming the pip extra."""
-    try:
-        return importlib.import_module(package)
-    except ImportError as exc:
-        raise MissingDependencyError(package, extra, purpose) from exc
 
 
 @dataclass(frozen=True)
@@ -79,7 +70,7 @@ class Adapter(ABC):
     def lower(self, model: Any, *, dtype: np.dtype, ml_opset: int | None) -> Lowered:
         ir = self.to_ir(model)
         graph = emit(ir, dtype=dtype, ml_opset=ml_opset)
-        from .. import __version__
+        from .._version import __version__
 
         return Lowered(graph, ir.head, ir.n_features, "onnxgate", __version__)
 
@@ -104,6 +95,18 @@ class Adapter(ABC):
 
     # The file suffix of the native format save_native writes (".ubj", ".txt", ".cbm", ".skops").
     native_suffix: ClassVar[str] = ""
+    # Every suffix a file of this framework's may have, for reading a user's model file.
+    file_suffixes: ClassVar[tuple[str, ...]] = ()
+    # The pip distribution, where it differs from the import name (scikit-learn vs sklearn).
+    distribution: ClassVar[str] = ""
+
+    def sniff(self, head: bytes) -> str | None:
+        """A readable name of this framework's file format if a file starting with ``head`` is
+        in it ("an XGBoost JSON model"), else None. Refuses mismatched --framework early."""
+        return None
+
+    def dist_name(self) -> str:
+        return self.distribution or self.package
 
     def save_native(self, model: Any, path: Path) -> None:
         """Writes the model in its framework's own format (never pickle)."""

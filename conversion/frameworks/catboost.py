@@ -173,6 +173,10 @@ class CatBoostAdapter(Adapter):
     extra = "catboost"
     supported = ("CatBoostClassifier", "CatBoostRegressor", "CatBoostRanker", "CatBoost")
     native_suffix = ".cbm"
+    file_suffixes = (".cbm",)
+
+    def sniff(self, head: bytes) -> str | None:
+        return "a CatBoost .cbm model" if head.startswith(b"CBM1") else None
 
     def feature_names(self, model: Any) -> list[str] | None:
         self._check(model)
@@ -327,7 +331,7 @@ class CatBoostAdapter(Adapter):
         )
 
     def lower(self, model: Any, *, dtype: np.dtype, ml_opset: int | None) -> Lowered:
-        from .. import __version__
+        from .._version import __version__
 
         ir = self.to_ir(model)
         graph = emit(ir, dtype=dtype, ml_opset=ml_opset)

@@ -172,7 +172,7 @@ class LightGBMAdapter(Adapter):
             return path.read_text(encoding="utf-8")
 
     def lower(self, model: Any, *, dtype: np.dtype, ml_opset: int | None) -> Lowered:
-        from .. import __version__
+        from .._version import __version__
 
         text = self._model_text(model)
         ir = self._ir_from_text(model, text)
@@ -299,6 +299,13 @@ class LightGBMAdapter(Adapter):
         return self._model_text(model).encode("utf-8")
 
     native_suffix = ".txt"
+    file_suffixes = (".txt",)
+
+    def sniff(self, head: bytes) -> str | None:
+        text = head.lstrip()
+        if text.startswith((b"tree\n", b"tree\r\n")) or b"version=v" in head:
+            return "a LightGBM text model"
+        return None
 
     def feature_names(self, model: Any) -> list[str] | None:
         names = list(self._booster(model).feature_name())

@@ -74,6 +74,11 @@ class SklearnAdapter(Adapter):
     supported = (*TREE_BUILDERS, "IsolationForest", *_SKL2ONNX_CLASSIFIERS, *_LINEAR_REGRESSORS, *_SKL2ONNX_REGRESSORS,
                  "Pipeline of " + "/".join(_PREPROCESSORS) + " steps before one of these")
     native_suffix = ".skops"
+    file_suffixes = (".skops",)
+    distribution = "scikit-learn"
+
+    def sniff(self, head: bytes) -> str | None:
+        return "a zip archive (scikit-learn .skops)" if head.startswith(b"PK\x03\x04") else None
 
     def feature_names(self, model: Any) -> list[str] | None:
         names = getattr(model, "feature_names_in_", None)
@@ -145,7 +150,7 @@ class SklearnAdapter(Adapter):
     # -- conversion --
 
     def lower(self, model: Any, *, dtype: np.dtype, ml_opset: int | None) -> Lowered:
-        from .. import __version__
+        from .._version import __version__
 
         pre, final = self._split(model)
         kind = _kind(final)
@@ -330,8 +335,8 @@ class _PaddingFreePickler(pickle.Pickler):
     """The bytes a fingerprint hashes: what predictions depend on, the same after a .skops round trip.
 
     Structured arrays go field by field (a tree's node array has padding bytes holding whatever
-    memory held), other arrays in C order (memory layout is no part of the model), and random generators by type only (skops does not restore their state, and
-    predict never draws from them).
+    memory held), other arrays in C order (memory layout is no part of the model), and random
+    generators by type only (skops does not restore their state, and predict never draws from them).
     """
 
     def reducer_override(self, obj: Any) -> Any:

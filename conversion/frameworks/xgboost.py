@@ -216,6 +216,14 @@ class XGBoostAdapter(Adapter):
         return bytes(self._booster(model).save_raw("ubj"))
 
     native_suffix = ".ubj"
+    file_suffixes = (".json", ".ubj")
+
+    def sniff(self, head: bytes) -> str | None:
+        if head.lstrip()[:2] in (b'{"', b"{\n", b"{ "):
+            return "an XGBoost JSON model"
+        if head.startswith(b"{"):  # UBJSON: an object marker, then typed keys ($, U, L, ...)
+            return "an XGBoost UBJSON model"
+        return None
 
     def feature_names(self, model: Any) -> list[str] | None:
         names = self._booster(model).feature_names

@@ -1,6 +1,6 @@
 """Native vs ONNX latency per execution provider, for the zoo's small models.
 
-Run as ``python -m benchmarks.provider_latency --providers CPUExecutionProvider
+Run as ``python -m conversion.bench.provider_latency --providers CPUExecutionProvider
 OpenVINOExecutionProvider`` (the ``nox -s openvino`` session does). A provider that rejects a
 model is reported with the engine's reason and measured on the CPU it fell back to.
 """
@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.prepared import prepare
-from benchmarks.zoo import ZooSpec
 from conversion import InferenceEngine, OnnxGateError, measure_latency_improvement
+from conversion.bench.prepared import prepare
+from conversion.bench.zoo import ZooSpec
 
 log = logging.getLogger("onnxgate.provider_latency")
 

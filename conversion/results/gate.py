@@ -10,8 +10,10 @@ to catch. A benchmark regresses when both hold:
 - effect size: the median ratio rose by at least the minimum effect of the benchmark's class,
   which is set above the run-to-run drift measured for that class by ``prove_gate``.
 
-Every rule is a small object with ``fails(current, baseline) -> reason | None``; all failures
-are collected and reported together.
+Every rule is a small object: ``applies(record)`` says which rows it judges, and
+``fails(current, baseline) -> reason | None`` gives its verdict; a performance rule also
+``judge()``s each row into a ``Change`` for the table, from which ``fails`` is derived, so the
+table and the verdict cannot disagree. All failures are collected and reported together.
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from scipy.stats import mannwhitneyu
-
-from benchmarks.results import Record, Run, load_run, percentile
 from conversion.errors import ResultsError
+from conversion.optional import import_optional
+from conversion.providers import CPU, provider_label
+from conversion.results.benchmark_runs import Record, Run, load_run, percentile
 
 __all__ = [
     "MIN_EFFECT",
@@ -41,7 +43,6 @@ __all__ = [
     "machine_differences",
     "machine_state_change",
     "outcome_json",
-    "register",
 ]
 
 log = logging.getLogger(__name__)
@@ -57,23 +58,27 @@ log = logging.getLogger(__name__)
 #   native rows vs reference: 35% (1 row), 52% (256), 36% (4096)
 # So the reference ratio is the sharp test from 256 rows up; ONNX/native and native rows
 # only catch large slowdowns (a framework or onnxruntime release that doubles a kernel).
+# Classes are per provider: another provider's kernels and transfers drift differently, so
+# its rows are gated only once prove_gate has measured a minimum effect for it.
 MIN_EFFECT: dict[str, dict[str, float]] = {
     "reference": {
         # Native rows: a different program than the reference; XGBoost's own 4096-row call
         # also switched between 6 and 12 ms on an idle machine. Gross regressions only.
         "native/tiny": 0.75, "native/medium": 0.75, "native/large": 0.75,
-        "onnx-1thread/tiny": 0.35, "onnx-1thread/medium": 0.10, "onnx-1thread/large": 0.10,
+        "onnx-cpu-1thread/tiny": 0.35, "onnx-cpu-1thread/medium": 0.10, "onnx-cpu-1thread/large": 0.10,
     },
     # ONNX/native moved up to 45% in prove_gate and 55% between the baseline (load ~12) and a
     # quieter run: two programs react to a busy machine differently. Only gross regressions
     # (an onnxruntime release doubling TreeEnsemble time, ORT #27187) clear this bar here.
-    "native": {"onnx-1thread/tiny": 0.75, "onnx-1thread/medium": 0.75, "onnx-1thread/large": 0.75},
+    "native": {"onnx-cpu-1thread/tiny": 0.75, "onnx-cpu-1thread/medium": 0.75, "onnx-cpu-1thread/large": 0.75},
 }
 # Multi-threaded ONNX rows are measured and reported but not gated on this 2-core shared
 # machine: their CPU time includes ONNX Runtime's spin-waiting pool threads, which spin
 # longer the idler the other core is. The CI gate of unchanged code against a baseline taken
-# at another load showed onnx/reference +69% and +179% at 256 rows, 2 threads.
-NOT_GATED = "multi-threaded rows are not gated on a 2-core shared machine (spin-wait CPU time)"
+# at another load showed onnx/reference +69% and +179% at 256 rows, 2 threads. Providers
+# other than CPU have no measured minimum effect here, so they are reported, not gated, too.
+NOT_GATED = ("not gated: no minimum effect for this class on a 2-core shared machine (multi-threaded rows: "
+             "spin-wait CPU time; providers other than CPU: not measured)")
 ALPHA = 0.01
 COMPARED = frozenset({"regression", "improvement", "unchanged"})  # verdicts of a benchmark judged against the baseline
 MIN_ROUNDS = 8
@@ -88,14 +93,21 @@ _BUCKETS = ((16, "tiny"), (1024, "medium"))
 
 
 def benchmark_class(rec: Record) -> str:
-    """The noise class of a benchmark: runtime kind and threading, and batch size bucket."""
-    kind = rec.runtime if rec.runtime == "native" else ("onnx-1thread" if (rec.threads or 1) == 1 else "onnx-threads")
+    """The noise class of a benchmark: runtime, provider and threading, and batch size bucket."""
+    if rec.runtime == "native":
+        kind = "native"
+    else:
+        threading = "1thread" if (rec.threads or 1) == 1 else "threads"
+        kind = f"{rec.runtime}-{provider_label(rec.provider or CPU)}-{threading}"
     bucket = next((name for limit, name in _BUCKETS if rec.batch_size <= limit), "large")
     return f"{kind}/{bucket}"
 
 
 class Rule(Protocol):
     verdict: str  # "parity" | "performance"
+    partner: str | None  # what a performance rule's ratios are against; None for parity
+
+    def applies(self, rec: Record) -> bool: ...
 
     def fails(self, current: Record, baseline: Record | None) -> str | None: ...
 
@@ -105,6 +117,10 @@ class ParityBroken:
     """Parity failed now, or a model that converted and matched in the baseline no longer does."""
 
     verdict: str = "parity"
+    partner: str | None = None
+
+    def applies(self, rec: Record) -> bool:
+        return True
 
     def fails(self, current: Record, baseline: Record | None) -> str | None:
         if current.parity == "failed":
@@ -133,12 +149,17 @@ class RatioRegression:
     min_effect: Mapping[str, float] | None = None
     min_rounds: int = MIN_ROUNDS
     verdict: str = "performance"
+    runtimes: frozenset[str] | None = None  # judge only rows of these runtimes; None: every row
 
     def threshold(self, cls: str) -> float | None:
         """The class's minimum effect, or None when the class is not gated."""
         return (self.min_effect or MIN_EFFECT[self.partner]).get(cls)
 
-    def judge(self, current: Sequence[float], baseline: Sequence[float], cls: str) -> RatioJudgement:
+    def test(self, current: Sequence[float], baseline: Sequence[float], cls: str) -> RatioJudgement:
+        """Effect size and one-sided Mann-Whitney p-values of current vs baseline rounds."""
+        # scipy is the bench extra's, and slow to import: only a judgement needs it.
+        import_optional("scipy", "bench", "judge benchmark ratios")
+        from scipy.stats import mannwhitneyu
         effect = percentile(current, 50) / percentile(baseline, 50) - 1.0
         greater = mannwhitneyu(current, baseline, alternative="greater").pvalue
         less = mannwhitneyu(current, baseline, alternative="less").pvalue
@@ -146,7 +167,7 @@ class RatioRegression:
         return RatioJudgement(effect, float(greater), float(less), float("inf") if threshold is None else threshold)
 
     def applies(self, rec: Record) -> bool:
-        return bool(rec.rounds_vs(self.partner)[0])
+        return bool(rec.rounds_vs(self.partner)[0]) and (self.runtimes is None or rec.runtime in self.runtimes)
 
     def comparable(self, current: Record, baseline: Record | None) -> str | None:
         """Why the pair cannot be judged, or None."""
@@ -161,16 +182,37 @@ class RatioRegression:
             return NOT_GATED
         return None
 
-    def fails(self, current: Record, baseline: Record | None) -> str | None:
-        if not self.applies(current) or self.comparable(current, baseline) is not None:
-            return None
+    def judge(self, key: str, current: Record | None, baseline: Record | None) -> Change:
+        """This rule's verdict on one benchmark: regression, improvement, unchanged, or why not judged."""
+        rec = current or baseline
+        assert rec is not None
+        cls = benchmark_class(rec)
+        metric = rec.rounds_vs(self.partner)[0]
+        if current is None:
+            return Change(key, cls, baseline, None, "missing", note="in the baseline, not in the current run",
+                          metric=metric)
+        why_not = self.comparable(current, baseline)
+        if why_not is not None:
+            return Change(key, cls, baseline, current, "new" if baseline is None else "unjudged", note=why_not,
+                          metric=metric)
         assert baseline is not None
-        kind, cur = current.rounds_vs(self.partner)
-        j = self.judge(cur, baseline.rounds_vs(self.partner)[1], benchmark_class(current))
+        cur_rounds, base_rounds = current.rounds_vs(self.partner)[1], baseline.rounds_vs(self.partner)[1]
+        j = self.test(cur_rounds, base_rounds, cls)
         if j.p_greater < self.alpha and j.effect >= j.threshold:
-            return (f"{current.name or current.key}: {kind} ratio +{j.effect:.0%} "
-                    f"(minimum {j.threshold:.0%}, Mann-Whitney p={j.p_greater:.2g})")
-        return None
+            verdict = "regression"
+        elif j.p_less < self.alpha and j.effect <= -j.threshold:
+            verdict = "improvement"
+        else:
+            verdict = "unchanged"
+        return Change(key, cls, baseline, current, verdict, j.effect, j.p_greater, j.threshold, metric=metric,
+                      baseline_ratio=percentile(base_rounds, 50), current_ratio=percentile(cur_rounds, 50),
+                      name=current.name)
+
+    def fails(self, current: Record, baseline: Record | None) -> str | None:
+        if not self.applies(current):
+            return None
+        change = self.judge(current.key, current, baseline)
+        return change.reason if change.verdict == "regression" else None
 
 
 DEFAULT_RULES: tuple[Rule, ...] = (ParityBroken(), RatioRegression("native"), RatioRegression("reference"))
@@ -192,6 +234,13 @@ class Change:
     metric: str = ""  # the ratio judged, e.g. "onnx/native"
     baseline_ratio: float | None = None
     current_ratio: float | None = None
+    name: str = ""  # the benchmark's pytest name, for messages
+
+    @property
+    def reason(self) -> str:
+        """A regression as one line of the gate's verdict."""
+        return (f"{self.name or self.key}: {self.metric} ratio +{self.effect or 0.0:.0%} "
+                f"(minimum {self.threshold or 0.0:.0%}, Mann-Whitney p={self.p_value or 0.0:.2g})")
 
 
 @dataclass
@@ -271,9 +320,15 @@ class GateOutcome:
         }
 
     def render(self, *, all_rows: bool = False) -> str:
-        from benchmarks.gate_table import render_outcome
+        from conversion.results.gate_table import render_outcome
 
-        return render_outcome(self, all_rows=all_rows)
+        return render_outcome(self, all_rows=all_rows, not_gated=NOT_GATED)
+
+    def markdown(self, *, all_rows: bool = False) -> str:
+        """GitHub-flavoured markdown, e.g. for ``$GITHUB_STEP_SUMMARY``."""
+        from conversion.results.gate_table import render_markdown
+
+        return render_markdown(self, all_rows=all_rows, not_gated=NOT_GATED)
 
 
 def machine_differences(baseline: Run, current: Run) -> dict[str, tuple[Any, Any]]:
@@ -286,29 +341,6 @@ def _software_changes(baseline: Run, current: Run) -> dict[str, tuple[Any, Any]]
     keys = [k for k in sorted(set(b) | set(c)) if isinstance(b.get(k, ""), str | None) and b.get(k) != c.get(k)]
     lists = [k for k in sorted(set(b) | set(c)) if isinstance(b.get(k), list) and b.get(k) != c.get(k)]
     return {k: (b.get(k), c.get(k)) for k in keys + lists}
-
-
-def _compare_one(key: str, cur: Record | None, base: Record | None, perf: RatioRegression) -> Change:
-    rec = cur or base
-    assert rec is not None
-    cls = benchmark_class(rec)
-    metric = rec.rounds_vs(perf.partner)[0]
-    if cur is None:
-        return Change(key, cls, base, None, "missing", note="in the baseline, not in the current run", metric=metric)
-    why_not = perf.comparable(cur, base)
-    if why_not is not None:
-        return Change(key, cls, base, cur, "new" if base is None else "unjudged", note=why_not, metric=metric)
-    assert base is not None
-    cur_rounds, base_rounds = cur.rounds_vs(perf.partner)[1], base.rounds_vs(perf.partner)[1]
-    j = perf.judge(cur_rounds, base_rounds, cls)
-    if j.p_greater < perf.alpha and j.effect >= j.threshold:
-        verdict = "regression"
-    elif j.p_less < perf.alpha and j.effect <= -j.threshold:
-        verdict = "improvement"
-    else:
-        verdict = "unchanged"
-    return Change(key, cls, base, cur, verdict, j.effect, j.p_greater, j.threshold, metric=metric,
-                  baseline_ratio=percentile(base_rounds, 50), current_ratio=percentile(cur_rounds, 50))
 
 
 def gate_runs(
@@ -327,15 +359,16 @@ def gate_runs(
     notes: list[str] = []
     if "onnxruntime" in software or "onnxruntime_build" in software:
         # The reference model runs in onnxruntime: a new onnxruntime moves the yardstick itself.
-        rules = [r for r in rules if getattr(r, "partner", None) != "reference"]
+        rules = [r for r in rules if r.partner != "reference"]
         notes.append("onnxruntime changed, so ratios to the reference model (which runs in onnxruntime) "
                      "are not judged; ONNX rows are judged against native only")
     base_by_key = {r.key: r for r in baseline.records}
     cur_by_key = {r.key: r for r in current.records}
     state = machine_state_change(baseline, current)
     if state is not None and abs(state) > MACHINE_STATE_TOLERANCE and rules:
-        rules = [r for r in rules if not (isinstance(r, RatioRegression) and r.partner == "native")]
-        rules = [_OnnxOnly(r) if isinstance(r, RatioRegression) else r for r in rules]
+        # Native rows' only partner is a different program: judge ONNX rows against the reference.
+        rules = [r for r in rules if r.partner != "native"]
+        rules = [replace(r, runtimes=frozenset({"onnx"})) if r.verdict == "performance" else r for r in rules]
         notes.append(f"the reference model ran {state:+.0%} in CPU time per call compared with the baseline: the "
                      "machine was in another state (load, cache pressure), which moves native frameworks unlike "
                      "ONNX Runtime, so ONNX/native and native/reference ratios are not judged; refresh the baseline "
@@ -352,13 +385,10 @@ def gate_runs(
                 performance.append(reason)
             elif reason not in parity:  # one line per model, not one per row of that model
                 parity.append(reason)
-    changes = []
-    for perf in (r for r in rules if isinstance(r, RatioRegression | _OnnxOnly)):
-        inner = perf.rule if isinstance(perf, _OnnxOnly) else perf
-        for k in sorted(set(base_by_key) | set(cur_by_key)):
-            rec = cur_by_key.get(k) or base_by_key[k]
-            if perf.applies(rec):
-                changes.append(_compare_one(k, cur_by_key.get(k), base_by_key.get(k), inner))
+    changes = [rule.judge(k, cur_by_key.get(k), base_by_key.get(k))
+               for rule in rules if rule.verdict == "performance"
+               for k in sorted(set(base_by_key) | set(cur_by_key))
+               if rule.applies(cur_by_key.get(k) or base_by_key[k])]
     return GateOutcome(baseline, current, changes, parity, performance, software, differences, notes)
 
 
@@ -367,27 +397,6 @@ def machine_state_change(baseline: Run, current: Run) -> float | None:
     base = {r.key: r.reference_cpu_s for r in baseline.records if r.reference_cpu_s}
     ratios = sorted(r.reference_cpu_s / base[r.key] for r in current.records if r.reference_cpu_s and r.key in base)
     return percentile(ratios, 50) - 1.0 if ratios else None
-
-
-@dataclass(frozen=True)
-class _OnnxOnly:
-    """A ratio rule restricted to ONNX rows (native rows' only partner is a different program)."""
-
-    rule: RatioRegression
-
-    @property
-    def verdict(self) -> str:
-        return self.rule.verdict
-
-    @property
-    def partner(self) -> str:
-        return self.rule.partner
-
-    def applies(self, rec: Record) -> bool:
-        return rec.runtime != "native" and self.rule.applies(rec)
-
-    def fails(self, current: Record, baseline: Record | None) -> str | None:
-        return self.rule.fails(current, baseline) if current.runtime != "native" else None
 
 
 def gate_files(
@@ -408,9 +417,3 @@ def gate_files(
 def outcome_json(outcome: GateOutcome) -> str:
     return json.dumps(outcome.to_dict(), indent=2)
 
-
-def register(subparsers: object) -> object:
-    """Adds `onnxgate gate` (conversion/cli.py calls this)."""
-    from benchmarks.cli_commands import register_gate
-
-    return register_gate(subparsers)

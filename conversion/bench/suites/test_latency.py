@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from benchmarks.cases import Case
-from benchmarks.fingerprint import software_versions
-from benchmarks.interleave import Interleaved
-from benchmarks.pairing import pair, ratios_of
-from benchmarks.prepared import Prepared, batch_of, prepare
-from benchmarks.settings import settings_of
 from conversion import MissingDependencyError
+from conversion.bench.cases import Case
+from conversion.bench.fingerprint import software_versions
+from conversion.bench.interleave import Interleaved
+from conversion.bench.pairing import pair, ratios_of
+from conversion.bench.prepared import Prepared, batch_of, prepare
+from conversion.bench.settings import settings_of
 
 
 def _prepared(case: Case) -> Prepared:

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from benchmarks.fingerprint import fingerprint
+from conversion.bench.fingerprint import fingerprint
 
 __all__ = ["environment_manifest", "manifest_rows"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from benchmarks.gate import Change, GateOutcome
+    from conversion.results.gate import Change, GateOutcome
 
 __all__ = ["by_model", "render_markdown", "render_outcome"]
 
@@ -55,7 +55,7 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
     return [fmt.format(*_HEADER), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows]
 
 
-def render_outcome(outcome: GateOutcome, *, all_rows: bool = False) -> str:
+def render_outcome(outcome: GateOutcome, *, not_gated: str, all_rows: bool = False) -> str:
     lines = [
         *(f"{label} {run.path} (commit {run.commit[:10] or '?'}, {run.datetime})"
           for label, run in (("baseline:", outcome.baseline), ("current: ", outcome.current))),
@@ -76,17 +76,18 @@ def render_outcome(outcome: GateOutcome, *, all_rows: bool = False) -> str:
     if outcome.nothing_compared:
         lines.append(f"  - {outcome.nothing_compared}")
     # Rows of a subset run that the baseline has are not news; count them, list them with --all.
-    from benchmarks.gate import NOT_GATED
-
+    # not_gated: the gate's note on rows it measures but never judges; the gate passes it in, so
+    # this view does not import the gate back.
     shown = [c for c in outcome.changes
-             if all_rows or (c.verdict not in ("unchanged", "missing") and c.note != NOT_GATED)]
+             if all_rows or (c.verdict not in ("unchanged", "missing") and c.note != not_gated)]
     counts: dict[str, int] = {}
     for c in outcome.changes:
         counts[c.verdict] = counts.get(c.verdict, 0) + 1
     lines.append("benchmarks: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
-    ungated = sorted({c.key for c in outcome.changes if c.note == NOT_GATED})
+    ungated = sorted({c.key for c in outcome.changes if c.note == not_gated})
     if ungated and not all_rows:
-        lines.append(f"{len(ungated)} multi-threaded benchmarks are reported but not gated (list them with --all)")
+        lines.append(f"{len(ungated)} benchmarks of classes without a minimum effect (multi-threaded, non-CPU) "
+                     "are reported but not gated (list them with --all)")
     lines += _listing(outcome)
     if shown:
         lines += _table([_row(c) for c in shown])
@@ -121,10 +122,8 @@ def _md(cell: str) -> str:
     return cell.replace("|", "\\|")  # benchmark keys contain pipes, the table's separator
 
 
-def render_markdown(outcome: GateOutcome, *, all_rows: bool = False) -> str:
+def render_markdown(outcome: GateOutcome, *, not_gated: str, all_rows: bool = False) -> str:
     """The verdicts as GitHub-flavoured markdown, e.g. for ``$GITHUB_STEP_SUMMARY``."""
-    from benchmarks.gate import NOT_GATED
-
     parity = "❌ FAIL" if outcome.parity_failures else "✅ pass"
     perf = ("❌ FAIL" if outcome.performance_failures else
             "⚠️ nothing compared" if outcome.nothing_compared else "✅ pass")
@@ -144,7 +143,7 @@ def render_markdown(outcome: GateOutcome, *, all_rows: bool = False) -> str:
     groups = outcome.benchmarks
     lines += ["", " · ".join(f"{len(groups[name])} {name}" for name, _ in GROUPS), ""]
     shown = [c for c in outcome.changes
-             if all_rows or (c.verdict not in ("unchanged", "missing") and c.note != NOT_GATED)]
+             if all_rows or (c.verdict not in ("unchanged", "missing") and c.note != not_gated)]
     if shown:
         lines += ["| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
         lines += ["| " + " | ".join(_md(cell) for cell in _row(c)) + " |" for c in shown]

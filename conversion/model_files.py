@@ -1,6 +1,8 @@
 """A user's own model file for `onnxgate run --model FILE` and the convert/check commands.
 
-Formats are recognised from their first bytes, so a file whose content does not match
+Each adapter knows its framework's suffixes and formats (``file_suffixes``, ``sniff``); this
+module asks them in turn and handles what belongs to no framework (pickle, ONNX). Formats are
+recognised from their first bytes, so a file whose content does not match
 ``--framework`` is refused with a message naming both, before the framework's own loader
 fails with something cryptic. Pickle is never read without ``trust_pickle``.
 """
@@ -18,25 +20,32 @@ import numpy as np
 import onnx
 
 from conversion.converted import META_PREFIX, ConvertedModel
+from conversion.csv_rows import read_csv_rows
 from conversion.errors import InputError, ModelFileError, OnnxGateError
-from conversion.frameworks import adapter_for, adapter_named
+from conversion.frameworks import adapter_for, adapter_named, adapters, framework_names
 from conversion.parity import summarize_trees
-from reports.csv_rows import read_csv_rows
 
-__all__ = ["SUFFIXES", "UserModel", "attach_onnx", "fingerprint_differs", "load_rows", "load_user_model", "rows_for",
-           "sniff"]
+__all__ = ["FileFormat", "UserModel", "attach_onnx", "fingerprint_differs", "load_rows", "load_user_model", "rows_for",
+           "sniff", "suffixes"]
 
 log = logging.getLogger(__name__)
 
-# suffix -> framework, for when --framework is not given
-SUFFIXES = {".json": "xgboost", ".ubj": "xgboost", ".txt": "lightgbm", ".cbm": "catboost", ".skops": "sklearn"}
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
-# what each sniffed format can be read by
-_FORMAT_FRAMEWORKS = {"xgboost-json": "xgboost", "ubjson": "xgboost", "lightgbm-text": "lightgbm",
-                      "catboost": "catboost", "zip": "sklearn"}
-_FORMAT_NAMES = {"xgboost-json": "an XGBoost JSON model", "ubjson": "an XGBoost UBJSON model",
-                 "lightgbm-text": "a LightGBM text model", "catboost": "a CatBoost .cbm model",
-                 "zip": "a zip archive (scikit-learn .skops)", "pickle": "a Python pickle", "onnx": "an ONNX model"}
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    description: str  # "an XGBoost JSON model"
+    framework: str | None = None  # None: no one framework's format (pickle, ONNX)
+
+
+PICKLE = FileFormat("a Python pickle")
+ONNX = FileFormat("an ONNX model")
+
+
+def suffixes() -> dict[str, str]:
+    """suffix -> framework, for when --framework is not given."""
+    return {suffix: a.name for a in adapters() for suffix in a.file_suffixes}
 
 
 @dataclass
@@ -58,26 +67,19 @@ def _read_head(path: Path, n: int = 64) -> bytes:
         raise ModelFileError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
 
 
-def sniff(path: Path) -> str | None:
+def sniff(path: Path) -> FileFormat | None:
     """The file's format from its first bytes, or None when it is not recognised."""
     head = _read_head(path)
     if not head:
         raise ModelFileError(f"model file {path} is empty; it was not saved completely")
-    text = head.lstrip()
-    if head.startswith(b"CBM1"):
-        return "catboost"
-    if head.startswith(b"PK\x03\x04"):
-        return "zip"
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
-        return "pickle"
-    if text.startswith(b"{\"") or text.startswith(b"{\n") or text.startswith(b"{ "):
-        return "xgboost-json"
-    if head.startswith(b"{") or head.startswith(b"{$") or head.startswith(b"{U") or head.startswith(b"{L"):
-        return "ubjson"
-    if text.startswith(b"tree\n") or text.startswith(b"tree\r\n") or b"version=v" in head:
-        return "lightgbm-text"
+        return PICKLE
+    for adapter in adapters():
+        description = adapter.sniff(head)
+        if description is not None:
+            return FileFormat(description, adapter.name)
     if head[:1] == b"\x08":  # protobuf field 1 (ir_version), varint: how every ONNX file starts
-        return "onnx"
+        return ONNX
     return None
 
 
@@ -85,23 +87,23 @@ def load_user_model(path: str | Path, *, framework: str | None = None, trust_pic
     """Reads a native model file, refusing pickle unless trusted and formats that do not match."""
     p = Path(path)
     fmt = sniff(p)
-    if fmt == "onnx" or p.suffix == ".onnx":
+    if fmt == ONNX or p.suffix == ".onnx":
         raise InputError(
             f"{p} is an ONNX file; pass the native model as --model and the ONNX file as --onnx, "
             f"e.g. onnxgate run --model model.ubj --onnx {p.name}"
         )
-    if fmt == "pickle" or p.suffix in PICKLE_SUFFIXES:
+    if fmt == PICKLE or p.suffix in PICKLE_SUFFIXES:
         return _load_pickle(p, framework, trust_pickle)
-    name = framework or SUFFIXES.get(p.suffix) or _FORMAT_FRAMEWORKS.get(fmt or "")
+    expected = fmt.framework if fmt else None
+    name = framework or suffixes().get(p.suffix) or expected
     if name is None:
         raise InputError(
-            f"cannot tell which framework wrote {p}; pass --framework (one of xgboost, lightgbm, catboost, sklearn)"
+            f"cannot tell which framework wrote {p}; pass --framework (one of {', '.join(framework_names())})"
         )
     adapter = adapter_named(name)  # unknown names raise with the list of known ones
-    expected = _FORMAT_FRAMEWORKS.get(fmt or "")
-    if expected is not None and expected != name:
+    if fmt is not None and expected is not None and expected != name:
         raise ModelFileError(
-            f"{p} looks like {_FORMAT_NAMES[fmt]}, but --framework {name} was given; "
+            f"{p} looks like {fmt.description}, but --framework {name} was given; "
             f"pass --framework {expected} or the {name} model file"
         )
     try:
@@ -117,9 +119,10 @@ def load_user_model(path: str | Path, *, framework: str | None = None, trust_pic
 
 def _load_pickle(p: Path, framework: str | None, trust_pickle: bool) -> UserModel:
     if not trust_pickle:
+        formats = ", ".join("/".join(a.file_suffixes) for a in adapters())
         raise InputError(
             f"{p} is a pickle; unpickling runs code from the file, so onnxgate refuses it by default. "
-            "Save the model in its framework's format (.json/.ubj, .txt, .cbm, .skops), or pass "
+            f"Save the model in its framework's format ({formats}), or pass "
             "--trust-pickle if you trust where the file came from"
         )
     if framework is not None:

@@ -12,7 +12,8 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from benchmarks.zoo import DATASETS, FRAMEWORKS, SIZES, ZooSpec, zoo_specs
+from conversion.bench.zoo import DATASETS, FRAMEWORKS, SIZES, ZooSpec, zoo_specs
+from conversion.providers import provider_label
 
 __all__ = ["PROFILES", "Case", "Profile", "cases_for", "parse_specs"]
 
@@ -40,14 +41,6 @@ PROFILES: dict[str, Profile] = {
         rounds={1: 100, 16: 100, 256: 60, 4096: 30, 65536: 12},
     ),
 }
-
-_PROVIDER_LABELS = {"CPUExecutionProvider": "cpu", "CUDAExecutionProvider": "cuda",
-                    "OpenVINOExecutionProvider": "openvino", "DnnlExecutionProvider": "dnnl"}
-
-
-def provider_label(provider: str) -> str:
-    return _PROVIDER_LABELS.get(provider, provider.removesuffix("ExecutionProvider").lower())
-
 
 @dataclass(frozen=True)
 class Case:

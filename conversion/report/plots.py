@@ -11,7 +11,12 @@ import math
 from collections import defaultdict
 from typing import Any
 
-import matplotlib
+from conversion.errors import MissingDependencyError
+
+try:
+    import matplotlib
+except ImportError as exc:
+    raise MissingDependencyError("matplotlib", "report", "draw the report's plots") from exc
 
 matplotlib.use("Agg")  # no display on CI, and the report must not depend on one
 import matplotlib.pyplot as plt

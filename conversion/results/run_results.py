@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.results import read_json_object
 from conversion.atomic import write_text_atomic
 from conversion.errors import ResultsError
+from conversion.results.benchmark_runs import read_json_object
 
 __all__ = ["SCHEMA", "RunResult", "from_benchmark_run", "load_result", "load_results", "runtime_label", "save_run"]
 
@@ -71,8 +71,8 @@ def runtime_label(row: dict[str, Any]) -> str:
 
 
 def from_benchmark_run(path: Path) -> RunResult:
-    """Normalises a results file from `onnxgate bench` (read by benchmarks.results)."""
-    from benchmarks.results import load_run
+    """Normalises a results file from `onnxgate bench` (read by conversion.results.benchmark_runs)."""
+    from conversion.results.benchmark_runs import load_run
 
     run = load_run(path)
     manifest = {**run.fingerprint, "commit": run.commit}

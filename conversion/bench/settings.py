@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.cases import Profile
-from benchmarks.zoo import ZooSpec
+from conversion.bench.cases import Profile
+from conversion.bench.zoo import ZooSpec
 
 __all__ = ["GATE_REPORT", "SETTINGS", "Settings", "settings_of"]
 

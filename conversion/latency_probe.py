@@ -1,6 +1,6 @@
 """A small in-process latency measurement for one model: native vs ONNX Runtime, interleaved.
 
-The benchmark suites in benchmarks/ are the real measurement; this probe serves models the
+The benchmark suites (conversion/bench/suites) are the real measurement; this probe serves models the
 suites do not know (a user's ``--model FILE``) and runs the zoo when the suites are absent.
 Native and ONNX calls alternate round by round so machine drift hits both alike.
 """
@@ -19,7 +19,8 @@ from conversion.converted import ConvertedModel
 from conversion.engine import InferenceEngine
 from conversion.frameworks import adapter_named
 
-from .run_results import runtime_label
+from .results.run_results import runtime_label
+from .timing import WALL, interleaved
 
 __all__ = ["FULL_BATCHES", "QUICK_BATCHES", "probe_latency"]
 
@@ -29,7 +30,7 @@ QUICK_BATCHES = (1, 16, 256, 4096)
 FULL_BATCHES = (1, 16, 256, 4096, 65536)
 
 
-def _percentiles(samples: list[float]) -> dict[str, float]:
+def _percentiles(samples: np.ndarray) -> dict[str, float]:
     arr = np.asarray(samples)
     p50, p90, p99 = np.percentile(arr, [50, 90, 99])
     return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "mean": float(arr.mean()), "rounds": int(arr.size)}
@@ -68,12 +69,11 @@ def probe_latency(
             run(Xb)
         per_round = max(time.perf_counter() - start, 1e-6)
         rounds = int(min(max_rounds, max(5, seconds_per_batch / per_round)))
-        samples: dict[tuple[str, int | None], list[float]] = {k: [] for k in runners}
-        for _ in range(rounds):
-            for key, run in runners.items():
-                t0 = time.perf_counter()
-                run(Xb)
-                samples[key].append(time.perf_counter() - t0)
+        # The project's one timing loop: each round calls every runner once, in rotating order.
+        keys = list(runners)
+        timed = interleaved({str(i): (lambda run=runners[key], b=Xb: run(b)) for i, key in enumerate(keys)},
+                            rounds=rounds, clocks=WALL)
+        samples = {key: timed[str(i)]["wall"] / 1e9 for i, key in enumerate(keys)}
         for (runtime, threads), values in samples.items():
             row = {"model": name, "framework": framework, "runtime": runtime,
                    "provider": "CPUExecutionProvider" if runtime == "onnx" else "", "threads": threads,

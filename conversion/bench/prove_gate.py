@@ -1,7 +1,7 @@
 """Measure the gate on this machine: how often it catches a real 25% ONNX slowdown, and how
 often it cries wolf on unchanged code.
 
-    .venv/bin/python -m benchmarks.prove_gate            # 7-17 minutes on 2 cores, by load
+    .venv/bin/python -m conversion.bench.prove_gate            # 7-17 minutes on 2 cores, by load
 
 Design. A trial is one gate decision on one benchmark: a baseline run's ``ratio_rounds``
 against a current run's, judged by the gate's own rule (``RatioRegression.fails``). Runs
@@ -62,9 +62,9 @@ def _configs(batches: Sequence[int], threads: Sequence[int]) -> list[Config]:
 
 def _models(trees: Sequence[int]) -> tuple[Any, Any, dict[int, Any]]:
     """(zoo model, batch maker, {trees: ConvertedModel}); extra-tree models share the zoo's data and seed."""
-    from benchmarks.prepared import batch_of, prepare
-    from benchmarks.zoo import DATASETS, TRAINERS, ZooSpec
     from conversion import convert
+    from conversion.bench.prepared import batch_of, prepare
+    from conversion.bench.zoo import DATASETS, TRAINERS, ZooSpec
 
     prep = prepare(ZooSpec("xgboost", "synthetic", "small"))
     X, y, task = DATASETS["synthetic"]()
@@ -83,9 +83,9 @@ def _measure(cfg: Config, prep: Any, X: Any, converted: Any) -> list[float]:
 
 def _rounds(cfg: Config, prep: Any, X: Any, converted: Any) -> Any:
     """One run of one benchmark, measured exactly as test_latency measures it (a fresh session)."""
-    from benchmarks.cases import PROFILES
-    from benchmarks.interleave import measure
-    from benchmarks.pairing import pair
+    from conversion.bench.cases import PROFILES
+    from conversion.bench.interleave import measure
+    from conversion.bench.pairing import pair
 
     profile = PROFILES["quick"]
     pairing = pair(prep, X, runtime=cfg.runtime, threads=cfg.threads, converted=converted)
@@ -108,7 +108,7 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _median(xs: Sequence[float]) -> float:
-    from benchmarks.results import percentile
+    from conversion.results.benchmark_runs import percentile
 
     return percentile(xs, 50)
 
@@ -143,9 +143,9 @@ def calibrate(configs: Sequence[Config], *, repeats: int = 5) -> tuple[dict[str,
 # --- analysis ---------------------------------------------------------------------------
 
 def _record(cfg: Config, raw: dict[str, Any]) -> Any:
-    from benchmarks.interleave import Rounds
-    from benchmarks.pairing import ratios_of
-    from benchmarks.results import Record
+    from conversion.bench.interleave import Rounds
+    from conversion.bench.pairing import ratios_of
+    from conversion.results.benchmark_runs import Record
 
     ratios = ratios_of(cfg.runtime, Rounds(**raw))
     nan = float("nan")
@@ -162,7 +162,7 @@ def _record(cfg: Config, raw: dict[str, Any]) -> Any:
 
 
 def _drift_p95(records: Sequence[Any], partner: str) -> float | None:
-    from benchmarks.results import percentile
+    from conversion.results.benchmark_runs import percentile
 
     meds = [percentile(r.rounds_vs(partner)[1], 50) for r in records if r.rounds_vs(partner)[1]]
     drift = sorted(abs(b / a - 1) for a, b in itertools.permutations(meds, 2))
@@ -171,7 +171,7 @@ def _drift_p95(records: Sequence[Any], partner: str) -> float | None:
 
 def analyse(configs: Sequence[Config], raw_runs: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
     """Applies the gate's performance rules to every trial; rates per config and per whole-suite decision."""
-    from benchmarks.gate import DEFAULT_RULES, benchmark_class
+    from conversion.results.gate import DEFAULT_RULES, benchmark_class
 
     rules = [r for r in DEFAULT_RULES if r.verdict == "performance"]
 
@@ -239,7 +239,7 @@ def _print(summary: dict[str, Any], calibration: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.prove_gate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m conversion.bench.prove_gate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--processes", type=int, default=3, help="worker processes, run one after another")
     parser.add_argument("--runs", type=int, default=5, help="unchanged and slowed runs per worker")
     parser.add_argument("--batches", default="1,256,4096")
@@ -268,7 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             spec_path.write_text(json.dumps({"configs": [c.__dict__ for c in configs], "slow_trees": trees,
                                              "runs": args.runs, "out": str(out)}))
             log.info("worker %d/%d: %d runs", k + 1, args.processes, args.runs)
-            subprocess.run([sys.executable, "-m", "benchmarks.prove_gate", "--worker", str(spec_path)], check=True)
+            worker = [sys.executable, "-m", "conversion.bench.prove_gate", "--worker", str(spec_path)]
+            subprocess.run(worker, check=True)
             for name, parts in json.loads(out.read_text()).items():
                 for kind, lists in parts.items():
                     runs[name][kind] += lists

@@ -19,15 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
-from conversion import __version__
+from conversion._version import __version__
 from conversion.atomic import write_bytes_atomic, write_text_atomic
 from conversion.errors import InputError
+from conversion.optional import import_optional
 
+from ..results.run_results import RunResult, load_results
 from . import plots
 from .manifest import manifest_rows
-from .run_results import RunResult, load_results
 from .verdict import model_verdict
 
 __all__ = ["MachineView", "build_report", "check_writable", "report_from_files"]
@@ -205,9 +204,10 @@ def _machine_view(machine_id: str, results: list[RunResult], image_dir: Path | N
     return view
 
 
-def _environment() -> jinja2.Environment:
+def _environment() -> Any:
+    jinja2 = import_optional("jinja2", "report", "render the HTML report")
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("reports", "templates"),
+        loader=jinja2.PackageLoader("conversion.report", "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,  # a typo in the template fails the build, not the reader
         trim_blocks=True,

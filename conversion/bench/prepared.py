@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.zoo import ZooModel, ZooSpec, build
 from conversion import ConversionRefusedError, ConvertedModel, UnsupportedModelError, check_parity, convert
+from conversion.bench.zoo import ZooModel, ZooSpec, build
 from conversion.frameworks import adapter_named
 
 __all__ = ["Prepared", "batch_of", "prepare"]

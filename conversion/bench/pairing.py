@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.interleave import Clock, Partner, Rounds, cpu_clock
-from benchmarks.prepared import Prepared
-from benchmarks.reference import reference_call
 from conversion import ConvertedModel, InferenceEngine
+from conversion.bench.interleave import Clock, Partner, Rounds, cpu_clock
+from conversion.bench.prepared import Prepared
+from conversion.bench.reference import reference_call
 
 __all__ = ["Pairing", "pair", "ratios_of"]
 

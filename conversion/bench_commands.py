@@ -1,7 +1,7 @@
 """The `onnxgate bench` and `onnxgate gate` subcommands.
 
-conversion/cli.py adds them with ``register(subparsers)`` (or ``register_bench`` /
-``register_gate`` one at a time); each sets ``func`` to a handler ``(args) -> exit code``.
+conversion/cli.py adds them with ``register_bench`` and ``register_gate``; each sets ``func`` to a
+handler ``(args) -> exit code``, which imports the bench or results layer only when it runs.
 Exit codes: 0 ok, 1 a parity or performance regression (or a failed benchmark run), 2 bad
 input (missing, malformed, empty or other-schema results; a refused machine comparison; no
 benchmark in both files, so nothing was compared).
@@ -12,20 +12,20 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from conversion.errors import OnnxGateError, ResultsError
 
-__all__ = ["bench_command", "gate_command", "main", "register", "register_bench", "register_gate"]
+__all__ = ["bench_command", "gate_command", "register_bench", "register_gate"]
 
 log = logging.getLogger(__name__)
 
 _BENCH_EXAMPLES = """examples:
   onnxgate bench --quick --output results/          # CI subset, a few minutes
   onnxgate bench --full --models xgboost-synthetic-large --output results/
-  onnxgate bench --quick --save-as benchmarks/baselines/amd-epyc-2cpu-x86_64.json   # refresh this machine type's baseline
+  onnxgate bench --quick --suite benchmarks/ --save-as benchmarks/baselines/amd-epyc-2cpu-x86_64.json
+                                                    # refresh this machine type's baseline
 """
 _GATE_EXAMPLES = """examples:
   onnxgate gate --baseline benchmarks/baselines/ --current results/bench-quick-*.json
@@ -54,6 +54,9 @@ def register_bench(subparsers: Any) -> argparse.ArgumentParser:
                    help="folder for the results JSON (default: results/)")
     p.add_argument("--models", default="", help="comma-separated zoo models, e.g. xgboost-synthetic-small")
     p.add_argument("--frameworks", default="", help="comma-separated frameworks (default: all)")
+    p.add_argument("--suite", type=Path, action="append", default=[],
+                   help="also run this folder or file of your own pytest-benchmark tests, with the plugin "
+                        "(repeatable)")
     p.add_argument("--save-as", type=Path, help="also copy the results to this file (e.g. to refresh a baseline)")
     p.add_argument("--json", action="store_true", help="print {\"results\": PATH} instead of the path")
     return p
@@ -83,24 +86,18 @@ def register_gate(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def register(subparsers: Any) -> None:
-    """Adds `bench` and `gate` to an argparse subparsers object."""
-    register_bench(subparsers)
-    register_gate(subparsers)
-
-
 def bench_command(args: argparse.Namespace) -> int:
     import json
 
-    from benchmarks.cases import parse_specs
-    from benchmarks.runner import BenchmarkRunError, run_benchmarks
-    from conversion.cli import emit_error
+    from conversion.bench.cases import parse_specs
+    from conversion.bench.runner import BenchmarkRunError, run_benchmarks
+    from conversion.cli_errors import emit_error
 
     extra = ["--onnxgate-frameworks", args.frameworks] if args.frameworks else []
     code = 0
     try:
         specs = parse_specs([m for m in args.models.split(",") if m]) or None
-        path = run_benchmarks(args.profile, args.output, specs=specs, extra_args=extra)
+        path = run_benchmarks(args.profile, args.output, specs=specs, suites=args.suite, extra_args=extra)
     except ValueError as exc:
         return emit_error("bench", f"--models: {exc}", as_json=args.json)
     except BenchmarkRunError as exc:  # the other benchmarks' results are still worth keeping
@@ -109,30 +106,16 @@ def bench_command(args: argparse.Namespace) -> int:
     except OnnxGateError as exc:
         return emit_error("bench", str(exc), as_json=args.json)
     if args.save_as:
+        from conversion.results.baseline_choice import save_compact
+
         path = save_compact(path, args.save_as)
     print(json.dumps({"results": str(path)}) if args.json else path)
     return code
 
 
-def save_compact(results: Path, target: Path) -> Path:
-    """Copies results without pytest-benchmark's raw per-round times (``stats.data``).
-
-    A committed baseline stays small: percentiles are already in ``stats`` and the gate
-    reads the per-round ratios in ``extra_info``, which are kept.
-    """
-    import json
-
-    from conversion.atomic import write_text_atomic
-
-    doc = json.loads(results.read_text(encoding="utf-8"))
-    for bench in doc.get("benchmarks", []):
-        bench.get("stats", {}).pop("data", None)
-    return write_text_atomic(target, json.dumps(doc, indent=1) + "\n")
-
-
 def gate_command(args: argparse.Namespace) -> int:
-    from benchmarks.gate import gate_files, outcome_json
-    from conversion.cli import emit_error
+    from conversion.cli_errors import emit_error
+    from conversion.results.gate import gate_files, outcome_json
 
     fmt = "json" if args.json else args.format
     try:
@@ -150,9 +133,7 @@ def gate_command(args: argparse.Namespace) -> int:
     if fmt == "json":
         print(outcome_json(outcome))
     elif fmt == "markdown":
-        from benchmarks.gate_table import render_markdown
-
-        print(render_markdown(outcome, all_rows=args.all), end="")
+        print(outcome.markdown(all_rows=args.all), end="")
     else:
         print(outcome.render(all_rows=args.all))
     if outcome.nothing_compared and not outcome.parity_failures:
@@ -184,8 +165,8 @@ def _choose_baseline(baseline: Path, current: Path, *, record: bool) -> Path | _
     """The baseline file to gate against, or where this run was recorded as the machine type's first."""
     if not baseline.is_dir():
         return baseline
-    from benchmarks.baseline_choice import find_baseline, known_machines, record_baseline
-    from benchmarks.results import load_run
+    from conversion.results.baseline_choice import find_baseline, known_machines, record_baseline
+    from conversion.results.benchmark_runs import load_run
 
     run = load_run(current)
     found = find_baseline(baseline, run)
@@ -203,15 +184,3 @@ def _choose_baseline(baseline: Path, current: Path, *, record: bool) -> Path | _
           file=sys.stderr)
     return _Recorded(saved, machine)
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Standalone entry (``python -m benchmarks.cli_commands gate ...``) until conversion/cli.py wires us in."""
-    parser = argparse.ArgumentParser(prog="onnxgate")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

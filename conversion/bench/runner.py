@@ -6,6 +6,7 @@ frameworks) with whatever called us, e.g. `onnxgate run` training the zoo.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
@@ -13,17 +14,18 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.cases import PROFILES
-from benchmarks.child_process import run_child
-from benchmarks.zoo import ZooSpec
 from conversion.atomic import atomic_target
-from conversion.errors import OnnxGateError, ResultsError
+from conversion.bench.cases import PROFILES
+from conversion.bench.child_process import run_child
+from conversion.bench.zoo import ZooSpec
+from conversion.errors import MissingDependencyError, OnnxGateError, ResultsError
 
-__all__ = ["BENCHMARKS_DIR", "BenchmarkRunError", "register", "run_benchmarks"]
+__all__ = ["SUITES_DIR", "BenchmarkRunError", "run_benchmarks"]
 
 log = logging.getLogger(__name__)
 
-BENCHMARKS_DIR = Path(__file__).resolve().parent
+# The zoo suite ships inside the package, so an installed onnxgate finds it from any directory.
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
 
 
 class BenchmarkRunError(OnnxGateError):
@@ -52,23 +54,35 @@ def run_benchmarks(
     output_dir: str | os.PathLike[str],
     *,
     specs: Sequence[ZooSpec] | None = None,
+    suites: Sequence[str | os.PathLike[str]] = (),
     extra_args: Sequence[str] = (),
 ) -> Path:
     """Runs the benchmark suite with ``profile`` ("quick" or "full") and returns the results file.
 
-    ``specs`` limits the run to those zoo models; ``extra_args`` go to pytest as they are
-    (e.g. ``["--onnxgate-frameworks", "xgboost"]``). pytest's output goes to stderr.
+    ``specs`` limits the run to those zoo models; ``suites`` are more test files or folders to
+    run in the same session, with the plugin (a project's own benchmarks); ``extra_args`` go to
+    pytest as they are (e.g. ``["--onnxgate-frameworks", "xgboost"]``). pytest's output goes to stderr.
     """
+    for module, dist in (("pytest", "pytest"), ("pytest_benchmark", "pytest-benchmark")):
+        if importlib.util.find_spec(module) is None:
+            raise MissingDependencyError(dist, "bench", "run the benchmark suites")
     if profile not in PROFILES:
         raise OnnxGateError(f"unknown benchmark profile {profile!r}; choose one of {', '.join(sorted(PROFILES))}")
-    # Absolute: pytest runs in the suite's own folder, so a relative path would land there
-    # (or fail) instead of in the caller's current directory.
-    out = _output_path(profile, Path(output_dir).absolute())
+    # Resolved here, against the caller's directory, before pytest runs anywhere else.
+    out = _output_path(profile, Path(output_dir)).resolve()
+    extra_suites = [Path(s).resolve() for s in suites]
+    missing = [str(s) for s in extra_suites if not s.exists()]
+    if missing:
+        raise OnnxGateError(f"benchmark suite(s) {', '.join(missing)} do not exist; pass existing files or folders")
     # pytest-benchmark opens --benchmark-json when it starts and fills it when it ends; a kill
     # in between would leave an empty bench-*.json. It writes a temp file, renamed when done.
     with atomic_target(out) as tmp:
+        # -P keeps the current directory off sys.path (its own `benchmarks` or `reports` package must
+        # not shadow anything); -c/--rootdir make the suite's own pytest.ini the only configuration,
+        # so the caller's conftest.py and test-only packages (hypothesis) play no part.
         cmd = [
-            sys.executable, "-m", "pytest", str(BENCHMARKS_DIR),
+            sys.executable, "-P", "-m", "pytest", str(SUITES_DIR), *map(str, extra_suites),
+            "-c", str(SUITES_DIR / "pytest.ini"), "--rootdir", str(SUITES_DIR),
             "-p", "no:cacheprovider", "-q", "--color=no",
             f"--onnxgate-profile={profile}",
             f"--benchmark-json={tmp}",
@@ -80,7 +94,7 @@ def run_benchmarks(
         # A pytest-xdist worker's variables (PYTEST_XDIST_WORKER...) would switch pytest-benchmark
         # off in the child run, which then writes no results.
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-        code = run_child(cmd, cwd=BENCHMARKS_DIR.parent, env=env, stdout=sys.stderr, stderr=sys.stderr)
+        code = run_child(cmd, env=env, stdout=sys.stderr, stderr=sys.stderr)
         if code == 5 or not tmp.is_file() or tmp.stat().st_size == 0:
             what = "no benchmark was collected" if code == 5 else f"pytest exited with code {code}"
             raise ResultsError(f"the {profile} benchmark run wrote no results to {out} ({what}); see its output above")
@@ -93,9 +107,3 @@ def run_benchmarks(
     log.info("results written to %s", out)
     return out
 
-
-def register(subparsers: object) -> object:
-    """Adds `onnxgate bench` (conversion/cli.py calls this)."""
-    from benchmarks.cli_commands import register_bench
-
-    return register_bench(subparsers)

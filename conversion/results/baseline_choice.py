@@ -8,13 +8,15 @@ the current run becomes that machine type's baseline and the caller says so.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
-from benchmarks.results import Run, load_run
+from conversion.atomic import write_text_atomic
 from conversion.errors import ResultsError
+from conversion.results.benchmark_runs import Run, load_run
 
-__all__ = ["baseline_name", "find_baseline", "known_machines", "record_baseline"]
+__all__ = ["baseline_name", "find_baseline", "known_machines", "record_baseline", "save_compact"]
 
 
 def baseline_name(run: Run) -> str:
@@ -43,8 +45,6 @@ def find_baseline(folder: Path, current: Run) -> Path | None:
 
 def record_baseline(folder: Path, current: Run) -> Path:
     """Saves the current results as this machine type's baseline in ``folder`` (compact, atomic)."""
-    from benchmarks.cli_commands import save_compact
-
     target = folder / baseline_name(current)
     if target.exists():  # same readable name, another fingerprint (e.g. other CPU flags): keep both
         target = target.with_name(f"{target.stem}-{current.machine_id[:8]}.json")
@@ -60,3 +60,15 @@ def known_machines(folder: Path) -> list[str]:
             out.append(f"{path.name}: {m.get('cpu_model')} ({m.get('cpu_count')} cpus)")
     return out
 
+
+
+def save_compact(results: Path, target: Path) -> Path:
+    """Copies results without pytest-benchmark's raw per-round times (``stats.data``).
+
+    A committed baseline stays small: percentiles are already in ``stats`` and the gate
+    reads the per-round ratios in ``extra_info``, which are kept.
+    """
+    doc = json.loads(results.read_text(encoding="utf-8"))
+    for bench in doc.get("benchmarks", []):
+        bench.get("stats", {}).pop("data", None)
+    return write_text_atomic(target, json.dumps(doc, indent=1) + "\n")

@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from conversion.frameworks import framework_names
+
 __all__ = ["ZooSpec", "ZooModel", "FRAMEWORKS", "SIZES", "DATASETS", "zoo_specs", "build", "build_zoo"]
 
-FRAMEWORKS = ("xgboost", "lightgbm", "catboost", "sklearn")
 # small: about 100 trees at depth 6; large: about 500 trees at depth 8 (the benchmark issue's sizes).
 SIZES: dict[str, dict[str, int]] = {"small": {"trees": 100, "depth": 6}, "large": {"trees": 500, "depth": 8}}
 
@@ -127,6 +128,8 @@ TRAINERS: dict[str, Callable[[str, int, int], Any]] = {
     "catboost": _catboost,
     "sklearn": _sklearn,
 }
+# The zoo's frameworks: the adapter table's (the one list), those the zoo knows how to train.
+FRAMEWORKS = tuple(name for name in framework_names() if name in TRAINERS)
 
 
 def zoo_specs(

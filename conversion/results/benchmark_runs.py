@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from conversion.errors import ResultsError
 
 __all__ = [
@@ -48,14 +50,9 @@ RUNTIMES = ("native", "onnx", "peer")
 
 
 def percentile(data: Iterable[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default), without needing numpy here."""
-    xs = sorted(data)
-    if not xs:
-        return float("nan")
-    pos = (len(xs) - 1) * q / 100.0
-    lo = int(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+    """numpy's percentile (linear interpolation) as a float; NaN for no data rather than an error."""
+    xs = np.fromiter(data, dtype=float)
+    return float(np.percentile(xs, q)) if xs.size else float("nan")
 
 
 @dataclass(frozen=True)

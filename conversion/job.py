@@ -19,13 +19,14 @@ from typing import Any
 import numpy as np
 
 from conversion.errors import OnnxGateError, ResultsError
+from conversion.frameworks import framework_names
 
-from .build import build_report, check_writable
 from .latency_probe import FULL_BATCHES, QUICK_BATCHES, probe_latency
-from .manifest import environment_manifest
 from .parity_matrix import Attempt, Subject, attempt_conversion, cold_costs, parity_cells
 from .progress import Progress
-from .run_results import RunResult, from_benchmark_run, save_run
+from .report.build import build_report, check_writable
+from .report.manifest import environment_manifest
+from .results.run_results import RunResult, from_benchmark_run, save_run
 
 __all__ = ["JobOptions", "JobOutcome", "categorical_subjects", "default_output", "gate_view", "run_job", "zoo_subjects"]
 
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 ZOO_DATASETS = ("synthetic", "breast_cancer", "wine", "digits", "diabetes")
 LATENCY_SUITE = "test_latency"  # the benchmarks' latency test, whose records the report reads
 
-FRAMEWORKS = ("xgboost", "lightgbm", "catboost", "sklearn")
+FRAMEWORKS = framework_names()
 
 
 @dataclass
@@ -46,7 +47,7 @@ class JobOptions:
     subjects: list[Subject] | None = None  # a user's model instead of the zoo
     baseline: Path | None = None
     upstream: bool = True
-    benchmarks: bool = True  # the benchmark profile (benchmarks.runner); False: the in-process probe only
+    benchmarks: bool = True  # the benchmark profile (conversion.bench.runner); False: the in-process probe only
     progress: bool = True
     given: dict[str, Any] = field(default_factory=dict)  # subject name -> ConvertedModel from --onnx
 
@@ -81,7 +82,7 @@ def zoo_subjects(
     frameworks: Iterable[str], datasets: Iterable[str], sizes: Iterable[str]
 ) -> Iterable[Callable[[], Subject]]:
     """Lazy builders, so training happens inside the progress loop and one failure stays one cell."""
-    from benchmarks.zoo import build, zoo_specs
+    from conversion.bench.zoo import build, zoo_specs
 
     for spec in zoo_specs(frameworks=tuple(frameworks), datasets=tuple(datasets), sizes=tuple(sizes)):
         def make(spec=spec) -> Subject:
@@ -162,12 +163,12 @@ def _evaluate(subject: Subject, opts: JobOptions) -> tuple[dict[str, Any], list[
 
 
 def _benchmark_profile(profile: str, folder: Path, frameworks: tuple[str, ...]) -> tuple[RunResult | None, str]:
-    """Runs the benchmarks' profile through benchmarks.runner: (its results, a note for the report).
+    """Runs the benchmarks' profile through conversion.bench.runner: (its results, a note for the report).
 
     No results when the runner is absent or failed; the job then measures in-process.
     """
     try:
-        from benchmarks.runner import run_benchmarks
+        from conversion.bench.runner import run_benchmarks
     except ImportError as exc:
         log.warning("the benchmark runner is not available (%s); measuring latency in-process instead", exc)
         return None, f"the benchmark runner is not available ({exc}), so latency was measured in-process"
@@ -198,8 +199,8 @@ def _benchmark_profile(profile: str, folder: Path, frameworks: tuple[str, ...]) 
 
 
 def gate_view(baseline: Path, current: Path) -> dict[str, Any]:
-    """The gate's verdict (benchmarks.gate) as the report shows it."""
-    from benchmarks.gate import gate_files
+    """The gate's verdict (conversion.results.gate) as the report shows it."""
+    from conversion.results.gate import gate_files
 
     outcome = gate_files(baseline, current)
     if outcome.nothing_compared and not outcome.parity_failures:

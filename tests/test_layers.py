@@ -1,0 +1,147 @@
+"""The package's shape: layers import only downward, no import cycles, and a light core.
+
+Layers, bottom to top: core < results < bench < report < app (docs/architecture.md). The
+graph is read from the source with ``ast``, function-level imports included (they are real
+arrows, only later); imports under ``if TYPE_CHECKING:`` are left out, since they never run.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import conversion
+
+PACKAGE = Path(conversion.__file__).resolve().parent
+LAYERS = ("core", "results", "bench", "report", "app")
+# The app layer: the onnxgate command, the `run` job and what only they use.
+APP = {"conversion.cli", "conversion.bench_commands", "conversion.job", "conversion.latency_probe",
+       "conversion.progress"}
+OPTIONAL_HEAVY = ("pytest", "_pytest", "pytest_benchmark", "scipy", "matplotlib", "jinja2", "hypothesis")
+
+
+def _modules() -> dict[str, tuple[Path, bool]]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        found[".".join(parts[:-1] if is_package else parts)] = (path, is_package)
+    return found
+
+
+MODULES = _modules()
+
+
+def _layer(module: str) -> str:
+    if module in APP:
+        return "app"
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else "core"
+
+
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node except the bodies of ``if TYPE_CHECKING:`` blocks."""
+    out, todo = [], [tree]
+    while todo:
+        node = todo.pop()
+        out.append(node)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+    return out
+
+
+def _imports(module: str) -> set[str]:
+    """The package's modules that ``module`` imports (``from . import x`` counts as x)."""
+    path, is_package = MODULES[module]
+    here = module.split(".") if is_package else module.split(".")[:-1]
+    targets: list[str] = []
+    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            package = here[: len(here) - node.level + 1] if node.level else []
+            base = ".".join([*package, node.module or ""]).strip(".")
+            targets += [base, *(f"{base}.{alias.name}" for alias in node.names)]
+    found = set()
+    for target in targets:
+        while target not in MODULES and "." in target:  # conversion.x.name -> conversion.x
+            target = target.rsplit(".", 1)[0]
+        if target in MODULES and target != module:
+            found.add(target)
+    return found
+
+
+GRAPH = {module: _imports(module) for module in MODULES}
+
+
+def test_the_graph_is_read() -> None:
+    # Guards the reader itself: an empty graph would pass every check below.
+    assert "conversion.results.gate" in GRAPH["conversion.bench_commands"]
+    assert "conversion.report.plots" in GRAPH["conversion.report.build"]  # `from . import plots`
+    assert _layer("conversion.frameworks.xgboost") == "core" and _layer("conversion.bench.zoo") == "bench"
+
+
+def test_no_module_imports_from_a_higher_layer() -> None:
+    upward = [f"{m} ({_layer(m)}) -> {t} ({_layer(t)})" for m, targets in sorted(GRAPH.items())
+              for t in sorted(targets) if LAYERS.index(_layer(t)) > LAYERS.index(_layer(m))]
+    assert upward == [], "imports against the layers:\n" + "\n".join(upward)
+
+
+def test_the_package_imports_no_project_folder() -> None:
+    """Installed code must not reach for benchmarks/, reports/ or tests/, which are not installed."""
+    outside = []
+    for module, (path, _) in sorted(MODULES.items()):
+        for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            outside += [f"{module} -> {n}" for n in names if n.split(".")[0] in ("benchmarks", "reports", "tests")]
+    assert outside == []
+
+
+def test_no_import_cycle() -> None:
+    # Tarjan's strongly connected components; a component of more than one module is a cycle.
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in GRAPH[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while (w := stack.pop()) != v:
+                component.append(w)
+            if component:
+                cycles.append(sorted([v, *component]))
+
+    for module in sorted(GRAPH):
+        if module not in index:
+            visit(module)
+    assert cycles == []
+
+
+HELP = "import sys\nsys.argv = ['onnxgate', '--help']\nimport conversion.cli\ntry:\n    conversion.cli.main()\n" \
+       "except SystemExit:\n    pass"
+
+
+@pytest.mark.parametrize("code", ["import conversion", HELP], ids=["import-conversion", "onnxgate-help"])
+def test_the_core_and_the_command_line_import_no_extra(code: str) -> None:
+    """Converting, and asking the command for help, need none of the bench/report/test packages."""
+    probe = f"{code}\nimport sys\nprint(sorted({{m.split('.')[0] for m in sys.modules}} & set({OPTIONAL_HEAVY!r})))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False,
+                          cwd=PACKAGE.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"

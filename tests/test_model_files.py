@@ -1,0 +1,61 @@
+"""A user's model file is recognised through the adapters: a new framework brings its own format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import conversion.frameworks as frameworks
+from conversion.errors import ModelFileError
+from conversion.frameworks import Adapter, default_adapters
+from conversion.model_files import load_user_model
+
+
+class _ToyAdapter(Adapter):
+    """A fifth framework as a third party would add it: one class, registered in the table."""
+
+    name = "toy"
+    package = "toy"
+    extra = "toy"
+    supported = ("ToyModel",)
+    file_suffixes = (".toy",)
+
+    def sniff(self, head: bytes) -> str | None:
+        return "a toy model" if head.startswith(b"TOY1") else None
+
+    def load_native(self, path: Path, *, allow_pickle: bool = False) -> Any:
+        return {"toy": path.read_bytes()[4:].decode()}
+
+    def to_ir(self, model: Any) -> Any:
+        raise NotImplementedError
+
+    def native(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def native_bytes(self, model: Any) -> bytes:
+        return b""
+
+
+@pytest.fixture
+def with_toy(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = default_adapters()
+    table.register(_ToyAdapter())
+    monkeypatch.setattr(frameworks, "_DEFAULT", table)
+
+
+def test_a_registered_framework_is_read_from_its_suffix(with_toy: None, tmp_path: Path) -> None:
+    path = tmp_path / "model.toy"
+    path.write_bytes(b"TOY1hello")
+    user = load_user_model(path)
+    assert (user.framework, user.model) == ("toy", {"toy": "hello"})
+
+
+def test_a_registered_framework_is_recognised_by_content(with_toy: None, tmp_path: Path) -> None:
+    path = tmp_path / "model.bin"  # a suffix nobody claims: the first bytes decide
+    path.write_bytes(b"TOY1hello")
+    assert load_user_model(path).framework == "toy"
+    with pytest.raises(ModelFileError, match="looks like a toy model, but --framework xgboost"):
+        load_user_model(path, framework="xgboost")
