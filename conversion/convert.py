@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ from .converted import ConvertedModel
 from .errors import ConversionRefusedError, InputError
 from .frameworks import adapter_for
 from .frameworks.base import Lowered
+from .tree_ir import Head
 
 __all__ = ["convert", "parse_dtype", "finish"]
 
@@ -28,6 +30,14 @@ def _ml_opset(target_opset: int | dict[str, int] | None) -> int | None:
     if isinstance(target_opset, dict):
         return target_opset.get("ai.onnx.ml")
     return target_opset
+
+
+def _category_metadata(head: Head) -> dict[str, str]:
+    """``categories``: per categorical input column (its index), the ordered category labels;
+    the ONNX model takes a label's position in its list as the float input."""
+    if not head.category_labels:
+        return {}
+    return {"categories": json.dumps({str(f): list(labels) for f, labels in sorted(head.category_labels.items())})}
 
 
 def finish(
@@ -68,6 +78,7 @@ def finish(
             "allow_nan": str(head.allow_nan).lower(),
             "allow_inf": str(head.allow_inf).lower(),
             "finite_max": repr(head.finite_max),
+            **_category_metadata(head),
         },
     )
 

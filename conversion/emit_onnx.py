@@ -19,6 +19,7 @@ ONNX_OPSET = 21  # ai.onnx; supported by onnxruntime >= 1.18
 DEFAULT_ML_OPSET = {np.dtype(np.float32): 3, np.dtype(np.float64): 5}
 _ELEM = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}
 _MODE_NAMES = np.array([b"BRANCH_LEQ", b"BRANCH_LT", b"BRANCH_GTE", b"BRANCH_GT", b"BRANCH_EQ"])
+BRANCH_MEMBER = 6  # opset-5 nodes_modes value of a set-membership split
 
 
 def split_values(threshold: np.ndarray, cmp: str, input_cast: str, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -70,7 +71,32 @@ def _node_arrays(ir: TreeEnsembleIR, dtype: np.dtype) -> dict[str, np.ndarray]:
         "missing": (ir.missing_left & ~leaf).astype(np.int64),
         "weights": ir.value,
     }
+    if ir.categories is not None:
+        member = ir.categories.index >= 0
+        a["mode"] = np.where(member & ~leaf, np.uint8(BRANCH_MEMBER), a["mode"]).astype(np.uint8)
+        a["value"] = np.where(member, 0, a["value"])
+        a["cat"] = np.where(leaf, -1, ir.categories.index).astype(np.int64)
     return a
+
+
+def _membership_values(ir: TreeEnsembleIR, cat: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The opset-5 ``membership_values``: the set of each BRANCH_MEMBER node, in node order,
+    each followed by a NaN delimiter. Members ``dtype`` cannot hold exactly are dropped: no
+    input of that dtype equals them, and rounding one would admit a neighbour."""
+    cs = ir.categories
+    assert cs is not None
+    sets = cat[cat >= 0]
+    sizes = cs.ptr[sets + 1] - cs.ptr[sets]
+    # Positions of every member of every set, in order, then one NaN slot after each set.
+    starts = np.repeat(cs.ptr[sets] - np.cumsum(np.concatenate([[0], sizes[:-1]])), sizes)
+    members = cs.values[starts + np.arange(int(sizes.sum()))]
+    exact = members.astype(dtype).astype(np.float64) == members
+    owner = np.repeat(np.arange(sets.size), sizes)
+    members, owner = members[exact], owner[exact]
+    out = np.full(members.size + sets.size, np.nan)
+    slot = np.arange(members.size) + owner  # each earlier set adds its NaN delimiter
+    out[slot] = members
+    return out.astype(dtype)
 
 
 def _ints(name: str, values: np.ndarray, node: onnx.NodeProto | None = None) -> AttributeProto:
@@ -157,6 +183,7 @@ def _opset5_attributes(ir: TreeEnsembleIR, a: dict[str, np.ndarray], dtype: np.d
     false_idx = locate(a["tree"][interior], a["false"][interior])
     feats, splits = a["feature"][interior], a["value"][interior]
     modes, missing = a["mode"][interior], a["missing"][interior]
+    cat = a["cat"][interior] if "cat" in a else None
     true_pos, false_pos = pos[true_idx], pos[false_idx]
     true_leaf, false_leaf = is_leaf[true_idx], is_leaf[false_idx]
     n_int = interior.size
@@ -170,6 +197,8 @@ def _opset5_attributes(ir: TreeEnsembleIR, a: dict[str, np.ndarray], dtype: np.d
     false_pos = np.concatenate([false_pos, pos[stump_roots]])
     true_leaf = np.concatenate([true_leaf, np.ones(stump_roots.size, dtype=bool)])
     false_leaf = np.concatenate([false_leaf, np.ones(stump_roots.size, dtype=bool)])
+    if cat is not None:
+        cat = np.concatenate([cat, np.full(stump_roots.size, -1, dtype=np.int64)])
     leaf_w = a["weights"][leaves]
     leaf_target = np.argmax(np.abs(leaf_w) > 0, axis=1)
     node.attribute.extend(
@@ -190,6 +219,8 @@ def _opset5_attributes(ir: TreeEnsembleIR, a: dict[str, np.ndarray], dtype: np.d
             _tensor("leaf_weights", leaf_w[np.arange(leaves.size), leaf_target].astype(dtype)),
         ]
     )
+    if cat is not None and (cat >= 0).any():
+        node.attribute.append(_tensor("membership_values", _membership_values(ir, cat, dtype)))
 
 
 def _one_target_per_tree(a: dict[str, np.ndarray], n_targets: int) -> dict[str, np.ndarray]:
@@ -241,6 +272,32 @@ def _missing_band(ir: TreeEnsembleIR, g: _Graph) -> str:
         return "X"
     mask = g.op("LessOrEqual", [g.op("Abs", ["X"]), g.const(band.astype(g.dtype), "band")])
     return g.op("Where", [mask, g.const(np.array(np.nan, dtype=g.dtype), "nan"), "X"], "X_banded")
+
+
+def _category_codes(ir: TreeEnsembleIR, g: _Graph, x: str) -> str:
+    """Turns the categorical columns into the codes the native model reads (see
+    CategoryCoding) ahead of the trees; returns the tree input. Whole-matrix ops under a
+    column mask, like the missing band: no gather/scatter of columns."""
+    coding = ir.categories.coding if ir.categories is not None else None
+    if coding is None or coding.features.size == 0:
+        return x
+    xc = x
+    if coding.cast == "float32" and g.dtype == np.float64:
+        xc = g.op("Cast", [x], to=TensorProto.FLOAT)
+    cdt = np.float32 if coding.cast == "float32" or g.dtype == np.float32 else np.float64
+    low = g.const(np.array(coding.low, dtype=cdt), "cat_low")
+    above = g.op("GreaterOrEqual" if coding.low_closed else "Greater", [xc, low])
+    below = g.op("Less", [xc, g.const(np.array(coding.high, dtype=cdt), "cat_high")])
+    # Truncation toward zero on the valid range: values in (-1, 0) truncate to 0.
+    code = g.op("Floor", [g.op("Max", [xc, g.const(np.array(0.0, dtype=cdt), "zero")])])
+    if xc != x:
+        code = g.op("Cast", [code], to=_ELEM[g.dtype])
+    minus_one = g.const(np.array(-1.0, dtype=g.dtype), "no_category")
+    coded = g.op("Where", [g.op("And", [above, below]), code, minus_one])
+    coded = g.op("Where", [g.op("IsNaN", [x]), x, coded])
+    mask = np.zeros(ir.n_features, dtype=bool)
+    mask[coding.features] = True
+    return g.op("Where", [g.const(mask, "categorical_columns"), coded, x], "X_coded")
 
 
 _POST_OPS = {"identity": None, "sigmoid": "Sigmoid", "sigmoid_ovr": "Sigmoid", "exp": "Exp"}
@@ -308,7 +365,13 @@ def emit(
     dtype = np.dtype(dtype)
     if dtype not in _ELEM:
         raise ConversionRefusedError(f"dtype {dtype} is not supported; use 'float32' or 'float64'")
-    ml_opset = ml_opset or DEFAULT_ML_OPSET[dtype]
+    has_sets = ir.categories is not None and bool((ir.categories.index >= 0).any())
+    ml_opset = ml_opset or (5 if has_sets else DEFAULT_ML_OPSET[dtype])
+    if ml_opset == 3 and has_sets:
+        raise ConversionRefusedError(
+            "the model has categorical (set-membership) splits, which need the ai.onnx.ml opset-5 "
+            "TreeEnsemble operator (BRANCH_MEMBER); pass target_opset=5 or leave it unset"
+        )
     if ml_opset not in (3, 5):
         raise ConversionRefusedError(f"ai.onnx.ml opset {ml_opset} is not supported; use 3 or 5")
     if ml_opset == 3 and dtype == np.float64:
@@ -318,7 +381,7 @@ def emit(
         )
     arrays = _node_arrays(ir, dtype)
     g = _Graph(dtype)
-    x = _missing_band(ir, g)
+    x = _category_codes(ir, g, _missing_band(ir, g))
     op_type = "TreeEnsembleRegressor" if ml_opset == 3 else "TreeEnsemble"
     g.nodes.append(helper.make_node(op_type, [x], ["raw"], domain="ai.onnx.ml", name="trees"))
     tree_pos = len(g.nodes) - 1

@@ -109,6 +109,8 @@ class TreeSummary:
     n_trees: int = 0
     magnitude: float = 1.0
     splits: dict[int, np.ndarray] = field(default_factory=dict)
+    # Per feature, the members of its set-membership (categorical) splits.
+    categories: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def _tree_node(model: onnx.ModelProto) -> onnx.NodeProto | None:
@@ -151,8 +153,16 @@ def summarize_trees(model: onnx.ModelProto) -> TreeSummary:
         if init.name.startswith("base"):
             base = max(base, float(np.abs(numpy_helper.to_array(init)).max()))
     magnitude = n_trees * float(np.abs(weights).max(initial=0.0)) + base
+    categories: dict[int, np.ndarray] = {}
+    if node.op_type == "TreeEnsemble" and "membership_values" in attrs:
+        member = numpy_helper.to_array(attrs["nodes_modes"].t) == 6  # BRANCH_MEMBER
+        sets = np.split(numpy_helper.to_array(attrs["membership_values"].t).astype(np.float64),
+                        np.flatnonzero(np.isnan(numpy_helper.to_array(attrs["membership_values"].t))) + 1)
+        for f, members in zip(feats[member], sets, strict=False):
+            categories[int(f)] = np.union1d(categories.get(int(f), np.zeros(0)), members[~np.isnan(members)])
+        interior = interior & ~member
     splits = {int(f): np.unique(values[interior & (feats == f)]) for f in np.unique(feats[interior])}
-    return TreeSummary(n_trees, max(magnitude, 1.0), splits)
+    return TreeSummary(n_trees, max(magnitude, 1.0), splits, categories)
 
 
 def classify_rows(X: np.ndarray, rows: np.ndarray, splits: dict[int, np.ndarray]) -> list[str]:
