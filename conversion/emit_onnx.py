@@ -278,9 +278,9 @@ def _category_codes(ir: TreeEnsembleIR, g: _Graph, x: str) -> str:
     """Turns the categorical columns into the codes the native model reads (see
     CategoryCoding) ahead of the trees; returns the tree input. Whole-matrix ops under a
     column mask, like the missing band: no gather/scatter of columns."""
-    coding = ir.categories.coding if ir.categories is not None else None
-    if coding is None or coding.features.size == 0:
+    if ir.categories is None:
         return x
+    coding = ir.categories.coding
     xc = x
     if coding.cast == "float32" and g.dtype == np.float64:
         xc = g.op("Cast", [x], to=TensorProto.FLOAT)
@@ -290,10 +290,13 @@ def _category_codes(ir: TreeEnsembleIR, g: _Graph, x: str) -> str:
     below = g.op("Less", [xc, g.const(np.array(coding.high, dtype=cdt), "cat_high")])
     # Truncation toward zero on the valid range: values in (-1, 0) truncate to 0.
     code = g.op("Floor", [g.op("Max", [xc, g.const(np.array(0.0, dtype=cdt), "zero")])])
+    valid = g.op("And", [above, below])
+    if coding.integers_only:
+        valid = g.op("And", [valid, g.op("Equal", [code, xc])])
     if xc != x:
         code = g.op("Cast", [code], to=_ELEM[g.dtype])
     minus_one = g.const(np.array(-1.0, dtype=g.dtype), "no_category")
-    coded = g.op("Where", [g.op("And", [above, below]), code, minus_one])
+    coded = g.op("Where", [valid, code, minus_one])
     coded = g.op("Where", [g.op("IsNaN", [x]), x, coded])
     mask = np.zeros(ir.n_features, dtype=bool)
     mask[coding.features] = True

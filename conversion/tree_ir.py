@@ -51,7 +51,11 @@ class CategoryCoding:
     ``missing_left`` routes it); a value ``v`` with ``low < v < high`` (``low <= v`` when
     ``low_closed``) becomes ``trunc(v)``; any other value becomes -1, which no set holds.
     LightGBM: ``static_cast<int>`` of a double, negative or beyond int range is no category;
-    XGBoost: the float32 value, ``0 <= v < 2**24``.
+    XGBoost: the float32 value, ``0 <= v < 2**24``. ``integers_only``: a non-integer value is
+    no category (scikit-learn's encoder matches values exactly).
+
+    The codes are always integers or NaN: ONNX Runtime 1.32 tests larger BRANCH_MEMBER sets
+    through an integer bitset, so 2.5 is a member of {1, 2, 3} there (the spec says not).
     """
 
     features: np.ndarray  # int64
@@ -59,6 +63,7 @@ class CategoryCoding:
     low: float
     high: float
     low_closed: bool = False
+    integers_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ class CategorySplits:
     index: np.ndarray  # int64 per node, -1 on threshold splits and leaves
     ptr: np.ndarray  # int64 [n_sets + 1]
     values: np.ndarray  # float64, the members of all sets back to back
-    coding: CategoryCoding | None = None  # None: the raw input values are compared
+    coding: CategoryCoding
 
     def members(self, k: int) -> np.ndarray:
         return self.values[self.ptr[k]:self.ptr[k + 1]]
