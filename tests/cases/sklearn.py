@@ -10,7 +10,7 @@ import pytest
 
 from conversion.errors import ConversionRefusedError, NotFittedError, UnsupportedModelError
 
-from .base import Case, dataset
+from .base import Case, categorical_dataset, dataset
 
 pytest.importorskip("sklearn")
 pytest.importorskip("skl2onnx")
@@ -62,11 +62,25 @@ def _multi_output():
     return ensemble.RandomForestRegressor(n_estimators=3, max_depth=3).fit(X, np.c_[y, -y]), X
 
 
-def _hgb_categorical():
-    X, y = dataset("binary")
-    X = X.copy()
-    X[:, 0] = np.abs(np.round(X[:, 0] * 2)) % 4
-    return ensemble.HistGradientBoostingClassifier(max_iter=5, categorical_features=[0]).fit(X, y), X
+def _hgb_categorical(task: str = "binary", nan: bool = False, from_dtype: bool = False):
+    """categorical_features by index ([0, 3]), or "from_dtype" on pandas category columns."""
+
+    def build():
+        X, y = categorical_dataset(task)
+        if nan:
+            X = X.copy()
+            X[np.random.default_rng(3).random(X.shape) < 0.1] = np.nan
+        cls = ensemble.HistGradientBoostingRegressor if task == "regression" else ensemble.HistGradientBoostingClassifier
+        if not from_dtype:
+            return cls(max_iter=10, categorical_features=[0, 3], random_state=0).fit(X, y), X
+        import pandas as pd
+
+        frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+        codes = np.nan_to_num(X[:, 0], nan=-1).astype(int)
+        frame["f0"] = pd.Categorical.from_codes(codes, [f"c{i:02d}" for i in range(30)])
+        return cls(max_iter=10, categorical_features="from_dtype", random_state=0).fit(frame, y), X
+
+    return build
 
 
 def _unfitted():
@@ -115,6 +129,9 @@ NAN_MAJORITY = ("skl2onnx ignores the predict-time NaN rule of trees trained wit
 FLOAT32_MATH = ("skl2onnx docs 'Issues when switching to float' (skl2onnx #1046): a FloatTensorType graph multiplies "
                 "in float32 where scikit-learn multiplies a float32 X by float64 weights; rows overflow or flip labels")
 HGB_CRASH = "skl2onnx 1.20 + onnx 1.23: HistGradientBoosting conversion crashes with 'Expected an int, got a boolean'"
+
+_HGB_CATEGORICAL_XFAIL = ("skl2onnx 1.20 drops HistGradientBoosting bitset splits (categorical_features), "
+                          "skl2onnx #1051")
 
 CASES = [
     Case("sklearn-decisiontree-classifier-multiclass", "sklearn", _fit(_dt(), "multiclass"), inf=False,
@@ -182,14 +199,20 @@ CASES = [
     Case("sklearn-pipeline-imputer-minmax-randomforest-nan", "sklearn",
          _fit(lambda: pipeline.make_pipeline(impute.SimpleImputer(strategy="median"), preprocessing.MinMaxScaler(),
                                              _rf()()), "multiclass", 0.15), inf=False),
+    Case("sklearn-histgradientboosting-categorical", "sklearn", _hgb_categorical(), inf=False,
+         upstream_xfail=_HGB_CATEGORICAL_XFAIL),
+    Case("sklearn-histgradientboosting-categorical-nan", "sklearn", _hgb_categorical(nan=True), inf=False,
+         upstream_xfail=_HGB_CATEGORICAL_XFAIL),
+    Case("sklearn-histgradientboosting-regressor-categorical", "sklearn", _hgb_categorical("regression"),
+         inf=False, upstream_xfail=_HGB_CATEGORICAL_XFAIL),
+    Case("sklearn-histgradientboosting-categorical-from-dtype", "sklearn", _hgb_categorical(from_dtype=True),
+         inf=False, upstream=False),
     # Refusals.
     Case("sklearn-unfitted", "sklearn", _unfitted, refused=(NotFittedError, r"not fitted yet; call fit\(\)")),
     Case("sklearn-svc", "sklearn", _refused_type(svm.SVC),
          refused=(UnsupportedModelError, "SVC is not a supported scikit-learn model; supported: .*RandomForest")),
     Case("sklearn-kneighbors", "sklearn", _refused_type(neighbors.KNeighborsClassifier),
          refused=(UnsupportedModelError, "KNeighborsClassifier is not a supported")),
-    Case("sklearn-histgradientboosting-categorical", "sklearn", _hgb_categorical,
-         refused=(ConversionRefusedError, "categorical_features")),
     Case("sklearn-randomforest-multioutput", "sklearn", _multi_output,
          refused=(ConversionRefusedError, "multi-output RandomForestRegressor")),
     Case("sklearn-gradientboosting-linear-init", "sklearn", _gb_linear_init,
