@@ -40,5 +40,5 @@ def test_codes_from_the_stored_labels_reproduce_the_dataframe_prediction(case_id
 
 def test_categorical_splits_need_the_opset5_operator() -> None:
     model, _ = _case("lightgbm-classifier-categorical")
-    with pytest.raises(ConversionRefusedError, match="BRANCH_MEMBER.*target_opset=5"):
+    with pytest.raises(ConversionRefusedError, match=r"BRANCH_MEMBER.*target_opset=5"):
         convert(model, target_opset=3)

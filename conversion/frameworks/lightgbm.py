@@ -20,7 +20,7 @@ import numpy as np
 
 from ..emit_onnx import emit
 from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
-from ..tree_ir import CategoryCoding, CategorySplits, Head, TreeEnsembleIR, category_sets
+from ..tree_ir import CategoryCoding, CategorySplits, Head, TreeEnsembleIR
 from .base import Adapter, Lowered, import_optional
 from .upstream import adopt_outputs
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -80,7 +81,7 @@ def _category_labels(tree_model: dict[str, Any]) -> dict[int, tuple[str, ...]]:
         offsets, values = enc.get("offsets", []), enc.get("values", [])
         if offsets:  # strings, as UTF-8 bytes back to back
             raw = bytes(int(v) for v in values)
-            out[f] = tuple(raw[a:b].decode("utf-8") for a, b in zip(offsets[:-1], offsets[1:], strict=True))
+            out[f] = tuple(raw[a:b].decode("utf-8") for a, b in itertools.pairwise(offsets))
         elif values:
             out[f] = tuple(str(v) for v in values)
     return out

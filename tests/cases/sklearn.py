@@ -70,7 +70,8 @@ def _hgb_categorical(task: str = "binary", nan: bool = False, from_dtype: bool =
         if nan:
             X = X.copy()
             X[np.random.default_rng(3).random(X.shape) < 0.1] = np.nan
-        cls = ensemble.HistGradientBoostingRegressor if task == "regression" else ensemble.HistGradientBoostingClassifier
+        regression = task == "regression"
+        cls = ensemble.HistGradientBoostingRegressor if regression else ensemble.HistGradientBoostingClassifier
         if not from_dtype:
             return cls(max_iter=10, categorical_features=[0, 3], random_state=0).fit(X, y), X
         import pandas as pd
