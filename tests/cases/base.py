@@ -84,7 +84,7 @@ def dataset(
 
 @cache
 def categorical_dataset(task: str = "binary", *, n: int = 900, classes: int = 3, seed: int = 0,
-                        ) -> tuple[np.ndarray, np.ndarray]:
+                        nan: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Columns 0 and 3 hold category codes (30 and 6 categories), the others numbers; the
     target depends on the categories, so the trees split on them with sets of many sizes."""
     rng = np.random.default_rng(seed)
@@ -100,5 +100,7 @@ def categorical_dataset(task: str = "binary", *, n: int = 900, classes: int = 3,
     else:
         y = np.digitize(score, np.quantile(score, np.linspace(0, 1, classes + 1)[1:-1]))
     X = X.astype(np.float32).astype(np.float64)
+    if nan:  # after the target: missing cells hide what decided it, as in real data
+        X[rng.random(X.shape) < nan] = np.nan
     X.setflags(write=False)
     return X, y

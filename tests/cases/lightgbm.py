@@ -103,14 +103,14 @@ def _booster(objective: str, nan: float = 0.0, early_stopping: bool = False):
     return build
 
 
-def _categorical(kind: str = "binary", **params: Any):
+def _categorical(kind: str = "binary", nan: float = 0.0, **params: Any):
     """categorical_feature=[0, 3]; small max_cat_to_onehot and cat_smooth so both one-vs-rest
     and many-category set splits occur."""
 
     def build():
         task = {"multiclass": "multiclass", "multiclassova": "multiclass", "regression": "regression",
                 "lambdarank": "multiclass"}.get(kind, "binary")
-        X, y = categorical_dataset(task, classes=4 if kind == "lambdarank" else 3)
+        X, y = categorical_dataset(task, classes=4 if kind == "lambdarank" else 3, nan=nan)
         fit = {"categorical_feature": [0, 3]}
         p = {**_FAST, "max_cat_to_onehot": 2, "cat_smooth": 1.0, "min_data_per_group": 5, **params}
         if kind == "regression":
@@ -151,6 +151,9 @@ CASES = [
          upstream_xfail=_CATEGORICAL_XFAIL),
     Case("lightgbm-regressor-categorical", "lightgbm", _categorical("regression"), upstream_xfail=_CATEGORICAL_XFAIL),
     Case("lightgbm-ranker-categorical-lambdarank", "lightgbm", _categorical("lambdarank"),
+         upstream_xfail=_CATEGORICAL_XFAIL),
+    Case("lightgbm-classifier-categorical-nan", "lightgbm", _categorical(nan=0.1), upstream_xfail=_CATEGORICAL_XFAIL),
+    Case("lightgbm-classifier-categorical-no-missing-nan", "lightgbm", _categorical(nan=0.1, use_missing=False),
          upstream_xfail=_CATEGORICAL_XFAIL),
     Case("lightgbm-classifier-categorical-zero-as-missing", "lightgbm",
          _categorical(zero_as_missing=True), upstream_xfail=_CATEGORICAL_XFAIL),

@@ -63,17 +63,18 @@ def _early_stopping():
     return model, X
 
 
-def _categorical(task: str = "binary", onehot: int = 1):
+def _categorical(task: str = "binary", onehot: int = 1, nan: float = 0.0):
     """Pandas category columns 0 and 3; ``max_cat_to_onehot`` above the column's categories
     gives one-hot splits, 1 gives partition splits."""
 
     def build():
         import pandas as pd
 
-        X, y = categorical_dataset("regression" if task == "regression" else task)
+        X, y = categorical_dataset("regression" if task == "regression" else task, nan=nan)
         df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
         for col, n in (("f0", 30), ("f3", 6)):
-            df[col] = pd.Categorical.from_codes(X[:, int(col[1:])].astype(int), [f"{col}_{i}" for i in range(n)])
+            codes = np.nan_to_num(X[:, int(col[1:])], nan=-1).astype(int)  # -1: a missing category
+            df[col] = pd.Categorical.from_codes(codes, [f"{col}_{i}" for i in range(n)])
         cls = xgb.XGBRegressor if task == "regression" else xgb.XGBClassifier
         model = cls(n_estimators=10, max_depth=4, enable_categorical=True, tree_method="hist",
                     max_cat_to_onehot=onehot, n_jobs=1)
@@ -122,6 +123,7 @@ CASES = [
     Case("xgboost-classifier-categorical", "xgboost", _categorical(), upstream_xfail=_CATEGORICAL_XFAIL),
     Case("xgboost-classifier-categorical-onehot", "xgboost", _categorical(onehot=64),
          upstream_xfail=_CATEGORICAL_XFAIL),
+    Case("xgboost-classifier-categorical-nan", "xgboost", _categorical(nan=0.1), upstream_xfail=_CATEGORICAL_XFAIL),
     Case("xgboost-classifier-categorical-multiclass", "xgboost", _categorical("multiclass"),
          upstream_xfail=_CATEGORICAL_XFAIL),
     Case("xgboost-regressor-categorical", "xgboost", _categorical("regression"), upstream_xfail=_CATEGORICAL_XFAIL),
