@@ -131,8 +131,9 @@ FLOAT32_MATH = ("skl2onnx docs 'Issues when switching to float' (skl2onnx #1046)
                 "in float32 where scikit-learn multiplies a float32 X by float64 weights; rows overflow or flip labels")
 HGB_CRASH = "skl2onnx 1.20 + onnx 1.23: HistGradientBoosting conversion crashes with 'Expected an int, got a boolean'"
 
-_HGB_CATEGORICAL_XFAIL = ("skl2onnx 1.20 drops HistGradientBoosting bitset splits (categorical_features), "
-                          "skl2onnx #1051")
+_HGB_CATEGORICAL_XFAIL = ("skl2onnx 1.20 has no HistGradientBoosting bitset (categorical_features) splits "
+                          "(skl2onnx #1051) and crashes building the TreeEnsemble node (ValueError: a boolean in "
+                          "an ints attribute)")
 
 CASES = [
     Case("sklearn-decisiontree-classifier-multiclass", "sklearn", _fit(_dt(), "multiclass"), inf=False,
