@@ -386,7 +386,8 @@ def _categorical_splits(f: dict[str, list[str]], n_leaves: np.ndarray, raw_thres
     members = 32 * (word - starts[owner]) + bit
     ptr = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=n_sets))]).astype(np.int64)
     tree_of_split = np.repeat(np.arange(n_leaves.size), n_leaves - 1)
-    index = np.where(is_cat, set_offset[tree_of_split] + raw_threshold.astype(np.int64), -1)
+    index = np.full(is_cat.size, -1, dtype=np.int64)
+    index[is_cat] = set_offset[tree_of_split[is_cat]] + raw_threshold[is_cat].astype(np.int64)
     coding = CategoryCoding(features=np.unique(feature[is_cat]), **_LGB_CODING)
     return CategorySplits(index=index, ptr=ptr, values=members.astype(np.float64), coding=coding)
 
