@@ -54,8 +54,9 @@ class CategoryCoding:
     XGBoost: the float32 value, ``0 <= v < 2**24``. ``integers_only``: a non-integer value is
     no category (scikit-learn's encoder matches values exactly).
 
-    The codes are always integers or NaN: ONNX Runtime 1.32 tests larger BRANCH_MEMBER sets
-    through an integer bitset, so 2.5 is a member of {1, 2, 3} there (the spec says not).
+    The codes are always integers or NaN: ONNX Runtime 1.32 rolls BRANCH_MEMBER sets of small
+    integers into a bitmask that truncates the input (onnxruntime PR #22333), so 2.5 is a member
+    of {1, 2, 3, ...} there, though the spec says it is not.
     """
 
     features: np.ndarray  # int64
