@@ -6,6 +6,10 @@ with 3 classes. Each pair is checked to compute the same thing before it is time
 must pass check_parity, and both graphs must agree on rows that sit on no split threshold
 (onnxmltools rounds LightGBM's float64 thresholds to float32, which flips rows *on* them).
 
+The categorical LightGBM model (issue 12) is 500 trees with 3 categorical features of 100
+categories each; its held-out rows are integer codes, on which onnxmltools' BRANCH_EQ
+chains agree with LightGBM.
+
 Run: ``.venv/bin/pytest benchmarks/test_conversion_speed.py --benchmark-group-by=param:framework``.
 Training the two models takes a minute or two; each conversion is timed a few rounds,
 onnxmltools' once or twice because it is slow.
@@ -25,7 +29,7 @@ import pytest
 from conversion import InferenceEngine, check_parity, convert
 from conversion.parity import summarize_trees
 
-FRAMEWORKS = ("lightgbm", "xgboost")
+FRAMEWORKS = ("lightgbm", "xgboost", "lightgbm-categorical")
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,17 @@ def _large(framework: str) -> Large:
                                    max_bin=63, n_jobs=2, verbose=-1).fit(X[train], y[train])
         leaves = model.booster_.num_trees(), model.booster_.dump_model(num_iteration=1)["tree_info"][0]["num_leaves"]
         description = f"LGBMClassifier: {leaves[0]} trees (500 rounds x 3 classes), {leaves[1]} leaves in tree 0"
+    elif framework == "lightgbm-categorical":
+        # Issue 12: 500 trees, 3 categorical features of 100 categories each (set splits).
+        lgb = pytest.importorskip("lightgbm")
+        rng = np.random.default_rng(0)
+        X = X.copy()
+        X[:, :3] = rng.integers(0, 100, size=(X.shape[0], 3))
+        y = ((y + (X[:, 0] % 7 < 3) + (X[:, 1] % 5 < 2)) % 3 == 0).astype(int)
+        model = lgb.LGBMClassifier(n_estimators=500, num_leaves=31, max_cat_to_onehot=4, min_data_per_group=10,
+                                   cat_smooth=1.0, n_jobs=2, verbose=-1)
+        model.fit(X[train], y[train], categorical_feature=[0, 1, 2])
+        description = f"LGBMClassifier: {model.booster_.num_trees()} trees, 3 categorical features x 100 categories"
     else:
         xgb = pytest.importorskip("xgboost")
         model = xgb.XGBClassifier(n_estimators=500, max_depth=8, tree_method="hist", max_bin=64,
@@ -68,8 +83,9 @@ def _onnxmltools(framework: str, model: Any, n_features: int) -> Any:
     onnxmltools = pytest.importorskip("onnxmltools")
     from onnxmltools.convert.common.data_types import FloatTensorType
 
-    to_onnx = onnxmltools.convert_lightgbm if framework == "lightgbm" else onnxmltools.convert_xgboost
-    kwargs = {"zipmap": False} if framework == "lightgbm" else {}
+    is_lgb = framework.startswith("lightgbm")
+    to_onnx = onnxmltools.convert_lightgbm if is_lgb else onnxmltools.convert_xgboost
+    kwargs = {"zipmap": False} if is_lgb else {}
     return to_onnx(model, initial_types=[("X", FloatTensorType([None, n_features]))], target_opset=15, **kwargs)
 
 

@@ -12,6 +12,7 @@ from .converted import ConvertedModel
 from .errors import ConversionRefusedError, InputError
 from .frameworks import adapter_for, adapter_named
 from .frameworks.base import Lowered
+from .tree_ir import Head
 
 __all__ = ["convert", "parse_dtype", "finish"]
 
@@ -29,6 +30,14 @@ def _ml_opset(target_opset: int | dict[str, int] | None) -> int | None:
     if isinstance(target_opset, dict):
         return target_opset.get("ai.onnx.ml")
     return target_opset
+
+
+def _category_metadata(head: Head) -> dict[str, str]:
+    """``categories``: per categorical input column (its index), the ordered category labels;
+    the ONNX model takes a label's position in its list as the float input."""
+    if not head.category_labels:
+        return {}
+    return {"categories": json.dumps({str(f): list(labels) for f, labels in sorted(head.category_labels.items())})}
 
 
 def finish(
@@ -77,6 +86,7 @@ def finish(
             "native_follows_input": str(native_input.follows_input).lower(),
             **({"feature_names": json.dumps(names)} if names else {}),
             **({"sequential_sum": "true"} if head.sequential_sum else {}),
+            **_category_metadata(head),
         },
     )
 

@@ -24,17 +24,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from .emit_onnx import (
-    _ELEM,
-    _LABEL_ELEM,
-    ONNX_OPSET,
-    _Graph,
-    _head,
-    _label_tensor,
-    _missing_band,
-    _node_arrays,
-    _opset5_attributes,
-)
+from .emit_graph import _LABEL_ELEM, _Graph, _head, _label_tensor, _missing_band
+from .emit_trees import _ELEM, ONNX_OPSET, _node_arrays, _opset5_attributes
 from .errors import ConversionRefusedError
 from .tree_ir import TreeEnsembleIR
 

@@ -246,7 +246,7 @@ def run_job(opts: JobOptions) -> JobOutcome:
         row, subject_cells, attempt = _evaluate(subject, opts)
         models.append(row)
         cells += subject_cells
-        if attempt is not None and subject.data_kind != "categorical":
+        if attempt is not None:  # categorical models too, now that they convert (issue 12)
             usable.append((subject, attempt))
         progress.step(f"{subject.name}: {row['conversion_status']}")
     latency: list[dict[str, Any]] = []

@@ -124,6 +124,8 @@ class TreeSummary:
     n_trees: int = 0
     magnitude: float = 1.0
     splits: dict[int, np.ndarray] = field(default_factory=dict)
+    # Per feature, the members of its set-membership (categorical) splits.
+    categories: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def _tree_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
@@ -144,18 +146,24 @@ def summarize_trees(model: onnx.ModelProto) -> TreeSummary:
         if init.name.startswith("base"):
             base = max(base, float(np.abs(numpy_helper.to_array(init)).max()))
     n_trees, magnitude, by_feature = 0, 0.0, {}
+    categories: dict[int, np.ndarray] = {}
     for node in nodes:
-        count, weight, node_base, feats, values, interior = _one_ensemble(node)
+        count, weight, node_base, feats, values, interior, members = _one_ensemble(node)
         n_trees = max(n_trees, count)
         magnitude = max(magnitude, count * weight + max(base, node_base))
         for f in np.unique(feats[interior]):
             by_feature.setdefault(int(f), []).append(values[interior & (feats == f)])
+        for f, m in members.items():
+            categories[f] = np.union1d(categories.get(f, np.zeros(0)), m)
     splits = {f: np.unique(np.concatenate(v)) for f, v in by_feature.items()}
-    return TreeSummary(n_trees, max(magnitude, 1.0), splits)
+    return TreeSummary(n_trees, max(magnitude, 1.0), splits, categories)
 
 
-def _one_ensemble(node: onnx.NodeProto) -> tuple[int, float, float, np.ndarray, np.ndarray, np.ndarray]:
-    """Tree count, largest |leaf|, |base|, and per-node features, split values, interior mask."""
+def _one_ensemble(
+    node: onnx.NodeProto,
+) -> tuple[int, float, float, np.ndarray, np.ndarray, np.ndarray, dict[int, np.ndarray]]:
+    """Tree count, largest |leaf|, |base|, per-node features, split values, threshold-split mask,
+    and per feature the members of its set-membership (categorical) splits."""
     attrs = {a.name: a for a in node.attribute}
 
     def floats(name: str) -> np.ndarray:
@@ -180,7 +188,15 @@ def _one_ensemble(node: onnx.NodeProto) -> tuple[int, float, float, np.ndarray, 
         n_trees = len(set(attrs["nodes_treeids"].ints))
         interior = np.asarray(attrs["nodes_modes"].strings) != b"LEAF"
         base = float(np.abs(floats("base_values")).max())
-    return n_trees, float(np.abs(weights).max(initial=0.0)), base, feats, values, interior
+    categories: dict[int, np.ndarray] = {}
+    if node.op_type == "TreeEnsemble" and "membership_values" in attrs:
+        member = numpy_helper.to_array(attrs["nodes_modes"].t) == 6  # BRANCH_MEMBER
+        sets = np.split(numpy_helper.to_array(attrs["membership_values"].t).astype(np.float64),
+                        np.flatnonzero(np.isnan(numpy_helper.to_array(attrs["membership_values"].t))) + 1)
+        for f, members in zip(feats[member], sets, strict=False):
+            categories[int(f)] = np.union1d(categories.get(int(f), np.zeros(0)), members[~np.isnan(members)])
+        interior = interior & ~member
+    return n_trees, float(np.abs(weights).max(initial=0.0)), base, feats, values, interior, categories
 
 
 def classify_rows(X: np.ndarray, rows: np.ndarray, splits: dict[int, np.ndarray]) -> list[str]:

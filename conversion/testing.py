@@ -20,7 +20,8 @@ from .parity import ParityReport, Tolerance, check_parity, summarize_trees
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
-__all__ = ["assert_parity", "parity_message", "parity_inputs", "parity_batches", "probe_batch", "edge_values", "around"]
+__all__ = ["assert_parity", "parity_message", "parity_inputs", "parity_batches", "probe_batch", "edge_values", "around",
+           "category_values"]
 
 # The extra that installs hypothesis; named in the error when it is missing.
 HYPOTHESIS_EXTRA = "test"
@@ -137,6 +138,22 @@ def around(t: float, dtype: np.dtype, allow_inf: bool = True) -> list[float]:
     return [x for x in out if abs(x) <= limit] or [0.0]
 
 
+def category_values(members: np.ndarray, dtype: np.dtype, *, allow_nan: bool) -> list[float]:
+    """Hostile values for a categorical column: every category seen in a split, each one a
+    little off (non-integers), negatives, unseen codes, codes beyond int32 and float32's
+    exact integers, +-0.0 and subnormals, and NaN."""
+    cats = [float(c) for c in np.asarray(members, dtype=np.float64)]
+    top = max(cats, default=0.0)
+    values = [*cats, *(c + 0.5 for c in cats), *(c - 0.001 for c in cats if c > 0), 2.5, 3.999,
+              -0.0, 0.0, -0.5, -0.99, -1.0, -1.5, -1e10,
+              top + 1, top + 100, 255.0, 256.0, 300.0, 2.0**24 - 1, 2.0**24, 2.0**24 + 2, 2.0**31 - 1, 2.0**31,
+              2.0**32 + 3, 1e10,
+              float(np.finfo(dtype).smallest_subnormal), -float(np.finfo(dtype).smallest_subnormal)]
+    if allow_nan:
+        values.append(float("nan"))
+    return values
+
+
 def parity_batches(
     X_train: np.ndarray,
     splits: dict[int, np.ndarray],
@@ -147,9 +164,11 @@ def parity_batches(
     extra: tuple[float, ...] = (),
     max_abs: float = float("inf"),
     max_rows: int = 24,
+    categories: dict[int, np.ndarray] | None = None,
 ) -> SearchStrategy[np.ndarray]:
     """Batches of 0..max_rows rows: training rows with some cells moved onto split points
-    (and one step either side), edge values, or both. Empty and single-row batches included."""
+    (and one step either side), edge values, hostile codes on ``categories``' columns (per
+    feature, the members of its set splits), or all. Empty and single-row batches included."""
     st = _hypothesis_strategies()
     X_train = np.asarray(X_train)
     n_features = X_train.shape[1]
@@ -158,6 +177,11 @@ def parity_batches(
 
     def at_split(f: int) -> SearchStrategy[float]:
         return st.sampled_from(splits[f].tolist()).flatmap(lambda t: st.sampled_from(around(t, dtype, allow_inf)))
+
+    cat_features = sorted(categories or {})
+
+    def at_category(f: int) -> SearchStrategy[float]:
+        return st.sampled_from(category_values(categories[f], dtype, allow_nan=allow_nan))
 
     @st.composite
     def batches(draw: Any) -> np.ndarray:
@@ -168,7 +192,10 @@ def parity_batches(
         n_edits = draw(st.integers(0, 3 * len(rows)))
         for _ in range(n_edits):
             r = draw(st.integers(0, len(rows) - 1))
-            if split_features and draw(st.booleans()):
+            if cat_features and draw(st.booleans()):
+                f = draw(st.sampled_from(cat_features))
+                X[r, f] = draw(at_category(f))
+            elif split_features and draw(st.booleans()):
                 f = draw(st.sampled_from(split_features))
                 X[r, f] = draw(at_split(f))
             else:
@@ -202,8 +229,9 @@ def parity_inputs(
 
         raise InputError(f"parity_inputs needs at least one row of {converted.n_features} features as X_train, "
                          f"got shape {X.shape}")
-    return parity_batches(X, summarize_trees(converted.onnx).splits, dtype=converted.dtype, allow_nan=allow_nan,
-                          allow_inf=allow_inf, max_rows=max_rows)
+    trees = summarize_trees(converted.onnx)
+    return parity_batches(X, trees.splits, dtype=converted.dtype, allow_nan=allow_nan, allow_inf=allow_inf,
+                          max_rows=max_rows, categories=trees.categories)
 
 
 def probe_batch(
@@ -217,6 +245,7 @@ def probe_batch(
     max_abs: float = float("inf"),
     seed: int = 0,
     n_rows: int = 300,
+    categories: dict[int, np.ndarray] | None = None,
 ) -> np.ndarray:
     """A deterministic batch with the same ingredients, for checks that must not vary
     between runs (strict xfails of upstream converters, the report's parity matrix)."""
@@ -227,6 +256,9 @@ def probe_batch(
         vals = np.asarray([v for t in ts for v in around(t, dtype, allow_inf)], dtype=dtype)
         idx = rng.integers(0, third, vals.size)
         X[idx, f] = vals
+    for f, members in (categories or {}).items():  # and every hostile category value, one per row
+        vals = np.asarray(category_values(members, dtype, allow_nan=allow_nan), dtype=dtype)
+        X[rng.integers(0, third, vals.size), f] = vals
     edges = np.asarray(
         edge_values(dtype, allow_nan=allow_nan, allow_inf=allow_inf, extra=extra, max_abs=max_abs), dtype=dtype
     )

@@ -9,7 +9,8 @@ import numpy as np
 
 from .errors import ConversionRefusedError
 
-__all__ = ["TreeEnsembleIR", "Head", "LinearLeaves", "concat_trees"]
+__all__ = ["TreeEnsembleIR", "Head", "CategorySplits", "CategoryCoding", "LinearLeaves", "category_sets",
+           "concat_trees"]
 
 Comparison = Literal["<", "<="]
 # "sigmoid_2x": sigmoid(2 * raw) (scikit-learn's exponential loss); "hinge": 1.0 where raw > 0
@@ -51,6 +52,56 @@ class Head:
     # The largest magnitude the native model treats as finite (XGBoost's DMatrix rounds to
     # float32 first, so anything beyond float32's range is inf to it).
     finite_max: float = float("inf")
+    # Per categorical input column, the ordered category labels whose positions are the float
+    # codes the ONNX model takes (pandas categoricals); written to the model's metadata.
+    category_labels: dict[int, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CategoryCoding:
+    """How the native model reads a float as a category code, ahead of every categorical split.
+
+    On the ``features`` columns, the input is cast to ``cast``; NaN stays NaN (the splits'
+    ``missing_left`` routes it); a value ``v`` with ``low < v < high`` (``low <= v`` when
+    ``low_closed``) becomes ``trunc(v)``; any other value becomes -1, which no set holds.
+    LightGBM: ``static_cast<int>`` of a double, negative or beyond int range is no category;
+    XGBoost: the float32 value, ``0 <= v < 2**24``. ``integers_only``: a non-integer value is
+    no category (scikit-learn's encoder matches values exactly).
+
+    The codes are always integers or NaN: ONNX Runtime 1.32 rolls BRANCH_MEMBER sets of small
+    integers into a bitmask that truncates the input (onnxruntime PR #22333), so 2.5 is a member
+    of {1, 2, 3, ...} there, though the spec says it is not.
+    """
+
+    features: np.ndarray  # int64
+    cast: Literal["float32", "float64"]
+    low: float
+    high: float
+    low_closed: bool = False
+    integers_only: bool = False
+
+
+@dataclass(frozen=True)
+class CategorySplits:
+    """Set-membership splits: node ``i`` with ``index[i] >= 0`` sends a row left when the
+    (coded) input equals one of ``values[ptr[index[i]]:ptr[index[i] + 1]]``, NaN by
+    ``missing_left``, everything else right."""
+
+    index: np.ndarray  # int64 per node, -1 on threshold splits and leaves
+    ptr: np.ndarray  # int64 [n_sets + 1]
+    values: np.ndarray  # float64, the members of all sets back to back
+    coding: CategoryCoding
+
+    def members(self, k: int) -> np.ndarray:
+        return self.values[self.ptr[k]:self.ptr[k + 1]]
+
+
+def category_sets(sets: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``(ptr, values)`` of a list of member arrays."""
+    sizes = np.array([len(s) for s in sets], dtype=np.int64)
+    ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    values = np.concatenate([np.asarray(s, dtype=np.float64) for s in sets]) if sets else np.zeros(0)
+    return ptr, values
 
 
 @dataclass(frozen=True)
@@ -72,13 +123,14 @@ class LinearLeaves:
 class TreeEnsembleIR:
     """A tree ensemble as flat numpy arrays, one entry per node over all trees.
 
-    A node sends a row to ``left`` when ``cast(x[feature]) <cmp> threshold`` holds, where
+    A threshold node sends a row to ``left`` when ``cast(x[feature]) <cmp> threshold`` holds, where
     ``cast`` is the precision the native framework compares in (``input_cast``). NaN goes to
     ``left`` where ``missing_left`` is set. ``missing_band`` (one value per
     feature, NaN where unused) makes every input with ``|x| <= band`` on that feature missing
     before any split sees it (LightGBM counts ``|x| <= 1e-35`` as zero, hence missing).
     ``missing_value`` (XGBoost's ``missing=``) makes every input equal to it missing as well,
     compared after the ``input_cast`` rounding, as XGBoost's DMatrix does; NaN stays missing.
+    ``categories`` marks set-membership (categorical) nodes, whose ``threshold`` is unused.
     Leaves have ``feature == -1`` and their contribution per target in ``value``; the
     ensemble output is ``sum(leaf values) + base_values``, then ``head.post_transform``.
     """
@@ -103,6 +155,7 @@ class TreeEnsembleIR:
     # Where the native label depends on the float64 sum bit for bit (scikit-learn's
     # GradientBoostingClassifier decides on exact ties of raw scores), a float32 graph casts
     # its input up and sums in float64 too, instead of in float32.
+    categories: CategorySplits | None = None  # set-membership splits, see CategorySplits
     sum_dtype: Literal["float32", "float64"] | None = None
 
     def __post_init__(self) -> None:
@@ -119,6 +172,8 @@ class TreeEnsembleIR:
         if self.linear is not None and self.linear.coef.shape != (n, self.n_features):
             raise ValueError(f"linear leaf coefficients have shape {self.linear.coef.shape}, expected ({n}, "
                              f"{self.n_features})")
+        if self.categories is not None and self.categories.index.shape != (n,):
+            raise ValueError(f"categories.index has shape {self.categories.index.shape}, expected ({n},)")
         interior = self.feature >= 0
         if interior.any() and int(self.feature[interior].max()) >= self.n_features:
             raise ConversionRefusedError(
@@ -143,6 +198,8 @@ class TreeEnsembleIR:
         """Unique split thresholds per feature, used to build inputs that sit on a split."""
         out: dict[int, np.ndarray] = {}
         interior = ~self.is_leaf
+        if self.categories is not None:
+            interior &= self.categories.index < 0
         for f in np.unique(self.feature[interior]):
             out[int(f)] = np.unique(self.threshold[interior & (self.feature == f)])
         return out

@@ -5,6 +5,6 @@ They live in the package so a user's own tests draw the same inputs as this matr
 
 from __future__ import annotations
 
-from conversion.testing import around, edge_values, parity_batches, probe_batch
+from conversion.testing import around, category_values, edge_values, parity_batches, probe_batch
 
-__all__ = ["edge_values", "parity_batches", "probe_batch", "around"]
+__all__ = ["edge_values", "category_values", "parity_batches", "probe_batch", "around"]

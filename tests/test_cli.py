@@ -83,7 +83,7 @@ def test_run_on_a_zoo_subset_writes_report_and_json(tmp_path: Path, capsys: pyte
     assert (tmp_path / "r" / "run.json").is_file()
     answers = {m["model"]: m for m in data["models"]}
     assert answers["xgboost-breast_cancer-small"]["exact"] == "exact"
-    assert answers["xgboost-categorical-tiny"]["answer"] == "no"  # refused, reported, not a crash
+    assert answers["xgboost-categorical-tiny"]["exact"] == "exact"  # categorical splits convert (issue 12)
 
 
 def test_run_on_a_user_model_prints_summary(
@@ -276,4 +276,5 @@ def test_run_survives_a_failing_benchmark_profile(tmp_path: Path, capsys: pytest
     assert code == 0, err
     result = json.loads((tmp_path / "r" / "run.json").read_text())
     assert any("profile failed, so latency was measured in-process" in n for n in result["notes"])
-    assert {row["model"] for row in result["latency"]} == {"xgboost-wine-small"}
+    # The categorical zoo model converts now (issue 12), so it is measured too.
+    assert {row["model"] for row in result["latency"]} == {"xgboost-wine-small", "xgboost-categorical-tiny"}

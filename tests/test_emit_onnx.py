@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import assume, given
@@ -11,7 +13,7 @@ from conversion import InferenceEngine
 from conversion.converted import ConvertedModel
 from conversion.emit_onnx import emit, split_values
 from conversion.errors import ConversionRefusedError
-from conversion.tree_ir import Head, TreeEnsembleIR
+from conversion.tree_ir import CategoryCoding, CategorySplits, Head, TreeEnsembleIR, category_sets
 
 DTYPES = [np.dtype(np.float32), np.dtype(np.float64)]
 
@@ -119,3 +121,58 @@ def test_leaf_only_tree_keeps_its_value(opset: int) -> None:
 def test_float64_with_opset_3_is_refused() -> None:
     with pytest.raises(ConversionRefusedError, match="opset-5"):
         emit(_stump_ir(), dtype=np.float64, ml_opset=3)
+
+
+# Each framework's native categorical rule, written from its source, for one split "x in S".
+def _lightgbm_left(x: float, members: set[int]) -> bool:
+    """LightGBM CategoricalDecision: NaN right; static_cast<int>, INT_MIN beyond int range (x86-64)."""
+    if np.isnan(x) or not -(2.0**31) < x < 2.0**31:
+        return False
+    code = int(x)  # truncation toward zero
+    return code >= 0 and code in members
+
+
+def _xgboost_left(x: float, members: set[int]) -> bool:
+    """XGBoost Decision on the float32 value: invalid (< 0 or >= 2**24) is no category."""
+    v = np.float32(x)
+    return bool(0 <= v < 2**24) and int(v) in members
+
+
+def _sklearn_left(x: float, members: set[int]) -> bool:
+    """HistGradientBoosting's encoder matches values exactly; anything else is unknown."""
+    return x in members
+
+
+_CODINGS = {
+    "lightgbm": (_lightgbm_left, CategoryCoding(np.array([0]), "float64", -1.0, 2.0**31)),
+    "xgboost": (_xgboost_left, CategoryCoding(np.array([0]), "float32", 0.0, 2.0**24, low_closed=True)),
+    "sklearn": (_sklearn_left, CategoryCoding(np.array([0]), "float64", -1.0, 2.0**24, integers_only=True)),
+}
+
+
+def _set_ir(members: list[int], coding: CategoryCoding) -> TreeEnsembleIR:
+    ptr, values = category_sets([np.array(members)])
+    return replace(_stump_ir(), categories=CategorySplits(np.array([0, -1, -1]), ptr, values, coding))
+
+
+@pytest.mark.parametrize("framework", sorted(_CODINGS))
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(members=st.sets(st.integers(0, 70), min_size=1, max_size=40),
+       xs=st.lists(st.one_of(st.integers(-3, 75).map(float), st.floats(-3, 75), st.sampled_from(
+           [2.5, 3.999, -0.0, -0.5, -0.99, 1e10, -1e10, 2.0**31, 2.0**31 - 1, 2.0**24, 2.0**24 + 2, 5e-324,
+            float(np.nextafter(np.float32(3), np.float32(4))), np.nan])), min_size=1, max_size=30))
+def test_set_splits_route_like_the_native_rule(framework: str, dtype: np.dtype, members: set[int],
+                                               xs: list[float]) -> None:
+    """Every value (non-integers, negatives, huge, NaN) lands where the native rule sends it,
+    though ONNX Runtime's BRANCH_MEMBER itself truncates non-integers for larger sets."""
+    native_left, coding = _CODINGS[framework]
+    X = np.zeros((len(xs), 2), dtype=dtype)
+    X[:, 0] = xs
+    out = _run(_set_ir(sorted(members), coding), X, dtype, 5)
+    expected = [1.0 if native_left(float(x), members) else 2.0 for x in X[:, 0]]
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_set_splits_refuse_opset_3() -> None:
+    with pytest.raises(ConversionRefusedError, match="BRANCH_MEMBER"):
+        emit(_set_ir([1, 2], _CODINGS["lightgbm"][1]), dtype=np.float32, ml_opset=3)

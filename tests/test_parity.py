@@ -45,8 +45,9 @@ def _batch_kwargs(case: Case, conv) -> dict:
 @given(data=st.data())
 def test_parity_on_generated_inputs(case: Case, dtype: str, data: st.DataObject) -> None:
     model, X_train, conv, engine = _converted(case, dtype)
-    splits = summarize_trees(conv.onnx).splits
-    X = data.draw(parity_batches(X_train, splits, **_batch_kwargs(case, conv)), label="X")
+    trees = summarize_trees(conv.onnx)
+    X = data.draw(parity_batches(X_train, trees.splits, categories=trees.categories, **_batch_kwargs(case, conv)),
+                  label="X")
     report = check_parity(model, conv, X, engine=engine)
     assert report.passed, str(report)
 
@@ -57,7 +58,8 @@ def test_parity_on_training_and_probe_rows(case: Case, dtype: str) -> None:
     model, X_train, conv, engine = _converted(case, dtype)
     # Rows in the graph's dtype: a float32 graph is for float32 rows (a float64 row into it is
     # refused where the native model would compute with more precision; see conversion/inputs.py).
-    probe = probe_batch(X_train, summarize_trees(conv.onnx).splits, **_batch_kwargs(case, conv))
+    trees = summarize_trees(conv.onnx)
+    probe = probe_batch(X_train, trees.splits, categories=trees.categories, **_batch_kwargs(case, conv))
     X = np.vstack([X_train.astype(conv.dtype), probe])
     report = check_parity(model, conv, X, engine=engine)
     assert report.passed, str(report)
@@ -79,7 +81,8 @@ def test_upstream_converter_parity(case: Case) -> None:
     adapter = adapter_named(case.framework)
     lowered = adapter.upstream(model, dtype=np.dtype(np.float32))
     theirs = finish(model, lowered, adapter.name, adapter.version(), "", dtype=np.dtype(np.float32), name=None)
-    X = np.vstack([X_train.astype(np.float32), probe_batch(X_train, summarize_trees(ours.onnx).splits,
+    trees = summarize_trees(ours.onnx)
+    X = np.vstack([X_train.astype(np.float32), probe_batch(X_train, trees.splits, categories=trees.categories,
                                                          **_batch_kwargs(case, ours))])
     report = check_parity(model, theirs, X)
     assert report.passed, str(report)

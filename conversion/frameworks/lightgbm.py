@@ -12,6 +12,7 @@ import hashlib
 import tempfile
 import warnings
 import weakref
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from ..emit_onnx import emit
 from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
-from ..tree_ir import Head, TreeEnsembleIR
+from ..tree_ir import CategoryCoding, CategorySplits, Head, TreeEnsembleIR
 from .base import Adapter, Lowered, NativeInput, import_optional
 from .lightgbm_linear import LINEAR_FIELDS, linear_leaves, to_node_arrays
 from .upstream import adopt_outputs
@@ -52,7 +53,7 @@ _OBJECTIVES: dict[str, str] = {
 }
 _CLASSIFIER_OBJECTIVES = ("binary", "cross_entropy", "multiclass", "multiclassova")
 _TREE_FIELDS = ("num_leaves", "split_feature", "threshold", "decision_type", "left_child", "right_child",
-                "leaf_value", "is_linear", "num_cat", *LINEAR_FIELDS)
+                "leaf_value", "is_linear", "num_cat", "cat_boundaries", "cat_threshold", *LINEAR_FIELDS)
 
 # decision_type bit layout (LightGBM tree.h): 1 = categorical, 2 = default left, bits 2-3 = missing type.
 _CATEGORICAL, _DEFAULT_LEFT = 1, 2
@@ -201,14 +202,9 @@ class LightGBMAdapter(Adapter):
         n_int = n_leaves - 1
         n_split = int(n_int.sum())
         dtype_ = _numbers(f["decision_type"], np.int64, n_split, "decision_type")
-        if any(int(v) for v in f["num_cat"]) or (dtype_ & _CATEGORICAL).any():
-            raise ConversionRefusedError(
-                "categorical splits (categorical_feature) are not converted: LightGBM truncates the "
-                "value to int and tests set membership, which the ai.onnx.ml tree operators cannot "
-                "express exactly; one-hot or ordinal-encode the feature as numeric instead"
-            )
         feature_split = _numbers(f["split_feature"], np.int64, n_split, "split_feature")
-        threshold = _adjust_near_zero(_numbers(f["threshold"], np.float64, n_split, "threshold"))
+        raw_threshold = _numbers(f["threshold"], np.float64, n_split, "threshold")
+        threshold = _adjust_near_zero(raw_threshold)
         left_raw = _numbers(f["left_child"], np.int64, n_split, "left_child")
         right_raw = _numbers(f["right_child"], np.int64, n_split, "right_child")
         leaf_value = _numbers(f["leaf_value"], np.float64, int(n_leaves.sum()), "leaf_value")
@@ -233,7 +229,10 @@ class LightGBMAdapter(Adapter):
         missing_left = np.where(missing_type == _MISSING_NONE, threshold >= 0, default_left)
         n_features = int(header["max_feature_idx"]) + 1
         per_leaf_linear = linear_leaves(f, n_leaves, n_features)
-        band = _zero_missing_band(feature_split, missing_type, n_features)
+        is_cat = (dtype_ & _CATEGORICAL) != 0
+        cats = _categorical_splits(f, n_leaves, raw_threshold, is_cat, feature_split) if is_cat.any() else None
+        missing_left &= ~is_cat  # CategoricalDecision sends NaN right whatever the missing type
+        band = _zero_missing_band(feature_split[~is_cat], missing_type[~is_cat], n_features)
         split = {"tree": tree_of_split, "node": split_node, "feature": feature_split, "threshold": threshold,
                  "left": left, "right": right, "missing_left": missing_left}
         leaf_vals = np.zeros((leaf_value.size, n_targets))
@@ -247,6 +246,8 @@ class LightGBMAdapter(Adapter):
         if "average_output" in header:  # boosting="rf": LightGBM averages the trees of each class
             scale /= max(n_trees // per_iter, 1)
         head = self._head(model, lgb, objective, scale)
+        if cats is not None:
+            head = replace(head, category_labels=_pandas_labels(text, header, n_features))
         return TreeEnsembleIR(
             n_features=n_features,
             n_targets=n_targets,
@@ -264,6 +265,8 @@ class LightGBMAdapter(Adapter):
             head=head,
             missing_band=band,
             linear=None if per_leaf_linear is None else to_node_arrays(per_leaf_linear, n_new, order, ZERO_BAND),
+            categories=None if cats is None else replace(
+                cats, index=np.concatenate([cats.index, np.full(leaf_value.size, -1)])[order]),
         )
 
     def _head(self, model: Any, lgb: Any, objective: str, scale: float) -> Head:
@@ -375,3 +378,57 @@ def _zero_missing_band(feature: np.ndarray, missing_type: np.ndarray, n_features
     band = np.full(n_features, np.nan)
     band[zero] = ZERO_BAND
     return band
+
+
+# LightGBM's CategoricalDecision: NaN goes right; otherwise static_cast<int>(value), and a
+# negative int goes right. Beyond int range the cast gives INT_MIN on x86-64 (cvttsd2si), so
+# those go right too: the valid values are -1 < v < 2**31, truncated toward zero.
+_LGB_CODING = {"cast": "float64", "low": -1.0, "high": 2.0**31, "low_closed": False}
+
+
+def _categorical_splits(f: dict[str, list[str]], n_leaves: np.ndarray, raw_threshold: np.ndarray,
+                        is_cat: np.ndarray, feature: np.ndarray) -> CategorySplits:
+    """Set-membership splits from each tree's ``cat_boundaries``/``cat_threshold`` bitsets
+    (bit ``c`` of the set sends category ``c`` left); the split's threshold is its set's
+    index within the tree."""
+    n_cat = np.array([int(v) for v in f["num_cat"]], dtype=np.int64)
+    with_cats = np.flatnonzero(n_cat)
+    if len(f["cat_boundaries"]) != with_cats.size or len(f["cat_threshold"]) != with_cats.size:
+        raise ModelFileError("LightGBM model text: cat_boundaries/cat_threshold lines do not match num_cat")
+    bounds = [np.array(line.split(), dtype=np.int64) for line in f["cat_boundaries"]]
+    words = [np.array(line.split(), dtype=np.uint32) for line in f["cat_threshold"]]
+    for t, b, w in zip(with_cats, bounds, words, strict=True):
+        if b.size != n_cat[t] + 1 or b[-1] != w.size:
+            raise ModelFileError(f"LightGBM model text: tree {t} has inconsistent cat_boundaries")
+    set_offset = np.concatenate([[0], np.cumsum(n_cat)])[:-1]  # first global set of each tree
+    word_offset = np.concatenate([[0], np.cumsum([w.size for w in words])])[:-1]
+    starts = np.concatenate([b[:-1] + o for b, o in zip(bounds, word_offset, strict=True)]) if words else np.zeros(0)
+    all_words = np.concatenate(words) if words else np.zeros(0, dtype=np.uint32)
+    n_sets = starts.size
+    set_of_word = np.repeat(np.arange(n_sets), np.diff(np.append(starts, all_words.size)))
+    bits = np.unpackbits(all_words.astype("<u4").view(np.uint8), bitorder="little").reshape(-1, 32)
+    word, bit = np.nonzero(bits)
+    owner = set_of_word[word]
+    members = 32 * (word - starts[owner]) + bit
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=n_sets))]).astype(np.int64)
+    tree_of_split = np.repeat(np.arange(n_leaves.size), n_leaves - 1)
+    index = np.full(is_cat.size, -1, dtype=np.int64)
+    index[is_cat] = set_offset[tree_of_split[is_cat]] + raw_threshold[is_cat].astype(np.int64)
+    coding = CategoryCoding(features=np.unique(feature[is_cat]), **_LGB_CODING)
+    return CategorySplits(index=index, ptr=ptr, values=members.astype(np.float64), coding=coding)
+
+
+def _pandas_labels(text: str, header: dict[str, str], n_features: int) -> dict[int, tuple[str, ...]]:
+    """Category labels of a model trained on a pandas DataFrame: LightGBM maps each category
+    column to its ``cat.codes``, which are the float codes the ONNX model then takes."""
+    import json
+
+    _, sep, tail = text.rpartition("\npandas_categorical:")
+    labels = json.loads(tail.splitlines()[0]) if sep else None
+    if not labels:
+        return {}
+    infos = header.get("feature_infos", "").split()
+    cat_features = [i for i, info in enumerate(infos[:n_features]) if info != "none" and not info.startswith("[")]
+    if len(cat_features) != len(labels):  # ordered category columns used as numeric: no safe mapping
+        return {}
+    return {f: tuple(str(v) for v in cats) for f, cats in zip(cat_features, labels, strict=True)}

@@ -232,8 +232,8 @@ class SklearnAdapter(Adapter):
     def native(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
         if X.shape[0] == 0:
             # scikit-learn refuses an empty batch; its answer's shape and dtype come from one row.
-            return getattr(model, method)(np.zeros((1, X.shape[1]), dtype=X.dtype))[:0]
-        return getattr(model, method)(X)
+            return getattr(model, method)(_category_frame(model, np.zeros((1, X.shape[1]), dtype=X.dtype)))[:0]
+        return getattr(model, method)(_category_frame(model, X))
 
     def native_bytes(self, model: Any) -> bytes:
         sio = import_optional("skops.io", "sklearn", "serialise scikit-learn models without pickle")
@@ -408,3 +408,27 @@ def _accepts_nan(est: Any, n_features: int) -> bool:
         return True  # the builder already decided (HistGradientBoosting, GradientBoosting)
     return bool(support(np.zeros((1, n_features), dtype=np.float32)))
 
+
+
+def _category_frame(model: Any, X: np.ndarray) -> Any:
+    """``X`` as the DataFrame a HistGradientBoosting model fitted on pandas category columns
+    (``categorical_features="from_dtype"``) reads. Its ONNX model takes a category's position
+    in the encoder's categories (the ``categories`` metadata); a code naming no category is
+    a missing value, as scikit-learn treats unknown categories."""
+    pre = getattr(model, "_preprocessor", None)
+    names = getattr(model, "feature_names_in_", None)
+    if pre is None or names is None:
+        return X
+    import pandas as pd
+
+    frame = pd.DataFrame(X, columns=list(names))
+    columns = np.asarray(names)[np.asarray(model.is_categorical_, dtype=bool)]
+    for col, cats in zip(columns, pre.named_transformers_["encoder"].categories_, strict=True):
+        cats = [c for c in cats if not (c is None or (isinstance(c, float) and np.isnan(c)))]
+        if all(isinstance(c, (int, float, np.number)) for c in cats):
+            continue  # numeric categories: the model reads the values themselves
+        v = frame[col].to_numpy(dtype=np.float64)
+        valid = (v >= 0) & (v < len(cats)) & (v == np.floor(v))
+        codes = np.where(valid, np.nan_to_num(v, nan=-1.0, posinf=-1.0, neginf=-1.0), -1).astype(np.int64)
+        frame[col] = pd.Categorical.from_codes(codes, categories=cats)
+    return frame

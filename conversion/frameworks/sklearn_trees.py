@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConversionRefusedError
-from ..tree_ir import Head, TreeEnsembleIR, concat_trees
+from ..tree_ir import CategoryCoding, CategorySplits, Head, TreeEnsembleIR, category_sets, concat_trees
 
 __all__ = ["TREE_BUILDERS", "IsolationForestParts", "isolation_forest_ir"]
 
@@ -183,45 +183,113 @@ def _gradient_boosting_ir(skl: ModuleType, model: Any) -> TreeEnsembleIR:
 def _hist_gradient_boosting_ir(skl: ModuleType, model: Any) -> TreeEnsembleIR:
     """HistGradientBoosting*: compares the float64 input ``x <= num_threshold``; leaves are already shrunk."""
     k = int(model.n_trees_per_iteration_)
-    categorical = getattr(model, "is_categorical_", None)
-    if categorical is not None and np.any(categorical):
-        raise ConversionRefusedError(
-            "HistGradientBoosting with categorical_features has bitset splits that onnxgate does not "
-            "convert yet (skl2onnx #1051 drops them too); one-hot or ordinal-encode the feature "
-            "and train without categorical_features"
-        )
+    cat = _HGBCategories(model) if getattr(model, "_preprocessor", None) is not None else None
     trees = []
     for iteration in model._predictors:
         for j, predictor in enumerate(iteration):
             nodes = predictor.nodes
-            if nodes["is_categorical"].any():
-                raise ConversionRefusedError(
-                    "HistGradientBoosting with categorical_features has bitset splits that onnxgate does not "
-                    "convert yet (skl2onnx #1051 drops them too); one-hot or ordinal-encode the feature "
-                    "and train without categorical_features"
-                )
             leaf = nodes["is_leaf"].astype(bool)
             value = np.zeros((nodes.size, k))
             value[:, j] = np.where(leaf, nodes["value"], 0.0)
-            trees.append(
-                (
-                    np.arange(nodes.size, dtype=np.int64),
-                    np.where(leaf, -1, nodes["feature_idx"].astype(np.int64)),
-                    np.where(leaf, 0.0, nodes["num_threshold"].astype(np.float64)),
-                    np.where(leaf, -1, nodes["left"].astype(np.int64)),
-                    np.where(leaf, -1, nodes["right"].astype(np.int64)),
-                    nodes["missing_go_to_left"].astype(bool) & ~leaf,
-                    value,
-                )
+            arrays = (
+                np.arange(nodes.size, dtype=np.int64),
+                np.where(leaf, -1, nodes["feature_idx"].astype(np.int64)),
+                np.where(leaf, 0.0, nodes["num_threshold"].astype(np.float64)),
+                np.where(leaf, -1, nodes["left"].astype(np.int64)),
+                np.where(leaf, -1, nodes["right"].astype(np.int64)),
+                nodes["missing_go_to_left"].astype(bool) & ~leaf,
+                value,
             )
+            trees.append(cat.tree(predictor, arrays) if cat is not None else arrays)
     base = np.asarray(model._baseline_prediction, dtype=np.float64).reshape(k)
     post = _post_transform(model)
+    # HistGradientBoosting validates in float64 and accepts NaN and +-inf, except on
+    # categorical columns, whose OrdinalEncoder rejects inf.
+    allow_inf = cat is None
     if skl.base.is_classifier(model):
-        # HistGradientBoosting validates in float64 and accepts NaN and +-inf.
-        head = _classifier_head(model, post, decision=True, allow_nan=True, allow_inf=True)
+        head = _classifier_head(model, post, decision=True, allow_nan=True, allow_inf=allow_inf)
     else:
-        head = Head(task="regression", post_transform=post, methods={"predict": "float64"})
-    return _ir(model, trees, k, base, input_cast="float64", head=head)
+        head = Head(task="regression", post_transform=post, methods={"predict": "float64"}, allow_inf=allow_inf)
+    if cat is None:
+        return _ir(model, trees, k, base, input_cast="float64", head=head)
+    head = replace(head, category_labels=cat.labels())
+    ir = _ir(model, [t[:-1] for t in trees], k, base, input_cast="float64", head=head)
+    ptr, values = category_sets(cat.sets)
+    index = np.concatenate([t[-1] for t in trees])
+    coding = CategoryCoding(features=cat.order[: len(cat.categories)], cast="float64", low=-1.0, high=2.0**24,
+                            integers_only=True)
+    return replace(ir, categories=CategorySplits(index=index, ptr=ptr, values=values, coding=coding))
+
+
+class _HGBCategories:
+    """HistGradientBoosting with categorical features (scikit-learn >= 1.4 encodes them with
+    an OrdinalEncoder ahead of the trees and moves those columns first).
+
+    The predictor reads the encoded index: NaN, a negative or an unknown category takes the
+    missing direction; a known one goes left when its bit is set. As set splits on the raw
+    input value: a node whose missing direction is right keeps its left set; one whose
+    missing direction is left gets the other known categories as its set and swapped
+    children, so every value outside the set (unknown, NaN) lands on the missing side.
+    A column of pandas categories is read by its position in the encoder's categories.
+    """
+
+    def __init__(self, model: Any) -> None:
+        is_cat = np.asarray(model.is_categorical_, dtype=bool)
+        # The remapped column j is the original column order[j]: encoded columns first.
+        self.order = np.concatenate([np.flatnonzero(is_cat), np.flatnonzero(~is_cat)]).astype(np.int64)
+        encoder = model._preprocessor.named_transformers_["encoder"]
+        self.categories = []
+        for cats in encoder.categories_:
+            cats = np.asarray(cats)
+            if cats.size and (cats[-1] is None or (isinstance(cats[-1], float) and np.isnan(cats[-1]))):
+                cats = cats[:-1]  # the encoder lists a missing value last; the trees route it by missing_left
+            self.categories.append(cats)
+        self.known, self.f_idx_map = model._bin_mapper.make_known_categories_bitsets()
+        self.sets: list[np.ndarray] = []
+
+    def _values(self, f: int, idx: np.ndarray) -> np.ndarray:
+        """Input values that the encoder turns into the indices ``idx`` of remapped column ``f``."""
+        cats = self.categories[f]
+        if cats.dtype.kind not in "iuf":
+            return idx.astype(np.float64)
+        raw = cats.astype(np.float64)
+        if ((raw < 0) | (raw >= 2**24) | (raw != np.floor(raw))).any():
+            raise ConversionRefusedError(
+                f"categorical column {int(self.order[f])} has categories that are not integers in [0, 2**24) "
+                f"(e.g. {raw[(raw < 0) | (raw >= 2**24) | (raw != np.floor(raw))][0]!r}); encode them as "
+                "0, 1, 2, ... (or pass a pandas categorical column) and train again"
+            )
+        return raw[idx]
+
+    def labels(self) -> dict[int, tuple[str, ...]]:
+        return {int(self.order[f]): tuple(str(c) for c in cats)
+                for f, cats in enumerate(self.categories) if cats.dtype.kind not in "iuf"}
+
+    def tree(self, predictor: Any, arrays: Arrays) -> Arrays:
+        node, feature, threshold, left, right, missing_left, value = arrays
+        feature = np.where(feature >= 0, self.order[np.maximum(feature, 0)], -1)
+        left, right, missing_left = left.copy(), right.copy(), missing_left.copy()
+        index = np.full(node.size, -1, dtype=np.int64)
+        nodes = predictor.nodes
+        for n in np.flatnonzero(nodes["is_categorical"].astype(bool) & ~nodes["is_leaf"].astype(bool)):
+            f = int(nodes["feature_idx"][n])
+            bits = _bitset_members(predictor.raw_left_cat_bitsets[int(nodes["bitset_idx"][n])])
+            known = _bitset_members(self.known[int(self.f_idx_map[f])])
+            members = np.intersect1d(bits, known)
+            if missing_left[n]:
+                members = np.setdiff1d(known, members)
+                left[n], right[n] = right[n], left[n]
+                missing_left[n] = False
+            index[n] = len(self.sets)
+            self.sets.append(self._values(f, members))
+        return node, feature, threshold, left, right, missing_left, value, index
+
+
+def _bitset_members(words: np.ndarray) -> np.ndarray:
+    """The set bits of a scikit-learn bitset (uint32 words, bit ``c % 32`` of word ``c // 32``)."""
+    bits = np.unpackbits(np.ascontiguousarray(words, dtype="<u4").view(np.uint8), bitorder="little")
+    return np.flatnonzero(bits).astype(np.int64)
+
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
-from ..tree_ir import Head, TreeEnsembleIR, concat_trees
+from ..tree_ir import CategoryCoding, CategorySplits, Head, TreeEnsembleIR, category_sets, concat_trees
 from .base import Adapter, Lowered, import_optional
 from .upstream import adopt_outputs
 
@@ -66,6 +67,43 @@ def _missing_value(model: Any, xgb: Any) -> float:
             f"XGBoost missing={missing!r} is not a number; use a float sentinel such as -999.0 or NaN"
         ) from exc
     return value
+
+
+# XGBoost's categorical Decision (src/common/categorical.h): the float32 value, valid when
+# 0 <= v < 2**24, truncated to int; NaN (missing) takes the default child; a valid category in
+# the node's set goes RIGHT, anything else (invalid values too) left.
+_XGB_CODING = {"cast": "float32", "low": 0.0, "high": 2.0**24, "low_closed": True}
+
+
+def _categorical_nodes(
+    t: dict[str, Any], left: np.ndarray, right: np.ndarray, default_left: np.ndarray, cat_sets: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Categorical nodes of one tree (one-hot and partition splits are both stored as the set
+    of categories that go right): children swapped so the IR's "member goes left" holds, and
+    each node's set appended to ``cat_sets``."""
+    left, right, default_left = left.copy(), right.copy(), default_left.copy()
+    index = np.full(left.size, -1, dtype=np.int64)
+    cats = np.asarray(t["categories"], dtype=np.float64)
+    for nid, seg, size in zip(t["categories_nodes"], t["categories_segments"], t["categories_sizes"], strict=True):
+        left[nid], right[nid] = right[nid], left[nid]
+        default_left[nid] = not default_left[nid]
+        index[nid] = len(cat_sets)
+        cat_sets.append(cats[int(seg):int(seg) + int(size)])
+    return left, right, default_left, index
+
+
+def _category_labels(tree_model: dict[str, Any]) -> dict[int, tuple[str, ...]]:
+    """The pandas categories a model was trained on (xgboost >= 3.1 stores them in the
+    model's ``cats``), whose positions are the codes it reads; empty for numeric codes."""
+    out: dict[int, tuple[str, ...]] = {}
+    for f, enc in enumerate(tree_model.get("cats", {}).get("enc", [])):
+        offsets, values = enc.get("offsets", []), enc.get("values", [])
+        if offsets:  # strings, as UTF-8 bytes back to back
+            raw = bytes(int(v) for v in values)
+            out[f] = tuple(raw[a:b].decode("utf-8") for a, b in itertools.pairwise(offsets))
+        elif values:
+            out[f] = tuple(str(v) for v in values)
+    return out
 
 
 class XGBoostAdapter(Adapter):
@@ -131,12 +169,9 @@ class XGBoostAdapter(Adapter):
         n_iter = max(len(indptr) - 1, 0)
         keep = indptr[self._iterations(model, n_iter)] if n_iter else len(tree_model["trees"])
         trees = []
+        cat_sets: list[np.ndarray] = []
+        cat_index: list[np.ndarray] = []
         for i, t in enumerate(tree_model["trees"][:keep]):
-            if any(int(s) != 0 for s in t.get("split_type", [])):
-                raise ConversionRefusedError(
-                    "categorical splits (enable_categorical=True) are not converted yet: ONNX "
-                    "set-membership splits need opset-5 BRANCH_MEMBER; one-hot encode the feature instead"
-                )
             if int(t["tree_param"].get("size_leaf_vector", "1")) > 1:
                 raise ConversionRefusedError("vector-leaf trees (multi_strategy='multi_output_tree') are not supported")
             left = np.asarray(t["left_children"], dtype=np.int64)
@@ -145,18 +180,30 @@ class XGBoostAdapter(Adapter):
             value = np.zeros((left.size, n_targets))
             scale = weights[i] if weights.size else 1.0
             value[leaf, int(tree_model["tree_info"][i])] = cond[leaf] * scale
+            right = np.asarray(t["right_children"], dtype=np.int64)
+            default_left = np.asarray(t["default_left"], dtype=bool)
+            index = np.full(left.size, -1, dtype=np.int64)
+            if any(int(s) != 0 for s in t.get("split_type", [])):
+                left, right, default_left, index = _categorical_nodes(t, left, right, default_left, cat_sets)
+            cat_index.append(index)
             trees.append(
                 (
                     np.arange(left.size, dtype=np.int64),
                     np.where(leaf, -1, np.asarray(t["split_indices"], dtype=np.int64)),
                     np.where(leaf, 0.0, cond),
                     left,
-                    np.asarray(t["right_children"], dtype=np.int64),
-                    np.asarray(t["default_left"], dtype=bool),
+                    right,
+                    default_left,
                     value,
                 )
             )
         tree_idx, node, feature, threshold, left, right, missing_left, value = concat_trees(trees)
+        categories = None
+        if cat_sets:
+            ptr, members = category_sets(cat_sets)
+            index = np.concatenate(cat_index)
+            coding = CategoryCoding(features=np.unique(feature[index >= 0]), **_XGB_CODING)
+            categories = CategorySplits(index=index, ptr=ptr, values=members, coding=coding)
         base = _TO_MARGIN[margin](_base_score(params["base_score"]))
         base = np.broadcast_to(base, (n_targets,)).astype(np.float64)
         if is_classifier:
@@ -199,7 +246,9 @@ class XGBoostAdapter(Adapter):
                 # the sklearn wrappers accept both.
                 allow_inf=not isinstance(model, xgb.Booster),
                 finite_max=float(np.finfo(np.float32).max) if isinstance(model, xgb.Booster) else np.inf,
+                category_labels=_category_labels(tree_model) if categories is not None else {},
             ),
+            categories=categories,
         )
 
     def native(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Case", "dataset"]
+__all__ = ["Case", "dataset", "categorical_dataset"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,30 @@ def dataset(
     X = X.astype(np.float32).astype(np.float64)
     if nan:
         rng = np.random.default_rng(seed)
+        X[rng.random(X.shape) < nan] = np.nan
+    X.setflags(write=False)
+    return X, y
+
+
+@cache
+def categorical_dataset(task: str = "binary", *, n: int = 900, classes: int = 3, seed: int = 0,
+                        nan: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Columns 0 and 3 hold category codes (30 and 6 categories), the others numbers; the
+    target depends on the categories, so the trees split on them with sets of many sizes."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    X[:, 0] = rng.integers(0, 30, n)
+    X[:, 3] = rng.integers(0, 6, n)
+    effect = rng.normal(size=30) * 2
+    score = effect[X[:, 0].astype(int)] + X[:, 1] + 0.5 * (X[:, 3] % 3)
+    if task == "regression":
+        y = score + rng.normal(scale=0.3, size=n)
+    elif task == "binary":
+        y = (score > np.median(score)).astype(int)
+    else:
+        y = np.digitize(score, np.quantile(score, np.linspace(0, 1, classes + 1)[1:-1]))
+    X = X.astype(np.float32).astype(np.float64)
+    if nan:  # after the target: missing cells hide what decided it, as in real data
         X[rng.random(X.shape) < nan] = np.nan
     X.setflags(write=False)
     return X, y

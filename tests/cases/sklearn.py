@@ -10,7 +10,7 @@ import pytest
 
 from conversion.errors import ConversionRefusedError, NotFittedError, UnsupportedModelError
 
-from .base import Case, dataset
+from .base import Case, categorical_dataset, dataset
 
 pytest.importorskip("sklearn")
 pytest.importorskip("skl2onnx")
@@ -83,11 +83,26 @@ def _multi_output_classifier():
     return ensemble.RandomForestClassifier(n_estimators=3, max_depth=3).fit(X, np.c_[y, 1 - y]), X
 
 
-def _hgb_categorical():
-    X, y = dataset("binary")
-    X = X.copy()
-    X[:, 0] = np.abs(np.round(X[:, 0] * 2)) % 4
-    return ensemble.HistGradientBoostingClassifier(max_iter=5, categorical_features=[0]).fit(X, y), X
+def _hgb_categorical(task: str = "binary", nan: bool = False, from_dtype: bool = False):
+    """categorical_features by index ([0, 3]), or "from_dtype" on pandas category columns."""
+
+    def build():
+        X, y = categorical_dataset(task)
+        if nan:
+            X = X.copy()
+            X[np.random.default_rng(3).random(X.shape) < 0.1] = np.nan
+        regression = task == "regression"
+        cls = ensemble.HistGradientBoostingRegressor if regression else ensemble.HistGradientBoostingClassifier
+        if not from_dtype:
+            return cls(max_iter=10, categorical_features=[0, 3], random_state=0).fit(X, y), X
+        import pandas as pd
+
+        frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+        codes = np.nan_to_num(X[:, 0], nan=-1).astype(int)
+        frame["f0"] = pd.Categorical.from_codes(codes, [f"c{i:02d}" for i in range(30)])
+        return cls(max_iter=10, categorical_features="from_dtype", random_state=0).fit(frame, y), X
+
+    return build
 
 
 def _unfitted():
@@ -176,6 +191,10 @@ GB_TIE = ("skl2onnx 1.20 labels GradientBoostingClassifier by the argmax of floa
           "skl2onnx issue found; the same tie defect in another converter: posit-dev/orbital PR #111; earlier GB label "
           "fixes skl2onnx #201/#255 do not cover ties)")
 HGB_CRASH = "skl2onnx 1.20 + onnx 1.23: HistGradientBoosting conversion crashes with 'Expected an int, got a boolean'"
+
+_HGB_CATEGORICAL_XFAIL = ("skl2onnx 1.20 has no HistGradientBoosting bitset (categorical_features) splits "
+                          "(skl2onnx #1051) and crashes building the TreeEnsemble node (ValueError: a boolean in "
+                          "an ints attribute)")
 
 CASES = [
     Case("sklearn-decisiontree-classifier-multiclass", "sklearn", _fit(_dt(), "multiclass"), inf=False,
@@ -285,14 +304,20 @@ CASES = [
     Case("sklearn-pipeline-imputer-minmax-randomforest-nan", "sklearn",
          _fit(lambda: pipeline.make_pipeline(impute.SimpleImputer(strategy="median"), preprocessing.MinMaxScaler(),
                                              _rf()()), "multiclass", 0.15), inf=False),
+    Case("sklearn-histgradientboosting-categorical", "sklearn", _hgb_categorical(), inf=False,
+         upstream_xfail=_HGB_CATEGORICAL_XFAIL),
+    Case("sklearn-histgradientboosting-categorical-nan", "sklearn", _hgb_categorical(nan=True), inf=False,
+         upstream_xfail=_HGB_CATEGORICAL_XFAIL),
+    Case("sklearn-histgradientboosting-regressor-categorical", "sklearn", _hgb_categorical("regression"),
+         inf=False, upstream_xfail=_HGB_CATEGORICAL_XFAIL),
+    Case("sklearn-histgradientboosting-categorical-from-dtype", "sklearn", _hgb_categorical(from_dtype=True),
+         inf=False, upstream=False),
     # Refusals.
     Case("sklearn-unfitted", "sklearn", _unfitted, refused=(NotFittedError, r"not fitted yet; call fit\(\)")),
     Case("sklearn-svc", "sklearn", _refused_type(svm.SVC),
          refused=(UnsupportedModelError, "SVC is not a supported scikit-learn model; supported: .*RandomForest")),
     Case("sklearn-kneighbors", "sklearn", _refused_type(neighbors.KNeighborsClassifier),
          refused=(UnsupportedModelError, "KNeighborsClassifier is not a supported")),
-    Case("sklearn-histgradientboosting-categorical", "sklearn", _hgb_categorical,
-         refused=(ConversionRefusedError, "categorical_features")),
     Case("sklearn-randomforest-classifier-multioutput", "sklearn", _multi_output_classifier,
          refused=(ConversionRefusedError, "predict_proba returns a list of arrays, one per output")),
     Case("sklearn-gradientboosting-linear-init", "sklearn", _gb_linear_init,

@@ -9,7 +9,7 @@ import pytest
 
 from conversion.errors import ConversionRefusedError
 
-from .base import Case, dataset
+from .base import Case, categorical_dataset, dataset
 
 xgb = pytest.importorskip("xgboost")
 
@@ -77,16 +77,37 @@ def _early_stopping():
     return model, X
 
 
-def _categorical():
-    X, y = dataset("binary")
-    X = X.copy()
-    X[:, 0] = np.abs(np.round(X[:, 0] * 2)) % 4
-    import pandas as pd
+def _categorical(task: str = "binary", onehot: int = 1, nan: float = 0.0):
+    """Pandas category columns 0 and 3; ``max_cat_to_onehot`` above the column's categories
+    gives one-hot splits, 1 gives partition splits."""
 
-    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
-    df["f0"] = df["f0"].astype(int).astype("category")
-    return xgb.XGBClassifier(n_estimators=5, enable_categorical=True, tree_method="hist").fit(df, y), X
+    def build():
+        import pandas as pd
 
+        X, y = categorical_dataset("regression" if task == "regression" else task, nan=nan)
+        df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+        for col, n in (("f0", 30), ("f3", 6)):
+            codes = np.nan_to_num(X[:, int(col[1:])], nan=-1).astype(int)  # -1: a missing category
+            df[col] = pd.Categorical.from_codes(codes, [f"{col}_{i}" for i in range(n)])
+        cls = xgb.XGBRegressor if task == "regression" else xgb.XGBClassifier
+        model = cls(n_estimators=10, max_depth=4, enable_categorical=True, tree_method="hist",
+                    max_cat_to_onehot=onehot, n_jobs=1)
+        return model.fit(df, y), X
+
+    return build
+
+
+def _categorical_booster():
+    """A raw Booster trained on a DMatrix with feature_types: it reads the float codes."""
+    X, y = categorical_dataset("binary")
+    dtrain = xgb.DMatrix(X, y, feature_types=["c", "q", "q", "c", "q"], enable_categorical=True)
+    params = {"objective": "binary:logistic", "max_depth": 4, "tree_method": "hist", "nthread": 1}
+    return xgb.train(params, dtrain, num_boost_round=10), X
+
+
+_CATEGORICAL_XFAIL = ("onnxmltools 1.16 compares XGBoost categories as raw floats with BRANCH_EQ, without XGBoost's "
+                      "float32 truncation to int and invalid-category rule (onnxmltools PR #734, fix of codes in "
+                      "open PR #773)")
 
 _SENTINEL_REFUSED = ("onnxmltools 1.16 refuses XGBoost models whose missing is not NaN (RuntimeError: Cannot "
                      "convert a XGBoost model where missing values are not nan; "
@@ -128,6 +149,12 @@ CASES = [
     Case("xgboost-booster-binary-hinge", "xgboost", _booster("binary:hinge"), inf=False, upstream=False),
     Case("xgboost-gblinear", "xgboost", _clf(booster="gblinear"),
          refused=(ConversionRefusedError, "gblinear' has no trees")),
-    Case("xgboost-categorical", "xgboost", _categorical,
-         refused=(ConversionRefusedError, "categorical splits")),
+    Case("xgboost-classifier-categorical", "xgboost", _categorical(), upstream_xfail=_CATEGORICAL_XFAIL),
+    Case("xgboost-classifier-categorical-onehot", "xgboost", _categorical(onehot=64),
+         upstream_xfail=_CATEGORICAL_XFAIL),
+    Case("xgboost-classifier-categorical-nan", "xgboost", _categorical(nan=0.1), upstream_xfail=_CATEGORICAL_XFAIL),
+    Case("xgboost-classifier-categorical-multiclass", "xgboost", _categorical("multiclass"),
+         upstream_xfail=_CATEGORICAL_XFAIL),
+    Case("xgboost-regressor-categorical", "xgboost", _categorical("regression"), upstream_xfail=_CATEGORICAL_XFAIL),
+    Case("xgboost-booster-categorical", "xgboost", _categorical_booster, inf=False, upstream=False),
 ]

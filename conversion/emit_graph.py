@@ -1,0 +1,177 @@
+"""The graph around a tree ensemble: input preludes (missing band and sentinel, category
+codes) and output heads (post-transforms, labels, the native methods)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from .emit_trees import _ELEM
+from .tree_ir import TreeEnsembleIR
+
+
+class _Graph:
+    """Collects nodes and constants for the head that follows the tree ensemble."""
+
+    def __init__(self, dtype: np.dtype) -> None:
+        self.dtype = dtype
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[TensorProto] = []
+        self._n = 0
+
+    def const(self, value: np.ndarray, hint: str = "c") -> str:
+        self._n += 1
+        name = f"{hint}_{self._n}"
+        self.inits.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def flat(self) -> str:
+        """The shape [-1], for outputs that are 1-D natively."""
+        return self.const(np.array([-1], dtype=np.int64), "flat")
+
+    def op(self, op_type: str, inputs: list[str], output: str | None = None, **attrs: object) -> str:
+        self._n += 1
+        out = output or f"{op_type.lower()}_{self._n}"
+        self.nodes.append(helper.make_node(op_type, inputs, [out], **attrs))
+        return out
+
+
+def _missing_band(ir: TreeEnsembleIR, g: _Graph, x: str) -> str:
+    """Turns inputs inside a feature's missing band into NaN ahead of the trees; returns the
+    tree input. A rewrite of the input, not extra split nodes: those would share children,
+    which the opset-5 TreeEnsemble in ONNX Runtime rejects."""
+    band = ir.missing_band
+    if band is None or not (band >= 0).any():
+        return x
+    mask = g.op("LessOrEqual", [g.op("Abs", [x]), g.const(band.astype(g.dtype), "band")])
+    return g.op("Where", [mask, g.const(np.array(np.nan, dtype=g.dtype), "nan"), x], "X_banded")
+
+
+def _missing_value(ir: TreeEnsembleIR, g: _Graph, x: str) -> str:
+    """Turns inputs equal to the model's missing sentinel into NaN ahead of the trees.
+
+    XGBoost's DMatrix treats a cell as missing when ``float32(x) == missing`` or x is NaN, so
+    with ``missing=0.0`` both +0.0 and -0.0 are missing, and a float64 input that rounds to the
+    sentinel is too. The comparison is made in the precision the framework reads inputs in.
+    """
+    m = ir.missing_value
+    if np.isnan(m):
+        return x
+    cast = np.dtype(ir.input_cast)
+    seen = x if cast == g.dtype else g.op("Cast", [x], to=_ELEM[cast])
+    hit = g.op("Equal", [seen, g.const(np.array(m, dtype=cast), "missing")])
+    return g.op("Where", [hit, g.const(np.array(np.nan, dtype=g.dtype), "nan"), x], "X_missing")
+
+
+def _category_codes(ir: TreeEnsembleIR, g: _Graph, x: str) -> str:
+    """Turns the categorical columns into the codes the native model reads (see
+    CategoryCoding) ahead of the trees; returns the tree input. Whole-matrix ops under a
+    column mask, like the missing band: no gather/scatter of columns."""
+    if ir.categories is None:
+        return x
+    coding = ir.categories.coding
+    xc = x
+    if coding.cast == "float32" and g.dtype == np.float64:
+        xc = g.op("Cast", [x], to=TensorProto.FLOAT)
+    cdt = np.float32 if coding.cast == "float32" or g.dtype == np.float32 else np.float64
+    low = g.const(np.array(coding.low, dtype=cdt), "cat_low")
+    above = g.op("GreaterOrEqual" if coding.low_closed else "Greater", [xc, low])
+    below = g.op("Less", [xc, g.const(np.array(coding.high, dtype=cdt), "cat_high")])
+    # Truncation toward zero on the valid range: values in (-1, 0) truncate to 0.
+    code = g.op("Floor", [g.op("Max", [xc, g.const(np.array(0.0, dtype=cdt), "zero")])])
+    valid = g.op("And", [above, below])
+    if coding.integers_only:
+        valid = g.op("And", [valid, g.op("Equal", [code, xc])])
+    if xc != x:
+        code = g.op("Cast", [code], to=_ELEM[g.dtype])
+    minus_one = g.const(np.array(-1.0, dtype=g.dtype), "no_category")
+    coded = g.op("Where", [valid, code, minus_one])
+    coded = g.op("Where", [g.op("IsNaN", [x]), x, coded])
+    mask = np.zeros(ir.n_features, dtype=bool)
+    mask[coding.features] = True
+    return g.op("Where", [g.const(mask, "categorical_columns"), coded, x], "X_coded")
+
+
+_POST_OPS = {"identity": None, "sigmoid": "Sigmoid", "sigmoid_ovr": "Sigmoid", "exp": "Exp"}
+
+
+def _post(g: _Graph, raw: str, post: str) -> str:
+    if post == "softmax":
+        return g.op("Softmax", [raw], axis=-1)
+    if post == "sigmoid_2x":  # doubling is exact, so this is expit(2 * raw) as scikit-learn computes it
+        return g.op("Sigmoid", [g.op("Add", [raw, raw])])
+    if post == "hinge":  # XGBoost's HingeObj: margin > 0 ? 1 : 0, NaN margins give 0
+        return g.op("Cast", [g.op("Greater", [raw, g.const(np.array(0, dtype=g.dtype), "zero")])], to=_ELEM[g.dtype])
+    if post == "argmax":  # XGBoost's softmax PredTransform: std::max_element, the first maximum
+        return g.op("Cast", [g.op("ArgMax", [raw], axis=1, keepdims=1)], to=_ELEM[g.dtype])
+    op = _POST_OPS[post]
+    return g.op(op, [raw]) if op else raw
+
+
+def _raw_label(g: _Graph, raw: str, n_targets: int) -> str:
+    """Class index from raw scores: raw >= 0 for one column, else the first maximum."""
+    if n_targets == 1:
+        ge = g.op("GreaterOrEqual", [raw, g.const(np.array(0, dtype=g.dtype), "zero")])
+        return g.op("Reshape", [g.op("Cast", [ge], to=TensorProto.INT64), g.flat()])
+    return g.op("ArgMax", [raw], axis=1, keepdims=0)
+
+
+def _head(ir: TreeEnsembleIR, g: _Graph, raw: str, base_in_graph: bool) -> list[tuple[str, list[str | int]]]:
+    """Adds the nodes from raw scores to each native method's output; returns (name, shape)."""
+    head = ir.head
+    if base_in_graph and np.any(ir.base_values != 0):
+        raw = g.op("Add", [raw, g.const(ir.base_values.astype(g.dtype), "base")])
+    if head.scale != 1.0:
+        raw = g.op("Mul", [raw, g.const(np.array(head.scale, dtype=g.dtype), "scale")])
+    outputs: list[tuple[str, list[str | int]]] = []
+    methods = head.methods
+    if head.task != "classification":
+        if ir.n_targets > 1 and head.post_transform != "argmax":  # e.g. a raw multi:softprob Booster returns (N, k)
+            g.op("Identity", [_post(g, raw, head.post_transform)], "predict")
+            shape: list[str | int] = ["N", ir.n_targets]
+        else:
+            g.op("Reshape", [_post(g, raw, head.post_transform), g.flat()], "predict")
+            shape = ["N"]
+        return [("predict", shape), *_same_as_predict(g, methods, shape)]
+    if "decision_function" in methods:
+        if ir.n_targets == 1:
+            g.op("Reshape", [raw, g.flat()], "decision_function")
+            outputs.append(("decision_function", ["N"]))
+        else:
+            g.op("Identity", [raw], "decision_function")
+            outputs.append(("decision_function", ["N", ir.n_targets]))
+    assert head.classes is not None
+    n_classes = len(head.classes)
+    proba = _post(g, raw, head.post_transform)
+    if ir.n_targets == 1 and n_classes == 2:
+        one = g.const(np.array(1.0, dtype=g.dtype), "one")
+        proba = g.op("Concat", [g.op("Sub", [one, proba]), proba], axis=1)
+    g.op("Identity", [proba], "predict_proba")
+    if "predict_proba" in methods:
+        outputs.append(("predict_proba", ["N", n_classes]))
+    label_idx = _raw_label(g, raw, ir.n_targets) if head.label_from_raw else g.op("ArgMax", [proba], axis=1, keepdims=0)
+    g.op("Gather", [g.const(_label_tensor(head.classes), "classes"), label_idx], "predict", axis=0)
+    outputs.append(("predict", ["N"]))
+    return outputs
+
+
+def _same_as_predict(g: _Graph, methods: dict[str, str], shape: list[str | int]) -> list[tuple[str, list[str | int]]]:
+    """Other native methods that return what predict returns (an LGBMClassifier with a
+    callable objective answers raw scores from both predict and predict_proba)."""
+    others = [m for m in methods if m != "predict"]
+    for m in others:
+        g.op("Identity", ["predict"], m)
+    return [(m, shape) for m in others]
+
+
+def _label_tensor(classes: np.ndarray) -> np.ndarray:
+    if classes.dtype.kind in "OUS":
+        return classes.astype(object).astype(str).astype(object)
+    if classes.dtype.kind in "biu":
+        return classes.astype(np.int64)
+    return classes.astype(np.float64)
+
+
+_LABEL_ELEM = {"O": TensorProto.STRING, "i": TensorProto.INT64, "f": TensorProto.DOUBLE}
+
