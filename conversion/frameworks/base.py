@@ -16,7 +16,7 @@ from ..emit_onnx import emit
 from ..optional import import_optional
 from ..tree_ir import Head, TreeEnsembleIR
 
-__all__ = ["Adapter", "Lowered", "NativeInput", "import_optional"]
+__all__ = ["Adapter", "Lowered", "NativeInput", "import_optional", "with_names"]
 
 
 @dataclass(frozen=True)
@@ -80,14 +80,8 @@ class Adapter(ABC):
 
     def native_rows(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
         """``native`` on rows onnxgate has already put in the model's column order (inputs.py)."""
-        # A scikit-learn-style model fitted on a DataFrame (scikit-learn, LightGBM's wrappers)
-        # warns on every array ("X does not have valid feature names"); the rows are in its
-        # column order already, so they get its names back.
-        names = getattr(model, "feature_names_in_", None)
-        if names is not None and X.shape[0]:
-            pd = import_optional("pandas", "all", "pass named rows to a model fitted on a DataFrame")
-            X = pd.DataFrame(X, columns=list(names), copy=False)
         return np.asarray(self.native(model, method, X))
+
 
     @abstractmethod
     def native_bytes(self, model: Any) -> bytes:
@@ -133,3 +127,16 @@ class Adapter(ABC):
     def native_input(self, model: Any) -> NativeInput:
         """How the native model reads float64 and integer inputs (float32 unless overridden)."""
         return NativeInput()
+
+
+def with_names(model: Any, X: np.ndarray) -> Any:
+    """Rows already in the model's column order, as the DataFrame it was fitted on.
+
+    A scikit-learn-style model fitted on a DataFrame warns on every array ("X does not have
+    valid feature names"), so the adapters whose models do that hand the names back.
+    """
+    names = getattr(model, "feature_names_in_", None)
+    if names is None or not X.shape[0]:
+        return X
+    pd = import_optional("pandas", "all", "pass named rows to a model fitted on a DataFrame")
+    return pd.DataFrame(X, columns=list(names), copy=False)

@@ -21,7 +21,7 @@ import numpy as np
 from ..emit_onnx import emit
 from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
 from ..tree_ir import CategoryCoding, CategorySplits, Head, TreeEnsembleIR
-from .base import Adapter, Lowered, NativeInput, import_optional
+from .base import Adapter, Lowered, NativeInput, import_optional, with_names
 from .lightgbm_linear import LINEAR_FIELDS, linear_leaves, to_node_arrays
 from .upstream import adopt_outputs
 
@@ -297,6 +297,16 @@ class LightGBMAdapter(Adapter):
         if isinstance(model, lgb.Booster):
             return model.predict(X)
         return getattr(model, method)(X)
+
+    def native_rows(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
+        # A wrapper fitted on pandas category columns reads their codes from an array; a float
+        # frame would not match its categories, so it gets the array (already in its column
+        # order) and the warning about the missing names is moot.
+        if getattr(self._booster(model), "pandas_categorical", None):
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="X does not have valid feature names")
+                return np.asarray(self.native(model, method, X))
+        return np.asarray(self.native(model, method, with_names(model, X)))
 
     def native_bytes(self, model: Any) -> bytes:
         return self._model_text(model).encode("utf-8")
