@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 
 from conversion.bench.cases import PROFILES, cases_for, parse_specs
+from conversion.bench.config import BenchConfig, load_config, with_models
 from conversion.bench.fingerprint import fingerprint, usable_providers
 from conversion.bench.settings import GATE_REPORT, SETTINGS, Settings, settings_of
+from conversion.bench.user_models import user_specs
 from conversion.bench.zoo import FRAMEWORKS
-from conversion.errors import ResultsError
+from conversion.errors import ConfigError, ResultsError
 from conversion.results.benchmark_runs import SCHEMA_VERSION, percentile
 
 
@@ -31,6 +33,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="after the run, gate the --benchmark-json results against this baseline file")
     group.addoption("--onnxgate-force", action="store_true",
                     help="gate even if the baseline comes from a different machine")
+    group.addoption("--onnxgate-config", type=Path, default=None,
+                    help="benchmark the models of this [tool.onnxgate] config (a pyproject.toml or TOML file) "
+                         "instead of the zoo; its batch_sizes, providers and threads override the profile's")
+    group.addoption("--onnxgate-model", type=Path, action="append", default=[],
+                    help="benchmark this native model file too, named by its file stem (repeatable)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -46,28 +53,57 @@ def pytest_configure(config: pytest.Config) -> None:
     baseline = config.getoption("onnxgate_baseline")
     if baseline is not None and not config.getoption("benchmark_json", None):
         raise pytest.UsageError("--onnxgate-baseline needs --benchmark-json PATH: the gate reads the saved results")
+    user = _user_config(config)
+    profile = PROFILES[config.getoption("onnxgate_profile")].with_batches(user.batch_sizes)
     config.stash[SETTINGS] = Settings(
-        profile=PROFILES[config.getoption("onnxgate_profile")],
+        profile=profile,
         frameworks=frameworks,
-        specs=specs,
+        specs=user_specs(user) if user.models else specs,
         baseline=baseline,
         force=bool(config.getoption("onnxgate_force")),
+        providers=user.providers,
+        threads=user.threads,
     )
+
+
+def _user_config(config: pytest.Config) -> BenchConfig:
+    """--onnxgate-config and --onnxgate-model; an empty config (the zoo) when neither is given."""
+    path, models = config.getoption("onnxgate_config"), config.getoption("onnxgate_model") or []
+    if path is None and not models:
+        return BenchConfig()
+    try:
+        return with_models(load_config(path) if path is not None else BenchConfig(), models)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _providers(settings: Settings) -> list[str]:
+    usable = usable_providers()
+    if settings.providers is None:
+        return usable
+    chosen = [p for p in settings.providers if p in usable]
+    if not chosen:
+        # One config serves CPU and GPU runners; a runner with none of its providers measures nothing.
+        raise pytest.UsageError(f"none of the configured providers {', '.join(settings.providers)} is available "
+                                f"in this onnxruntime build (it has {', '.join(usable)})")
+    return chosen
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "latency_case" not in metafunc.fixturenames:
         return
     settings = settings_of(metafunc.config)
-    cases = cases_for(settings.profile, providers=usable_providers(), specs=settings.specs,
-                      frameworks=settings.frameworks)
+    cases = cases_for(settings.profile, providers=_providers(settings), specs=settings.specs,
+                      frameworks=settings.frameworks, threads=settings.threads)
     metafunc.parametrize("latency_case", cases, ids=[c.id for c in cases])
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-benchmark's hooks: a session without it loads this plugin too
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
     machine_info["onnxgate"] = fingerprint()
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
     output_json["onnxgate_schema"] = SCHEMA_VERSION
     output_json["onnxgate_profile"] = settings_of(config).profile.name

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from conversion import ConversionRefusedError, ConvertedModel, UnsupportedModelError, check_parity, convert
-from conversion.bench.zoo import ZooModel, ZooSpec, build
+from conversion.bench.zoo import ZooModel, ZooSpec
 from conversion.frameworks import adapter_named
 
 __all__ = ["Prepared", "batch_of", "prepare"]
@@ -51,7 +51,8 @@ def _method(zoo: ZooModel, converted: ConvertedModel | None) -> str:
 
 @cache
 def prepare(spec: ZooSpec) -> Prepared:
-    zoo = build(spec)
+    # A UserSpec (user_models.py) builds into the same shape: one preparation for every model.
+    zoo = spec.build()
     converted = None
     conversion_s = onnx_bytes = None
     try:
@@ -77,7 +78,7 @@ def prepare(spec: ZooSpec) -> Prepared:
 
 @cache
 def _batch(spec: ZooSpec, batch_size: int) -> np.ndarray:
-    X = build(spec).X
+    X = spec.build().X
     rows = np.random.default_rng(batch_size).integers(0, X.shape[0], size=batch_size)
     return np.ascontiguousarray(X[rows], dtype=np.float32)
 

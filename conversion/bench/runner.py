@@ -56,12 +56,16 @@ def run_benchmarks(
     specs: Sequence[ZooSpec] | None = None,
     suites: Sequence[str | os.PathLike[str]] = (),
     extra_args: Sequence[str] = (),
+    config: str | os.PathLike[str] | None = None,
+    models: Sequence[str | os.PathLike[str]] = (),
 ) -> Path:
     """Runs the benchmark suite with ``profile`` ("quick" or "full") and returns the results file.
 
     ``specs`` limits the run to those zoo models; ``suites`` are more test files or folders to
     run in the same session, with the plugin (a project's own benchmarks); ``extra_args`` go to
     pytest as they are (e.g. ``["--onnxgate-frameworks", "xgboost"]``). pytest's output goes to stderr.
+    ``config`` (a ``[tool.onnxgate]`` file) and ``models`` (native model files) replace the zoo with
+    the user's models, measured by the same suite.
     """
     for module, dist in (("pytest", "pytest"), ("pytest_benchmark", "pytest-benchmark")):
         if importlib.util.find_spec(module) is None:
@@ -87,7 +91,11 @@ def run_benchmarks(
             f"--onnxgate-profile={profile}",
             f"--benchmark-json={tmp}",
         ]
-        if specs:
+        # Absolute paths: the child runs with the suite's rootdir, and the user's paths mean their directory.
+        if config is not None:
+            cmd.append(f"--onnxgate-config={Path(config).resolve()}")
+        cmd += [f"--onnxgate-model={Path(m).resolve()}" for m in models]
+        if specs and config is None and not models:
             cmd.append("--onnxgate-models=" + ",".join(s.name for s in specs))
         cmd += list(extra_args)
         log.info("running the %s benchmark profile: %s", profile, " ".join(cmd))

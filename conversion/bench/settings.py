@@ -5,11 +5,11 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conversion.bench.cases import Profile
-from conversion.bench.zoo import ZooSpec
 
 __all__ = ["GATE_REPORT", "SETTINGS", "Settings", "settings_of"]
 
@@ -18,9 +18,11 @@ __all__ = ["GATE_REPORT", "SETTINGS", "Settings", "settings_of"]
 class Settings:
     profile: Profile
     frameworks: tuple[str, ...]
-    specs: tuple[ZooSpec, ...] | None
+    specs: tuple[Any, ...] | None  # ZooSpec, or the user's models (UserSpec): they replace the zoo
     baseline: Path | None
     force: bool
+    providers: tuple[str, ...] | None = None  # a config's providers/threads; None: the suite's defaults
+    threads: tuple[int, ...] | None = None
 
 
 SETTINGS = pytest.StashKey[Settings]()
