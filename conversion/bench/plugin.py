@@ -14,7 +14,7 @@ import pytest
 from conversion.bench.cases import PROFILES, cases_for, parse_specs
 from conversion.bench.config import BenchConfig, load_config, with_models
 from conversion.bench.fingerprint import fingerprint, usable_providers
-from conversion.bench.settings import GATE_REPORT, SETTINGS, Settings, settings_of
+from conversion.bench.settings import ACTIVE, GATE_REPORT, SETTINGS, Settings, settings_of
 from conversion.bench.user_models import user_specs
 from conversion.bench.zoo import FRAMEWORKS
 from conversion.errors import ConfigError, ResultsError
@@ -23,8 +23,9 @@ from conversion.results.benchmark_runs import SCHEMA_VERSION, percentile
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("onnxgate", "onnxgate benchmarks and regression gate")
-    group.addoption("--onnxgate-profile", choices=sorted(PROFILES), default="quick",
-                    help="quick: CI subset (small models, batches 1/256/4096); full: everything")
+    # default None, not "quick": giving the option is what says the session uses onnxgate
+    group.addoption("--onnxgate-profile", choices=sorted(PROFILES), default=None,
+                    help="quick (default): CI subset (small models, batches 1/256/4096); full: everything")
     group.addoption("--onnxgate-frameworks", default=",".join(FRAMEWORKS),
                     help="comma-separated frameworks to benchmark (default: all)")
     group.addoption("--onnxgate-models", default="",
@@ -54,7 +55,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if baseline is not None and not config.getoption("benchmark_json", None):
         raise pytest.UsageError("--onnxgate-baseline needs --benchmark-json PATH: the gate reads the saved results")
     user = _user_config(config)
-    profile = PROFILES[config.getoption("onnxgate_profile")].with_batches(user.batch_sizes)
+    used = (baseline is not None or bool(user.models) or bool(config.getoption("onnxgate_force"))
+            or config.getoption("onnxgate_profile") is not None)
+    config.stash[ACTIVE] = used or config.stash.get(ACTIVE, False)
+    profile = PROFILES[config.getoption("onnxgate_profile") or "quick"].with_batches(user.batch_sizes)
     config.stash[SETTINGS] = Settings(
         profile=profile,
         frameworks=frameworks,
@@ -89,9 +93,24 @@ def _providers(settings: Settings) -> list[str]:
     return chosen
 
 
+def activate(config: pytest.Config) -> None:
+    """For a conftest whose benchmarks are onnxgate's (``benchmarks/conftest.py``): results get its schema."""
+    config.stash[ACTIVE] = True
+
+
+def _active(config: pytest.Config) -> bool:
+    """Whether this session uses onnxgate: its suite collected, or one of its options given.
+
+    The entry point loads this plugin into every pytest session where onnxgate is installed; a
+    session that does not use it must run, and write its benchmark JSON, exactly as without it.
+    """
+    return config.stash.get(ACTIVE, False)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "latency_case" not in metafunc.fixturenames:
         return
+    metafunc.config.stash[ACTIVE] = True
     settings = settings_of(metafunc.config)
     cases = cases_for(settings.profile, providers=_providers(settings), specs=settings.specs,
                       frameworks=settings.frameworks, threads=settings.threads)
@@ -100,11 +119,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(optionalhook=True)  # pytest-benchmark's hooks: a session without it loads this plugin too
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
-    machine_info["onnxgate"] = fingerprint()
+    if _active(config):
+        machine_info["onnxgate"] = fingerprint()
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
+    if not _active(config):
+        return
     output_json["onnxgate_schema"] = SCHEMA_VERSION
     output_json["onnxgate_profile"] = settings_of(config).profile.name
     # pytest-benchmark has no percentiles; tail latency is what serving cares about.

@@ -7,12 +7,14 @@ frameworks) with whatever called us, e.g. `onnxgate run` training the zoo.
 from __future__ import annotations
 
 import importlib.util
+import io
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from conversion.atomic import atomic_target
 from conversion.bench.cases import PROFILES
@@ -34,6 +36,16 @@ class BenchmarkRunError(OnnxGateError):
     def __init__(self, message: str, *, results: Path) -> None:
         super().__init__(message)
         self.results = results
+
+
+def _stderr_or_inherit() -> Any:
+    """sys.stderr when it is a real file; else None, so the child writes to fd 2 itself (a caller that
+    captures stderr in memory, e.g. pytest's capsys, has no file descriptor to hand over)."""
+    try:
+        sys.stderr.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return None
+    return sys.stderr
 
 
 def _output_path(profile: str, output_dir: Path) -> Path:
@@ -102,7 +114,8 @@ def run_benchmarks(
         # A pytest-xdist worker's variables (PYTEST_XDIST_WORKER...) would switch pytest-benchmark
         # off in the child run, which then writes no results.
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-        code = run_child(cmd, env=env, stdout=sys.stderr, stderr=sys.stderr)
+        stream = _stderr_or_inherit()
+        code = run_child(cmd, env=env, stdout=stream, stderr=stream)
         if code == 5 or not tmp.is_file() or tmp.stat().st_size == 0:
             what = "no benchmark was collected" if code == 5 else f"pytest exited with code {code}"
             raise ResultsError(f"the {profile} benchmark run wrote no results to {out} ({what}); see its output above")

@@ -11,7 +11,7 @@ import pytest
 
 from conversion.bench.cases import Profile
 
-__all__ = ["GATE_REPORT", "SETTINGS", "Settings", "settings_of"]
+__all__ = ["ACTIVE", "GATE_REPORT", "SETTINGS", "Settings", "settings_of"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class Settings:
 
 
 SETTINGS = pytest.StashKey[Settings]()
+# True once the session uses onnxgate (its suite or options); until then the plugin changes nothing.
+ACTIVE = pytest.StashKey[bool]()
 # (exit code, text) of the gate run at session end, for the terminal summary.
 GATE_REPORT = pytest.StashKey[tuple[int, str]]()
 
