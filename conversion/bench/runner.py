@@ -114,6 +114,12 @@ def run_benchmarks(
         # A pytest-xdist worker's variables (PYTEST_XDIST_WORKER...) would switch pytest-benchmark
         # off in the child run, which then writes no results.
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+        # Native models run on one thread, as the zoo's are trained to: the native clock is the
+        # calling thread's CPU time, and a user's LightGBM or XGBoost file left at "all cores"
+        # spins OpenMP threads whose time it misses and whose contention on a shared runner
+        # moved one unchanged model's native p50 from 0.3 to 13 ms between two runs. ONNX
+        # Runtime's own thread pool (the t1/tN cases) does not read this variable.
+        env["OMP_NUM_THREADS"] = "1"
         stream = _stderr_or_inherit()
         code = run_child(cmd, env=env, stdout=stream, stderr=stream)
         if code == 5 or not tmp.is_file() or tmp.stat().st_size == 0:
