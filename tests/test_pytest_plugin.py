@@ -93,3 +93,40 @@ def test_the_zoo_suite_runs_beside_the_installed_plugin(tmp_path: Path, installe
                     "--onnxgate-models=xgboost-synthetic-small"], tmp_path, installed)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "test_latency[xgboost-synthetic-small-b256-native]" in proc.stdout
+
+
+USER_BENCHMARK = """
+import numpy as np
+import pytest
+import xgboost as xgb
+
+X = np.random.default_rng(0).normal(size=(500, 6))
+MODEL = xgb.XGBClassifier(n_estimators=10, max_depth=3, n_jobs=1).fit(X, X[:, 0] > 0)
+
+
+@pytest.mark.parametrize("batch_size", [1, 64])
+@pytest.mark.parametrize("runtime", ["native", "onnx"])
+def test_tiny_latency(onnxgate_latency, batch_size, runtime):
+    onnxgate_latency(MODEL, X, batch_size=batch_size, runtime=runtime, name="tiny", rounds=8)
+"""
+
+
+def test_a_users_benchmark_file_measures_with_the_fixture_into_a_file_the_gate_reads(
+        tmp_path: Path, installed: dict[str, str]) -> None:
+    pytest.importorskip("xgboost")
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "test_latency_tiny.py").write_text(USER_BENCHMARK)
+    proc = _pytest(["-q", "test_latency_tiny.py", "--benchmark-json=out.json"], user, installed)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    doc = json.loads((user / "out.json").read_text())
+    assert doc["onnxgate_schema"] and "onnxgate" in doc["machine_info"]
+    rows = {(b["extra_info"]["runtime"], b["extra_info"]["batch_size"]): b for b in doc["benchmarks"]}
+    assert set(rows) == {("native", 1), ("native", 64), ("onnx", 1), ("onnx", 64)}
+    onnx = rows[("onnx", 64)]
+    assert onnx["extra_info"]["model"] == "tiny" and onnx["extra_info"]["ratio_kind"] == "onnx/native"
+    assert len(onnx["extra_info"]["ratio_rounds"]) == onnx["stats"]["rounds"] == 8  # interleaved, per round
+    gate = subprocess.run([sys.executable, "-m", "conversion.cli", "gate", "--baseline", "out.json", "--current",
+                           "out.json"], cwd=user, env=installed, capture_output=True, text=True, check=False)
+    assert gate.returncode == 0, gate.stdout + gate.stderr
+    assert "tiny: " in gate.stdout

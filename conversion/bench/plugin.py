@@ -13,6 +13,7 @@ import pytest
 
 from conversion.bench.cases import PROFILES, cases_for, parse_specs
 from conversion.bench.config import BenchConfig, load_config, with_models
+from conversion.bench.fixtures import onnxgate_latency  # noqa: F401  (a plugin module's fixtures are registered)
 from conversion.bench.fingerprint import fingerprint, usable_providers
 from conversion.bench.settings import ACTIVE, GATE_REPORT, SETTINGS, Settings, settings_of
 from conversion.bench.user_models import user_specs
