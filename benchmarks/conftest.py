@@ -6,9 +6,9 @@ pytest.ini, so the markers they use are declared here rather than in pyproject.t
 
 from __future__ import annotations
 
-import pytest
-
 import sys
+
+import pytest
 
 # Installed onnxgate loads the plugin through its pytest11 entry point, before any conftest;
 # naming it here too would register the module twice, which pytest refuses. Without the entry
@@ -17,7 +17,7 @@ pytest_plugins = [] if "conversion.bench.plugin" in sys.modules else ["conversio
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from conversion.bench.plugin import activate
+    from conversion.bench.settings import activate
 
     activate(config)  # `pytest benchmarks/` writes onnxgate results, as `onnxgate bench --suite` does
     config.addinivalue_line("markers", "slow: takes more than a few seconds")

@@ -270,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="check that an ONNX model computes what the native model computes",
                            formatter_class=FORMATTER,
-                           epilog="examples:\n  onnxgate check model.ubj\n  onnxgate check          # every model of ./pyproject.toml\n"
+                           epilog="examples:\n  onnxgate check model.ubj\n"
+                                  "  onnxgate check          # every model of ./pyproject.toml\n"
                                   "  onnxgate check model.txt --onnx model.onnx --data rows.npy\n"
                                   "exit code 1 when any row differs")
     check.add_argument("file", nargs="?", type=Path, metavar="model",

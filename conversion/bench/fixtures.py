@@ -56,9 +56,8 @@ def onnxgate_latency(benchmark: Any, request: pytest.FixtureRequest) -> Callable
     """``f(model, X, *, batch_size, runtime="onnx", provider="CPUExecutionProvider", threads=1, name=None,
     rounds=None)``: one interleaved latency measurement of ``model`` on ``batch_size`` rows of ``X``."""
     from conversion.bench.measure import measure
-    from conversion.bench.plugin import activate
     from conversion.bench.prepared import draw_batch
-    from conversion.bench.settings import SETTINGS
+    from conversion.bench.settings import SETTINGS, activate
     from conversion.providers import ALIASES
 
     activate(request.config)  # this session uses onnxgate: its results file gets onnxgate's fields

@@ -13,8 +13,8 @@ import pytest
 
 from conversion.bench.cases import PROFILES, cases_for, parse_specs
 from conversion.bench.config import BenchConfig, load_config, with_models
-from conversion.bench.fixtures import onnxgate_latency  # noqa: F401  (a plugin module's fixtures are registered)
 from conversion.bench.fingerprint import fingerprint, usable_providers
+from conversion.bench.fixtures import onnxgate_latency  # noqa: F401  (a plugin module's fixtures are registered)
 from conversion.bench.settings import ACTIVE, GATE_REPORT, SETTINGS, Settings, settings_of
 from conversion.bench.user_models import user_specs
 from conversion.bench.zoo import FRAMEWORKS
@@ -92,11 +92,6 @@ def _providers(settings: Settings) -> list[str]:
         raise pytest.UsageError(f"none of the configured providers {', '.join(settings.providers)} is available "
                                 f"in this onnxruntime build (it has {', '.join(usable)})")
     return chosen
-
-
-def activate(config: pytest.Config) -> None:
-    """For a conftest whose benchmarks are onnxgate's (``benchmarks/conftest.py``): results get its schema."""
-    config.stash[ACTIVE] = True
 
 
 def _active(config: pytest.Config) -> bool:

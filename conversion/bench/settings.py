@@ -11,7 +11,7 @@ import pytest
 
 from conversion.bench.cases import Profile
 
-__all__ = ["ACTIVE", "GATE_REPORT", "SETTINGS", "Settings", "settings_of"]
+__all__ = ["ACTIVE", "GATE_REPORT", "SETTINGS", "Settings", "activate", "settings_of"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,12 @@ SETTINGS = pytest.StashKey[Settings]()
 ACTIVE = pytest.StashKey[bool]()
 # (exit code, text) of the gate run at session end, for the terminal summary.
 GATE_REPORT = pytest.StashKey[tuple[int, str]]()
+
+
+def activate(config: pytest.Config) -> None:
+    """Marks the session as using onnxgate (its fixture, or a conftest whose benchmarks are
+    onnxgate's, like ``benchmarks/conftest.py``): its results file gets onnxgate's fields."""
+    config.stash[ACTIVE] = True
 
 
 def settings_of(config: pytest.Config) -> Settings:
