@@ -103,6 +103,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise InputError("--onnx and --data belong to one model; with several models, give each its rows "
                              "as data = \"rows.csv\" in its [tool.onnxgate.models.NAME] table")
         opts.subjects = [_user_subject(entry, args, opts) for entry in user.models.values()]
+        if args.onnx:  # the benchmark child converts the native file itself; it never sees --onnx
+            opts.notes.append(f"parity checked on {args.onnx}; latency measured on onnxgate's own conversion "
+                              "of the native model")
         # The benchmark child reads the same models from the same files: one measurement for every model.
         opts.bench_config, opts.bench_models = user.source, tuple(args.model)
     outcome = run_job(opts)

@@ -51,6 +51,7 @@ class JobOptions:
     bench_models: tuple[Path, ...] = ()  # the user's --model files, for the benchmark run
     progress: bool = True
     given: dict[str, Any] = field(default_factory=dict)  # subject name -> ConvertedModel from --onnx
+    notes: list[str] = field(default_factory=list)  # for the report, from the command line's choices
 
 
 @dataclass
@@ -236,7 +237,7 @@ def run_job(opts: JobOptions) -> JobOutcome:
         makers = [*zoo_subjects(opts.frameworks, opts.datasets, sizes), *categorical_subjects(opts.frameworks)]
     progress = Progress(len(makers), "convert+parity", enabled=opts.progress)
     models, cells, usable = [], [], []
-    notes: list[str] = []
+    notes: list[str] = list(opts.notes)
     for make in makers:
         name = getattr(make, "__name__", "model")
         try:
