@@ -17,11 +17,13 @@ from typing import Any, NamedTuple
 
 from conversion.errors import OnnxGateError, ResultsError
 
-__all__ = ["bench_command", "gate_command", "register_bench", "register_gate"]
+__all__ = ["add_model_sources", "bench_command", "gate_command", "register_bench", "register_gate", "user_config"]
 
 log = logging.getLogger(__name__)
 
 _BENCH_EXAMPLES = """examples:
+  onnxgate bench --save-as base.json               # the models of ./pyproject.toml's [tool.onnxgate]
+  onnxgate bench --model models/fraud.ubj --model models/churn.txt
   onnxgate bench --quick --output results/          # CI subset, a few minutes
   onnxgate bench --full --models xgboost-synthetic-large --output results/
   onnxgate bench --quick --suite benchmarks/ --save-as benchmarks/baselines/amd-epyc-2cpu-x86_64.json
@@ -35,6 +37,32 @@ _GATE_EXAMPLES = """examples:
 exit codes: 0 no regression, 1 parity or performance regression, 2 bad input, refused comparison,
 or nothing compared (no benchmark is in both files)
 """
+
+
+def add_model_sources(p: argparse.ArgumentParser, *, model_help: str) -> None:
+    """--config and the repeatable --model: the user's models instead of the embedded zoo."""
+    p.add_argument("--config", type=Path,
+                   help="a pyproject.toml (or TOML file) whose [tool.onnxgate] lists your models "
+                        "(default: ./pyproject.toml when it lists models)")
+    p.add_argument("--model", type=Path, action="append", default=[], help=model_help)
+
+
+def user_config(args: argparse.Namespace) -> Any:
+    """The user's models as a BenchConfig, or None for the embedded zoo.
+
+    ``--config FILE``, else ./pyproject.toml when its [tool.onnxgate] lists models; plus every
+    ``--model FILE``, named by its stem. Read here, in the caller's directory, so a mistake is a
+    one-line error before anything runs.
+    """
+    from conversion.bench.config import load_config, with_models
+    from conversion.errors import ConfigError
+
+    config = load_config(args.config)
+    if args.config is not None and not config.models and not args.model:
+        raise ConfigError(f"{config.source} lists no models; add [tool.onnxgate.models.NAME] tables with "
+                          "path = \"...\", or pass --model FILE")
+    config = with_models(config, args.model)
+    return config if config.models else None
 
 
 def register_bench(subparsers: Any) -> argparse.ArgumentParser:
@@ -52,6 +80,7 @@ def register_bench(subparsers: Any) -> argparse.ArgumentParser:
     p.set_defaults(profile="quick", func=bench_command)
     p.add_argument("--output", type=Path, default=Path("results"),
                    help="folder for the results JSON (default: results/)")
+    add_model_sources(p, model_help="also benchmark this native model file, named by its file stem (repeatable)")
     p.add_argument("--models", default="", help="comma-separated zoo models, e.g. xgboost-synthetic-small")
     p.add_argument("--frameworks", default="", help="comma-separated frameworks (default: all)")
     p.add_argument("--suite", type=Path, action="append", default=[],
@@ -96,8 +125,15 @@ def bench_command(args: argparse.Namespace) -> int:
     extra = ["--onnxgate-frameworks", args.frameworks] if args.frameworks else []
     code = 0
     try:
+        user = user_config(args)
+        if user is not None and (args.models or args.frameworks):
+            return emit_error("bench", "--models and --frameworks choose zoo models; with your own models "
+                              "(--config, --model or ./pyproject.toml's [tool.onnxgate]) leave them out",
+                              as_json=args.json)
         specs = parse_specs([m for m in args.models.split(",") if m]) or None
-        path = run_benchmarks(args.profile, args.output, specs=specs, suites=args.suite, extra_args=extra)
+        sources = {"config": user.source, "models": args.model} if user is not None else {}
+        path = run_benchmarks(args.profile, args.output, specs=specs, suites=args.suite, extra_args=extra,
+                              **sources)
     except ValueError as exc:
         return emit_error("bench", f"--models: {exc}", as_json=args.json)
     except BenchmarkRunError as exc:  # the other benchmarks' results are still worth keeping

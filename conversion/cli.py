@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
-from .bench_commands import register_bench, register_gate
+from .bench_commands import add_model_sources, register_bench, register_gate, user_config
 from .cli_errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, emit_error
 from .errors import InputError, OnnxGateError
 
@@ -47,18 +47,46 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="allow reading a pickle; unpickling runs code from the file, so only for files you trust")
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _user_subject(entry: Any, args: argparse.Namespace, opts: Any) -> Any:
+    """One of the user's models (a config entry or --model FILE) as a subject of the run."""
     import numpy as np
 
-    from conversion.job import ZOO_DATASETS, JobOptions, run_job
     from conversion.model_files import attach_onnx, load_rows, load_user_model, rows_for
     from conversion.parity_matrix import Subject
 
     from .convert import convert
 
+    user = load_user_model(entry.path, framework=args.framework,
+                           trust_pickle=args.trust_pickle or entry.trust_pickle)
+    reference = None
+    try:
+        reference = convert(user.model)
+    except OnnxGateError as exc:
+        if args.onnx:
+            raise InputError(f"cannot read {args.onnx} against this model: onnxgate needs its own conversion "
+                             f"to know the outputs, and it refused: {exc}") from exc
+    if args.onnx:
+        opts.given[entry.name] = attach_onnx(args.onnx, reference)
+    # A refused model still gets its report: the matrix shows the reason, which is the answer.
+    data = entry.data or args.data
+    if data:
+        X = load_rows(data, reference.n_features if reference else None,
+                      reference.feature_names if reference else None)
+    elif reference is not None:
+        X = rows_for(reference)
+    else:
+        X = np.zeros((0, 0), dtype=np.float32)
+    return Subject(entry.name, user.framework, "user data" if data else "generated rows",
+                   reference.task if reference else "unknown", user.model, X)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from conversion.job import ZOO_DATASETS, JobOptions, run_job
+
     opts = JobOptions(profile="full" if args.full else "quick", output=args.output, baseline=args.baseline,
                       upstream=not args.no_upstream, benchmarks=not args.no_bench, progress=not args.json)
-    if args.model is None:
+    user = user_config(args)
+    if user is None:
         if args.onnx or args.data:
             raise InputError("--onnx and --data need --model FILE (the native model they belong to)")
         if args.framework:
@@ -71,26 +99,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 raise InputError(f"unknown dataset(s) {', '.join(unknown)}; known: {', '.join(ZOO_DATASETS)}")
             opts.datasets = tuple(args.datasets.split(","))
     else:
-        user = load_user_model(args.model, framework=args.framework, trust_pickle=args.trust_pickle)
-        reference = None
-        try:
-            reference = convert(user.model)
-        except OnnxGateError as exc:
-            if args.onnx:
-                raise InputError(f"cannot read {args.onnx} against this model: onnxgate needs its own conversion "
-                                 f"to know the outputs, and it refused: {exc}") from exc
-        if args.onnx:
-            opts.given[user.path.stem] = attach_onnx(args.onnx, reference)
-        # A refused model still gets its report: the matrix shows the reason, which is the answer.
-        n_features = reference.n_features if reference else None
-        if args.data:
-            X = load_rows(args.data, n_features, reference.feature_names if reference else None)
-        elif reference is not None:
-            X = rows_for(reference)
-        else:
-            X = np.zeros((0, 0), dtype=np.float32)
-        opts.subjects = [Subject(user.path.stem, user.framework, "user data" if args.data else "generated rows",
-                                 reference.task if reference else "unknown", user.model, X)]
+        if (args.onnx or args.data) and len(user.models) != 1:
+            raise InputError("--onnx and --data belong to one model; with several models, give each its rows "
+                             "as data = \"rows.csv\" in its [tool.onnxgate.models.NAME] table")
+        opts.subjects = [_user_subject(entry, args, opts) for entry in user.models.values()]
+        if args.onnx:  # the benchmark child converts the native file itself; it never sees --onnx
+            opts.notes.append(f"parity checked on {args.onnx}; latency measured on onnxgate's own conversion "
+                              "of the native model")
+        # The benchmark child reads the same models from the same files: one measurement for every model.
+        opts.bench_config, opts.bench_models = user.source, tuple(args.model)
     outcome = run_job(opts)
     from conversion.report.verdict import model_verdict
 
@@ -135,17 +152,19 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_check(args: argparse.Namespace) -> int:
+def _check_one(path: Path, args: argparse.Namespace, *, trust_pickle: bool, data: Path | None
+               ) -> tuple[bool, dict[str, Any], str]:
+    """Parity of one model file on its rows and the same rows with NaN: (passed, JSON, text)."""
     from conversion.model_files import attach_onnx, fingerprint_differs, load_rows, load_user_model, rows_for
     from conversion.parity_matrix import with_nan
 
     from .convert import convert
     from .parity import check_parity
 
-    user = load_user_model(args.model, framework=args.framework, trust_pickle=args.trust_pickle)
+    user = load_user_model(path, framework=args.framework, trust_pickle=trust_pickle)
     reference = convert(user.model)
     converted = attach_onnx(args.onnx, reference) if args.onnx else reference
-    X = load_rows(args.data, converted.n_features, converted.feature_names) if args.data else rows_for(converted)
+    X = load_rows(data, converted.n_features, converted.feature_names) if data else rows_for(converted)
     reports = {"clean": check_parity(user.model, converted, X)}
     # NaN rows only where the native model takes NaN: otherwise both sides refuse them, by design.
     if reference.metadata.get("allow_nan") == "true":
@@ -159,7 +178,30 @@ def _cmd_check(args: argparse.Namespace) -> int:
     text = "\n".join(f"{kind} rows: {report}" for kind, report in reports.items())
     if "nan" not in reports:
         text += "\nnan rows: not checked, the native model refuses NaN (so does the ONNX model)"
-    _emit(args, {"passed": passed, **{k: r.to_dict() for k, r in reports.items()}}, text)
+    return passed, {"passed": passed, **{k: r.to_dict() for k, r in reports.items()}}, text
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    if args.file is not None and args.config is None and not args.model:
+        passed, data, text = _check_one(args.file, args, trust_pickle=args.trust_pickle, data=args.data)
+        _emit(args, data, text)
+        return EXIT_OK if passed else EXIT_FAILED
+    if args.file is not None:
+        args.model = [args.file, *args.model]
+    user = user_config(args)
+    if user is None:
+        raise InputError("no model to check: pass a model file, --model FILE, or --config FILE (or run in a folder "
+                         "whose pyproject.toml lists models in [tool.onnxgate])")
+    if (args.onnx or args.data) and len(user.models) != 1:
+        raise InputError("--onnx and --data belong to one model; with several models, give each its rows as "
+                         "data = \"rows.csv\" in its [tool.onnxgate.models.NAME] table")
+    results = {name: _check_one(entry.path, args, trust_pickle=args.trust_pickle or entry.trust_pickle,
+                                data=entry.data or args.data)
+               for name, entry in user.models.items()}
+    passed = all(r[0] for r in results.values())
+    text = "\n".join(f"{name}: {'passed' if ok else 'FAILED'}\n  " + body.replace("\n", "\n  ")
+                     for name, (ok, _, body) in results.items())
+    _emit(args, {"passed": passed, "models": {name: r[1] for name, r in results.items()}}, text)
     return EXIT_OK if passed else EXIT_FAILED
 
 
@@ -200,12 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=FORMATTER, description="Train the default zoo (or load --model), convert, check parity, "
         "measure latency and write an HTML report with its JSON and plots.",
         epilog="examples:\n  onnxgate run --quick\n  onnxgate run --framework xgboost --output out/\n"
-               "  onnxgate run --model model.ubj\n  onnxgate run --model model.txt --onnx model.onnx --data rows.csv")
+               "  onnxgate run --model model.ubj\n  onnxgate run --model model.txt --onnx model.onnx --data rows.csv\n"
+               "  onnxgate run                     # in a folder whose pyproject.toml lists models in [tool.onnxgate]")
     speed = run.add_mutually_exclusive_group()
     speed.add_argument("--quick", action="store_true", help="CI-sized profile (the default; a few minutes)")
     speed.add_argument("--full", action="store_true", help="every model size and batch size; for investigations")
     run.add_argument("--output", type=Path, help="report folder (default reports/<timestamp>/)")
-    run.add_argument("--model", type=Path, help="your native model file instead of the zoo")
+    add_model_sources(run, model_help="your native model file instead of the zoo, named by its file stem "
+                                      "(repeatable)")
     run.add_argument("--framework", help="with --model: its framework; without: zoo frameworks, comma-separated")
     run.add_argument("--datasets", help="zoo datasets, comma-separated (default: all)")
     run.add_argument("--onnx", type=Path, help="with --model: an ONNX file to check instead of converting")
@@ -213,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trust-pickle", action="store_true", help="allow --model to be a pickle you trust")
     run.add_argument("--baseline", type=Path, help="benchmark results to gate against; the verdict goes in the report")
     run.add_argument("--no-upstream", action="store_true", help="skip the public converters' path")
-    run.add_argument("--no-bench", action="store_true", help="skip the benchmark profile; measure latency in-process")
+    run.add_argument("--no-bench", action="store_true",
+                     help="skip the benchmark profile (conversion and parity only; no latency)")
     run.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     run.set_defaults(func=_cmd_run)
 
@@ -229,9 +274,16 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="check that an ONNX model computes what the native model computes",
                            formatter_class=FORMATTER,
                            epilog="examples:\n  onnxgate check model.ubj\n"
+                                  "  onnxgate check          # every model of ./pyproject.toml\n"
                                   "  onnxgate check model.txt --onnx model.onnx --data rows.npy\n"
                                   "exit code 1 when any row differs")
-    _add_model_args(check)
+    check.add_argument("file", nargs="?", type=Path, metavar="model",
+                       help="native model file: .json/.ubj, .txt, .cbm, .skops (or a pickle); without it, the "
+                            "models of --config / --model / ./pyproject.toml's [tool.onnxgate]")
+    check.add_argument("--framework", help="xgboost, lightgbm, catboost or sklearn (default: from the file)")
+    check.add_argument("--trust-pickle", action="store_true",
+                       help="allow reading a pickle; unpickling runs code from the file, so only for files you trust")
+    add_model_sources(check, model_help="also check this native model file, named by its stem (repeatable)")
     check.add_argument("--onnx", type=Path, help="the ONNX file to check (default: convert the model now)")
     check.add_argument("--data", type=Path,
                        help="rows to test (.npy or numeric .csv; default: rows on the split points)")

@@ -21,7 +21,6 @@ import numpy as np
 from conversion.errors import OnnxGateError, ResultsError
 from conversion.frameworks import framework_names
 
-from .latency_probe import FULL_BATCHES, QUICK_BATCHES, probe_latency
 from .parity_matrix import Attempt, Subject, attempt_conversion, cold_costs, parity_cells
 from .progress import Progress
 from .report.build import build_report, check_writable
@@ -47,9 +46,12 @@ class JobOptions:
     subjects: list[Subject] | None = None  # a user's model instead of the zoo
     baseline: Path | None = None
     upstream: bool = True
-    benchmarks: bool = True  # the benchmark profile (conversion.bench.runner); False: the in-process probe only
+    benchmarks: bool = True  # the benchmark profile (conversion.bench.runner), the one latency measurement
+    bench_config: Path | None = None  # the user's [tool.onnxgate] file, for the benchmark run
+    bench_models: tuple[Path, ...] = ()  # the user's --model files, for the benchmark run
     progress: bool = True
     given: dict[str, Any] = field(default_factory=dict)  # subject name -> ConvertedModel from --onnx
+    notes: list[str] = field(default_factory=list)  # for the report, from the command line's choices
 
 
 @dataclass
@@ -162,24 +164,26 @@ def _evaluate(subject: Subject, opts: JobOptions) -> tuple[dict[str, Any], list[
     return row, cells, primary if primary.converted is not None else None
 
 
-def _benchmark_profile(profile: str, folder: Path, frameworks: tuple[str, ...]) -> tuple[RunResult | None, str]:
+def _benchmark_profile(profile: str, folder: Path, opts: JobOptions) -> tuple[RunResult | None, str]:
     """Runs the benchmarks' profile through conversion.bench.runner: (its results, a note for the report).
 
-    No results when the runner is absent or failed; the job then measures in-process.
+    No results when the runner is absent or failed: the report then says latency was not measured.
     """
+    frameworks = opts.frameworks
     try:
         from conversion.bench.runner import run_benchmarks
     except ImportError as exc:
-        log.warning("the benchmark runner is not available (%s); measuring latency in-process instead", exc)
-        return None, f"the benchmark runner is not available ({exc}), so latency was measured in-process"
+        log.warning("the benchmark runner is not available (%s); latency is not measured", exc)
+        return None, f"the benchmark runner is not available ({exc}), so latency was not measured"
     # The report reads the latency suite only; the other benchmark suites (routing, conversion
     # speed, engine overhead) are `onnxgate bench`'s business and would double the run's time.
     extra = ["-k", LATENCY_SUITE]
     # Only the frameworks this run is about: `run --framework xgboost` should not wait for the rest.
-    if set(frameworks) != set(FRAMEWORKS):
+    if set(frameworks) != set(FRAMEWORKS) and opts.subjects is None:
         extra += ["--onnxgate-frameworks", ",".join(frameworks)]
     try:
-        returned = run_benchmarks(profile, folder, extra_args=extra)
+        returned = run_benchmarks(profile, folder, extra_args=extra, config=opts.bench_config,
+                                  models=opts.bench_models)
     except OnnxGateError as exc:  # a failing benchmark must not cost the user the whole report
         log.warning("the %s benchmark profile failed: %s", profile, exc)
         partial = getattr(exc, "results", None)  # the runner keeps what the other benchmarks wrote
@@ -187,14 +191,14 @@ def _benchmark_profile(profile: str, folder: Path, frameworks: tuple[str, ...]) 
             note = (f"some benchmarks of the {profile} profile failed ({exc}); "
                     f"latency from the others ({Path(partial).name})")
             return from_benchmark_run(Path(partial)), note
-        return None, f"the {profile} benchmark profile failed, so latency was measured in-process: {exc}"
+        return None, f"the {profile} benchmark profile failed, so latency was not measured: {exc}"
     path = Path(returned) if isinstance(returned, str | Path) else None
     if path is None or not path.is_file():
         found = sorted(folder.glob("**/*.json"), key=lambda p: p.stat().st_mtime)
         path = found[-1] if found else None
     if path is None:
         log.warning("the benchmark runner wrote no results file into %s", folder)
-        return None, f"the {profile} benchmark profile wrote no results file, so latency was measured in-process"
+        return None, f"the {profile} benchmark profile wrote no results file, so latency was not measured"
     return from_benchmark_run(path), f"latency from the {profile} benchmark profile ({path.name})"
 
 
@@ -233,7 +237,7 @@ def run_job(opts: JobOptions) -> JobOutcome:
         makers = [*zoo_subjects(opts.frameworks, opts.datasets, sizes), *categorical_subjects(opts.frameworks)]
     progress = Progress(len(makers), "convert+parity", enabled=opts.progress)
     models, cells, usable = [], [], []
-    notes: list[str] = []
+    notes: list[str] = list(opts.notes)
     for make in makers:
         name = getattr(make, "__name__", "model")
         try:
@@ -251,28 +255,19 @@ def run_job(opts: JobOptions) -> JobOutcome:
         progress.step(f"{subject.name}: {row['conversion_status']}")
     latency: list[dict[str, Any]] = []
     bench_file: Path | None = None
-    if opts.benchmarks and opts.subjects is None:
+    if opts.benchmarks:
         progress.message(f"running the {opts.profile} benchmark profile ...")
-        bench, note = _benchmark_profile(opts.profile, output / "bench", opts.frameworks)
+        bench, note = _benchmark_profile(opts.profile, output / "bench", opts)
         notes.append(note)
         if bench is not None:
             latency += bench.latency
             bench_file = Path(bench.source)
+    else:
+        notes.append("latency not measured (--no-bench)")
     covered = {r["model"] for r in latency}
-    todo = [(s, a) for s, a in usable if s.name not in covered]
-    if todo:
-        batches = QUICK_BATCHES if opts.profile == "quick" else FULL_BATCHES
-        probe = Progress(len(todo), "latency", enabled=opts.progress)
-        for subject, attempt in todo:
-            try:
-                latency += probe_latency(subject.name, subject.framework, subject.model, attempt.converted, subject.X,
-                                         batches=batches, seconds_per_batch=0.08 if opts.profile == "quick" else 1.0)
-            except Exception as exc:  # one model's runtime failure is a note, not the end of the job
-                log.warning("latency of %s could not be measured: %s", subject.name, exc)
-                notes.append(f"latency of {subject.name} could not be measured: {type(exc).__name__}: {exc}")
-            probe.step(subject.name)
-        notes.append(f"latency of {len(todo)} model(s) measured in-process (native and ONNX calls interleaved, "
-                     f"batches {', '.join(map(str, batches))})")
+    unmeasured = [s.name for s, _ in usable if s.name not in covered]
+    if opts.benchmarks and unmeasured:  # the benchmark run skipped or failed them: say so, never guess
+        notes.append(f"no latency for {', '.join(unmeasured)}: the benchmark profile measured none")
     gate, gate_error = None, None
     if opts.baseline is not None:
         if bench_file is None:

@@ -275,6 +275,7 @@ def test_run_survives_a_failing_benchmark_profile(tmp_path: Path, capsys: pytest
                          "--output", tmp_path / "r", "--json")
     assert code == 0, err
     result = json.loads((tmp_path / "r" / "run.json").read_text())
-    assert any("profile failed, so latency was measured in-process" in n for n in result["notes"])
-    # The categorical zoo model converts now (issue 12), so it is measured too.
-    assert {row["model"] for row in result["latency"]} == {"xgboost-wine-small", "xgboost-categorical-tiny"}
+    # One timing loop (issue 10): no second, in-process measurement stands in for the failed one.
+    assert any("profile failed, so latency was not measured" in n for n in result["notes"])
+    assert result["latency"] == []
+    assert any("no latency for xgboost-wine-small" in n for n in result["notes"])

@@ -19,7 +19,7 @@ import conversion
 PACKAGE = Path(conversion.__file__).resolve().parent
 LAYERS = ("core", "results", "bench", "report", "app")
 # The app layer: the onnxgate command, the `run` job and what only they use.
-APP = {"conversion.cli", "conversion.bench_commands", "conversion.job", "conversion.latency_probe",
+APP = {"conversion.cli", "conversion.bench_commands", "conversion.job",
        "conversion.progress"}
 OPTIONAL_HEAVY = ("pytest", "_pytest", "pytest_benchmark", "scipy", "matplotlib", "jinja2", "hypothesis")
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from conversion.bench.zoo import DATASETS, FRAMEWORKS, SIZES, ZooSpec, zoo_specs
 from conversion.providers import provider_label
@@ -29,7 +30,18 @@ class Profile:
     warmup_rounds: int = 3
 
     def rounds_for(self, batch_size: int) -> int:
-        return self.rounds[batch_size]
+        """The profile's rounds; a batch size it does not list (from a user's config) gets the
+        rounds of the nearest listed size at or below it, so larger batches never get more."""
+        if batch_size in self.rounds:
+            return self.rounds[batch_size]
+        below = [b for b in self.rounds if b <= batch_size]
+        return self.rounds[max(below)] if below else self.rounds[min(self.rounds)]
+
+    def with_batches(self, batches: Sequence[int] | None) -> Profile:
+        """This profile at a config's ``batch_sizes`` (None keeps the profile's)."""
+        if not batches:
+            return self
+        return replace(self, batches=tuple(batches), rounds={b: self.rounds_for(b) for b in batches})
 
 
 PROFILES: dict[str, Profile] = {
@@ -44,7 +56,7 @@ PROFILES: dict[str, Profile] = {
 
 @dataclass(frozen=True)
 class Case:
-    spec: ZooSpec
+    spec: Any  # a ZooSpec, or a user model's UserSpec (bench/user_models.py): name, framework, build()
     batch_size: int
     runtime: str  # "native" | "onnx"
     provider: str | None = None
@@ -83,12 +95,14 @@ def cases_for(
     profile: Profile,
     *,
     providers: Sequence[str],
-    specs: Sequence[ZooSpec] | None = None,
+    specs: Sequence[Any] | None = None,
     frameworks: Sequence[str] = FRAMEWORKS,
+    threads: Sequence[int] | None = None,
 ) -> list[Case]:
-    """Every case of a profile: native, then ONNX per provider at 1 thread and at all cores."""
-    cores = os.cpu_count() or 1
-    threads = (1, cores) if cores > 1 else (1,)
+    """Every case of a profile: native, then ONNX per provider at 1 thread and at all cores (or ``threads``)."""
+    if not threads:
+        cores = os.cpu_count() or 1
+        threads = (1, cores) if cores > 1 else (1,)
     chosen = list(specs) if specs else zoo_specs(frameworks=frameworks, sizes=profile.sizes)
     out: list[Case] = []
     for spec in chosen:

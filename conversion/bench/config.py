@@ -20,8 +20,8 @@ import csv
 import math
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ import numpy as np
 from conversion.errors import ConfigError, OnnxGateError
 from conversion.providers import ALIASES
 
-__all__ = ["BenchConfig", "ModelEntry", "Rows", "find_config", "load_config", "read_rows"]
+__all__ = ["BenchConfig", "ModelEntry", "Rows", "find_config", "load_config", "read_rows", "with_models"]
 
 PYPROJECT = "pyproject.toml"
 TABLE = "tool.onnxgate"
@@ -114,6 +114,31 @@ def load_config(path: str | Path | None = None, *, cwd: Path | None = None) -> B
     table = _onnxgate_table(_read_toml(file), file, required=True)
     assert table is not None
     return _parse(table, file.resolve())
+
+
+def with_models(config: BenchConfig, files: Sequence[str | Path], *, cwd: Path | None = None) -> BenchConfig:
+    """``config`` plus ad-hoc ``--model FILE`` entries, each named by its file stem."""
+    if not files:
+        return config
+    models = dict(config.models)
+    for given in files:
+        p = Path(given).expanduser()
+        file = p if p.is_absolute() else (cwd or Path.cwd()) / p
+        where = f"--model {given}"
+        if not file.is_file():
+            raise ConfigError(f"{where}: {file} does not exist; pass a native model file (.json/.ubj, .txt, .cbm, "
+                              ".skops)")
+        name = file.stem
+        if not _NAME.match(name):
+            raise ConfigError(f"{where}: the file name {name!r} cannot name a model (letters, digits, '-', '_', '.'); "
+                              "rename the file or list it in [tool.onnxgate.models.NAME]")
+        if name in models:
+            raise ConfigError(f"{where}: a model named {name!r} is already listed"
+                              + (f" in {config.source}" if config.source else "")
+                              + "; each model needs its own name (rename the file, or list it in the config "
+                                "under another name)")
+        models[name] = ModelEntry(name, file.resolve())
+    return replace(config, models=models)
 
 
 def _read_toml(file: Path) -> dict[str, Any]:

@@ -12,17 +12,21 @@ from typing import Any
 import pytest
 
 from conversion.bench.cases import PROFILES, cases_for, parse_specs
+from conversion.bench.config import BenchConfig, load_config, with_models
 from conversion.bench.fingerprint import fingerprint, usable_providers
-from conversion.bench.settings import GATE_REPORT, SETTINGS, Settings, settings_of
+from conversion.bench.fixtures import onnxgate_latency  # noqa: F401  (a plugin module's fixtures are registered)
+from conversion.bench.settings import ACTIVE, GATE_REPORT, SETTINGS, Settings, settings_of
+from conversion.bench.user_models import user_specs
 from conversion.bench.zoo import FRAMEWORKS
-from conversion.errors import ResultsError
+from conversion.errors import ConfigError, ResultsError
 from conversion.results.benchmark_runs import SCHEMA_VERSION, percentile
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("onnxgate", "onnxgate benchmarks and regression gate")
-    group.addoption("--onnxgate-profile", choices=sorted(PROFILES), default="quick",
-                    help="quick: CI subset (small models, batches 1/256/4096); full: everything")
+    # default None, not "quick": giving the option is what says the session uses onnxgate
+    group.addoption("--onnxgate-profile", choices=sorted(PROFILES), default=None,
+                    help="quick (default): CI subset (small models, batches 1/256/4096); full: everything")
     group.addoption("--onnxgate-frameworks", default=",".join(FRAMEWORKS),
                     help="comma-separated frameworks to benchmark (default: all)")
     group.addoption("--onnxgate-models", default="",
@@ -31,6 +35,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="after the run, gate the --benchmark-json results against this baseline file")
     group.addoption("--onnxgate-force", action="store_true",
                     help="gate even if the baseline comes from a different machine")
+    group.addoption("--onnxgate-config", type=Path, default=None,
+                    help="benchmark the models of this [tool.onnxgate] config (a pyproject.toml or TOML file) "
+                         "instead of the zoo; its batch_sizes, providers and threads override the profile's")
+    group.addoption("--onnxgate-model", type=Path, action="append", default=[],
+                    help="benchmark this native model file too, named by its file stem (repeatable)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -46,29 +55,74 @@ def pytest_configure(config: pytest.Config) -> None:
     baseline = config.getoption("onnxgate_baseline")
     if baseline is not None and not config.getoption("benchmark_json", None):
         raise pytest.UsageError("--onnxgate-baseline needs --benchmark-json PATH: the gate reads the saved results")
+    user = _user_config(config)
+    used = (baseline is not None or bool(user.models) or bool(config.getoption("onnxgate_force"))
+            or config.getoption("onnxgate_profile") is not None)
+    config.stash[ACTIVE] = used or config.stash.get(ACTIVE, False)
+    profile = PROFILES[config.getoption("onnxgate_profile") or "quick"].with_batches(user.batch_sizes)
     config.stash[SETTINGS] = Settings(
-        profile=PROFILES[config.getoption("onnxgate_profile")],
+        profile=profile,
         frameworks=frameworks,
-        specs=specs,
+        specs=user_specs(user) if user.models else specs,
         baseline=baseline,
         force=bool(config.getoption("onnxgate_force")),
+        providers=user.providers,
+        threads=user.threads,
     )
+
+
+def _user_config(config: pytest.Config) -> BenchConfig:
+    """--onnxgate-config and --onnxgate-model; an empty config (the zoo) when neither is given."""
+    path, models = config.getoption("onnxgate_config"), config.getoption("onnxgate_model") or []
+    if path is None and not models:
+        return BenchConfig()
+    try:
+        return with_models(load_config(path) if path is not None else BenchConfig(), models)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _providers(settings: Settings) -> list[str]:
+    usable = usable_providers()
+    if settings.providers is None:
+        return usable
+    chosen = [p for p in settings.providers if p in usable]
+    if not chosen:
+        # One config serves CPU and GPU runners; a runner with none of its providers measures nothing.
+        raise pytest.UsageError(f"none of the configured providers {', '.join(settings.providers)} is available "
+                                f"in this onnxruntime build (it has {', '.join(usable)})")
+    return chosen
+
+
+def _active(config: pytest.Config) -> bool:
+    """Whether this session uses onnxgate: its suite collected, or one of its options given.
+
+    The entry point loads this plugin into every pytest session where onnxgate is installed; a
+    session that does not use it must run, and write its benchmark JSON, exactly as without it.
+    """
+    return config.stash.get(ACTIVE, False)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "latency_case" not in metafunc.fixturenames:
         return
+    metafunc.config.stash[ACTIVE] = True
     settings = settings_of(metafunc.config)
-    cases = cases_for(settings.profile, providers=usable_providers(), specs=settings.specs,
-                      frameworks=settings.frameworks)
+    cases = cases_for(settings.profile, providers=_providers(settings), specs=settings.specs,
+                      frameworks=settings.frameworks, threads=settings.threads)
     metafunc.parametrize("latency_case", cases, ids=[c.id for c in cases])
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-benchmark's hooks: a session without it loads this plugin too
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
-    machine_info["onnxgate"] = fingerprint()
+    if _active(config):
+        machine_info["onnxgate"] = fingerprint()
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
+    if not _active(config):
+        return
     output_json["onnxgate_schema"] = SCHEMA_VERSION
     output_json["onnxgate_profile"] = settings_of(config).profile.name
     # pytest-benchmark has no percentiles; tail latency is what serving cares about.

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from conversion import ConversionRefusedError, ConvertedModel, UnsupportedModelError, check_parity, convert
-from conversion.bench.zoo import ZooModel, ZooSpec, build
+from conversion.bench.zoo import ZooModel, ZooSpec
 from conversion.frameworks import adapter_named
 
-__all__ = ["Prepared", "batch_of", "prepare"]
+__all__ = ["Prepared", "batch_of", "draw_batch", "prepare", "prepare_model"]
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,13 @@ def _method(zoo: ZooModel, converted: ConvertedModel | None) -> str:
 
 @cache
 def prepare(spec: ZooSpec) -> Prepared:
-    zoo = build(spec)
+    # A UserSpec (user_models.py) builds into the same shape: one preparation for every model.
+    return prepare_model(spec.build())
+
+
+def prepare_model(zoo: ZooModel) -> Prepared:
+    """Converts and checks parity of one built model (``prepare`` caches it per spec)."""
+    spec = zoo.spec
     converted = None
     conversion_s = onnx_bytes = None
     try:
@@ -77,7 +83,11 @@ def prepare(spec: ZooSpec) -> Prepared:
 
 @cache
 def _batch(spec: ZooSpec, batch_size: int) -> np.ndarray:
-    X = build(spec).X
+    return draw_batch(spec.build().X, batch_size)
+
+
+def draw_batch(X: np.ndarray, batch_size: int) -> np.ndarray:
+    """``batch_size`` rows of ``X`` drawn with replacement (seeded by the batch size), float32."""
     rows = np.random.default_rng(batch_size).integers(0, X.shape[0], size=batch_size)
     return np.ascontiguousarray(X[rows], dtype=np.float32)
 

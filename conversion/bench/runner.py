@@ -7,12 +7,14 @@ frameworks) with whatever called us, e.g. `onnxgate run` training the zoo.
 from __future__ import annotations
 
 import importlib.util
+import io
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from conversion.atomic import atomic_target
 from conversion.bench.cases import PROFILES
@@ -36,6 +38,16 @@ class BenchmarkRunError(OnnxGateError):
         self.results = results
 
 
+def _stderr_or_inherit() -> Any:
+    """sys.stderr when it is a real file; else None, so the child writes to fd 2 itself (a caller that
+    captures stderr in memory, e.g. pytest's capsys, has no file descriptor to hand over)."""
+    try:
+        sys.stderr.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return None
+    return sys.stderr
+
+
 def _output_path(profile: str, output_dir: Path) -> Path:
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -56,12 +68,16 @@ def run_benchmarks(
     specs: Sequence[ZooSpec] | None = None,
     suites: Sequence[str | os.PathLike[str]] = (),
     extra_args: Sequence[str] = (),
+    config: str | os.PathLike[str] | None = None,
+    models: Sequence[str | os.PathLike[str]] = (),
 ) -> Path:
     """Runs the benchmark suite with ``profile`` ("quick" or "full") and returns the results file.
 
     ``specs`` limits the run to those zoo models; ``suites`` are more test files or folders to
     run in the same session, with the plugin (a project's own benchmarks); ``extra_args`` go to
     pytest as they are (e.g. ``["--onnxgate-frameworks", "xgboost"]``). pytest's output goes to stderr.
+    ``config`` (a ``[tool.onnxgate]`` file) and ``models`` (native model files) replace the zoo with
+    the user's models, measured by the same suite.
     """
     for module, dist in (("pytest", "pytest"), ("pytest_benchmark", "pytest-benchmark")):
         if importlib.util.find_spec(module) is None:
@@ -87,14 +103,25 @@ def run_benchmarks(
             f"--onnxgate-profile={profile}",
             f"--benchmark-json={tmp}",
         ]
-        if specs:
+        # Absolute paths: the child runs with the suite's rootdir, and the user's paths mean their directory.
+        if config is not None:
+            cmd.append(f"--onnxgate-config={Path(config).resolve()}")
+        cmd += [f"--onnxgate-model={Path(m).resolve()}" for m in models]
+        if specs and config is None and not models:
             cmd.append("--onnxgate-models=" + ",".join(s.name for s in specs))
         cmd += list(extra_args)
         log.info("running the %s benchmark profile: %s", profile, " ".join(cmd))
         # A pytest-xdist worker's variables (PYTEST_XDIST_WORKER...) would switch pytest-benchmark
         # off in the child run, which then writes no results.
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-        code = run_child(cmd, env=env, stdout=sys.stderr, stderr=sys.stderr)
+        # Native models run on one thread, as the zoo's are trained to: the native clock is the
+        # calling thread's CPU time, and a user's LightGBM or XGBoost file left at "all cores"
+        # spins OpenMP threads whose time it misses and whose contention on a shared runner
+        # moved one unchanged model's native p50 from 0.3 to 13 ms between two runs. ONNX
+        # Runtime's own thread pool (the t1/tN cases) does not read this variable.
+        env["OMP_NUM_THREADS"] = "1"
+        stream = _stderr_or_inherit()
+        code = run_child(cmd, env=env, stdout=stream, stderr=stream)
         if code == 5 or not tmp.is_file() or tmp.stat().st_size == 0:
             what = "no benchmark was collected" if code == 5 else f"pytest exited with code {code}"
             raise ResultsError(f"the {profile} benchmark run wrote no results to {out} ({what}); see its output above")

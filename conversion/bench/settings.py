@@ -5,27 +5,37 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conversion.bench.cases import Profile
-from conversion.bench.zoo import ZooSpec
 
-__all__ = ["GATE_REPORT", "SETTINGS", "Settings", "settings_of"]
+__all__ = ["ACTIVE", "GATE_REPORT", "SETTINGS", "Settings", "activate", "settings_of"]
 
 
 @dataclass(frozen=True)
 class Settings:
     profile: Profile
     frameworks: tuple[str, ...]
-    specs: tuple[ZooSpec, ...] | None
+    specs: tuple[Any, ...] | None  # ZooSpec, or the user's models (UserSpec): they replace the zoo
     baseline: Path | None
     force: bool
+    providers: tuple[str, ...] | None = None  # a config's providers/threads; None: the suite's defaults
+    threads: tuple[int, ...] | None = None
 
 
 SETTINGS = pytest.StashKey[Settings]()
+# True once the session uses onnxgate (its suite or options); until then the plugin changes nothing.
+ACTIVE = pytest.StashKey[bool]()
 # (exit code, text) of the gate run at session end, for the terminal summary.
 GATE_REPORT = pytest.StashKey[tuple[int, str]]()
+
+
+def activate(config: pytest.Config) -> None:
+    """Marks the session as using onnxgate (its fixture, or a conftest whose benchmarks are
+    onnxgate's, like ``benchmarks/conftest.py``): its results file gets onnxgate's fields."""
+    config.stash[ACTIVE] = True
 
 
 def settings_of(config: pytest.Config) -> Settings:

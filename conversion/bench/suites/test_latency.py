@@ -8,16 +8,13 @@ in ``extra_info`` are what the gate judges (interleave.py says why CPU time).
 
 from __future__ import annotations
 
-import resource
 from typing import Any
 
 import pytest
 
 from conversion import MissingDependencyError
 from conversion.bench.cases import Case
-from conversion.bench.fingerprint import software_versions
-from conversion.bench.interleave import Interleaved
-from conversion.bench.pairing import pair, ratios_of
+from conversion.bench.measure import measure
 from conversion.bench.prepared import Prepared, batch_of, prepare
 from conversion.bench.settings import settings_of
 
@@ -31,45 +28,12 @@ def _prepared(case: Case) -> Prepared:
         pytest.skip(f"{case.spec.framework} is not installed: {exc}")
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-
-
 def test_latency(benchmark: Any, latency_case: Case, request: pytest.FixtureRequest) -> None:
     case = latency_case
     profile = settings_of(request.config).profile
     prep = _prepared(case)
     if case.runtime != "native" and prep.converted is None:
         pytest.skip(f"no ONNX model for {case.spec.name}: parity {prep.parity} ({prep.parity_detail})")
-    X = batch_of(prep, case.batch_size)
-    pairing = pair(prep, X, runtime=case.runtime, provider=case.provider, threads=case.threads)
     benchmark.group = case.group
-    benchmark.extra_info.update(
-        {
-            "onnxgate_kind": "latency",
-            "framework": case.spec.framework,
-            "model": case.spec.name,
-            "dataset": case.spec.dataset,
-            "size": case.spec.size,
-            "batch_size": case.batch_size,
-            "runtime": case.runtime,
-            "provider": case.provider,
-            "threads": case.threads,
-            "method": prep.method,
-            "parity": prep.parity,
-            "parity_detail": prep.parity_detail,
-            "conversion_s": prep.conversion_s,
-            "onnx_bytes": prep.onnx_bytes,
-            "session_s": pairing.session_s,
-            "first_call_s": pairing.first_call_s,
-            "versions": software_versions(),
-        }
-    )
-    interleaved = Interleaved(pairing.target, pairing.partners, warmup_rounds=profile.warmup_rounds,
-                              target_clock=pairing.target_clock)
-    benchmark.pedantic(interleaved.target, setup=interleaved.setup, rounds=profile.rounds_for(case.batch_size),
-                       warmup_rounds=profile.warmup_rounds)
-    if not benchmark.disabled:
-        benchmark.extra_info["ratio_clock"] = "cpu"
-        benchmark.extra_info.update(ratios_of(case.runtime, interleaved.rounds(benchmark.stats.stats.data)))
-    benchmark.extra_info["peak_rss_mb"] = _peak_rss_mb()
+    measure(benchmark, prep, batch_of(prep, case.batch_size), runtime=case.runtime, provider=case.provider,
+            threads=case.threads, rounds=profile.rounds_for(case.batch_size), warmup_rounds=profile.warmup_rounds)
