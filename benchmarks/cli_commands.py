@@ -25,6 +25,7 @@ _BENCH_EXAMPLES = """examples:
   onnxgate bench --quick --output results/          # CI subset, a few minutes
   onnxgate bench --full --models xgboost-synthetic-large --output results/
   onnxgate bench --quick --save-as benchmarks/baselines/ci-2core.json   # refresh the CI baseline
+  onnxgate bench --quick --counts --output results/ # also instructions per call (needs valgrind)
 """
 _GATE_EXAMPLES = """examples:
   onnxgate gate --baseline benchmarks/baselines/ci-2core.json --current results/bench-quick-*.json
@@ -53,6 +54,9 @@ def register_bench(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--frameworks", default="", help="comma-separated frameworks (default: all)")
     p.add_argument("--save-as", type=Path, help="also copy the results to this file (e.g. to refresh a baseline)")
     p.add_argument("--json", action="store_true", help="print {\"results\": PATH} instead of the path")
+    p.add_argument("--counts", action="store_true",
+                   help="also record instructions and estimated cycles per call (valgrind callgrind, single-threaded "
+                        "rows); the gate then compares them directly. Adds about 2-4 minutes to the quick profile")
     return p
 
 
@@ -86,6 +90,15 @@ def bench_command(args: argparse.Namespace) -> int:
     from benchmarks.runner import BenchmarkRunError, run_benchmarks
 
     extra = ["--onnxgate-frameworks", args.frameworks] if args.frameworks else []
+    if getattr(args, "counts", False):
+        from benchmarks.counts import CountsUnavailableError, valgrind
+
+        try:
+            valgrind()
+        except CountsUnavailableError as exc:
+            print(f"onnxgate bench: --counts: {exc}", file=sys.stderr)
+            return 2
+        extra.append("--onnxgate-counts")
     code = 0
     try:
         specs = parse_specs([m for m in args.models.split(",") if m]) or None

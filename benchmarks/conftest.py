@@ -31,6 +31,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="after the run, gate the --benchmark-json results against this baseline file")
     group.addoption("--onnxgate-force", action="store_true",
                     help="gate even if the baseline comes from a different machine")
+    group.addoption("--onnxgate-counts", action="store_true",
+                    help="also record instructions per call (valgrind callgrind, calling thread only) for the gate")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -46,12 +48,21 @@ def pytest_configure(config: pytest.Config) -> None:
     baseline = config.getoption("onnxgate_baseline")
     if baseline is not None and not config.getoption("benchmark_json", None):
         raise pytest.UsageError("--onnxgate-baseline needs --benchmark-json PATH: the gate reads the saved results")
+    counts = bool(config.getoption("onnxgate_counts"))
+    if counts:
+        from benchmarks.counts import CountsUnavailableError, valgrind
+
+        try:
+            valgrind()
+        except CountsUnavailableError as exc:
+            raise pytest.UsageError(f"--onnxgate-counts: {exc}") from None
     config.stash[SETTINGS] = Settings(
         profile=PROFILES[config.getoption("onnxgate_profile")],
         frameworks=frameworks,
         specs=specs,
         baseline=baseline,
         force=bool(config.getoption("onnxgate_force")),
+        counts=counts,
     )
 
 

@@ -30,7 +30,9 @@ from conversion.errors import ResultsError
 
 __all__ = [
     "MIN_EFFECT",
+    "COUNT_THRESHOLD",
     "Change",
+    "CountRegression",
     "GateOutcome",
     "ParityBroken",
     "RatioRegression",
@@ -175,6 +177,60 @@ class RatioRegression:
 DEFAULT_RULES: tuple[Rule, ...] = (ParityBroken(), RatioRegression("native"), RatioRegression("reference"))
 
 
+# --- instruction counts (--counts): the second performance measure ---------------------------
+# Counts per call from callgrind (benchmarks/counts.py) are compared directly, baseline vs
+# current: no reference model and no significance test, because the same call counted in two
+# processes differs by well under 1% (measured spread in COUNT_SPREAD below). They are judged
+# even when library versions changed between the runs: an onnxruntime upgrade that does more
+# work per call is exactly what they are there to catch. The machine fingerprint (CPU model
+# and dispatch flags) must match, as for times, since kernels dispatch on the instruction set.
+COUNT_THRESHOLD = 0.03
+# Largest relative difference measured between two processes counting the same call on this
+# machine (every zoo model, batch and path of the quick profile); the threshold sits well above.
+COUNT_SPREAD = 0.005
+COUNT_MEASURES = ("instructions", "cycles")
+
+
+@dataclass(frozen=True)
+class CountRegression:
+    """Instructions (or estimated cycles) per call rose by at least ``threshold`` on some path."""
+
+    threshold: float = COUNT_THRESHOLD
+    measures: tuple[str, ...] = COUNT_MEASURES
+    verdict: str = "performance"
+
+    def effects(self, current: Record, baseline: Record | None) -> list[tuple[str, str, float, float, float]]:
+        """(measure, path, baseline, current, effect) for every count both runs have."""
+        if baseline is None:
+            return []
+        out = []
+        for path, now in sorted(current.counts.items()):
+            before = baseline.counts.get(path, {})
+            for measure in self.measures:
+                if before.get(measure) and now.get(measure) is not None:
+                    out.append((measure, path, before[measure], now[measure], now[measure] / before[measure] - 1))
+        return out
+
+    def fails(self, current: Record, baseline: Record | None) -> str | None:
+        risen = [e for e in self.effects(current, baseline) if e[4] >= self.threshold]
+        if not risen:
+            return None
+        what = ", ".join(f"{m} per call ({p}) {e:+.1%}: {b:,.0f} -> {c:,.0f}" for m, p, b, c, e in risen)
+        return f"{current.name or current.key}: counts {what} (threshold {self.threshold:.0%})"
+
+    def changes(self, key: str, current: Record | None, baseline: Record | None) -> list[Change]:
+        if current is None or baseline is None:
+            return []
+        return [Change(key, benchmark_class(current), baseline, current,
+                       "regression" if e >= self.threshold else "improvement" if e <= -self.threshold else "unchanged",
+                       effect=e, threshold=self.threshold, metric=f"{m}/{p}", baseline_ratio=b, current_ratio=c,
+                       measure="counts")
+                for m, p, b, c, e in self.effects(current, baseline)]
+
+
+DEFAULT_RULES = (*DEFAULT_RULES, CountRegression())
+
+
 @dataclass(frozen=True)
 class Change:
     """One benchmark's comparison against one partner, for the table."""
@@ -191,6 +247,7 @@ class Change:
     metric: str = ""  # the ratio judged, e.g. "onnx/native"
     baseline_ratio: float | None = None
     current_ratio: float | None = None
+    measure: str = "time"  # which measure judged it: "time" (interleaved ratios) or "counts" (instructions)
 
 
 @dataclass
@@ -215,11 +272,15 @@ class GateOutcome:
             "performance": {"passed": not self.performance_failures, "failures": self.performance_failures},
             "software_changes": {k: list(v) for k, v in self.software_changes.items()},
             "notes": self.notes,
+            # which measure flagged each regression, and by how much (the report reads this)
+            "regressions": [{"key": c.key, "measure": c.measure, "metric": c.metric, "effect": c.effect,
+                             "threshold": c.threshold} for c in self.changes if c.verdict == "regression"],
             "machine_differences": {k: list(v) for k, v in self.machine_differences.items()},
             **{label: {"path": str(run.path), "commit": run.commit, "datetime": run.datetime}
                for label, run in (("baseline", self.baseline), ("current", self.current))},
             "changes": [
-                {"key": c.key, "class": c.cls, "metric": c.metric, "verdict": c.verdict, "effect": c.effect,
+                {"key": c.key, "class": c.cls, "measure": c.measure, "metric": c.metric, "verdict": c.verdict,
+                 "effect": c.effect,
                  "p_value": c.p_value, "threshold": c.threshold, "note": c.note,
                  "baseline_ratio": c.baseline_ratio, "current_ratio": c.current_ratio,
                  "baseline_p50_s": c.baseline.p50 if c.baseline else None,
@@ -317,6 +378,9 @@ def gate_runs(
             rec = cur_by_key.get(k) or base_by_key[k]
             if perf.applies(rec):
                 changes.append(_compare_one(k, cur_by_key.get(k), base_by_key.get(k), inner))
+    for counting in (r for r in rules if isinstance(r, CountRegression)):
+        for k in sorted(set(base_by_key) & set(cur_by_key)):
+            changes += counting.changes(k, cur_by_key[k], base_by_key[k])
     return GateOutcome(baseline, current, changes, parity, performance, software, differences, notes)
 
 

@@ -21,6 +21,7 @@ class Settings:
     specs: tuple[ZooSpec, ...] | None
     baseline: Path | None
     force: bool
+    counts: bool = False  # also count instructions per call under valgrind (counts.py)
 
 
 SETTINGS = pytest.StashKey[Settings]()

@@ -73,3 +73,7 @@ def test_latency(benchmark: Any, latency_case: Case, request: pytest.FixtureRequ
         benchmark.extra_info["ratio_clock"] = "cpu"
         benchmark.extra_info.update(ratios_of(case.runtime, interleaved.rounds(benchmark.stats.stats.data)))
     benchmark.extra_info["peak_rss_mb"] = _peak_rss_mb()
+    if settings_of(request.config).counts:
+        from benchmarks.counts_session import row_counts
+
+        benchmark.extra_info.update(row_counts(request.config, case))
