@@ -48,7 +48,10 @@ log = logging.getLogger(__name__)
 PATHS = ("native", "engine", "onnxruntime")
 REFERENCE = "reference"  # count_model's name for the gate's reference model (no zoo training)
 REPEATS = 3
-WARMUP_CALLS = 3
+# Warm-up calls per call in a phase, counted but discarded: the first dozen or so calls after
+# counting starts differ by ~1.5% between processes (measured: 8 calls at 1 row, 458,535 vs
+# 464,937 instructions), later phases by < 0.02%.
+WARMUP_PHASES = 3
 # Calls per phase by batch size: enough to average the few-% call-to-call wobble of the
 # interpreter, few enough that a 4096-row native call (up to ~2 s under callgrind) stays cheap.
 _CALLS = ((1, 8), (256, 2))
@@ -57,7 +60,11 @@ _LARGE_CALLS = 1
 L1_MISS_CYCLES = 10
 LL_MISS_CYCLES = 100
 ENV = {"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-VALGRIND_ARGS = ("--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes", "--cache-sim=yes",
+# The simulated caches are pinned (a typical server core: 32 KiB 8-way L1s, a 32 MiB 16-way
+# last level) instead of read from cpuid, which VMs report oddly (this one: a 512 MiB 2-way
+# LL, in which nothing ever misses), so estimated cycles mean the same on every runner.
+CACHES = ("--I1=32768,8,64", "--D1=32768,8,64", "--LL=33554432,16,64")
+VALGRIND_ARGS = ("--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes", "--cache-sim=yes", *CACHES,
                  "--dump-instr=no", "--dump-line=no")
 
 
@@ -124,18 +131,25 @@ def _reference_calls(batches: Sequence[int], paths: Sequence[str]) -> Calls:
 
 
 def _zoo_calls(spec_name: str, batches: Sequence[int], paths: Sequence[str]) -> Calls:
-    import numpy as np
-
     from benchmarks.cases import parse_specs
-    from benchmarks.prepared import batch_of, prepare
-    from conversion import InferenceEngine
+    from benchmarks.prepared import prepare
 
     prep = prepare(parse_specs([spec_name])[0])
+    return model_calls(prep, prep.converted, batches, paths)
+
+
+def model_calls(prep: Any, converted: Any, batches: Sequence[int], paths: Sequence[str]) -> Calls:
+    """The counted calls of a prepared zoo model (native) and of ``converted`` (engine, raw session)."""
+    import numpy as np
+
+    from benchmarks.prepared import batch_of
+    from conversion import InferenceEngine
+
     out: Calls = []
     session = engine = None
-    if prep.converted is not None and set(paths) & {"engine", "onnxruntime"}:
-        session = _session(prep.converted.to_bytes())
-        engine = InferenceEngine(prep.converted, providers=["CPUExecutionProvider"], threads=1,
+    if converted is not None and set(paths) & {"engine", "onnxruntime"}:
+        session = _session(converted.to_bytes())
+        engine = InferenceEngine(converted, providers=["CPUExecutionProvider"], threads=1,
                                  call_path="run", warmup=False)
     method = prep.method
     for batch in batches:
@@ -149,13 +163,27 @@ def _zoo_calls(spec_name: str, batches: Sequence[int], paths: Sequence[str]) -> 
     return out
 
 
+def _resolve(name: str) -> Callable[..., Any]:
+    """``"package.module:function"`` -> the function (the worker's spec names its hooks as data)."""
+    import importlib
+
+    module, _, attr = name.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 def _work(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """Runs the counted phases; returns the plan, one entry per dump, in order."""
     from benchmarks import callgrind_requests as cr
 
     paths = spec.get("paths", PATHS)
-    calls = (_reference_calls(spec["batches"], paths) if spec["model"] == REFERENCE
-             else _zoo_calls(spec["model"], spec["batches"], paths))
+    for hook in spec.get("setup", ()):  # e.g. prove_counts injecting work into onnxruntime
+        _resolve(hook["call"])(**hook.get("kwargs", {}))
+    if spec.get("maker"):
+        calls = _resolve(spec["maker"]["call"])(spec["batches"], paths, **spec["maker"].get("kwargs", {}))
+    elif spec["model"] == REFERENCE:
+        calls = _reference_calls(spec["batches"], paths)
+    else:
+        calls = _zoo_calls(spec["model"], spec["batches"], paths)
     for _, _, fn in calls:  # lazy allocations, first-call compilation: outside the counts
         fn()
     gc.collect()
@@ -164,7 +192,7 @@ def _work(spec: dict[str, Any]) -> list[dict[str, Any]]:
     plan: list[dict[str, Any]] = []
     for batch, path, fn in calls:
         n = calls_for(batch)
-        for _ in range(WARMUP_CALLS):  # retranslation now that counting is on; the interpreter settles
+        for _ in range(WARMUP_PHASES * n):  # retranslation now that counting is on; the interpreter settles
             fn()
         cr.request(cr.ZERO_STATS)
         for rep in range(REPEATS):
@@ -213,13 +241,16 @@ def _per_call(plan: Sequence[dict[str, Any]], parts: Sequence[dict[str, int]]) -
 
 
 def count_model(model: str, batches: Sequence[int], *, paths: Sequence[str] = PATHS,
-                python: str = sys.executable) -> dict[str, Any]:
-    """Counts one zoo model in one valgrind process: ``{"per_call": {batch: {path: ...}}, "meta": ...}``."""
+                python: str = sys.executable, hooks: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Counts one zoo model in one valgrind process: ``{"per_call": {batch: {path: ...}}, "meta": ...}``.
+
+    ``hooks`` (prove_counts): ``{"setup": [{"call": "mod:fn", "kwargs": {}}], "maker": {...}}``, run in the worker.
+    """
     tool = valgrind()
     with tempfile.TemporaryDirectory(prefix="onnxgate-counts-") as tmp:
         spec_path, plan_path = Path(tmp, "spec.json"), Path(tmp, "plan.json")
         spec_path.write_text(json.dumps({"model": model, "batches": list(batches), "paths": list(paths),
-                                         "out": str(plan_path)}))
+                                         "out": str(plan_path), **(hooks or {})}))
         cmd = [tool, *VALGRIND_ARGS, f"--callgrind-out-file={tmp}/cg.%p", python, "-m", "benchmarks.counts",
                "--worker", str(spec_path)]
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}, **ENV}
