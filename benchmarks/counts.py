@@ -127,7 +127,9 @@ def _reference_calls(batches: Sequence[int], paths: Sequence[str]) -> Calls:
     session = _session(reference_model(20))
     rng = np.random.default_rng(0)
     feeds = {b: {"X": rng.random((b, 20), dtype=np.float32)} for b in batches}
-    return [(b, "onnxruntime", lambda feed=feeds[b]: session.run(None, feed)) for b in batches if "onnxruntime" in paths]
+    if "onnxruntime" not in paths:
+        return []
+    return [(b, "onnxruntime", lambda feed=feeds[b]: session.run(None, feed)) for b in batches]
 
 
 def _zoo_calls(spec_name: str, batches: Sequence[int], paths: Sequence[str]) -> Calls:
@@ -220,7 +222,10 @@ def _read_part(path: Path) -> dict[str, int]:
     raise CountsUnavailableError(f"callgrind output {path} has no summary line; valgrind may have been killed")
 
 
-def _per_call(plan: Sequence[dict[str, Any]], parts: Sequence[dict[str, int]]) -> dict[str, dict[str, dict[str, float]]]:
+PerCall = dict[str, dict[str, dict[str, float]]]  # {batch: {path: {"instructions", "cycles"}}}
+
+
+def _per_call(plan: Sequence[dict[str, Any]], parts: Sequence[dict[str, int]]) -> PerCall:
     """{batch: {path: {"instructions", "cycles", ...}}} from the dumps in plan order."""
     sums: dict[tuple[int, str], dict[str, list[float]]] = {}
     for entry, events in zip(plan, parts, strict=True):
@@ -230,7 +235,7 @@ def _per_call(plan: Sequence[dict[str, Any]], parts: Sequence[dict[str, int]]) -
         acc["Ir"][slot] += events["Ir"]
         acc["cycles"][slot] += cycles(events)
         acc["calls"][slot] += entry["calls"]
-    out: dict[str, dict[str, dict[str, float]]] = {}
+    out: PerCall = {}
     for (batch, path), acc in sums.items():
         calls = acc["calls"][1] - acc["calls"][0]
         out.setdefault(str(batch), {})[path] = {
@@ -274,7 +279,8 @@ def count_model(model: str, batches: Sequence[int], *, paths: Sequence[str] = PA
     return {"per_call": per_call, "meta": meta}
 
 
-def count_models(models: Iterable[str], batches: Sequence[int], *, jobs: int | None = None) -> dict[str, dict[str, Any]]:
+def count_models(models: Iterable[str], batches: Sequence[int], *,
+                 jobs: int | None = None) -> dict[str, dict[str, Any]]:
     """Counts several models, ``jobs`` valgrind processes at a time (default: one per core)."""
     valgrind()  # fail before starting anything
     models = list(dict.fromkeys(models))

@@ -16,7 +16,8 @@ from functools import cache
 from importlib import metadata
 from typing import Any
 
-__all__ = ["DISPATCH_FLAGS", "TRACKED_DISTRIBUTIONS", "cpu_flags", "fingerprint", "machine_identity", "software_versions", "usable_providers"]
+__all__ = ["DISPATCH_FLAGS", "TRACKED_DISTRIBUTIONS", "cpu_flags", "fingerprint", "machine_identity",
+           "software_versions", "usable_providers"]
 
 # Every distribution whose upgrade can change a conversion, a prediction or a timing.
 TRACKED_DISTRIBUTIONS = (

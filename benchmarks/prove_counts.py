@@ -103,9 +103,9 @@ def run_cases(batches: Sequence[int], *, runs: int, busy_runs: int, slow_runs: i
         out["unchanged"] = list(pool.map(lambda _: _count(batches), range(runs)))
     spin = _spinners(os.cpu_count() or 1)
     try:
-        for i in range(busy_runs):
-            log.info("busy run %d/%d (%d spinning processes)", i + 1, busy_runs, len(spin))
-            out["busy"].append(_count(batches))
+        log.info("%d busy runs, two at a time, beside %d spinning processes", busy_runs, len(spin))
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            out["busy"] = list(pool.map(lambda _: _count(batches), range(busy_runs)))
     finally:
         for p in spin:
             p.kill()
@@ -133,7 +133,8 @@ def run_cases(batches: Sequence[int], *, runs: int, busy_runs: int, slow_runs: i
 
 
 def _record(per_call: dict[str, Any], batch: str, path: str) -> Any:
-    from benchmarks.prove_gate import Config, _record as time_record  # a Record shaped like the suite's
+    from benchmarks.prove_gate import Config  # a Record shaped like the suite's
+    from benchmarks.prove_gate import _record as time_record
 
     raw = {"target_wall": [1.0], "target_cpu": [1.0], "partner_wall": {"native": [1.0], "reference": [1.0]},
            "partner_cpu": {"native": [1.0], "reference": [1.0]}}  # times play no part in the count rule
@@ -170,8 +171,9 @@ def analyse(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
                          "trials": len(slow) * len(unchanged),
                          "effect": min(s.counts[p]["instructions"] for s in slow) / base_ir - 1}
         rows[name] = row
+    cases = ("ort+5%", "ort+25%", "bigger")
     total = {case: [sum(r[case]["detected"] for r in rows.values() if case in r),
-                    sum(r[case]["trials"] for r in rows.values() if case in r)] for case in ("ort+5%", "ort+25%", "bigger")}
+                    sum(r[case]["trials"] for r in rows.values() if case in r)] for case in cases}
     return {"per_benchmark": rows, "detections": total,
             "false_alarms": [sum(r["false_alarms"] for r in rows.values()),
                              sum(r["unchanged_trials"] for r in rows.values())],
@@ -185,7 +187,7 @@ def main(args: Any) -> int:
     else:
         batches = [int(b) for b in args.batches.split(",")]
         trees = {int(b): int(t) for b, t in (x.split(":") for x in args.trees.split(","))}
-        runs = run_cases(batches, runs=args.runs, busy_runs=args.runs, slow_runs=max(2, args.runs - 1), trees=trees)
+        runs = run_cases(batches, runs=args.runs, busy_runs=args.runs, slow_runs=args.slow_runs, trees=trees)
         if args.raw:
             args.raw.write_text(json.dumps({"runs": runs}))
     summary = analyse(runs)
