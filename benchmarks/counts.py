@@ -140,8 +140,12 @@ def _zoo_calls(spec_name: str, batches: Sequence[int], paths: Sequence[str]) -> 
     return model_calls(prep, prep.converted, batches, paths)
 
 
-def model_calls(prep: Any, converted: Any, batches: Sequence[int], paths: Sequence[str]) -> Calls:
-    """The counted calls of a prepared zoo model (native) and of ``converted`` (engine, raw session)."""
+def model_calls(prep: Any, converted: Any, batches: Sequence[int], paths: Sequence[str],
+                on_session: Callable[[Any], None] | None = None) -> Calls:
+    """The counted calls of a prepared zoo model (native) and of ``converted`` (engine, raw session).
+
+    ``on_session`` sees both ONNX Runtime sessions once made (prove_counts slows them down).
+    """
     import numpy as np
 
     from benchmarks.prepared import batch_of
@@ -153,6 +157,8 @@ def model_calls(prep: Any, converted: Any, batches: Sequence[int], paths: Sequen
         session = _session(converted.to_bytes())
         engine = InferenceEngine(converted, providers=["CPUExecutionProvider"], threads=1,
                                  call_path="run", warmup=False)
+        for made_session in (session, engine.session) if on_session else ():
+            on_session(made_session)
     method = prep.method
     for batch in batches:
         X = np.ascontiguousarray(batch_of(prep, batch))
@@ -279,13 +285,13 @@ def count_model(model: str, batches: Sequence[int], *, paths: Sequence[str] = PA
     return {"per_call": per_call, "meta": meta}
 
 
-def count_models(models: Iterable[str], batches: Sequence[int], *,
+def count_models(models: Iterable[str], batches: Sequence[int], *, paths: Sequence[str] = PATHS,
                  jobs: int | None = None) -> dict[str, dict[str, Any]]:
     """Counts several models, ``jobs`` valgrind processes at a time (default: one per core)."""
     valgrind()  # fail before starting anything
     models = list(dict.fromkeys(models))
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-        results = pool.map(lambda m: count_model(m, batches), models)
+        results = pool.map(lambda m: count_model(m, batches, paths=paths), models)
         return dict(zip(models, results, strict=True))
 
 
@@ -294,6 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description="Instruction counts per call of zoo models under callgrind.")
     parser.add_argument("models", nargs="*", default=["xgboost-synthetic-small"])
     parser.add_argument("--batches", default="1,256,4096")
+    parser.add_argument("--paths", default=",".join(PATHS), help="comma-separated: native, engine, onnxruntime")
+    parser.add_argument("--jobs", type=int, default=None, help="valgrind processes at a time (default: cores)")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -303,7 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
-        result = count_models(args.models, [int(b) for b in args.batches.split(",")])
+        result = count_models(args.models, [int(b) for b in args.batches.split(",")],
+                              paths=args.paths.split(","), jobs=args.jobs)
     except CountsUnavailableError as exc:
         print(f"counts: {exc}", file=sys.stderr)
         return 2

@@ -250,7 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--counts", action="store_true",
                         help="prove the instruction-count verdict instead (valgrind; prove_counts.py)")
-    parser.add_argument("--slow-runs", type=int, default=4, help="--counts: runs per slowed case")
+    parser.add_argument("--busy-runs", type=int, default=3, help="--counts: runs beside spinning processes")
+    parser.add_argument("--jobs", type=int, default=2, help="--counts: valgrind processes at a time")
     parser.add_argument("--trees", default="1:250,256:125,4096:125",
                         help="--counts: trees of the bigger model per batch (the time calibration's choices)")
     args = parser.parse_args(argv)
