@@ -41,10 +41,11 @@ ONNX_PATHS = ("engine", "onnxruntime")
 # --- hooks run inside the valgrind worker -------------------------------------------------
 
 def _work(k: int) -> int:
-    # Native work in the interpreter's C code (builtin sum over a range): a fixed cost of a few
-    # hundred instructions, then a fixed cost per element, so 5% of a 74,000-instruction
-    # one-row call can be injected (a numpy reduction alone costs 8,500 instructions).
-    return sum(range(k))
+    # Native work in the interpreter's C code (builtin sum over one repeated small int): a
+    # fixed cost of a few hundred instructions, then the same cost per element with no
+    # allocation, so 5% of a 74,000-instruction one-row call can be injected (a numpy
+    # reduction alone costs 8,500 instructions; sum(range(k)) allocates above 256).
+    return sum(itertools.repeat(1, k))
 
 
 def work_calls(batches: Sequence[int], paths: Sequence[str]) -> list[tuple[int, str, Any]]:
@@ -204,7 +205,10 @@ def main(args: Any) -> int:
     else:
         batches = [int(b) for b in args.batches.split(",")]
         trees = {int(b): int(t) for b, t in (x.split(":") for x in args.trees.split(","))}
-        runs = run_cases(batches, runs=args.runs, busy_runs=args.busy_runs, trees=trees, jobs=args.jobs)
+        raw = dict(x.split(":") for x in args.ort_instructions.split(",")) if args.ort_instructions else None
+        work = tuple(float(x) for x in args.work.split(",")) if args.work else None
+        runs = run_cases(batches, runs=args.runs, busy_runs=args.busy_runs, trees=trees, jobs=args.jobs,
+                         work=work, raw_instructions={b: float(v) for b, v in raw.items()} if raw else None)
         if args.raw:
             args.raw.write_text(json.dumps({"runs": runs}))
     summary = analyse(runs)

@@ -252,6 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="prove the instruction-count verdict instead (valgrind; prove_counts.py)")
     parser.add_argument("--busy-runs", type=int, default=3, help="--counts: runs beside spinning processes")
     parser.add_argument("--jobs", type=int, default=2, help="--counts: valgrind processes at a time")
+    parser.add_argument("--ort-instructions", default="",
+                        help="--counts: raw ONNX Runtime instructions per call, BATCH:N,... (default: count them)")
+    parser.add_argument("--work", default="", help="--counts: injected work PER_ELEMENT,FIXED (default: calibrate)")
     parser.add_argument("--trees", default="1:250,256:125,4096:125",
                         help="--counts: trees of the bigger model per batch (the time calibration's choices)")
     args = parser.parse_args(argv)
