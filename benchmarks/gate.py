@@ -185,9 +185,11 @@ DEFAULT_RULES: tuple[Rule, ...] = (ParityBroken(), RatioRegression("native"), Ra
 # work per call is exactly what they are there to catch. The machine fingerprint (CPU model
 # and dispatch flags) must match, as for times, since kernels dispatch on the instruction set.
 COUNT_THRESHOLD = 0.03
-# Largest relative difference measured between two processes counting the same call on this
-# machine (every zoo model, batch and path of the quick profile); the threshold sits well above.
-COUNT_SPREAD = 0.005
+# Largest relative difference measured between processes counting the same call on this machine
+# (prove_gate --counts, 8 processes, XGBoost small at 1/256/4096 rows, native/engine/raw session):
+# 1.0% for the engine at one row between processes set up differently (0.55% between identical
+# ones), 0.3% for the raw session at one row, under 0.05% from 256 rows up. The threshold sits 3x above.
+COUNT_SPREAD = 0.01
 COUNT_MEASURES = ("instructions", "cycles")
 
 
