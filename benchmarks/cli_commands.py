@@ -63,8 +63,9 @@ def register_bench(subparsers: Any) -> argparse.ArgumentParser:
 def register_gate(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "gate", help="compare results with a baseline: parity and performance verdicts",
-        description="Fails (exit 1) when parity broke or when a benchmark's interleaved time ratio rose "
-                    "significantly (Mann-Whitney) and by more than its class's minimum effect.",
+        description="Fails (exit 1) when parity broke, when a benchmark's interleaved time ratio rose "
+                    "significantly (Mann-Whitney) and by more than its class's minimum effect, or (results "
+                    "from `bench --counts`) when its instructions or estimated cycles per call rose 3% or more.",
         epilog=_GATE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--baseline", type=Path, required=True, help="results JSON to compare against")
