@@ -97,6 +97,12 @@ def test_gate_refuses_counts_from_a_cpu_with_other_flags(tmp_path: Path) -> None
         gate_files(baseline, current)
 
 
+def test_a_baseline_from_before_cpu_flags_is_still_compared(tmp_path: Path) -> None:
+    baseline = _results(tmp_path / "b.json", _counted(COUNTS, seed=1))  # MACHINE has no cpu_flags
+    current = _results(tmp_path / "c.json", _counted(COUNTS, seed=2), machine={**MACHINE, "cpu_flags": ["avx2"]})
+    assert gate_files(baseline, current).exit_code == 0
+
+
 def test_bench_counts_without_valgrind_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("ONNXGATE_VALGRIND", str(tmp_path / "no-valgrind"))
