@@ -42,7 +42,12 @@ def _parity_bench_gate(session: nox.Session, label: str) -> str:
     out = Path(session.create_tmp()) / label
     # A parity failure is what `latest` exists to find: record it, keep going to the gate.
     session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/test_parity.py", success_codes=[0, 1])
-    session.run("onnxgate", "bench", "--quick", "--suite", "benchmarks", "--output", str(out))
+    # With valgrind, also instruction counts: they compare across library versions directly, so an
+    # upgrade that does more work per call shows as a per-row counts delta against a --counts baseline.
+    import shutil
+
+    counts = ["--counts"] if shutil.which("valgrind") else []
+    session.run("onnxgate", "bench", "--quick", *counts, "--suite", "benchmarks", "--output", str(out))
     results = sorted(out.glob("bench-*.json"))[-1]
     verdicts = out / "gate.json"
     session.run("onnxgate", "gate", "--baseline", _PINNED_BASELINE,

@@ -28,6 +28,7 @@ _BENCH_EXAMPLES = """examples:
   onnxgate bench --full --models xgboost-synthetic-large --output results/
   onnxgate bench --quick --suite benchmarks/ --save-as benchmarks/baselines/amd-epyc-2cpu-x86_64.json
                                                     # refresh this machine type's baseline
+  onnxgate bench --quick --counts --output results/ # also instructions per call (needs valgrind)
 """
 _GATE_EXAMPLES = """examples:
   onnxgate gate --baseline benchmarks/baselines/ --current results/bench-quick-*.json
@@ -88,14 +89,18 @@ def register_bench(subparsers: Any) -> argparse.ArgumentParser:
                         "(repeatable)")
     p.add_argument("--save-as", type=Path, help="also copy the results to this file (e.g. to refresh a baseline)")
     p.add_argument("--json", action="store_true", help="print {\"results\": PATH} instead of the path")
+    p.add_argument("--counts", action="store_true",
+                   help="also record instructions and estimated cycles per call (valgrind callgrind, single-threaded "
+                        "rows); the gate then compares them directly. Adds about 2-4 minutes to the quick profile")
     return p
 
 
 def register_gate(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "gate", help="compare results with a baseline: parity and performance verdicts",
-        description="Fails (exit 1) when parity broke or when a benchmark's interleaved time ratio rose "
-                    "significantly (Mann-Whitney) and by more than its class's minimum effect.",
+        description="Fails (exit 1) when parity broke, when a benchmark's interleaved time ratio rose "
+                    "significantly (Mann-Whitney) and by more than its class's minimum effect, or (results "
+                    "from `bench --counts`) when its instructions or estimated cycles per call rose 3% or more.",
         epilog=_GATE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--baseline", type=Path, required=True,
@@ -123,6 +128,14 @@ def bench_command(args: argparse.Namespace) -> int:
     from conversion.cli_errors import emit_error
 
     extra = ["--onnxgate-frameworks", args.frameworks] if args.frameworks else []
+    if args.counts:
+        from conversion.bench.counts import CountsUnavailableError, valgrind
+
+        try:
+            valgrind()
+        except CountsUnavailableError as exc:
+            return emit_error("bench", f"--counts: {exc}", as_json=args.json)
+        extra.append("--onnxgate-counts")
     code = 0
     try:
         user = user_config(args)

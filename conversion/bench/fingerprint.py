@@ -16,12 +16,22 @@ from functools import cache
 from importlib import metadata
 from typing import Any
 
-__all__ = ["TRACKED_DISTRIBUTIONS", "fingerprint", "machine_identity", "software_versions", "usable_providers"]
+__all__ = ["DISPATCH_FLAGS", "TRACKED_DISTRIBUTIONS", "cpu_flags", "fingerprint", "machine_identity",
+           "software_versions", "usable_providers"]
 
 # Every distribution whose upgrade can change a conversion, a prediction or a timing.
 TRACKED_DISTRIBUTIONS = (
     "onnxgate", "numpy", "scipy", "onnx", "onnxruntime", "xgboost", "lightgbm", "catboost",
     "scikit-learn", "onnxmltools", "skl2onnx", "treelite", "tl2cgen", "pytest-benchmark",
+)
+
+# CPU features ONNX Runtime (MLAS), numpy and the frameworks dispatch kernels on: the same
+# model runs different instructions with and without them, so instruction counts and time
+# ratios are comparable only between machines that share them.
+DISPATCH_FLAGS = (
+    "sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl",
+    "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8",
+    "asimd", "sve", "sve2",  # aarch64 spellings
 )
 
 # Providers that are listed as available but cannot run a local TreeEnsemble (remote endpoints).
@@ -39,6 +49,19 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_flags() -> list[str]:
+    """The DISPATCH_FLAGS this CPU has, from /proc/cpuinfo (empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith(("flags", "Features")):
+                    present = set(line.split(":", 1)[1].split())
+                    return [f for f in DISPATCH_FLAGS if f in present]
+    except OSError:
+        pass
+    return []
+
+
 def usable_providers() -> list[str]:
     """ONNX Runtime providers that can run the benchmarks on this machine, in ORT's preference order."""
     import onnxruntime as ort
@@ -53,6 +76,7 @@ def machine_identity() -> dict[str, Any]:
         "cpu_count": os.cpu_count() or 1,
         "arch": platform.machine(),
         "system": platform.system(),
+        "cpu_flags": cpu_flags(),
     }
 
 

@@ -40,6 +40,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "instead of the zoo; its batch_sizes, providers and threads override the profile's")
     group.addoption("--onnxgate-model", type=Path, action="append", default=[],
                     help="benchmark this native model file too, named by its file stem (repeatable)")
+    group.addoption("--onnxgate-counts", action="store_true",
+                    help="also record instructions per call (valgrind callgrind, calling thread only) for the gate")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -55,8 +57,16 @@ def pytest_configure(config: pytest.Config) -> None:
     baseline = config.getoption("onnxgate_baseline")
     if baseline is not None and not config.getoption("benchmark_json", None):
         raise pytest.UsageError("--onnxgate-baseline needs --benchmark-json PATH: the gate reads the saved results")
+    counts = bool(config.getoption("onnxgate_counts"))
+    if counts:
+        from conversion.bench.counts import CountsUnavailableError, valgrind
+
+        try:
+            valgrind()
+        except CountsUnavailableError as exc:
+            raise pytest.UsageError(f"--onnxgate-counts: {exc}") from None
     user = _user_config(config)
-    used = (baseline is not None or bool(user.models) or bool(config.getoption("onnxgate_force"))
+    used = (baseline is not None or counts or bool(user.models) or bool(config.getoption("onnxgate_force"))
             or config.getoption("onnxgate_profile") is not None)
     config.stash[ACTIVE] = used or config.stash.get(ACTIVE, False)
     profile = PROFILES[config.getoption("onnxgate_profile") or "quick"].with_batches(user.batch_sizes)
@@ -68,6 +78,7 @@ def pytest_configure(config: pytest.Config) -> None:
         force=bool(config.getoption("onnxgate_force")),
         providers=user.providers,
         threads=user.threads,
+        counts=counts,
     )
 
 

@@ -248,8 +248,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--raw", type=Path, default=None, help="also write every run's per-round times here")
     parser.add_argument("--from-raw", type=Path, help="re-judge the runs saved by --raw instead of measuring")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--counts", action="store_true",
+                        help="prove the instruction-count verdict instead (valgrind; prove_counts.py)")
+    parser.add_argument("--busy-runs", type=int, default=3, help="--counts: runs beside spinning processes")
+    parser.add_argument("--jobs", type=int, default=2, help="--counts: valgrind processes at a time")
+    parser.add_argument("--ort-instructions", default="",
+                        help="--counts: raw ONNX Runtime instructions per call, BATCH:N,... (default: count them)")
+    parser.add_argument("--work", default="", help="--counts: injected work PER_ELEMENT,FIXED (default: calibrate)")
+    parser.add_argument("--trees", default="1:250,256:125,4096:125",
+                        help="--counts: trees of the bigger model per batch (the time calibration's choices)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if args.counts:
+        from conversion.bench.prove_counts import main as prove_counts
+
+        return prove_counts(args)
     if args.worker:  # internal: one worker process
         spec = json.loads(args.worker.read_text())
         Path(spec["out"]).write_text(json.dumps(_worker(spec)))

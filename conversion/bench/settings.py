@@ -23,6 +23,7 @@ class Settings:
     force: bool
     providers: tuple[str, ...] | None = None  # a config's providers/threads; None: the suite's defaults
     threads: tuple[int, ...] | None = None
+    counts: bool = False  # also count instructions per call under valgrind (counts.py)
 
 
 SETTINGS = pytest.StashKey[Settings]()

@@ -92,6 +92,8 @@ class Record:
     source: str = ""
     ref_ratio_rounds: tuple[float, ...] = ()  # ONNX rows: onnx/reference per round
     reference_cpu_s: float | None = None  # the reference model's median CPU time in this row
+    # --counts: per path ("native" | "engine" | "onnxruntime"), {"instructions", "cycles"} per call
+    counts: dict[str, dict[str, float]] = field(default_factory=dict, hash=False)
 
     def rounds_vs(self, partner: str) -> tuple[str, tuple[float, ...]]:
         """(ratio kind, per-round ratios) of this row against ``partner`` ("native" or "reference")."""
@@ -200,6 +202,7 @@ def _record(bench: dict[str, Any], *, path: Path, run_fields: dict[str, str]) ->
             ratio_rounds=tuple(float(r) for r in info.get("ratio_rounds", ())),
             ref_ratio_rounds=tuple(float(r) for r in info.get("ref_ratio_rounds", ())),
             reference_cpu_s=_float(info.get("reference_cpu_s")),
+            counts={str(p): {str(k): float(v) for k, v in m.items()} for p, m in (info.get("counts") or {}).items()},
             name=str(bench.get("name", "")),
             group=str(bench.get("group") or ""),
             source=str(path),

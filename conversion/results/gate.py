@@ -32,7 +32,9 @@ from conversion.results.benchmark_runs import Record, Run, load_run, percentile
 
 __all__ = [
     "MIN_EFFECT",
+    "COUNT_THRESHOLD",
     "Change",
+    "CountRegression",
     "GateOutcome",
     "ParityBroken",
     "RatioRegression",
@@ -111,6 +113,8 @@ class Rule(Protocol):
 
     def fails(self, current: Record, baseline: Record | None) -> str | None: ...
 
+    def changes(self, key: str, current: Record | None, baseline: Record | None) -> list[Change]: ...
+
 
 @dataclass(frozen=True)
 class ParityBroken:
@@ -129,6 +133,9 @@ class ParityBroken:
         if baseline is not None and baseline.parity == "passed" and current.parity != "passed":
             return f"{current.model}: matched in the baseline, now {current.parity} ({current.parity_detail})"
         return None
+
+    def changes(self, key: str, current: Record | None, baseline: Record | None) -> list[Change]:
+        return []  # parity is a verdict of its own, not a row of the performance table
 
 
 @dataclass(frozen=True)
@@ -214,8 +221,74 @@ class RatioRegression:
         change = self.judge(current.key, current, baseline)
         return change.reason if change.verdict == "regression" else None
 
+    def changes(self, key: str, current: Record | None, baseline: Record | None) -> list[Change]:
+        """The table rows of one benchmark: this rule's one judgement, where it applies."""
+        rec = current or baseline
+        return [self.judge(key, current, baseline)] if rec is not None and self.applies(rec) else []
+
 
 DEFAULT_RULES: tuple[Rule, ...] = (ParityBroken(), RatioRegression("native"), RatioRegression("reference"))
+
+
+# --- instruction counts (--counts): the second performance measure ---------------------------
+# Counts per call from callgrind (conversion/bench/counts.py) are compared directly, baseline vs
+# current: no reference model and no significance test, because the same call counted in two
+# processes differs by well under 1% (measured spread in COUNT_SPREAD below). They are judged
+# even when library versions changed between the runs: an onnxruntime upgrade that does more
+# work per call is exactly what they are there to catch. The machine fingerprint (CPU model
+# and dispatch flags) must match, as for times, since kernels dispatch on the instruction set.
+COUNT_THRESHOLD = 0.03
+# Largest relative difference measured between processes counting the same call on this machine
+# (prove_gate --counts, 8 processes, XGBoost small at 1/256/4096 rows, native/engine/raw session):
+# 1.0% for the engine at one row between processes set up differently (0.55% between identical
+# ones), 0.3% for the raw session at one row, under 0.05% from 256 rows up. The threshold sits 3x above.
+COUNT_SPREAD = 0.01
+COUNT_MEASURES = ("instructions", "cycles")
+
+
+@dataclass(frozen=True)
+class CountRegression:
+    """Instructions (or estimated cycles) per call rose by at least ``threshold`` on some path."""
+
+    threshold: float = COUNT_THRESHOLD
+    measures: tuple[str, ...] = COUNT_MEASURES
+    verdict: str = "performance"
+    partner: str | None = None  # counts are compared directly, run against run
+
+    def effects(self, current: Record, baseline: Record | None) -> list[tuple[str, str, float, float, float]]:
+        """(measure, path, baseline, current, effect) for every count both runs have."""
+        if baseline is None:
+            return []
+        out = []
+        for path, now in sorted(current.counts.items()):
+            before = baseline.counts.get(path, {})
+            for measure in self.measures:
+                if before.get(measure) and now.get(measure) is not None:
+                    out.append((measure, path, before[measure], now[measure], now[measure] / before[measure] - 1))
+        return out
+
+    def fails(self, current: Record, baseline: Record | None) -> str | None:
+        risen = [e for e in self.effects(current, baseline) if e[4] >= self.threshold]
+        if not risen:
+            return None
+        what = ", ".join(f"{m} per call ({p}) {e:+.1%}: {b:,.0f} -> {c:,.0f}" for m, p, b, c, e in risen)
+        return f"{current.name or current.key}: counts {what} (threshold {self.threshold:.0%})"
+
+    def applies(self, rec: Record) -> bool:
+        return bool(rec.counts)
+
+    def changes(self, key: str, current: Record | None, baseline: Record | None) -> list[Change]:
+        """One table row per measure and path both runs counted (missing and new rows are the ratio rules')."""
+        if current is None or baseline is None:
+            return []
+        return [Change(key, benchmark_class(current), baseline, current,
+                       "regression" if e >= self.threshold else "improvement" if e <= -self.threshold else "unchanged",
+                       effect=e, threshold=self.threshold, metric=f"{m}/{p}", baseline_ratio=b, current_ratio=c,
+                       measure="counts")
+                for m, p, b, c, e in self.effects(current, baseline)]
+
+
+DEFAULT_RULES = (*DEFAULT_RULES, CountRegression())
 
 
 @dataclass(frozen=True)
@@ -241,6 +314,7 @@ class Change:
         """A regression as one line of the gate's verdict."""
         return (f"{self.name or self.key}: {self.metric} ratio +{self.effect or 0.0:.0%} "
                 f"(minimum {self.threshold or 0.0:.0%}, Mann-Whitney p={self.p_value or 0.0:.2g})")
+    measure: str = "time"  # which measure judged it: "time" (interleaved ratios) or "counts" (instructions)
 
 
 @dataclass
@@ -306,11 +380,15 @@ class GateOutcome:
             "performance": {"passed": not self.performance_failures, "failures": self.performance_failures},
             "software_changes": {k: list(v) for k, v in self.software_changes.items()},
             "notes": self.notes,
+            # which measure flagged each regression, and by how much (the report reads this)
+            "regressions": [{"key": c.key, "measure": c.measure, "metric": c.metric, "effect": c.effect,
+                             "threshold": c.threshold} for c in self.changes if c.verdict == "regression"],
             "machine_differences": {k: list(v) for k, v in self.machine_differences.items()},
             **{label: {"path": str(run.path), "commit": run.commit, "datetime": run.datetime}
                for label, run in (("baseline", self.baseline), ("current", self.current))},
             "changes": [
-                {"key": c.key, "class": c.cls, "metric": c.metric, "verdict": c.verdict, "effect": c.effect,
+                {"key": c.key, "class": c.cls, "measure": c.measure, "metric": c.metric, "verdict": c.verdict,
+                 "effect": c.effect,
                  "p_value": c.p_value, "threshold": c.threshold, "note": c.note,
                  "baseline_ratio": c.baseline_ratio, "current_ratio": c.current_ratio,
                  "baseline_p50_s": c.baseline.p50 if c.baseline else None,
@@ -333,7 +411,9 @@ class GateOutcome:
 
 def machine_differences(baseline: Run, current: Run) -> dict[str, tuple[Any, Any]]:
     b, c = baseline.machine, current.machine
-    return {k: (b.get(k), c.get(k)) for k in sorted(set(b) | set(c)) if b.get(k) != c.get(k)}
+    # A field the fingerprint gained later (cpu_flags) is unknown in an older baseline, not different:
+    # the committed baseline stays usable until it is refreshed.
+    return {k: (b.get(k), c.get(k)) for k in sorted(set(b) | set(c)) if k in b and b.get(k) != c.get(k)}
 
 
 def _software_changes(baseline: Run, current: Run) -> dict[str, tuple[Any, Any]]:
@@ -368,7 +448,8 @@ def gate_runs(
     if state is not None and abs(state) > MACHINE_STATE_TOLERANCE and rules:
         # Native rows' only partner is a different program: judge ONNX rows against the reference.
         rules = [r for r in rules if r.partner != "native"]
-        rules = [replace(r, runtimes=frozenset({"onnx"})) if r.verdict == "performance" else r for r in rules]
+        # (Instruction counts do not depend on the machine's load: their rule stays as it is.)
+        rules = [replace(r, runtimes=frozenset({"onnx"})) if r.partner is not None else r for r in rules]
         notes.append(f"the reference model ran {state:+.0%} in CPU time per call compared with the baseline: the "
                      "machine was in another state (load, cache pressure), which moves native frameworks unlike "
                      "ONNX Runtime, so ONNX/native and native/reference ratios are not judged; refresh the baseline "
@@ -385,10 +466,9 @@ def gate_runs(
                 performance.append(reason)
             elif reason not in parity:  # one line per model, not one per row of that model
                 parity.append(reason)
-    changes = [rule.judge(k, cur_by_key.get(k), base_by_key.get(k))
-               for rule in rules if rule.verdict == "performance"
+    changes = [change for rule in rules if rule.verdict == "performance"
                for k in sorted(set(base_by_key) | set(cur_by_key))
-               if rule.applies(cur_by_key.get(k) or base_by_key[k])]
+               for change in rule.changes(k, cur_by_key.get(k), base_by_key.get(k))]
     return GateOutcome(baseline, current, changes, parity, performance, software, differences, notes)
 
 

@@ -32,7 +32,9 @@ def _time(seconds: float | None) -> str:
 
 def _row(c: Change) -> tuple[str, ...]:
     def ratio(value: float | None) -> str:
-        return "-" if value is None else f"{value:.3g}"
+        if value is None:
+            return "-"
+        return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"  # counts are large integers
 
     return (
         c.verdict.upper() if c.verdict == "regression" else c.verdict,

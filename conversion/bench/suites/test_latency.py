@@ -37,3 +37,7 @@ def test_latency(benchmark: Any, latency_case: Case, request: pytest.FixtureRequ
     benchmark.group = case.group
     measure(benchmark, prep, batch_of(prep, case.batch_size), runtime=case.runtime, provider=case.provider,
             threads=case.threads, rounds=profile.rounds_for(case.batch_size), warmup_rounds=profile.warmup_rounds)
+    if settings_of(request.config).counts:
+        from conversion.bench.counts_session import row_counts
+
+        benchmark.extra_info.update(row_counts(request.config, case))

@@ -1,0 +1,233 @@
+"""Prove the counts verdict (``python -m conversion.bench.prove_gate --counts``): detection and false alarms.
+
+Every run is one valgrind process counting the XGBoost small model (native, engine and raw
+ONNX Runtime at each batch size), exactly as ``onnxgate bench --counts`` counts it. Cases:
+
+- ``unchanged``: the code as it is; ``busy``: the same while other processes spin on every core;
+- ``ort+5%`` / ``ort+25%``: every ``InferenceSession.run`` does that much more work, the way an
+  onnxruntime upgrade would look: its sessions' ``run`` is wrapped to add deterministic native
+  work on the calling thread (builtin ``sum`` over a range, calibrated under callgrind), sized
+  to the fraction of the raw call's instructions measured at that batch size;
+- ``bigger``: the same XGBoost model trained with more trees (prove_gate's time case).
+
+Each worker process counts every case (one setup, counting toggled per phase), so a run is
+one process. False-alarm trials: every ordered pair of different runs, per benchmark (batch x
+path; "busy" pairs involve a run made beside spinning processes). Detection trials: every
+(slowed case of run i, unchanged of run j != i) pair; detected when the gate's own count rule
+(``CountRegression``) flags it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+__all__ = ["analyse", "calibrate_work", "case_calls", "main", "render", "run_cases", "work_calls"]
+
+log = logging.getLogger("onnxgate.prove_counts")
+
+MODEL = "xgboost-synthetic-small"
+ONNX_PATHS = ("engine", "onnxruntime")
+
+
+# --- hooks run inside the valgrind worker -------------------------------------------------
+
+def _work(k: int) -> int:
+    # Native work in the interpreter's C code (builtin sum over one repeated small int): a
+    # fixed cost of a few hundred instructions, then the same cost per element with no
+    # allocation, so 5% of a 74,000-instruction one-row call can be injected (a numpy
+    # reduction alone costs 8,500 instructions; sum(range(k)) allocates above 256).
+    return sum(itertools.repeat(1, k))
+
+
+def work_calls(batches: Sequence[int], paths: Sequence[str]) -> list[tuple[int, str, Any]]:
+    """The injected work alone, ``batch`` = number of elements: calibrates instructions per element."""
+    return [(k, "work", lambda k=k: _work(k)) for k in batches]
+
+
+CASES = ("ort+5%", "ort+25%", "bigger")
+FRACTIONS = {"ort+5%": 0.05, "ort+25%": 0.25}
+
+
+def _slowed_run(session: Any, sizes: dict[int, int]) -> Callable[..., Any]:
+    """``session.run`` that also does ``_work(sizes[rows])`` (native work on the calling thread)."""
+    original = session.run
+
+    def run(output_names: Any, input_feed: Any, run_options: Any = None) -> Any:
+        out = original(output_names, input_feed, run_options)
+        _work(sizes.get(next(iter(input_feed.values())).shape[0], 0))
+        return out
+
+    return run
+
+
+def case_calls(batches: Sequence[int], paths: Sequence[str], *, raw_instructions: dict[str, float],
+               per_element: float, fixed: float, trees: dict[str, int]) -> list[tuple[int, str, Any]]:
+    """Every case in one worker: unchanged paths, ``PATH@ort+5%``, ``PATH@ort+25%``, ``PATH@bigger``.
+
+    The slowed sessions are separate session objects whose ``run`` is wrapped (the unchanged
+    ones stay untouched, so their counts are the suite's): each call also does ``fraction`` x
+    the raw call's instructions measured at that batch size, as deterministic native work on
+    the calling thread, which is how an onnxruntime release doing more work per call looks.
+    """
+    from conversion.bench.counts import model_calls
+    from conversion.bench.prove_gate import BASE_TREES, _models
+    from conversion.engine import clear_session_cache
+
+    onnx_paths = [p for p in paths if p != "native"]
+    prep, _, converted = _models(sorted({BASE_TREES, *trees.values()}))
+    out = model_calls(prep, converted[BASE_TREES], batches, paths)
+    for case, fraction in FRACTIONS.items():
+        sizes = {int(rows): max(0, round((fraction * ir - fixed) / per_element))
+                 for rows, ir in raw_instructions.items()}
+        clear_session_cache()  # a new engine session, so wrapping it leaves the unchanged engine's alone
+
+        def slow_down(session: Any, sizes: dict[int, int] = sizes) -> None:
+            session.run = _slowed_run(session, sizes)
+
+        calls = model_calls(prep, converted[BASE_TREES], batches, onnx_paths, on_session=slow_down)
+        out += [(b, f"{p}@{case}", fn) for b, p, fn in calls]
+    for b in batches:
+        clear_session_cache()
+        out += [(b, f"{p}@bigger", fn) for _, p, fn in model_calls(prep, converted[trees[str(b)]], [b], onnx_paths)]
+    return out
+
+
+# --- the parent ---------------------------------------------------------------------------
+
+def _spinners(n: int) -> list[subprocess.Popen[bytes]]:
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def _count(batches: Sequence[int], hooks: dict[str, Any] | None = None,
+           paths: Sequence[str] = ("native", *ONNX_PATHS)) -> dict[str, Any]:
+    from conversion.bench.counts import count_model
+
+    return count_model(MODEL, batches, paths=paths, hooks=hooks)["per_call"]
+
+
+def calibrate_work() -> tuple[float, float]:
+    """(instructions per element, fixed instructions per call) of the injected reduction."""
+    cal = _count([100, 10_000], {"maker": {"call": "conversion.bench.prove_counts:work_calls"}}, paths=["work"])
+    per_element = (cal["10000"]["work"]["instructions"] - cal["100"]["work"]["instructions"]) / 9_900
+    return per_element, cal["100"]["work"]["instructions"] - 100 * per_element
+
+
+def run_cases(batches: Sequence[int], *, runs: int, busy_runs: int, trees: dict[int, int], jobs: int,
+              work: tuple[float, float] | None = None,
+              raw_instructions: dict[str, float] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """``{"unchanged": [per_call, ...], "busy": [...]}``; each worker counts every case (case_calls)."""
+    per_element, fixed = work or calibrate_work()
+    log.info("injected work: %.3f instructions per element + %.0f per call", per_element, fixed)
+    if raw_instructions is None:
+        first = _count(batches, paths=["onnxruntime"])
+        raw_instructions = {b: first[b]["onnxruntime"]["instructions"] for b in first}
+    hooks = {"maker": {"call": "conversion.bench.prove_counts:case_calls",
+                       "kwargs": {"raw_instructions": raw_instructions, "per_element": per_element, "fixed": fixed,
+                                  "trees": {str(b): trees[b] for b in batches}}}}
+    out: dict[str, list[dict[str, Any]]] = {}
+    spin = _spinners(os.cpu_count() or 1)
+    try:
+        log.info("%d runs beside %d spinning processes, %d at a time", busy_runs, len(spin), jobs)
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            out["busy"] = list(pool.map(lambda _: _count(batches, hooks), range(busy_runs)))
+    finally:
+        for p in spin:
+            p.kill()
+            p.wait()
+    log.info("%d runs, %d at a time", runs, jobs)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        out["unchanged"] = list(pool.map(lambda _: _count(batches, hooks), range(runs)))
+    return out
+
+
+def _record(count: dict[str, float], batch: str, path: str) -> Any:
+    from conversion.bench.prove_gate import Config
+    from conversion.bench.prove_gate import _record as time_record
+
+    raw = {"target_wall": [1.0], "target_cpu": [1.0], "partner_wall": {"native": [1.0], "reference": [1.0]},
+           "partner_cpu": {"native": [1.0], "reference": [1.0]}}  # times play no part in the count rule
+    rec = time_record(Config("native" if path == "native" else "onnx", int(batch), None if path == "native" else 1),
+                      raw)
+    return dataclasses.replace(rec, counts={path: count})
+
+
+def analyse(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """False alarms and detections of the gate's count rule per batch and path; trials pair different runs."""
+    from conversion.results.gate import CountRegression
+
+    rule = CountRegression()
+    every = [("busy", r) for r in runs.get("busy", [])] + [("unchanged", r) for r in runs["unchanged"]]
+    benches = sorted({(b, p) for _, r in every for b, ps in r.items() for p in ps if "@" not in p},
+                     key=lambda x: (int(x[0]), x[1]))
+    rows: dict[str, dict[str, Any]] = {}
+    for b, p in benches:
+        base = [_record(r[b][p], b, p) for _, r in every]
+        pairs = list(itertools.permutations(range(len(every)), 2))
+        busy_pairs = [(i, j) for i, j in pairs if "busy" in (every[i][0], every[j][0])]
+        ratio = [base[j].counts[p]["instructions"] / base[i].counts[p]["instructions"] - 1 for i, j in pairs]
+        row: dict[str, Any] = {
+            "false_alarms": sum(bool(rule.fails(base[j], base[i])) for i, j in pairs), "unchanged_trials": len(pairs),
+            "busy_false_alarms": sum(bool(rule.fails(base[j], base[i])) for i, j in busy_pairs),
+            "busy_trials": len(busy_pairs), "spread": max((abs(x) for x in ratio), default=0.0),
+            "instructions": base[0].counts[p]["instructions"], "cycles": base[0].counts[p]["cycles"]}
+        for case in CASES:
+            slow = [_record(r[b][f"{p}@{case}"], b, p) if f"{p}@{case}" in r.get(b, {}) else None for _, r in every]
+            trials = [(i, j) for i, j in pairs if slow[i] is not None]
+            if trials:
+                row[case] = {"detected": sum(bool(rule.fails(slow[i], base[j])) for i, j in trials),
+                             "trials": len(trials),
+                             "effect": min(slow[i].counts[p]["instructions"] / base[i].counts[p]["instructions"] - 1
+                                           for i in range(len(every)) if slow[i] is not None)}
+        rows[f"b{b}-{p}"] = row
+    total = {case: [sum(r[case]["detected"] for r in rows.values() if case in r),
+                    sum(r[case]["trials"] for r in rows.values() if case in r)] for case in CASES}
+    return {"per_benchmark": rows, "detections": total, "runs": {k: len(v) for k, v in runs.items()},
+            "false_alarms": [sum(r["false_alarms"] for r in rows.values()),
+                             sum(r["unchanged_trials"] for r in rows.values())],
+            "busy_false_alarms": [sum(r["busy_false_alarms"] for r in rows.values()),
+                                  sum(r["busy_trials"] for r in rows.values())],
+            "max_spread": max(r["spread"] for r in rows.values())}
+
+
+def main(args: Any) -> int:
+    """prove_gate's ``--counts`` mode (its arguments: batches, runs, busy_runs, jobs, json, raw, from_raw, trees)."""
+    if args.from_raw:
+        runs = json.loads(args.from_raw.read_text())["runs"]
+    else:
+        batches = [int(b) for b in args.batches.split(",")]
+        trees = {int(b): int(t) for b, t in (x.split(":") for x in args.trees.split(","))}
+        raw = dict(x.split(":") for x in args.ort_instructions.split(",")) if args.ort_instructions else None
+        work = tuple(float(x) for x in args.work.split(",")) if args.work else None
+        runs = run_cases(batches, runs=args.runs, busy_runs=args.busy_runs, trees=trees, jobs=args.jobs,
+                         work=work, raw_instructions={b: float(v) for b, v in raw.items()} if raw else None)
+        if args.raw:
+            args.raw.write_text(json.dumps({"runs": runs}))
+    summary = analyse(runs)
+    print(render(summary))
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2))
+    return 0
+
+
+def render(summary: dict[str, Any]) -> str:
+    lines = [f"{'benchmark':<16} {'instructions':>12} {'spread':>7} {'false alarms':>12} {'busy':>9}  "
+             + "  ".join(f"{c + ': effect, detected':>27}" for c in CASES)]
+    for name, r in summary["per_benchmark"].items():
+        cells = [f"{r[c]['effect']:+.1%} {r[c]['detected']:>4}/{r[c]['trials']:<4}" if c in r else "-" for c in CASES]
+        lines.append(f"{name:<16} {r['instructions']:>12,.0f} {r['spread']:>7.3%} "
+                     f"{r['false_alarms']:>5}/{r['unchanged_trials']:<6} "
+                     f"{r['busy_false_alarms']:>3}/{r['busy_trials']:<5}  " + "  ".join(f"{c:>27}" for c in cells))
+    fa, n = summary["false_alarms"]
+    lines.append(f"false alarms: {fa}/{n} (busy machine pairs {summary['busy_false_alarms'][0]}/"
+                 f"{summary['busy_false_alarms'][1]}); largest run-to-run spread: {summary['max_spread']:.3%}")
+    lines += [f"detected {case}: {d}/{t}" for case, (d, t) in summary["detections"].items()]
+    return "\n".join(lines)

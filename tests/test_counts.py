@@ -1,0 +1,112 @@
+"""Instruction counts (--counts): deterministic per call, judged by the gate, tied to the CPU's flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conversion.bench.callgrind_requests import available
+from conversion.bench.counts import REFERENCE, count_model
+from conversion.bench.fingerprint import DISPATCH_FLAGS, machine_identity
+from conversion.cli import main as cli_main
+from conversion.errors import ResultsError
+from conversion.results.gate import COUNT_SPREAD, COUNT_THRESHOLD, CountRegression, gate_files
+from tests.test_gate import MACHINE, _record, _results, _rounds
+
+needs_valgrind = pytest.mark.skipif(not (shutil.which("valgrind") and available()),
+                                    reason="needs valgrind on x86-64 Linux")
+
+COUNTS = {"engine": {"instructions": 80_000.0, "cycles": 130_000.0},
+          "onnxruntime": {"instructions": 74_000.0, "cycles": 119_000.0}}
+
+
+def _counted(counts: dict[str, dict[str, float]], *, seed: int) -> list:
+    """A suite whose time ratios are unchanged noise and whose ONNX row carries ``counts``."""
+    rng = np.random.default_rng(seed)
+    return [_record(_rounds(rng, level=20.0), runtime="native"),
+            dataclasses.replace(_record(_rounds(rng, level=2.0), batch=1), counts=counts)]
+
+
+def _scaled(factor: float, path: str = "onnxruntime") -> dict[str, dict[str, float]]:
+    return {p: {m: v * (factor if p == path else 1.0) for m, v in c.items()} for p, c in COUNTS.items()}
+
+
+@pytest.mark.slow
+@needs_valgrind
+def test_counts_of_the_same_call_repeat_across_processes() -> None:
+    first, second = (count_model(REFERENCE, [1, 256], paths=["onnxruntime"]) for _ in range(2))
+    for batch in ("1", "256"):
+        a, b = first["per_call"][batch]["onnxruntime"], second["per_call"][batch]["onnxruntime"]
+        assert a["instructions"] > 1000 and a["cycles"] >= a["instructions"]
+        assert abs(b["instructions"] / a["instructions"] - 1) <= COUNT_SPREAD
+        assert abs(b["cycles"] / a["cycles"] - 1) <= COUNT_SPREAD
+    one_row, rows_256 = (first["per_call"][b]["onnxruntime"]["instructions"] for b in ("1", "256"))
+    assert rows_256 > one_row
+
+
+def test_gate_fails_a_5_percent_rise_in_counts_even_at_one_row(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    baseline = _results(tmp_path / "b.json", _counted(COUNTS, seed=1))
+    current = _results(tmp_path / "c.json", _counted(_scaled(1.05), seed=2),
+                       software={"onnxruntime": "1.33.0"})  # an upgrade: counts are still judged
+    assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current), "--json"]) == 1
+    verdicts = json.loads(capsys.readouterr().out)
+    assert not verdicts["performance"]["passed"]
+    flagged = [r for r in verdicts["regressions"] if r["measure"] == "counts"]
+    assert {r["metric"] for r in flagged} == {"instructions/onnxruntime", "cycles/onnxruntime"}
+    assert all(r["effect"] == pytest.approx(0.05) for r in flagged)
+    assert any("instructions per call (onnxruntime) +5.0%" in f for f in verdicts["performance"]["failures"])
+
+
+def test_gate_passes_equal_counts_and_sub_threshold_wobble(tmp_path: Path) -> None:
+    baseline = _results(tmp_path / "b.json", _counted(COUNTS, seed=1))
+    for factor in (1.0, 1.0 + COUNT_SPREAD, 1.0 - COUNT_SPREAD):
+        current = _results(tmp_path / "c.json", _counted(_scaled(factor), seed=2))
+        outcome = gate_files(baseline, current)
+        assert outcome.exit_code == 0, outcome.render()
+        assert {c.verdict for c in outcome.changes if c.measure == "counts"} == {"unchanged"}
+
+
+def test_count_rule_names_the_path_and_the_size_of_the_rise() -> None:
+    base, cur = _counted(COUNTS, seed=1)[1], _counted(_scaled(1.25, "engine"), seed=1)[1]
+    reason = CountRegression().fails(cur, base)
+    assert reason is not None and "(engine) +25.0%" in reason and "80,000 -> 100,000" in reason
+    assert f"threshold {COUNT_THRESHOLD:.0%}" in reason
+    assert CountRegression().fails(base, base) is None
+    assert CountRegression().fails(base, dataclasses.replace(base, counts={})) is None  # baseline without counts
+
+
+def test_machine_fingerprint_carries_the_cpu_dispatch_flags() -> None:
+    flags = machine_identity()["cpu_flags"]
+    assert set(flags) <= set(DISPATCH_FLAGS)
+    line = next((ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith(("flags", "Features"))),
+                "") if Path("/proc/cpuinfo").exists() else ""
+    assert set(flags) == set(line.partition(":")[2].split()) & set(DISPATCH_FLAGS)
+
+
+def test_gate_refuses_counts_from_a_cpu_with_other_flags(tmp_path: Path) -> None:
+    baseline = _results(tmp_path / "b.json", _counted(COUNTS, seed=1), machine={**MACHINE, "cpu_flags": ["avx2"]})
+    current = _results(tmp_path / "c.json", _counted(COUNTS, seed=2),
+                       machine={**MACHINE, "cpu_flags": ["avx2", "avx512f"]})
+    with pytest.raises(ResultsError, match="cpu_flags"):
+        gate_files(baseline, current)
+
+
+def test_a_baseline_from_before_cpu_flags_is_still_compared(tmp_path: Path) -> None:
+    baseline = _results(tmp_path / "b.json", _counted(COUNTS, seed=1))  # MACHINE has no cpu_flags
+    current = _results(tmp_path / "c.json", _counted(COUNTS, seed=2), machine={**MACHINE, "cpu_flags": ["avx2"]})
+    assert gate_files(baseline, current).exit_code == 0
+
+
+def test_bench_counts_without_valgrind_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("ONNXGATE_VALGRIND", str(tmp_path / "no-valgrind"))
+    assert cli_main(["bench", "--quick", "--counts", "--output", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--counts" in err and "valgrind" in err and "apt-get install valgrind" in err
+    assert not list(tmp_path.glob("bench-*.json"))  # nothing ran
