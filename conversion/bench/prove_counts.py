@@ -231,3 +231,10 @@ def render(summary: dict[str, Any]) -> str:
                  f"{summary['busy_false_alarms'][1]}); largest run-to-run spread: {summary['max_spread']:.3%}")
     lines += [f"detected {case}: {d}/{t}" for case, (d, t) in summary["detections"].items()]
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    from conversion.bench.prove_gate import build_parser
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    sys.exit(main(build_parser().parse_args()))

@@ -238,7 +238,7 @@ def _print(summary: dict[str, Any], calibration: dict[str, Any]) -> None:
           f"{summary['suite_false_alarm_rate']:.2%} ({summary['suite_false_alarms']}/{summary['suite_trials']})")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m conversion.bench.prove_gate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--processes", type=int, default=3, help="worker processes, run one after another")
     parser.add_argument("--runs", type=int, default=5, help="unchanged and slowed runs per worker")
@@ -257,12 +257,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work", default="", help="--counts: injected work PER_ELEMENT,FIXED (default: calibrate)")
     parser.add_argument("--trees", default="1:250,256:125,4096:125",
                         help="--counts: trees of the bigger model per batch (the time calibration's choices)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    if args.counts:
-        from conversion.bench.prove_counts import main as prove_counts
+    return parser
 
-        return prove_counts(args)
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if args.counts:  # its own module, which builds on this one (models, configs, this parser)
+        return subprocess.run([sys.executable, "-m", "conversion.bench.prove_counts", *argv], check=False).returncode
     if args.worker:  # internal: one worker process
         spec = json.loads(args.worker.read_text())
         Path(spec["out"]).write_text(json.dumps(_worker(spec)))
