@@ -5,7 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="results/ci-$(date +%Y%m%d-%H%M%S)"
+# Instruction counts per call (valgrind) beside the time ratios, where valgrind is installed:
+# they see an onnxruntime-wide slowdown, which the in-run time ratios cancel out.
+counts=()
+if command -v valgrind >/dev/null 2>&1; then counts=(--counts); fi
 # benchmarks/ is the project's own suite (routing, engine overhead, conversion speed), run beside
 # the zoo suite onnxgate ships; the baselines hold both.
-.venv/bin/onnxgate bench --quick --suite benchmarks --output "$out"
+.venv/bin/onnxgate bench --quick --suite benchmarks "${counts[@]}" --output "$out"
 .venv/bin/onnxgate gate --baseline benchmarks/baselines/ --record-missing --current "$out"/*.json
