@@ -165,7 +165,9 @@ def model_calls(prep: Any, converted: Any, batches: Sequence[int], paths: Sequen
         X = np.ascontiguousarray(batch_of(prep, batch))
         made: dict[str, Callable[[], Any]] = {"native": prep.native_call(X)}
         if session is not None and engine is not None:
-            feed = {session.get_inputs()[0].name: X}
+            # The raw session takes the graph's own dtype (LightGBM's graph is float64), cast here,
+            # outside the counted call, as a caller of the raw session would hold its rows.
+            feed = {session.get_inputs()[0].name: np.ascontiguousarray(X, dtype=converted.dtype)}
             made["engine"] = lambda engine=engine, X=X: engine.run(method, X)
             made["onnxruntime"] = lambda feed=feed: session.run([method], feed)
         out += [(batch, p, made[p]) for p in paths if p in made]
@@ -266,7 +268,7 @@ def count_model(model: str, batches: Sequence[int], *, paths: Sequence[str] = PA
         cmd = [tool, *VALGRIND_ARGS, f"--callgrind-out-file={tmp}/cg.%p", python, "-m", "conversion.bench.counts",
                "--worker", str(spec_path)]
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}, **ENV}
-        root = Path(__file__).resolve().parent.parent
+        root = Path(__file__).resolve().parents[2]  # the folder holding the conversion package
         env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])])
         log.info("counting %s: %s", model, " ".join(cmd))
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
