@@ -110,3 +110,32 @@ def test_bench_counts_without_valgrind_is_a_clear_error(monkeypatch: pytest.Monk
     err = capsys.readouterr().err
     assert "--counts" in err and "valgrind" in err and "apt-get install valgrind" in err
     assert not list(tmp_path.glob("bench-*.json"))  # nothing ran
+
+
+def _counted_at(level: float, counts: dict[str, dict[str, float]], *, seed: int) -> list:
+    """Like _counted, with the ONNX row at 4096 rows (a 10% minimum effect) and time ratio ``level``."""
+    rng = np.random.default_rng(seed)
+    return [_record(_rounds(rng, level=20.0), runtime="native"),
+            dataclasses.replace(_record(_rounds(rng, level=level, spread=0.02)), counts=counts)]
+
+
+def test_a_time_rise_with_unchanged_counts_is_reported_as_noise_not_failed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # As measured between two CI runs of unchanged code: a time ratio +102%, the same instructions.
+    baseline = _results(tmp_path / "b.json", _counted_at(2.0, COUNTS, seed=1))
+    noisy = _results(tmp_path / "noisy.json", _counted_at(3.0, COUNTS, seed=2))
+    assert cli_main(["gate", "--baseline", str(baseline), "--current", str(noisy), "--json"]) == 0
+    verdicts = json.loads(capsys.readouterr().out)
+    assert any("runner noise" in n for n in verdicts["notes"])
+    assert any(c["verdict"] == "noise" for c in verdicts["changes"])
+    # The same time rise with more work per call is a regression, by both measures.
+    slower = _results(tmp_path / "slower.json", _counted_at(3.0, _scaled(1.25), seed=3))
+    assert cli_main(["gate", "--baseline", str(baseline), "--current", str(slower), "--json"]) == 1
+    measures = {r["measure"] for r in json.loads(capsys.readouterr().out)["regressions"]}
+    assert measures == {"time", "counts"}
+
+
+def test_a_time_rise_on_a_row_without_counts_still_fails(tmp_path: Path) -> None:
+    baseline = _results(tmp_path / "b.json", _counted_at(2.0, {}, seed=1))
+    current = _results(tmp_path / "c.json", _counted_at(3.0, {}, seed=2))
+    assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current)]) == 1
