@@ -59,7 +59,7 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
 
 def render_outcome(outcome: GateOutcome, *, not_gated: str, all_rows: bool = False) -> str:
     lines = [
-        *(f"{label} {run.path} (commit {run.commit[:10] or '?'}, {run.datetime})"
+        *(f"{label} {run.path} (commit {_commit(run.commit)}, {run.datetime})"
           for label, run in (("baseline:", outcome.baseline), ("current: ", outcome.current))),
     ]
     if outcome.machine_differences:
@@ -120,6 +120,13 @@ def _listing(outcome: GateOutcome) -> list[str]:
     return lines
 
 
+def _commit(commit: str) -> str:
+    """A short hash, or the whole word when there is none ("unversioned": not a git checkout)."""
+    if not commit:
+        return "?"
+    return commit[:10] if all(c in "0123456789abcdef" for c in commit) else commit
+
+
 def _md(cell: str) -> str:
     return cell.replace("|", "\\|")  # benchmark keys contain pipes, the table's separator
 
@@ -132,7 +139,7 @@ def render_markdown(outcome: GateOutcome, *, not_gated: str, all_rows: bool = Fa
     head = {0: "✅ pass", 1: "❌ FAIL", 2: "⚠️ no verdict"}[outcome.exit_code]
     lines = [f"### onnxgate gate: {head}", "",
              "| verdict | result |", "|---|---|", f"| parity | {parity} |", f"| performance | {perf} |", ""]
-    lines += [f"- **{label}** `{run.path}` (commit `{run.commit[:10] or '?'}`, {run.datetime})"
+    lines += [f"- **{label}** `{run.path}` (commit `{_commit(run.commit)}`, {run.datetime})"
               for label, run in (("baseline", outcome.baseline), ("current", outcome.current))]
     reasons = [*outcome.parity_failures, *outcome.performance_failures]
     if outcome.nothing_compared:
