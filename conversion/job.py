@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from conversion.bench.zoo import CATEGORICAL, DATASETS
 from conversion.errors import OnnxGateError, ResultsError
 from conversion.frameworks import framework_names
 
@@ -27,11 +26,11 @@ from .report.build import build_report, check_writable
 from .report.manifest import environment_manifest
 from .results.run_results import RunResult, from_benchmark_run, save_run
 
-__all__ = ["JobOptions", "JobOutcome", "categorical_subjects", "default_output", "gate_view", "run_job", "zoo_subjects"]
+__all__ = ["JobOptions", "JobOutcome", "default_output", "gate_view", "run_job", "zoo_subjects"]
 
 log = logging.getLogger(__name__)
 
-ZOO_DATASETS = ("synthetic", "breast_cancer", "wine", "digits", "diabetes")
+ZOO_DATASETS = tuple(DATASETS)  # synthetic, the bundled ones, and categorical codes
 LATENCY_SUITE = "test_latency"  # the benchmarks' latency test, whose records the report reads
 
 FRAMEWORKS = framework_names()
@@ -89,55 +88,9 @@ def zoo_subjects(
     for spec in zoo_specs(frameworks=tuple(frameworks), datasets=tuple(datasets), sizes=tuple(sizes)):
         def make(spec=spec) -> Subject:
             zm = build(spec)
-            return Subject(zm.name, spec.framework, spec.dataset, zm.task, zm.model, zm.X)
+            kind = "categorical" if spec.dataset in CATEGORICAL else "clean"
+            return Subject(zm.name, spec.framework, spec.dataset, zm.task, zm.model, zm.X, data_kind=kind)
         make.__name__ = spec.name
-        yield make
-
-
-def _categorical_data() -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(1)
-    n = 3000
-    code = rng.integers(0, 8, size=n)
-    X = np.column_stack([code, rng.normal(size=(n, 5))]).astype(np.float32)
-    effect = np.array([1.5, -1.0, 0.3, 2.0, -2.0, 0.0, 0.8, -0.5])
-    y = (effect[code] + X[:, 1] + rng.normal(scale=0.5, size=n) > 0).astype(int)
-    return X, y
-
-
-def _fit_categorical(framework: str, X: np.ndarray, y: np.ndarray) -> Any:
-    """Small models with feature 0 declared categorical, the way each framework spells it."""
-    if framework == "xgboost":
-        import xgboost as xgb
-
-        return xgb.XGBClassifier(n_estimators=20, max_depth=4, enable_categorical=True, tree_method="hist",
-                                 feature_types=["c"] + ["q"] * 5, max_cat_to_onehot=1, n_jobs=1).fit(X, y)
-    if framework == "lightgbm":
-        import lightgbm as lgb
-
-        model = lgb.LGBMClassifier(n_estimators=20, num_leaves=15, verbose=-1, n_jobs=1)
-        return model.fit(X, y, categorical_feature=[0])
-    if framework == "catboost":
-        import catboost as cb
-        import pandas as pd
-
-        frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])]).astype({"f0": int})
-        return cb.CatBoostClassifier(iterations=20, depth=4, cat_features=[0], verbose=False, thread_count=1,
-                                     allow_writing_files=False).fit(frame, y)
-    if framework == "sklearn":
-        from sklearn.ensemble import HistGradientBoostingClassifier
-
-        return HistGradientBoostingClassifier(max_iter=20, categorical_features=[0], random_state=0).fit(X, y)
-    raise KeyError(framework)
-
-
-def categorical_subjects(frameworks: Iterable[str]) -> Iterable[Callable[[], Subject]]:
-    for framework in frameworks:
-        def make(framework=framework) -> Subject:
-            X, y = _categorical_data()
-            model = _fit_categorical(framework, X[:2400], y[:2400])
-            return Subject(f"{framework}-categorical-tiny", framework, "categorical", "classification", model,
-                           X[2400:], data_kind="categorical")
-        make.__name__ = f"{framework}-categorical-tiny"
         yield make
 
 
@@ -164,12 +117,16 @@ def _evaluate(subject: Subject, opts: JobOptions) -> tuple[dict[str, Any], list[
     return row, cells, primary if primary.converted is not None else None
 
 
-def _benchmark_profile(profile: str, folder: Path, opts: JobOptions) -> tuple[RunResult | None, str]:
+def _benchmark_profile(profile: str, folder: Path, opts: JobOptions,
+                       zoo_models: list[str]) -> tuple[RunResult | None, str]:
     """Runs the benchmarks' profile through conversion.bench.runner: (its results, a note for the report).
 
-    No results when the runner is absent or failed: the report then says latency was not measured.
+    ``zoo_models`` are the zoo models this run converted: the benchmark run measures those (a
+    user's models come from ``opts.bench_config``/``bench_models`` instead). No results when
+    the runner is absent or failed: the report then says latency was not measured.
     """
-    frameworks = opts.frameworks
+    if opts.subjects is None and not zoo_models:
+        return None, "no zoo model converted, so latency was not measured"
     try:
         from conversion.bench.runner import run_benchmarks
     except ImportError as exc:
@@ -178,9 +135,8 @@ def _benchmark_profile(profile: str, folder: Path, opts: JobOptions) -> tuple[Ru
     # The report reads the latency suite only; the other benchmark suites (routing, conversion
     # speed, engine overhead) are `onnxgate bench`'s business and would double the run's time.
     extra = ["-k", LATENCY_SUITE]
-    # Only the frameworks this run is about: `run --framework xgboost` should not wait for the rest.
-    if set(frameworks) != set(FRAMEWORKS) and opts.subjects is None:
-        extra += ["--onnxgate-frameworks", ",".join(frameworks)]
+    if opts.subjects is None:  # the same zoo models as the report's rows, whatever the datasets
+        extra += ["--onnxgate-models", ",".join(zoo_models)]
     try:
         returned = run_benchmarks(profile, folder, extra_args=extra, config=opts.bench_config,
                                   models=opts.bench_models)
@@ -222,9 +178,11 @@ def gate_view(baseline: Path, current: Path) -> dict[str, Any]:
     data = outcome.to_dict()
     columns = ["key", "class", "verdict", "baseline_ratio", "current_ratio", "effect", "p_value", "note"]
     # Unchanged rows are the noise the gate exists to ignore; missing ones are benchmarks this run
-    # did not select (e.g. `run --framework xgboost`). Both are counted, not listed.
+    # did not select (e.g. `run --framework xgboost`); new ones have nothing to be judged against
+    # (the zoo's bundled datasets, which the baseline's `onnxgate bench` does not measure). All
+    # three are counted, not listed.
     rows = [{k: (f"{c[k]:.3g}" if isinstance(c.get(k), float) else c.get(k)) for k in columns}
-            for c in data["changes"] if c["verdict"] not in ("unchanged", "missing")]
+            for c in data["changes"] if c["verdict"] not in ("unchanged", "missing", "new")]
     counts: dict[str, int] = {}
     for c in data["changes"]:
         counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
@@ -244,7 +202,7 @@ def run_job(opts: JobOptions) -> JobOutcome:
         makers: list[Callable[[], Subject]] = [lambda s=s: s for s in opts.subjects]
     else:
         sizes = ("small",) if opts.profile == "quick" else ("small", "large")
-        makers = [*zoo_subjects(opts.frameworks, opts.datasets, sizes), *categorical_subjects(opts.frameworks)]
+        makers = list(zoo_subjects(opts.frameworks, opts.datasets, sizes))
     progress = Progress(len(makers), "convert+parity", enabled=opts.progress)
     models, cells, usable = [], [], []
     notes: list[str] = list(opts.notes)
@@ -260,14 +218,14 @@ def run_job(opts: JobOptions) -> JobOutcome:
         row, subject_cells, attempt = _evaluate(subject, opts)
         models.append(row)
         cells += subject_cells
-        if attempt is not None:  # categorical models too, now that they convert (issue 12)
+        if attempt is not None:
             usable.append((subject, attempt))
         progress.step(f"{subject.name}: {row['conversion_status']}")
     latency: list[dict[str, Any]] = []
     bench_file: Path | None = None
     if opts.benchmarks:
         progress.message(f"running the {opts.profile} benchmark profile ...")
-        bench, note = _benchmark_profile(opts.profile, output / "bench", opts)
+        bench, note = _benchmark_profile(opts.profile, output / "bench", opts, [s.name for s, _ in usable])
         notes.append(note)
         if bench is not None:
             latency += bench.latency

@@ -75,7 +75,7 @@ def test_console_script_entry_point() -> None:
 
 
 def test_run_on_a_zoo_subset_writes_report_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "run", "--framework", "xgboost", "--datasets", "breast_cancer", "--no-bench",
+    code, out, err = run(capsys, "run", "--framework", "xgboost", "--datasets", "breast_cancer,categorical", "--no-bench",
                          "--output", tmp_path / "r", "--json")
     assert code == 0, err
     data = json.loads(out)  # progress went to stderr; stdout is pure JSON
@@ -83,7 +83,7 @@ def test_run_on_a_zoo_subset_writes_report_and_json(tmp_path: Path, capsys: pyte
     assert (tmp_path / "r" / "run.json").is_file()
     answers = {m["model"]: m for m in data["models"]}
     assert answers["xgboost-breast_cancer-small"]["exact"] == "exact"
-    assert answers["xgboost-categorical-tiny"]["exact"] == "exact"  # categorical splits convert (issue 12)
+    assert answers["xgboost-categorical-small"]["exact"] == "exact"  # categorical splits convert (issue 12)
 
 
 def test_run_on_a_user_model_prints_summary(
@@ -252,14 +252,17 @@ def test_run_reads_latency_from_the_benchmark_profile(tmp_path: Path) -> None:
     # this worker's PYTEST_XDIST_* variables, which make pytest-benchmark disable itself.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT"))}
     proc = subprocess.run([sys.executable, "-m", "conversion.cli", "run", "--framework", "xgboost", "--datasets",
-                           "synthetic", "--no-upstream", "--output", str(tmp_path / "r"), "--json"],
+                           "wine,categorical", "--no-upstream", "--output", str(tmp_path / "r"), "--json"],
                           capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[1], env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout)["exit_code"] == 0
     result = json.loads((tmp_path / "r" / "run.json").read_text())
     assert any("benchmark profile (bench-" in note for note in result["notes"]), proc.stderr[-3000:]
+    # Every model the run converted, whatever its dataset, is measured: the bundled datasets and
+    # the categorical set splits too, and only this run's framework.
     models = {row["model"] for row in result["latency"]}
-    assert "xgboost-synthetic-small" in models
+    assert models == {"xgboost-wine-small", "xgboost-categorical-small"}
+    assert not any(note.startswith("no latency for") for note in result["notes"])
 
 
 def test_run_survives_a_failing_benchmark_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -67,8 +67,9 @@ def onnxgate_latency(benchmark: Any, request: pytest.FixtureRequest) -> Callable
         if runtime not in ("native", "onnx"):
             raise ValueError(f"runtime must be 'native' or 'onnx', got {runtime!r}")
         prep = _prepare(request.config, model, X, name)
-        if runtime == "onnx" and prep.converted is None:
-            pytest.skip(f"no ONNX model for {prep.zoo.name}: parity {prep.parity} ({prep.parity_detail})")
+        why_not = prep.why_not(runtime)
+        if why_not:
+            pytest.skip(why_not)
         profile = request.config.stash[SETTINGS].profile
         benchmark.group = f"{prep.zoo.name}-b{batch_size}"
         onnx = runtime == "onnx"

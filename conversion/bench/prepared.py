@@ -36,10 +36,19 @@ class Prepared:
     parity_detail: str
     conversion_s: float | None
     onnx_bytes: int | None
+    native_error: str | None = None  # the native model refuses the float rows it is benchmarked on
 
     def native_call(self, X: np.ndarray) -> Any:
         adapter = adapter_named(self.zoo.framework)
         return lambda: adapter.native(self.zoo.model, self.method, X)
+
+    def why_not(self, runtime: str) -> str | None:
+        """Why ``runtime`` ("native" or "onnx") has nothing to measure for this model, or None."""
+        if runtime == "native" and self.native_error:
+            return f"the native {self.zoo.framework} model refuses float rows: {self.native_error}"
+        if runtime != "native" and self.converted is None:
+            return f"no ONNX model for {self.zoo.name}: parity {self.parity} ({self.parity_detail})"
+        return None
 
 
 def _method(zoo: ZooModel, converted: ConvertedModel | None) -> str:
@@ -78,7 +87,13 @@ def prepare_model(zoo: ZooModel) -> Prepared:
         except Exception as exc:
             log.warning("parity check of %s raised %s: %s", spec.name, type(exc).__name__, exc)
             parity, detail = "error", f"parity check raised {type(exc).__name__}: {exc}"
-    return Prepared(zoo, _method(zoo, converted), converted, parity, detail, conversion_s, onnx_bytes)
+    prepared = Prepared(zoo, _method(zoo, converted), converted, parity, detail, conversion_s, onnx_bytes)
+    if converted is None:  # parity ran the native model on these rows; without it, try one row
+        try:
+            prepared.native_call(draw_batch(zoo.X, 1))()
+        except Exception as exc:  # e.g. CatBoost with categorical features takes no float rows
+            prepared.native_error = f"{type(exc).__name__}: {exc}"
+    return prepared
 
 
 @cache

@@ -64,15 +64,14 @@ def _models(trees: Sequence[int]) -> tuple[Any, Any, dict[int, Any]]:
     """(zoo model, batch maker, {trees: ConvertedModel}); extra-tree models share the zoo's data and seed."""
     from conversion import convert
     from conversion.bench.prepared import batch_of, prepare
-    from conversion.bench.zoo import DATASETS, TRAINERS, ZooSpec
+    from conversion.bench.zoo import DATASETS, ZooSpec, train
 
     prep = prepare(ZooSpec("xgboost", "synthetic", "small"))
     X, y, task = DATASETS["synthetic"]()
     converted = {BASE_TREES: prep.converted}
     for t in sorted(set(trees) - {BASE_TREES}):
-        model = TRAINERS["xgboost"](task, t, 6)
-        model.fit(X[: int(len(X) * 0.8)].astype("float32"), y[: int(len(y) * 0.8)])
-        converted[t] = convert(model)
+        n_train = int(len(X) * 0.8)
+        converted[t] = convert(train("xgboost", task, t, 6, X[:n_train].astype("float32"), y[:n_train]))
     return prep, (lambda b: batch_of(prep, b)), converted
 
 

@@ -32,8 +32,9 @@ def test_latency(benchmark: Any, latency_case: Case, request: pytest.FixtureRequ
     case = latency_case
     profile = settings_of(request.config).profile
     prep = _prepared(case)
-    if case.runtime != "native" and prep.converted is None:
-        pytest.skip(f"no ONNX model for {case.spec.name}: parity {prep.parity} ({prep.parity_detail})")
+    why_not = prep.why_not(case.runtime)
+    if why_not:
+        pytest.skip(why_not)
     benchmark.group = case.group
     measure(benchmark, prep, batch_of(prep, case.batch_size), runtime=case.runtime, provider=case.provider,
             threads=case.threads, rounds=profile.rounds_for(case.batch_size), warmup_rounds=profile.warmup_rounds)
