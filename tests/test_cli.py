@@ -75,8 +75,8 @@ def test_console_script_entry_point() -> None:
 
 
 def test_run_on_a_zoo_subset_writes_report_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "run", "--framework", "xgboost", "--datasets", "breast_cancer,categorical", "--no-bench",
-                         "--output", tmp_path / "r", "--json")
+    code, out, err = run(capsys, "run", "--framework", "xgboost", "--datasets", "breast_cancer,categorical",
+                         "--no-bench", "--output", tmp_path / "r", "--json")
     assert code == 0, err
     data = json.loads(out)  # progress went to stderr; stdout is pure JSON
     assert Path(data["report"]) == tmp_path / "r" / "index.html" and Path(data["report"]).is_file()

@@ -299,7 +299,8 @@ class Change:
     cls: str
     baseline: Record | None
     current: Record | None
-    verdict: str  # "regression" | "improvement" | "unchanged" | "new" | "missing" | "unjudged"
+    # "regression" | "improvement" | "unchanged" | "new" | "missing" | "unjudged" | "noise" | "unconfirmed"
+    verdict: str
     effect: float | None = None
     p_value: float | None = None
     threshold: float | None = None
@@ -457,6 +458,7 @@ def gate_runs(
     parity: list[str] = []
     performance: list[str] = []
     noise: list[str] = []
+    unconfirmed: list[str] = []
     for key, cur in cur_by_key.items():
         base = base_by_key.get(key)
         for rule in rules:
@@ -468,14 +470,19 @@ def gate_runs(
                     parity.append(reason)
             elif rule.partner is not None and counts_unchanged(cur, base):
                 noise.append(reason)
+            elif rule.partner is not None and counts_missing(cur, base):
+                unconfirmed.append(reason)
             else:
                 performance.append(reason)
     if noise:
         notes.append(f"{len(noise)} time-ratio rise(s) on rows whose instruction counts did not rise are runner noise "
                      "(the same call did the same work), reported, not failed: " + "; ".join(noise))
-    changes = [_as_noise(change) if change.measure == "time" and change.verdict == "regression"
-               and change.current is not None and counts_unchanged(change.current, change.baseline) else change
-               for rule in rules if rule.verdict == "performance"
+    if unconfirmed:
+        notes.append(f"{len(unconfirmed)} time-ratio rise(s) on rows the baseline counted but this run did not: on "
+                     "this baseline instruction counts decide (a time ratio alone moves with the runner's load), "
+                     "so they are unconfirmed, not failed; confirm with `onnxgate bench --counts` and a gate of "
+                     "that run: " + "; ".join(unconfirmed))
+    changes = [_time_only(change) for rule in rules if rule.verdict == "performance"
                for k in sorted(set(base_by_key) | set(cur_by_key))
                for change in rule.changes(k, cur_by_key.get(k), base_by_key.get(k))]
     return GateOutcome(baseline, current, changes, parity, performance, software, differences, notes)
@@ -494,8 +501,21 @@ def counts_unchanged(current: Record, baseline: Record | None) -> bool:
     return bool(rule.effects(current, baseline)) and rule.fails(current, baseline) is None
 
 
-def _as_noise(change: Change) -> Change:
-    return replace(change, verdict="noise", note="time ratio rose, instruction counts did not: runner noise")
+def counts_missing(current: Record, baseline: Record | None) -> bool:
+    """Whether the baseline counted this row and the current run did not (no ``--counts``)."""
+    return baseline is not None and bool(baseline.counts) and not current.counts
+
+
+def _time_only(change: Change) -> Change:
+    """A time-ratio regression as instruction counts qualify it: noise, unconfirmed, or as it is."""
+    if change.measure != "time" or change.verdict != "regression" or change.current is None:
+        return change
+    if counts_unchanged(change.current, change.baseline):
+        return replace(change, verdict="noise", note="time ratio rose, instruction counts did not: runner noise")
+    if counts_missing(change.current, change.baseline):
+        return replace(change, verdict="unconfirmed",
+                       note="time ratio rose; the baseline counted this row, this run did not (bench --counts)")
+    return change
 
 
 def machine_state_change(baseline: Run, current: Run) -> float | None:
