@@ -98,22 +98,25 @@ CATEGORICAL: dict[str, tuple[int, ...]] = {"categorical": (0, 1)}
 BENCH_DATASETS = ("synthetic", "categorical")
 
 
-def _xgboost(task: str, trees: int, depth: int, categorical: tuple[int, ...], n_features: int) -> Any:
+# Each trainer fits a model of ``trees`` trees at ``depth`` on (X, y); ``categorical`` columns hold
+# category codes, which it declares its framework's way.
+def _xgboost(task: str, trees: int, depth: int, X: np.ndarray, y: np.ndarray, categorical: tuple[int, ...]) -> Any:
     import xgboost as xgb
 
     cls = xgb.XGBClassifier if task == "classification" else xgb.XGBRegressor
     declared = {}
     if categorical:  # partition splits (max_cat_to_onehot=1): XGBoost's set splits, not one-hot
         declared = {"enable_categorical": True, "tree_method": "hist", "max_cat_to_onehot": 1,
-                    "feature_types": ["c" if i in categorical else "q" for i in range(n_features)]}
-    return cls(n_estimators=trees, max_depth=depth, learning_rate=0.1, n_jobs=1, random_state=0, **declared)
+                    "feature_types": ["c" if i in categorical else "q" for i in range(X.shape[1])]}
+    model = cls(n_estimators=trees, max_depth=depth, learning_rate=0.1, n_jobs=1, random_state=0, **declared)
+    return model.fit(X, y)
 
 
-def _lightgbm(task: str, trees: int, depth: int, categorical: tuple[int, ...], n_features: int) -> Any:
+def _lightgbm(task: str, trees: int, depth: int, X: np.ndarray, y: np.ndarray, categorical: tuple[int, ...]) -> Any:
     import lightgbm as lgb
 
     cls = lgb.LGBMClassifier if task == "classification" else lgb.LGBMRegressor
-    return cls(
+    model = cls(
         n_estimators=trees,
         num_leaves=2**depth - 1 if depth < 8 else 127,
         max_depth=depth,
@@ -122,13 +125,14 @@ def _lightgbm(task: str, trees: int, depth: int, categorical: tuple[int, ...], n
         verbose=-1,
         random_state=0,
     )
+    return model.fit(X, y, categorical_feature=list(categorical) or "auto")
 
 
-def _catboost(task: str, trees: int, depth: int, categorical: tuple[int, ...], n_features: int) -> Any:
+def _catboost(task: str, trees: int, depth: int, X: np.ndarray, y: np.ndarray, categorical: tuple[int, ...]) -> Any:
     import catboost as cb
 
     cls = cb.CatBoostClassifier if task == "classification" else cb.CatBoostRegressor
-    return cls(
+    model = cls(
         iterations=trees,
         depth=depth,
         learning_rate=0.1,
@@ -138,9 +142,15 @@ def _catboost(task: str, trees: int, depth: int, categorical: tuple[int, ...], n
         allow_writing_files=False,
         cat_features=list(categorical) or None,
     )
+    if not categorical:
+        return model.fit(X, y)
+    import pandas as pd  # CatBoost takes categories as integers or strings, never floats
+
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    return model.fit(frame.astype({f"f{i}": int for i in categorical}), y)
 
 
-def _sklearn(task: str, trees: int, depth: int, categorical: tuple[int, ...], n_features: int) -> Any:
+def _sklearn(task: str, trees: int, depth: int, X: np.ndarray, y: np.ndarray, categorical: tuple[int, ...]) -> Any:
     from sklearn.ensemble import (
         HistGradientBoostingClassifier,
         HistGradientBoostingRegressor,
@@ -150,14 +160,14 @@ def _sklearn(task: str, trees: int, depth: int, categorical: tuple[int, ...], n_
 
     if categorical:  # RandomForest has no categorical splits; HistGradientBoosting's are bitsets
         cls = HistGradientBoostingClassifier if task == "classification" else HistGradientBoostingRegressor
-        return cls(max_iter=trees, max_depth=depth, categorical_features=list(categorical), random_state=0)
+        return cls(max_iter=trees, max_depth=depth, categorical_features=list(categorical), random_state=0).fit(X, y)
     cls = RandomForestClassifier if task == "classification" else RandomForestRegressor
     # RandomForest is the scikit-learn model teams most often serve; depth 10 for small
     # matches the runtime issue's measured reference (100 trees, depth 10).
-    return cls(n_estimators=trees, max_depth=depth + 4, n_jobs=1, random_state=0)
+    return cls(n_estimators=trees, max_depth=depth + 4, n_jobs=1, random_state=0).fit(X, y)
 
 
-TRAINERS: dict[str, Callable[[str, int, int, tuple[int, ...], int], Any]] = {
+TRAINERS: dict[str, Callable[[str, int, int, np.ndarray, np.ndarray, tuple[int, ...]], Any]] = {
     "xgboost": _xgboost,
     "lightgbm": _lightgbm,
     "catboost": _catboost,
@@ -168,17 +178,7 @@ TRAINERS: dict[str, Callable[[str, int, int, tuple[int, ...], int], Any]] = {
 def train(framework: str, task: str, trees: int, depth: int, X: np.ndarray, y: np.ndarray,
           categorical: tuple[int, ...] = ()) -> Any:
     """A fitted model; ``categorical`` columns hold category codes, declared the framework's way."""
-    model = TRAINERS[framework](task, trees, depth, categorical, X.shape[1])
-    if not categorical:
-        return model.fit(X, y)
-    if framework == "lightgbm":
-        return model.fit(X, y, categorical_feature=list(categorical))
-    if framework == "catboost":  # CatBoost takes categories as integers or strings, never floats
-        import pandas as pd
-
-        frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
-        return model.fit(frame.astype({f"f{i}": int for i in categorical}), y)
-    return model.fit(X, y)
+    return TRAINERS[framework](task, trees, depth, X, y, categorical)
 
 
 # The zoo's frameworks: the adapter table's (the one list), those the zoo knows how to train.
