@@ -15,8 +15,9 @@ Each call is timed twice: wall clock (what users wait for; pytest-benchmark's ow
 and CPU time of the work. Ratios use CPU time: on a 2-core machine shared with other jobs,
 much of the drift is preemption, which inflates wall time by whatever share of a call
 another process happened to run in; CPU time does not count time spent descheduled.
-Single-threaded calls use the calling thread's CPU clock; multi-threaded ONNX Runtime
-sessions use the process clock so the pool threads' work is counted.
+Single-threaded ONNX Runtime calls use the calling thread's CPU clock; multi-threaded sessions
+and native calls (a native library may work on its own threads) use the process clock, so the
+work of every thread is counted.
 
 Inside pytest-benchmark the partners run in ``pedantic``'s ``setup`` (untimed by the plugin,
 timed here); :func:`measure` is the same loop outside pytest, for prove_gate.

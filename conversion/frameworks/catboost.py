@@ -342,7 +342,14 @@ class CatBoostAdapter(Adapter):
     # -- native side --
 
     def native(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
-        return getattr(model, method)(X)
+        # CatBoost predicts on every core (thread_count=-1) whatever the model was trained with,
+        # while XGBoost, LightGBM and scikit-learn predict with the model's own setting. Use the
+        # model's thread_count where it has one, so a model fitted with thread_count=1 predicts
+        # on the thread that is timed and counted, as the other frameworks' models do.
+        threads = model.get_params().get("thread_count")
+        if threads is None:
+            return getattr(model, method)(X)
+        return getattr(model, method)(X, thread_count=threads)
 
     def _cbm(self, model: Any) -> bytes:
         self._check(model)
