@@ -87,3 +87,11 @@ def test_bench_runs_from_another_project(tmp_path: Path, monkeypatch: pytest.Mon
     specs = parse_specs(["xgboost-synthetic-small"])
     path = run_benchmarks("quick", "out", specs=specs, extra_args=["-k", "b1-native"])
     assert path.parent == tmp_path / "out" and path.is_file()
+
+
+@pytest.mark.slow
+def test_a_run_whose_every_benchmark_is_skipped_says_so(tmp_path: Path) -> None:
+    # CatBoost's categorical zoo model: no ONNX model (CTRs) and no native call on float rows.
+    with pytest.raises(ResultsError, match="every selected benchmark was skipped: the SKIPPED lines say why"):
+        run_benchmarks("quick", tmp_path, specs=parse_specs(["catboost-categorical-small"]))
+    assert not list(tmp_path.glob("*.json"))

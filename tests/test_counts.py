@@ -15,7 +15,7 @@ from conversion.bench.counts import REFERENCE, count_model
 from conversion.bench.fingerprint import DISPATCH_FLAGS, machine_identity
 from conversion.cli import main as cli_main
 from conversion.errors import ResultsError
-from conversion.results.gate import COUNT_SPREAD, COUNT_THRESHOLD, CountRegression, gate_files
+from conversion.results.gate import COUNT_SPREAD, COUNT_THRESHOLD, CYCLES_THRESHOLD, CountRegression, gate_files
 from tests.test_gate import MACHINE, _record, _results, _rounds
 
 needs_valgrind = pytest.mark.skipif(not (shutil.which("valgrind") and available()),
@@ -58,7 +58,8 @@ def test_gate_fails_a_5_percent_rise_in_counts_even_at_one_row(tmp_path: Path,
     verdicts = json.loads(capsys.readouterr().out)
     assert not verdicts["performance"]["passed"]
     flagged = [r for r in verdicts["regressions"] if r["measure"] == "counts"]
-    assert {r["metric"] for r in flagged} == {"instructions/onnxruntime", "cycles/onnxruntime"}
+    # Instructions fail at +5%; estimated cycles have a wider threshold (the cache model's spread).
+    assert {r["metric"] for r in flagged} == {"instructions/onnxruntime"}
     assert all(r["effect"] == pytest.approx(0.05) for r in flagged)
     assert any("instructions per call (onnxruntime) +5.0%" in f for f in verdicts["performance"]["failures"])
 
@@ -79,6 +80,25 @@ def test_count_rule_names_the_path_and_the_size_of_the_rise() -> None:
     assert f"threshold {COUNT_THRESHOLD:.0%}" in reason
     assert CountRegression().fails(base, base) is None
     assert CountRegression().fails(base, dataclasses.replace(base, counts={})) is None  # baseline without counts
+
+
+def _cycles(instructions: float, cycles: float) -> dict[str, dict[str, float]]:
+    return {"native": {"instructions": instructions, "cycles": cycles}}
+
+
+def test_estimated_cycles_that_move_with_the_heap_layout_do_not_fail_the_gate(tmp_path: Path) -> None:
+    # Measured: XGBoost native at 256 rows, the same code in two processes (a fresh clone):
+    # 5,388,425 -> 5,386,974 instructions, 5,904,751 -> 6,451,284 estimated cycles (+9.3%).
+    baseline = _results(tmp_path / "b.json", _counted(_cycles(5_388_425, 5_904_751), seed=1))
+    moved = _results(tmp_path / "c.json", _counted(_cycles(5_386_974, 6_451_284), seed=2))
+    outcome = gate_files(baseline, moved)
+    assert outcome.exit_code == 0, outcome.render()
+    # Cycles that rise beyond the cache model's spread still fail, and say which threshold.
+    slower = _results(tmp_path / "s.json", _counted(_cycles(5_388_425, 5_904_751 * 1.2), seed=2))
+    outcome = gate_files(baseline, slower)
+    assert outcome.exit_code == 1
+    assert any("cycles per call (native) +20.0%" in f and f"threshold {CYCLES_THRESHOLD:.0%}" in f
+               for f in outcome.performance_failures)
 
 
 def test_machine_fingerprint_carries_the_cpu_dispatch_flags() -> None:

@@ -123,7 +123,9 @@ def run_benchmarks(
         stream = _stderr_or_inherit()
         code = run_child(cmd, env=env, stdout=stream, stderr=stream)
         if code == 5 or not tmp.is_file() or tmp.stat().st_size == 0:
-            what = "no benchmark was collected" if code == 5 else f"pytest exited with code {code}"
+            what = {5: "no benchmark was collected",
+                    0: "every selected benchmark was skipped: the SKIPPED lines say why"}.get(
+                        code, f"pytest exited with code {code}")
             raise ResultsError(f"the {profile} benchmark run wrote no results to {out} ({what}); see its output above")
     if code != 0:
         raise BenchmarkRunError(
