@@ -49,18 +49,25 @@ def _native(rows: list[dict[str, Any]]) -> dict[int, float]:
     return {r["batch"]: r["p50"] for r in rows if r["runtime"] == "native"}
 
 
+def _panels(n: int, width: float, height: float) -> tuple[plt.Figure, list[Any]]:
+    """A figure of ``n`` panels, three to a row, each ``width`` x ``height`` inches; the grid's
+    spare panels are hidden, and the ``n`` used ones returned in order."""
+    cols = min(n, 3)
+    nrows = math.ceil(n / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(width * cols, height * nrows), squeeze=False, layout="constrained")
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
 def latency_plot(framework: str, rows: list[dict[str, Any]]) -> bytes:
     """p50 latency vs batch size, log-log, one panel per model, one line per runtime."""
     by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by_model[r["model"]].append(r)
     models = sorted(by_model)
-    cols = min(len(models), 3)
-    nrows = math.ceil(len(models) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False, layout="constrained")
-    for ax in axes.flat[len(models):]:
-        ax.set_visible(False)
-    for ax, model in zip(axes.flat, models, strict=False):  # extra axes are hidden
+    fig, axes = _panels(len(models), 4.2, 3.2)
+    for ax, model in zip(axes, models, strict=True):
         lines: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
         for r in by_model[model]:
             lines[r.get("label") or r["runtime"]].append((r["batch"], r["p50"], r.get("p90", r["p50"])))
@@ -147,12 +154,8 @@ def history_plot(points: dict[str, list[tuple[str, int, float]]]) -> bytes:
     average across models would move with the mix of models in the files.
     """
     models = sorted(points)
-    cols = min(len(models), 3)
-    nrows = math.ceil(len(models) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(5.5 * cols, 3.4 * nrows), squeeze=False, layout="constrained")
-    for ax in axes.flat[len(models):]:
-        ax.set_visible(False)
-    for ax, model in zip(axes.flat, models, strict=False):  # extra axes are hidden
+    fig, axes = _panels(len(models), 5.5, 3.4)
+    for ax, model in zip(axes, models, strict=True):
         runs = sorted({p[0] for p in points[model]})
         for batch in sorted({p[1] for p in points[model]}):
             by_run = {p[0]: p[2] for p in points[model] if p[1] == batch}
