@@ -346,7 +346,8 @@ class CatBoostAdapter(Adapter):
         # while XGBoost, LightGBM and scikit-learn predict with the model's own setting. Use the
         # model's thread_count where it has one, so a model fitted with thread_count=1 predicts
         # on the thread that is timed and counted, as the other frameworks' models do.
-        threads = model.get_params().get("thread_count")
+        # (get_param, not get_params: a copy of every parameter is 2 us of a 57 us one-row call.)
+        threads = model.get_param("thread_count")
         if threads is None:
             return getattr(model, method)(X)
         return getattr(model, method)(X, thread_count=threads)
