@@ -212,6 +212,8 @@ def _print_recorded(recorded: _Recorded, fmt: str) -> None:
 
 def _choose_baseline(baseline: Path, current: Path, *, record: bool) -> Path | _Recorded:
     """The baseline file to gate against, or where this run was recorded as the machine type's first."""
+    if record and not baseline.exists() and baseline.suffix != ".json":
+        baseline.mkdir(parents=True)  # a project's first CI run: its baselines folder does not exist yet
     if not baseline.is_dir():
         return baseline
     from conversion.results.baseline_choice import find_baseline, known_machines, record_baseline

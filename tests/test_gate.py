@@ -354,6 +354,18 @@ def test_no_baseline_for_this_machine_type_is_recorded_not_failed(
     assert cli_main(["gate", "--baseline", str(folder), "--current", str(slowed), "--record-missing"]) == 1
 
 
+
+def test_a_projects_first_gate_creates_its_baselines_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The README's CI step on a project that has no baselines yet: record, do not fail.
+    folder = tmp_path / "benchmarks" / "baselines"
+    current = _results(tmp_path / "c.json", _suite(np.random.default_rng(26)))
+    assert cli_main(["gate", "--baseline", str(folder), "--current", str(current), "--record-missing"]) == 0
+    assert "recorded this run" in capsys.readouterr().err
+    assert [p.name for p in folder.iterdir()] == ["test-cpu-2cpu-x86_64.json"]
+    # Without --record-missing a missing path is still an input error, not a folder made up.
+    assert cli_main(["gate", "--baseline", str(tmp_path / "nowhere"), "--current", str(current)]) == 2
+    assert not (tmp_path / "nowhere").exists()
+
 # --- what was compared, and output for CI summaries ------------------------------------------
 
 def _renamed(records: list[Record], model: str) -> list[Record]:
