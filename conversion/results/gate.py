@@ -29,6 +29,13 @@ from conversion.errors import ResultsError
 from conversion.optional import import_optional
 from conversion.providers import CPU, provider_label
 from conversion.results.benchmark_runs import Record, Run, load_run, percentile
+from conversion.results.gate_figures import (
+    NOISE_ENVELOPE,
+    TAIL_MIN_EFFECT,
+    TAIL_MIN_ROUNDS,
+    TAIL_QUANTILES,
+    WALL_MIN_EFFECT,
+)
 
 __all__ = [
     "MIN_EFFECT",
@@ -40,6 +47,7 @@ __all__ = [
     "ParityBroken",
     "RatioRegression",
     "Rule",
+    "TailRegression",
     "benchmark_class",
     "gate_files",
     "gate_runs",
@@ -158,10 +166,16 @@ class RatioRegression:
     min_rounds: int = MIN_ROUNDS
     verdict: str = "performance"
     runtimes: frozenset[str] | None = None  # judge only rows of these runtimes; None: every row
+    clock: str = "cpu"  # "cpu": the ratios of CPU time; "wall": of wall time (waiting included)
+
+    @property
+    def measure(self) -> str:
+        return "time" if self.clock == "cpu" else "wall"
 
     def threshold(self, cls: str) -> float | None:
         """The class's minimum effect, or None when the class is not gated."""
-        return (self.min_effect or MIN_EFFECT[self.partner]).get(cls)
+        default = WALL_MIN_EFFECT if self.clock == "wall" else MIN_EFFECT[self.partner]
+        return (self.min_effect or default).get(cls)
 
     def test(self, current: Sequence[float], baseline: Sequence[float], cls: str) -> RatioJudgement:
         """Effect size and one-sided Mann-Whitney p-values of current vs baseline rounds."""
@@ -175,13 +189,16 @@ class RatioRegression:
         return RatioJudgement(effect, float(greater), float(less), float("inf") if threshold is None else threshold)
 
     def applies(self, rec: Record) -> bool:
-        return bool(rec.rounds_vs(self.partner)[0]) and (self.runtimes is None or rec.runtime in self.runtimes)
+        kind, rounds = rec.rounds_vs(self.partner, self.clock)
+        return bool(kind) and (self.clock == "cpu" or bool(rounds)) and (
+            self.runtimes is None or rec.runtime in self.runtimes)
 
     def comparable(self, current: Record, baseline: Record | None) -> str | None:
         """Why the pair cannot be judged, or None."""
         if baseline is None:
             return "new benchmark"
-        (kind, cur), (base_kind, base) = current.rounds_vs(self.partner), baseline.rounds_vs(self.partner)
+        (kind, cur), (base_kind, base) = (current.rounds_vs(self.partner, self.clock),
+                                          baseline.rounds_vs(self.partner, self.clock))
         if kind != base_kind:
             return f"ratio kinds differ ({base_kind} vs {kind})"
         if min(len(cur), len(base)) < self.min_rounds:
@@ -195,16 +212,17 @@ class RatioRegression:
         rec = current or baseline
         assert rec is not None
         cls = benchmark_class(rec)
-        metric = rec.rounds_vs(self.partner)[0]
+        metric = rec.rounds_vs(self.partner, self.clock)[0] + (" wall" if self.clock == "wall" else "")
         if current is None:
             return Change(key, cls, baseline, None, "missing", note="in the baseline, not in the current run",
-                          metric=metric)
+                          metric=metric, measure=self.measure)
         why_not = self.comparable(current, baseline)
         if why_not is not None:
             return Change(key, cls, baseline, current, "new" if baseline is None else "unjudged", note=why_not,
-                          metric=metric)
+                          metric=metric, measure=self.measure)
         assert baseline is not None
-        cur_rounds, base_rounds = current.rounds_vs(self.partner)[1], baseline.rounds_vs(self.partner)[1]
+        cur_rounds = current.rounds_vs(self.partner, self.clock)[1]
+        base_rounds = baseline.rounds_vs(self.partner, self.clock)[1]
         j = self.test(cur_rounds, base_rounds, cls)
         if j.p_greater < self.alpha and j.effect >= j.threshold:
             verdict = "regression"
@@ -214,7 +232,7 @@ class RatioRegression:
             verdict = "unchanged"
         return Change(key, cls, baseline, current, verdict, j.effect, j.p_greater, j.threshold, metric=metric,
                       baseline_ratio=percentile(base_rounds, 50), current_ratio=percentile(cur_rounds, 50),
-                      name=current.name)
+                      name=current.name, measure=self.measure)
 
     def fails(self, current: Record, baseline: Record | None) -> str | None:
         if not self.applies(current):
@@ -228,7 +246,68 @@ class RatioRegression:
         return [self.judge(key, current, baseline)] if rec is not None and self.applies(rec) else []
 
 
-DEFAULT_RULES: tuple[Rule, ...] = (ParityBroken(), RatioRegression("native"), RatioRegression("reference"))
+DEFAULT_RULES: tuple[Rule, ...] = (ParityBroken(), RatioRegression("native"), RatioRegression("reference"),
+                                   RatioRegression("reference", clock="wall"))
+
+
+# --- tails: p90 and p99 of the tail block ------------------------------------------------------
+# A median does not move when 1 call in 10 gets 10x slower; p99 does. The tail block
+# (bench/measure.py) times a few hundred extra calls against the reference model, interleaved,
+# so a busy machine slows both sides of each ratio. For each quantile q the rule counts the current
+# rounds beyond the baseline's q-quantile times (1 + minimum effect): unchanged code puts at most
+# (100 - q)% of its rounds there, so a binomial test says whether the current run put significantly
+# more; and the quantile itself must have risen by the minimum effect.
+
+
+@dataclass(frozen=True)
+class TailRegression:
+    """The p90 or p99 of a row's per-call CPU ratio (vs the reference) rose, significantly and materially."""
+
+    quantiles: tuple[int, ...] = TAIL_QUANTILES
+    min_effect: Mapping[int, float] = field(default_factory=lambda: dict(TAIL_MIN_EFFECT))
+    alpha: float = ALPHA
+    min_rounds: int = TAIL_MIN_ROUNDS
+    verdict: str = "performance"
+    partner: str | None = "reference"
+    runtimes: frozenset[str] | None = None
+    measure: str = "tail"
+
+    def applies(self, rec: Record) -> bool:
+        return bool(rec.tail_ratio_rounds) and (self.runtimes is None or rec.runtime in self.runtimes)
+
+    def judge_quantile(self, key: str, q: int, current: Record, baseline: Record) -> Change:
+        cur, base = current.tail_ratio_rounds, baseline.tail_ratio_rounds
+        cls, metric = benchmark_class(current), f"p{q} {current.rounds_vs('reference', 'tail')[0]}"
+        if min(len(cur), len(base)) < self.min_rounds:
+            return Change(key, cls, baseline, current, "unjudged", metric=metric, measure=self.measure,
+                          note=f"fewer than {self.min_rounds} tail rounds (large batches: the time budget)")
+        import_optional("scipy", "bench", "judge benchmark tails")
+        from scipy.stats import binomtest
+        limit = self.min_effect[q]
+        before, now = percentile(base, q), percentile(cur, q)
+        beyond = sum(r > before * (1 + limit) for r in cur)
+        p = binomtest(beyond, len(cur), 1 - q / 100, alternative="greater").pvalue
+        effect = now / before - 1
+        verdict = "regression" if p < self.alpha and effect >= limit else "unchanged"
+        return Change(key, cls, baseline, current, verdict, effect, float(p), limit, metric=metric,
+                      baseline_ratio=before, current_ratio=now, name=current.name, measure=self.measure,
+                      note=f"{beyond}/{len(cur)} calls beyond {1 + limit:.3g}x the baseline's p{q}")
+
+    def changes(self, key: str, current: Record | None, baseline: Record | None) -> list[Change]:
+        if current is None or baseline is None or not (self.applies(current) and self.applies(baseline)):
+            return []
+        return [self.judge_quantile(key, q, current, baseline) for q in self.quantiles]
+
+    def fails(self, current: Record, baseline: Record | None) -> str | None:
+        flagged = [c for c in self.changes(current.key, current, baseline) if c.verdict == "regression"]
+        if not flagged:
+            return None
+        return f"{current.name or current.key}: tail " + ", ".join(
+            f"{c.metric} {c.effect:+.0%} ({c.note}; minimum {c.threshold:.0%}, binomial p={c.p_value:.2g})"
+            for c in flagged)
+
+
+DEFAULT_RULES = (*DEFAULT_RULES, TailRegression())
 
 
 # --- instruction counts (--counts): the second performance measure ---------------------------
@@ -326,7 +405,10 @@ class Change:
         """A regression as one line of the gate's verdict."""
         return (f"{self.name or self.key}: {self.metric} ratio +{self.effect or 0.0:.0%} "
                 f"(minimum {self.threshold or 0.0:.0%}, Mann-Whitney p={self.p_value or 0.0:.2g})")
-    measure: str = "time"  # which measure judged it: "time" (interleaved ratios) or "counts" (instructions)
+    # which measure judged it: "time" (interleaved CPU ratios), "wall" (wall-time ratios), "tail"
+    # (p90/p99 of the tail block) or "counts" (instructions)
+    measure: str = "time"
+    where: tuple[str, ...] = ()  # where the work went: the origins and ops that grew most (explain.py)
 
 
 @dataclass
@@ -479,15 +561,12 @@ def gate_runs(
             if rule.verdict == "parity":
                 if reason not in parity:  # one line per model, not one per row of that model
                     parity.append(reason)
-            elif rule.partner is not None and counts_unchanged(cur, base):
-                noise.append(reason)
-            elif rule.partner is not None and counts_missing(cur, base):
-                unconfirmed.append(reason)
             else:
-                performance.append(reason)
+                kind, reason = qualify(rule, cur, base, reason)
+                {"noise": noise, "unconfirmed": unconfirmed, "fail": performance}[kind].append(reason)
     if noise:
         notes.append(f"{len(noise)} time-ratio rise(s) on rows whose instruction counts did not rise are runner noise "
-                     "(the same call did the same work), reported, not failed: " + "; ".join(noise))
+                     "(the same call did the same work) within what unchanged runs showed for their class, reported, not failed: " + "; ".join(noise))
     if unconfirmed:
         notes.append(f"{len(unconfirmed)} time-ratio rise(s) on rows the baseline counted but this run did not: on "
                      "this baseline instruction counts decide (a time ratio alone moves with the runner's load), "
@@ -517,13 +596,54 @@ def counts_missing(current: Record, baseline: Record | None) -> bool:
     return baseline is not None and bool(baseline.counts) and not current.counts
 
 
+def envelope(change: Change) -> float | None:
+    """The largest rise unchanged runs showed for this change's partner and class (gate_figures.py)."""
+    partner = "native" if change.metric == "onnx/native" else "reference"
+    return NOISE_ENVELOPE.get(partner, {}).get(change.cls)
+
+
+def within_envelope(change: Change) -> bool:
+    """Whether noise has ever moved a CPU time ratio this much: only then may flat counts forgive it."""
+    limit = envelope(change)
+    return change.measure == "time" and limit is not None and (change.effect or 0.0) <= limit
+
+
+def _beyond(change: Change) -> str:
+    limit = envelope(change)
+    return (f"{change.metric} +{change.effect or 0.0:.0%} is beyond the "
+            f"{'+' + format(limit, '.0%') if limit is not None else 'unmeasured'} that unchanged runs showed for "
+            f"{change.cls}, so flat instruction counts do not excuse it: the extra time is work they cannot see "
+            "(kernel time, page faults, other threads)")
+
+
+def qualify(rule: Rule, current: Record, baseline: Record | None, reason: str) -> tuple[str, str]:
+    """How a performance rule's failure counts: ("noise" | "unconfirmed" | "fail", the reason to show).
+
+    Only a CPU time-ratio rise can be excused, and only within the envelope of its class; wall time,
+    tails and counts measure what the counts cannot vouch for.
+    """
+    if not (isinstance(rule, RatioRegression) and rule.clock == "cpu") or baseline is None:
+        return "fail", reason
+    flat, missing = counts_unchanged(current, baseline), counts_missing(current, baseline)
+    if not (flat or missing):
+        return "fail", reason
+    change = rule.judge(current.key, current, baseline)
+    if within_envelope(change):
+        return ("noise" if flat else "unconfirmed"), reason
+    return "fail", f"{reason}; {_beyond(change)}"
+
+
 def _time_only(change: Change) -> Change:
     """A time-ratio regression as instruction counts qualify it: noise, unconfirmed, or as it is."""
     if change.measure != "time" or change.verdict != "regression" or change.current is None:
         return change
-    if counts_unchanged(change.current, change.baseline):
-        return replace(change, verdict="noise", note="time ratio rose, instruction counts did not: runner noise")
-    if counts_missing(change.current, change.baseline):
+    flat, missing = counts_unchanged(change.current, change.baseline), counts_missing(change.current, change.baseline)
+    if (flat or missing) and not within_envelope(change):
+        return replace(change, note=_beyond(change))
+    if flat:
+        return replace(change, verdict="noise", note="time ratio rose within what unchanged runs showed, instruction "
+                                                     "counts did not: runner noise")
+    if missing:
         return replace(change, verdict="unconfirmed",
                        note="time ratio rose; the baseline counted this row, this run did not (bench --counts)")
     return change
