@@ -30,12 +30,14 @@ __all__ = ["measure", "op_profile", "tail_fields"]
 # reference only, within a time budget per row.
 TAIL_BUDGET_S = 0.3
 TAIL_ROUNDS = (30, 400)  # fewest, most
+TAIL_CHEAP_S = 2e-3  # calls (with the reference) cheaper than this get at least 133 rounds
 PROFILE_CALLS = 20  # onnxruntime profiler: calls per row, on a session of its own
 
 
 def tail_fields(pairing: Pairing, per_call_s: float) -> dict[str, list[float]]:
     """Extra interleaved rounds, target vs reference: the per-call samples the tail rule judges."""
-    n = int(min(TAIL_ROUNDS[1], max(TAIL_ROUNDS[0], TAIL_BUDGET_S / max(per_call_s, 1e-9))))
+    fewest = TAIL_ROUNDS[0] if per_call_s > TAIL_CHEAP_S else TAIL_ROUNDS[1] // 3  # a busy machine slows calls
+    n = int(min(TAIL_ROUNDS[1], max(fewest, TAIL_BUDGET_S / max(per_call_s, 1e-9))))
     rounds = interleave.measure(pairing.target, {"reference": pairing.partners["reference"]}, rounds=n,
                                 warmup_rounds=0, target_clock=pairing.target_clock)
     return {"tail_ratio_rounds": rounds.cpu_ratios("reference"),

@@ -17,7 +17,7 @@ and ``prove_gate --injections`` (docs/gate.md has the trials and rates).
 
 from __future__ import annotations
 
-__all__ = ["NOISE_ENVELOPE", "TAIL_MIN_EFFECT", "TAIL_MIN_ROUNDS", "TAIL_QUANTILES", "WALL_MIN_EFFECT"]
+__all__ = ["NOISE_ENVELOPE", "TAIL_MIN_EFFECT", "TAIL_MIN_ROUNDS", "TAIL_MIN_SHARE", "TAIL_QUANTILES", "WALL_MIN_EFFECT"]
 
 # Largest rise of the median CPU ratio between unchanged runs, by partner and class:
 NOISE_ENVELOPE: dict[str, dict[str, float]] = {
@@ -35,17 +35,23 @@ NOISE_ENVELOPE: dict[str, dict[str, float]] = {
     },
 }
 
-# Wall-time ratio vs the reference model: the minimum rise that fails, per class. Wall time takes
-# every preemption of a busy machine, unlike CPU time, so the bars sit above the CPU ones; a call
-# that starts to wait 200 us at one row (35 -> 325 us) moves it about 9x.
-WALL_MIN_EFFECT: dict[str, float] = {
-    "native/tiny": 1.0, "native/medium": 0.75, "native/large": 0.75,
-    "onnx-cpu-1thread/tiny": 1.0, "onnx-cpu-1thread/medium": 0.35, "onnx-cpu-1thread/large": 0.35,
-}
+# Wall-time ratio vs the reference model: the minimum rise that fails, per class. Measured with
+# prove_gate --injections (20 runs each, load 7-12 plus a spinning process when busy): at one row
+# unchanged runs moved it -29%..+25%, a 200 us wait per call +447% or more. From 256 rows wall
+# time takes every preemption of a busy 2-core machine: unchanged runs moved it up to +545%
+# (median ratio), more than the wait did in some trials, so those classes are reported, not
+# gated, and native rows were not measured.
+WALL_MIN_EFFECT: dict[str, float] = {"onnx-cpu-1thread/tiny": 1.0}
 
 # Tails: a quantile of the tail block's CPU ratios (target vs reference per round) regresses when
 # it rose by at least this much and significantly more rounds than the quantile allows lie beyond
 # the baseline's quantile times (1 + this) (one-sided binomial test).
 TAIL_QUANTILES = (90, 99)
+# Measured (same runs): unchanged p90 moved -8%..+11%, p99 -76%..+434%; one busy one-row run of
+# unchanged code put 10 of 400 calls (2.5%) beyond 3x the baseline's p99, a real tail of the busy
+# machine that the binomial test alone called significant. A 10x tail on 1 call in 10 put 7-12% of
+# calls beyond 2x the baseline's p99. So a quantile also needs at least TAIL_MIN_SHARE of the calls
+# beyond its bar: 4 times what the quantile allows.
 TAIL_MIN_EFFECT: dict[int, float] = {90: 1.0, 99: 1.0}
+TAIL_MIN_SHARE: dict[int, float] = {90: 0.4, 99: 0.04}
 TAIL_MIN_ROUNDS = 100  # fewer rounds hold no p99 worth judging (4096 rows: the budget allows ~30)
