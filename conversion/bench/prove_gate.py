@@ -157,7 +157,8 @@ def _record(cfg: Config, raw: dict[str, Any], tail: dict[str, list[float]] | Non
         first_call_s=None, peak_rss_mb=None, ratio_kind=ratios["ratio_kind"],
         ratio_rounds=tuple(ratios["ratio_rounds"]),
         ref_ratio_rounds=tuple(ratios["ref_ratio_rounds"]), name=cfg.name, group="",
-        wall_ratio_rounds=tuple(ratios["wall_ratio_rounds"]), wall_ref_ratio_rounds=tuple(ratios["wall_ref_ratio_rounds"]),
+        wall_ratio_rounds=tuple(ratios["wall_ratio_rounds"]),
+        wall_ref_ratio_rounds=tuple(ratios["wall_ref_ratio_rounds"]),
         reference_cpu_s=ratios["reference_cpu_s"], wait_s=ratios["wait_s"],
         **{k: tuple(v) for k, v in (tail or {}).items()},
     )
@@ -251,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--from-raw", type=Path, help="re-judge the runs saved by --raw instead of measuring")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--injections", action="store_true",
-                        help="prove the gate on slowdowns counts cannot see (kernel, wait, faults, tail; prove_blind.py)")
+                        help="prove the gate on slowdowns counts cannot see (kernel, wait, faults, tail)")
     parser.add_argument("--trials", type=int, default=20, help="--injections: runs of each slowdown per load")
     parser.add_argument("--only", default="kernel,wait,faults,tail", help="--injections: which slowdowns")
     parser.add_argument("--counts", action="store_true",

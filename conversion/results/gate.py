@@ -37,6 +37,7 @@ from conversion.results.gate_figures import (
     TAIL_QUANTILES,
     WALL_MIN_EFFECT,
 )
+from conversion.results.where import where
 
 __all__ = [
     "MIN_EFFECT",
@@ -479,7 +480,8 @@ class GateOutcome:
             "notes": self.notes,
             # which measure flagged each regression, and by how much (the report reads this)
             "regressions": [{"key": c.key, "measure": c.measure, "metric": c.metric, "effect": c.effect,
-                             "threshold": c.threshold} for c in self.changes if c.verdict == "regression"],
+                             "threshold": c.threshold, "where": list(c.where)}
+                            for c in self.changes if c.verdict == "regression"],
             "machine_differences": {k: list(v) for k, v in self.machine_differences.items()},
             **{label: {"path": str(run.path), "commit": run.commit, "datetime": run.datetime}
                for label, run in (("baseline", self.baseline), ("current", self.current))},
@@ -488,6 +490,7 @@ class GateOutcome:
                  "effect": c.effect,
                  "p_value": c.p_value, "threshold": c.threshold, "note": c.note,
                  "baseline_ratio": c.baseline_ratio, "current_ratio": c.current_ratio,
+                 "where": list(c.where),
                  "baseline_p50_s": c.baseline.p50 if c.baseline else None,
                  "current_p50_s": c.current.p50 if c.current else None}
                 for c in self.changes
@@ -569,13 +572,14 @@ def gate_runs(
                 {"noise": noise, "unconfirmed": unconfirmed, "fail": performance}[kind].append(reason)
     if noise:
         notes.append(f"{len(noise)} time-ratio rise(s) on rows whose instruction counts did not rise are runner noise "
-                     "(the same call did the same work) within what unchanged runs showed for their class, reported, not failed: " + "; ".join(noise))
+                     "(the same call did the same work) within what unchanged runs showed for their class, "
+                     "reported, not failed: " + "; ".join(noise))
     if unconfirmed:
         notes.append(f"{len(unconfirmed)} time-ratio rise(s) on rows the baseline counted but this run did not: on "
                      "this baseline instruction counts decide (a time ratio alone moves with the runner's load), "
                      "so they are unconfirmed, not failed; confirm with `onnxgate bench --counts` and a gate of "
                      "that run: " + "; ".join(unconfirmed))
-    changes = [_time_only(change) for rule in rules if rule.verdict == "performance"
+    changes = [_explained(_time_only(change)) for rule in rules if rule.verdict == "performance"
                for k in sorted(set(base_by_key) | set(cur_by_key))
                for change in rule.changes(k, cur_by_key.get(k), base_by_key.get(k))]
     return GateOutcome(baseline, current, changes, parity, performance, software, differences, notes)
@@ -634,6 +638,13 @@ def qualify(rule: Rule, current: Record, baseline: Record | None, reason: str) -
     if within_envelope(change):
         return ("noise" if flat else "unconfirmed"), reason
     return "fail", f"{reason}; {_beyond(change)}"
+
+
+def _explained(change: Change) -> Change:
+    """A regression with where its work went (where.py): the origins and ops that grew most."""
+    if change.verdict != "regression" or change.current is None or change.baseline is None:
+        return change
+    return replace(change, where=where(change.current, change.baseline))
 
 
 def _time_only(change: Change) -> Change:

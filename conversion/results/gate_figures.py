@@ -17,7 +17,8 @@ and ``prove_gate --injections`` (docs/gate.md has the trials and rates).
 
 from __future__ import annotations
 
-__all__ = ["NOISE_ENVELOPE", "TAIL_MIN_EFFECT", "TAIL_MIN_ROUNDS", "TAIL_MIN_SHARE", "TAIL_QUANTILES", "WALL_MIN_EFFECT"]
+__all__ = ["NOISE_ENVELOPE", "TAIL_MIN_EFFECT", "TAIL_MIN_ROUNDS", "TAIL_MIN_SHARE", "TAIL_QUANTILES",
+           "WALL_MIN_EFFECT"]
 
 # Largest rise of the median CPU ratio between unchanged runs, by partner and class:
 NOISE_ENVELOPE: dict[str, dict[str, float]] = {
