@@ -30,7 +30,7 @@ __all__ = ["measure", "op_profile", "tail_fields"]
 # reference only, within a time budget per row.
 TAIL_BUDGET_S = 0.3
 TAIL_ROUNDS = (30, 400)  # fewest, most
-TAIL_CHEAP_S = 2e-3  # calls (with the reference) cheaper than this get at least 133 rounds
+TAIL_CHEAP_S = 10e-3  # calls (with the reference) cheaper than this get at least 133 rounds
 PROFILE_CALLS = 20  # onnxruntime profiler: calls per row, on a session of its own
 
 

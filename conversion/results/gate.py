@@ -256,9 +256,9 @@ DEFAULT_RULES: tuple[Rule, ...] = (ParityBroken(), RatioRegression("native"), Ra
 # A median does not move when 1 call in 10 gets 10x slower; p99 does. The tail block
 # (bench/measure.py) times a few hundred extra calls against the reference model, interleaved,
 # so a busy machine slows both sides of each ratio. For each quantile q the rule counts the current
-# rounds beyond the baseline's q-quantile times (1 + minimum effect): unchanged code puts at most
-# (100 - q)% of its rounds there, so a binomial test says whether the current run put significantly
-# more; the quantile itself must have risen by the minimum effect, and the calls beyond the bar must
+# rounds beyond the baseline's q-quantile times (1 + minimum effect), and Fisher's exact test says
+# whether significantly more of them lie there than of the baseline's own (a baseline with a tail of
+# its own raises the bar and its share alike); the quantile itself must have risen by the minimum effect, and the calls beyond the bar must
 # be at least 4 times the quantile's share (a busy machine has tails of its own: gate_figures.py).
 
 
@@ -285,11 +285,14 @@ class TailRegression:
             return Change(key, cls, baseline, current, "unjudged", metric=metric, measure=self.measure,
                           note=f"fewer than {self.min_rounds} tail rounds (large batches: the time budget)")
         import_optional("scipy", "bench", "judge benchmark tails")
-        from scipy.stats import binomtest
+        from scipy.stats import fisher_exact
         limit = self.min_effect[q]
         before, now = percentile(base, q), percentile(cur, q)
-        beyond = sum(r > before * (1 + limit) for r in cur)
-        p = binomtest(beyond, len(cur), 1 - q / 100, alternative="greater").pvalue
+        bar = before * (1 + limit)
+        beyond, base_beyond = sum(r > bar for r in cur), sum(r > bar for r in base)
+        # Fisher's exact test: more of the current calls beyond the bar than of the baseline's own?
+        p = fisher_exact([[beyond, len(cur) - beyond], [base_beyond, len(base) - base_beyond]],
+                         alternative="greater").pvalue
         effect = now / before - 1
         material = effect >= limit and beyond >= TAIL_MIN_SHARE.get(q, 0.0) * len(cur)
         verdict = "regression" if p < self.alpha and material else "unchanged"
@@ -307,7 +310,7 @@ class TailRegression:
         if not flagged:
             return None
         return f"{current.name or current.key}: tail " + ", ".join(
-            f"{c.metric} {c.effect:+.0%} ({c.note}; minimum {c.threshold:.0%}, binomial p={c.p_value:.2g})"
+            f"{c.metric} {c.effect:+.0%} ({c.note}; minimum {c.threshold:.0%}, Fisher p={c.p_value:.2g})"
             for c in flagged)
 
 

@@ -29,8 +29,9 @@ NOISE_ENVELOPE: dict[str, dict[str, float]] = {
     },
     "reference": {
         # prove_gate (210 pairs per benchmark, load 4-9): 1 row 31-44%, 256 rows 4-13% (RandomForest
-        # +10.5% and +11% in CI and `onnxgate run`s), 4096 rows 1.4-22%.
-        "onnx-cpu-1thread/tiny": 0.45, "onnx-cpu-1thread/medium": 0.13, "onnx-cpu-1thread/large": 0.22,
+        # +10.5% and +11% in CI and `onnxgate run`s), 4096 rows 1.4-22%. prove_gate --injections at
+        # load 13-19 (380 pairs): one row up to +81%.
+        "onnx-cpu-1thread/tiny": 0.85, "onnx-cpu-1thread/medium": 0.13, "onnx-cpu-1thread/large": 0.22,
         # native rows against the reference: 35% (1 row), 52% (256), 36% (4096)
         "native/tiny": 0.52, "native/medium": 0.52, "native/large": 0.52,
     },
@@ -54,5 +55,5 @@ TAIL_QUANTILES = (90, 99)
 # calls beyond 2x the baseline's p99. So a quantile also needs at least TAIL_MIN_SHARE of the calls
 # beyond its bar: 4 times what the quantile allows.
 TAIL_MIN_EFFECT: dict[int, float] = {90: 1.0, 99: 1.0}
-TAIL_MIN_SHARE: dict[int, float] = {90: 0.4, 99: 0.04}
+TAIL_MIN_SHARE: dict[int, float] = {90: 0.06, 99: 0.04}
 TAIL_MIN_ROUNDS = 100  # fewer rounds hold no p99 worth judging (4096 rows: the budget allows ~30)
