@@ -172,6 +172,9 @@ def gate_command(args: argparse.Namespace) -> int:
         if isinstance(baseline, _Recorded):
             _print_recorded(baseline, fmt)
             return 0
+        if isinstance(baseline, str):
+            _print_skipped(baseline, fmt)
+            return 0
         outcome = gate_files(baseline, args.current, force=args.force)
     except ResultsError as exc:
         return emit_error("gate", str(exc), as_json=args.json)
@@ -210,28 +213,38 @@ def _print_recorded(recorded: _Recorded, fmt: str) -> None:
               "this job's artifact) so later runs on this machine type are gated.")
 
 
-def _choose_baseline(baseline: Path, current: Path, *, record: bool) -> Path | _Recorded:
-    """The baseline file to gate against, or where this run was recorded as the machine type's first."""
-    if record and not baseline.exists() and baseline.suffix != ".json":
-        baseline.mkdir(parents=True)  # a project's first CI run: its baselines folder does not exist yet
-    if not baseline.is_dir():
-        return baseline
-    from conversion.results.baseline_choice import find_baseline, known_machines, record_baseline
+def _print_skipped(reason: str, fmt: str) -> None:
+    """The one line of a skipped gate, in the format asked for (stdout: it is the verdict)."""
+    if fmt == "json":
+        import json
+
+        print(json.dumps({"exit_code": 0, "gated": False, "gate_skipped": reason}, indent=2))
+    elif fmt == "markdown":
+        print(f"### onnxgate gate: ⚠️ skipped\n\n{reason}\n")
+    else:
+        print(reason)
+
+
+def _choose_baseline(baseline: Path, current: Path, *, record: bool) -> Path | _Recorded | str:
+    """The baseline file to gate against, where this run was recorded as the machine type's first,
+    or (a str) the one line saying why the gate was skipped."""
+    from conversion.results.baseline_choice import choose_baseline, machine_label, record_baseline
     from conversion.results.benchmark_runs import load_run
 
+    if not baseline.is_dir() and baseline.suffix == ".json":
+        return baseline  # a baseline file: gate_files says what is wrong with it, if anything
     run = load_run(current)
-    found = find_baseline(baseline, run)
-    if found is not None:
-        print(f"onnxgate gate: baseline for this machine type: {found}", file=sys.stderr)
-        return found
-    machine = f"{run.machine.get('cpu_model')} ({run.machine.get('cpu_count')} cpus, {run.machine.get('arch')})"
+    choice = choose_baseline(baseline, run)
+    if choice.path is not None:
+        print(f"onnxgate gate: baseline for this machine type: {choice.path}", file=sys.stderr)
+        return choice.path
+    assert choice.skipped is not None
     if not record:
-        have = "; ".join(known_machines(baseline)) or "none"
-        raise ResultsError(f"{baseline} has no baseline for this machine type, {machine} (it has: {have}); "
-                           "pass --record-missing to record this run as its baseline, then commit that file")
+        return choice.skipped
+    baseline.mkdir(parents=True, exist_ok=True)  # a project's first CI run: its baselines folder may not exist yet
     saved = record_baseline(baseline, run)
+    machine = machine_label(run.machine)
     print(f"onnxgate gate: no baseline for this machine type, {machine}, in {baseline}: recorded this run as "
           f"{saved}; nothing was gated. Commit that file so later runs on this machine type are gated.",
           file=sys.stderr)
     return _Recorded(saved, machine)
-
