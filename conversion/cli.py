@@ -125,6 +125,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if outcome.gate_error:
         print(f"onnxgate run: error: {outcome.gate_error}", file=sys.stderr)
     lines.append(f"report: {outcome.index}")
+    lines += (outcome.gate or {}).get("regressions", [])  # last: which benchmarks regressed, and why
     data = {"report": str(outcome.index), "results": str(outcome.results_file), "exit_code": outcome.exit_code,
             "models": [{k: v[k] for k in ("model", "answer", "exact", "headline", "crossover")} for v in verdicts],
             "gate": {k: outcome.gate.get(k) for k in ("passed", "summary", "gate_skipped")} if outcome.gate else None,

@@ -189,7 +189,8 @@ def gate_view(baseline: Path, current: Path) -> dict[str, Any]:
     tally = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
     return {"passed": outcome.exit_code == 0,
             "summary": f"parity {parity}, performance {perf} against {baseline} ({tally})",
-            "columns": columns, "rows": rows, "text": outcome.render(), "data": data}
+            "columns": columns, "rows": rows, "text": outcome.render(), "data": data,
+            "regressions": outcome.regression_lines()}
 
 
 def run_job(opts: JobOptions) -> JobOutcome:

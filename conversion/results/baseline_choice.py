@@ -9,6 +9,7 @@ record this one (or, with ``--record-missing``, the current run becomes its base
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass
@@ -19,8 +20,8 @@ from conversion.atomic import write_text_atomic
 from conversion.errors import ResultsError
 from conversion.results.benchmark_runs import Run, load_run
 
-__all__ = ["BaselineChoice", "baseline_name", "choose_baseline", "find_baseline", "fingerprint_differences",
-           "known_machines", "machine_label", "record_baseline", "save_compact"]
+__all__ = ["HISTORY_LIMIT", "BaselineChoice", "accept_baseline", "baseline_name", "choose_baseline", "find_baseline",
+           "fingerprint_differences", "known_machines", "machine_label", "record_baseline", "save_compact"]
 
 
 def fingerprint_differences(baseline: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -138,3 +139,39 @@ def save_compact(results: Path, target: Path, *, extra: dict[str, Any] | None = 
         bench.get("stats", {}).pop("data", None)
     doc.update(extra or {})
     return write_text_atomic(target, json.dumps(doc, indent=1) + "\n")
+
+
+# How many earlier baselines a baseline file remembers: enough to see when and why it moved.
+HISTORY_LIMIT = 10
+_REMEMBERED_VERSIONS = ("onnxruntime", "onnx", "numpy", "onnxgate", "onnxgate_commit", "xgboost", "lightgbm",
+                        "catboost", "scikit-learn", "python")
+
+
+def _facts_of(run: Run) -> dict[str, Any]:
+    """What a baseline was: when, from which commit, with which libraries and models."""
+    software = run.software
+    models: dict[str, dict[str, Any]] = {}
+    for rec in run.records:
+        facts = models.setdefault(rec.model, {})
+        facts.update({k: v for k, v in rec.model_facts.items() if k in ("trees", "onnx_bytes", "file_sha256")})
+        if rec.onnx_bytes is not None:
+            facts.setdefault("onnx_bytes", rec.onnx_bytes)
+    return {"recorded": run.datetime, "commit": run.commit, "dirty": run.dirty,
+            "versions": {k: software[k] for k in _REMEMBERED_VERSIONS if k in software}, "models": models}
+
+
+def accept_baseline(target: Path, current: Run, *, why: str = "") -> Run | None:
+    """Makes ``current`` the baseline at ``target``; returns the baseline it replaced, or None.
+
+    The replaced file's facts go first into the new file's ``onnxgate_baseline_history`` (with
+    the time and the reason of the change), so the report can show when and why it moved.
+    """
+    previous = load_run(target) if target.is_file() else None
+    history: list[dict[str, Any]] = []
+    if previous is not None:
+        entry = {**_facts_of(previous), "replaced": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                 "replaced_by_commit": current.commit, "why": why}
+        history = [entry, *previous.history][:HISTORY_LIMIT]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_compact(current.path, target, extra={"onnxgate_baseline_history": history})
+    return previous

@@ -384,9 +384,30 @@ class GateOutcome:
                 "check that the current run measured the baseline's benchmarks")
         return f"nothing was compared: {', '.join(why)}; {hint}"
 
+    @property
+    def regressed(self) -> list[Change]:
+        return [c for c in self.changes if c.verdict == "regression"]
+
+    @property
+    def explanations(self) -> dict[str, Any]:
+        """What changed (model, libraries, onnxgate, commit, machine): ``{"run": [...], "models": {...}}``."""
+        from conversion.results.explain import explain
+
+        return explain(self.baseline, self.current, sorted({c.key.partition("|")[0] for c in self.regressed}))
+
+    def regression_lines(self) -> list[str]:
+        """One line per regressed benchmark with its cause, for the end of a console output."""
+        from conversion.results.explain import cause_of
+
+        why = self.explanations
+        return [f"REGRESSED {c.key}: {c.metric} {c.effect or 0.0:+.0%} ({c.measure}); cause: "
+                f"{cause_of(why, c.key.partition('|')[0])}" for c in self.regressed]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "exit_code": self.exit_code,
+            "explanations": self.explanations,
+            "baseline_history": self.baseline.history,
             "nothing_compared": self.nothing_compared,
             "benchmarks": self.benchmarks,
             "parity": {"passed": not self.parity_failures, "failures": self.parity_failures},
