@@ -181,7 +181,7 @@ def test_regression_exits_1_with_a_table(tmp_path: Path, baseline: Path, capsys:
     assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current)]) == 1
     out = capsys.readouterr().out
     assert "performance verdict: FAIL" in out and "parity verdict: pass" in out
-    assert "REGRESSION" in out and "xgboost None -> 3.3.0" in out
+    assert "REGRESSION" in out and "libraries: xgboost absent → 3.3.0" in out
 
 
 def test_parity_break_is_its_own_verdict(tmp_path: Path, baseline: Path, capsys: pytest.CaptureFixture[str]) -> None:

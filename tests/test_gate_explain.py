@@ -72,17 +72,19 @@ def test_swapped_files_are_warned_about_first(runs: dict) -> None:
 
 
 def test_a_library_upgrade_is_named_per_regressed_model(runs: dict, tmp_path: Path) -> None:
-    # The file as an onnxruntime upgrade would record it (the retrained model left aside).
+    # The baseline as a numpy upgrade would have recorded it (onnxruntime's would also stop the
+    # reference ratios being judged): the regressed model's line names the model and the library.
     doc = json.loads(Path(runs["base"]).read_text())
     software = doc["machine_info"]["onnxgate"]["software"]
-    old = software["onnxruntime"]
-    software["onnxruntime"] = "1.22.0"
+    now = software["numpy"]
+    software["numpy"] = "1.26.4"
     older = tmp_path / "older.json"
     older.write_text(json.dumps(doc))
-    _, out, _ = _gate(runs["repo"], "--baseline", older, "--current", runs["retrained"], "--json")
+    code, out, _ = _gate(runs["repo"], "--baseline", older, "--current", runs["retrained"], "--json")
     why = json.loads(out)["explanations"]
-    assert f"onnxruntime 1.22.0 → {old}" in why["run"][1]
-    assert why["models"]["churn"][1] == f"libraries: onnxruntime 1.22.0 → {old}"
+    assert code == 1 and f"libraries: numpy 1.26.4 → {now}" in why["run"]
+    assert why["models"]["churn"][0].startswith("model changed: 100 → 300 trees")
+    assert why["models"]["churn"][1] == f"libraries: numpy 1.26.4 → {now}"
 
 
 def test_accept_records_the_run_keeps_the_history_and_the_next_gate_passes(runs: dict, tmp_path: Path) -> None:

@@ -20,9 +20,10 @@ from conversion.results.gate_table import short_commit
 
 __all__ = ["cause_of", "explain", "model_changes", "swapped_warning"]
 
-# Libraries whose release can move a benchmark, in the order a reader looks for them.
-LIBRARIES = ("onnxruntime", "onnxruntime_build", "onnx", "numpy", "onnxgate", "onnxgate_commit", "python")
 FRAMEWORK_LIBRARY = {"xgboost": "xgboost", "lightgbm": "lightgbm", "catboost": "catboost", "sklearn": "scikit-learn"}
+# Libraries whose release can move a benchmark, in the order a reader looks for them.
+RUNTIME_LIBRARIES = ("onnxruntime", "onnxruntime_build", "onnx", "numpy", "onnxgate", "onnxgate_commit", "python")
+LIBRARIES = (*RUNTIME_LIBRARIES, *FRAMEWORK_LIBRARY.values())
 _COUNTS = ("trees", "nodes", "leaves", "features")
 
 
@@ -32,6 +33,8 @@ def _size(n: int) -> str:
 
 def _sizes(label: str, before: int, after: int) -> str:
     a, b = _size(before), _size(after)
+    if a == b:  # a few bytes apart: rounding would show no change
+        return f"{label} {before:,} → {after:,} B"
     unit = a.split()[1] if a.split()[1] == b.split()[1] else ""
     return f"{label} {a.split()[0] if unit else a} → {b}"  # "ONNX 43.4 → 130 kB"
 
@@ -58,15 +61,22 @@ def model_changes(baseline: Iterable[Record], current: Iterable[Record]) -> list
     return out
 
 
+def _label(phrases: list[str]) -> str:
+    """"model changed" when the trees or the native file did; a graph alone changed in the conversion."""
+    return "model changed" if any(not p.startswith("ONNX") for p in phrases) else "ONNX graph changed"
+
+
 def _library_changes(baseline: Run, current: Run, names: Iterable[str]) -> list[str]:
+    """``onnxruntime 1.22.0 → 1.23.0`` for each named entry of the software fingerprint that differs."""
     b, c = baseline.software, current.software
     out = []
     for name in names:
-        if b.get(name) != c.get(name) and (name in b or name in c):
-            if name == "onnxruntime_build":
-                out.append("onnxruntime build changed")
-            else:
-                out.append(f"{name} {b.get(name, 'absent')} → {c.get(name, 'absent')}")
+        if b.get(name) == c.get(name) or (name == "onnxgate_commit" and name not in b):
+            continue  # (a baseline older than onnxgate_commit: the project's commit line says it)
+        if not isinstance(b.get(name, ""), str) or not isinstance(c.get(name, ""), str):
+            out.append(f"{name} changed")  # the onnxruntime build, the providers: lists and mappings
+        else:
+            out.append(f"{name.replace('_', ' ')} {b.get(name, 'absent')} → {c.get(name, 'absent')}")
     return out
 
 
@@ -120,8 +130,9 @@ def explain(baseline: Run, current: Run, models: Iterable[str]) -> dict[str, Any
     base, cur = _by_model(baseline), _by_model(current)
     changed = {m: model_changes(base[m], cur[m]) for m in sorted(set(base) & set(cur))}
     run = [w for w in (swapped_warning(baseline, current),) if w]
-    run += [f"model changed: {m}: {', '.join(p)}" for m, p in changed.items() if p]
-    libraries = _library_changes(baseline, current, (*LIBRARIES, *sorted(set(FRAMEWORK_LIBRARY.values()))))
+    run += [f"{_label(p)}: {m}: {', '.join(p)}" for m, p in changed.items() if p]
+    rest = sorted((set(baseline.software) | set(current.software)) - set(LIBRARIES))
+    libraries = _library_changes(baseline, current, (*LIBRARIES, *rest))  # the key ones first, then the others
     if libraries:
         run.append("libraries: " + ", ".join(libraries))
     run += [line for line in (_commit_change(baseline, current), _machine_change(baseline, current)) if line]
@@ -129,9 +140,9 @@ def explain(baseline: Run, current: Run, models: Iterable[str]) -> dict[str, Any
         run.append("nothing recorded changed: the same models, library versions, onnxgate, commit and machine")
     per_model: dict[str, list[str]] = {}
     for model in models:
-        lines = [f"model changed: {', '.join(changed[model])}"] if changed.get(model) else []
+        lines = [f"{_label(changed[model])}: {', '.join(changed[model])}"] if changed.get(model) else []
         framework = next((r.framework for r in cur.get(model, base.get(model, []))), "")
-        libs = _library_changes(baseline, current, (*LIBRARIES, FRAMEWORK_LIBRARY.get(framework, framework)))
+        libs = _library_changes(baseline, current, (*RUNTIME_LIBRARIES, FRAMEWORK_LIBRARY.get(framework, framework)))
         if libs:
             lines.append("libraries: " + ", ".join(libs))
         machine = _machine_change(baseline, current)

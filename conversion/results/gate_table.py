@@ -61,8 +61,7 @@ def explanation_lines(outcome: GateOutcome) -> list[str]:
     """The "what changed" block every format leads with: the whole comparison, then each regressed model."""
     why = outcome.explanations
     lines = ["what changed:", *(f"  {line}" for line in why["run"])]
-    said = {line.replace(f"model changed: {model}: ", "model changed: ") for line in why["run"]
-            for model in why["models"]} | set(why["run"])
+    said = {line.replace(f": {model}: ", ": ", 1) for line in why["run"] for model in why["models"]} | set(why["run"])
     regressed = by_model([c.key for c in outcome.regressed])
     for model, reasons in why["models"].items():
         new = [r for r in reasons if r not in said]  # a model's own change is already in the block above
@@ -94,9 +93,6 @@ def render_outcome(outcome: GateOutcome, *, not_gated: str, all_rows: bool = Fal
     if outcome.machine_differences:
         lines.append("WARNING: compared across machines (--force): " + "; ".join(
             f"{k} {b!r} -> {c!r}" for k, (b, c) in outcome.machine_differences.items()))
-    if outcome.software_changes:
-        lines.append("software changed: " + "; ".join(
-            f"{k} {b} -> {c}" for k, (b, c) in outcome.software_changes.items()))
     lines += [f"note: {n}" for n in outcome.notes]
     parity = "FAIL" if outcome.parity_failures else "pass"
     perf = "FAIL" if outcome.performance_failures else "nothing compared" if outcome.nothing_compared else "pass"
