@@ -103,6 +103,8 @@ class Record:
     wait_s: float | None = None  # median over rounds of the target's wall minus CPU time: its waiting
     # ONNX rows: mean microseconds per call by op type, from onnxruntime's profiler (measure.py)
     op_us: dict[str, float] = field(default_factory=dict, hash=False)
+    # trees, nodes, leaves, features, onnx_bytes/onnx_sha256, file_bytes/file_sha256 (conversion/model_facts.py)
+    model_facts: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def rounds_vs(self, partner: str, clock: str = "cpu") -> tuple[str, tuple[float, ...]]:
         """(ratio kind, per-round ratios) of this row against ``partner`` ("native" or "reference"),
@@ -140,6 +142,8 @@ class Run:
     profile: str
     records: list[Record]
     other: list[dict[str, Any]] = field(default_factory=list)  # benchmarks that are not latency rows
+    # A baseline's earlier versions, newest first (``onnxgate gate --accept``): when and why it moved.
+    history: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def machine_id(self) -> str:
@@ -223,6 +227,7 @@ def _record(bench: dict[str, Any], *, path: Path, run_fields: dict[str, str]) ->
             **{k: tuple(float(r) for r in info.get(k, ())) for k in _ROUND_FIELDS},
             wait_s=_float(info.get("wait_s")),
             op_us={str(k): float(v) for k, v in (info.get("op_us") or {}).items()},
+            model_facts=dict(info.get("model_facts") or {}),
             name=str(bench.get("name", "")),
             group=str(bench.get("group") or ""),
             source=str(path),
@@ -284,6 +289,7 @@ def load_run(path: str | os.PathLike[str]) -> Run:
         profile=str(data.get("onnxgate_profile", "")),
         records=records,
         other=other,
+        history=[h for h in data.get("onnxgate_baseline_history") or [] if isinstance(h, dict)],
     )
 
 
