@@ -30,13 +30,14 @@ __all__ = ["measure", "op_profile", "tail_fields"]
 # reference only, within a time budget per row.
 TAIL_BUDGET_S = 0.3
 TAIL_ROUNDS = (30, 400)  # fewest, most
-TAIL_CHEAP_S = 10e-3  # calls (with the reference) cheaper than this get at least 133 rounds
+TAIL_SMALL_BATCH = 1024  # up to this many rows a row gets at least 133 tail rounds, however loaded the machine
 PROFILE_CALLS = 20  # onnxruntime profiler: calls per row, on a session of its own
 
 
-def tail_fields(pairing: Pairing, per_call_s: float) -> dict[str, list[float]]:
+def tail_fields(pairing: Pairing, per_call_s: float, batch_size: int) -> dict[str, list[float]]:
     """Extra interleaved rounds, target vs reference: the per-call samples the tail rule judges."""
-    fewest = TAIL_ROUNDS[0] if per_call_s > TAIL_CHEAP_S else TAIL_ROUNDS[1] // 3  # a busy machine slows calls
+    # A floor by batch size, not by time: at load 20 a 1 ms call's wall time reached 10 ms.
+    fewest = TAIL_ROUNDS[1] // 3 if batch_size <= TAIL_SMALL_BATCH else TAIL_ROUNDS[0]
     n = int(min(TAIL_ROUNDS[1], max(fewest, TAIL_BUDGET_S / max(per_call_s, 1e-9))))
     rounds = interleave.measure(pairing.target, {"reference": pairing.partners["reference"]}, rounds=n,
                                 warmup_rounds=0, target_clock=pairing.target_clock)
@@ -108,7 +109,7 @@ def measure(benchmark: Any, prep: Prepared, X: np.ndarray, *, runtime: str, prov
         benchmark.extra_info["ratio_clock"] = "cpu"
         benchmark.extra_info.update(ratios_of(runtime, interleaved.rounds(benchmark.stats.stats.data)))
         ref_s = benchmark.extra_info["reference_cpu_s"]
-        benchmark.extra_info.update(tail_fields(pairing, benchmark.stats.stats.median + ref_s))
+        benchmark.extra_info.update(tail_fields(pairing, benchmark.stats.stats.median + ref_s, int(X.shape[0])))
         if runtime != "native" and prep.converted is not None:
             benchmark.extra_info["op_us"] = op_profile(prep.converted.to_bytes(), X, provider=provider,
                                                        threads=threads)

@@ -110,7 +110,7 @@ def _run(cfg: Config, prep: Any, X: Any, converted: Any, kind: str | None) -> di
     rounds = measure(pairing.target, pairing.partners, rounds=profile.rounds_for(cfg.batch_size),
                      warmup_rounds=profile.warmup_rounds, target_clock=pairing.target_clock)
     per_call = percentile(rounds.target_wall, 50) + percentile(rounds.partner_wall["reference"], 50)
-    return {"rounds": vars(rounds), "tail": tail_fields(pairing, per_call)}
+    return {"rounds": vars(rounds), "tail": tail_fields(pairing, per_call, cfg.batch_size)}
 
 
 def _worker(spec: dict[str, Any]) -> dict[str, Any]:
