@@ -51,11 +51,22 @@ def _require_dense(converted: ConvertedModel, what: str) -> None:
     raise ConversionRefusedError(f"{what} does not apply to this {kind}: its graph has no MatMul or Gemm to reduce")
 
 
-def _require_float32(converted: ConvertedModel, what: str) -> None:
+def _in_float32(converted: ConvertedModel, what: str) -> ConvertedModel:
+    """The float32 conversion with every operation in float32: onnxruntime quantizes and halves
+    float MatMuls only, and a float32 conversion keeps float64 arithmetic where scikit-learn does
+    (float32 rows times float64 weights)."""
     if converted.dtype != np.float32:
         raise ConversionRefusedError(
             f"{what} starts from a float32 graph, but this one computes in {converted.dtype}; "
             "convert with dtype='float32' (convert(model, quantize=...) does so itself)")
+    from .frameworks.sklearn_graphs import in_float32
+
+    doubles = any(i.data_type == onnx.TensorProto.DOUBLE for i in converted.onnx.graph.initializer)
+    if not doubles:
+        return converted
+    graph = onnx.ModelProto()
+    graph.CopyFrom(converted.onnx)
+    return replace(converted, onnx=in_float32(graph, round_constants=True))
 
 
 @contextmanager
@@ -116,7 +127,7 @@ def quantize(converted: ConvertedModel, mode: str, *, calibration: Any = None) -
     if mode not in QUANTIZE_MODES:
         raise InputError(f"quantize={mode!r}; allowed: {', '.join(QUANTIZE_MODES)}")
     _require_dense(converted, mode)
-    _require_float32(converted, mode)
+    converted = _in_float32(converted, mode)
     q = _import_quantization()
     rows = _calibration_rows(converted, calibration) if mode == "static-int8" else None
     with tempfile.TemporaryDirectory(prefix="onnxgate-q-") as folder:
@@ -131,13 +142,16 @@ def quantize(converted: ConvertedModel, mode: str, *, calibration: Any = None) -
                                   quant_format=q.QuantFormat.QDQ, per_channel=True, weight_type=q.QuantType.QInt8,
                                   activation_type=q.QuantType.QInt8, op_types_to_quantize=ops)
         graph = onnx.load_model_from_string(dst.read_bytes())
+    if not {n.op_type for n in graph.graph.node} & {"MatMulInteger", "DynamicQuantizeLinear", "QuantizeLinear"}:
+        # never label an unchanged float graph INT8
+        raise ConversionRefusedError(f"onnxruntime.quantization quantized no MatMul or Gemm of this graph ({mode})")
     return _variant(converted, graph, mode)
 
 
 def to_float16(converted: ConvertedModel) -> ConvertedModel:
     """A float16 variant of a float32 dense graph; inputs and outputs stay float32 (cast in and out)."""
     _require_dense(converted, "float16")
-    _require_float32(converted, "float16")
+    converted = _in_float32(converted, "float16")
     try:
         from onnxruntime.transformers.float16 import convert_float_to_float16
     except ImportError as exc:
