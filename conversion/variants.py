@@ -156,8 +156,9 @@ def to_float16(converted: ConvertedModel) -> ConvertedModel:
         from onnxruntime.transformers.float16 import convert_float_to_float16
     except ImportError as exc:
         raise MissingDependencyError("onnxruntime.transformers", "all", "convert a graph to float16") from exc
-    graph = convert_float_to_float16(converted.onnx, keep_io_types=True, op_block_list=_FLOAT16_KEEP,
-                                     disable_shape_infer=True)
+    graph = onnx.ModelProto()
+    graph.CopyFrom(converted.onnx)  # the converter rewrites the model it is given in place
+    graph = convert_float_to_float16(graph, keep_io_types=True, op_block_list=_FLOAT16_KEEP, disable_shape_infer=True)
     return _variant(converted, _sorted(graph), "float16")
 
 

@@ -239,3 +239,12 @@ def test_cli_saves_an_optimized_graph(tmp_path, capsys) -> None:
     assert "optimized offline" in capsys.readouterr().out
     assert load(out).metadata[OPTIMIZED_FOR] == ort.__version__
     assert_parity(model, load(out), X)
+
+
+@pytest.mark.parametrize("name", LOSSY)
+def test_making_a_variant_leaves_the_float32_graph_alone(dense, name) -> None:
+    model, X, _ = dense
+    float32 = convert(model, dtype="float32")
+    before = float32.onnx.SerializeToString()
+    make_variant(float32, name, calibration=X[:300])
+    assert float32.onnx.SerializeToString() == before
