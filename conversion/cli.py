@@ -290,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--dtype", default=None, choices=("float32", "float64"),
                       help="the ONNX input dtype (default: the precision the native model compares in)")
     conv.add_argument("--quantize", metavar="MODE",
-                      help="dynamic-int8 or static-int8: an INT8 graph of a linear/logistic/MLP model (not exact; static-int8 needs --data)")
+                      help="dynamic-int8 or static-int8: an INT8 graph of a linear/logistic/MLP model "
+                           "(not exact; static-int8 needs --data)")
     conv.add_argument("--data", type=Path, help="with --quantize static-int8: calibration rows (.npy or numeric .csv)")
     conv.add_argument("--optimized", action="store_true",
                       help="save the graph as this onnxruntime optimizes it (loads faster; only under this version)")
@@ -314,7 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--data", type=Path,
                        help="rows to test (.npy or numeric .csv; default: rows on the split points)")
     check.add_argument("--quantize", metavar="MODE",
-                       help="dynamic-int8 or static-int8: check that INT8 variant, as an accuracy delta judged by --max-abs/--max-flip-rate")
+                       help="dynamic-int8 or static-int8: check that INT8 variant, as an accuracy delta judged by "
+                            "--max-abs and --max-flip-rate")
     check.add_argument("--max-abs", type=float, default=0.05,
                        help="lossy variants: largest allowed absolute score error (default 0.05)")
     check.add_argument("--max-flip-rate", type=float, default=0.01,

@@ -111,7 +111,8 @@ def convert(
     needs 5 and gets it by default.
     """
     if quantize is not None:
-        from .variants import QUANTIZE_MODES, quantize as quantize_graph
+        from .variants import QUANTIZE_MODES
+        from .variants import quantize as quantize_graph
 
         if quantize not in QUANTIZE_MODES:
             raise InputError(f"quantize={quantize!r}; allowed: {', '.join(QUANTIZE_MODES)}")

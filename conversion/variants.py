@@ -93,7 +93,8 @@ class _Rows:
     """onnxruntime's CalibrationDataReader over the user's rows, in batches."""
 
     def __init__(self, name: str, rows: np.ndarray) -> None:
-        self._batches = iter([{name: rows[i : i + _CALIBRATION_BATCH]} for i in range(0, len(rows), _CALIBRATION_BATCH)])
+        starts = range(0, len(rows), _CALIBRATION_BATCH)
+        self._batches = iter([{name: rows[i : i + _CALIBRATION_BATCH]} for i in starts])
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._batches, None)

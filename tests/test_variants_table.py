@@ -7,9 +7,9 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from conversion.bench.cases import parse_specs  # noqa: E402
-from conversion.bench.variants_table import LEVELS, variants_table  # noqa: E402
-from conversion.bench.zoo import DENSE, build, dense_specs  # noqa: E402
+from conversion.bench.cases import parse_specs
+from conversion.bench.variants_table import LEVELS, variants_table
+from conversion.bench.zoo import DENSE, build, dense_specs
 
 
 @pytest.fixture(scope="module")

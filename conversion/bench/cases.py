@@ -82,8 +82,8 @@ def parse_specs(names: Iterable[str]) -> list[ZooSpec]:
     specs = []
     for name in names:
         parts = name.split("-")
-        dense = len(parts) == 3 and parts[0] == "sklearn" and parts[2] in DENSE
-        if len(parts) != 3 or parts[0] not in FRAMEWORKS or parts[1] not in DATASETS or not (parts[2] in SIZES or dense):
+        kind_ok = len(parts) == 3 and (parts[2] in SIZES or (parts[0] == "sklearn" and parts[2] in DENSE))
+        if not kind_ok or parts[0] not in FRAMEWORKS or parts[1] not in DATASETS:
             raise ValueError(
                 f"model {name!r} is not FRAMEWORK-DATASET-SIZE with framework in {FRAMEWORKS}, "
                 f"dataset in {tuple(DATASETS)}, size in {tuple(SIZES)} (or, for sklearn, {tuple(DENSE)})"

@@ -77,6 +77,10 @@ def _creator(v: _Variant) -> Callable[[], Any]:
     return create
 
 
+def _call(engine: InferenceEngine, method: str, rows: np.ndarray) -> Callable[[], Any]:
+    return lambda: engine.run(method, rows)
+
+
 def _first_call(v: _Variant, method: str, row: np.ndarray) -> float:
     session = _creator(v)()
     feed = {session.get_inputs()[0].name: row.astype(v.converted.dtype)}
@@ -118,7 +122,8 @@ def _recommend(row: dict[str, Any], base: dict[str, Any], float32: dict[str, Any
         return f"consider: {faster[b]:.2f}x latency at batch {b}, {size:.2f}x size, not exact"
     if size <= 0.6 and (ref is None or row["bytes"] <= 0.6 * ref["bytes"]):
         return f"size only: {size:.2f}x the bytes, {spread}, not exact"
-    return f"no gain: {spread}, {size:.2f}x size" + (" (no better than float32)" if ref is not None else "") + ", not exact"
+    than = " (no better than float32)" if ref is not None else ""
+    return f"no gain: {spread}, {size:.2f}x size{than}, not exact"
 
 
 def variants_table(model: Any, X: np.ndarray, y: np.ndarray | None = None, *, rounds: int = 15,
@@ -145,8 +150,7 @@ def variants_table(model: Any, X: np.ndarray, y: np.ndarray | None = None, *, ro
     latency: dict[int, dict[str, np.ndarray]] = {}
     for b in BATCHES:
         rows = X[np.arange(b) % len(X)]
-        fns = {v.name: (lambda e=engines[v.name], r=rows.astype(v.converted.dtype): e.run(method, r))
-               for v in variants}
+        fns = {v.name: _call(engines[v.name], method, rows.astype(v.converted.dtype)) for v in variants}
         timed = interleaved(fns, rounds=rounds, reps=max(1, 64 // b), clocks=CPU_CLOCK)
         latency[b] = {n: t["cpu"] for n, t in timed.items()}
     out = []
@@ -165,6 +169,6 @@ def variants_table(model: Any, X: np.ndarray, y: np.ndarray | None = None, *, ro
     for row in out:
         row["recommendation"] = _recommend(row, out[0], float32)
     return {"rows": out, "batches": list(BATCHES), "method": method, "load": os.getloadavg()[0],
-            "onnxruntime": ort.__version__, "rows_evaluated": int(len(X_eval)),
+            "onnxruntime": ort.__version__, "rows_evaluated": len(X_eval),
             "tolerance": {"max_abs": tolerance.max_abs, "flip_rate": tolerance.flip_rate,
                           "score_drop": tolerance.score_drop}}
