@@ -5,7 +5,14 @@ The rules (the README's "which inputs the guarantee covers" says the same):
 - Columns. A DataFrame is matched to the model by column name when the model was trained on
   named columns: reordered when every name is there, refused (InputError listing the missing
   and unknown names) otherwise. A NumPy array, or a frame with default 0..n-1 columns, is
-  positional. Text, categorical and object columns are refused, naming them.
+  positional.
+- Categorical columns. A pandas categorical (or text) column of a model trained on pandas
+  categories is read by its labels, as the native model reads it: each label becomes its
+  position in the labels stored at conversion (``CategoryLabels``), whatever the frame's own
+  category order; NaN is a missing value; a label the model was not trained on goes where the
+  native model sends it (``CategoryLabels.unseen``). A numeric matrix holds codes, as
+  documented; a value that cannot be a code but equals a label is refused, naming the label.
+  Other text and object columns are refused, naming them.
 - Values. Input becomes a 2-D array of the graph's dtype the way the native model reads it:
   integers and booleans turn into the dtype the native model turns them into (float32 for
   LightGBM, XGBoost, CatBoost and scikit-learn trees; float64 for scikit-learn's
@@ -21,14 +28,18 @@ The rules (the README's "which inputs the guarantee covers" says the same):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import bisect
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .errors import InputError
 
-__all__ = ["as_matrix", "as_rows", "column_order"]
+__all__ = ["CategoryLabels", "UNSEEN", "as_matrix", "as_rows", "column_order", "label_frame"]
 
 _F32 = np.dtype(np.float32)
 _SHOWN = 5  # rows or names listed in an error before "and N more"
@@ -41,6 +52,144 @@ def _listed(items: Sequence[Any]) -> str:
 
 def _is_frame(X: Any) -> bool:
     return hasattr(X, "to_numpy") and hasattr(X, "columns")
+
+
+# -- category labels --
+# Category labels -> the codes an ONNX model takes, the way each native model reads its labels.
+#
+# A model trained on pandas categorical columns reads a DataFrame by label, not by the frame's
+# own category codes: XGBoost (>= 3.1) and LightGBM re-code the frame against the categories
+# they stored in training, and HistGradientBoosting's encoder matches values. Its ONNX model
+# takes a label's position in the trained list as a float code, so the input layer maps labels
+# through the list stored in the model's metadata (``categories``) before anything else.
+#
+# What the natives do with a label they were not trained on (measured on xgboost 3.2,
+# lightgbm 4.7, scikit-learn 1.9; ``unseen`` in the metadata):
+#
+# - ``missing`` (LightGBM's ``set_categories``, scikit-learn's encoder): a missing value.
+# - ``next`` (XGBoost): XGBoost looks the label up by binary search in its sorted training
+#  labels and takes the label found there without checking it is equal, so an unseen label
+#  is read as the next larger trained label (text compared as UTF-8 bytes); beyond the
+#  largest it raises "Found a category not in the training set". No upstream issue found.
+#  XGBoost also refuses float-typed categories.
+#
+# NaN (and None) is a missing value in all of them.
+
+UNSEEN = ("missing", "next")
+
+
+def _key(label: Any) -> tuple[int, Any]:
+    """How the natives compare labels: text by its characters, numbers (and bools) by value;
+    a number never equals a text."""
+    if isinstance(label, str | bytes):
+        return (1, label if isinstance(label, str) else label.decode("utf-8", "replace"))
+    if isinstance(label, bool | np.bool_ | int | np.integer | float | np.floating):
+        return (0, float(label))
+    return (2, str(label))
+
+
+def _sort_key(key: tuple[int, Any]) -> tuple[int, Any]:
+    return (key[0], key[1].encode("utf-8")) if key[0] == 1 else key
+
+
+def _is_missing(label: Any) -> bool:
+    return label is None or (isinstance(label, float | np.floating) and math.isnan(label))
+
+
+@dataclass(frozen=True)
+class CategoryLabels:
+    """Per categorical input column, the labels in code order, and where unseen labels go."""
+
+    columns: Mapping[int, tuple[Any, ...]]
+    unseen: str = "missing"
+    framework: str = "native"
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, str]) -> CategoryLabels | None:
+        text = metadata.get("categories")
+        if not text:
+            return None
+        columns = {int(f): tuple(labels) for f, labels in json.loads(text).items()}
+        # A model converted before the labels kept their type stored every label as text.
+        unseen = metadata.get("category_unseen", "legacy")
+        return cls(columns, unseen, metadata.get("framework", "native"))
+
+    def metadata(self) -> dict[str, str]:
+        return {"categories": json.dumps({str(f): list(v) for f, v in sorted(self.columns.items())}),
+                "category_unseen": self.unseen}
+
+    @property
+    def numeric(self) -> dict[int, tuple[Any, ...]]:
+        """The columns whose labels are numbers (a number in a matrix could be meant as one)."""
+        return {f: v for f, v in self.columns.items() if any(_key(x)[0] == 0 for x in v)}
+
+    def codes(self, column: Any, f: int, name: str) -> np.ndarray:
+        """A pandas categorical or text column's labels as float codes (NaN: missing)."""
+        import pandas as pd
+
+        if self.unseen == "legacy":
+            raise InputError(
+                f"column {name!r} holds category labels, but this ONNX model was converted by an older onnxgate "
+                "that stored its labels as text only; convert the model again to feed it labels"
+            )
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            cats, codes = column.cat.categories, column.cat.codes.to_numpy()
+            if self.unseen == "next" and cats.dtype.kind == "f":
+                raise InputError(
+                    f"column {name!r} has float categories ({_listed(list(cats))}); {self.framework} refuses "
+                    "category labels of a floating point dtype. Use the labels it was trained on (integers or text)"
+                )
+        else:
+            codes, cats = pd.factorize(column, use_na_sentinel=True)
+        labels = self.columns[f]
+        position = {_key(x): float(i) for i, x in enumerate(labels)}
+        table = np.full(len(cats) + 1, np.nan)  # code -1 (missing) reads the last entry
+        for j, label in enumerate(cats):
+            if _is_missing(label):
+                continue
+            code = position.get(_key(label))
+            table[j] = code if code is not None else self._unseen(label, labels, name)
+        return table[codes]
+
+    def _unseen(self, label: Any, labels: tuple[Any, ...], name: str) -> float:
+        if self.unseen == "missing":
+            return math.nan
+        ordered = sorted(range(len(labels)), key=lambda i: _sort_key(_key(labels[i])))
+        keys = [_sort_key(_key(labels[i])) for i in ordered]
+        want = _sort_key(_key(label))
+        at = bisect.bisect_left(keys, want) if all(k[0] == want[0] for k in keys) else len(keys)
+        if at == len(keys):
+            raise InputError(
+                f"column {name!r} holds the label {label!r}, which the model was not trained on and which sorts "
+                f"after every trained label; {self.framework} refuses it ('Found a category not in the training "
+                f"set'). Trained labels: {_listed(list(labels))}"
+            )
+        return float(ordered[at])  # what XGBoost reads: the next larger trained label
+
+    def refuse_labels_as_codes(self, arr: np.ndarray, names: Sequence[str] | None) -> None:
+        """A numeric matrix holds codes; a value that cannot be one but equals a label is the
+        mistake of passing labels where codes belong, so it is refused, naming the label."""
+        for f, labels in self.numeric.items():
+            col = np.asarray(arr[:, f], dtype=np.float64)
+            with np.errstate(invalid="ignore"):
+                odd = (col < 0) | (col >= len(labels)) | (col != np.floor(col))
+            if not odd.any():
+                continue
+            known = {_key(x)[1] for x in labels if _key(x)[0] == 0}
+            hits = [v for v in np.unique(col[odd]).tolist() if v in known]
+            if hits:
+                name = names[f] if names else f"column {f}"
+                v = hits[0]
+                raise InputError(
+                    f"{name!r} holds {v:g}, which is one of the model's category labels ({_listed(list(labels))}) "
+                    f"but not a category code: a numeric matrix holds codes, 0 to {len(labels) - 1}, the label's "
+                    f"position in that list. Pass a DataFrame whose column is categorical (the labels are then read "
+                    f"as the native model reads them), or pass the code {labels.index(_as_label(v, labels))}"
+                )
+
+
+def _as_label(v: float, labels: tuple[Any, ...]) -> Any:
+    return next(x for x in labels if _key(x) == (0, v))
 
 
 def column_order(names: Sequence[str], feature_names: Sequence[str], *, what: str) -> list[int] | None:
@@ -65,7 +214,7 @@ def column_order(names: Sequence[str], feature_names: Sequence[str], *, what: st
     return [index[n] for n in feature_names]
 
 
-def _frame_to_array(X: Any, feature_names: Sequence[str] | None) -> np.ndarray:
+def _frame_to_array(X: Any, feature_names: Sequence[str] | None, categories: CategoryLabels | None) -> np.ndarray:
     """A pandas (or polars) DataFrame as an array whose columns are in the model's order."""
     columns = X.columns.tolist() if hasattr(X.columns, "tolist") else list(X.columns)
     if feature_names is not None and columns != feature_names:  # the common case costs one comparison
@@ -74,36 +223,79 @@ def _frame_to_array(X: Any, feature_names: Sequence[str] | None) -> np.ndarray:
             order = column_order([str(c) for c in columns], feature_names, what="the DataFrame")
             if order is not None:
                 X = X[[columns[i] for i in order]]
-    arr = np.asarray(X.to_numpy())
-    if arr.dtype.kind in "biuf":
+    dtypes = getattr(X, "dtypes", ())
+    # a categorical column's values are labels: to_numpy would give them as numbers, not codes
+    arr = None if any(getattr(d, "name", "") == "category" for d in dtypes) else np.asarray(X.to_numpy())
+    if arr is not None and arr.dtype.kind in "biuf":
         # LightGBM reads a frame as the common type of its columns and float32 (an int64 frame
         # becomes float64); for the other frameworks the cast to the graph dtype decides.
         return arr.astype(np.result_type(arr.dtype, _F32), copy=False)
     if not hasattr(X, "iloc"):
-        return arr  # polars and others: as_rows names the dtype it cannot take
-    # pandas gave objects: text columns, or numbers it would not merge (bool, nullable Int64)
-    numeric = [getattr(d, "numpy_dtype", d) for d in X.dtypes]
-    text = [str(c) for c, d in zip(X.columns, numeric, strict=True) if getattr(d, "kind", "O") not in "biuf"]
+        return np.asarray(X.to_numpy()) if arr is None else arr  # polars and others: as_rows names the dtype it cannot take
+    # pandas gave objects: label columns, text columns, or numbers it would not merge (bool, nullable Int64)
+    import pandas as pd
+
+    labelled = categories.columns if categories is not None else {}
+    numeric, coded, text = [], {}, []
+    for j, (c, d) in enumerate(zip(X.columns, X.dtypes, strict=True)):
+        is_category = isinstance(d, pd.CategoricalDtype)
+        kind = getattr(getattr(d, "numpy_dtype", d), "kind", "O")
+        if (is_category or kind not in "biuf") and j in labelled:
+            coded[j] = categories.codes(X.iloc[:, j], j, str(c))
+        elif is_category and d.categories.dtype.kind in "biuf":
+            # numeric categories without stored labels (HistGradientBoosting): the model reads the values
+            coded[j] = X.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan)
+        elif kind in "biuf":
+            numeric.append(getattr(d, "numpy_dtype", d))
+        else:
+            text.append(str(c))
     if text:
         raise InputError(
-            f"the DataFrame has non-numeric columns ({_listed(text)}); the model takes numbers only: "
-            "encode text and categorical columns (as the model was trained) before calling it"
+            f"the DataFrame has non-numeric columns ({_listed(text)}) that the model was not trained on as "
+            "pandas categories; the model takes numbers there: encode them as the model was trained before calling it"
         )
-    return X.to_numpy(dtype=np.result_type(*numeric, _F32), na_value=np.nan)
+    out = np.empty(X.shape, dtype=np.result_type(*numeric, _F32))
+    rest = [j for j in range(X.shape[1]) if j not in coded]
+    if rest:
+        out[:, rest] = X.iloc[:, rest].to_numpy(dtype=out.dtype, na_value=np.nan)
+    for j, codes in coded.items():
+        out[:, j] = codes
+    return out
 
 
-def as_rows(X: Any, *, n_features: int, feature_names: Sequence[str] | None = None) -> np.ndarray:
-    """``X`` as a 2-D numeric array in the caller's own dtype, columns in the model's order."""
+def label_frame(X: Any, feature_names: Sequence[str] | None, categories: CategoryLabels | None) -> Any | None:
+    """``X`` with its columns in the model's order when it is a pandas DataFrame holding category
+    labels (categorical or text columns), which the native model must read itself; else None."""
+    if categories is None or not (_is_frame(X) and hasattr(X, "iloc")):
+        return None
+    if not any(getattr(d, "name", "") == "category" or getattr(d, "kind", "O") not in "biuf" for d in X.dtypes):
+        return None
+    columns = [str(c) for c in X.columns]
+    order = column_order(columns, feature_names, what="the DataFrame") if feature_names is not None else None
+    return X if order is None else X.iloc[:, order]
+
+
+def as_rows(
+    X: Any,
+    *,
+    n_features: int,
+    feature_names: Sequence[str] | None = None,
+    categories: CategoryLabels | None = None,
+) -> np.ndarray:
+    """``X`` as a 2-D numeric array in the caller's own dtype, columns in the model's order,
+    category labels read as codes (``categories``)."""
     if _is_frame(X):
-        X = _frame_to_array(X, feature_names)
+        X = _frame_to_array(X, feature_names, categories)
     try:
         arr = np.asarray(X)
     except (ValueError, TypeError) as exc:
         raise InputError(f"input cannot be read as a numeric array ({exc}); pass a 2-D numeric array") from exc
     if arr.dtype.kind not in "biuf":
+        hint = (" (a model trained on pandas categories reads their labels from a DataFrame whose columns are "
+                "categorical)" if categories is not None else "")
         raise InputError(
             f"input has dtype {arr.dtype} (strings or objects); pass numbers only, "
-            "e.g. encode categorical columns before calling the model"
+            f"e.g. encode categorical columns before calling the model{hint}"
         )
     if arr.ndim != 2:
         hint = " (one row? use X.reshape(1, -1))" if arr.ndim == 1 else ""
@@ -112,6 +304,8 @@ def as_rows(X: Any, *, n_features: int, feature_names: Sequence[str] | None = No
         raise InputError(
             f"input has {arr.shape[1]} features, expected {n_features} (the model was trained on {n_features})"
         )
+    if categories is not None and categories.numeric and arr.size:
+        categories.refuse_labels_as_codes(arr, feature_names)
     return arr
 
 
@@ -143,13 +337,14 @@ def as_matrix(
     finite_max: float = np.inf,
     feature_names: Sequence[str] | None = None,
     native_input: tuple[np.dtype, np.dtype, bool] = (_F32, _F32, False),
+    categories: CategoryLabels | None = None,
 ) -> np.ndarray:
     """Returns ``X`` as a C-contiguous ``(n_rows, n_features)`` array of ``dtype``, or raises InputError.
 
     ``native_input``: the dtypes the native model reads float64 values and integers in, and
     whether its arithmetic follows the input's dtype.
     """
-    arr = as_rows(X, n_features=n_features, feature_names=feature_names)
+    arr = as_rows(X, n_features=n_features, feature_names=feature_names, categories=categories)
     native_floats, native_integers, follows_input = native_input
     if arr.dtype.kind in "biu":
         arr = arr.astype(native_integers)  # the value the native model computes with

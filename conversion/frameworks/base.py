@@ -82,6 +82,12 @@ class Adapter(ABC):
         """``native`` on rows onnxgate has already put in the model's column order (inputs.py)."""
         return np.asarray(self.native(model, method, X))
 
+    def native_frame(self, model: Any, method: str, frame: Any) -> np.ndarray:
+        """``native`` on a DataFrame of category labels, columns in the model's order, which the
+        native model reads itself (inputs.label_frame): what a user's own call computes."""
+        if not frame.shape[0]:  # natives refuse empty frames; native_rows answers them in shape
+            return self.native_rows(model, method, np.zeros(frame.shape))
+        return np.asarray(self.native(model, method, frame))
 
     @abstractmethod
     def native_bytes(self, model: Any) -> bytes:

@@ -432,7 +432,7 @@ def _categorical_splits(f: dict[str, list[str]], n_leaves: np.ndarray, raw_thres
     return CategorySplits(index=index, ptr=ptr, values=members.astype(np.float64), coding=coding)
 
 
-def _pandas_labels(text: str, header: dict[str, str], n_features: int) -> dict[int, tuple[str, ...]]:
+def _pandas_labels(text: str, header: dict[str, str], n_features: int) -> dict[int, tuple[Any, ...]]:
     """Category labels of a model trained on a pandas DataFrame: LightGBM maps each category
     column to its ``cat.codes``, which are the float codes the ONNX model then takes."""
     import json
@@ -445,4 +445,4 @@ def _pandas_labels(text: str, header: dict[str, str], n_features: int) -> dict[i
     cat_features = [i for i, info in enumerate(infos[:n_features]) if info != "none" and not info.startswith("[")]
     if len(cat_features) != len(labels):  # ordered category columns used as numeric: no safe mapping
         return {}
-    return {f: tuple(str(v) for v in cats) for f, cats in zip(cat_features, labels, strict=True)}
+    return {f: tuple(cats) for f, cats in zip(cat_features, labels, strict=True)}

@@ -238,6 +238,11 @@ class SklearnAdapter(Adapter):
     def native_rows(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
         return np.asarray(self.native(model, method, with_names(model, X)))
 
+    def native_frame(self, model: Any, method: str, frame: Any) -> np.ndarray:
+        if not frame.shape[0]:
+            return self.native_rows(model, method, np.zeros(frame.shape))
+        return np.asarray(getattr(model, method)(frame))  # the frame's own labels, not codes
+
     def native_bytes(self, model: Any) -> bytes:
         sio = import_optional("skops.io", "sklearn", "serialise scikit-learn models without pickle")
         return bytes(sio.dumps(model))

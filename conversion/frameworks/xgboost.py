@@ -92,7 +92,7 @@ def _categorical_nodes(
     return left, right, default_left, index
 
 
-def _category_labels(tree_model: dict[str, Any]) -> dict[int, tuple[str, ...]]:
+def _category_labels(tree_model: dict[str, Any]) -> dict[int, tuple[Any, ...]]:
     """The pandas categories a model was trained on (xgboost >= 3.1 stores them in the
     model's ``cats``), whose positions are the codes it reads; empty for numeric codes."""
     out: dict[int, tuple[str, ...]] = {}
@@ -102,7 +102,7 @@ def _category_labels(tree_model: dict[str, Any]) -> dict[int, tuple[str, ...]]:
             raw = bytes(int(v) for v in values)
             out[f] = tuple(raw[a:b].decode("utf-8") for a, b in itertools.pairwise(offsets))
         elif values:
-            out[f] = tuple(str(v) for v in values)
+            out[f] = tuple(values)  # numbers stay numbers: 65 and "65" are different labels
     return out
 
 
@@ -247,6 +247,7 @@ class XGBoostAdapter(Adapter):
                 allow_inf=not isinstance(model, xgb.Booster),
                 finite_max=float(np.finfo(np.float32).max) if isinstance(model, xgb.Booster) else np.inf,
                 category_labels=_category_labels(tree_model) if categories is not None else {},
+                category_unseen="next",  # XGBoost's binary search, see inputs.py
             ),
             categories=categories,
         )
