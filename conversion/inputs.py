@@ -124,23 +124,26 @@ class CategoryLabels:
         return {f: v for f, v in self.columns.items() if any(_key(x)[0] == 0 for x in v)}
 
     def codes(self, column: Any, f: int, name: str) -> np.ndarray:
-        """A pandas categorical or text column's labels as float codes (NaN: missing)."""
-        import pandas as pd
-
+        """A pandas categorical or text column's labels (or a list of labels, None for missing)
+        as float codes (NaN: missing)."""
         if self.unseen == "legacy":
             raise InputError(
                 f"column {name!r} holds category labels, but this ONNX model was converted by an older onnxgate "
                 "that stored its labels as text only; convert the model again to feed it labels"
             )
-        if isinstance(column.dtype, pd.CategoricalDtype):
+        if getattr(getattr(column, "dtype", None), "name", "") == "category":
             cats, codes = column.cat.categories, column.cat.codes.to_numpy()
             if self.unseen == "next" and cats.dtype.kind == "f":
                 raise InputError(
                     f"column {name!r} has float categories ({_listed(list(cats))}); {self.framework} refuses "
                     "category labels of a floating point dtype. Use the labels it was trained on (integers or text)"
                 )
-        else:
-            codes, cats = pd.factorize(column, use_na_sentinel=True)
+        else:  # a text column: its distinct values are the categories
+            seen: dict[Any, int] = {}
+            values = column.tolist() if hasattr(column, "tolist") else list(column)
+            codes = np.array([-1 if _is_missing(v) else seen.setdefault(v, len(seen)) for v in values],
+                             dtype=np.int64)
+            cats = list(seen)
         labels = self.columns[f]
         position = {_key(x): float(i) for i, x in enumerate(labels)}
         table = np.full(len(cats) + 1, np.nan)  # code -1 (missing) reads the last entry
