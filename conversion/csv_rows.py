@@ -46,15 +46,15 @@ def _is_header(fields: list[str], n_features: int | None) -> bool:
 
 
 def _label(cell: str, numeric: bool) -> Any:
-    """A label cell as the model's labels are typed: a number where they are numbers."""
-    text = cell.strip()
-    if text in _MISSING:
+    """A label cell as the model's labels are typed: a number where they are numbers. Spaces
+    belong to a text label; an empty cell (or ``nan``, ``NA``, ...) is missing, as pandas reads it."""
+    if cell in _MISSING:
         return None
     if numeric:
-        value = _number(text)
+        value = _number(cell)
         if value is not None:
             return value
-    return text
+    return cell
 
 
 def read_csv_rows(path: Path, n_features: int | None, feature_names: Sequence[str] | None,

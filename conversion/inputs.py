@@ -68,10 +68,12 @@ def _is_frame(X: Any) -> bool:
 #
 # - ``missing`` (LightGBM's ``set_categories``, scikit-learn's encoder): a missing value.
 # - ``next`` (XGBoost): XGBoost looks the label up by binary search in its sorted training
-#  labels and takes the label found there without checking it is equal, so an unseen label
-#  is read as the next larger trained label (text compared as UTF-8 bytes); beyond the
-#  largest it raises "Found a category not in the training set". No upstream issue found.
-#  XGBoost also refuses float-typed categories.
+#   labels and takes the label found there without checking it is equal, so an unseen label
+#   is read as the next larger trained label; beyond the largest it raises "Found a category
+#   not in the training set". It reads a frame's text categories from their joined UTF-8 cut
+#   at character counts (``_xgboost_read``: a non-ASCII category shifts the ones after it), and
+#   compares bytes as signed chars; so a non-ASCII training label is refused at conversion.
+#   No upstream issue found. XGBoost also refuses float-typed categories and NUL characters.
 #
 # NaN (and None) is a missing value in all of them.
 
@@ -89,7 +91,25 @@ def _key(label: Any) -> tuple[int, Any]:
 
 
 def _sort_key(key: tuple[int, Any]) -> tuple[int, Any]:
-    return (key[0], key[1].encode("utf-8")) if key[0] == 1 else key
+    """XGBoost's order: text as bytes compared as signed chars."""
+    if key[0] != 1:
+        return key
+    raw = key[1].encode("utf-8", "surrogateescape")
+    return (1, tuple(b - 256 if b >= 0x80 else b for b in raw))
+
+
+def _xgboost_read(cats: list[Any]) -> list[Any]:
+    """The labels XGBoost (3.2) reads from a frame's text categories: it joins their UTF-8 and
+    cuts the buffer at character counts, not byte counts, so a non-ASCII category shifts every
+    later one. ASCII categories read as themselves."""
+    if not cats or not all(isinstance(c, str) for c in cats) or all(c.isascii() for c in cats):
+        return cats
+    buffer = "".join(cats).encode("utf-8")
+    out, at = [], 0
+    for c in cats:
+        out.append(buffer[at:at + len(c)].decode("utf-8", "surrogateescape"))
+        at += len(c)
+    return out
 
 
 def _is_missing(label: Any) -> bool:
@@ -146,15 +166,20 @@ class CategoryLabels:
             cats = list(seen)
         labels = self.columns[f]
         position = {_key(x): float(i) for i, x in enumerate(labels)}
+        cats = list(cats)
+        read = _xgboost_read(cats) if self.unseen == "next" else cats
         table = np.full(len(cats) + 1, np.nan)  # code -1 (missing) reads the last entry
-        for j, label in enumerate(cats):
+        for j, label in enumerate(read):
             if _is_missing(label):
                 continue
+            if self.unseen == "next" and isinstance(label, str) and "\x00" in label:
+                raise InputError(f"column {name!r} holds the label {label!r}, with a NUL character, which "
+                                 f"{self.framework} refuses (an AssertionError in its DataFrame reader); remove it")
             code = position.get(_key(label))
-            table[j] = code if code is not None else self._unseen(label, labels, name)
+            table[j] = code if code is not None else self._unseen(label, labels, name, shown=cats[j])
         return table[codes]
 
-    def _unseen(self, label: Any, labels: tuple[Any, ...], name: str) -> float:
+    def _unseen(self, label: Any, labels: tuple[Any, ...], name: str, shown: Any) -> float:
         if self.unseen == "missing":
             return math.nan
         ordered = sorted(range(len(labels)), key=lambda i: _sort_key(_key(labels[i])))
@@ -163,7 +188,7 @@ class CategoryLabels:
         at = bisect.bisect_left(keys, want) if all(k[0] == want[0] for k in keys) else len(keys)
         if at == len(keys):
             raise InputError(
-                f"column {name!r} holds the label {label!r}, which the model was not trained on and which sorts "
+                f"column {name!r} holds the label {shown!r}, which the model was not trained on and which sorts "
                 f"after every trained label; {self.framework} refuses it ('Found a category not in the training "
                 f"set'). Trained labels: {_listed(list(labels))}"
             )
@@ -179,7 +204,7 @@ class CategoryLabels:
             if not odd.any():
                 continue
             known = {_key(x)[1] for x in labels if _key(x)[0] == 0}
-            hits = [v for v in np.unique(col[odd]).tolist() if v in known]
+            hits = [v for v in col[odd].tolist() if v in known]  # the first in row order
             if hits:
                 name = names[f] if names else f"column {f}"
                 v = hits[0]

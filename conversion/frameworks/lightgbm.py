@@ -21,7 +21,7 @@ import numpy as np
 from ..emit_onnx import emit
 from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
 from ..tree_ir import CategoryCoding, CategorySplits, Head, TreeEnsembleIR
-from .base import Adapter, Lowered, NativeInput, import_optional, with_names
+from .base import Adapter, Lowered, NativeInput, import_optional, unnamed_rows, with_names
 from .lightgbm_linear import LINEAR_FIELDS, linear_leaves, to_node_arrays
 from .upstream import adopt_outputs
 
@@ -296,7 +296,7 @@ class LightGBMAdapter(Adapter):
             return self.native(model, method, np.zeros((1, X.shape[1]), dtype=X.dtype))[:0]
         if isinstance(model, lgb.Booster):
             return model.predict(X)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), unnamed_rows(model, X):
             # A classifier with a callable objective warns on every call that it returns raw
             # scores; that is what it does, and what its ONNX model does too.
             warnings.filterwarnings("ignore", message="Cannot compute class probabilities or labels")
@@ -304,12 +304,9 @@ class LightGBMAdapter(Adapter):
 
     def native_rows(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
         # A wrapper fitted on pandas category columns reads their codes from an array; a float
-        # frame would not match its categories, so it gets the array (already in its column
-        # order) and the warning about the missing names is moot.
+        # frame would not match its categories, so it gets the array (already in its column order).
         if getattr(self._booster(model), "pandas_categorical", None):
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="X does not have valid feature names")
-                return np.asarray(self.native(model, method, X))
+            return np.asarray(self.native(model, method, X))
         return np.asarray(self.native(model, method, with_names(model, X)))
 
     def native_bytes(self, model: Any) -> bytes:
