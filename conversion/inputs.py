@@ -32,14 +32,15 @@ import bisect
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .cityhash import catboost_hash
 from .errors import InputError
 
-__all__ = ["CategoryLabels", "UNSEEN", "as_matrix", "as_rows", "column_order", "label_frame"]
+__all__ = ["CategoryLabels", "UNSEEN", "as_matrix", "as_rows", "column_order", "label_frame", "native_view"]
 
 _F32 = np.dtype(np.float32)
 _SHOWN = 5  # rows or names listed in an error before "and N more"
@@ -75,9 +76,16 @@ def _is_frame(X: Any) -> bool:
 #   compares bytes as signed chars; so a non-ASCII training label is refused at conversion.
 #   No upstream issue found. XGBoost also refuses float-typed categories and NUL characters.
 #
-# NaN (and None) is a missing value in all of them.
+# - ``hash`` (CatBoost one-hot features): CatBoost hashes a value's text (an integer's decimal
+#   digits, a string's UTF-8; ``cityhash.py``) and compares the hash with each one-hot split's.
+#   The stored "labels" are those hashes, and a value's code is its hash's position among
+#   them, -1 (no split matches) for any other value. CatBoost refuses floats, booleans'
+#   texts differ from Python's, and NaN/None, so those are refused; and since CatBoost reads a
+#   number in a matrix as that label, so does onnxgate: a CatBoost matrix holds integer labels.
+#
+# NaN (and None) is a missing value in all of them but CatBoost, which refuses it.
 
-UNSEEN = ("missing", "next")
+UNSEEN = ("missing", "next", "hash")
 
 
 def _key(label: Any) -> tuple[int, Any]:
@@ -123,6 +131,7 @@ class CategoryLabels:
     columns: Mapping[int, tuple[Any, ...]]
     unseen: str = "missing"
     framework: str = "native"
+    _hash_index: dict[int, dict[int, float]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, str]) -> CategoryLabels | None:
@@ -141,7 +150,41 @@ class CategoryLabels:
     @property
     def numeric(self) -> dict[int, tuple[Any, ...]]:
         """The columns whose labels are numbers (a number in a matrix could be meant as one)."""
+        if self.hashed:
+            return {}
         return {f: v for f, v in self.columns.items() if any(_key(x)[0] == 0 for x in v)}
+
+    @property
+    def hashed(self) -> bool:
+        """Whether every input, a matrix too, holds labels (CatBoost): see ``hash`` above."""
+        return self.unseen == "hash"
+
+    def hash_matrix(self, arr: np.ndarray, names: Sequence[str] | None) -> np.ndarray:
+        """A CatBoost matrix: its categorical columns' integer labels as codes."""
+        out = np.array(arr, dtype=np.result_type(arr.dtype, _F32), copy=True)
+        for f in self.columns:
+            col = np.asarray(arr[:, f], dtype=np.float64)
+            bad = ~np.isfinite(col) | (col != np.round(col))
+            name = names[f] if names else f"column {f}"
+            if bad.any():
+                raise InputError(
+                    f"{name!r} is a categorical feature and holds {col[bad][0]!r}; CatBoost reads a number there as "
+                    "an integer label and refuses other values ('cat_features must be integer or string'). Pass "
+                    "integers, or a DataFrame with the labels"
+                )
+            out[:, f] = self.codes(col.astype(np.int64), f, name)
+        return out
+
+    def _hash_code(self, label: Any, f: int, name: str) -> float:
+        if isinstance(label, bool | np.bool_) or not isinstance(label, str | bytes | int | np.integer):
+            raise InputError(
+                f"column {name!r} holds {label!r} ({type(label).__name__}); CatBoost takes integers or strings as "
+                "categorical values (it refuses floats and NaN, and hashes booleans as other text than "
+                "onnxgate can reproduce). Pass the labels it was trained on, as text or integers"
+            )
+        text = label if isinstance(label, str | bytes) else str(int(label))
+        hashes = self._hash_index.setdefault(f, {h: float(i) for i, h in enumerate(self.columns[f])})
+        return hashes.get(catboost_hash(text), -1.0)
 
     def codes(self, column: Any, f: int, name: str) -> np.ndarray:
         """A pandas categorical or text column's labels (or a list of labels, None for missing)
@@ -170,7 +213,13 @@ class CategoryLabels:
         read = _xgboost_read(cats) if self.unseen == "next" else cats
         table = np.full(len(cats) + 1, np.nan)  # code -1 (missing) reads the last entry
         for j, label in enumerate(read):
+            if _is_missing(label) and self.hashed:
+                raise InputError(f"column {name!r} holds a missing value; CatBoost refuses NaN and None in a "
+                                 "categorical feature. Fill them with a label (e.g. the text 'nan') first")
             if _is_missing(label):
+                continue
+            if self.hashed:
+                table[j] = self._hash_code(label, f, name)
                 continue
             if self.unseen == "next" and isinstance(label, str) and "\x00" in label:
                 raise InputError(f"column {name!r} holds the label {label!r}, with a NUL character, which "
@@ -254,7 +303,7 @@ def _frame_to_array(X: Any, feature_names: Sequence[str] | None, categories: Cat
     dtypes = getattr(X, "dtypes", ())
     # a categorical column's values are labels: to_numpy would give them as numbers, not codes
     arr = None if any(getattr(d, "name", "") == "category" for d in dtypes) else np.asarray(X.to_numpy())
-    if arr is not None and arr.dtype.kind in "biuf":
+    if arr is not None and arr.dtype.kind in "biuf" and not (categories is not None and categories.hashed):
         # LightGBM reads a frame as the common type of its columns and float32 (an int64 frame
         # becomes float64); for the other frameworks the cast to the graph dtype decides.
         return arr.astype(np.result_type(arr.dtype, _F32), copy=False)
@@ -268,7 +317,7 @@ def _frame_to_array(X: Any, feature_names: Sequence[str] | None, categories: Cat
     for j, (c, d) in enumerate(zip(X.columns, X.dtypes, strict=True)):
         is_category = isinstance(d, pd.CategoricalDtype)
         kind = getattr(getattr(d, "numpy_dtype", d), "kind", "O")
-        if (is_category or kind not in "biuf") and j in labelled:
+        if j in labelled and (is_category or kind not in "biuf" or categories.hashed):
             coded[j] = categories.codes(X.iloc[:, j], j, str(c))
         elif is_category and d.categories.dtype.kind in "biuf":
             # numeric categories without stored labels (HistGradientBoosting): the model reads the values
@@ -296,11 +345,24 @@ def label_frame(X: Any, feature_names: Sequence[str] | None, categories: Categor
     labels (categorical or text columns), which the native model must read itself; else None."""
     if categories is None or not (_is_frame(X) and hasattr(X, "iloc")):
         return None
-    if not any(getattr(d, "name", "") == "category" or getattr(d, "kind", "O") not in "biuf" for d in X.dtypes):
+    if not categories.hashed and not any(getattr(d, "name", "") == "category" or getattr(d, "kind", "O") not in "biuf" for d in X.dtypes):
         return None
     columns = [str(c) for c in X.columns]
     order = column_order(columns, feature_names, what="the DataFrame") if feature_names is not None else None
     return X if order is None else X.iloc[:, order]
+
+
+def native_view(X: Any, prepared: np.ndarray, *, n_features: int, feature_names: Sequence[str] | None,
+                categories: CategoryLabels | None) -> Any:
+    """What the native model is given for ``X``: a DataFrame of labels itself (``label_frame``),
+    a CatBoost matrix's own integer labels (its codes mean nothing to CatBoost), or else the
+    rows the engine prepared (codes, which the other natives read from a matrix)."""
+    frame = label_frame(X, feature_names, categories)
+    if frame is not None:
+        return frame
+    if categories is not None and categories.hashed:
+        return as_rows(X, n_features=n_features, feature_names=feature_names)
+    return prepared
 
 
 def as_rows(
@@ -312,7 +374,8 @@ def as_rows(
 ) -> np.ndarray:
     """``X`` as a 2-D numeric array in the caller's own dtype, columns in the model's order,
     category labels read as codes (``categories``)."""
-    if _is_frame(X):
+    frame = _is_frame(X)
+    if frame:
         X = _frame_to_array(X, feature_names, categories)
     try:
         arr = np.asarray(X)
@@ -334,6 +397,8 @@ def as_rows(
         )
     if categories is not None and categories.numeric and arr.size:
         categories.refuse_labels_as_codes(arr, feature_names)
+    if categories is not None and categories.hashed and not frame:
+        arr = categories.hash_matrix(arr, feature_names)
     return arr
 
 

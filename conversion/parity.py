@@ -12,7 +12,7 @@ from onnx import numpy_helper
 
 from .converted import ConvertedModel
 from .error_bound import dense_error_bound
-from .inputs import as_rows, label_frame
+from .inputs import as_rows, native_view
 
 __all__ = [
     "Tolerance",
@@ -336,7 +336,12 @@ def check_parity(
     engine = engine or InferenceEngine(converted)
     Xn = as_rows(X, n_features=converted.n_features, feature_names=converted.feature_names,
                  categories=engine.categories)
-    frame = label_frame(X, converted.feature_names, engine.categories)
+    given = native_view(X, Xn, n_features=converted.n_features, feature_names=converted.feature_names,
+                        categories=engine.categories)
+    frame = given if hasattr(given, "iloc") else None
+
+    def rows(idx: np.ndarray) -> Any:  # both sides read the same rows of the given input
+        return frame.iloc[idx] if frame is not None else given[idx]
     trees = summarize_trees(converted.onnx)
     n = Xn.shape[0]
     bad_rows = np.zeros(n, dtype=bool)
@@ -350,11 +355,11 @@ def check_parity(
     for method in converted.methods:
         def native_fn(idx: np.ndarray, method: str = method) -> np.ndarray:
             if frame is not None:
-                return adapter.native_frame(model, method, frame.iloc[idx])
-            return adapter.native_rows(model, method, Xn[idx])
+                return adapter.native_frame(model, method, rows(idx))
+            return adapter.native_rows(model, method, rows(idx))
 
         def onnx_fn(idx: np.ndarray, method: str = method) -> np.ndarray:
-            return engine.run(method, Xn[idx])
+            return engine.run(method, rows(idx))
 
         native_refuses, native_why = _refused_rows(native_fn, n, (Exception,))
         onnx_refuses, onnx_why = _refused_rows(onnx_fn, n, (InputError,))
@@ -378,7 +383,7 @@ def check_parity(
         elif isinstance(tolerance, Tolerance) and not (method == "predict" and converted.task == "classification"):
             tol = tolerance
         else:
-            tol = default_tolerance(method, converted, trees, engine.prepare(Xk) if Xk.shape[0] else None)
+            tol = default_tolerance(method, converted, trees, engine.prepare(rows(idx_keep)) if Xk.shape[0] else None)
         tolerances[method] = tol
         rows, m_abs, m_rel, probs = _compare(method, native, got, tol)
         problems += probs
