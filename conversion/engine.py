@@ -175,8 +175,9 @@ class InferenceEngine(NativeMethods):
         self._finite_max = float(meta.get("finite_max", "inf"))
         self.categories = CategoryLabels.from_metadata(meta)
         # A matrix for a model with numeric category labels is checked for labels passed as
-        # codes (inputs.py), so it takes the full path; every other model keeps the fast one.
-        self._fast_ok = self.categories is None or not self.categories.numeric
+        # codes, and a CatBoost one's labels are hashed (inputs.py), so they take the full path;
+        # every other model keeps the fast one.
+        self._fast_ok = self.categories is None or not (self.categories.numeric or self.categories.hashed)
         self._no_value_checks = self._allow_nan and self._allow_inf
         self._dtype, self._n_features = self.model.dtype, self.model.n_features
         self._feature_names = self.model.feature_names  # a list: compared with DataFrame.columns.tolist()

@@ -164,13 +164,14 @@ class CategoryLabels:
         out = np.array(arr, dtype=np.result_type(arr.dtype, _F32), copy=True)
         for f in self.columns:
             col = np.asarray(arr[:, f], dtype=np.float64)
-            bad = ~np.isfinite(col) | (col != np.round(col))
+            with np.errstate(invalid="ignore"):  # CatBoost takes integers as a C long (int64)
+                bad = ~np.isfinite(col) | (col != np.round(col)) | (col < -(2.0**63)) | (col >= 2.0**63)
             name = names[f] if names else f"column {f}"
             if bad.any():
                 raise InputError(
                     f"{name!r} is a categorical feature and holds {col[bad][0]!r}; CatBoost reads a number there as "
-                    "an integer label and refuses other values ('cat_features must be integer or string'). Pass "
-                    "integers, or a DataFrame with the labels"
+                    "an integer label (an int64) and refuses other values ('cat_features must be integer or "
+                    "string'). Pass integers, or a DataFrame with the labels"
                 )
             out[:, f] = self.codes(col.astype(np.int64), f, name)
         return out
@@ -182,6 +183,9 @@ class CategoryLabels:
                 "categorical values (it refuses floats and NaN, and hashes booleans as other text than "
                 "onnxgate can reproduce). Pass the labels it was trained on, as text or integers"
             )
+        if not isinstance(label, str | bytes) and not -(2**63) <= int(label) < 2**63:
+            raise InputError(f"column {name!r} holds the integer {label}, beyond int64; CatBoost refuses it "
+                             "('Python int too large to convert to C long')")
         text = label if isinstance(label, str | bytes) else str(int(label))
         hashes = self._hash_index.setdefault(f, {h: float(i) for i, h in enumerate(self.columns[f])})
         return hashes.get(catboost_hash(text), -1.0)

@@ -334,13 +334,16 @@ def check_parity(
 
     adapter = adapter_named(converted.framework)
     engine = engine or InferenceEngine(converted)
+    cats = engine.categories
+    # A CatBoost matrix holds labels, which the engine hashes row by row (and refuses per row)
+    labels_matrix = cats is not None and cats.hashed and not hasattr(X, "columns")
     Xn = as_rows(X, n_features=converted.n_features, feature_names=converted.feature_names,
-                 categories=engine.categories)
-    given = native_view(X, Xn, n_features=converted.n_features, feature_names=converted.feature_names,
-                        categories=engine.categories)
+                 categories=None if labels_matrix else cats)
+    given = Xn if labels_matrix else native_view(X, Xn, n_features=converted.n_features,
+                                                 feature_names=converted.feature_names, categories=cats)
     frame = given if hasattr(given, "iloc") else None
 
-    def rows(idx: np.ndarray) -> Any:  # both sides read the same rows of the given input
+    def take(idx: np.ndarray) -> Any:  # both sides read the same rows of the given input
         return frame.iloc[idx] if frame is not None else given[idx]
     trees = summarize_trees(converted.onnx)
     n = Xn.shape[0]
@@ -355,11 +358,11 @@ def check_parity(
     for method in converted.methods:
         def native_fn(idx: np.ndarray, method: str = method) -> np.ndarray:
             if frame is not None:
-                return adapter.native_frame(model, method, rows(idx))
-            return adapter.native_rows(model, method, rows(idx))
+                return adapter.native_frame(model, method, take(idx))
+            return adapter.native_rows(model, method, take(idx))
 
         def onnx_fn(idx: np.ndarray, method: str = method) -> np.ndarray:
-            return engine.run(method, rows(idx))
+            return engine.run(method, take(idx))
 
         native_refuses, native_why = _refused_rows(native_fn, n, (Exception,))
         onnx_refuses, onnx_why = _refused_rows(onnx_fn, n, (InputError,))
@@ -383,7 +386,7 @@ def check_parity(
         elif isinstance(tolerance, Tolerance) and not (method == "predict" and converted.task == "classification"):
             tol = tolerance
         else:
-            tol = default_tolerance(method, converted, trees, engine.prepare(rows(idx_keep)) if Xk.shape[0] else None)
+            tol = default_tolerance(method, converted, trees, engine.prepare(take(idx_keep)) if Xk.shape[0] else None)
         tolerances[method] = tol
         rows, m_abs, m_rel, probs = _compare(method, native, got, tol)
         problems += probs

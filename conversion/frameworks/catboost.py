@@ -422,7 +422,13 @@ class CatBoostAdapter(Adapter):
         if cats and X.size:
             rows = X.astype(object)
             for c in cats:
-                rows[:, c] = [int(v) for v in X[:, c]]
+                col = np.asarray(X[:, c], dtype=np.float64)
+                with np.errstate(invalid="ignore"):
+                    odd = ~np.isfinite(col) | (col != np.round(col)) | (col < -(2.0**63)) | (col >= 2.0**63)
+                if odd.any():
+                    raise ValueError(f"CatBoost refuses the non-integer categorical value in column {c}: "
+                                     "cat_features must be integer or string")
+                rows[:, c] = [int(v) for v in col]
             X = rows
         return np.asarray(self.native(model, method, X))
 
