@@ -169,7 +169,7 @@ class CategoryLabels:
             name = names[f] if names else f"column {f}"
             if bad.any():
                 raise InputError(
-                    f"{name!r} is a categorical feature and holds {col[bad][0]!r}; CatBoost reads a number there as "
+                    f"{name!r} is a categorical feature and holds {float(col[bad][0])!r}; CatBoost reads a number there as "
                     "an integer label (an int64) and refuses other values ('cat_features must be integer or "
                     "string'). Pass integers, or a DataFrame with the labels"
                 )
@@ -211,15 +211,15 @@ class CategoryLabels:
             codes = np.array([-1 if _is_missing(v) else seen.setdefault(v, len(seen)) for v in values],
                              dtype=np.int64)
             cats = list(seen)
+        if self.hashed and (np.asarray(codes) < 0).any():
+            raise InputError(f"column {name!r} holds a missing value; CatBoost refuses NaN and None in a "
+                             "categorical feature. Fill them with a label (e.g. the text 'nan') first")
         labels = self.columns[f]
         position = {_key(x): float(i) for i, x in enumerate(labels)}
         cats = list(cats)
         read = _xgboost_read(cats) if self.unseen == "next" else cats
         table = np.full(len(cats) + 1, np.nan)  # code -1 (missing) reads the last entry
         for j, label in enumerate(read):
-            if _is_missing(label) and self.hashed:
-                raise InputError(f"column {name!r} holds a missing value; CatBoost refuses NaN and None in a "
-                                 "categorical feature. Fill them with a label (e.g. the text 'nan') first")
             if _is_missing(label):
                 continue
             if self.hashed:

@@ -238,3 +238,101 @@ def test_a_named_column_pipeline_predicts_arrays_without_the_feature_names_warni
             adapter.native(fitted, "predict_proba", X.to_numpy()[:3])  # the bench's native call
         with pytest.warns(UserWarning, match="valid feature names"):  # the user's own call still warns
             fitted.predict_proba(X.to_numpy()[:3])
+
+
+# -- CatBoost one-hot categorical features (issue 16 item 3) --
+
+def _catboost():
+    cb = pytest.importorskip("catboost")
+    if "catboost" not in _MODELS:
+        rng = np.random.default_rng(3)
+        text = [*TEXT, "ünï ✓", "a" * 70]
+        n = 600
+        frame = pd.DataFrame({"a": rng.normal(size=n), "t": rng.choice(text, n),
+                              "k": rng.choice(INTS, n), "b": rng.normal(size=n)})
+        effect = dict(zip(text, rng.normal(size=len(text)) * 2, strict=True))
+        y = frame["a"] + frame["t"].map(effect) + (frame["k"] == 66) * 2.0
+        model = cb.CatBoostRegressor(iterations=30, depth=4, thread_count=1, verbose=False, allow_writing_files=False,
+                                     cat_features=["t", "k"], one_hot_max_size=16).fit(frame, y)
+        _MODELS["catboost"] = (model, frame, convert(model))
+    return _MODELS["catboost"]
+
+
+def test_catboost_hash_is_catboosts_own_on_hostile_labels(tmp_path: Path) -> None:
+    """The python export writes CatBoost's own value -> hash table for the training pool."""
+    cb = pytest.importorskip("catboost")
+    from conversion.cityhash import catboost_hash
+
+    rng = np.random.default_rng(0)
+    labels = ["", "a", "ab", "abcd", "x" * 8, "y" * 9, "z" * 16, "q" * 17, "w" * 32, "e" * 33, "r" * 64, "t" * 65,
+              "u" * 129, "ünï ✓", "65", "-3", " ", "\t", "€" * 40]
+    frame = pd.DataFrame({"a": rng.normal(size=len(labels) * 3), "c": labels * 3})
+    pool = cb.Pool(frame, rng.integers(0, 2, len(frame)), cat_features=["c"])
+    model = cb.CatBoostClassifier(iterations=2, depth=2, verbose=False, allow_writing_files=False).fit(pool)
+    model.save_model(str(tmp_path / "m.py"), format="python", pool=pool)
+    source = (tmp_path / "m.py").read_text(encoding="utf-8")
+    table = source[source.index("cat_features_hashes = {"):]
+    table = table[: table.index("}\n") + 1]
+    namespace: dict = {}
+    exec(table, namespace)  # noqa: S102 - CatBoost's own generated literal, from this test's model
+    hashes = set(namespace["cat_features_hashes"].values())
+    assert {catboost_hash(v) for v in labels} == hashes
+
+
+def test_catboost_onehot_training_frame_matches_native_on_every_row() -> None:
+    model, frame, converted = _catboost()
+    assert converted.metadata["category_unseen"] == "hash"
+    assert_parity(model, converted, frame)
+    np.testing.assert_allclose(InferenceEngine(converted).predict(frame), model.predict(frame), rtol=1e-5, atol=1e-5)
+    as_categories = frame.assign(t=pd.Categorical(frame["t"], categories=sorted(set(frame["t"]))[::-1]),
+                                 k=pd.Categorical(frame["k"]))
+    assert_parity(model, converted, as_categories)
+    for policy in ("onnx", "native"):
+        got = Predictor(model, converted, policy=policy, calibrate=False).predict(as_categories)
+        np.testing.assert_allclose(got, model.predict(as_categories), rtol=1e-5, atol=1e-5)
+
+
+def test_catboost_matrix_holds_integer_labels_as_catboost_reads_them() -> None:
+    model, frame, converted = _catboost()
+    numeric = frame.assign(t=0)  # text labels cannot sit in a matrix; 0 is an unseen integer label there
+    X = numeric.to_numpy(dtype=np.float64)
+    np.testing.assert_allclose(InferenceEngine(converted).predict(X), model.predict(numeric), rtol=1e-5, atol=1e-5)
+    assert_parity(model, converted, X)
+    with pytest.raises(InputError, match=r"'k' is a categorical feature and holds 65.5.*integer label"):
+        InferenceEngine(converted).predict(np.array([[0.0, 0.0, 65.5, 0.0]]))
+
+
+@settings(max_examples=25)
+@given(data=st.data())
+def test_catboost_hostile_and_unseen_labels_match_native(data) -> None:
+    model, frame, converted = _catboost()
+    n = data.draw(st.integers(1, 10))
+    text = data.draw(st.lists(st.one_of(st.sampled_from(list(set(frame["t"]))), st.text(max_size=80)),
+                              min_size=n, max_size=n))
+    ints = data.draw(st.lists(st.one_of(st.sampled_from(INTS), st.integers(-(2**63), 2**63 - 1)),
+                              min_size=n, max_size=n))
+    rows = frame.head(n).assign(t=text, k=ints)
+    np.testing.assert_allclose(InferenceEngine(converted).predict(rows), model.predict(rows), rtol=1e-5, atol=1e-5)
+
+
+def test_catboost_refusals_match_native() -> None:
+    model, frame, converted = _catboost()
+    for cells, why in (([None], "missing value"), ([1.5], "float"), ([2**63], "beyond int64")):
+        rows = frame.head(1).assign(k=pd.Series(cells, dtype=object))
+        with pytest.raises(Exception):  # noqa: B017 - CatBoostError or TypeError, by value
+            model.predict(rows)
+        with pytest.raises(InputError, match=why):
+            InferenceEngine(converted).predict(rows)
+
+
+def model_target(frame):
+    return frame["t"].map({t: i for i, t in enumerate(sorted(set(frame["t"])))}).astype(float)
+
+
+def test_catboost_ctr_models_stay_refused() -> None:
+    cb = pytest.importorskip("catboost")
+    _, frame, _ = _catboost()
+    model = cb.CatBoostRegressor(iterations=5, depth=3, verbose=False, allow_writing_files=False,
+                                 cat_features=["t", "k"], one_hot_max_size=2).fit(frame, model_target(frame))
+    with pytest.raises(ConversionRefusedError, match=r"CTRs, target statistics.*catboost #863.*one_hot_max_size"):
+        convert(model)
