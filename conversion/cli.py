@@ -167,8 +167,8 @@ def _check_one(path: Path, args: argparse.Namespace, *, trust_pickle: bool, data
     user = load_user_model(path, framework=args.framework, trust_pickle=trust_pickle)
     reference = convert(user.model)
     converted = attach_onnx(args.onnx, reference) if args.onnx else reference
-    X = (load_rows(data, converted.n_features, converted.feature_names, CategoryLabels.from_metadata(converted.metadata))
-         if data else rows_for(converted))
+    labels = CategoryLabels.from_metadata(converted.metadata)
+    X = load_rows(data, converted.n_features, converted.feature_names, labels) if data else rows_for(converted)
     reports = {"clean": check_parity(user.model, converted, X)}
     # NaN rows only where the native model takes NaN: otherwise both sides refuse them, by design.
     if reference.metadata.get("allow_nan") == "true":

@@ -169,7 +169,8 @@ class CategoryLabels:
             name = names[f] if names else f"column {f}"
             if bad.any():
                 raise InputError(
-                    f"{name!r} is a categorical feature and holds {float(col[bad][0])!r}; CatBoost reads a number there as "
+                    f"{name!r} is a categorical feature and holds {float(col[bad][0])!r}; CatBoost reads a number "
+                    "there as "
                     "an integer label (an int64) and refuses other values ('cat_features must be integer or "
                     "string'). Pass integers, or a DataFrame with the labels"
                 )
@@ -312,7 +313,8 @@ def _frame_to_array(X: Any, feature_names: Sequence[str] | None, categories: Cat
         # becomes float64); for the other frameworks the cast to the graph dtype decides.
         return arr.astype(np.result_type(arr.dtype, _F32), copy=False)
     if not hasattr(X, "iloc"):
-        return np.asarray(X.to_numpy()) if arr is None else arr  # polars and others: as_rows names the dtype it cannot take
+        # polars and others: as_rows names the dtype it cannot take
+        return np.asarray(X.to_numpy()) if arr is None else arr
     # pandas gave objects: label columns, text columns, or numbers it would not merge (bool, nullable Int64)
     import pandas as pd
 
@@ -349,7 +351,8 @@ def label_frame(X: Any, feature_names: Sequence[str] | None, categories: Categor
     labels (categorical or text columns), which the native model must read itself; else None."""
     if categories is None or not (_is_frame(X) and hasattr(X, "iloc")):
         return None
-    if not categories.hashed and not any(getattr(d, "name", "") == "category" or getattr(d, "kind", "O") not in "biuf" for d in X.dtypes):
+    labelled = any(getattr(d, "name", "") == "category" or getattr(d, "kind", "O") not in "biuf" for d in X.dtypes)
+    if not (categories.hashed or labelled):
         return None
     columns = [str(c) for c in X.columns]
     order = column_order(columns, feature_names, what="the DataFrame") if feature_names is not None else None

@@ -22,8 +22,8 @@ import onnx
 from conversion.converted import META_PREFIX, ConvertedModel
 from conversion.csv_rows import read_csv_rows
 from conversion.errors import InputError, ModelFileError, OnnxGateError
-from conversion.inputs import CategoryLabels
 from conversion.frameworks import adapter_for, adapter_named, adapters, framework_names
+from conversion.inputs import CategoryLabels
 from conversion.parity import summarize_trees
 
 __all__ = ["FileFormat", "UserModel", "attach_onnx", "fingerprint_differs", "load_rows", "load_user_model", "rows_for",

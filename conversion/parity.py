@@ -325,7 +325,8 @@ def check_parity(
 
     The native model gets exactly the rows given (a DataFrame's columns put in the model's
     order, values untouched; a DataFrame of category labels as the DataFrame itself); the ONNX
-    side gets them through the engine, which casts them (and reads labels) as it does in serving. Rows both sides refuse (NaN into a model that takes none) are counted as
+    side gets them through the engine, which casts them (and reads labels) as it does in
+    serving. Rows both sides refuse (NaN into a model that takes none) are counted as
     ``refused_by_both``; a row only one side refuses is a mismatch.
     """
     from .engine import InferenceEngine
