@@ -419,7 +419,9 @@ class CatBoostAdapter(Adapter):
         # A matrix for a model with categorical features holds their integer labels (inputs.py);
         # CatBoost refuses a float matrix there, and reads Python ints in an object one as labels.
         cats = list(model.get_cat_feature_indices())
-        if cats and X.size:
+        if cats and not X.shape[0]:  # CatBoost refuses an empty object array; one row, cut to none
+            return self.native_rows(model, method, np.zeros((1, X.shape[1])))[:0]
+        if cats:
             rows = X.astype(object)
             for c in cats:
                 col = np.asarray(X[:, c], dtype=np.float64)

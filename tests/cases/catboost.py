@@ -114,8 +114,10 @@ def _categorical():
 
     X, y = dataset("binary")
     df = pd.DataFrame(X[:, :4], columns=["a", "b", "c", "d"])
-    df["colour"] = np.array(["red", "green", "blue"])[np.abs(np.round(X[:, 4])).astype(int) % 3]
-    return cb.CatBoostClassifier(cat_features=["colour"], **_FAST).fit(df, y), X
+    # four colours above one_hot_max_size=2 that give the target away: CatBoost splits on their CTRs
+    colour = np.array(["red", "green", "blue", "cyan", "pink"])[2 * np.asarray(y) + np.arange(len(y)) % 2]
+    df["colour"] = colour
+    return cb.CatBoostClassifier(cat_features=["colour"], one_hot_max_size=2, **_FAST).fit(df, y), X
 
 
 def _one_hot(task: str = "binary", **params: Any):
