@@ -68,6 +68,11 @@ class ConvertedModel:
                 meta.get("native_follows_input") == "true")
 
     @property
+    def finite_columns(self) -> tuple[int, ...]:
+        """Columns where the native model rejects +-inf although it accepts them elsewhere."""
+        return tuple(json.loads(self.metadata.get("finite_columns", "[]")))
+
+    @property
     def dtype(self) -> np.dtype:
         elem = self.onnx.graph.input[0].type.tensor_type.elem_type
         return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem))

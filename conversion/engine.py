@@ -173,7 +173,10 @@ class InferenceEngine(NativeMethods):
         self._allow_nan = meta.get("allow_nan", "true") == "true"
         self._allow_inf = meta.get("allow_inf", "true") == "true"
         self._finite_max = float(meta.get("finite_max", "inf"))
-        self._no_value_checks = self._allow_nan and self._allow_inf
+        self._finite_columns = list(self.model.finite_columns)
+        self._no_value_checks = self._allow_nan and self._allow_inf and not self._finite_columns
+        # NaN and inf are fine except inf on a few columns: look at those columns only.
+        self._columns_check = self._allow_nan and self._allow_inf and bool(self._finite_columns)
         self._dtype, self._n_features = self.model.dtype, self.model.n_features
         self._feature_names = self.model.feature_names  # a list: compared with DataFrame.columns.tolist()
         self._native_input = self.model.native_input
@@ -331,6 +334,7 @@ class InferenceEngine(NativeMethods):
             and X.flags.c_contiguous
             and (
                 self._no_value_checks
+                or (self._columns_check and not np.isinf(X[:, self._finite_columns]).any())
                 # one row: a dot product with ones is half the cost of a ufunc reduction
                 or (
                     self._finite_max == math.inf
@@ -352,6 +356,7 @@ class InferenceEngine(NativeMethods):
             allow_nan=self._allow_nan,
             allow_inf=self._allow_inf,
             finite_max=self._finite_max,
+            finite_columns=self._finite_columns,
             feature_names=self._feature_names,
             native_input=self._native_input,
         )

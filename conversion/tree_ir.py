@@ -49,6 +49,9 @@ class Head:
     # Whether the native model accepts NaN / +-inf at predict time; the engine refuses what it does not.
     allow_nan: bool = True
     allow_inf: bool = True
+    # Columns on which the native model rejects +-inf although it accepts them elsewhere
+    # (HistGradientBoosting's OrdinalEncoder on its categorical columns).
+    finite_columns: tuple[int, ...] = ()
     # The largest magnitude the native model treats as finite (XGBoost's DMatrix rounds to
     # float32 first, so anything beyond float32's range is inf to it).
     finite_max: float = float("inf")

@@ -19,7 +19,7 @@ from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, Uns
 from ..tree_ir import Head, TreeEnsembleIR
 from .base import Adapter, Lowered, NativeInput, import_optional, with_names
 from .sklearn_graphs import Steps, in_float32, isolation_forest_head, linear_regressor_graph, prepend
-from .sklearn_trees import TREE_BUILDERS, isolation_forest_ir
+from .sklearn_trees import TREE_BUILDERS, is_missing_category, isolation_forest_ir
 from .upstream import adopt_outputs
 
 log = logging.getLogger(__name__)
@@ -427,7 +427,7 @@ def _category_frame(model: Any, X: np.ndarray) -> Any:
     frame = pd.DataFrame(X, columns=list(names))
     columns = np.asarray(names)[np.asarray(model.is_categorical_, dtype=bool)]
     for col, cats in zip(columns, pre.named_transformers_["encoder"].categories_, strict=True):
-        cats = [c for c in cats if not (c is None or (isinstance(c, float) and np.isnan(c)))]
+        cats = [c for c in cats if not is_missing_category(c)]
         if all(isinstance(c, (int, float, np.number)) for c in cats):
             continue  # numeric categories: the model reads the values themselves
         v = frame[col].to_numpy(dtype=np.float64)

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import ConversionRefusedError
 from ..tree_ir import CategoryCoding, CategorySplits, Head, TreeEnsembleIR, category_sets, concat_trees
 
-__all__ = ["TREE_BUILDERS", "IsolationForestParts", "isolation_forest_ir"]
+__all__ = ["TREE_BUILDERS", "IsolationForestParts", "is_missing_category", "isolation_forest_ir"]
 
 Arrays = tuple[np.ndarray, ...]
 
@@ -204,15 +204,15 @@ def _hist_gradient_boosting_ir(skl: ModuleType, model: Any) -> TreeEnsembleIR:
     base = np.asarray(model._baseline_prediction, dtype=np.float64).reshape(k)
     post = _post_transform(model)
     # HistGradientBoosting validates in float64 and accepts NaN and +-inf, except on
-    # categorical columns, whose OrdinalEncoder rejects inf.
-    allow_inf = cat is None
+    # categorical columns, whose OrdinalEncoder rejects inf (numeric columns still take it).
     if skl.base.is_classifier(model):
-        head = _classifier_head(model, post, decision=True, allow_nan=True, allow_inf=allow_inf)
+        head = _classifier_head(model, post, decision=True, allow_nan=True, allow_inf=True)
     else:
-        head = Head(task="regression", post_transform=post, methods={"predict": "float64"}, allow_inf=allow_inf)
+        head = Head(task="regression", post_transform=post, methods={"predict": "float64"})
     if cat is None:
         return _ir(model, trees, k, base, input_cast="float64", head=head)
-    head = replace(head, category_labels=cat.labels())
+    finite = tuple(sorted(int(f) for f in cat.order[: len(cat.categories)]))
+    head = replace(head, category_labels=cat.labels(), finite_columns=finite)
     ir = _ir(model, [t[:-1] for t in trees], k, base, input_cast="float64", head=head)
     ptr, values = category_sets(cat.sets)
     index = np.concatenate([t[-1] for t in trees])
@@ -241,7 +241,7 @@ class _HGBCategories:
         self.categories = []
         for cats in encoder.categories_:
             cats = np.asarray(cats)
-            if cats.size and (cats[-1] is None or (isinstance(cats[-1], float) and np.isnan(cats[-1]))):
+            if cats.size and is_missing_category(cats[-1]):
                 cats = cats[:-1]  # the encoder lists a missing value last; the trees route it by missing_left
             self.categories.append(cats)
         self.known, self.f_idx_map = model._bin_mapper.make_known_categories_bitsets()
@@ -283,6 +283,12 @@ class _HGBCategories:
             index[n] = len(self.sets)
             self.sets.append(self._values(f, members))
         return node, feature, threshold, left, right, missing_left, value, index
+
+
+def is_missing_category(value: Any) -> bool:
+    """Whether an encoder category is the missing value (None, or NaN of any float width:
+    a float32 column's NaN is an ``np.float32``, which is no Python float)."""
+    return value is None or (isinstance(value, float | np.floating) and bool(np.isnan(value)))
 
 
 def _bitset_members(words: np.ndarray) -> np.ndarray:

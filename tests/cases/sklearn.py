@@ -83,8 +83,10 @@ def _multi_output_classifier():
     return ensemble.RandomForestClassifier(n_estimators=3, max_depth=3).fit(X, np.c_[y, 1 - y]), X
 
 
-def _hgb_categorical(task: str = "binary", nan: bool = False, from_dtype: bool = False):
-    """categorical_features by index ([0, 3]), or "from_dtype" on pandas category columns."""
+def _hgb_categorical(task: str = "binary", nan: bool = False, from_dtype: bool = False, float32: bool = False):
+    """categorical_features by index ([0, 3]), or "from_dtype" on pandas category columns.
+    ``nan``: missing cells in every column, categorical ones included (scikit-learn's encoder
+    then lists NaN as a category, float32 NaN when fitted on float32 data)."""
 
     def build():
         X, y = categorical_dataset(task)
@@ -93,6 +95,8 @@ def _hgb_categorical(task: str = "binary", nan: bool = False, from_dtype: bool =
             X[np.random.default_rng(3).random(X.shape) < 0.1] = np.nan
         regression = task == "regression"
         cls = ensemble.HistGradientBoostingRegressor if regression else ensemble.HistGradientBoostingClassifier
+        if float32:
+            return cls(max_iter=10, categorical_features=[0, 3], random_state=0).fit(X.astype(np.float32), y), X
         if not from_dtype:
             return cls(max_iter=10, categorical_features=[0, 3], random_state=0).fit(X, y), X
         import pandas as pd
@@ -304,14 +308,16 @@ CASES = [
     Case("sklearn-pipeline-imputer-minmax-randomforest-nan", "sklearn",
          _fit(lambda: pipeline.make_pipeline(impute.SimpleImputer(strategy="median"), preprocessing.MinMaxScaler(),
                                              _rf()()), "multiclass", 0.15), inf=False),
-    Case("sklearn-histgradientboosting-categorical", "sklearn", _hgb_categorical(), inf=False,
+    Case("sklearn-histgradientboosting-categorical", "sklearn", _hgb_categorical(),
          upstream_xfail=_HGB_CATEGORICAL_XFAIL),
-    Case("sklearn-histgradientboosting-categorical-nan", "sklearn", _hgb_categorical(nan=True), inf=False,
+    Case("sklearn-histgradientboosting-categorical-nan", "sklearn", _hgb_categorical(nan=True),
          upstream_xfail=_HGB_CATEGORICAL_XFAIL),
+    Case("sklearn-histgradientboosting-categorical-float32-nan", "sklearn",
+         _hgb_categorical(nan=True, float32=True), upstream_xfail=_HGB_CATEGORICAL_XFAIL),
     Case("sklearn-histgradientboosting-regressor-categorical", "sklearn", _hgb_categorical("regression"),
-         inf=False, upstream_xfail=_HGB_CATEGORICAL_XFAIL),
+         upstream_xfail=_HGB_CATEGORICAL_XFAIL),
     Case("sklearn-histgradientboosting-categorical-from-dtype", "sklearn", _hgb_categorical(from_dtype=True),
-         inf=False, upstream=False),
+         upstream=False),
     # Refusals.
     Case("sklearn-unfitted", "sklearn", _unfitted, refused=(NotFittedError, r"not fitted yet; call fit\(\)")),
     Case("sklearn-svc", "sklearn", _refused_type(svm.SVC),
