@@ -232,11 +232,14 @@ class SklearnAdapter(Adapter):
     def native(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
         if X.shape[0] == 0:
             # scikit-learn refuses an empty batch; its answer's shape and dtype come from one row.
-            return getattr(model, method)(_category_frame(model, np.zeros((1, X.shape[1]), dtype=X.dtype)))[:0]
+            one = getattr(model, method)(_category_frame(model, np.zeros((1, X.shape[1]), dtype=X.dtype)))
+            return [a[:0] for a in one] if isinstance(one, list) else one[:0]  # type: ignore[return-value]
         return getattr(model, method)(_category_frame(model, X))
 
     def native_rows(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
-        return np.asarray(self.native(model, method, with_names(model, X)))
+        out = self.native(model, method, with_names(model, X))
+        # A multi-output classifier's predict_proba is a list of arrays, one per output.
+        return out if isinstance(out, list) else np.asarray(out)
 
     def native_bytes(self, model: Any) -> bytes:
         sio = import_optional("skops.io", "sklearn", "serialise scikit-learn models without pickle")
@@ -324,7 +327,8 @@ class SklearnAdapter(Adapter):
                                   flatten=frozenset({"predict", "decision_function"}))
             head = replace(head, methods={"predict": "int64", "decision_function": "float64"})
         elif is_clf:
-            graph = adopt_outputs(graph, {"label": "predict", "probabilities": "predict_proba"})
+            graph = adopt_outputs(graph, {"label": "predict", "probabilities": "predict_proba"},
+                                  side_by_side=frozenset({"predict_proba"} if head.output_classes else ()))
             head = replace(head, methods={k: v for k, v in head.methods.items() if k != "decision_function"})
         else:
             # skl2onnx returns (N, n_outputs); only a single-output native predict is 1-D.
