@@ -176,3 +176,30 @@ def test_set_splits_route_like_the_native_rule(framework: str, dtype: np.dtype, 
 def test_set_splits_refuse_opset_3() -> None:
     with pytest.raises(ConversionRefusedError, match="BRANCH_MEMBER"):
         emit(_set_ir([1, 2], _CODINGS["lightgbm"][1]), dtype=np.float32, ml_opset=3)
+
+
+def _chain_ir(depth: int) -> TreeEnsembleIR:
+    """One tree of ``depth`` splits in a chain: split d sends x <= d to leaf d, the rest on."""
+    splits, leaves = np.arange(depth), depth + np.arange(depth + 1)
+    return TreeEnsembleIR(
+        n_features=1, n_targets=1, tree=np.zeros(2 * depth + 1, dtype=np.int64), node=np.arange(2 * depth + 1),
+        feature=np.r_[np.zeros(depth, dtype=np.int64), np.full(depth + 1, -1)],
+        threshold=np.r_[splits.astype(np.float64), np.zeros(depth + 1)],
+        left=np.r_[leaves[:-1], np.full(depth + 1, -1)], right=np.r_[splits[1:], leaves[-1], np.full(depth + 1, -1)],
+        missing_left=np.zeros(2 * depth + 1, dtype=bool), value=np.r_[np.zeros(depth), np.arange(depth + 1.0)][:, None],
+        base_values=np.zeros(1), cmp="<=", input_cast="float64",
+        head=Head(task="regression", methods={"predict": "float64"}),
+    )
+
+
+def test_trees_deeper_than_onnxruntime_loads_are_refused_before_they_crash_it() -> None:
+    """onnxruntime 1.32 segfaults building a session for a chain of ~10,900 splits
+    (benchmarks/proof/ort_deep_trees.py); the emitter refuses past MAX_TREE_DEPTH, and a
+    tree at the limit still loads and routes."""
+    from conversion.emit_trees import MAX_TREE_DEPTH
+
+    X = np.array([[0.0], [MAX_TREE_DEPTH - 1.0], [1e9]])
+    np.testing.assert_array_equal(_run(_chain_ir(MAX_TREE_DEPTH), X, np.dtype(np.float64), 5),
+                                  [0, MAX_TREE_DEPTH - 1, MAX_TREE_DEPTH])
+    with pytest.raises(ConversionRefusedError, match=r"8001 splits deep.*onnxruntime #25400.*max_depth"):
+        emit(_chain_ir(MAX_TREE_DEPTH + 1), dtype=np.float64)
