@@ -61,6 +61,11 @@ _TO_MARGIN = {
 }
 
 
+def _release(version: str) -> tuple[int, ...]:
+    """``"3.2.0"`` -> ``(3, 2)``; the running xgboost decides how a base score is read."""
+    return tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+
+
 def _base_score(text: str) -> np.ndarray:
     # xgboost < 3.1 writes "5E-1"; >= 3.1 writes a vector "[5E-1,3E-1]" (one per class/target).
     return np.array([float(v) for v in text.strip("[]").split(",")], dtype=np.float64)
@@ -204,7 +209,10 @@ class XGBoostAdapter(Adapter):
         )
 
     def _base_margin(self, doc: dict[str, Any], n_targets: int) -> np.ndarray:
-        margin = _OBJECTIVES[doc["objective"]["name"]][1]
+        objective = doc["objective"]["name"]
+        margin = _OBJECTIVES[objective][1]
+        if objective == "binary:logitraw" and _release(self.version()) >= (3, 1):
+            margin = "identity"  # LogisticRaw::ProbToMargin returns the base score itself since 3.1
         base = _TO_MARGIN[margin](_base_score(doc["learner_model_param"]["base_score"]))
         return np.broadcast_to(base, (n_targets,)).astype(np.float64)
 
