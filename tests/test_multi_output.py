@@ -40,3 +40,17 @@ def test_engine_and_predictor_return_the_native_shapes(case_id: str, rows: int) 
         assert label.dtype == native_label.dtype
         np.testing.assert_array_equal(label, native_label)
 
+
+
+def test_shadow_compares_per_output_probabilities() -> None:
+    from conversion.predictor import ShadowPredictor
+
+    model, X = _fit(CASES[1])  # outputs of 3, 3 and 2 classes: the arrays cannot stack
+    converted = convert(model)
+    primary = Predictor(model, converted, policy="native", calibrate=False)
+    shadow = ShadowPredictor(primary, Predictor(model, converted, policy="onnx", calibrate=False), sample_rate=1.0)
+    out = shadow.run("predict_proba", X[:20].astype(np.float32))
+    shadow.flush()
+    assert [p.shape for p in out] == [(20, 3), (20, 3), (20, 2)]
+    stats = shadow.report()
+    assert stats["shadow_errors"] == 0 and stats["compared_rows"] == 20 and stats["mismatched_rows"] == 0
