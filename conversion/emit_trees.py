@@ -66,15 +66,23 @@ def tree_depth(ir: TreeEnsembleIR) -> int:
     """The most splits on any root-to-leaf path, over all trees (level by level, O(nodes))."""
     if not ir.tree.size:
         return 0
-    width = int(ir.node.max()) + 1
-    key = ir.tree * width + ir.node
-    order = np.argsort(key, kind="stable")
-    sorted_keys = key[order]
+    first = np.flatnonzero(np.r_[True, ir.tree[1:] != ir.tree[:-1]])  # where each run of a tree starts
+    start = np.repeat(first, np.diff(np.r_[first, ir.tree.size]))
+    if first.size == np.unique(ir.tree).size and np.array_equal(ir.node, np.arange(ir.tree.size) - start):
+        # The usual layout: each tree's nodes together, node i at position i of its block.
+        def at(tree: np.ndarray, node: np.ndarray) -> np.ndarray:
+            return node + first[np.searchsorted(ir.tree[first], tree)]
+    else:
+        width = int(ir.node.max()) + 1
+        key = ir.tree * width + ir.node
+        order = np.argsort(key, kind="stable")
+        sorted_keys = key[order]
 
-    def at(tree: np.ndarray, node: np.ndarray) -> np.ndarray:
-        return order[np.searchsorted(sorted_keys, tree * width + node)]
+        def at(tree: np.ndarray, node: np.ndarray) -> np.ndarray:
+            return order[np.searchsorted(sorted_keys, tree * width + node)]
 
-    frontier = at(np.unique(ir.tree), np.zeros(np.unique(ir.tree).size, dtype=np.int64))
+    roots = np.unique(ir.tree)
+    frontier = at(roots, np.zeros(roots.size, dtype=np.int64))
     depth = 0
     while True:
         frontier = frontier[~ir.is_leaf[frontier]]
@@ -88,6 +96,9 @@ def tree_depth(ir: TreeEnsembleIR) -> int:
 
 
 def _refuse_deep_trees(ir: TreeEnsembleIR) -> None:
+    splits = np.bincount(ir.tree[~ir.is_leaf]) if ir.tree.size else np.zeros(1, dtype=np.int64)
+    if splits.max(initial=0) <= MAX_TREE_DEPTH:
+        return  # no tree has enough splits to be that deep: skip the walk (conversion speed)
     depth = tree_depth(ir)
     if depth > MAX_TREE_DEPTH:
         raise ConversionRefusedError(

@@ -203,3 +203,16 @@ def test_trees_deeper_than_onnxruntime_loads_are_refused_before_they_crash_it() 
                                   [0, MAX_TREE_DEPTH - 1, MAX_TREE_DEPTH])
     with pytest.raises(ConversionRefusedError, match=r"8001 splits deep.*onnxruntime #25400.*max_depth"):
         emit(_chain_ir(MAX_TREE_DEPTH + 1), dtype=np.float64)
+
+
+def test_tree_depth_does_not_depend_on_how_nodes_are_laid_out() -> None:
+    from conversion.emit_trees import tree_depth
+
+    chain = _chain_ir(7)
+    two = replace(chain, tree=np.r_[chain.tree, chain.tree[:3] + 1], node=np.r_[chain.node, [0, 1, 2]],
+                  feature=np.r_[chain.feature, [0, -1, -1]], threshold=np.r_[chain.threshold, [0.0, 0, 0]],
+                  left=np.r_[chain.left, [1, -1, -1]], right=np.r_[chain.right, [2, -1, -1]],
+                  missing_left=np.r_[chain.missing_left, [False] * 3], value=np.r_[chain.value, np.zeros((3, 1))])
+    shuffled = np.random.default_rng(0).permutation(two.tree.size)  # trees interleaved, nodes out of order
+    fields = ("tree", "node", "feature", "threshold", "left", "right", "missing_left", "value")
+    assert tree_depth(two) == tree_depth(replace(two, **{f: getattr(two, f)[shuffled] for f in fields})) == 7
