@@ -88,6 +88,8 @@ def finish(
             "native_follows_input": str(native_input.follows_input).lower(),
             **({"feature_names": json.dumps(names)} if names else {}),
             **({"sequential_sum": "true"} if head.sequential_sum else {}),
+            **({"finite_columns": json.dumps(list(head.finite_columns))} if head.finite_columns else {}),
+            **({"output_classes": json.dumps(list(head.output_classes))} if head.output_classes else {}),
             **_category_metadata(head),
         },
     )

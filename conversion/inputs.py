@@ -207,6 +207,7 @@ def as_matrix(
     allow_nan: bool = True,
     allow_inf: bool = True,
     finite_max: float = np.inf,
+    finite_columns: Sequence[int] = (),
     feature_names: Sequence[str] | None = None,
     native_input: tuple[np.dtype, np.dtype, bool] = (_F32, _F32, False),
     categories: CategoryLabels | None = None,
@@ -239,5 +240,11 @@ def as_matrix(
             beyond = f" or beyond {finite_max:.4g}" if np.isfinite(finite_max) else ""
             raise InputError(
                 f"input contains +-inf{beyond}, which the native model rejects; clip or replace those values first"
+            )
+        if len(finite_columns) and np.isinf(out[:, finite_columns]).any():
+            cols = [int(c) for c in np.asarray(finite_columns)[np.isinf(out[:, finite_columns]).any(axis=0)]]
+            raise InputError(
+                f"input contains +-inf in column(s) {cols}, which the native model rejects there (its categorical "
+                "columns); replace those values with NaN (a missing category) first"
             )
     return out

@@ -271,6 +271,25 @@ class ParityReport:
         return "\n".join(lines)
 
 
+def _joined(method: str, native: Any, got: Any) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Both sides as one array each: a list of per-output arrays (a multi-output
+    classifier's predict_proba) side by side, once both lists have the same shapes."""
+    if not isinstance(native, list) and not isinstance(got, list):
+        return native, got, []
+    shapes = [[np.shape(a) for a in side] if isinstance(side, list) else np.shape(side) for side in (native, got)]
+    if shapes[0] != shapes[1]:
+        return np.zeros(0), np.zeros(1), [f"{method}: native returns {_form(native)} but ONNX {_form(got)}"]
+    if not native:
+        return np.zeros((0, 0)), np.zeros((0, 0)), []
+    return np.hstack(native), np.hstack(got), []
+
+
+def _form(out: Any) -> str:
+    if isinstance(out, list):
+        return f"a list of {len(out)} arrays of shapes {[np.shape(a) for a in out]}"
+    return f"one array of shape {np.shape(out)}"
+
+
 def _compare(
     method: str, native: np.ndarray, got: np.ndarray, tol: Tolerance
 ) -> tuple[np.ndarray, float, float, list[str]]:
@@ -380,8 +399,11 @@ def check_parity(
         keep = ~(native_refuses | onnx_refuses)
         idx_keep = np.flatnonzero(keep)
         Xk = Xn[keep] if not keep.all() else Xn
-        native = native_fn(idx_keep)
-        got = onnx_fn(idx_keep)
+        native, got, shape_problems = _joined(method, native_fn(idx_keep), onnx_fn(idx_keep))
+        if shape_problems:
+            problems += shape_problems
+            bad_rows[idx_keep] = True
+            continue
         if isinstance(tolerance, dict) and method in tolerance:
             tol = tolerance[method]
         elif isinstance(tolerance, Tolerance) and not (method == "predict" and converted.task == "classification"):

@@ -340,7 +340,7 @@ class ShadowPredictor(NativeMethods):
     def _shadow_call(self, method: str, X: Any, expected: np.ndarray) -> None:
         t0 = time.perf_counter_ns()
         try:
-            got = np.asarray(self.shadow.run(method, X))
+            got = _one_array(self.shadow.run(method, X))
         except Exception as exc:  # the caller already has its answer; a shadow fault is data
             with self._lock:
                 self._n["shadow_errors"] += 1
@@ -348,7 +348,8 @@ class ShadowPredictor(NativeMethods):
             log.warning("shadow %s() failed: %s: %s", method, type(exc).__name__, exc)
             return
         ns = time.perf_counter_ns() - t0
-        mismatched, flips, max_abs = self._compare(np.asarray(expected), got)
+        expected = _one_array(expected)
+        mismatched, flips, max_abs = self._compare(expected, got)
         with self._lock:
             self._lat["shadow"].record(len(got), ns)
             self._n["sampled"] += 1
@@ -386,3 +387,7 @@ class ShadowPredictor(NativeMethods):
                 "latency": {name: s.summary() for name, s in self._lat.items()},
             }
 
+
+def _one_array(out: Any) -> np.ndarray:
+    """A method's answer as one array: a multi-output classifier's per-output probabilities side by side."""
+    return np.hstack(out) if isinstance(out, list) else np.asarray(out)

@@ -9,6 +9,7 @@ strategy is built; without it they raise ``MissingDependencyError`` naming the e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -166,17 +167,21 @@ def parity_batches(
     max_rows: int = 24,
     categories: dict[int, np.ndarray] | None = None,
     labels: dict[int, tuple[Any, ...]] | None = None,
+    finite_columns: Sequence[int] = (),
 ) -> SearchStrategy[np.ndarray]:
     """Batches of 0..max_rows rows: training rows with some cells moved onto split points
     (and one step either side), edge values, hostile codes on ``categories``' columns (per
     feature, the members of its set splits), or all. Empty and single-row batches included.
     ``labels``: per column, category labels that a hostile code must not equal (the engine
-    refuses a label where a code belongs, inputs.py)."""
+    refuses a label where a code belongs, inputs.py). ``finite_columns`` get no +-inf (the native
+    model rejects it there, see ``ConvertedModel.finite_columns``)."""
     st = _hypothesis_strategies()
     X_train = np.asarray(X_train)
     n_features = X_train.shape[1]
     split_features = sorted(splits)
     edges = st.sampled_from(edge_values(dtype, allow_nan=allow_nan, allow_inf=allow_inf, extra=extra, max_abs=max_abs))
+    finite_edges = st.sampled_from(edge_values(dtype, allow_nan=allow_nan, allow_inf=False, extra=extra,
+                                               max_abs=max_abs))
 
     def at_split(f: int) -> SearchStrategy[float]:
         return st.sampled_from(splits[f].tolist()).flatmap(lambda t: st.sampled_from(around(t, dtype, allow_inf)))
@@ -204,7 +209,8 @@ def parity_batches(
                 f = draw(st.sampled_from(split_features))
                 X[r, f] = draw(at_split(f))
             else:
-                X[r, draw(st.integers(0, n_features - 1))] = draw(edges)
+                f = draw(st.integers(0, n_features - 1))
+                X[r, f] = draw(finite_edges if f in finite_columns else edges)
         if split_features and draw(st.booleans()):
             # One row entirely on split points: every split it meets is a boundary case.
             r = draw(st.integers(0, len(rows) - 1))
@@ -243,7 +249,8 @@ def parity_inputs(
     trees = summarize_trees(converted.onnx)
     return parity_batches(X, trees.splits, dtype=converted.dtype, allow_nan=allow_nan, allow_inf=allow_inf,
                           max_rows=max_rows, categories=trees.categories,
-                          labels=dict(labels.numeric) if labels is not None else None)
+                          labels=dict(labels.numeric) if labels is not None else None,
+                          finite_columns=converted.finite_columns)
 
 
 def probe_batch(
@@ -258,6 +265,7 @@ def probe_batch(
     seed: int = 0,
     n_rows: int = 300,
     categories: dict[int, np.ndarray] | None = None,
+    finite_columns: Sequence[int] = (),
 ) -> np.ndarray:
     """A deterministic batch with the same ingredients, for checks that must not vary
     between runs (strict xfails of upstream converters, the report's parity matrix)."""
@@ -276,4 +284,10 @@ def probe_batch(
     )
     cells = rng.random((n_rows - third, X.shape[1])) < 0.25  # the rest: sprinkled edge values
     X[third:][cells] = rng.choice(edges, int(cells.sum()))
+    if len(finite_columns):
+        finite = np.asarray(edge_values(dtype, allow_nan=allow_nan, allow_inf=False, extra=extra, max_abs=max_abs),
+                            dtype=dtype)
+        for f in finite_columns:
+            rows = third + np.flatnonzero(cells[:, f])
+            X[rows, f] = rng.choice(finite, rows.size)
     return X

@@ -36,6 +36,9 @@ class Head:
     methods: dict[str, str] = field(default_factory=dict)
     # Scales raw scores before the post-transform (CatBoost set_scale_and_bias, averaging).
     scale: float = 1.0
+    # Divides raw scores before the post-transform: forests average as ``sum / n_estimators``,
+    # which ``sum * (1 / n_estimators)`` does not always equal in the last bit.
+    divisor: float = 1.0
     # The native predict decides on the raw scores rather than the probabilities: class 1 when
     # the one raw column is >= 0, else the first largest raw score (scikit-learn's
     # GradientBoostingClassifier, XGBoost's multi:softmax). A tie of raw scores then resolves
@@ -49,6 +52,13 @@ class Head:
     # Whether the native model accepts NaN / +-inf at predict time; the engine refuses what it does not.
     allow_nan: bool = True
     allow_inf: bool = True
+    # Columns on which the native model rejects +-inf although it accepts them elsewhere
+    # (HistGradientBoosting's OrdinalEncoder on its categorical columns).
+    finite_columns: tuple[int, ...] = ()
+    # A multi-output classifier's class count per output: ``classes`` holds every output's
+    # classes back to back, predict returns (N, n_outputs) labels and predict_proba one
+    # (N, k) array per output, as scikit-learn's multi-output trees and forests do.
+    output_classes: tuple[int, ...] = ()
     # The largest magnitude the native model treats as finite (XGBoost's DMatrix rounds to
     # float32 first, so anything beyond float32's range is inf to it).
     finite_max: float = float("inf")
