@@ -68,6 +68,17 @@ class ConvertedModel:
                 meta.get("native_follows_input") == "true")
 
     @property
+    def finite_columns(self) -> tuple[int, ...]:
+        """Columns where the native model rejects +-inf although it accepts them elsewhere."""
+        return tuple(json.loads(self.metadata.get("finite_columns", "[]")))
+
+    @property
+    def output_classes(self) -> tuple[int, ...]:
+        """A multi-output classifier's class count per output (its predict_proba is a list of
+        one array per output); empty for every other model."""
+        return tuple(json.loads(self.metadata.get("output_classes", "[]")))
+
+    @property
     def dtype(self) -> np.dtype:
         elem = self.onnx.graph.input[0].type.tensor_type.elem_type
         return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem))
