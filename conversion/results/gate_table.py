@@ -120,7 +120,18 @@ def render_outcome(outcome: GateOutcome, *, not_gated: str, all_rows: bool = Fal
         lines += _table([_row(c) for c in shown])
     else:
         lines.append("no benchmark changed beyond noise")
+    for key, where in _where(outcome).items():
+        lines += [f"where the work went, {key}:", *(f"  - {w}" for w in where)]
     return "\n".join(lines)
+
+
+def _where(outcome: GateOutcome) -> dict[str, tuple[str, ...]]:
+    """Per regressed benchmark, the origins and ops that grew most (Change.where), once per benchmark."""
+    out: dict[str, tuple[str, ...]] = {}
+    for c in outcome.changes:
+        if c.verdict == "regression" and c.where and c.key not in out:
+            out[c.key] = c.where
+    return out
 
 
 def by_model(keys: list[str]) -> dict[str, list[str]]:
@@ -188,6 +199,8 @@ def render_markdown(outcome: GateOutcome, *, not_gated: str, all_rows: bool = Fa
         lines += ["| " + " | ".join(_md(cell) for cell in _row(c)) + " |" for c in shown]
     else:
         lines.append("No benchmark changed beyond noise.")
+    for key, where in _where(outcome).items():
+        lines += ["", f"**Where the work went**, `{key}`:", "", *(f"- {_md(w)}" for w in where)]
     for name, what in GROUPS[1:3]:
         if groups[name]:
             lines += ["", f"<details><summary>{len(groups[name])} {what}</summary>", ""]
