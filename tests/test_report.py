@@ -32,10 +32,10 @@ def test_report_has_verdicts_tables_and_embedded_images(tmp_path: Path) -> None:
     src = run_result(tmp_path / "run.json", "machineA", "2026-11-01T10:00:00")
     index = report_from_files([src], tmp_path / "out")
     html = index.read_text()
-    for marker in ('class="verdicts"', 'class="manifest"', 'class="parity-matrix"', 'class="latency-table"'):
+    for marker in ('class="verdicts', 'class="manifest"', 'class="parity-matrix', 'class="latency-table"'):
         assert marker in html
-    # Verdict first: the reader's question comes before everything else.
-    order = [html.index(m) for m in ("Should I serve this model", 'class="manifest"', 'class="parity-matrix"')]
+    # Verdict first: the reader's question comes before everything else, the details after.
+    order = [html.index(m) for m in ("Should I serve this model", 'class="parity-matrix', 'class="manifest"')]
     assert order == sorted(order)
     assert "crossover" in html.lower()
     images = _images(html)
@@ -60,8 +60,8 @@ def test_report_merges_machines_and_shows_history(two_machines: list[Path], tmp_
     html = report_from_files(two_machines, tmp_path / "out").read_text()
     assert html.count('<section class="machine"') == 2
     assert "Machine machineA" in html and "Machine machineB" in html
-    assert 'class="history-table"' in html  # machine A has two runs
-    assert html.count('class="history-table"') == 1  # machine B has one: no trend
+    assert 'class="history-table' in html  # machine A has two runs
+    assert html.count('class="history-table') == 1  # machine B has one: no trend
     assert "Other CPU" in html
 
 
@@ -70,7 +70,7 @@ def test_report_reads_benchmark_results_files(tmp_path: Path) -> None:
              bench_result(tmp_path / "bench.json", "machineA", "2026-11-01T11:00:00")]
     html = report_from_files(files, tmp_path / "out").read_text()
     assert "catboost-synthetic-small" in html  # latency from the bench file
-    assert 'class="parity-matrix"' in html  # parity from the run file, same machine
+    assert 'class="parity-matrix' in html  # parity from the run file, same machine
 
 
 @pytest.mark.parametrize("content, message", [("", "empty"), ("{not json", "not valid JSON"),
@@ -156,12 +156,12 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise() -> None:
 
 
 def _history_rows(html: str) -> dict[str, list[str]]:
-    """Model -> the speedup cell of each of its history rows."""
-    table = html[html.index('class="history-table"'):]
+    """Model -> the per-batch p50 cell of each of its history rows."""
+    table = html[html.index('class="history-table'):]
     table = table[:table.index("</table>")]
     rows: dict[str, list[str]] = {}
     for model, cells in re.findall(r'<tr data-model="([^"]+)">(.*?)</tr>', table, flags=re.S):
-        rows.setdefault(model, []).append(re.findall(r"<td>(.*?)</td>", cells, flags=re.S)[4])
+        rows.setdefault(model, []).append(re.search(r'<td data-label="p50 per batch">(.*?)</td>', cells, re.S).group(1))
     return rows
 
 
@@ -173,7 +173,7 @@ def test_report_merges_every_model_of_every_file(tmp_path: Path) -> None:
     html = report_from_files(files, tmp_path / "out").read_text()
     verdicts = set(re.findall(r'<tr class="verdict [a-z]+" data-model="([^"]+)"', html))
     assert verdicts == {"fraud", "churn", "catboost-synthetic-small"}
-    assert 'class="parity-matrix"' in html and ">fraud<" in html and ">churn<" in html
+    assert 'class="parity-matrix' in html and ">fraud<" in html and ">churn<" in html
     for model in ("fraud", "churn", "catboost-synthetic-small"):  # each one's latency rows are tabled
         assert re.search(rf'class="latency-table".*?{model}', html, flags=re.S), model
 
@@ -202,8 +202,9 @@ def test_history_is_per_model_never_averaged(tmp_path: Path) -> None:
     html = report_from_files(files, tmp_path / "out").read_text()
     rows = _history_rows(html)
     assert set(rows) == {"fraud", "churn"}  # solo has one run: no trend to show
-    # batch 1: native 202 us / best ONNX (2 threads) 19.2 us * scale
-    assert [r.split(",")[0] for r in rows["fraud"]] == ["1: 10.52×", "1: 10.52×"]
-    assert [r.split(",")[0] for r in rows["churn"]] == ["1: 5.26×", "1: 2.63×"]
+    # batch 1: native 202 us / best ONNX (2 threads) 19.2 us * scale, absolute times beside the speedup
+    assert [r.split("<br>")[0] for r in rows["fraud"]] == ["1: 0.202 / 0.019 ms (10.52×)"] * 2
+    assert [r.split("<br>")[0] for r in rows["churn"]] == ["1: 0.202 / 0.038 ms (5.26×)",
+                                                          "1: 0.202 / 0.077 ms (2.63×)"]
     assert "7.44×" not in html  # the geometric mean of fraud and churn in the first run
     assert "geo-mean" not in html
