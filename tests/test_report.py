@@ -208,3 +208,89 @@ def test_history_is_per_model_never_averaged(tmp_path: Path) -> None:
                                                           "1: 0.202 / 0.077 ms (2.63×)"]
     assert "7.44×" not in html  # the geometric mean of fraud and churn in the first run
     assert "geo-mean" not in html
+
+
+def _gate(tmp_path: Path, **extra: object) -> dict:
+    """A real gate verdict (two benchmark files through the gate) plus the keys the baseline tools add."""
+    from conversion.job import gate_view
+
+    base = bench_result(tmp_path / "base.json", "machineA", "2026-11-01T09:00:00")
+    doc = json.loads(base.read_text())
+    # the current run measured a second model and dropped the largest batch: new and missing rows
+    twin = [{**b, "name": b["name"].replace("catboost-", "twin-"),
+             "extra_info": {**b["extra_info"], "model": "twin-synthetic-small"}} for b in doc["benchmarks"]]
+    doc["benchmarks"] = [b for b in doc["benchmarks"] if b["extra_info"]["batch_size"] != 4096] + twin
+    doc["datetime"] = "2026-11-02T09:00:00"
+    current = tmp_path / "cur.json"
+    current.write_text(json.dumps(doc))
+    gate = gate_view(base, current)
+    gate["data"].update(extra)
+    return gate
+
+
+def test_gate_counts_are_the_same_benchmarks_in_summary_listing_and_report(tmp_path: Path) -> None:
+    gate = _gate(tmp_path)
+    groups = gate["data"]["benchmarks"]
+    assert len(groups["new"]) == 12 and len(groups["missing"]) == 3  # (native + 2 ONNX) x batches
+    # the console's summary, the text's tally line and the text's listing count benchmarks alike
+    assert f"{len(groups['new'])} new" in gate["summary"] and f"{len(groups['missing'])} missing" in gate["summary"]
+    assert f"{len(groups['new'])} new" in gate["text"].splitlines()[
+        next(i for i, line in enumerate(gate["text"].splitlines()) if line.startswith("benchmarks: "))]
+    assert f"{len(groups['new'])} new: in the current run" in gate["text"]
+    html = report_from_files([bench_result(tmp_path / "b.json", "machineA", "2026-11-02T10:00:00")],
+                             tmp_path / "out", gate=gate).read_text()
+    assert f"{len(groups['compared'])} benchmarks compared (" in html
+    assert f", {len(groups['new'])} new, {len(groups['missing'])} missing" in html
+
+
+def test_verdict_table_shows_each_models_gate_verdict_explanation_and_baseline_history(tmp_path: Path) -> None:
+    gate = _gate(tmp_path, explanations={"run": ["onnxruntime 1.22.0 -> 1.23.0"],
+                                         "models": {"catboost-synthetic-small": ["ONNX 88 KiB -> 264 KiB"]}},
+                 baseline_history=[{"accepted": "2026-11-01T09:00:00", "why": "retrained with 300 trees",
+                                    "replaced": {"path": "old.json", "commit": "abc"}}])
+    files = [bench_result(tmp_path / "b.json", "machineA", "2026-11-02T10:00:00")]
+    html = report_from_files(files, tmp_path / "out", gate=gate).read_text()
+    row = html[html.index('data-model="catboost-synthetic-small"'):]
+    row = row[:row.index("</tbody>")]  # the only model of the table
+    assert "g-pass" in row and "ONNX 88 KiB -&gt; 264 KiB" in row  # the model's gate verdict, explained
+    assert html.index('class="verdicts') < html.index('id="gate"') < html.index('id="latency"')
+    assert "What changed" in html and "onnxruntime 1.22.0 -&gt; 1.23.0" in html
+    history = html[html.index('class="baseline-history'):]
+    assert "retrained with 300 trees" in history and "path old.json, commit abc" in history
+
+
+def test_a_skipped_gate_says_so_in_every_models_row(tmp_path: Path) -> None:
+    gate = _gate(tmp_path, gate_skipped="no baseline for this machine type (AMD EPYC, 2 cores)")
+    html = report_from_files([bench_result(tmp_path / "b.json", "machineA", "2026-11-02T10:00:00")],
+                             tmp_path / "out", gate=gate).read_text()
+    assert "g-skipped" in html and html.count("no baseline for this machine type (AMD EPYC, 2 cores)") >= 2
+
+
+def test_nan_rows_a_pipeline_refuses_read_the_same_in_check_and_the_report(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+    import skops.io
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from conversion.cli import main
+    from conversion.parity_matrix import NAN_NOT_CHECKED, Subject, attempt_conversion
+    from conversion.parity_matrix import parity_cells as matrix_cells
+
+    X, y = make_classification(n_samples=300, n_features=6, random_state=0)
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    skops.io.dump(model, tmp_path / "score.skops")
+    np.save(tmp_path / "rows.npy", X[:100])
+    assert main(["check", str(tmp_path / "score.skops"), "--data", str(tmp_path / "rows.npy")]) == 0
+    assert f"nan rows: {NAN_NOT_CHECKED}" in capsys.readouterr().out
+    subject = Subject("score", "sklearn", "user data", "classification", model, X[:100])
+    cells = [c for path in ("onnxgate", "upstream") for c in matrix_cells(subject, attempt_conversion(subject, path))]
+    by = {(c["path"], c["data_kind"]): c for c in cells}
+    assert all(by[(p, "nan")]["status"] == "unchecked" and by[(p, "nan")]["reason"] == NAN_NOT_CHECKED
+               for p in ("onnxgate", "upstream"))
+    # skl2onnx's graph is float32: judged on float32 rows, not "wrong" for refusing to round float64 ones
+    assert by[("upstream", "clean")]["status"] == "exact", by[("upstream", "clean")]
+    verdict = model_verdict("score", cells, [])
+    assert verdict["exact"] == "exact" and f"NaN rows {NAN_NOT_CHECKED}." in verdict["exact_text"]

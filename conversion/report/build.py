@@ -183,8 +183,8 @@ def _machine_view(machine_id: str, results: list[RunResult], image_dir: Path | N
     names = list(models)
     names += sorted(({c["model"] for c in cells} | {r["model"] for r in latency}) - set(names))
     gates = model_gates(gate, names)
-    view.verdicts = [{**model_verdict(n, [c for c in cells if c["model"] == n], [r for r in latency if r["model"] == n]),
-                      "gate": gates.get(n)} for n in names]
+    view.verdicts = [{**model_verdict(n, [c for c in cells if c["model"] == n],
+                                      [r for r in latency if r["model"] == n]), "gate": gates.get(n)} for n in names]
     view.matrix = _matrix(cells) if cells else {}
     view.latency_tables = _latency_tables(latency, names)
     def figure(slug: str, caption: str, png: bytes) -> dict[str, Any]:
