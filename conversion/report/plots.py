@@ -84,6 +84,9 @@ def latency_plot(model: str, rows: list[dict[str, Any]]) -> bytes:
                         ha="left", va="bottom", fontsize=10, color="crimson")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        measured = sorted({r["batch"] for r in rows})
+        ax.set_xticks(measured, [str(b) for b in measured])  # the batch sizes measured, not powers of ten
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.margins(x=0.12, y=0.18)  # room for the value labels at both ends
         ax.set_title(model)
         ax.set_xlabel("batch size (rows)")
