@@ -157,7 +157,8 @@ PAGE_CHECKS = """
   const describe = e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : '') + ': '
     + (e.textContent || '').trim().slice(0, 60);
   const layout = () => {
-    const all = [...document.body.querySelectorAll('*')];
+    // what is on the page: a folded <details> keeps its contents laid out but not shown
+    const all = [...document.body.querySelectorAll('*')].filter(e => e.checkVisibility());
     return {
       scrollWidth: document.documentElement.scrollWidth,
       // an element whose right edge is beyond the screen, or whose text is clipped by its box

@@ -127,7 +127,7 @@ def speedup_heatmap(rows: list[dict[str, Any]]) -> bytes:
         ax.set_xlabel("batch size (rows)")
         ax.set_title("ONNX speedup over native (native p50 / best ONNX p50)", fontsize=11)
         bar = fig.colorbar(im, ax=ax, shrink=0.9)
-        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{10 ** v:.2g}×"))
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{10 ** v:.3g}×"))
         return _png(fig)
 
 
