@@ -18,8 +18,10 @@ __all__ = ["gate_block", "model_gates"]
 
 MAX_LINES = 3  # regressions listed per model in the top table; the rest are in the gate's table
 
-# Entry keys of the baseline's history shown first, when present: when, then why.
-_HISTORY_FIRST = ("accepted", "accepted_at", "replaced_at", "when", "datetime", "created", "commit", "why", "reason")
+# Entry keys of the baseline's history (results/baseline_choice.accept_baseline) shown first: when
+# it moved and why, then what the replaced baseline was.
+_HISTORY_FIRST = ("replaced", "why", "recorded", "commit", "replaced_by_commit")
+_HEX = frozenset("0123456789abcdef")
 
 
 def _text(item: Any) -> str:
@@ -40,6 +42,8 @@ def _value(v: Any) -> str:
     if isinstance(v, list | tuple):
         return " → ".join(map(_value, v)) if len(v) == 2 and not any(isinstance(x, dict | list) for x in v) \
             else ", ".join(map(_value, v))
+    if isinstance(v, str) and len(v) >= 40 and set(v) <= _HEX:
+        return v[:12]  # a hash: its head is enough to tell two apart
     return "" if v is None else str(v)
 
 
