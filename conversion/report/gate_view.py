@@ -37,8 +37,9 @@ def _text(item: Any) -> str:
 
 
 def _value(v: Any) -> str:
-    if isinstance(v, dict):
-        return ", ".join(f"{k} {_value(x)}" for k, x in v.items())
+    if isinstance(v, dict):  # one model's (or one library's) facts; several models apart by "; "
+        sep = "; " if any(isinstance(x, dict) for x in v.values()) else ", "
+        return sep.join(f"{k}: {_value(x)}" if isinstance(x, dict) else f"{k} {_value(x)}" for k, x in v.items())
     if isinstance(v, list | tuple):
         return " → ".join(map(_value, v)) if len(v) == 2 and not any(isinstance(x, dict | list) for x in v) \
             else ", ".join(map(_value, v))
