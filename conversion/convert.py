@@ -98,6 +98,8 @@ def convert(
     n_features: int | None = None,
     target_opset: int | dict[str, int] | None = None,
     name: str | None = None,
+    quantize: str | None = None,
+    calibration: Any = None,
 ) -> ConvertedModel:
     """Converts a fitted model to ONNX that computes what the native model computes, or refuses.
 
@@ -108,6 +110,17 @@ def convert(
     ``target_opset`` is the ai.onnx.ml opset (3, or 5 for the TreeEnsemble operator); float64
     needs 5 and gets it by default.
     """
+    if quantize is not None:
+        from .variants import QUANTIZE_MODES
+        from .variants import quantize as quantize_graph
+
+        if quantize not in QUANTIZE_MODES:
+            raise InputError(f"quantize={quantize!r}; allowed: {', '.join(QUANTIZE_MODES)}")
+        if dtype not in (None, "float32", np.float32):
+            raise ConversionRefusedError(f"quantize={quantize!r} starts from a float32 graph; dtype={dtype!r} "
+                                         "cannot be quantized (leave dtype unset)")
+        float32 = convert(model, dtype="float32", n_features=n_features, target_opset=target_opset, name=name)
+        return quantize_graph(float32, quantize, calibration=calibration)
     adapter = adapter_for(model)
     np_dtype = parse_dtype(adapter.native_input(model).floats if dtype is None else dtype)
     lowered = adapter.lower(model, dtype=np_dtype, ml_opset=_ml_opset(target_opset))

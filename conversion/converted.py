@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -91,9 +91,24 @@ class ConvertedModel:
             entry.key, entry.value = META_PREFIX + key, str(value)
         return model.SerializeToString()
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Writes the .onnx file atomically, with onnxgate's metadata in ``metadata_props``."""
-        return write_bytes_atomic(path, self.to_bytes())
+    def save(self, path: str | os.PathLike[str], *, optimized: bool = False) -> Path:
+        """Writes the .onnx file atomically, with onnxgate's metadata in ``metadata_props``.
+
+        ``optimized=True`` writes the graph as this ONNX Runtime optimizes it (offline_graph.py):
+        it loads faster, and only under the onnxruntime version recorded in it.
+        """
+        return write_bytes_atomic(path, (self.optimized() if optimized else self).to_bytes())
+
+    def optimized(self) -> ConvertedModel:
+        """This model with its graph optimized offline by the installed onnxruntime."""
+        from .offline_graph import OPTIMIZED_FOR, optimize_graph
+
+        if OPTIMIZED_FOR in self.metadata:
+            return self
+        import onnxruntime
+
+        return replace(self, onnx=optimize_graph(self.onnx),
+                       metadata={**self.metadata, OPTIMIZED_FOR: onnxruntime.__version__})
 
     @classmethod
     def from_bytes(cls, data: bytes, *, source: str = "<bytes>") -> ConvertedModel:

@@ -26,6 +26,7 @@ from .converted import ConvertedModel, load
 from .errors import InputError, ModelFileError, ProviderError
 from .inputs import as_matrix
 from .methods import NativeMethods
+from .offline_graph import check_offline_graph
 from .providers import CPU, ProviderArg, resolve_providers
 
 __all__ = ["CALL_PATHS", "InferenceEngine", "SessionOptions", "clear_session_cache", "session_cache_info"]
@@ -153,6 +154,8 @@ class InferenceEngine(NativeMethods):
             log.info("this %s sums its trees in order: running on one intra-op thread",
                         self.model.metadata.get("model_type", "model"))
             threads = 1
+        if check_offline_graph(self.model.metadata):  # optimized once, when saved: not again per load
+            graph_optimization = "disable"
         resolved = resolve_providers(providers)
         self.options = SessionOptions(
             providers=tuple((n, tuple(sorted(o.items()))) for n, o in resolved),
