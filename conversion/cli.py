@@ -51,6 +51,7 @@ def _user_subject(entry: Any, args: argparse.Namespace, opts: Any) -> Any:
     """One of the user's models (a config entry or --model FILE) as a subject of the run."""
     import numpy as np
 
+    from conversion.inputs import CategoryLabels
     from conversion.model_files import attach_onnx, load_rows, load_user_model, rows_for
     from conversion.parity_matrix import Subject
 
@@ -71,7 +72,8 @@ def _user_subject(entry: Any, args: argparse.Namespace, opts: Any) -> Any:
     data = entry.data or args.data
     if data:
         X = load_rows(data, reference.n_features if reference else None,
-                      reference.feature_names if reference else None)
+                      reference.feature_names if reference else None,
+                      CategoryLabels.from_metadata(reference.metadata) if reference else None)
     elif reference is not None:
         X = rows_for(reference)
     else:
@@ -167,6 +169,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _check_one(path: Path, args: argparse.Namespace, *, trust_pickle: bool, data: Path | None
                ) -> tuple[bool, dict[str, Any], str]:
     """Parity of one model file on its rows and the same rows with NaN: (passed, JSON, text)."""
+    from conversion.inputs import CategoryLabels
     from conversion.model_files import attach_onnx, fingerprint_differs, load_rows, load_user_model, rows_for
     from conversion.parity_matrix import NAN_NOT_CHECKED, takes_nan, with_nan
 
@@ -176,7 +179,8 @@ def _check_one(path: Path, args: argparse.Namespace, *, trust_pickle: bool, data
     user = load_user_model(path, framework=args.framework, trust_pickle=trust_pickle)
     reference = convert(user.model)
     converted = attach_onnx(args.onnx, reference) if args.onnx else reference
-    X = load_rows(data, converted.n_features, converted.feature_names) if data else rows_for(converted)
+    labels = CategoryLabels.from_metadata(converted.metadata)
+    X = load_rows(data, converted.n_features, converted.feature_names, labels) if data else rows_for(converted)
     if args.quantize:
         converted = convert(user.model, quantize=args.quantize, calibration=X)
     if converted.metadata.get("exact") == "false":  # a lossy variant: a stated accuracy delta, not parity

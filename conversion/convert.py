@@ -12,6 +12,7 @@ from .converted import ConvertedModel
 from .errors import ConversionRefusedError, InputError
 from .frameworks import adapter_for, adapter_named
 from .frameworks.base import Lowered
+from .inputs import CategoryLabels
 from .tree_ir import Head
 
 __all__ = ["convert", "parse_dtype", "finish"]
@@ -33,11 +34,12 @@ def _ml_opset(target_opset: int | dict[str, int] | None) -> int | None:
 
 
 def _category_metadata(head: Head) -> dict[str, str]:
-    """``categories``: per categorical input column (its index), the ordered category labels;
-    the ONNX model takes a label's position in its list as the float input."""
+    """``categories``: per categorical input column (its index), the ordered category labels as
+    trained (text or numbers); the ONNX model takes a label's position in its list as the float
+    input. ``category_unseen``: where the native model sends other labels (inputs.CategoryLabels)."""
     if not head.category_labels:
         return {}
-    return {"categories": json.dumps({str(f): list(labels) for f, labels in sorted(head.category_labels.items())})}
+    return CategoryLabels(head.category_labels, head.category_unseen).metadata()
 
 
 def finish(

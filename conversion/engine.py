@@ -24,7 +24,7 @@ import onnxruntime as ort
 
 from .converted import ConvertedModel, load
 from .errors import InputError, ModelFileError, ProviderError
-from .inputs import as_matrix
+from .inputs import CategoryLabels, as_matrix
 from .methods import NativeMethods
 from .offline_graph import check_offline_graph
 from .providers import CPU, ProviderArg, resolve_providers
@@ -176,6 +176,11 @@ class InferenceEngine(NativeMethods):
         self._allow_nan = meta.get("allow_nan", "true") == "true"
         self._allow_inf = meta.get("allow_inf", "true") == "true"
         self._finite_max = float(meta.get("finite_max", "inf"))
+        self.categories = CategoryLabels.from_metadata(meta)
+        # A matrix for a model with numeric category labels is checked for labels passed as
+        # codes, and a CatBoost one's labels are hashed (inputs.py), so they take the full path;
+        # every other model keeps the fast one.
+        self._fast_ok = self.categories is None or not (self.categories.numeric or self.categories.hashed)
         self._no_value_checks = self._allow_nan and self._allow_inf
         self._dtype, self._n_features = self.model.dtype, self.model.n_features
         self._feature_names = self.model.feature_names  # a list: compared with DataFrame.columns.tolist()
@@ -328,6 +333,7 @@ class InferenceEngine(NativeMethods):
         # else, including a sum that overflows, takes the full check in as_matrix.
         if (
             type(X) is np.ndarray
+            and self._fast_ok
             and X.dtype == self._dtype
             and X.ndim == 2
             and X.shape[1] == self._n_features
@@ -357,6 +363,7 @@ class InferenceEngine(NativeMethods):
             finite_max=self._finite_max,
             feature_names=self._feature_names,
             native_input=self._native_input,
+            categories=self.categories,
         )
 
     def prepare(self, X: Any) -> np.ndarray:

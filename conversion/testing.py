@@ -165,10 +165,13 @@ def parity_batches(
     max_abs: float = float("inf"),
     max_rows: int = 24,
     categories: dict[int, np.ndarray] | None = None,
+    labels: dict[int, tuple[Any, ...]] | None = None,
 ) -> SearchStrategy[np.ndarray]:
     """Batches of 0..max_rows rows: training rows with some cells moved onto split points
     (and one step either side), edge values, hostile codes on ``categories``' columns (per
-    feature, the members of its set splits), or all. Empty and single-row batches included."""
+    feature, the members of its set splits), or all. Empty and single-row batches included.
+    ``labels``: per column, category labels that a hostile code must not equal (the engine
+    refuses a label where a code belongs, inputs.py)."""
     st = _hypothesis_strategies()
     X_train = np.asarray(X_train)
     n_features = X_train.shape[1]
@@ -181,7 +184,9 @@ def parity_batches(
     cat_features = sorted(categories or {})
 
     def at_category(f: int) -> SearchStrategy[float]:
-        return st.sampled_from(category_values(categories[f], dtype, allow_nan=allow_nan))
+        known = {float(v) for v in (labels or {}).get(f, ()) if not isinstance(v, str)}
+        values = [v for v in category_values(categories[f], dtype, allow_nan=allow_nan) if v not in known]
+        return st.sampled_from(values)
 
     @st.composite
     def batches(draw: Any) -> np.ndarray:
@@ -220,18 +225,25 @@ def parity_inputs(
 ) -> SearchStrategy[np.ndarray]:
     """Hypothesis batches for your converted model, seeded from its own split thresholds.
 
-    ``X_train``: representative rows (e.g. your training or validation set). Pass
+    ``X_train``: representative rows (e.g. your training or validation set; a DataFrame of
+    category labels is read as the engine reads it, so the batches hold codes). Pass
     ``allow_nan=False`` / ``allow_inf=False`` when your native model rejects them.
     """
-    X = np.asarray(X_train, dtype=np.float64)
-    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] != converted.n_features:
-        from .errors import InputError
+    from .errors import InputError
+    from .inputs import CategoryLabels, as_rows
 
+    shape = getattr(X_train, "shape", np.shape(X_train))
+    if len(shape) != 2 or shape[0] == 0 or shape[1] != converted.n_features:
         raise InputError(f"parity_inputs needs at least one row of {converted.n_features} features as X_train, "
-                         f"got shape {X.shape}")
+                         f"got shape {tuple(shape)}")
+    # a DataFrame of category labels is read as the engine reads it: the batches hold codes
+    labels = CategoryLabels.from_metadata(converted.metadata)
+    X = as_rows(X_train, n_features=converted.n_features, feature_names=converted.feature_names,
+                categories=labels).astype(np.float64)
     trees = summarize_trees(converted.onnx)
     return parity_batches(X, trees.splits, dtype=converted.dtype, allow_nan=allow_nan, allow_inf=allow_inf,
-                          max_rows=max_rows, categories=trees.categories)
+                          max_rows=max_rows, categories=trees.categories,
+                          labels=dict(labels.numeric) if labels is not None else None)
 
 
 def probe_batch(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -52,9 +52,12 @@ class Head:
     # The largest magnitude the native model treats as finite (XGBoost's DMatrix rounds to
     # float32 first, so anything beyond float32's range is inf to it).
     finite_max: float = float("inf")
-    # Per categorical input column, the ordered category labels whose positions are the float
-    # codes the ONNX model takes (pandas categoricals); written to the model's metadata.
-    category_labels: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    # Per categorical input column, the ordered category labels (text or numbers, as trained)
+    # whose positions are the float codes the ONNX model takes (pandas categoricals), and where
+    # the native model sends a label it was not trained on (inputs.UNSEEN); both written to
+    # the model's metadata, where the input layer reads them.
+    category_labels: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    category_unseen: str = "missing"
 
 
 @dataclass(frozen=True)

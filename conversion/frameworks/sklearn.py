@@ -17,7 +17,7 @@ import onnx
 from ..emit_onnx import emit
 from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
 from ..tree_ir import Head, TreeEnsembleIR
-from .base import Adapter, Lowered, NativeInput, import_optional, with_names
+from .base import Adapter, Lowered, NativeInput, import_optional, unnamed_rows, with_names
 from .sklearn_graphs import Steps, in_float32, isolation_forest_head, linear_regressor_graph, prepend
 from .sklearn_trees import TREE_BUILDERS, isolation_forest_ir
 from .upstream import adopt_outputs
@@ -232,11 +232,17 @@ class SklearnAdapter(Adapter):
     def native(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
         if X.shape[0] == 0:
             # scikit-learn refuses an empty batch; its answer's shape and dtype come from one row.
-            return getattr(model, method)(_category_frame(model, np.zeros((1, X.shape[1]), dtype=X.dtype)))[:0]
-        return getattr(model, method)(_category_frame(model, X))
+            return self.native(model, method, np.zeros((1, X.shape[1]), dtype=X.dtype))[:0]
+        with unnamed_rows(model, X):
+            return getattr(model, method)(_category_frame(model, X))
 
     def native_rows(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
         return np.asarray(self.native(model, method, with_names(model, X)))
+
+    def native_frame(self, model: Any, method: str, frame: Any) -> np.ndarray:
+        if not frame.shape[0]:
+            return self.native_rows(model, method, np.zeros(frame.shape))
+        return np.asarray(getattr(model, method)(frame))  # the frame's own labels, not codes
 
     def native_bytes(self, model: Any) -> bytes:
         sio = import_optional("skops.io", "sklearn", "serialise scikit-learn models without pickle")

@@ -261,8 +261,8 @@ class _HGBCategories:
             )
         return raw[idx]
 
-    def labels(self) -> dict[int, tuple[str, ...]]:
-        return {int(self.order[f]): tuple(str(c) for c in cats)
+    def labels(self) -> dict[int, tuple[Any, ...]]:
+        return {int(self.order[f]): tuple(c.item() if isinstance(c, np.generic) else c for c in cats)
                 for f, cats in enumerate(self.categories) if cats.dtype.kind not in "iuf"}
 
     def tree(self, predictor: Any, arrays: Arrays) -> Arrays:

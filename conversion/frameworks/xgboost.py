@@ -92,17 +92,26 @@ def _categorical_nodes(
     return left, right, default_left, index
 
 
-def _category_labels(tree_model: dict[str, Any]) -> dict[int, tuple[str, ...]]:
+def _category_labels(tree_model: dict[str, Any]) -> dict[int, tuple[Any, ...]]:
     """The pandas categories a model was trained on (xgboost >= 3.1 stores them in the
     model's ``cats``), whose positions are the codes it reads; empty for numeric codes."""
     out: dict[int, tuple[str, ...]] = {}
     for f, enc in enumerate(tree_model.get("cats", {}).get("enc", [])):
         offsets, values = enc.get("offsets", []), enc.get("values", [])
         if offsets:  # strings, as UTF-8 bytes back to back
-            raw = bytes(int(v) for v in values)
-            out[f] = tuple(raw[a:b].decode("utf-8") for a, b in itertools.pairwise(offsets))
+            raw = bytes(int(v) & 0xFF for v in values)  # JSON holds them as signed chars
+            if any(b >= 0x80 for b in raw):
+                # Measured on xgboost 3.2: a label keeps only as many bytes of its UTF-8 as it has
+                # characters ('ünï ✓', 9 bytes, is stored and matched as its first 5), so distinct
+                # labels can collide and the stored text is not the label.
+                raise ConversionRefusedError(
+                    f"categorical column {f} has non-ASCII category labels, which XGBoost stores cut to their "
+                    "character count in bytes (so labels can collide); onnxgate cannot recover the labels it "
+                    "matches. Use ASCII labels (or integer categories) and train again, or serve the native model"
+                )
+            out[f] = tuple(raw[a:b].decode("ascii") for a, b in itertools.pairwise(offsets))
         elif values:
-            out[f] = tuple(str(v) for v in values)
+            out[f] = tuple(values)  # numbers stay numbers: 65 and "65" are different labels
     return out
 
 
@@ -247,6 +256,7 @@ class XGBoostAdapter(Adapter):
                 allow_inf=not isinstance(model, xgb.Booster),
                 finite_max=float(np.finfo(np.float32).max) if isinstance(model, xgb.Booster) else np.inf,
                 category_labels=_category_labels(tree_model) if categories is not None else {},
+                category_unseen="next",  # XGBoost's binary search, see inputs.py
             ),
             categories=categories,
         )
