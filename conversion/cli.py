@@ -171,7 +171,7 @@ def _check_one(path: Path, args: argparse.Namespace, *, trust_pickle: bool, data
     """Parity of one model file on its rows and the same rows with NaN: (passed, JSON, text)."""
     from conversion.inputs import CategoryLabels
     from conversion.model_files import attach_onnx, fingerprint_differs, load_rows, load_user_model, rows_for
-    from conversion.parity_matrix import with_nan
+    from conversion.parity_matrix import NAN_NOT_CHECKED, takes_nan, with_nan
 
     from .convert import convert
     from .parity import check_parity
@@ -192,7 +192,7 @@ def _check_one(path: Path, args: argparse.Namespace, *, trust_pickle: bool, data
         return delta.passed, {"passed": delta.passed, "accuracy": delta.to_dict()}, str(delta) + note
     reports = {"clean": check_parity(user.model, converted, X)}
     # NaN rows only where the native model takes NaN: otherwise both sides refuse them, by design.
-    if reference.metadata.get("allow_nan") == "true":
+    if takes_nan(reference):
         reports["nan"] = check_parity(user.model, converted, with_nan(X))
     passed = all(r.passed for r in reports.values())
     other = fingerprint_differs(converted, reference) if args.onnx else None
@@ -202,7 +202,7 @@ def _check_one(path: Path, args: argparse.Namespace, *, trust_pickle: bool, data
                          f"{failed} rows. Pass the model it was converted from, or convert this one (onnxgate convert)")
     text = "\n".join(f"{kind} rows: {report}" for kind, report in reports.items())
     if "nan" not in reports:
-        text += "\nnan rows: not checked, the native model refuses NaN (so does the ONNX model)"
+        text += f"\nnan rows: {NAN_NOT_CHECKED}"
     return passed, {"passed": passed, **{k: r.to_dict() for k, r in reports.items()}}, text
 
 

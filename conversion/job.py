@@ -181,6 +181,7 @@ def gate_view(baseline: Path, current: Path) -> dict[str, Any]:
     from conversion.results.baseline_choice import choose_baseline
     from conversion.results.benchmark_runs import load_run
     from conversion.results.gate import gate_files
+    from conversion.results.gate_table import benchmark_tally
 
     choice = choose_baseline(baseline, load_run(current))
     if choice.path is None:  # no baseline for this machine type: no verdict, and no failure either
@@ -198,9 +199,7 @@ def gate_view(baseline: Path, current: Path) -> dict[str, Any]:
     # three are counted, not listed.
     rows = [{k: (f"{c[k]:.3g}" if isinstance(c.get(k), float) else c.get(k)) for k in columns}
             for c in data["changes"] if c["verdict"] not in ("unchanged", "missing", "new")]
-    counts: dict[str, int] = {}
-    for c in data["changes"]:
-        counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
+    counts = benchmark_tally((c["key"], c["verdict"]) for c in data["changes"])  # benchmarks, as listed
     parity = "pass" if data["parity"]["passed"] else "FAIL"
     perf = "pass" if data["performance"]["passed"] else "FAIL"
     tally = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
