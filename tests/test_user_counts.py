@@ -12,7 +12,7 @@ import pytest
 
 from conversion.bench.callgrind_requests import available
 from conversion.bench.config import ModelEntry
-from conversion.bench.counts import count_models
+from conversion.bench.counts import COLD_PATHS, count_models
 from conversion.bench.prepared import batch_of, prepare
 from conversion.bench.user_models import UserSpec, spec_of_subject, subject_of
 from conversion.bench.zoo import ZooSpec
@@ -53,10 +53,13 @@ def test_a_user_spec_travels_to_the_worker_with_its_rows_and_trust_rules(user_fi
 def test_user_model_files_are_counted_and_an_untrusted_pickle_is_named_with_the_reason(user_files: Path) -> None:
     ubj = UserSpec(ModelEntry("price", user_files / "price.ubj", user_files / "rows.csv"))
     pkl = UserSpec(ModelEntry("price-pickled", user_files / "price.pkl"))
-    result = count_models([ubj, pkl], [1], paths=["native", "onnxruntime"])
+    result = count_models([ubj, pkl], [1], paths=["native", "onnxruntime", *COLD_PATHS])
     counted = result["price"]["per_call"]["1"]
     assert counted["native"]["instructions"] > 1000 and counted["onnxruntime"]["instructions"] > 1000
     assert {"syscalls", "faults"} <= set(counted["onnxruntime"])
+    # cold start: making the session (graph load, optimisation) costs far more than a warm call
+    assert counted["session-creation"]["instructions"] > 10 * counted["onnxruntime"]["instructions"]
+    assert counted["first-call"]["instructions"] >= counted["onnxruntime"]["instructions"]
     assert "trust_pickle = true" in result["price-pickled"]["error"]
 
 

@@ -28,6 +28,12 @@ What the kernel does is counted too, since time spent there is no user-space ins
 syscalls per call (callgrind's ``sysCount`` from ``--collect-systime``, deterministic) and page
 faults per call (the calling thread's minor + major faults from ``getrusage`` around each
 phase), by the same N/2N difference.
+
+Cold start is counted once per model, after the calls: a new raw session made from the
+graph's bytes (graph load and optimisation: onnxruntime #27391 made this O(n^2) for one
+LightGBM model) and its first one-row call, each between a zero and a dump. They are the
+paths ``session-creation`` and ``first-call`` of the smallest batch, so the gate judges them
+like any count and names the phase that rose.
 """
 
 from __future__ import annotations
@@ -53,7 +59,8 @@ __all__ = ["CountsUnavailableError", "calls_for", "count_model", "count_models",
 
 log = logging.getLogger(__name__)
 
-PATHS = ("native", "engine", "onnxruntime")
+COLD_PATHS = ("session-creation", "first-call")  # cold start, counted once per model (_cold_calls)
+PATHS = ("native", "engine", "onnxruntime", *COLD_PATHS)
 REFERENCE = "reference"  # count_model's name for the gate's reference model (no zoo training)
 REPEATS = 3
 # Warm-up calls per call in a phase, counted but discarded: the first dozen or so calls after
@@ -160,6 +167,28 @@ def _subject_calls(subject: dict[str, Any], batches: Sequence[int], paths: Seque
     return model_calls(prep, prep.converted, batches, paths)
 
 
+def _cold_calls(subject: dict[str, Any], batches: Sequence[int]) -> Calls:
+    """Session creation from the graph's bytes, then that session's first call on the smallest batch."""
+    import numpy as np
+
+    from conversion.bench.prepared import batch_of, prepare
+    from conversion.bench.user_models import spec_of_subject
+
+    prep = prepare(spec_of_subject(subject))
+    if prep.converted is None:
+        return []
+    graph, made = prep.converted.to_bytes(), {}
+    batch = min(batches)
+    X = np.ascontiguousarray(batch_of(prep, batch), dtype=prep.converted.dtype)
+
+    def first_call() -> Any:
+        session = made["session"]
+        return session.run([prep.method], {session.get_inputs()[0].name: X})
+
+    return [(batch, "session-creation", lambda: made.update(session=_session(graph))),
+            (batch, "first-call", first_call)]
+
+
 def model_calls(prep: Any, converted: Any, batches: Sequence[int], paths: Sequence[str],
                 on_session: Callable[[Any], None] | None = None) -> Calls:
     """The counted calls of a prepared zoo model (native) and of ``converted`` (engine, raw session).
@@ -243,6 +272,13 @@ def _work(spec: dict[str, Any]) -> list[dict[str, Any]]:
                 cr.request(cr.DUMP_STATS)
                 plan.append({"batch": batch, "path": path, "calls": k, "rep": rep, "faults": faults})
         cr.request(cr.ZERO_STATS)
+    cold = spec.get("subject") and set(COLD_PATHS) & set(paths)
+    for batch, path, fn in _cold_calls(spec["subject"], spec["batches"]) if cold else ():
+        before = _faults()
+        fn()
+        faults = _faults() - before
+        cr.request(cr.DUMP_STATS)
+        plan.append({"batch": batch, "path": path, "calls": 1, "rep": 0, "faults": faults, "cold": True})
     return plan
 
 
@@ -273,12 +309,16 @@ def _phase(entry: dict[str, Any], events: dict[str, int]) -> dict[str, float]:
 def _per_call(plan: Sequence[dict[str, Any]], parts: Sequence[dict[str, int]]) -> PerCall:
     """{batch: {path: {"instructions", "cycles", "syscalls", "faults"}}} from the dumps in plan order."""
     sums: dict[tuple[int, str], dict[str, list[float]]] = {}
+    out: PerCall = {}
     for entry, events in zip(plan, parts, strict=True):
+        if entry.get("cold"):  # counted once: the phase's own totals
+            phase = _phase(entry, events)
+            out.setdefault(str(entry["batch"]), {})[entry["path"]] = {m: float(phase[m]) for m in MEASURES}
+            continue
         acc = sums.setdefault((entry["batch"], entry["path"]), {})
         slot = 0 if entry["calls"] == calls_for(entry["batch"]) else 1  # the N-call or the 2N-call phase
         for measure, value in _phase(entry, events).items():
             acc.setdefault(measure, [0.0, 0.0])[slot] += value
-    out: PerCall = {}
     for (batch, path), acc in sums.items():
         calls = acc["calls"][1] - acc["calls"][0]
         out.setdefault(str(batch), {})[path] = {m: (acc[m][1] - acc[m][0]) / calls for m in MEASURES}

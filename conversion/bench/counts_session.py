@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 # What each row's counts hold: a native row its predict call, an ONNX row onnxgate's engine
 # and the raw ONNX Runtime session underneath it (so an engine change and an onnxruntime
 # change are told apart).
-ROW_PATHS = {"native": ("native",), "onnx": ("engine", "onnxruntime")}
+# An ONNX row at the smallest batch also carries the model's cold start (counts.COLD_PATHS).
+ROW_PATHS = {"native": ("native",), "onnx": ("engine", "onnxruntime", "session-creation", "first-call")}
 NOT_COUNTED = ("multi-threaded sessions are not counted: their work is split between threads "
                "nondeterministically, and only the calling thread is counted")
 

@@ -213,19 +213,22 @@ def run_cases(batches: Sequence[int], *, runs: int, busy_runs: int, trees: dict[
     else:
         hooks = {"maker": {"call": "conversion.bench.prove_counts:user_case_calls",
                            "kwargs": {**common, "subject": subject_of(model), "bigger": subject_of(user["retrained"])}}}
+    from conversion.bench.counts import COLD_PATHS
+
+    paths = ("native", *ONNX_PATHS, *(COLD_PATHS if user else ()))  # a user's model: its cold start too
     out: dict[str, list[dict[str, Any]]] = {}
     spin = _spinners(os.cpu_count() or 1)
     try:
         log.info("%d runs beside %d spinning processes, %d at a time", busy_runs, len(spin), jobs)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            out["busy"] = list(pool.map(lambda _: _count(batches, hooks, model=model), range(busy_runs)))
+            out["busy"] = list(pool.map(lambda _: _count(batches, hooks, model=model, paths=paths), range(busy_runs)))
     finally:
         for p in spin:
             p.kill()
             p.wait()
     log.info("%d runs, %d at a time", runs, jobs)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        out["unchanged"] = list(pool.map(lambda _: _count(batches, hooks, model=model), range(runs)))
+        out["unchanged"] = list(pool.map(lambda _: _count(batches, hooks, model=model, paths=paths), range(runs)))
     return out
 
 
