@@ -284,6 +284,7 @@ def _work(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 # --- the parent -------------------------------------------------------------------------
 
+_VALGRIND_LINE = re.compile(r"^==\d+==")
 _PART = re.compile(r"^cg\.\d+\.(\d+)-01$")  # cg.PID.PART-THREAD; thread 01 is the caller
 
 
@@ -351,7 +352,8 @@ def count_model(model: Any, batches: Sequence[int], *, paths: Sequence[str] = PA
         log.info("counting %s: %s", name, " ".join(cmd))
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not plan_path.exists():
-            tail = "\n".join((proc.stderr or "").splitlines()[-15:])
+            # the worker's own error, without valgrind's "==PID==" summary lines after it
+            tail = "\n".join([ln for ln in (proc.stderr or "").splitlines() if not _VALGRIND_LINE.match(ln)][-15:])
             raise CountsUnavailableError(f"counting {name} under valgrind failed (exit {proc.returncode}):\n{tail}")
         plan = json.loads(plan_path.read_text())
         files = sorted((f for f in Path(tmp).glob("cg.*") if _PART.search(f.name)),
