@@ -79,3 +79,7 @@ def test_a_rise_of_kernel_work_per_call_fails_and_its_measured_spread_does_not(m
     assert reason is not None and f"{measure} per call (onnxruntime)" in reason
     # the same work per call with fewer syscalls or faults is no regression
     assert rule.fails(_row(base), risen) is None
+    # one more per call fails on top of any baseline, not only from zero
+    busy = {"onnxruntime": {"instructions": 74_000.0, measure: 11.0}}
+    more = _row({"onnxruntime": {"instructions": 74_000.0, measure: 11.0 + floor * threshold * 1.1}})
+    assert rule.fails(more, _row(busy)) is not None
