@@ -254,8 +254,9 @@ CYCLES_THRESHOLD = 0.15
 # What the kernel does per call (counts.py): callgrind's syscall count and the calling thread's
 # page faults, both small numbers per call, often 0. A rise is judged in units of a floor, not
 # relative to the baseline (one more syscall per call matters as much at 11 as at 0): 4 -> 5
-# syscalls per call is a rise of 100% of the 1-syscall floor. The floors come from the spread. Measured on a 2-model user repository (XGBoost
-# and LightGBM, 100 trees, 1/256/4096 rows), a clean, a busy and an import-order-changed process:
+# syscalls per call is a rise of 100% of the 1-syscall floor. The floors come from the spread,
+# measured on a 2-model user repository (XGBoost and LightGBM, 100 trees, 1/256/4096 rows) in a
+# clean, a busy and an import-order-changed process (cycles there moved by at most 1.8%):
 # syscalls per call moved by at most 0.34 (3.83 vs 4.17 at 256 rows: one syscall in a phase);
 # page faults per call by up to 2.4 at one row (valgrind's translations fault on the calling
 # thread) and by 8 at 4096 rows in the process whose import order differed (XGBoost native:
