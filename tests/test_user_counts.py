@@ -83,3 +83,15 @@ def test_a_rise_of_kernel_work_per_call_fails_and_its_measured_spread_does_not(m
     busy = {"onnxruntime": {"instructions": 74_000.0, measure: 11.0}}
     more = _row({"onnxruntime": {"instructions": 74_000.0, measure: 11.0 + floor * threshold * 1.1}})
     assert rule.fails(more, _row(busy)) is not None
+
+
+def test_a_session_creation_doing_twice_the_instructions_fails_naming_the_phase() -> None:
+    base = {"session-creation": {"instructions": 2_000_000.0, "syscalls": 40.0, "faults": 300.0},
+            "onnxruntime": {"instructions": 74_000.0}}
+    rule = CountRegression()
+    doubled = _row({**base, "session-creation": {"instructions": 4_000_000.0, "syscalls": 40.0, "faults": 300.0}})
+    reason = rule.fails(doubled, _row(base))
+    assert reason is not None and "instructions per call (session-creation) +100.0%" in reason
+    # a cold phase is counted once, so its own wobble (and its kernel work) does not fail
+    wobbled = _row({**base, "session-creation": {"instructions": 2_200_000.0, "syscalls": 45.0, "faults": 340.0}})
+    assert rule.fails(wobbled, _row(base)) is None
