@@ -95,3 +95,11 @@ def test_a_session_creation_doing_twice_the_instructions_fails_naming_the_phase(
     # a cold phase is counted once, so its own wobble (and its kernel work) does not fail
     wobbled = _row({**base, "session-creation": {"instructions": 2_200_000.0, "syscalls": 45.0, "faults": 340.0}})
     assert rule.fails(wobbled, _row(base)) is None
+
+
+def test_the_gate_knows_the_cold_start_paths_the_counting_worker_writes() -> None:
+    from conversion.bench.counts import COLD_PATHS as WRITTEN
+    from conversion.bench.counts_session import ROW_PATHS
+    from conversion.results.gate import COLD_PATHS as JUDGED
+
+    assert WRITTEN == JUDGED and set(WRITTEN) <= set(ROW_PATHS["onnx"])  # results may not import bench: two copies
