@@ -46,6 +46,7 @@ class JobOptions:
     baseline: Path | None = None
     upstream: bool = True
     benchmarks: bool = True  # the benchmark profile (conversion.bench.runner), the one latency measurement
+    variants: bool = True  # each converted model's variants table (optimization levels, INT8, float16)
     bench_config: Path | None = None  # the user's [tool.onnxgate] file, for the benchmark run
     bench_models: tuple[Path, ...] = ()  # the user's --model files, for the benchmark run
     progress: bool = True
@@ -83,13 +84,15 @@ def zoo_subjects(
     frameworks: Iterable[str], datasets: Iterable[str], sizes: Iterable[str]
 ) -> Iterable[Callable[[], Subject]]:
     """Lazy builders, so training happens inside the progress loop and one failure stays one cell."""
-    from conversion.bench.zoo import build, zoo_specs
+    from conversion.bench.zoo import build, dense_specs, zoo_specs
 
-    for spec in zoo_specs(frameworks=tuple(frameworks), datasets=tuple(datasets), sizes=tuple(sizes)):
+    frameworks, datasets = tuple(frameworks), tuple(datasets)
+    dense = dense_specs(datasets) if "sklearn" in frameworks else []
+    for spec in [*zoo_specs(frameworks=frameworks, datasets=datasets, sizes=tuple(sizes)), *dense]:
         def make(spec=spec) -> Subject:
             zm = build(spec)
             kind = "categorical" if spec.dataset in CATEGORICAL else "clean"
-            return Subject(zm.name, spec.framework, spec.dataset, zm.task, zm.model, zm.X, data_kind=kind)
+            return Subject(zm.name, spec.framework, spec.dataset, zm.task, zm.model, zm.X, data_kind=kind, y=zm.y)
         make.__name__ = spec.name
         yield make
 
@@ -114,7 +117,21 @@ def _evaluate(subject: Subject, opts: JobOptions) -> tuple[dict[str, Any], list[
         except Exception as exc:  # a session that cannot be created is a finding, not a crash
             row["conversion_status"], row["conversion_reason"] = "error", f"{type(exc).__name__}: {exc}"
             return row, cells, None
+        if opts.variants and given is None:
+            row["variants"] = _variants(subject, opts.profile)
     return row, cells, primary if primary.converted is not None else None
+
+
+def _variants(subject: Subject, profile: str) -> dict[str, Any] | None:
+    """The model's variants table (conversion.bench.variants_table), or None if it cannot be measured."""
+    from conversion.bench.variants_table import variants_table
+
+    rounds, creations = (15, 7) if profile == "quick" else (30, 11)
+    try:
+        return variants_table(subject.model, subject.X, subject.y, rounds=rounds, creations=creations)
+    except OnnxGateError as exc:  # e.g. rows a variant refuses: the table is missing, the job goes on
+        log.warning("no variants table for %s: %s", subject.name, exc)
+        return None
 
 
 def _benchmark_profile(profile: str, folder: Path, opts: JobOptions,

@@ -42,6 +42,7 @@ class Subject:
     model: Any
     X: np.ndarray
     data_kind: str = "clean"  # "categorical" for the categorical probes: their clean rows are that kind
+    y: np.ndarray | None = None  # the rows' true labels or targets, when known (a variant's score delta)
 
 
 @dataclass
