@@ -264,11 +264,13 @@ CYCLES_THRESHOLD = 0.15
 # +16 per call (64 KiB of newly touched memory per call), syscalls from +0.75 per call.
 KERNEL_LIMITS = {"syscalls": (1.0, 0.75), "faults": (32.0, 0.5)}  # measure: (floor per call, threshold)
 # Cold start (counts.COLD_PATHS): a new session's creation and its first call, counted once per
-# process with no N/2N difference to cancel what varies, so judged on instructions only, and
-# failing at +50%: a session creation doing 2x the work (onnxruntime #27391: 80 ms -> 141 s)
-# fails with room to spare over the process-to-process spread.
-COLD_PATHS = ("session-creation", "first-call")
-COLD_THRESHOLD = 0.5
+# process with no N/2N difference to cancel what varies, so judged on instructions only. Measured
+# between two processes (user repository, XGBoost and LightGBM, 100 trees): session creation
+# moved 1.3% (8.57M vs 8.47M) and 0.01%, the first call 38% (291k vs 402k: lazy initialisation
+# that one process did earlier) and 0.1%. So session creation fails at +50% (2x the work, as
+# onnxruntime #27391's O(n^2) load, fails with room to spare) and the first call at +100%.
+COLD_THRESHOLDS = {"session-creation": 0.5, "first-call": 1.0}
+COLD_PATHS = tuple(COLD_THRESHOLDS)
 
 
 @dataclass(frozen=True)
@@ -282,8 +284,8 @@ class CountRegression:
     cycles_threshold: float = CYCLES_THRESHOLD
 
     def limit(self, measure: str, path: str = "") -> float:
-        if path in COLD_PATHS:
-            return COLD_THRESHOLD
+        if path in COLD_THRESHOLDS:
+            return COLD_THRESHOLDS[path]
         if measure in KERNEL_LIMITS:
             return KERNEL_LIMITS[measure][1]
         return self.cycles_threshold if measure == "cycles" else self.threshold
