@@ -130,3 +130,22 @@ def test_a_users_benchmark_file_measures_with_the_fixture_into_a_file_the_gate_r
                            "out.json"], cwd=user, env=installed, capture_output=True, text=True, check=False)
     assert gate.returncode == 0, gate.stdout + gate.stderr
     assert "tiny: " in gate.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("shutil").which("valgrind"), reason="needs valgrind")
+def test_the_fixtures_rows_are_counted_after_the_timings_with_onnxgate_counts(
+        tmp_path: Path, installed: dict[str, str]) -> None:
+    pytest.importorskip("xgboost")
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "test_latency_tiny.py").write_text(USER_BENCHMARK)
+    proc = _pytest(["-q", "test_latency_tiny.py", "--benchmark-json=out.json", "--onnxgate-counts"], user, installed)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = {(b["extra_info"]["runtime"], b["extra_info"]["batch_size"]): b["extra_info"]
+            for b in json.loads((user / "out.json").read_text())["benchmarks"]}
+    assert rows[("native", 64)]["counts"]["native"]["instructions"] > 0
+    assert {"engine", "onnxruntime", "session-creation", "first-call"} <= set(rows[("onnx", 1)]["counts"])
+    assert set(rows[("onnx", 64)]["counts"]) == {"engine", "onnxruntime"}
+    assert rows[("onnx", 64)]["counts"]["onnxruntime"]["instructions"] > rows[("onnx", 1)]["counts"]["onnxruntime"][
+        "instructions"]

@@ -1,7 +1,9 @@
 """Instruction counts per call, from valgrind's callgrind: the gate's noise-free measure.
 
-For each zoo model, one valgrind process (``python -m conversion.bench.counts --worker SPEC``)
-trains and converts it *without* instrumentation (callgrind's ``--instr-atstart=no``: no
+For each benchmarked model (a zoo model, or a user's model file: the same spec the latency
+suite prepares, rebuilt in the worker from JSON, so a user's ``.pkl`` loads only where the
+config trusts it), one valgrind process (``python -m conversion.bench.counts --worker SPEC``)
+trains or loads and converts it *without* instrumentation (callgrind's ``--instr-atstart=no``: no
 counting, so setup costs a few times native speed, not fifty), then switches counting on
 with a client request (callgrind_requests.py) and runs, per batch size and path,
 
@@ -21,6 +23,17 @@ run, which is why the phase sequence is fixed). Cache simulation (``--cache-sim`
 adds estimated cycles: Ir + 10 x L1 misses + 100 x last-level misses, the weights of
 callgrind's and KCachegrind's cycle estimate (an L1 miss that hits L2 costs ~10 cycles, a
 miss to memory ~100), so memory-bound changes at large batches show.
+
+What the kernel does is counted too, since time spent there is no user-space instruction:
+syscalls per call (callgrind's ``sysCount`` from ``--collect-systime``, deterministic) and page
+faults per call (the calling thread's minor + major faults from ``getrusage`` around each
+phase), by the same N/2N difference.
+
+Cold start is counted once per model, after the calls: a new raw session made from the
+graph's bytes (graph load and optimisation: onnxruntime #27391 made this O(n^2) for one
+LightGBM model) and its first one-row call, each between a zero and a dump. They are the
+paths ``session-creation`` and ``first-call`` of the smallest batch, so the gate judges them
+like any count and names the phase that rose.
 """
 
 from __future__ import annotations
@@ -47,7 +60,8 @@ __all__ = ["CountsUnavailableError", "calls_for", "count_model", "count_models",
 
 log = logging.getLogger(__name__)
 
-PATHS = ("native", "engine", "onnxruntime")
+COLD_PATHS = ("session-creation", "first-call")  # cold start, counted once per model (_cold_calls); gate.py judges them
+PATHS = ("native", "engine", "onnxruntime", *COLD_PATHS)
 REFERENCE = "reference"  # count_model's name for the gate's reference model (no zoo training)
 REPEATS = 3
 # Warm-up calls per call in a phase, counted but discarded: the first dozen or so calls after
@@ -58,6 +72,10 @@ WARMUP_PHASES = 3
 # interpreter, few enough that a 4096-row native call (up to ~2 s under callgrind) stays cheap.
 _CALLS = ((1, 8), (256, 2))
 _LARGE_CALLS = 1
+# Above 256 rows one call is tens of millions of instructions, alike from call to call to < 0.05%:
+# one warm-up phase and one N/2N pair suffice there, and cut a 4096-row path's calls under callgrind
+# from 12 to 4 (the largest part of the counting's cost: 55 of 120 s per model at load 6).
+_LARGE_REPEATS = 1
 # Cycle estimate weights (callgrind/KCachegrind's): L1 miss ~10 cycles, last-level miss ~100.
 L1_MISS_CYCLES = 10
 LL_MISS_CYCLES = 100
@@ -67,7 +85,9 @@ ENV = {"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "O
 # LL, in which nothing ever misses), so estimated cycles mean the same on every runner.
 CACHES = ("--I1=32768,8,64", "--D1=32768,8,64", "--LL=33554432,16,64")
 VALGRIND_ARGS = ("--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes", "--cache-sim=yes", *CACHES,
-                 "--dump-instr=no", "--dump-line=no")
+                 "--collect-systime=yes", "--dump-instr=no", "--dump-line=no")
+# What one call's entry holds, and the dump's event (or the plan's field) each comes from.
+MEASURES = ("instructions", "cycles", "syscalls", "faults")
 
 
 class CountsUnavailableError(OnnxGateError):
@@ -76,6 +96,11 @@ class CountsUnavailableError(OnnxGateError):
 
 def calls_for(batch_size: int) -> int:
     return next((n for limit, n in _CALLS if batch_size <= limit), _LARGE_CALLS)
+
+
+def repeats_for(batch_size: int) -> int:
+    """N/2N phase pairs counted per path at this batch size (and warm-up phases before them)."""
+    return REPEATS if batch_size <= _CALLS[-1][0] else _LARGE_REPEATS
 
 
 def valgrind() -> str:
@@ -134,12 +159,35 @@ def _reference_calls(batches: Sequence[int], paths: Sequence[str]) -> Calls:
     return [(b, "onnxruntime", lambda feed=feeds[b]: session.run(None, feed)) for b in batches]
 
 
-def _zoo_calls(spec_name: str, batches: Sequence[int], paths: Sequence[str]) -> Calls:
-    from conversion.bench.cases import parse_specs
+def _subject_calls(subject: dict[str, Any], batches: Sequence[int], paths: Sequence[str]) -> Calls:
+    """The calls of a zoo or user model, prepared as the latency suite prepares it (same rows)."""
     from conversion.bench.prepared import prepare
+    from conversion.bench.user_models import spec_of_subject
 
-    prep = prepare(parse_specs([spec_name])[0])
+    prep = prepare(spec_of_subject(subject))
     return model_calls(prep, prep.converted, batches, paths)
+
+
+def _cold_calls(subject: dict[str, Any], batches: Sequence[int]) -> Calls:
+    """Session creation from the graph's bytes, then that session's first call on the smallest batch."""
+    import numpy as np
+
+    from conversion.bench.prepared import batch_of, prepare
+    from conversion.bench.user_models import spec_of_subject
+
+    prep = prepare(spec_of_subject(subject))
+    if prep.converted is None:
+        return []
+    graph, made = prep.converted.to_bytes(), {}
+    batch = min(batches)
+    X = np.ascontiguousarray(batch_of(prep, batch), dtype=prep.converted.dtype)
+
+    def first_call() -> Any:
+        session = made["session"]
+        return session.run([prep.method], {session.get_inputs()[0].name: X})
+
+    return [(batch, "session-creation", lambda: made.update(session=_session(graph))),
+            (batch, "first-call", first_call)]
 
 
 def model_calls(prep: Any, converted: Any, batches: Sequence[int], paths: Sequence[str],
@@ -183,6 +231,14 @@ def _resolve(name: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), attr)
 
 
+def _faults() -> int:
+    """The calling thread's page faults so far (minor + major)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_THREAD)
+    return usage.ru_minflt + usage.ru_majflt
+
+
 def _work(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """Runs the counted phases; returns the plan, one entry per dump, in order."""
     from conversion.bench import callgrind_requests as cr
@@ -195,30 +251,41 @@ def _work(spec: dict[str, Any]) -> list[dict[str, Any]]:
     elif spec["model"] == REFERENCE:
         calls = _reference_calls(spec["batches"], paths)
     else:
-        calls = _zoo_calls(spec["model"], spec["batches"], paths)
+        calls = _subject_calls(spec["subject"], spec["batches"], paths)
     for _, _, fn in calls:  # lazy allocations, first-call compilation: outside the counts
         fn()
+    _faults()  # its first call imports `resource`, which must not land in the first counted phase
     gc.collect()
     gc.disable()  # a collection would land in one phase and not the other
     cr.request(cr.START_INSTRUMENTATION)
     plan: list[dict[str, Any]] = []
     for batch, path, fn in calls:
-        n = calls_for(batch)
-        for _ in range(WARMUP_PHASES * n):  # retranslation now that counting is on; the interpreter settles
+        n, repeats = calls_for(batch), repeats_for(batch)
+        for _ in range(min(WARMUP_PHASES, repeats) * n):  # retranslation now counting is on; the interpreter settles
             fn()
         cr.request(cr.ZERO_STATS)
-        for rep in range(REPEATS):
+        for rep in range(repeats):
             for k in (n, 2 * n):
+                before = _faults()
                 for _ in range(k):
                     fn()
+                faults = _faults() - before
                 cr.request(cr.DUMP_STATS)
-                plan.append({"batch": batch, "path": path, "calls": k, "rep": rep})
+                plan.append({"batch": batch, "path": path, "calls": k, "rep": rep, "faults": faults})
         cr.request(cr.ZERO_STATS)
+    cold = spec.get("subject") and set(COLD_PATHS) & set(paths)
+    for batch, path, fn in _cold_calls(spec["subject"], spec["batches"]) if cold else ():
+        before = _faults()
+        fn()
+        faults = _faults() - before
+        cr.request(cr.DUMP_STATS)
+        plan.append({"batch": batch, "path": path, "calls": 1, "rep": 0, "faults": faults, "cold": True})
     return plan
 
 
 # --- the parent -------------------------------------------------------------------------
 
+_VALGRIND_LINE = re.compile(r"^==\d+==")
 _PART = re.compile(r"^cg\.\d+\.(\d+)-01$")  # cg.PID.PART-THREAD; thread 01 is the caller
 
 
@@ -232,72 +299,95 @@ def _read_part(path: Path) -> dict[str, int]:
     raise CountsUnavailableError(f"callgrind output {path} has no summary line; valgrind may have been killed")
 
 
-PerCall = dict[str, dict[str, dict[str, float]]]  # {batch: {path: {"instructions", "cycles"}}}
+PerCall = dict[str, dict[str, dict[str, float]]]  # {batch: {path: {measure: per call}}}, MEASURES
+
+
+def _phase(entry: dict[str, Any], events: dict[str, int]) -> dict[str, float]:
+    """One phase's totals per measure (``faults`` comes from the plan: getrusage, not callgrind)."""
+    return {"instructions": events["Ir"], "cycles": cycles(events), "syscalls": events.get("sysCount", 0),
+            "faults": entry.get("faults", 0), "calls": entry["calls"]}
 
 
 def _per_call(plan: Sequence[dict[str, Any]], parts: Sequence[dict[str, int]]) -> PerCall:
-    """{batch: {path: {"instructions", "cycles", ...}}} from the dumps in plan order."""
+    """{batch: {path: {"instructions", "cycles", "syscalls", "faults"}}} from the dumps in plan order."""
     sums: dict[tuple[int, str], dict[str, list[float]]] = {}
-    for entry, events in zip(plan, parts, strict=True):
-        key = (entry["batch"], entry["path"])
-        acc = sums.setdefault(key, {"Ir": [0.0, 0.0], "cycles": [0.0, 0.0], "calls": [0.0, 0.0]})
-        slot = 0 if entry["calls"] == calls_for(entry["batch"]) else 1  # the N-call or the 2N-call phase
-        acc["Ir"][slot] += events["Ir"]
-        acc["cycles"][slot] += cycles(events)
-        acc["calls"][slot] += entry["calls"]
     out: PerCall = {}
+    for entry, events in zip(plan, parts, strict=True):
+        if entry.get("cold"):  # counted once: the phase's own totals
+            phase = _phase(entry, events)
+            out.setdefault(str(entry["batch"]), {})[entry["path"]] = {m: float(phase[m]) for m in MEASURES}
+            continue
+        acc = sums.setdefault((entry["batch"], entry["path"]), {})
+        slot = 0 if entry["calls"] == calls_for(entry["batch"]) else 1  # the N-call or the 2N-call phase
+        for measure, value in _phase(entry, events).items():
+            acc.setdefault(measure, [0.0, 0.0])[slot] += value
     for (batch, path), acc in sums.items():
         calls = acc["calls"][1] - acc["calls"][0]
-        out.setdefault(str(batch), {})[path] = {
-            "instructions": (acc["Ir"][1] - acc["Ir"][0]) / calls,
-            "cycles": (acc["cycles"][1] - acc["cycles"][0]) / calls,
-        }
+        out.setdefault(str(batch), {})[path] = {m: (acc[m][1] - acc[m][0]) / calls for m in MEASURES}
     return out
 
 
-def count_model(model: str, batches: Sequence[int], *, paths: Sequence[str] = PATHS,
+def count_model(model: Any, batches: Sequence[int], *, paths: Sequence[str] = PATHS,
                 python: str = sys.executable, hooks: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Counts one zoo model in one valgrind process: ``{"per_call": {batch: {path: ...}}, "meta": ...}``.
+    """Counts one model in one valgrind process: ``{"per_call": {batch: {path: ...}}, "meta": ...}``.
 
+    ``model``: a zoo model's name, REFERENCE, or a spec (ZooSpec, or a user model's UserSpec).
     ``hooks`` (prove_counts): ``{"setup": [{"call": "mod:fn", "kwargs": {}}], "maker": {...}}``, run in the worker.
     """
+    from conversion.bench.user_models import subject_of
+
     tool = valgrind()
+    if isinstance(model, str):
+        name, subject = model, (None if model == REFERENCE else {"zoo": model})
+    else:
+        name, subject = model.name, subject_of(model)
     with tempfile.TemporaryDirectory(prefix="onnxgate-counts-") as tmp:
         spec_path, plan_path = Path(tmp, "spec.json"), Path(tmp, "plan.json")
-        spec_path.write_text(json.dumps({"model": model, "batches": list(batches), "paths": list(paths),
-                                         "out": str(plan_path), **(hooks or {})}))
+        spec_path.write_text(json.dumps({"model": name, "subject": subject, "batches": list(batches),
+                                         "paths": list(paths), "out": str(plan_path), **(hooks or {})}))
         cmd = [tool, *VALGRIND_ARGS, f"--callgrind-out-file={tmp}/cg.%p", python, "-m", "conversion.bench.counts",
                "--worker", str(spec_path)]
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}, **ENV}
         root = Path(__file__).resolve().parents[2]  # the folder holding the conversion package
         env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])])
-        log.info("counting %s: %s", model, " ".join(cmd))
+        log.info("counting %s: %s", name, " ".join(cmd))
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not plan_path.exists():
-            tail = "\n".join((proc.stderr or "").splitlines()[-15:])
-            raise CountsUnavailableError(f"counting {model} under valgrind failed (exit {proc.returncode}):\n{tail}")
+            # the worker's own error, without valgrind's "==PID==" summary lines after it
+            tail = "\n".join([ln for ln in (proc.stderr or "").splitlines() if not _VALGRIND_LINE.match(ln)][-15:])
+            raise CountsUnavailableError(f"counting {name} under valgrind failed (exit {proc.returncode}):\n{tail}")
         plan = json.loads(plan_path.read_text())
         files = sorted((f for f in Path(tmp).glob("cg.*") if _PART.search(f.name)),
                        key=lambda f: int(_PART.search(f.name).group(1)))  # type: ignore[union-attr]
         if len(files) != len(plan):
-            raise CountsUnavailableError(f"counting {model}: expected {len(plan)} callgrind dumps, found {len(files)}")
+            raise CountsUnavailableError(f"counting {name}: expected {len(plan)} callgrind dumps, found {len(files)}")
         per_call = _per_call(plan, [_read_part(f) for f in files])
         add_origins(per_call, plan, files, calls_for)  # where the instructions went (callgrind_objects.py)
     version = subprocess.run([tool, "--version"], capture_output=True, text=True, check=False).stdout.strip()
-    meta = {"tool": version, "args": list(VALGRIND_ARGS), "repeats": REPEATS, "engine_call_path": "run",
+    meta = {"tool": version, "args": list(VALGRIND_ARGS), "repeats": {str(b): repeats_for(b) for b in batches},
+            "engine_call_path": "run",
             "calls": {str(b): calls_for(b) for b in batches}, "env": ENV,
-            "cycles": f"Ir + {L1_MISS_CYCLES} x L1 misses + {LL_MISS_CYCLES} x LL misses"}
+            "cycles": f"Ir + {L1_MISS_CYCLES} x L1 misses + {LL_MISS_CYCLES} x LL misses",
+            "syscalls": "callgrind sysCount", "faults": "getrusage(RUSAGE_THREAD) minor + major faults"}
     return {"per_call": per_call, "meta": meta}
 
 
-def count_models(models: Iterable[str], batches: Sequence[int], *, paths: Sequence[str] = PATHS,
+def count_models(models: Iterable[Any], batches: Sequence[int], *, paths: Sequence[str] = PATHS,
                  jobs: int | None = None) -> dict[str, dict[str, Any]]:
-    """Counts several models, ``jobs`` valgrind processes at a time (default: one per core)."""
+    """Counts several models (names or specs, as count_model), ``jobs`` valgrind processes at a time
+    (default: one per core), by name. A model that cannot be counted gets ``{"error": why}``."""
     valgrind()  # fail before starting anything
-    models = list(dict.fromkeys(models))
+
+    def one(model: Any) -> dict[str, Any]:
+        try:
+            return count_model(model, batches, paths=paths)
+        except CountsUnavailableError as exc:
+            return {"error": str(exc)}
+
+    chosen = list({(m if isinstance(m, str) else m.name): m for m in models}.items())
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-        results = pool.map(lambda m: count_model(m, batches, paths=paths), models)
-        return dict(zip(models, results, strict=True))
+        results = pool.map(lambda item: one(item[1]), chosen)
+        return dict(zip([n for n, _ in chosen], results, strict=True))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -321,7 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CountsUnavailableError as exc:
         print(f"counts: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({m: r["per_call"] for m, r in result.items()}, indent=1))
+    print(json.dumps({m: r.get("per_call", r) for m, r in result.items()}, indent=1))
     return 0
 
 

@@ -73,8 +73,15 @@ def onnxgate_latency(benchmark: Any, request: pytest.FixtureRequest) -> Callable
         profile = request.config.stash[SETTINGS].profile
         benchmark.group = f"{prep.zoo.name}-b{batch_size}"
         onnx = runtime == "onnx"
-        measure(benchmark, prep, draw_batch(prep.zoo.X, batch_size), runtime=runtime,
-                provider=ALIASES.get(provider.lower(), provider) if onnx else None, threads=threads if onnx else None,
-                rounds=rounds or profile.rounds_for(batch_size), warmup_rounds=profile.warmup_rounds)
+        chosen = ALIASES.get(provider.lower(), provider) if onnx else None
+        measure(benchmark, prep, draw_batch(prep.zoo.X, batch_size), runtime=runtime, provider=chosen,
+                threads=threads if onnx else None, rounds=rounds or profile.rounds_for(batch_size),
+                warmup_rounds=profile.warmup_rounds)
+        if request.config.stash[SETTINGS].counts:  # counted after every timing (counts_session.py)
+            from conversion.bench.cases import Case
+            from conversion.bench.counts_session import defer_fixture_row
+
+            case = Case(prep.zoo.spec, batch_size, runtime, chosen, threads if onnx else None)
+            defer_fixture_row(request.config, benchmark.fullname, model, X, case)
 
     return run

@@ -10,6 +10,11 @@ ONNX Runtime at each batch size), exactly as ``onnxgate bench --counts`` counts 
   to the fraction of the raw call's instructions measured at that batch size;
 - ``bigger``: the same XGBoost model trained with more trees (prove_gate's time case).
 
+``--user-repo FOLDER`` proves it on a user's repository instead: two model files listed in its
+``[tool.onnxgate]`` (an XGBoost ``.ubj`` and a LightGBM ``.txt`` with a ``data`` CSV, 100 trees
+each, written there), counted through the user-model path ``onnxgate bench --counts`` takes
+(a UserSpec rebuilt in the worker), and ``bigger`` = the XGBoost file retrained with 10% more trees.
+
 Each worker process counts every case (one setup, counting toggled per phase), so a run is
 one process. False-alarm trials: every ordered pair of different runs, per benchmark (batch x
 path; "busy" pairs involve a run made beside spinning processes). Detection trials: every
@@ -28,6 +33,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 __all__ = ["analyse", "calibrate_work", "case_calls", "main", "render", "run_cases", "work_calls"]
@@ -78,13 +84,33 @@ def case_calls(batches: Sequence[int], paths: Sequence[str], *, raw_instructions
     the raw call's instructions measured at that batch size, as deterministic native work on
     the calling thread, which is how an onnxruntime release doing more work per call looks.
     """
-    from conversion.bench.counts import model_calls
     from conversion.bench.prove_gate import BASE_TREES, _models
+
+    prep, _, converted = _models(sorted({BASE_TREES, *trees.values()}))
+    return _cases(prep, converted[BASE_TREES], {b: (prep, converted[trees[str(b)]]) for b in batches}, batches, paths,
+                  raw_instructions=raw_instructions, per_element=per_element, fixed=fixed)
+
+
+def user_case_calls(batches: Sequence[int], paths: Sequence[str], *, subject: dict[str, Any],
+                    bigger: dict[str, Any], raw_instructions: dict[str, float], per_element: float,
+                    fixed: float) -> list[tuple[int, str, Any]]:
+    """case_calls for a user's model file (``subject``), ``bigger`` being its retrained file."""
+    from conversion.bench.prepared import prepare
+    from conversion.bench.user_models import spec_of_subject
+
+    prep, retrained = prepare(spec_of_subject(subject)), prepare(spec_of_subject(bigger))
+    return _cases(prep, prep.converted, {b: (retrained, retrained.converted) for b in batches}, batches, paths,
+                  raw_instructions=raw_instructions, per_element=per_element, fixed=fixed)
+
+
+def _cases(prep: Any, converted: Any, bigger: dict[int, tuple[Any, Any]], batches: Sequence[int],
+           paths: Sequence[str], *, raw_instructions: dict[str, float], per_element: float,
+           fixed: float) -> list[tuple[int, str, Any]]:
+    from conversion.bench.counts import model_calls
     from conversion.engine import clear_session_cache
 
     onnx_paths = [p for p in paths if p != "native"]
-    prep, _, converted = _models(sorted({BASE_TREES, *trees.values()}))
-    out = model_calls(prep, converted[BASE_TREES], batches, paths)
+    out = model_calls(prep, converted, batches, paths)
     for case, fraction in FRACTIONS.items():
         sizes = {int(rows): max(0, round((fraction * ir - fixed) / per_element))
                  for rows, ir in raw_instructions.items()}
@@ -93,12 +119,58 @@ def case_calls(batches: Sequence[int], paths: Sequence[str], *, raw_instructions
         def slow_down(session: Any, sizes: dict[int, int] = sizes) -> None:
             session.run = _slowed_run(session, sizes)
 
-        calls = model_calls(prep, converted[BASE_TREES], batches, onnx_paths, on_session=slow_down)
+        calls = model_calls(prep, converted, batches, onnx_paths, on_session=slow_down)
         out += [(b, f"{p}@{case}", fn) for b, p, fn in calls]
     for b in batches:
         clear_session_cache()
-        out += [(b, f"{p}@bigger", fn) for _, p, fn in model_calls(prep, converted[trees[str(b)]], [b], onnx_paths)]
+        bigger_prep, bigger_converted = bigger[b]
+        # the retrained model's native call too, when it is a model of its own (a user's retrained file)
+        bigger_paths = paths if bigger_prep is not prep else onnx_paths
+        out += [(b, f"{p}@bigger", fn) for _, p, fn in model_calls(bigger_prep, bigger_converted, [b], bigger_paths)]
     return out
+
+
+USER_PYPROJECT = """\
+[project]
+name = "prove-counts-user-repo"
+version = "0.1.0"
+
+[tool.onnxgate]
+threads = [1]
+
+[tool.onnxgate.models.fraud]
+path = "models/fraud.ubj"
+
+[tool.onnxgate.models.churn]
+path = "models/churn.txt"
+data = "data/rows.csv"
+"""
+
+
+def user_repo(folder: Path, *, trees: int = 100) -> dict[str, Any]:
+    """Writes a user's repository (two model files in [tool.onnxgate]) and the XGBoost model
+    retrained with 10% more trees; returns {"config", "specs": {name: UserSpec}, "retrained": UserSpec}."""
+    import lightgbm as lgb
+    import numpy as np
+    import xgboost as xgb
+    from sklearn.datasets import make_classification
+
+    from conversion.bench.config import ModelEntry, load_config
+    from conversion.bench.user_models import UserSpec, user_specs
+
+    for sub in ("models", "data", "retrained"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    (folder / "pyproject.toml").write_text(USER_PYPROJECT)
+    X, y = make_classification(n_samples=2000, n_features=10, random_state=0)
+    for path, n in ((folder / "models/fraud.ubj", trees), (folder / "retrained/fraud.ubj", round(trees * 1.1))):
+        xgb.XGBClassifier(n_estimators=n, max_depth=6, n_jobs=1, random_state=0).fit(X, y).save_model(path)
+    churn = lgb.LGBMClassifier(n_estimators=trees, verbose=-1, n_jobs=1).fit(X, y)
+    churn.booster_.save_model(folder / "models/churn.txt")
+    np.savetxt(folder / "data/rows.csv", X[:400], delimiter=",", comments="",
+               header=",".join(f"Column_{i}" for i in range(X.shape[1])))
+    config = load_config(folder / "pyproject.toml")
+    return {"config": config, "specs": {s.name: s for s in user_specs(config)},
+            "retrained": UserSpec(ModelEntry("fraud", (folder / "retrained/fraud.ubj").resolve()))}
 
 
 # --- the parent ---------------------------------------------------------------------------
@@ -108,10 +180,10 @@ def _spinners(n: int) -> list[subprocess.Popen[bytes]]:
 
 
 def _count(batches: Sequence[int], hooks: dict[str, Any] | None = None,
-           paths: Sequence[str] = ("native", *ONNX_PATHS)) -> dict[str, Any]:
+           paths: Sequence[str] = ("native", *ONNX_PATHS), model: Any = MODEL) -> dict[str, Any]:
     from conversion.bench.counts import count_model
 
-    return count_model(MODEL, batches, paths=paths, hooks=hooks)["per_call"]
+    return count_model(model, batches, paths=paths, hooks=hooks)["per_call"]
 
 
 def calibrate_work() -> tuple[float, float]:
@@ -122,30 +194,41 @@ def calibrate_work() -> tuple[float, float]:
 
 
 def run_cases(batches: Sequence[int], *, runs: int, busy_runs: int, trees: dict[int, int], jobs: int,
-              work: tuple[float, float] | None = None,
-              raw_instructions: dict[str, float] | None = None) -> dict[str, list[dict[str, Any]]]:
-    """``{"unchanged": [per_call, ...], "busy": [...]}``; each worker counts every case (case_calls)."""
+              work: tuple[float, float] | None = None, raw_instructions: dict[str, float] | None = None,
+              user: dict[str, Any] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """``{"unchanged": [per_call, ...], "busy": [...]}``; each worker counts every case (case_calls,
+    or with ``user`` (user_repo's) user_case_calls on its XGBoost file)."""
+    from conversion.bench.user_models import subject_of
+
     per_element, fixed = work or calibrate_work()
     log.info("injected work: %.3f instructions per element + %.0f per call", per_element, fixed)
+    model = MODEL if user is None else user["specs"]["fraud"]
     if raw_instructions is None:
-        first = _count(batches, paths=["onnxruntime"])
+        first = _count(batches, paths=["onnxruntime"], model=model)
         raw_instructions = {b: first[b]["onnxruntime"]["instructions"] for b in first}
-    hooks = {"maker": {"call": "conversion.bench.prove_counts:case_calls",
-                       "kwargs": {"raw_instructions": raw_instructions, "per_element": per_element, "fixed": fixed,
-                                  "trees": {str(b): trees[b] for b in batches}}}}
+    common = {"raw_instructions": raw_instructions, "per_element": per_element, "fixed": fixed}
+    if user is None:
+        hooks = {"maker": {"call": "conversion.bench.prove_counts:case_calls",
+                           "kwargs": {**common, "trees": {str(b): trees[b] for b in batches}}}}
+    else:
+        hooks = {"maker": {"call": "conversion.bench.prove_counts:user_case_calls",
+                           "kwargs": {**common, "subject": subject_of(model), "bigger": subject_of(user["retrained"])}}}
+    from conversion.bench.counts import COLD_PATHS
+
+    paths = ("native", *ONNX_PATHS, *(COLD_PATHS if user else ()))  # a user's model: its cold start too
     out: dict[str, list[dict[str, Any]]] = {}
     spin = _spinners(os.cpu_count() or 1)
     try:
         log.info("%d runs beside %d spinning processes, %d at a time", busy_runs, len(spin), jobs)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            out["busy"] = list(pool.map(lambda _: _count(batches, hooks), range(busy_runs)))
+            out["busy"] = list(pool.map(lambda _: _count(batches, hooks, model=model, paths=paths), range(busy_runs)))
     finally:
         for p in spin:
             p.kill()
             p.wait()
     log.info("%d runs, %d at a time", runs, jobs)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        out["unchanged"] = list(pool.map(lambda _: _count(batches, hooks), range(runs)))
+        out["unchanged"] = list(pool.map(lambda _: _count(batches, hooks, model=model, paths=paths), range(runs)))
     return out
 
 
@@ -199,7 +282,8 @@ def analyse(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 
 def main(args: Any) -> int:
-    """prove_gate's ``--counts`` mode (its arguments: batches, runs, busy_runs, jobs, json, raw, from_raw, trees)."""
+    """prove_gate's ``--counts`` mode (its arguments: batches, runs, busy_runs, jobs, json, raw, from_raw, trees,
+    user_repo)."""
     if args.from_raw:
         runs = json.loads(args.from_raw.read_text())["runs"]
     else:
@@ -207,8 +291,9 @@ def main(args: Any) -> int:
         trees = {int(b): int(t) for b, t in (x.split(":") for x in args.trees.split(","))}
         raw = dict(x.split(":") for x in args.ort_instructions.split(",")) if args.ort_instructions else None
         work = tuple(float(x) for x in args.work.split(",")) if args.work else None
+        user = user_repo(args.user_repo) if args.user_repo else None
         runs = run_cases(batches, runs=args.runs, busy_runs=args.busy_runs, trees=trees, jobs=args.jobs,
-                         work=work, raw_instructions={b: float(v) for b, v in raw.items()} if raw else None)
+                         work=work, raw_instructions={b: float(v) for b, v in raw.items()} if raw else None, user=user)
         if args.raw:
             args.raw.write_text(json.dumps({"runs": runs}))
     summary = analyse(runs)

@@ -264,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--work", default="", help="--counts: injected work PER_ELEMENT,FIXED (default: calibrate)")
     parser.add_argument("--trees", default="1:250,256:125,4096:125",
                         help="--counts: trees of the bigger model per batch (the time calibration's choices)")
+    parser.add_argument("--user-repo", type=Path, default=None,
+                        help="--counts: prove it on a user's repository written in this folder (two model files in "
+                             "[tool.onnxgate]; bigger = one retrained with 10%% more trees)")
     return parser
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache, cached_property
+from pathlib import Path
+from typing import Any
 
 from conversion.bench.config import BenchConfig, ModelEntry
-from conversion.bench.zoo import ZooModel
+from conversion.bench.zoo import ZooModel, ZooSpec
 
-__all__ = ["UserSpec", "user_specs"]
+__all__ = ["UserSpec", "spec_of_subject", "subject_of", "user_specs"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,8 @@ class UserSpec:
     """One user model, named by its config key (or, for ``--model FILE``, the file's stem)."""
 
     entry: ModelEntry
+    # Rows saved by the onnxgate_latency fixture (an .npy file): its in-memory rows, for counting.
+    rows: Path | None = None
 
     @property
     def name(self) -> str:
@@ -59,7 +63,11 @@ def _build(spec: UserSpec) -> ZooModel:
     model = spec.entry.load()
     # Converted here for the task and the rows; preparation converts again, timed, like the zoo's.
     converted = convert(model)
-    if spec.entry.data is not None:
+    if spec.rows is not None:
+        import numpy as np
+
+        X = np.load(spec.rows, allow_pickle=False)
+    elif spec.entry.data is not None:
         X = load_rows(spec.entry.data, converted.n_features, converted.feature_names,
                       CategoryLabels.from_metadata(converted.metadata))
     else:
@@ -69,3 +77,25 @@ def _build(spec: UserSpec) -> ZooModel:
 
 def user_specs(config: BenchConfig) -> tuple[UserSpec, ...]:
     return tuple(UserSpec(entry) for entry in config.models.values())
+
+
+def subject_of(spec: Any) -> dict[str, Any]:
+    """A zoo or user model spec as JSON, for a worker process (the counting one) to rebuild it."""
+    if isinstance(spec, ZooSpec):
+        return {"zoo": spec.name}
+    e = spec.entry
+    return {"user": {"name": e.name, "path": str(e.path), "data": None if e.data is None else str(e.data),
+                     "trust_pickle": e.trust_pickle, "source": None if e.source is None else str(e.source),
+                     "rows": None if spec.rows is None else str(spec.rows)}}
+
+
+def spec_of_subject(subject: dict[str, Any]) -> ZooSpec | UserSpec:
+    """The spec ``subject_of`` wrote; a user model keeps its entry's trust rules (``trust_pickle``)."""
+    if "zoo" in subject:
+        from conversion.bench.cases import parse_specs
+
+        return parse_specs([subject["zoo"]])[0]
+    u = subject["user"]
+    entry = ModelEntry(u["name"], Path(u["path"]), None if u["data"] is None else Path(u["data"]),
+                       bool(u["trust_pickle"]), None if u["source"] is None else Path(u["source"]))
+    return UserSpec(entry, None if u.get("rows") is None else Path(u["rows"]))
