@@ -116,6 +116,8 @@ def measure(benchmark: Any, prep: Prepared, X: np.ndarray, *, runtime: str, prov
         ref_s = benchmark.extra_info["reference_cpu_s"]
         benchmark.extra_info.update(tail_fields(pairing, benchmark.stats.stats.median + ref_s, int(X.shape[0])))
         if runtime != "native" and prep.converted is not None:
-            benchmark.extra_info["op_us"] = op_profile(prep.converted.to_bytes(), X, provider=provider,
+            # the raw session takes the graph's own dtype (float64 for LightGBM, HGB, dense graphs)
+            X_graph = np.asarray(X, dtype=prep.converted.dtype)
+            benchmark.extra_info["op_us"] = op_profile(prep.converted.to_bytes(), X_graph, provider=provider,
                                                        threads=threads)
     benchmark.extra_info["peak_rss_mb"] = _peak_rss_mb()
