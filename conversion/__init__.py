@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         ProviderError,
         RegistryError,
         ResultsError,
+        RuntimeVersionError,
         UnsupportedModelError,
     )
     from .latency import measure_latency_improvement
@@ -45,7 +46,7 @@ _HOMES: dict[str, str] = {
     "ModelRegistry": "registry", "ONNXConverter": "seed_api",
     **dict.fromkeys(("OnnxGateError", "MissingDependencyError", "UnsupportedModelError", "NotFittedError",
                      "ConversionRefusedError", "InputError", "ModelFileError", "ProviderError", "RegistryError",
-                     "ResultsError"), "errors"),
+                     "ResultsError", "RuntimeVersionError"), "errors"),
 }
 
 
@@ -97,4 +98,5 @@ __all__ = [
     "ProviderError",
     "RegistryError",
     "ResultsError",
+    "RuntimeVersionError",
 ]

@@ -12,6 +12,7 @@ from .converted import ConvertedModel
 from .errors import ConversionRefusedError, InputError
 from .frameworks import adapter_for, adapter_named
 from .frameworks.base import Lowered
+from .ort_versions import needed_onnxruntime
 from .tree_ir import Head
 
 __all__ = ["convert", "parse_dtype", "finish"]
@@ -64,6 +65,7 @@ def finish(
     adapter = adapter_named(framework)
     names = adapter.feature_names(model)
     native_input = adapter.native_input(model)
+    needs = needed_onnxruntime(graph)
     return ConvertedModel(
         onnx=graph,
         framework=framework,
@@ -84,6 +86,8 @@ def finish(
             "native_floats": native_input.floats,
             "native_integers": native_input.integers,
             "native_follows_input": str(native_input.follows_input).lower(),
+            "min_onnxruntime": needs.version,
+            "min_onnxruntime_reason": needs.reason,
             **({"feature_names": json.dumps(names)} if names else {}),
             **({"sequential_sum": "true"} if head.sequential_sum else {}),
             **_category_metadata(head),
