@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import onnx
 
 from .converted import ConvertedModel
+from .emit_set_columns import has_set_splits, sets_as_columns
 from .errors import ConversionRefusedError, InputError
 from .frameworks import adapter_for, adapter_named
 from .frameworks.base import Lowered
-from .ort_versions import needed_onnxruntime
+from .ort_versions import needed_onnxruntime, parse_version
 from .tree_ir import Head
 
 __all__ = ["convert", "parse_dtype", "finish"]
@@ -39,6 +41,26 @@ def _category_metadata(head: Head) -> dict[str, str]:
     if not head.category_labels:
         return {}
     return {"categories": json.dumps({str(f): list(labels) for f, labels in sorted(head.category_labels.items())})}
+
+
+def _for_onnxruntime(graph: onnx.ModelProto, target: str, n_features: int) -> onnx.ModelProto:
+    """The graph, or its exact older form, that onnxruntime ``target`` loads fast; else a refusal."""
+    try:
+        wanted = parse_version(target)
+    except ValueError:
+        raise InputError(f"target_onnxruntime={target!r} is not a version; e.g. '1.22'") from None
+    need = needed_onnxruntime(graph)
+    if wanted >= need.key:
+        return graph
+    if has_set_splits(graph):
+        columns = sets_as_columns(graph, n_features)
+        if wanted >= needed_onnxruntime(columns).key:
+            return columns
+        need = needed_onnxruntime(columns)
+    raise ConversionRefusedError(
+        f"no exact graph of this model loads fast on onnxruntime {target}: it needs >= {need.version}, because "
+        f"{need.reason}; upgrade onnxruntime, or leave target_onnxruntime unset"
+    )
 
 
 def finish(
@@ -102,6 +124,7 @@ def convert(
     n_features: int | None = None,
     target_opset: int | dict[str, int] | None = None,
     name: str | None = None,
+    target_onnxruntime: str | None = None,
 ) -> ConvertedModel:
     """Converts a fitted model to ONNX that computes what the native model computes, or refuses.
 
@@ -111,6 +134,10 @@ def convert(
     (which round every input to float32 themselves).
     ``target_opset`` is the ai.onnx.ml opset (3, or 5 for the TreeEnsemble operator); float64
     needs 5 and gets it by default.
+    ``target_onnxruntime`` (e.g. ``"1.22"``) asks for a graph that release loads fast: categorical
+    set splits are then written as lookup columns ahead of threshold splits (exact, and loaded in
+    milliseconds from 1.21 on, where set splits take minutes); what has no such form is refused.
+    The graph records the release it needs in ``metadata["min_onnxruntime"]`` either way.
     """
     adapter = adapter_for(model)
     np_dtype = parse_dtype(adapter.native_input(model).floats if dtype is None else dtype)
@@ -119,6 +146,8 @@ def convert(
         raise InputError(
             f"n_features={n_features} was given, but the model was trained on {lowered.n_features} features"
         )
+    if target_onnxruntime is not None:
+        lowered = replace(lowered, onnx=_for_onnxruntime(lowered.onnx, target_onnxruntime, lowered.n_features))
     return finish(
         model, lowered, adapter.name, adapter.version(), adapter.fingerprint(model), dtype=np_dtype, name=name
     )

@@ -16,7 +16,7 @@ import onnx
 
 from .errors import RuntimeVersionError
 
-__all__ = ["ALLOW_OLD_ENV", "Need", "check_onnxruntime", "installed_onnxruntime", "needed_onnxruntime",
+__all__ = ["ALLOW_OLD_ENV", "SET_SPLITS", "Need", "check_onnxruntime", "installed_onnxruntime", "needed_onnxruntime",
            "parse_version"]
 
 # Set to 1 to create the session anyway (e.g. to measure how slowly an old release loads).
@@ -37,7 +37,7 @@ class Need:
 
 def parse_version(text: str) -> tuple[int, ...]:
     """``"1.24.3"`` -> (1, 24, 3); a dev or local suffix (``1.25.0.dev2026``, ``+cpu``) is ignored."""
-    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", text.strip())
+    match = re.match(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?", text.strip())
     if match is None:
         raise ValueError(f"not a version: {text!r}")
     return tuple(int(part or 0) for part in match.groups())
@@ -63,19 +63,45 @@ def _uses_tree_ensemble_5(model: onnx.ModelProto) -> bool:
     return any(n.op_type == "TreeEnsemble" for n in _tree_nodes(model))
 
 
+def _has_ambiguous_root(model: onnx.ModelProto) -> bool:
+    """A root whose true and false children are a leaf and a node with the same index: before
+    1.24 onnxruntime takes such a root for a single-leaf tree (onnxruntime #24679)."""
+    for node in _tree_nodes(model):
+        a = {x.name: x for x in node.attribute}
+        if node.op_type != "TreeEnsemble" or "tree_roots" not in a:
+            continue
+        roots = list(a["tree_roots"].ints)
+        true, false = a["nodes_truenodeids"].ints, a["nodes_falsenodeids"].ints
+        true_leaf, false_leaf = a["nodes_trueleafs"].ints, a["nodes_falseleafs"].ints
+        if any(true[r] == false[r] and true_leaf[r] != false_leaf[r] for r in roots):
+            return True
+    return False
+
+
+def _uses_scan(model: onnx.ModelProto) -> bool:
+    return any(n.op_type == "Scan" for n in model.graph.node)
+
+
 def _uses_set_splits(model: onnx.ModelProto) -> bool:
     # BRANCH_MEMBER (6), and BRANCH_EQ (4): chains of it are how the legacy operator writes a
     # set, and onnxruntime turns opset-5 sets into such chains before merging them back.
     return any(_modes(n) & {4, 6} for n in _tree_nodes(model))
 
 
+SET_SPLITS = Need("1.24.3", "its categorical set splits load in O(n²) before 1.24.3 (onnxruntime #27391): "
+                           "seconds on 1.23-1.24.2, minutes on 1.21-1.22 for 100 trees")
+
 # (applies to the graph, the release it needs, why). The floor of pyproject.toml covers the
 # rest: every graph onnxgate writes (ai.onnx opset 21, IR 10) loads in milliseconds there.
 _RULES: tuple[tuple[Callable[[onnx.ModelProto], bool], Need], ...] = (
     (_uses_tree_ensemble_5, Need("1.21.0", "it uses the ai.onnx.ml opset-5 TreeEnsemble operator, which onnxruntime "
                                            "implements from 1.21 on")),
-    (_uses_set_splits, Need("1.24.3", "its categorical set splits load in O(n²) before 1.24.3 (onnxruntime #27391): "
-                                      "seconds to many minutes for a model of 100 trees")),
+    (_uses_set_splits, SET_SPLITS),
+    (_has_ambiguous_root, Need("1.24.1", "one of its trees has a root whose leaf and inner child share an index, "
+                                         "which onnxruntime before 1.24 reads as a single leaf: wrong scores "
+                                         "(onnxruntime #24679)")),
+    (_uses_scan, Need("1.24.1", "its linear-tree leaves are summed by a Scan, which fails on the first run before 1.24 "
+                                "(\"Subgraph must have the shape set for all outputs\")")),
 )
 BASE = Need("1.20.0", "the lowest onnxruntime onnxgate is tested with")
 

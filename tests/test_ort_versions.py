@@ -3,15 +3,21 @@ in one line before a session is created (issue 21: categorical graphs took minut
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import onnxruntime as ort
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from conversion import InferenceEngine, RuntimeVersionError, convert
+from conversion import ConversionRefusedError, InferenceEngine, InputError, RuntimeVersionError, check_parity, convert
 from conversion.converted import ConvertedModel
 from conversion.ort_versions import ALLOW_OLD_ENV, needed_onnxruntime, parse_version
+from conversion.parity import summarize_trees
 
 from .cases import ALL_CASES
+from .strategies import parity_batches
 
 
 def _case(case_id: str):
@@ -96,3 +102,38 @@ def test_the_refusal_can_be_overridden_to_measure_an_old_release(ort_1_22: list[
 def test_versions_compare_by_number(text: str, parsed: tuple[int, ...]) -> None:
     assert parse_version(text) == parsed
     assert parse_version(text) < parse_version("1.100.0")
+
+
+CATEGORICAL = [c for c in ALL_CASES if "categorical" in c.id and c.refused is None and c.framework != "catboost"]
+
+
+@pytest.mark.parametrize("case", CATEGORICAL, ids=str)
+@given(data=st.data())
+def test_the_older_onnxruntime_form_of_set_splits_is_exact(case, data: st.DataObject) -> None:
+    """target_onnxruntime="1.22": set splits become lookup columns, which 1.21 on loads fast."""
+    model, X_train = case.fit()
+    converted = _columns(case)
+    assert converted.metadata["min_onnxruntime"] == "1.21.0"
+    trees = summarize_trees(convert(model).onnx)  # the split points and categories of the set form
+    X = data.draw(parity_batches(X_train, trees.splits, categories=trees.categories, dtype=converted.dtype,
+                                 allow_nan=case.nan, allow_inf=case.inf, extra=case.edges, max_abs=case.max_abs))
+    report = check_parity(model, converted, X)
+    assert report.passed, str(report)
+
+
+@cache
+def _columns(case) -> ConvertedModel:
+    return convert(case.fit()[0], target_onnxruntime="1.22")
+
+
+def test_a_release_without_an_exact_fast_form_is_refused_at_conversion() -> None:
+    model, _ = _case("lightgbm-classifier-categorical")
+    with pytest.raises(ConversionRefusedError, match=r"onnxruntime 1\.20: it needs >= 1\.21\.0.*opset-5 TreeEnsemble"):
+        convert(model, target_onnxruntime="1.20")
+    with pytest.raises(InputError, match="not a version"):
+        convert(model, target_onnxruntime="latest")
+
+
+def test_a_graph_the_target_already_loads_fast_is_left_as_it_is() -> None:
+    model, _ = _case("xgboost-classifier-binary")
+    assert convert(model, dtype="float32", target_onnxruntime="1.22").onnx == convert(model, dtype="float32").onnx
