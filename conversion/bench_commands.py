@@ -34,6 +34,7 @@ _GATE_EXAMPLES = """examples:
   onnxgate gate --baseline benchmarks/baselines/ --current results/bench-quick-*.json
   onnxgate gate --baseline B.json --current C.json --force --all   # other machine, every row
   onnxgate gate --baseline benchmarks/baselines/ --current C.json --format markdown >> "$GITHUB_STEP_SUMMARY"
+  onnxgate gate --baseline benchmarks/baselines/ --current C.json --accept --why "churn retrained, 3x trees"
 
 exit codes: 0 no regression, 1 parity or performance regression, 2 bad input, refused comparison,
 or nothing compared (no benchmark is in both files)
@@ -88,6 +89,9 @@ def register_bench(subparsers: Any) -> argparse.ArgumentParser:
                    help="also run this folder or file of your own pytest-benchmark tests, with the plugin "
                         "(repeatable)")
     p.add_argument("--save-as", type=Path, help="also copy the results to this file (e.g. to refresh a baseline)")
+    p.add_argument("--baseline", type=Path,
+                   help="then gate the results against this baseline file or folder (as `onnxgate gate`): one line "
+                        "per regressed benchmark, with its cause, at the end; exit 1 on a regression")
     p.add_argument("--json", action="store_true", help="print {\"results\": PATH} instead of the path")
     p.add_argument("--counts", action="store_true",
                    help="also record instructions and estimated cycles per call (valgrind callgrind, single-threaded "
@@ -110,6 +114,11 @@ def register_gate(subparsers: Any) -> argparse.ArgumentParser:
                    help="with a --baseline folder that has no baseline for this machine type: record the current "
                         "results as its baseline and exit 0 instead of 2")
     p.add_argument("--current", type=Path, required=True, help="results JSON of the run under test")
+    p.add_argument("--accept", action="store_true",
+                   help="accept an intended change: after showing the verdict, record the current results as this "
+                        "machine type's baseline (the --baseline file, or its file in the --baseline folder), keeping "
+                        "the replaced baseline's facts in its history; exit 0")
+    p.add_argument("--why", default="", help="with --accept: the reason, kept in the baseline's history")
     p.add_argument("--force", action="store_true", help="compare even if the machines differ")
     p.add_argument("--all", action="store_true", help="list every benchmark, not only those that changed")
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text",
@@ -158,8 +167,30 @@ def bench_command(args: argparse.Namespace) -> int:
         from conversion.results.baseline_choice import save_compact
 
         path = save_compact(path, args.save_as)
+    gate_code = _gate_after_bench(args.baseline, Path(path)) if args.baseline is not None and path else 0
     print(json.dumps({"results": str(path)}) if args.json else path)
-    return code
+    return code or gate_code
+
+
+def _gate_after_bench(baseline: Path, results: Path) -> int:
+    """`bench --baseline`: the gate's verdict and its regressed benchmarks on stderr (stdout keeps the path)."""
+    from conversion.cli_errors import emit_error
+    from conversion.results.gate import gate_files
+
+    try:
+        chosen = _choose_baseline(baseline, results, record=False)
+        if isinstance(chosen, str):
+            print(chosen, file=sys.stderr)
+            return 0
+        assert isinstance(chosen, Path)
+        outcome = gate_files(chosen, results)
+    except ResultsError as exc:
+        return emit_error("bench", f"--baseline: {exc}", as_json=False)
+    verdict = {0: "pass", 1: "FAIL", 2: "no verdict"}[outcome.exit_code]
+    print(f"gate against {chosen}: {verdict}; " + " | ".join(outcome.explanations["run"]), file=sys.stderr)
+    for line in outcome.regression_lines():
+        print(line, file=sys.stderr)
+    return outcome.exit_code
 
 
 def gate_command(args: argparse.Namespace) -> int:
@@ -168,10 +199,17 @@ def gate_command(args: argparse.Namespace) -> int:
 
     fmt = "json" if args.json else args.format
     try:
-        baseline = _choose_baseline(args.baseline, args.current, record=args.record_missing)
+        baseline = _choose_baseline(args.baseline, args.current, record=args.record_missing and not args.accept)
         if isinstance(baseline, _Recorded):
             _print_recorded(baseline, fmt)
             return 0
+        if isinstance(baseline, str):
+            if args.accept:
+                return _accept(args.baseline, None, args.current, why=args.why)
+            _print_skipped(baseline, fmt)
+            return 0
+        if args.accept and not baseline.exists():  # a baseline file this machine type never had
+            return _accept(baseline, baseline, args.current, why=args.why)
         outcome = gate_files(baseline, args.current, force=args.force)
     except ResultsError as exc:
         return emit_error("gate", str(exc), as_json=args.json)
@@ -187,7 +225,33 @@ def gate_command(args: argparse.Namespace) -> int:
         print(outcome.render(all_rows=args.all))
     if outcome.nothing_compared and not outcome.parity_failures:
         print(f"onnxgate gate: {outcome.nothing_compared}", file=sys.stderr)
+    if args.accept:
+        return _accept(args.baseline, baseline, args.current, why=args.why)
+    for line in outcome.regression_lines():  # the end of the output says which benchmarks, and why
+        print(line, file=sys.stderr)
     return outcome.exit_code
+
+
+def _accept(given: Path, baseline: Path | None, current: Path, *, why: str) -> int:
+    """``gate --accept``: the current run becomes the baseline; says what it replaced (stderr)."""
+    from conversion.results.baseline_choice import accept_baseline, baseline_name, machine_label
+    from conversion.results.benchmark_runs import load_run
+    from conversion.results.gate_table import short_commit
+
+    run = load_run(current)
+    target = baseline if baseline is not None else given / baseline_name(run)
+    previous = accept_baseline(target, run, why=why)
+    what = f"onnxgate gate: accepted {current} as the baseline for {machine_label(run.machine)}: {target}"
+    if previous is None:
+        print(f"{what} (new; there was none for this machine type). Commit it.", file=sys.stderr)
+    else:
+        versions = ", ".join(f"{k} {previous.software[k]}" for k in ("onnxruntime", "onnxgate_commit")
+                             if k in previous.software)
+        print(f"{what}; it replaced the baseline recorded {previous.datetime} (commit {short_commit(previous.commit)}"
+              f"{', ' + versions if versions else ''}), kept in its history ({len(previous.history) + 1} earlier "
+              "baseline(s))"
+              f"{'' if why else '; say why next time with --why'}. Commit it with this change.", file=sys.stderr)
+    return 0
 
 
 class _Recorded(NamedTuple):
@@ -210,28 +274,38 @@ def _print_recorded(recorded: _Recorded, fmt: str) -> None:
               "this job's artifact) so later runs on this machine type are gated.")
 
 
-def _choose_baseline(baseline: Path, current: Path, *, record: bool) -> Path | _Recorded:
-    """The baseline file to gate against, or where this run was recorded as the machine type's first."""
-    if record and not baseline.exists() and baseline.suffix != ".json":
-        baseline.mkdir(parents=True)  # a project's first CI run: its baselines folder does not exist yet
-    if not baseline.is_dir():
-        return baseline
-    from conversion.results.baseline_choice import find_baseline, known_machines, record_baseline
+def _print_skipped(reason: str, fmt: str) -> None:
+    """The one line of a skipped gate, in the format asked for (stdout: it is the verdict)."""
+    if fmt == "json":
+        import json
+
+        print(json.dumps({"exit_code": 0, "gated": False, "gate_skipped": reason}, indent=2))
+    elif fmt == "markdown":
+        print(f"### onnxgate gate: ⚠️ skipped\n\n{reason}\n")
+    else:
+        print(reason)
+
+
+def _choose_baseline(baseline: Path, current: Path, *, record: bool) -> Path | _Recorded | str:
+    """The baseline file to gate against, where this run was recorded as the machine type's first,
+    or (a str) the one line saying why the gate was skipped."""
+    from conversion.results.baseline_choice import choose_baseline, machine_label, record_baseline
     from conversion.results.benchmark_runs import load_run
 
+    if not baseline.is_dir() and baseline.suffix == ".json":
+        return baseline  # a baseline file: gate_files says what is wrong with it, if anything
     run = load_run(current)
-    found = find_baseline(baseline, run)
-    if found is not None:
-        print(f"onnxgate gate: baseline for this machine type: {found}", file=sys.stderr)
-        return found
-    machine = f"{run.machine.get('cpu_model')} ({run.machine.get('cpu_count')} cpus, {run.machine.get('arch')})"
+    choice = choose_baseline(baseline, run)
+    if choice.path is not None:
+        print(f"onnxgate gate: baseline for this machine type: {choice.path}", file=sys.stderr)
+        return choice.path
+    assert choice.skipped is not None
     if not record:
-        have = "; ".join(known_machines(baseline)) or "none"
-        raise ResultsError(f"{baseline} has no baseline for this machine type, {machine} (it has: {have}); "
-                           "pass --record-missing to record this run as its baseline, then commit that file")
+        return choice.skipped
+    baseline.mkdir(parents=True, exist_ok=True)  # a project's first CI run: its baselines folder may not exist yet
     saved = record_baseline(baseline, run)
+    machine = machine_label(run.machine)
     print(f"onnxgate gate: no baseline for this machine type, {machine}, in {baseline}: recorded this run as "
           f"{saved}; nothing was gated. Commit that file so later runs on this machine type are gated.",
           file=sys.stderr)
     return _Recorded(saved, machine)
-

@@ -120,13 +120,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if v["exact"] != "exact":  # the reason is what the user needs next
             lines.append(f"{'':<54}{v['exact_text'][:160]}")
     if outcome.gate:
-        lines.append(f"gate: {outcome.gate['summary']}")
+        skipped = outcome.gate.get("gate_skipped")
+        lines.append(skipped or f"gate: {outcome.gate['summary']}")
     if outcome.gate_error:
         print(f"onnxgate run: error: {outcome.gate_error}", file=sys.stderr)
     lines.append(f"report: {outcome.index}")
+    lines += (outcome.gate or {}).get("regressions", [])  # last: which benchmarks regressed, and why
     data = {"report": str(outcome.index), "results": str(outcome.results_file), "exit_code": outcome.exit_code,
             "models": [{k: v[k] for k in ("model", "answer", "exact", "headline", "crossover")} for v in verdicts],
-            "gate": {k: outcome.gate[k] for k in ("passed", "summary")} if outcome.gate else None,
+            "gate": {k: outcome.gate.get(k) for k in ("passed", "summary", "gate_skipped")} if outcome.gate else None,
             "gate_error": outcome.gate_error}
     _emit(args, data, "\n".join(lines))
     return outcome.exit_code

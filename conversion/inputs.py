@@ -1,6 +1,6 @@
 """Input validation shared by the engine, parity checks and the predictor.
 
-The rules (the README's "which inputs the guarantee covers" says the same):
+The rules (docs/parity.md's "which inputs the guarantee covers" says the same):
 
 - Columns. A DataFrame is matched to the model by column name when the model was trained on
   named columns: reordered when every name is there, refused (InputError listing the missing

@@ -161,17 +161,15 @@ def _benchmark_profile(profile: str, folder: Path, opts: JobOptions,
 def gate_view(baseline: Path, current: Path) -> dict[str, Any]:
     """The gate's verdict (conversion.results.gate) as the report shows it; ``baseline`` may be
     a folder of baselines, one per machine type (the one of this run's machine is used)."""
-    from conversion.results.baseline_choice import find_baseline, known_machines
+    from conversion.results.baseline_choice import choose_baseline
     from conversion.results.benchmark_runs import load_run
     from conversion.results.gate import gate_files
 
-    if baseline.is_dir():
-        found = find_baseline(baseline, load_run(current))
-        if found is None:
-            have = "; ".join(known_machines(baseline)) or "none"
-            raise ResultsError(f"{baseline} has no baseline for this machine type (it has: {have}); record one "
-                               "with `onnxgate gate --baseline FOLDER --record-missing --current RESULTS`")
-        baseline = found
+    choice = choose_baseline(baseline, load_run(current))
+    if choice.path is None:  # no baseline for this machine type: no verdict, and no failure either
+        return {"passed": True, "gate_skipped": choice.skipped, "summary": choice.skipped, "columns": [],
+                "rows": [], "text": "", "data": None}
+    baseline = choice.path
     outcome = gate_files(baseline, current)
     if outcome.nothing_compared and not outcome.parity_failures:
         raise ResultsError(f"{outcome.nothing_compared} (baseline {baseline})")  # no verdict, not a pass
@@ -191,7 +189,8 @@ def gate_view(baseline: Path, current: Path) -> dict[str, Any]:
     tally = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
     return {"passed": outcome.exit_code == 0,
             "summary": f"parity {parity}, performance {perf} against {baseline} ({tally})",
-            "columns": columns, "rows": rows, "text": outcome.render(), "data": data}
+            "columns": columns, "rows": rows, "text": outcome.render(), "data": data,
+            "regressions": outcome.regression_lines()}
 
 
 def run_job(opts: JobOptions) -> JobOutcome:

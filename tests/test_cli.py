@@ -282,3 +282,37 @@ def test_run_survives_a_failing_benchmark_profile(tmp_path: Path, capsys: pytest
     assert any("profile failed, so latency was not measured" in n for n in result["notes"])
     assert result["latency"] == []
     assert any("no latency for xgboost-wine-small" in n for n in result["notes"])
+
+
+def test_run_on_a_machine_type_without_baseline_skips_the_gate_in_one_line(tmp_path: Path) -> None:
+    # The README's main job with its baselines folder hidden, then beside a baseline one CPU flag apart.
+    import json as _json
+
+    from tests.user_benchmarks import make_repo, onnxgate
+
+    repo = make_repo(tmp_path / "repo", trees=20)
+    empty = tmp_path / "baselines"
+    empty.mkdir()
+    proc = onnxgate(repo, "run", "--no-upstream", "--baseline", empty, "--output", tmp_path / "r")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    skipped = [line for line in proc.stdout.splitlines() if line.startswith("gate skipped: ")]
+    assert len(skipped) == 1 and "it holds nothing" in skipped[0] and "--record-missing --current " in skipped[0]
+    assert "error" not in proc.stderr.lower() and "warning" not in proc.stderr.lower(), proc.stderr[-3000:]
+    run_json = _json.loads((tmp_path / "r" / "run.json").read_text())
+    assert run_json["gate"]["gate_skipped"] == skipped[0]
+    assert "gate skipped: " in (tmp_path / "r" / "index.html").read_text()
+
+    # The exact command in the line records this machine type; a copy missing one flag is another type.
+    command = skipped[0].split("`")[1].split()
+    assert onnxgate(repo, *command[1:]).returncode == 0
+    recorded = next(empty.glob("*.json"))
+    doc = _json.loads(recorded.read_text())
+    flags = doc["machine_info"]["onnxgate"]["machine"]["cpu_flags"]
+    assert flags, "this machine reports CPU flags"
+    doc["machine_info"]["onnxgate"]["machine"]["cpu_flags"] = flags[:-1]
+    recorded.write_text(_json.dumps(doc))
+    proc = onnxgate(repo, "report", tmp_path / "r" / "run.json", "--baseline", empty, "--current", command[-1],
+                   "--output", tmp_path / "r2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (tmp_path / "r2" / "index.html").read_text()
+    assert f"differs only in CPU flags (this machine adds {flags[-1]})" in html

@@ -181,7 +181,7 @@ def test_regression_exits_1_with_a_table(tmp_path: Path, baseline: Path, capsys:
     assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current)]) == 1
     out = capsys.readouterr().out
     assert "performance verdict: FAIL" in out and "parity verdict: pass" in out
-    assert "REGRESSION" in out and "xgboost None -> 3.3.0" in out
+    assert "REGRESSION" in out and "libraries: xgboost absent → 3.3.0" in out
 
 
 def test_parity_break_is_its_own_verdict(tmp_path: Path, baseline: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -341,9 +341,13 @@ def test_no_baseline_for_this_machine_type_is_recorded_not_failed(
     _results(folder / "intel.json", _suite(np.random.default_rng(23)), machine={**MACHINE, "cpu_model": "Other CPU"})
     current = _results(tmp_path / "c.json", _suite(np.random.default_rng(24)))
 
-    assert cli_main(["gate", "--baseline", str(folder), "--current", str(current)]) == 2
-    err = capsys.readouterr().err
-    assert "no baseline for this machine type" in err and "Test CPU" in err and "intel.json" in err
+    # Without --record-missing: skipped, not failed, in one line naming what the folder holds and the way out.
+    assert cli_main(["gate", "--baseline", str(folder), "--current", str(current)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith("gate skipped: ")
+    assert "no baseline for this machine type, Test CPU (2 cpus, x86_64)" in out and "intel.json: Other CPU" in out
+    assert f"onnxgate gate --baseline {folder} --record-missing --current {current}" in out
+    assert [p.name for p in folder.iterdir()] == ["intel.json"]  # nothing recorded without being asked
 
     assert cli_main(["gate", "--baseline", str(folder), "--current", str(current), "--record-missing"]) == 0
     assert "recorded this run" in capsys.readouterr().err
@@ -362,9 +366,49 @@ def test_a_projects_first_gate_creates_its_baselines_folder(tmp_path: Path, caps
     assert cli_main(["gate", "--baseline", str(folder), "--current", str(current), "--record-missing"]) == 0
     assert "recorded this run" in capsys.readouterr().err
     assert [p.name for p in folder.iterdir()] == ["test-cpu-2cpu-x86_64.json"]
-    # Without --record-missing a missing path is still an input error, not a folder made up.
-    assert cli_main(["gate", "--baseline", str(tmp_path / "nowhere"), "--current", str(current)]) == 2
+    # Without --record-missing a missing folder holds no baseline: skipped, and no folder made up.
+    assert cli_main(["gate", "--baseline", str(tmp_path / "nowhere"), "--current", str(current)]) == 0
+    assert "it holds nothing (it does not exist)" in capsys.readouterr().out
     assert not (tmp_path / "nowhere").exists()
+    # A missing baseline *file* is still an input error.
+    assert cli_main(["gate", "--baseline", str(tmp_path / "nowhere.json"), "--current", str(current)]) == 2
+
+
+def test_one_cpu_flag_apart_is_another_machine_type_and_the_line_names_the_flag(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "baselines"
+    folder.mkdir()
+    flags = ["avx", "avx2", "avx_vnni", "fma"]
+    _results(folder / "epyc.json", _suite(np.random.default_rng(27)), machine={**MACHINE, "cpu_flags": flags})
+    current = _results(tmp_path / "c.json", _suite(np.random.default_rng(28)),
+                       machine={**MACHINE, "cpu_flags": [f for f in flags if f != "avx_vnni"]})
+    for fmt, code in (("text", 0), ("json", 0), ("markdown", 0)):
+        assert cli_main(["gate", "--baseline", str(folder), "--current", str(current), "--format", fmt]) == code
+        out = capsys.readouterr().out
+        assert "epyc.json differs only in CPU flags (this machine lacks avx_vnni)" in out, out
+    assert json.loads(_gate_json(folder, current, capsys))["gate_skipped"].startswith("gate skipped: ")
+
+
+def _gate_json(baseline: Path, current: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    cli_main(["gate", "--baseline", str(baseline), "--current", str(current), "--json"])
+    return capsys.readouterr().out
+
+
+def test_a_baseline_older_than_cpu_flags_still_gates_this_machine_type(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The committed Intel baseline predates cpu_flags: choosing it and comparing with it follow one rule.
+    folder = tmp_path / "baselines"
+    folder.mkdir()
+    _results(folder / "intel.json", _suite(np.random.default_rng(29)))
+    current = _results(tmp_path / "c.json", _suite(np.random.default_rng(30)),
+                       machine={**MACHINE, "cpu_flags": ["avx", "avx2"]})
+    data = json.loads(_gate_json(folder, current, capsys))
+    assert data["exit_code"] == 0 and data["machine_differences"] == {}
+    assert any("does not record cpu_flags" in n for n in data["notes"])
+    # A baseline with a different flag set is not this machine type's, however near.
+    _results(folder / "intel.json", _suite(np.random.default_rng(29)), machine={**MACHINE, "cpu_flags": ["avx"]})
+    assert "differs only in CPU flags (this machine adds avx2)" in json.loads(
+        _gate_json(folder, current, capsys))["gate_skipped"]
 
 # --- what was compared, and output for CI summaries ------------------------------------------
 

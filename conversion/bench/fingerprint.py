@@ -12,12 +12,14 @@ import hashlib
 import json
 import os
 import platform
+import subprocess
 from functools import cache
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 __all__ = ["DISPATCH_FLAGS", "TRACKED_DISTRIBUTIONS", "cpu_flags", "fingerprint", "machine_identity",
-           "software_versions", "usable_providers"]
+           "onnxgate_commit", "software_versions", "usable_providers"]
 
 # Every distribution whose upgrade can change a conversion, a prediction or a timing.
 TRACKED_DISTRIBUTIONS = (
@@ -80,8 +82,35 @@ def machine_identity() -> dict[str, Any]:
     }
 
 
+@cache
+def onnxgate_commit() -> str | None:
+    """onnxgate's own git commit, ``+dirty`` when its package has uncommitted changes; None when installed.
+
+    A user's results record *their* project's commit (pytest-benchmark's commit_info), so the
+    gate needs this one to say that onnxgate itself changed between two runs.
+    """
+    package = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> subprocess.CompletedProcess[str] | None:
+        try:
+            return subprocess.run(["git", *args], cwd=package, capture_output=True, text=True, timeout=10, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    tracked = git("ls-files", "--error-unmatch", "__init__.py")  # a copy inside someone else's repository is not
+    head = git("rev-parse", "HEAD") if tracked is not None and tracked.returncode == 0 else None
+    if head is None or head.returncode != 0:
+        return None
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".")
+    dirty = status is not None and bool(status.stdout.strip())
+    return head.stdout.strip()[:12] + ("+dirty" if dirty else "")
+
+
 def software_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
+    commit = onnxgate_commit()
+    if commit:
+        versions["onnxgate_commit"] = commit
     for dist in TRACKED_DISTRIBUTIONS:
         try:
             versions[dist] = metadata.version(dist)

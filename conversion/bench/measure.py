@@ -45,6 +45,7 @@ def measure(benchmark: Any, prep: Prepared, X: np.ndarray, *, runtime: str, prov
             "parity_detail": prep.parity_detail,
             "conversion_s": prep.conversion_s,
             "onnx_bytes": prep.onnx_bytes,
+            "model_facts": prep.facts,  # trees, nodes, leaves, features, graph and file hashes (model_facts.py)
             "session_s": pairing.session_s,
             "first_call_s": pairing.first_call_s,
             "versions": software_versions(),

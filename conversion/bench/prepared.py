@@ -8,7 +8,7 @@ its ONNX rows are missing; the suite never crashes on one framework's adapter.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from time import perf_counter
 from typing import Any
@@ -18,6 +18,7 @@ import numpy as np
 from conversion import ConversionRefusedError, ConvertedModel, UnsupportedModelError, check_parity, convert
 from conversion.bench.zoo import ZooModel, ZooSpec
 from conversion.frameworks import adapter_named
+from conversion.model_facts import file_facts, model_facts
 
 __all__ = ["Prepared", "batch_of", "draw_batch", "prepare", "prepare_model"]
 
@@ -37,6 +38,7 @@ class Prepared:
     conversion_s: float | None
     onnx_bytes: int | None
     native_error: str | None = None  # the native model refuses the float rows it is benchmarked on
+    facts: dict[str, Any] = field(default_factory=dict)  # model_facts: what the gate compares across runs
 
     def native_call(self, X: np.ndarray) -> Any:
         adapter = adapter_named(self.zoo.framework)
@@ -87,7 +89,10 @@ def prepare_model(zoo: ZooModel) -> Prepared:
         except Exception as exc:
             log.warning("parity check of %s raised %s: %s", spec.name, type(exc).__name__, exc)
             parity, detail = "error", f"parity check raised {type(exc).__name__}: {exc}"
-    prepared = Prepared(zoo, _method(zoo, converted), converted, parity, detail, conversion_s, onnx_bytes)
+    source = getattr(getattr(spec, "entry", None), "path", None)  # a user's model file (UserSpec)
+    facts = model_facts(converted, source=source) if converted is not None else file_facts(source) if source else {}
+    prepared = Prepared(zoo, _method(zoo, converted), converted, parity, detail, conversion_s, onnx_bytes,
+                        facts=facts)
     if converted is None:  # parity ran the native model on these rows; without it, try one row
         try:
             prepared.native_call(draw_batch(zoo.X, 1))()

@@ -1,22 +1,42 @@
 """One baseline per machine type: find the one that matches a run, or record it.
 
 Timing ratios and instruction counts depend on the CPU, so a baseline gates only runs from
-the same machine type (``machine_differences`` is empty). A folder of baselines, one per
+the same machine type (``fingerprint_differences`` is empty). A folder of baselines, one per
 runner type, lets the same CI job run on whatever machine it is given: where none matches,
-the current run becomes that machine type's baseline and the caller says so.
+the gate is skipped with one line that says which machine types the folder holds and how to
+record this one (or, with ``--record-missing``, the current run becomes its baseline).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from conversion.atomic import write_text_atomic
 from conversion.errors import ResultsError
 from conversion.results.benchmark_runs import Run, load_run
 
-__all__ = ["baseline_name", "find_baseline", "known_machines", "record_baseline", "save_compact"]
+__all__ = ["HISTORY_LIMIT", "BaselineChoice", "accept_baseline", "baseline_name", "choose_baseline", "find_baseline",
+           "fingerprint_differences", "known_machines", "machine_label", "record_baseline", "save_compact"]
+
+
+def fingerprint_differences(baseline: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Fields of the machine fingerprint that differ: the one rule for "same machine type".
+
+    A field the fingerprint gained later (``cpu_flags``) is unknown in an older baseline, not
+    different: the committed baseline stays usable until it is refreshed (the gate notes it).
+    """
+    return {k: (baseline.get(k), current.get(k)) for k in sorted(set(baseline) | set(current))
+            if k in baseline and baseline.get(k) != current.get(k)}
+
+
+def machine_label(machine: dict[str, Any]) -> str:
+    """``cpu_model (N cpus, arch)``, for messages."""
+    return f"{machine.get('cpu_model')} ({machine.get('cpu_count')} cpus, {machine.get('arch')})"
 
 
 def baseline_name(run: Run) -> str:
@@ -26,21 +46,25 @@ def baseline_name(run: Run) -> str:
     return f"{cpu}-{m.get('cpu_count', '?')}cpu-{m.get('arch', '')}".rstrip("-") + ".json"
 
 
-def _machine_of(path: Path) -> dict | None:
-    try:
-        return load_run(path).machine
-    except ResultsError:
-        return None  # not a results file (or another schema): not a candidate
+def _machines(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """(file, machine fingerprint) of every results file in the folder; other JSON files are no candidates."""
+    out = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            out.append((path, load_run(path).machine))
+        except ResultsError:
+            continue  # not a results file (or another schema): not a candidate
+    return out
 
 
 def find_baseline(folder: Path, current: Run) -> Path | None:
-    """The baseline in ``folder`` recorded on the current run's machine type, or None."""
-    if not folder.is_dir():
-        raise ResultsError(f"baseline folder {folder} does not exist; create it, or pass --baseline FILE")
-    for path in sorted(folder.glob("*.json")):
-        if _machine_of(path) == current.machine:
-            return path
-    return None
+    """The baseline in ``folder`` recorded on the current run's machine type, or None.
+
+    Where several match (an old file without CPU flags and a newer one with them), the one that
+    recorded more of the fingerprint wins.
+    """
+    matches = [(path, m) for path, m in _machines(folder) if not fingerprint_differences(m, current.machine)]
+    return max(matches, key=lambda pm: len(pm[1]))[0] if matches else None
 
 
 def record_baseline(folder: Path, current: Run) -> Path:
@@ -52,23 +76,102 @@ def record_baseline(folder: Path, current: Run) -> Path:
 
 
 def known_machines(folder: Path) -> list[str]:
-    """``cpu_model (N cpus)`` of every baseline in the folder, for messages."""
-    out = []
-    for path in sorted(folder.glob("*.json")):
-        m = _machine_of(path)
-        if m is not None:
-            out.append(f"{path.name}: {m.get('cpu_model')} ({m.get('cpu_count')} cpus)")
-    return out
+    """``file: cpu_model (N cpus, arch)`` of every baseline in the folder, for messages."""
+    return [f"{path.name}: {machine_label(m)}" for path, m in _machines(folder)]
 
 
+def _flag_difference(baseline: list[str] | None, current: list[str] | None) -> str:
+    base, cur = set(baseline or ()), set(current or ())
+    parts = []
+    if base - cur:
+        parts.append(f"this machine lacks {', '.join(sorted(base - cur))}")
+    if cur - base:
+        parts.append(f"this machine adds {', '.join(sorted(cur - base))}")
+    return "; ".join(parts)
 
-def save_compact(results: Path, target: Path) -> Path:
+
+def _nearest(folder: Path, current: Run) -> str:
+    """What sets the closest baseline apart from this machine, when that is only its CPU flags."""
+    scored = [(path, fingerprint_differences(m, current.machine)) for path, m in _machines(folder)]
+    near = [(path, d) for path, d in scored if set(d) == {"cpu_flags"}]
+    if not near:
+        return ""
+    path, d = near[0]
+    return f"; {path.name} differs only in CPU flags ({_flag_difference(*d['cpu_flags'])})"
+
+
+def skip_reason(folder: Path, current: Run) -> str:
+    """One line: the gate was skipped, what the folder holds, and the command that records this machine type."""
+    have = "; ".join(known_machines(folder)) or ("nothing (it does not exist)" if not folder.exists() else "nothing")
+    record = f"onnxgate gate --baseline {folder} --record-missing --current {current.path}"
+    return (f"gate skipped: {folder} has no baseline for this machine type, {machine_label(current.machine)}; "
+            f"it holds {have}{_nearest(folder, current)}. Record this one with `{record}` and commit the file")
+
+
+@dataclass(frozen=True)
+class BaselineChoice:
+    """The baseline file to gate against, or why the gate is skipped (no baseline for this machine type)."""
+
+    path: Path | None
+    skipped: str | None = None
+
+
+def choose_baseline(baseline: Path, current: Run) -> BaselineChoice:
+    """A ``--baseline`` argument resolved for ``current``: a file as given, a folder by machine type.
+
+    A path that is not a ``.json`` file is a folder of baselines, even when it does not exist
+    yet: a project's first run on a machine type skips the gate instead of failing.
+    """
+    if baseline.is_file() or (baseline.suffix == ".json" and not baseline.is_dir()):
+        return BaselineChoice(baseline)
+    found = find_baseline(baseline, current)
+    return BaselineChoice(found) if found is not None else BaselineChoice(None, skip_reason(baseline, current))
+
+
+def save_compact(results: Path, target: Path, *, extra: dict[str, Any] | None = None) -> Path:
     """Copies results without pytest-benchmark's raw per-round times (``stats.data``).
 
     A committed baseline stays small: percentiles are already in ``stats`` and the gate
-    reads the per-round ratios in ``extra_info``, which are kept.
+    reads the per-round ratios in ``extra_info``, which are kept. ``extra`` adds top-level keys.
     """
     doc = json.loads(results.read_text(encoding="utf-8"))
     for bench in doc.get("benchmarks", []):
         bench.get("stats", {}).pop("data", None)
+    doc.update(extra or {})
     return write_text_atomic(target, json.dumps(doc, indent=1) + "\n")
+
+
+# How many earlier baselines a baseline file remembers: enough to see when and why it moved.
+HISTORY_LIMIT = 10
+_REMEMBERED_VERSIONS = ("onnxruntime", "onnx", "numpy", "onnxgate", "onnxgate_commit", "xgboost", "lightgbm",
+                        "catboost", "scikit-learn", "python")
+
+
+def _facts_of(run: Run) -> dict[str, Any]:
+    """What a baseline was: when, from which commit, with which libraries and models."""
+    software = run.software
+    models: dict[str, dict[str, Any]] = {}
+    for rec in run.records:
+        facts = models.setdefault(rec.model, {})
+        facts.update({k: v for k, v in rec.model_facts.items() if k in ("trees", "onnx_bytes", "file_sha256")})
+        if rec.onnx_bytes is not None:
+            facts.setdefault("onnx_bytes", rec.onnx_bytes)
+    return {"recorded": run.datetime, "commit": run.commit, "dirty": run.dirty,
+            "versions": {k: software[k] for k in _REMEMBERED_VERSIONS if k in software}, "models": models}
+
+
+def accept_baseline(target: Path, current: Run, *, why: str = "") -> Run | None:
+    """Makes ``current`` the baseline at ``target``; returns the baseline it replaced, or None.
+
+    The replaced file's facts go first into the new file's ``onnxgate_baseline_history`` (with
+    the time and the reason of the change), so the report can show when and why it moved.
+    """
+    previous = load_run(target) if target.is_file() else None
+    history: list[dict[str, Any]] = []
+    if previous is not None:
+        entry = {**_facts_of(previous), "replaced": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                 "replaced_by_commit": current.commit, "why": why}
+        history = [entry, *previous.history][:HISTORY_LIMIT]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_compact(current.path, target, extra={"onnxgate_baseline_history": history})
+    return previous

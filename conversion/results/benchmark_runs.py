@@ -94,6 +94,8 @@ class Record:
     reference_cpu_s: float | None = None  # the reference model's median CPU time in this row
     # --counts: per path ("native" | "engine" | "onnxruntime"), {"instructions", "cycles"} per call
     counts: dict[str, dict[str, float]] = field(default_factory=dict, hash=False)
+    # trees, nodes, leaves, features, onnx_bytes/onnx_sha256, file_bytes/file_sha256 (conversion/model_facts.py)
+    model_facts: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def rounds_vs(self, partner: str) -> tuple[str, tuple[float, ...]]:
         """(ratio kind, per-round ratios) of this row against ``partner`` ("native" or "reference")."""
@@ -126,6 +128,8 @@ class Run:
     profile: str
     records: list[Record]
     other: list[dict[str, Any]] = field(default_factory=list)  # benchmarks that are not latency rows
+    # A baseline's earlier versions, newest first (``onnxgate gate --accept``): when and why it moved.
+    history: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def machine_id(self) -> str:
@@ -203,6 +207,7 @@ def _record(bench: dict[str, Any], *, path: Path, run_fields: dict[str, str]) ->
             ref_ratio_rounds=tuple(float(r) for r in info.get("ref_ratio_rounds", ())),
             reference_cpu_s=_float(info.get("reference_cpu_s")),
             counts={str(p): {str(k): float(v) for k, v in m.items()} for p, m in (info.get("counts") or {}).items()},
+            model_facts=dict(info.get("model_facts") or {}),
             name=str(bench.get("name", "")),
             group=str(bench.get("group") or ""),
             source=str(path),
@@ -264,6 +269,7 @@ def load_run(path: str | os.PathLike[str]) -> Run:
         profile=str(data.get("onnxgate_profile", "")),
         records=records,
         other=other,
+        history=[h for h in data.get("onnxgate_baseline_history") or [] if isinstance(h, dict)],
     )
 
 

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from conversion.errors import ResultsError
 from conversion.optional import import_optional
 from conversion.providers import CPU, provider_label
+from conversion.results.baseline_choice import fingerprint_differences
 from conversion.results.benchmark_runs import Record, Run, load_run, percentile
 
 __all__ = [
@@ -383,9 +384,30 @@ class GateOutcome:
                 "check that the current run measured the baseline's benchmarks")
         return f"nothing was compared: {', '.join(why)}; {hint}"
 
+    @property
+    def regressed(self) -> list[Change]:
+        return [c for c in self.changes if c.verdict == "regression"]
+
+    @property
+    def explanations(self) -> dict[str, Any]:
+        """What changed (model, libraries, onnxgate, commit, machine): ``{"run": [...], "models": {...}}``."""
+        from conversion.results.explain import explain
+
+        return explain(self.baseline, self.current, sorted({c.key.partition("|")[0] for c in self.regressed}))
+
+    def regression_lines(self) -> list[str]:
+        """One line per regressed benchmark with its cause, for the end of a console output."""
+        from conversion.results.explain import cause_of
+
+        why = self.explanations
+        return [f"REGRESSED {c.key}: {c.metric} {c.effect or 0.0:+.0%} ({c.measure}); cause: "
+                f"{cause_of(why, c.key.partition('|')[0])}" for c in self.regressed]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "exit_code": self.exit_code,
+            "explanations": self.explanations,
+            "baseline_history": self.baseline.history,
             "nothing_compared": self.nothing_compared,
             "benchmarks": self.benchmarks,
             "parity": {"passed": not self.parity_failures, "failures": self.parity_failures},
@@ -422,10 +444,13 @@ class GateOutcome:
 
 
 def machine_differences(baseline: Run, current: Run) -> dict[str, tuple[Any, Any]]:
-    b, c = baseline.machine, current.machine
-    # A field the fingerprint gained later (cpu_flags) is unknown in an older baseline, not different:
-    # the committed baseline stays usable until it is refreshed.
-    return {k: (b.get(k), c.get(k)) for k in sorted(set(b) | set(c)) if k in b and b.get(k) != c.get(k)}
+    """The machine fields that differ, by the rule that also chooses a baseline from a folder."""
+    return fingerprint_differences(baseline.machine, current.machine)
+
+
+def unrecorded_machine_fields(baseline: Run, current: Run) -> list[str]:
+    """Fingerprint fields the current run records and the (older) baseline does not."""
+    return sorted(set(current.machine) - set(baseline.machine))
 
 
 def _software_changes(baseline: Run, current: Run) -> dict[str, tuple[Any, Any]]:
@@ -449,6 +474,10 @@ def gate_runs(
         )
     software = _software_changes(baseline, current)
     notes: list[str] = []
+    unrecorded = unrecorded_machine_fields(baseline, current)
+    if unrecorded:
+        notes.append(f"the baseline does not record {', '.join(unrecorded)} (it predates them), so it was taken as "
+                     "this machine type's; refresh it (onnxgate gate --accept) to record them")
     if "onnxruntime" in software or "onnxruntime_build" in software:
         # The reference model runs in onnxruntime: a new onnxruntime moves the yardstick itself.
         rules = [r for r in rules if r.partner != "reference"]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from conversion.results.gate import Change, GateOutcome
 
-__all__ = ["by_model", "render_markdown", "render_outcome"]
+__all__ = ["by_model", "explanation_lines", "history_line", "render_markdown", "render_outcome", "short_commit"]
 
 # What each listed group means, for the text and markdown listings.
 GROUPS = (
@@ -57,17 +57,42 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
     return [fmt.format(*_HEADER), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows]
 
 
+def explanation_lines(outcome: GateOutcome) -> list[str]:
+    """The "what changed" block every format leads with: the whole comparison, then each regressed model."""
+    why = outcome.explanations
+    lines = ["what changed:", *(f"  {line}" for line in why["run"])]
+    said = {line.replace(f": {model}: ", ": ", 1) for line in why["run"] for model in why["models"]} | set(why["run"])
+    regressed = by_model([c.key for c in outcome.regressed])
+    for model, reasons in why["models"].items():
+        new = [r for r in reasons if r not in said]  # a model's own change is already in the block above
+        n = len(regressed.get(model, []))
+        lines.append(f"  regressed {model} ({n} benchmark{'s' * (n != 1)})" + (": " + "; ".join(new) if new else ""))
+    return lines
+
+
+def history_line(outcome: GateOutcome) -> str | None:
+    """When and why the baseline last moved (``gate --accept``), if it ever did."""
+    history = outcome.baseline.history
+    if not history:
+        return None
+    last = history[0]
+    why = f": {last['why']}" if last.get("why") else ""
+    return (f"baseline accepted {last.get('replaced', '?')}, replacing the one recorded {last.get('recorded', '?')} "
+            f"(commit {short_commit(str(last.get('commit', '')))}){why}; {len(history)} earlier baseline(s) kept")
+
+
 def render_outcome(outcome: GateOutcome, *, not_gated: str, all_rows: bool = False) -> str:
     lines = [
-        *(f"{label} {run.path} (commit {_commit(run.commit)}, {run.datetime})"
+        *explanation_lines(outcome),
+        *(f"{label} {run.path} (commit {short_commit(run.commit)}, {run.datetime})"
           for label, run in (("baseline:", outcome.baseline), ("current: ", outcome.current))),
     ]
+    moved = history_line(outcome)
+    if moved:
+        lines.append(moved)
     if outcome.machine_differences:
         lines.append("WARNING: compared across machines (--force): " + "; ".join(
             f"{k} {b!r} -> {c!r}" for k, (b, c) in outcome.machine_differences.items()))
-    if outcome.software_changes:
-        lines.append("software changed: " + "; ".join(
-            f"{k} {b} -> {c}" for k, (b, c) in outcome.software_changes.items()))
     lines += [f"note: {n}" for n in outcome.notes]
     parity = "FAIL" if outcome.parity_failures else "pass"
     perf = "FAIL" if outcome.performance_failures else "nothing compared" if outcome.nothing_compared else "pass"
@@ -120,7 +145,7 @@ def _listing(outcome: GateOutcome) -> list[str]:
     return lines
 
 
-def _commit(commit: str) -> str:
+def short_commit(commit: str) -> str:
     """A short hash, or the whole word when there is none ("unversioned": not a git checkout)."""
     if not commit:
         return "?"
@@ -137,9 +162,14 @@ def render_markdown(outcome: GateOutcome, *, not_gated: str, all_rows: bool = Fa
     perf = ("❌ FAIL" if outcome.performance_failures else
             "⚠️ nothing compared" if outcome.nothing_compared else "✅ pass")
     head = {0: "✅ pass", 1: "❌ FAIL", 2: "⚠️ no verdict"}[outcome.exit_code]
-    lines = [f"### onnxgate gate: {head}", "",
-             "| verdict | result |", "|---|---|", f"| parity | {parity} |", f"| performance | {perf} |", ""]
-    lines += [f"- **{label}** `{run.path}` (commit `{_commit(run.commit)}`, {run.datetime})"
+    why = outcome.explanations
+    lines = [f"### onnxgate gate: {head}", "", "**What changed**", ""]
+    lines += [f"- {_md(line)}" for line in why["run"]]
+    lines += [f"- regressed **{_md(model)}**: {_md('; '.join(reasons))}" for model, reasons in why["models"].items()]
+    moved = history_line(outcome)
+    lines += [f"- {_md(moved)}"] if moved else []
+    lines += ["", "| verdict | result |", "|---|---|", f"| parity | {parity} |", f"| performance | {perf} |", ""]
+    lines += [f"- **{label}** `{run.path}` (commit `{short_commit(run.commit)}`, {run.datetime})"
               for label, run in (("baseline", outcome.baseline), ("current", outcome.current))]
     reasons = [*outcome.parity_failures, *outcome.performance_failures]
     if outcome.nothing_compared:

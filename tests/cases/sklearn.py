@@ -171,7 +171,7 @@ def _mlp(cls: type):
 
 # Rows whose float32 dot products overflow mid-sum get inf, -inf or NaN depending on the order
 # partial sums are added (OpenBLAS and ONNX Runtime's MLAS differ): not reproducible, so the
-# float32 linear and MLP cases are fed magnitudes whose products stay finite (see the README).
+# float32 linear and MLP cases are fed magnitudes whose products stay finite (see docs/parity.md).
 F32_DOT_LIMIT = 2.0**24 + 1
 # skl2onnx writes float32 linear regressors as one ai.onnx.ml LinearRegressor node, which
 # check_parity's dense-layer bound does not read: those upstream graphs are left unjudged
