@@ -2,7 +2,8 @@
 
 ``onnxruntime-openvino`` ships its own ``onnxruntime`` module, so it cannot live beside the
 stock wheel: this session builds a separate venv, runs the engine tests there and measures
-latency per provider (``nox -s openvino``).
+latency per provider (``nox -s openvino``). ``nox -s latest`` tries the newest releases,
+``nox -s lowest`` the floors pyproject.toml declares (docs/versions.md).
 """
 
 from __future__ import annotations
