@@ -51,6 +51,7 @@ def _user_subject(entry: Any, args: argparse.Namespace, opts: Any) -> Any:
     """One of the user's models (a config entry or --model FILE) as a subject of the run."""
     import numpy as np
 
+    from conversion.inputs import CategoryLabels
     from conversion.model_files import attach_onnx, load_rows, load_user_model, rows_for
     from conversion.parity_matrix import Subject
 
@@ -71,7 +72,8 @@ def _user_subject(entry: Any, args: argparse.Namespace, opts: Any) -> Any:
     data = entry.data or args.data
     if data:
         X = load_rows(data, reference.n_features if reference else None,
-                      reference.feature_names if reference else None)
+                      reference.feature_names if reference else None,
+                      CategoryLabels.from_metadata(reference.metadata) if reference else None)
     elif reference is not None:
         X = rows_for(reference)
     else:
@@ -84,7 +86,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from conversion.job import ZOO_DATASETS, JobOptions, run_job
 
     opts = JobOptions(profile="full" if args.full else "quick", output=args.output, baseline=args.baseline,
-                      upstream=not args.no_upstream, benchmarks=not args.no_bench, progress=not args.json)
+                      upstream=not args.no_upstream, benchmarks=not args.no_bench, progress=not args.json,
+                      variants=not args.no_variants)
     user = user_config(args)
     if user is None:
         if args.onnx or args.data:
@@ -140,16 +143,25 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from .convert import convert
 
     user = load_user_model(args.model, framework=args.framework, trust_pickle=args.trust_pickle)
-    converted = convert(user.model, dtype=args.dtype)
+    calibration = None
+    if args.data is not None:
+        from conversion.model_files import load_rows
+
+        calibration = load_rows(args.data, convert(user.model).n_features, None)
+    converted = convert(user.model, dtype=args.dtype, quantize=args.quantize, calibration=calibration)
     out = args.output or user.path.with_suffix(".onnx")
     try:
-        path = converted.save(out)
+        path = converted.save(out, optimized=args.optimized)
     except OSError as exc:
         raise InputError(f"cannot write {out}: {exc.strerror or exc}; pass --output with a writable path") from exc
     size = path.stat().st_size
     data = {"onnx": str(path), "framework": converted.framework, "task": converted.task,
             "n_features": converted.n_features, "methods": list(converted.methods), "bytes": size}
     what = f"{converted.framework} {converted.task}, {converted.n_features} features"
+    if args.quantize:
+        what += f", {args.quantize}: not exact, check it with onnxgate check --quantize {args.quantize}"
+    if args.optimized:
+        what += ", graph optimized offline for this onnxruntime"
     _emit(args, data, f"converted {user.path} ({what}) -> {path} ({size:,} bytes)")
     return EXIT_OK
 
@@ -157,8 +169,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _check_one(path: Path, args: argparse.Namespace, *, trust_pickle: bool, data: Path | None
                ) -> tuple[bool, dict[str, Any], str]:
     """Parity of one model file on its rows and the same rows with NaN: (passed, JSON, text)."""
+    from conversion.inputs import CategoryLabels
     from conversion.model_files import attach_onnx, fingerprint_differs, load_rows, load_user_model, rows_for
-    from conversion.parity_matrix import with_nan
+    from conversion.parity_matrix import NAN_NOT_CHECKED, takes_nan, with_nan
 
     from .convert import convert
     from .parity import check_parity
@@ -166,10 +179,20 @@ def _check_one(path: Path, args: argparse.Namespace, *, trust_pickle: bool, data
     user = load_user_model(path, framework=args.framework, trust_pickle=trust_pickle)
     reference = convert(user.model)
     converted = attach_onnx(args.onnx, reference) if args.onnx else reference
-    X = load_rows(data, converted.n_features, converted.feature_names) if data else rows_for(converted)
+    labels = CategoryLabels.from_metadata(converted.metadata)
+    X = load_rows(data, converted.n_features, converted.feature_names, labels) if data else rows_for(converted)
+    if args.quantize:
+        converted = convert(user.model, quantize=args.quantize, calibration=X)
+    if converted.metadata.get("exact") == "false":  # a lossy variant: a stated accuracy delta, not parity
+        from .accuracy import AccuracyTolerance, accuracy_delta
+
+        delta = accuracy_delta(user.model, converted, X,
+                               tolerance=AccuracyTolerance(max_abs=args.max_abs, flip_rate=args.max_flip_rate))
+        note = " (static-int8 calibrated on these rows)" if converted.metadata.get("variant") == "static-int8" else ""
+        return delta.passed, {"passed": delta.passed, "accuracy": delta.to_dict()}, str(delta) + note
     reports = {"clean": check_parity(user.model, converted, X)}
     # NaN rows only where the native model takes NaN: otherwise both sides refuse them, by design.
-    if reference.metadata.get("allow_nan") == "true":
+    if takes_nan(reference):
         reports["nan"] = check_parity(user.model, converted, with_nan(X))
     passed = all(r.passed for r in reports.values())
     other = fingerprint_differs(converted, reference) if args.onnx else None
@@ -179,7 +202,7 @@ def _check_one(path: Path, args: argparse.Namespace, *, trust_pickle: bool, data
                          f"{failed} rows. Pass the model it was converted from, or convert this one (onnxgate convert)")
     text = "\n".join(f"{kind} rows: {report}" for kind, report in reports.items())
     if "nan" not in reports:
-        text += "\nnan rows: not checked, the native model refuses NaN (so does the ONNX model)"
+        text += f"\nnan rows: {NAN_NOT_CHECKED}"
     return passed, {"passed": passed, **{k: r.to_dict() for k, r in reports.items()}}, text
 
 
@@ -261,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-upstream", action="store_true", help="skip the public converters' path")
     run.add_argument("--no-bench", action="store_true",
                      help="skip the benchmark profile (conversion and parity only; no latency)")
+    run.add_argument("--no-variants", action="store_true",
+                     help="skip each model's variants table (optimization levels, INT8, float16)")
     run.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     run.set_defaults(func=_cmd_run)
 
@@ -270,6 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--output", type=Path, help="ONNX file to write (default: beside the model, .onnx)")
     conv.add_argument("--dtype", default=None, choices=("float32", "float64"),
                       help="the ONNX input dtype (default: the precision the native model compares in)")
+    conv.add_argument("--quantize", metavar="MODE",
+                      help="dynamic-int8 or static-int8: an INT8 graph of a linear/logistic/MLP model "
+                           "(not exact; static-int8 needs --data)")
+    conv.add_argument("--data", type=Path, help="with --quantize static-int8: calibration rows (.npy or numeric .csv)")
+    conv.add_argument("--optimized", action="store_true",
+                      help="save the graph as this onnxruntime optimizes it (loads faster; only under this version)")
     conv.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     conv.set_defaults(func=_cmd_convert)
 
@@ -289,6 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--onnx", type=Path, help="the ONNX file to check (default: convert the model now)")
     check.add_argument("--data", type=Path,
                        help="rows to test (.npy or numeric .csv; default: rows on the split points)")
+    check.add_argument("--quantize", metavar="MODE",
+                       help="dynamic-int8 or static-int8: check that INT8 variant, as an accuracy delta judged by "
+                            "--max-abs and --max-flip-rate")
+    check.add_argument("--max-abs", type=float, default=0.05,
+                       help="lossy variants: largest allowed absolute score error (default 0.05)")
+    check.add_argument("--max-flip-rate", type=float, default=0.01,
+                       help="lossy variants: largest allowed share of flipped labels (default 0.01)")
     check.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     check.set_defaults(func=_cmd_check)
 

@@ -14,6 +14,7 @@ from .emit_set_columns import has_set_splits, sets_as_columns
 from .errors import ConversionRefusedError, InputError
 from .frameworks import adapter_for, adapter_named
 from .frameworks.base import Lowered
+from .inputs import CategoryLabels
 from .ort_versions import needed_onnxruntime, parse_version
 from .tree_ir import Head
 
@@ -36,11 +37,12 @@ def _ml_opset(target_opset: int | dict[str, int] | None) -> int | None:
 
 
 def _category_metadata(head: Head) -> dict[str, str]:
-    """``categories``: per categorical input column (its index), the ordered category labels;
-    the ONNX model takes a label's position in its list as the float input."""
+    """``categories``: per categorical input column (its index), the ordered category labels as
+    trained (text or numbers); the ONNX model takes a label's position in its list as the float
+    input. ``category_unseen``: where the native model sends other labels (inputs.CategoryLabels)."""
     if not head.category_labels:
         return {}
-    return {"categories": json.dumps({str(f): list(labels) for f, labels in sorted(head.category_labels.items())})}
+    return CategoryLabels(head.category_labels, head.category_unseen).metadata()
 
 
 def _for_onnxruntime(graph: onnx.ModelProto, target: str, n_features: int) -> onnx.ModelProto:
@@ -112,6 +114,8 @@ def finish(
             "min_onnxruntime_reason": needs.reason,
             **({"feature_names": json.dumps(names)} if names else {}),
             **({"sequential_sum": "true"} if head.sequential_sum else {}),
+            **({"finite_columns": json.dumps(list(head.finite_columns))} if head.finite_columns else {}),
+            **({"output_classes": json.dumps(list(head.output_classes))} if head.output_classes else {}),
             **_category_metadata(head),
         },
     )
@@ -125,6 +129,8 @@ def convert(
     target_opset: int | dict[str, int] | None = None,
     name: str | None = None,
     target_onnxruntime: str | None = None,
+    quantize: str | None = None,
+    calibration: Any = None,
 ) -> ConvertedModel:
     """Converts a fitted model to ONNX that computes what the native model computes, or refuses.
 
@@ -139,6 +145,18 @@ def convert(
     milliseconds from 1.21 on, where set splits take minutes); what has no such form is refused.
     The graph records the release it needs in ``metadata["min_onnxruntime"]`` either way.
     """
+    if quantize is not None:
+        from .variants import QUANTIZE_MODES
+        from .variants import quantize as quantize_graph
+
+        if quantize not in QUANTIZE_MODES:
+            raise InputError(f"quantize={quantize!r}; allowed: {', '.join(QUANTIZE_MODES)}")
+        if dtype not in (None, "float32", np.float32):
+            raise ConversionRefusedError(f"quantize={quantize!r} starts from a float32 graph; dtype={dtype!r} "
+                                         "cannot be quantized (leave dtype unset)")
+        float32 = convert(model, dtype="float32", n_features=n_features, target_opset=target_opset, name=name,
+                          target_onnxruntime=target_onnxruntime)
+        return quantize_graph(float32, quantize, calibration=calibration)
     adapter = adapter_for(model)
     np_dtype = parse_dtype(adapter.native_input(model).floats if dtype is None else dtype)
     lowered = adapter.lower(model, dtype=np_dtype, ml_opset=_ml_opset(target_opset))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,17 @@ class ConvertedModel:
         return needed_onnxruntime(self.onnx)
 
     @property
+    def finite_columns(self) -> tuple[int, ...]:
+        """Columns where the native model rejects +-inf although it accepts them elsewhere."""
+        return tuple(json.loads(self.metadata.get("finite_columns", "[]")))
+
+    @property
+    def output_classes(self) -> tuple[int, ...]:
+        """A multi-output classifier's class count per output (its predict_proba is a list of
+        one array per output); empty for every other model."""
+        return tuple(json.loads(self.metadata.get("output_classes", "[]")))
+
+    @property
     def dtype(self) -> np.dtype:
         elem = self.onnx.graph.input[0].type.tensor_type.elem_type
         return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem))
@@ -101,9 +112,24 @@ class ConvertedModel:
             entry.key, entry.value = META_PREFIX + key, str(value)
         return model.SerializeToString()
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Writes the .onnx file atomically, with onnxgate's metadata in ``metadata_props``."""
-        return write_bytes_atomic(path, self.to_bytes())
+    def save(self, path: str | os.PathLike[str], *, optimized: bool = False) -> Path:
+        """Writes the .onnx file atomically, with onnxgate's metadata in ``metadata_props``.
+
+        ``optimized=True`` writes the graph as this ONNX Runtime optimizes it (offline_graph.py):
+        it loads faster, and only under the onnxruntime version recorded in it.
+        """
+        return write_bytes_atomic(path, (self.optimized() if optimized else self).to_bytes())
+
+    def optimized(self) -> ConvertedModel:
+        """This model with its graph optimized offline by the installed onnxruntime."""
+        from .offline_graph import OPTIMIZED_FOR, optimize_graph
+
+        if OPTIMIZED_FOR in self.metadata:
+            return self
+        import onnxruntime
+
+        return replace(self, onnx=optimize_graph(self.onnx),
+                       metadata={**self.metadata, OPTIMIZED_FOR: onnxruntime.__version__})
 
     @classmethod
     def from_bytes(cls, data: bytes, *, source: str = "<bytes>") -> ConvertedModel:

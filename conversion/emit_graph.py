@@ -8,7 +8,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .emit_trees import _ELEM
-from .tree_ir import TreeEnsembleIR
+from .tree_ir import Head, TreeEnsembleIR
 
 
 class _Graph:
@@ -117,43 +117,67 @@ def _raw_label(g: _Graph, raw: str, n_targets: int) -> str:
     return g.op("ArgMax", [raw], axis=1, keepdims=0)
 
 
-def _head(ir: TreeEnsembleIR, g: _Graph, raw: str, base_in_graph: bool) -> list[tuple[str, list[str | int]]]:
-    """Adds the nodes from raw scores to each native method's output; returns (name, shape)."""
-    head = ir.head
-    if base_in_graph and np.any(ir.base_values != 0):
-        raw = g.op("Add", [raw, g.const(ir.base_values.astype(g.dtype), "base")])
+def _head(head: Head, n_targets: int, g: _Graph, raw: str,
+          base: np.ndarray | None) -> list[tuple[str, list[str | int]]]:
+    """Adds the nodes from raw scores (``base`` added first unless None) to each native
+    method's output; returns (name, shape)."""
+    if base is not None and np.any(base != 0):
+        raw = g.op("Add", [raw, g.const(base.astype(g.dtype), "base")])
     if head.scale != 1.0:
         raw = g.op("Mul", [raw, g.const(np.array(head.scale, dtype=g.dtype), "scale")])
+    if head.divisor != 1.0:
+        raw = g.op("Div", [raw, g.const(np.array(head.divisor, dtype=g.dtype), "divisor")])
     outputs: list[tuple[str, list[str | int]]] = []
     methods = head.methods
     if head.task != "classification":
-        if ir.n_targets > 1 and head.post_transform != "argmax":  # e.g. a raw multi:softprob Booster returns (N, k)
+        if n_targets > 1 and head.post_transform != "argmax":  # e.g. a raw multi:softprob Booster returns (N, k)
             g.op("Identity", [_post(g, raw, head.post_transform)], "predict")
-            shape: list[str | int] = ["N", ir.n_targets]
+            shape: list[str | int] = ["N", n_targets]
         else:
             g.op("Reshape", [_post(g, raw, head.post_transform), g.flat()], "predict")
             shape = ["N"]
         return [("predict", shape), *_same_as_predict(g, methods, shape)]
     if "decision_function" in methods:
-        if ir.n_targets == 1:
+        if n_targets == 1:
             g.op("Reshape", [raw, g.flat()], "decision_function")
             outputs.append(("decision_function", ["N"]))
         else:
             g.op("Identity", [raw], "decision_function")
-            outputs.append(("decision_function", ["N", ir.n_targets]))
+            outputs.append(("decision_function", ["N", n_targets]))
     assert head.classes is not None
+    if head.output_classes:
+        return outputs + _multi_output_labels(g, _post(g, raw, head.post_transform), head)
     n_classes = len(head.classes)
     proba = _post(g, raw, head.post_transform)
-    if ir.n_targets == 1 and n_classes == 2:
+    if n_targets == 1 and n_classes == 2:
         one = g.const(np.array(1.0, dtype=g.dtype), "one")
         proba = g.op("Concat", [g.op("Sub", [one, proba]), proba], axis=1)
     g.op("Identity", [proba], "predict_proba")
     if "predict_proba" in methods:
         outputs.append(("predict_proba", ["N", n_classes]))
-    label_idx = _raw_label(g, raw, ir.n_targets) if head.label_from_raw else g.op("ArgMax", [proba], axis=1, keepdims=0)
+    label_idx = _raw_label(g, raw, n_targets) if head.label_from_raw else g.op("ArgMax", [proba], axis=1, keepdims=0)
     g.op("Gather", [g.const(_label_tensor(head.classes), "classes"), label_idx], "predict", axis=0)
     outputs.append(("predict", ["N"]))
     return outputs
+
+
+def _multi_output_labels(g: _Graph, proba: str, head: Head) -> list[tuple[str, list[str | int]]]:
+    """A multi-output classifier: every output's probabilities side by side in one
+    ``predict_proba`` (the engine splits it into the native list of arrays), and ``predict``
+    as (N, n_outputs) labels, each the first most probable class of its output."""
+    assert head.classes is not None
+    g.op("Identity", [proba], "predict_proba")
+    picks, start = [], 0
+    for k in head.output_classes:
+        part = g.op("Slice", [proba, g.const(np.array([start], dtype=np.int64), "start"),
+                              g.const(np.array([start + k], dtype=np.int64), "stop"),
+                              g.const(np.array([1], dtype=np.int64), "axis")])
+        pick = g.op("ArgMax", [part], axis=1, keepdims=1)
+        picks.append(g.op("Add", [pick, g.const(np.array(start, dtype=np.int64), "offset")]) if start else pick)
+        start += k
+    index = g.op("Concat", picks, axis=1)
+    g.op("Gather", [g.const(_label_tensor(head.classes), "classes"), index], "predict", axis=0)
+    return [("predict_proba", ["N", start]), ("predict", ["N", len(head.output_classes)])]
 
 
 def _same_as_predict(g: _Graph, methods: dict[str, str], shape: list[str | int]) -> list[tuple[str, list[str | int]]]:

@@ -106,7 +106,7 @@ def emit_linear(ir: TreeEnsembleIR, *, dtype: np.dtype, ml_opset: int | None, na
     zeros = g.op("ConstantOfShape", [g.op("Concat", [n_rows, g.const(np.array([k], dtype=np.int64), "k")], axis=0)],
                  value=helper.make_tensor("zero", TensorProto.DOUBLE, [1], [0.0]))
     raw = _scan_sum(g, zeros, by_iter, axis=1)
-    outputs = _head(replace(ir, linear=None), g, raw, base_in_graph=True)
+    outputs = _head(ir.head, ir.n_targets, g, raw, ir.base_values)
     out_infos = []
     for out_name, shape in outputs:
         elem = TensorProto.DOUBLE

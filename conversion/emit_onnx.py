@@ -77,7 +77,7 @@ def emit(
         tree_nodes.append((len(g.nodes) - 1, part))
     if len(parts) > 1:
         g.op("Concat", [f"raw_{k}" for k in range(len(parts))], "raw", axis=1)
-    outputs = _head(ir, g, "raw", base_in_graph=ml_opset == 5)
+    outputs = _head(ir.head, ir.n_targets, g, "raw", ir.base_values if ml_opset == 5 else None)
     elem = _ELEM[dtype]
     out_infos = []
     for out_name, shape in outputs:

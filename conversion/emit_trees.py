@@ -7,9 +7,10 @@ import numpy as np
 import onnx
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
+from .errors import ConversionRefusedError
 from .tree_ir import TreeEnsembleIR
 
-__all__ = ["BRANCH_MEMBER", "DEFAULT_ML_OPSET", "ONNX_OPSET", "split_values"]
+__all__ = ["BRANCH_MEMBER", "DEFAULT_ML_OPSET", "MAX_TREE_DEPTH", "ONNX_OPSET", "split_values", "tree_depth"]
 
 ONNX_OPSET = 21  # ai.onnx; supported by onnxruntime >= 1.18
 DEFAULT_ML_OPSET = {np.dtype(np.float32): 3, np.dtype(np.float64): 5}
@@ -52,8 +53,65 @@ def split_values(threshold: np.ndarray, cmp: str, input_cast: str, dtype: np.dty
     return mid, np.where(ties_down, leq, np.uint8(1))
 
 
+# onnxruntime walks each tree recursively while it builds a session. Measured with 1.32 on an
+# 8 MiB stack (benchmarks/proof/ort_deep_trees.py): a chain of 10,750 splits loads, one of
+# 10,900 segfaults the process, whatever the split mode (BRANCH_MEMBER or BRANCH_LEQ) and set
+# size; onnxruntime #25400, whose fix PR #25423 (1.23) removed one of the two recursions. Set
+# sizes themselves do not fail: one BRANCH_MEMBER set of 2**24 members (every valid XGBoost
+# category) loads and routes exactly, in 1.5 GiB. The limit keeps a quarter of the stack spare.
+MAX_TREE_DEPTH = 8000
+
+
+def tree_depth(ir: TreeEnsembleIR) -> int:
+    """The most splits on any root-to-leaf path, over all trees (level by level, O(nodes))."""
+    if not ir.tree.size:
+        return 0
+    first = np.flatnonzero(np.r_[True, ir.tree[1:] != ir.tree[:-1]])  # where each run of a tree starts
+    start = np.repeat(first, np.diff(np.r_[first, ir.tree.size]))
+    if first.size == np.unique(ir.tree).size and np.array_equal(ir.node, np.arange(ir.tree.size) - start):
+        # The usual layout: each tree's nodes together, node i at position i of its block.
+        def at(tree: np.ndarray, node: np.ndarray) -> np.ndarray:
+            return node + first[np.searchsorted(ir.tree[first], tree)]
+    else:
+        width = int(ir.node.max()) + 1
+        key = ir.tree * width + ir.node
+        order = np.argsort(key, kind="stable")
+        sorted_keys = key[order]
+
+        def at(tree: np.ndarray, node: np.ndarray) -> np.ndarray:
+            return order[np.searchsorted(sorted_keys, tree * width + node)]
+
+    roots = np.unique(ir.tree)
+    frontier = at(roots, np.zeros(roots.size, dtype=np.int64))
+    depth = 0
+    while True:
+        frontier = frontier[~ir.is_leaf[frontier]]
+        if not frontier.size:
+            return depth
+        depth += 1
+        if depth > ir.tree.size:  # a cycle: the model file is damaged
+            raise ConversionRefusedError("a tree's child links form a cycle; the model file looks damaged")
+        t = ir.tree[frontier]
+        frontier = np.concatenate([at(t, ir.left[frontier]), at(t, ir.right[frontier])])
+
+
+def _refuse_deep_trees(ir: TreeEnsembleIR) -> None:
+    splits = np.bincount(ir.tree[~ir.is_leaf]) if ir.tree.size else np.zeros(1, dtype=np.int64)
+    if splits.max(initial=0) <= MAX_TREE_DEPTH:
+        return  # no tree has enough splits to be that deep: skip the walk (conversion speed)
+    depth = tree_depth(ir)
+    if depth > MAX_TREE_DEPTH:
+        raise ConversionRefusedError(
+            f"a tree of this model is {depth} splits deep; onnxruntime 1.32 crashes the process (segfault) loading "
+            f"trees deeper than about 10,800 splits on an 8 MiB stack (onnxruntime #25400), so onnxgate refuses "
+            f"trees deeper than {MAX_TREE_DEPTH}. Retrain with a max_depth (or fewer num_leaves), or serve the "
+            "native model"
+        )
+
+
 def _node_arrays(ir: TreeEnsembleIR, dtype: np.dtype) -> dict[str, np.ndarray]:
     """Per-node arrays in ONNX terms."""
+    _refuse_deep_trees(ir)
     values, modes = split_values(ir.threshold, ir.cmp, ir.input_cast, dtype)
     leaf = ir.is_leaf
     a = {

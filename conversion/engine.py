@@ -24,8 +24,9 @@ import onnxruntime as ort
 
 from .converted import ConvertedModel, load
 from .errors import InputError, ModelFileError, ProviderError
-from .inputs import as_matrix
+from .inputs import CategoryLabels, as_matrix
 from .methods import NativeMethods
+from .offline_graph import check_offline_graph
 from .ort_versions import check_onnxruntime
 from .providers import CPU, ProviderArg, resolve_providers
 
@@ -161,6 +162,8 @@ class InferenceEngine(NativeMethods):
             log.info("this %s sums its trees in order: running on one intra-op thread",
                         self.model.metadata.get("model_type", "model"))
             threads = 1
+        if check_offline_graph(self.model.metadata):  # optimized once, when saved: not again per load
+            graph_optimization = "disable"
         resolved = resolve_providers(providers)
         self.options = SessionOptions(
             providers=tuple((n, tuple(sorted(o.items()))) for n, o in resolved),
@@ -181,7 +184,19 @@ class InferenceEngine(NativeMethods):
         self._allow_nan = meta.get("allow_nan", "true") == "true"
         self._allow_inf = meta.get("allow_inf", "true") == "true"
         self._finite_max = float(meta.get("finite_max", "inf"))
-        self._no_value_checks = self._allow_nan and self._allow_inf
+        self.categories = CategoryLabels.from_metadata(meta)
+        # A matrix for a model with numeric category labels is checked for labels passed as
+        # codes, and a CatBoost one's labels are hashed (inputs.py), so they take the full path;
+        # every other model keeps the fast one.
+        self._fast_ok = self.categories is None or not (self.categories.numeric or self.categories.hashed)
+        self._finite_columns = list(self.model.finite_columns)
+        self._no_value_checks = self._allow_nan and self._allow_inf and not self._finite_columns
+        # NaN and inf are fine except inf on a few columns: look at those columns only.
+        self._columns_check = self._allow_nan and self._allow_inf and bool(self._finite_columns)
+        # A multi-output classifier's predict_proba is natively a list of (N, k) arrays, one per
+        # output: the graph returns them side by side and run_prepared cuts them apart.
+        widths = self.model.output_classes
+        self._lists = {"predict_proba": np.cumsum(widths)[:-1].tolist()} if widths else {}
         self._dtype, self._n_features = self.model.dtype, self.model.n_features
         self._feature_names = self.model.feature_names  # a list: compared with DataFrame.columns.tolist()
         self._native_input = self.model.native_input
@@ -333,12 +348,14 @@ class InferenceEngine(NativeMethods):
         # else, including a sum that overflows, takes the full check in as_matrix.
         if (
             type(X) is np.ndarray
+            and self._fast_ok
             and X.dtype == self._dtype
             and X.ndim == 2
             and X.shape[1] == self._n_features
             and X.flags.c_contiguous
             and (
                 self._no_value_checks
+                or (self._columns_check and not np.isinf(X[:, self._finite_columns]).any())
                 # one row: a dot product with ones is half the cost of a ufunc reduction
                 or (
                     self._finite_max == math.inf
@@ -360,8 +377,10 @@ class InferenceEngine(NativeMethods):
             allow_nan=self._allow_nan,
             allow_inf=self._allow_inf,
             finite_max=self._finite_max,
+            finite_columns=self._finite_columns,
             feature_names=self._feature_names,
             native_input=self._native_input,
+            categories=self.categories,
         )
 
     def prepare(self, X: Any) -> np.ndarray:
@@ -376,13 +395,20 @@ class InferenceEngine(NativeMethods):
                 f"this {self.model.framework} model has no {method}(); it has: {', '.join(self.model.methods)}"
             )
         arr = self._prepare(X)
-        if 0 < arr.shape[0] <= self.small_batch:  # the one-row hot path, inlined
+        if 0 < arr.shape[0] <= self.small_batch and not self._lists:  # the one-row hot path, inlined
             out = self._fast(method, arr)
             return out if out.dtype == dtype else out.astype(dtype)
         return self.run_prepared(method, arr)
 
     def run_prepared(self, method: str, arr: np.ndarray) -> np.ndarray:
         """Like :meth:`run` for an array already returned by :meth:`prepare`."""
+        out = self._run_prepared(method, arr)
+        cuts = self._lists.get(method) if self._lists else None
+        if cuts is None:
+            return out
+        return [np.ascontiguousarray(part) for part in np.split(out, cuts, axis=1)]  # type: ignore[return-value]
+
+    def _run_prepared(self, method: str, arr: np.ndarray) -> np.ndarray:
         dtype = self._out_dtype[method]
         n = arr.shape[0]
         if n == 0:

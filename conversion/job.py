@@ -46,6 +46,7 @@ class JobOptions:
     baseline: Path | None = None
     upstream: bool = True
     benchmarks: bool = True  # the benchmark profile (conversion.bench.runner), the one latency measurement
+    variants: bool = True  # each converted model's variants table (optimization levels, INT8, float16)
     bench_config: Path | None = None  # the user's [tool.onnxgate] file, for the benchmark run
     bench_models: tuple[Path, ...] = ()  # the user's --model files, for the benchmark run
     progress: bool = True
@@ -83,13 +84,15 @@ def zoo_subjects(
     frameworks: Iterable[str], datasets: Iterable[str], sizes: Iterable[str]
 ) -> Iterable[Callable[[], Subject]]:
     """Lazy builders, so training happens inside the progress loop and one failure stays one cell."""
-    from conversion.bench.zoo import build, zoo_specs
+    from conversion.bench.zoo import build, dense_specs, zoo_specs
 
-    for spec in zoo_specs(frameworks=tuple(frameworks), datasets=tuple(datasets), sizes=tuple(sizes)):
+    frameworks, datasets = tuple(frameworks), tuple(datasets)
+    dense = dense_specs(datasets) if "sklearn" in frameworks else []
+    for spec in [*zoo_specs(frameworks=frameworks, datasets=datasets, sizes=tuple(sizes)), *dense]:
         def make(spec=spec) -> Subject:
             zm = build(spec)
             kind = "categorical" if spec.dataset in CATEGORICAL else "clean"
-            return Subject(zm.name, spec.framework, spec.dataset, zm.task, zm.model, zm.X, data_kind=kind)
+            return Subject(zm.name, spec.framework, spec.dataset, zm.task, zm.model, zm.X, data_kind=kind, y=zm.y)
         make.__name__ = spec.name
         yield make
 
@@ -114,7 +117,21 @@ def _evaluate(subject: Subject, opts: JobOptions) -> tuple[dict[str, Any], list[
         except Exception as exc:  # a session that cannot be created is a finding, not a crash
             row["conversion_status"], row["conversion_reason"] = "error", f"{type(exc).__name__}: {exc}"
             return row, cells, None
+        if opts.variants and given is None:
+            row["variants"] = _variants(subject, opts.profile)
     return row, cells, primary if primary.converted is not None else None
+
+
+def _variants(subject: Subject, profile: str) -> dict[str, Any] | None:
+    """The model's variants table (conversion.bench.variants_table), or None if it cannot be measured."""
+    from conversion.bench.variants_table import variants_table
+
+    rounds, creations = (15, 7) if profile == "quick" else (30, 11)
+    try:
+        return variants_table(subject.model, subject.X, subject.y, rounds=rounds, creations=creations)
+    except OnnxGateError as exc:  # e.g. rows a variant refuses: the table is missing, the job goes on
+        log.warning("no variants table for %s: %s", subject.name, exc)
+        return None
 
 
 def _benchmark_profile(profile: str, folder: Path, opts: JobOptions,
@@ -164,6 +181,7 @@ def gate_view(baseline: Path, current: Path) -> dict[str, Any]:
     from conversion.results.baseline_choice import choose_baseline
     from conversion.results.benchmark_runs import load_run
     from conversion.results.gate import gate_files
+    from conversion.results.gate_table import benchmark_tally
 
     choice = choose_baseline(baseline, load_run(current))
     if choice.path is None:  # no baseline for this machine type: no verdict, and no failure either
@@ -181,9 +199,7 @@ def gate_view(baseline: Path, current: Path) -> dict[str, Any]:
     # three are counted, not listed.
     rows = [{k: (f"{c[k]:.3g}" if isinstance(c.get(k), float) else c.get(k)) for k in columns}
             for c in data["changes"] if c["verdict"] not in ("unchanged", "missing", "new")]
-    counts: dict[str, int] = {}
-    for c in data["changes"]:
-        counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
+    counts = benchmark_tally((c["key"], c["verdict"]) for c in data["changes"])  # benchmarks, as listed
     parity = "pass" if data["parity"]["passed"] else "FAIL"
     perf = "pass" if data["performance"]["passed"] else "FAIL"
     tally = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))

@@ -23,6 +23,7 @@ from conversion.converted import META_PREFIX, ConvertedModel
 from conversion.csv_rows import read_csv_rows
 from conversion.errors import InputError, ModelFileError, OnnxGateError
 from conversion.frameworks import adapter_for, adapter_named, adapters, framework_names
+from conversion.inputs import CategoryLabels
 from conversion.parity import summarize_trees
 
 __all__ = ["FileFormat", "UserModel", "attach_onnx", "fingerprint_differs", "load_rows", "load_user_model", "rows_for",
@@ -257,12 +258,13 @@ def rows_for(converted: ConvertedModel, *, n: int = 2000, seed: int = 0) -> np.n
     return X.astype(converted.dtype)
 
 
-def load_rows(path: str | Path, n_features: int | None, feature_names: Sequence[str] | None = None) -> np.ndarray:
-    """Rows from a .npy file or a strictly read .csv (see reports/csv_rows.py); a CSV header is
-    matched to ``feature_names`` by name."""
+def load_rows(path: str | Path, n_features: int | None, feature_names: Sequence[str] | None = None,
+              categories: CategoryLabels | None = None) -> np.ndarray:
+    """Rows from a .npy file or a strictly read .csv (see csv_rows.py); a CSV header is matched
+    to ``feature_names`` by name, and a CSV column of category labels read as codes."""
     p = Path(path)
     if p.suffix != ".npy":
-        return read_csv_rows(p, n_features, feature_names)
+        return read_csv_rows(p, n_features, feature_names, categories)
     try:
         X = np.load(p, allow_pickle=False)
     except (OSError, ValueError) as exc:

@@ -12,7 +12,7 @@ from onnx import numpy_helper
 
 from .converted import ConvertedModel
 from .error_bound import dense_error_bound
-from .inputs import as_rows
+from .inputs import as_rows, native_view
 
 __all__ = [
     "Tolerance",
@@ -271,6 +271,25 @@ class ParityReport:
         return "\n".join(lines)
 
 
+def _joined(method: str, native: Any, got: Any) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Both sides as one array each: a list of per-output arrays (a multi-output
+    classifier's predict_proba) side by side, once both lists have the same shapes."""
+    if not isinstance(native, list) and not isinstance(got, list):
+        return native, got, []
+    shapes = [[np.shape(a) for a in side] if isinstance(side, list) else np.shape(side) for side in (native, got)]
+    if shapes[0] != shapes[1]:
+        return np.zeros(0), np.zeros(1), [f"{method}: native returns {_form(native)} but ONNX {_form(got)}"]
+    if not native:
+        return np.zeros((0, 0)), np.zeros((0, 0)), []
+    return np.hstack(native), np.hstack(got), []
+
+
+def _form(out: Any) -> str:
+    if isinstance(out, list):
+        return f"a list of {len(out)} arrays of shapes {[np.shape(a) for a in out]}"
+    return f"one array of shape {np.shape(out)}"
+
+
 def _compare(
     method: str, native: np.ndarray, got: np.ndarray, tol: Tolerance
 ) -> tuple[np.ndarray, float, float, list[str]]:
@@ -295,17 +314,18 @@ def _compare(
     return ~row_ok, float(np.nanmax(diff, initial=0.0)), float(np.nanmax(rel, initial=0.0)), problems
 
 
-def _refused_rows(fn: Any, X: np.ndarray, refusal: tuple[type[BaseException], ...]) -> tuple[np.ndarray, str]:
-    """Which rows ``fn`` refuses (raises ``refusal`` on), and the first reason; one call when none."""
+def _refused_rows(fn: Any, n: int, refusal: tuple[type[BaseException], ...]) -> tuple[np.ndarray, str]:
+    """Which of ``n`` rows ``fn`` (called with row indices) refuses (raises ``refusal`` on), and
+    the first reason; one call when none."""
     try:
-        fn(X)
-        return np.zeros(X.shape[0], dtype=bool), ""
+        fn(np.arange(n))
+        return np.zeros(n, dtype=bool), ""
     except refusal as exc:
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-    refused = np.zeros(X.shape[0], dtype=bool)
-    for i in range(X.shape[0]):  # only after a refusal: find the rows it is about
+    refused = np.zeros(n, dtype=bool)
+    for i in range(n):  # only after a refusal: find the rows it is about
         try:
-            fn(X[i : i + 1])
+            fn(np.arange(i, i + 1))
         except refusal:
             refused[i] = True
     return refused, reason
@@ -323,8 +343,9 @@ def check_parity(
     """Runs every native method the ONNX model reproduces on ``X`` and compares the outputs.
 
     The native model gets exactly the rows given (a DataFrame's columns put in the model's
-    order, values untouched); the ONNX side gets them through the engine, which casts them as it
-    does in serving. Rows both sides refuse (NaN into a model that takes none) are counted as
+    order, values untouched; a DataFrame of category labels as the DataFrame itself); the ONNX
+    side gets them through the engine, which casts them (and reads labels) as it does in
+    serving. Rows both sides refuse (NaN into a model that takes none) are counted as
     ``refused_by_both``; a row only one side refuses is a mismatch.
     """
     from .engine import InferenceEngine
@@ -333,7 +354,17 @@ def check_parity(
 
     adapter = adapter_named(converted.framework)
     engine = engine or InferenceEngine(converted)
-    Xn = as_rows(X, n_features=converted.n_features, feature_names=converted.feature_names)
+    cats = engine.categories
+    # A CatBoost matrix holds labels, which the engine hashes row by row (and refuses per row)
+    labels_matrix = cats is not None and cats.hashed and not hasattr(X, "columns")
+    Xn = as_rows(X, n_features=converted.n_features, feature_names=converted.feature_names,
+                 categories=None if labels_matrix else cats)
+    given = Xn if labels_matrix else native_view(X, Xn, n_features=converted.n_features,
+                                                 feature_names=converted.feature_names, categories=cats)
+    frame = given if hasattr(given, "iloc") else None
+
+    def take(idx: np.ndarray) -> Any:  # both sides read the same rows of the given input
+        return frame.iloc[idx] if frame is not None else given[idx]
     trees = summarize_trees(converted.onnx)
     n = Xn.shape[0]
     bad_rows = np.zeros(n, dtype=bool)
@@ -345,14 +376,16 @@ def check_parity(
     per_method: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
     tolerances: dict[str, Tolerance] = {}
     for method in converted.methods:
-        def native_fn(rows: np.ndarray, method: str = method) -> np.ndarray:
-            return adapter.native_rows(model, method, rows)
+        def native_fn(idx: np.ndarray, method: str = method) -> np.ndarray:
+            if frame is not None:
+                return adapter.native_frame(model, method, take(idx))
+            return adapter.native_rows(model, method, take(idx))
 
-        def onnx_fn(rows: np.ndarray, method: str = method) -> np.ndarray:
-            return engine.run(method, rows)
+        def onnx_fn(idx: np.ndarray, method: str = method) -> np.ndarray:
+            return engine.run(method, take(idx))
 
-        native_refuses, native_why = _refused_rows(native_fn, Xn, (Exception,))
-        onnx_refuses, onnx_why = _refused_rows(onnx_fn, Xn, (InputError,))
+        native_refuses, native_why = _refused_rows(native_fn, n, (Exception,))
+        onnx_refuses, onnx_why = _refused_rows(onnx_fn, n, (InputError,))
         refused_by_both |= native_refuses & onnx_refuses
         for side, only, why in (("native", native_refuses & ~onnx_refuses, native_why),
                                 ("onnx", onnx_refuses & ~native_refuses, onnx_why)):
@@ -366,14 +399,17 @@ def check_parity(
         keep = ~(native_refuses | onnx_refuses)
         idx_keep = np.flatnonzero(keep)
         Xk = Xn[keep] if not keep.all() else Xn
-        native = native_fn(Xk)
-        got = onnx_fn(Xk)
+        native, got, shape_problems = _joined(method, native_fn(idx_keep), onnx_fn(idx_keep))
+        if shape_problems:
+            problems += shape_problems
+            bad_rows[idx_keep] = True
+            continue
         if isinstance(tolerance, dict) and method in tolerance:
             tol = tolerance[method]
         elif isinstance(tolerance, Tolerance) and not (method == "predict" and converted.task == "classification"):
             tol = tolerance
         else:
-            tol = default_tolerance(method, converted, trees, engine.prepare(Xk) if Xk.shape[0] else None)
+            tol = default_tolerance(method, converted, trees, engine.prepare(take(idx_keep)) if Xk.shape[0] else None)
         tolerances[method] = tol
         rows, m_abs, m_rel, probs = _compare(method, native, got, tol)
         problems += probs

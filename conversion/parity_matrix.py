@@ -24,11 +24,15 @@ from conversion.parity import check_parity
 
 from .known_issues import match_known_issue
 
-__all__ = ["PATHS", "Attempt", "Subject", "attempt_conversion", "cold_costs", "parity_cells", "with_nan"]
+__all__ = ["NAN_NOT_CHECKED", "PATHS", "Attempt", "Subject", "attempt_conversion", "cold_costs", "parity_cells",
+           "takes_nan", "with_nan"]
 
 log = logging.getLogger(__name__)
 
 NAN_FRACTION = 0.1
+# The one wording for NaN rows of a model that takes none, in `check`, `run` and the report:
+# both sides refuse them by design, so there is nothing to compare.
+NAN_NOT_CHECKED = "not checked: the native model refuses NaN (so does the ONNX model)"
 
 
 @dataclass
@@ -42,6 +46,7 @@ class Subject:
     model: Any
     X: np.ndarray
     data_kind: str = "clean"  # "categorical" for the categorical probes: their clean rows are that kind
+    y: np.ndarray | None = None  # the rows' true labels or targets, when known (a variant's score delta)
 
 
 @dataclass
@@ -108,8 +113,18 @@ def _cell(subject: Subject, path: str, kind: str, **fields: Any) -> dict[str, An
     return cell
 
 
+def takes_nan(converted: ConvertedModel) -> bool:
+    """Whether the native model accepts missing values (recorded at conversion)."""
+    return converted.metadata.get("allow_nan", "true") == "true"
+
+
 def parity_cells(subject: Subject, attempt: Attempt) -> list[dict[str, Any]]:
-    """One cell per data kind the subject has, for one converter path."""
+    """One cell per data kind the subject has, for one converter path.
+
+    Each graph is judged on rows of its own input dtype, as its user would feed it: a float32
+    graph (the public converters' default) gets the rows rounded to float32, native side too,
+    rather than float64 rows that onnxgate's engine refuses to round silently.
+    """
     kinds = {"categorical": subject.X} if subject.data_kind == "categorical" else {
         "clean": subject.X, "nan": with_nan(subject.X)}
     cells = []
@@ -117,6 +132,12 @@ def parity_cells(subject: Subject, attempt: Attempt) -> list[dict[str, Any]]:
         if attempt.converted is None:
             cells.append(_cell(subject, attempt.path, kind, status=attempt.status, reason=attempt.reason))
             continue
+        if kind == "nan" and not takes_nan(attempt.converted):
+            cells.append(_cell(subject, attempt.path, kind, status="unchecked", reason=NAN_NOT_CHECKED))
+            continue
+        graph_dtype = attempt.converted.dtype
+        if isinstance(X, np.ndarray) and X.dtype.kind == "f" and X.dtype.itemsize > graph_dtype.itemsize:
+            X = X.astype(graph_dtype)
         try:
             report = check_parity(subject.model, attempt.converted, X)
         except Exception as exc:  # e.g. the model refuses NaN input

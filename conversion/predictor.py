@@ -20,6 +20,7 @@ from .calibration import DEFAULT_SIZES, Calibration, calibrate, machine_fingerpr
 from .converted import ConvertedModel
 from .engine import InferenceEngine
 from .errors import InputError, ProviderError
+from .inputs import native_view
 from .methods import NativeMethods
 
 __all__ = ["POLICIES", "Predictor", "ShadowPredictor"]
@@ -169,8 +170,10 @@ class Predictor(NativeMethods):
             )
         # Route on the row count before validating: on the ONNX path the engine validates, and
         # a one-row ONNX call is ~10 µs, so the predictor must not do that work twice.
+        given, prepared = X, None
         if type(X) is not np.ndarray or X.ndim != 2:
-            X = self.engine.prepare(X)
+            # prepared once: reading labels twice would not be the identity (CatBoost's hashed codes)
+            X = prepared = self.engine.prepare(X)
         n = X.shape[0]
         onnx = self._routes.get(n)
         if onnx is None:
@@ -180,7 +183,7 @@ class Predictor(NativeMethods):
         t0 = time.perf_counter_ns()
         if onnx:
             try:
-                out = self.engine.run(method, X)
+                out = self.engine.run(method, X) if prepared is None else self.engine.run_prepared(method, X)
             except InputError:
                 raise  # the caller's data is wrong; the native model would refuse it too
             except Exception as exc:
@@ -199,8 +202,13 @@ class Predictor(NativeMethods):
                 st.latency_ns.append(ns)
                 return out
         # Same validation and cast as the ONNX path, so both see identical rows and raise the same errors.
-        arr = self.engine.prepare(X)
-        out = self._adapter.native_rows(self.native_model, method, arr)
+        arr = self.engine.prepare(X) if prepared is None else prepared
+        view = native_view(given, arr, n_features=self.converted.n_features,
+                           feature_names=self.engine.model.feature_names, categories=self.engine.categories)
+        if hasattr(view, "iloc"):  # a DataFrame of labels: the native model reads it itself
+            out = self._adapter.native_frame(self.native_model, method, view)
+        else:
+            out = self._adapter.native_rows(self.native_model, method, view)
         self._record("native", n, time.perf_counter_ns() - t0)
         return out
 
@@ -332,7 +340,7 @@ class ShadowPredictor(NativeMethods):
     def _shadow_call(self, method: str, X: Any, expected: np.ndarray) -> None:
         t0 = time.perf_counter_ns()
         try:
-            got = np.asarray(self.shadow.run(method, X))
+            got = _one_array(self.shadow.run(method, X))
         except Exception as exc:  # the caller already has its answer; a shadow fault is data
             with self._lock:
                 self._n["shadow_errors"] += 1
@@ -340,7 +348,8 @@ class ShadowPredictor(NativeMethods):
             log.warning("shadow %s() failed: %s: %s", method, type(exc).__name__, exc)
             return
         ns = time.perf_counter_ns() - t0
-        mismatched, flips, max_abs = self._compare(np.asarray(expected), got)
+        expected = _one_array(expected)
+        mismatched, flips, max_abs = self._compare(expected, got)
         with self._lock:
             self._lat["shadow"].record(len(got), ns)
             self._n["sampled"] += 1
@@ -378,3 +387,7 @@ class ShadowPredictor(NativeMethods):
                 "latency": {name: s.summary() for name, s in self._lat.items()},
             }
 
+
+def _one_array(out: Any) -> np.ndarray:
+    """A method's answer as one array: a multi-output classifier's per-output probabilities side by side."""
+    return np.hstack(out) if isinstance(out, list) else np.asarray(out)

@@ -9,6 +9,7 @@ strategy is built; without it they raise ``MissingDependencyError`` naming the e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -165,15 +166,22 @@ def parity_batches(
     max_abs: float = float("inf"),
     max_rows: int = 24,
     categories: dict[int, np.ndarray] | None = None,
+    labels: dict[int, tuple[Any, ...]] | None = None,
+    finite_columns: Sequence[int] = (),
 ) -> SearchStrategy[np.ndarray]:
     """Batches of 0..max_rows rows: training rows with some cells moved onto split points
     (and one step either side), edge values, hostile codes on ``categories``' columns (per
-    feature, the members of its set splits), or all. Empty and single-row batches included."""
+    feature, the members of its set splits), or all. Empty and single-row batches included.
+    ``labels``: per column, category labels that a hostile code must not equal (the engine
+    refuses a label where a code belongs, inputs.py). ``finite_columns`` get no +-inf (the native
+    model rejects it there, see ``ConvertedModel.finite_columns``)."""
     st = _hypothesis_strategies()
     X_train = np.asarray(X_train)
     n_features = X_train.shape[1]
     split_features = sorted(splits)
     edges = st.sampled_from(edge_values(dtype, allow_nan=allow_nan, allow_inf=allow_inf, extra=extra, max_abs=max_abs))
+    finite_edges = st.sampled_from(edge_values(dtype, allow_nan=allow_nan, allow_inf=False, extra=extra,
+                                               max_abs=max_abs))
 
     def at_split(f: int) -> SearchStrategy[float]:
         return st.sampled_from(splits[f].tolist()).flatmap(lambda t: st.sampled_from(around(t, dtype, allow_inf)))
@@ -181,7 +189,9 @@ def parity_batches(
     cat_features = sorted(categories or {})
 
     def at_category(f: int) -> SearchStrategy[float]:
-        return st.sampled_from(category_values(categories[f], dtype, allow_nan=allow_nan))
+        known = {float(v) for v in (labels or {}).get(f, ()) if not isinstance(v, str)}
+        values = [v for v in category_values(categories[f], dtype, allow_nan=allow_nan) if v not in known]
+        return st.sampled_from(values)
 
     @st.composite
     def batches(draw: Any) -> np.ndarray:
@@ -199,7 +209,8 @@ def parity_batches(
                 f = draw(st.sampled_from(split_features))
                 X[r, f] = draw(at_split(f))
             else:
-                X[r, draw(st.integers(0, n_features - 1))] = draw(edges)
+                f = draw(st.integers(0, n_features - 1))
+                X[r, f] = draw(finite_edges if f in finite_columns else edges)
         if split_features and draw(st.booleans()):
             # One row entirely on split points: every split it meets is a boundary case.
             r = draw(st.integers(0, len(rows) - 1))
@@ -220,18 +231,26 @@ def parity_inputs(
 ) -> SearchStrategy[np.ndarray]:
     """Hypothesis batches for your converted model, seeded from its own split thresholds.
 
-    ``X_train``: representative rows (e.g. your training or validation set). Pass
+    ``X_train``: representative rows (e.g. your training or validation set; a DataFrame of
+    category labels is read as the engine reads it, so the batches hold codes). Pass
     ``allow_nan=False`` / ``allow_inf=False`` when your native model rejects them.
     """
-    X = np.asarray(X_train, dtype=np.float64)
-    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] != converted.n_features:
-        from .errors import InputError
+    from .errors import InputError
+    from .inputs import CategoryLabels, as_rows
 
+    shape = getattr(X_train, "shape", np.shape(X_train))
+    if len(shape) != 2 or shape[0] == 0 or shape[1] != converted.n_features:
         raise InputError(f"parity_inputs needs at least one row of {converted.n_features} features as X_train, "
-                         f"got shape {X.shape}")
+                         f"got shape {tuple(shape)}")
+    # a DataFrame of category labels is read as the engine reads it: the batches hold codes
+    labels = CategoryLabels.from_metadata(converted.metadata)
+    X = as_rows(X_train, n_features=converted.n_features, feature_names=converted.feature_names,
+                categories=labels).astype(np.float64)
     trees = summarize_trees(converted.onnx)
     return parity_batches(X, trees.splits, dtype=converted.dtype, allow_nan=allow_nan, allow_inf=allow_inf,
-                          max_rows=max_rows, categories=trees.categories)
+                          max_rows=max_rows, categories=trees.categories,
+                          labels=dict(labels.numeric) if labels is not None else None,
+                          finite_columns=converted.finite_columns)
 
 
 def probe_batch(
@@ -246,6 +265,7 @@ def probe_batch(
     seed: int = 0,
     n_rows: int = 300,
     categories: dict[int, np.ndarray] | None = None,
+    finite_columns: Sequence[int] = (),
 ) -> np.ndarray:
     """A deterministic batch with the same ingredients, for checks that must not vary
     between runs (strict xfails of upstream converters, the report's parity matrix)."""
@@ -264,4 +284,10 @@ def probe_batch(
     )
     cells = rng.random((n_rows - third, X.shape[1])) < 0.25  # the rest: sprinkled edge values
     X[third:][cells] = rng.choice(edges, int(cells.sum()))
+    if len(finite_columns):
+        finite = np.asarray(edge_values(dtype, allow_nan=allow_nan, allow_inf=False, extra=extra, max_abs=max_abs),
+                            dtype=dtype)
+        for f in finite_columns:
+            rows = third + np.flatnonzero(cells[:, f])
+            X[rows, f] = rng.choice(finite, rows.size)
     return X

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -36,6 +36,9 @@ class Head:
     methods: dict[str, str] = field(default_factory=dict)
     # Scales raw scores before the post-transform (CatBoost set_scale_and_bias, averaging).
     scale: float = 1.0
+    # Divides raw scores before the post-transform: forests average as ``sum / n_estimators``,
+    # which ``sum * (1 / n_estimators)`` does not always equal in the last bit.
+    divisor: float = 1.0
     # The native predict decides on the raw scores rather than the probabilities: class 1 when
     # the one raw column is >= 0, else the first largest raw score (scikit-learn's
     # GradientBoostingClassifier, XGBoost's multi:softmax). A tie of raw scores then resolves
@@ -49,12 +52,22 @@ class Head:
     # Whether the native model accepts NaN / +-inf at predict time; the engine refuses what it does not.
     allow_nan: bool = True
     allow_inf: bool = True
+    # Columns on which the native model rejects +-inf although it accepts them elsewhere
+    # (HistGradientBoosting's OrdinalEncoder on its categorical columns).
+    finite_columns: tuple[int, ...] = ()
+    # A multi-output classifier's class count per output: ``classes`` holds every output's
+    # classes back to back, predict returns (N, n_outputs) labels and predict_proba one
+    # (N, k) array per output, as scikit-learn's multi-output trees and forests do.
+    output_classes: tuple[int, ...] = ()
     # The largest magnitude the native model treats as finite (XGBoost's DMatrix rounds to
     # float32 first, so anything beyond float32's range is inf to it).
     finite_max: float = float("inf")
-    # Per categorical input column, the ordered category labels whose positions are the float
-    # codes the ONNX model takes (pandas categoricals); written to the model's metadata.
-    category_labels: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    # Per categorical input column, the ordered category labels (text or numbers, as trained)
+    # whose positions are the float codes the ONNX model takes (pandas categoricals), and where
+    # the native model sends a label it was not trained on (inputs.UNSEEN); both written to
+    # the model's metadata, where the input layer reads them.
+    category_labels: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    category_unseen: str = "missing"
 
 
 @dataclass(frozen=True)

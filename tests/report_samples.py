@@ -81,3 +81,63 @@ def bench_result(path: Path, machine_id: str, created: str) -> Path:
            "benchmarks": benches}
     path.write_text(json.dumps(doc))
     return path
+
+
+USER_PYPROJECT = """\
+[project]
+name = "scoring-service"
+version = "0.1.0"
+
+[tool.onnxgate]
+batch_sizes = [1, 32, 512]
+threads = [1]
+
+[tool.onnxgate.models.fraud]
+path = "models/fraud.ubj"
+data = "data/rows.npy"
+
+[tool.onnxgate.models.churn]
+path = "models/churn.txt"
+data = "data/rows.npy"
+
+[tool.onnxgate.models.risk]
+path = "models/risk.cbm"
+data = "data/rows.npy"
+
+[tool.onnxgate.models.score]
+path = "models/score.skops"
+data = "data/rows.npy"
+"""
+
+
+def user_repo(root: Path, *, churn_trees: int = 40) -> Path:
+    """A user's repository of four real models, one per framework, listed in its pyproject.toml.
+
+    The scikit-learn model is a StandardScaler + LogisticRegression pipeline: it refuses NaN, and
+    skl2onnx converts it to a float32 graph while scikit-learn computes in float64. Call again
+    with another ``churn_trees`` to retrain churn under the same name.
+    """
+    import catboost
+    import lightgbm as lgb
+    import numpy as np
+    import skops.io
+    import xgboost as xgb
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    (root / "models").mkdir(parents=True, exist_ok=True)
+    (root / "data").mkdir(exist_ok=True)
+    (root / "pyproject.toml").write_text(USER_PYPROJECT)
+    X, y = make_classification(n_samples=2000, n_features=10, random_state=0)
+    lgb.LGBMClassifier(n_estimators=churn_trees, num_leaves=15, verbose=-1, n_jobs=1).fit(X, y).booster_.save_model(
+        root / "models/churn.txt")
+    if (root / "models/fraud.ubj").exists():
+        return root
+    xgb.XGBClassifier(n_estimators=40, max_depth=4, n_jobs=1).fit(X, y).save_model(root / "models/fraud.ubj")
+    catboost.CatBoostRegressor(iterations=40, depth=4, verbose=False, thread_count=1, allow_writing_files=False).fit(
+        X, X[:, 0] + y).save_model(str(root / "models/risk.cbm"))
+    skops.io.dump(make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y), root / "models/score.skops")
+    np.save(root / "data/rows.npy", X[:300])
+    return root

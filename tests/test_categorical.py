@@ -42,3 +42,20 @@ def test_categorical_splits_need_the_opset5_operator() -> None:
     model, _ = _case("lightgbm-classifier-categorical")
     with pytest.raises(ConversionRefusedError, match=r"BRANCH_MEMBER.*target_opset=5"):
         convert(model, target_opset=3)
+
+
+def test_histgradientboosting_takes_inf_in_numeric_columns_and_refuses_it_in_categorical_ones() -> None:
+    """scikit-learn passes +-inf through its numeric columns but its OrdinalEncoder rejects it
+    on the categorical ones (0 and 3 here); the engine draws the same line, per column."""
+    from conversion.errors import InputError
+
+    model, X = _case("sklearn-histgradientboosting-categorical")
+    engine = InferenceEngine(convert(model))
+    rows = X[:4].copy()
+    rows[0, 1], rows[1, 2], rows[2, 4] = np.inf, -np.inf, np.inf
+    np.testing.assert_array_equal(engine.predict_proba(rows), model.predict_proba(rows))
+    rows[3, 3] = -np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        model.predict_proba(rows)
+    with pytest.raises(InputError, match=r"\+-inf in column\(s\) \[3\].*categorical"):
+        engine.predict_proba(rows)

@@ -98,12 +98,12 @@ def test_run_reports_a_refused_model_instead_of_failing(tmp_path: Path, capsys: 
     import xgboost as xgb
 
     X = np.random.default_rng(0).normal(size=(200, 4))
-    model_file = tmp_path / "linear.json"
-    xgb.XGBRegressor(booster="gblinear", n_estimators=3).fit(X, X[:, 0]).save_model(model_file)
+    model_file = tmp_path / "two_targets.json"
+    xgb.XGBRegressor(n_estimators=3, max_depth=2).fit(X, X[:, :2]).save_model(model_file)
     code, out, _ = run(capsys, "run", "--model", model_file, "--output", tmp_path / "r")
     assert code == 0
-    assert "refused" in out and "gblinear" in out
-    assert "gblinear" in (tmp_path / "r" / "index.html").read_text()
+    assert "refused" in out and "multi-target" in out
+    assert "multi-target" in (tmp_path / "r" / "index.html").read_text()
 
 
 def test_convert_then_check(files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -139,17 +139,26 @@ def _counted_at(level: float, counts: dict[str, dict[str, float]], *, seed: int)
             dataclasses.replace(_record(_rounds(rng, level=level, spread=0.02)), counts=counts)]
 
 
+def _one_row(native_level: float, reference_level: float, *, seed: int, counts: dict | None = None) -> list:
+    rng = np.random.default_rng(seed)
+    onnx = _record(_rounds(rng, level=native_level, spread=0.02), batch=1)
+    return [_record(_rounds(rng, level=20.0), runtime="native"),
+            dataclasses.replace(onnx, counts=counts or COUNTS,
+                                ref_ratio_rounds=tuple(_rounds(rng, level=reference_level, spread=0.02)))]
+
+
 def test_a_time_rise_with_unchanged_counts_is_reported_as_noise_not_failed(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # As measured between two CI runs of unchanged code: a time ratio +102%, the same instructions.
-    baseline = _results(tmp_path / "b.json", _counted_at(2.0, COUNTS, seed=1))
-    noisy = _results(tmp_path / "noisy.json", _counted_at(3.0, COUNTS, seed=2))
+    # As measured between two CI runs of unchanged code: a one-row onnx/native ratio +102% (the
+    # envelope of its class), the same instructions; its onnx/reference ratio within its envelope too.
+    baseline = _results(tmp_path / "b.json", _one_row(2.0, 2.0, seed=1))
+    noisy = _results(tmp_path / "noisy.json", _one_row(4.0, 2.5, seed=2))
     assert cli_main(["gate", "--baseline", str(baseline), "--current", str(noisy), "--json"]) == 0
     verdicts = json.loads(capsys.readouterr().out)
     assert any("runner noise" in n for n in verdicts["notes"])
     assert any(c["verdict"] == "noise" for c in verdicts["changes"])
     # The same time rise with more work per call is a regression, by both measures.
-    slower = _results(tmp_path / "slower.json", _counted_at(3.0, _scaled(1.25), seed=3))
+    slower = _results(tmp_path / "slower.json", _one_row(4.0, 2.5, seed=3, counts=_scaled(1.25)))
     assert cli_main(["gate", "--baseline", str(baseline), "--current", str(slower), "--json"]) == 1
     measures = {r["measure"] for r in json.loads(capsys.readouterr().out)["regressions"]}
     assert measures == {"time", "counts"}
@@ -167,7 +176,7 @@ def test_a_time_rise_without_counts_against_a_counted_baseline_is_unconfirmed(
     # here: the RandomForest 256-row ONNX/reference ratio read +11% (p < 1e-14) in 2 of 4 `run`s
     # of unchanged code. On a counted baseline counts decide, so time alone is not a failure.
     baseline = _results(tmp_path / "b.json", _counted_at(2.0, COUNTS, seed=1))
-    uncounted = _results(tmp_path / "c.json", _counted_at(3.0, {}, seed=2))
+    uncounted = _results(tmp_path / "c.json", _counted_at(2.3, {}, seed=2))  # +15%: within the envelope
     assert cli_main(["gate", "--baseline", str(baseline), "--current", str(uncounted), "--json"]) == 0
     verdicts = json.loads(capsys.readouterr().out)
     assert [c["verdict"] for c in verdicts["changes"] if c["verdict"] not in ("unchanged", "unjudged")] == [

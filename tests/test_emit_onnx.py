@@ -176,3 +176,43 @@ def test_set_splits_route_like_the_native_rule(framework: str, dtype: np.dtype, 
 def test_set_splits_refuse_opset_3() -> None:
     with pytest.raises(ConversionRefusedError, match="BRANCH_MEMBER"):
         emit(_set_ir([1, 2], _CODINGS["lightgbm"][1]), dtype=np.float32, ml_opset=3)
+
+
+def _chain_ir(depth: int) -> TreeEnsembleIR:
+    """One tree of ``depth`` splits in a chain: split d sends x <= d to leaf d, the rest on."""
+    splits, leaves = np.arange(depth), depth + np.arange(depth + 1)
+    return TreeEnsembleIR(
+        n_features=1, n_targets=1, tree=np.zeros(2 * depth + 1, dtype=np.int64), node=np.arange(2 * depth + 1),
+        feature=np.r_[np.zeros(depth, dtype=np.int64), np.full(depth + 1, -1)],
+        threshold=np.r_[splits.astype(np.float64), np.zeros(depth + 1)],
+        left=np.r_[leaves[:-1], np.full(depth + 1, -1)], right=np.r_[splits[1:], leaves[-1], np.full(depth + 1, -1)],
+        missing_left=np.zeros(2 * depth + 1, dtype=bool), value=np.r_[np.zeros(depth), np.arange(depth + 1.0)][:, None],
+        base_values=np.zeros(1), cmp="<=", input_cast="float64",
+        head=Head(task="regression", methods={"predict": "float64"}),
+    )
+
+
+def test_trees_deeper_than_onnxruntime_loads_are_refused_before_they_crash_it() -> None:
+    """onnxruntime 1.32 segfaults building a session for a chain of ~10,900 splits
+    (benchmarks/proof/ort_deep_trees.py); the emitter refuses past MAX_TREE_DEPTH, and a
+    tree at the limit still loads and routes."""
+    from conversion.emit_trees import MAX_TREE_DEPTH
+
+    X = np.array([[0.0], [MAX_TREE_DEPTH - 1.0], [1e9]])
+    np.testing.assert_array_equal(_run(_chain_ir(MAX_TREE_DEPTH), X, np.dtype(np.float64), 5),
+                                  [0, MAX_TREE_DEPTH - 1, MAX_TREE_DEPTH])
+    with pytest.raises(ConversionRefusedError, match=r"8001 splits deep.*onnxruntime #25400.*max_depth"):
+        emit(_chain_ir(MAX_TREE_DEPTH + 1), dtype=np.float64)
+
+
+def test_tree_depth_does_not_depend_on_how_nodes_are_laid_out() -> None:
+    from conversion.emit_trees import tree_depth
+
+    chain = _chain_ir(7)
+    two = replace(chain, tree=np.r_[chain.tree, chain.tree[:3] + 1], node=np.r_[chain.node, [0, 1, 2]],
+                  feature=np.r_[chain.feature, [0, -1, -1]], threshold=np.r_[chain.threshold, [0.0, 0, 0]],
+                  left=np.r_[chain.left, [1, -1, -1]], right=np.r_[chain.right, [2, -1, -1]],
+                  missing_left=np.r_[chain.missing_left, [False] * 3], value=np.r_[chain.value, np.zeros((3, 1))])
+    shuffled = np.random.default_rng(0).permutation(two.tree.size)  # trees interleaved, nodes out of order
+    fields = ("tree", "node", "feature", "threshold", "left", "right", "missing_left", "value")
+    assert tree_depth(two) == tree_depth(replace(two, **{f: getattr(two, f)[shuffled] for f in fields})) == 7

@@ -134,7 +134,8 @@ def _bench(rec: Record) -> dict[str, Any]:
                                           "parity", "parity_detail", "ratio_kind")}
     info |= {"onnxgate_kind": "latency", "batch_size": rec.batch_size, "ratio_rounds": list(rec.ratio_rounds),
              "ref_ratio_rounds": list(rec.ref_ratio_rounds), "reference_cpu_s": rec.reference_cpu_s,
-             "counts": rec.counts}
+             "counts": rec.counts, "op_us": rec.op_us}
+    info |= {k: list(getattr(rec, k)) for k in ("wall_ratio_rounds", "wall_ref_ratio_rounds", "tail_ratio_rounds")}
     data = [1e-3 * r for r in rec.ratio_rounds]
     return {
         "group": "g", "name": f"test_latency[{rec.runtime}-{rec.threads}]", "extra_info": info,

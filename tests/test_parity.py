@@ -41,7 +41,7 @@ def _converted(case: Case, dtype: str):
 
 def _batch_kwargs(case: Case, conv) -> dict:
     return {"dtype": conv.dtype, "allow_nan": case.nan, "allow_inf": case.inf, "extra": case.edges,
-            "max_abs": case.max_abs}
+            "max_abs": case.max_abs, "finite_columns": conv.finite_columns}
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

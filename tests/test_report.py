@@ -32,10 +32,10 @@ def test_report_has_verdicts_tables_and_embedded_images(tmp_path: Path) -> None:
     src = run_result(tmp_path / "run.json", "machineA", "2026-11-01T10:00:00")
     index = report_from_files([src], tmp_path / "out")
     html = index.read_text()
-    for marker in ('class="verdicts"', 'class="manifest"', 'class="parity-matrix"', 'class="latency-table"'):
+    for marker in ('class="verdicts', 'class="manifest"', 'class="parity-matrix', 'class="latency-table"'):
         assert marker in html
-    # Verdict first: the reader's question comes before everything else.
-    order = [html.index(m) for m in ("Should I serve this model", 'class="manifest"', 'class="parity-matrix"')]
+    # Verdict first: the reader's question comes before everything else, the details after.
+    order = [html.index(m) for m in ("Should I serve this model", 'class="parity-matrix', 'class="manifest"')]
     assert order == sorted(order)
     assert "crossover" in html.lower()
     images = _images(html)
@@ -60,8 +60,8 @@ def test_report_merges_machines_and_shows_history(two_machines: list[Path], tmp_
     html = report_from_files(two_machines, tmp_path / "out").read_text()
     assert html.count('<section class="machine"') == 2
     assert "Machine machineA" in html and "Machine machineB" in html
-    assert 'class="history-table"' in html  # machine A has two runs
-    assert html.count('class="history-table"') == 1  # machine B has one: no trend
+    assert 'class="history-table' in html  # machine A has two runs
+    assert html.count('class="history-table') == 1  # machine B has one: no trend
     assert "Other CPU" in html
 
 
@@ -70,7 +70,7 @@ def test_report_reads_benchmark_results_files(tmp_path: Path) -> None:
              bench_result(tmp_path / "bench.json", "machineA", "2026-11-01T11:00:00")]
     html = report_from_files(files, tmp_path / "out").read_text()
     assert "catboost-synthetic-small" in html  # latency from the bench file
-    assert 'class="parity-matrix"' in html  # parity from the run file, same machine
+    assert 'class="parity-matrix' in html  # parity from the run file, same machine
 
 
 @pytest.mark.parametrize("content, message", [("", "empty"), ("{not json", "not valid JSON"),
@@ -156,12 +156,12 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise() -> None:
 
 
 def _history_rows(html: str) -> dict[str, list[str]]:
-    """Model -> the speedup cell of each of its history rows."""
-    table = html[html.index('class="history-table"'):]
+    """Model -> the per-batch p50 cell of each of its history rows."""
+    table = html[html.index('class="history-table'):]
     table = table[:table.index("</table>")]
     rows: dict[str, list[str]] = {}
     for model, cells in re.findall(r'<tr data-model="([^"]+)">(.*?)</tr>', table, flags=re.S):
-        rows.setdefault(model, []).append(re.findall(r"<td>(.*?)</td>", cells, flags=re.S)[4])
+        rows.setdefault(model, []).append(re.search(r'<td data-label="p50 per batch">(.*?)</td>', cells, re.S).group(1))
     return rows
 
 
@@ -173,7 +173,7 @@ def test_report_merges_every_model_of_every_file(tmp_path: Path) -> None:
     html = report_from_files(files, tmp_path / "out").read_text()
     verdicts = set(re.findall(r'<tr class="verdict [a-z]+" data-model="([^"]+)"', html))
     assert verdicts == {"fraud", "churn", "catboost-synthetic-small"}
-    assert 'class="parity-matrix"' in html and ">fraud<" in html and ">churn<" in html
+    assert 'class="parity-matrix' in html and ">fraud<" in html and ">churn<" in html
     for model in ("fraud", "churn", "catboost-synthetic-small"):  # each one's latency rows are tabled
         assert re.search(rf'class="latency-table".*?{model}', html, flags=re.S), model
 
@@ -202,8 +202,95 @@ def test_history_is_per_model_never_averaged(tmp_path: Path) -> None:
     html = report_from_files(files, tmp_path / "out").read_text()
     rows = _history_rows(html)
     assert set(rows) == {"fraud", "churn"}  # solo has one run: no trend to show
-    # batch 1: native 202 us / best ONNX (2 threads) 19.2 us * scale
-    assert [r.split(",")[0] for r in rows["fraud"]] == ["1: 10.52×", "1: 10.52×"]
-    assert [r.split(",")[0] for r in rows["churn"]] == ["1: 5.26×", "1: 2.63×"]
+    # batch 1: native 202 us / best ONNX (2 threads) 19.2 us * scale, absolute times beside the speedup
+    assert [r.split("<br>")[0] for r in rows["fraud"]] == ["1: 0.202 / 0.019 ms (10.52×)"] * 2
+    assert [r.split("<br>")[0] for r in rows["churn"]] == ["1: 0.202 / 0.038 ms (5.26×)",
+                                                          "1: 0.202 / 0.077 ms (2.63×)"]
     assert "7.44×" not in html  # the geometric mean of fraud and churn in the first run
     assert "geo-mean" not in html
+
+
+def _gate(tmp_path: Path, **extra: object) -> dict:
+    """A real gate verdict (two benchmark files through the gate) plus the keys the baseline tools add."""
+    from conversion.job import gate_view
+
+    base = bench_result(tmp_path / "base.json", "machineA", "2026-11-01T09:00:00")
+    doc = json.loads(base.read_text())
+    # the current run measured a second model and dropped the largest batch: new and missing rows
+    twin = [{**b, "name": b["name"].replace("catboost-", "twin-"),
+             "extra_info": {**b["extra_info"], "model": "twin-synthetic-small"}} for b in doc["benchmarks"]]
+    doc["benchmarks"] = [b for b in doc["benchmarks"] if b["extra_info"]["batch_size"] != 4096] + twin
+    doc["datetime"] = "2026-11-02T09:00:00"
+    current = tmp_path / "cur.json"
+    current.write_text(json.dumps(doc))
+    gate = gate_view(base, current)
+    gate["data"].update(extra)
+    return gate
+
+
+def test_gate_counts_are_the_same_benchmarks_in_summary_listing_and_report(tmp_path: Path) -> None:
+    gate = _gate(tmp_path)
+    groups = gate["data"]["benchmarks"]
+    assert len(groups["new"]) == 12 and len(groups["missing"]) == 3  # (native + 2 ONNX) x batches
+    # the console's summary, the text's tally line and the text's listing count benchmarks alike
+    assert f"{len(groups['new'])} new" in gate["summary"] and f"{len(groups['missing'])} missing" in gate["summary"]
+    assert f"{len(groups['new'])} new" in gate["text"].splitlines()[
+        next(i for i, line in enumerate(gate["text"].splitlines()) if line.startswith("benchmarks: "))]
+    assert f"{len(groups['new'])} new: in the current run" in gate["text"]
+    html = report_from_files([bench_result(tmp_path / "b.json", "machineA", "2026-11-02T10:00:00")],
+                             tmp_path / "out", gate=gate).read_text()
+    assert f"{len(groups['compared'])} benchmarks compared (" in html
+    assert f", {len(groups['new'])} new, {len(groups['missing'])} missing" in html
+
+
+def test_verdict_table_shows_each_models_gate_verdict_explanation_and_baseline_history(tmp_path: Path) -> None:
+    gate = _gate(tmp_path, explanations={"run": ["onnxruntime 1.22.0 -> 1.23.0"],
+                                         "models": {"catboost-synthetic-small": ["ONNX 88 KiB -> 264 KiB"]}},
+                 baseline_history=[{"accepted": "2026-11-01T09:00:00", "why": "retrained with 300 trees",
+                                    "replaced": {"path": "old.json", "commit": "abc"}}])
+    files = [bench_result(tmp_path / "b.json", "machineA", "2026-11-02T10:00:00")]
+    html = report_from_files(files, tmp_path / "out", gate=gate).read_text()
+    row = html[html.index('data-model="catboost-synthetic-small"'):]
+    row = row[:row.index("</tbody>")]  # the only model of the table
+    assert "g-pass" in row and "ONNX 88 KiB -&gt; 264 KiB" in row  # the model's gate verdict, explained
+    assert html.index('class="verdicts') < html.index('id="gate"') < html.index('id="latency"')
+    assert "What changed" in html and "onnxruntime 1.22.0 -&gt; 1.23.0" in html
+    history = html[html.index('class="baseline-history'):]
+    assert "retrained with 300 trees" in history and "path old.json, commit abc" in history
+
+
+def test_a_skipped_gate_says_so_in_every_models_row(tmp_path: Path) -> None:
+    gate = _gate(tmp_path, gate_skipped="no baseline for this machine type (AMD EPYC, 2 cores)")
+    html = report_from_files([bench_result(tmp_path / "b.json", "machineA", "2026-11-02T10:00:00")],
+                             tmp_path / "out", gate=gate).read_text()
+    assert "g-skipped" in html and html.count("no baseline for this machine type (AMD EPYC, 2 cores)") >= 2
+
+
+def test_nan_rows_a_pipeline_refuses_read_the_same_in_check_and_the_report(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+    import skops.io
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from conversion.cli import main
+    from conversion.parity_matrix import NAN_NOT_CHECKED, Subject, attempt_conversion
+    from conversion.parity_matrix import parity_cells as matrix_cells
+
+    X, y = make_classification(n_samples=300, n_features=6, random_state=0)
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    skops.io.dump(model, tmp_path / "score.skops")
+    np.save(tmp_path / "rows.npy", X[:100])
+    assert main(["check", str(tmp_path / "score.skops"), "--data", str(tmp_path / "rows.npy")]) == 0
+    assert f"nan rows: {NAN_NOT_CHECKED}" in capsys.readouterr().out
+    subject = Subject("score", "sklearn", "user data", "classification", model, X[:100])
+    cells = [c for path in ("onnxgate", "upstream") for c in matrix_cells(subject, attempt_conversion(subject, path))]
+    by = {(c["path"], c["data_kind"]): c for c in cells}
+    assert all(by[(p, "nan")]["status"] == "unchecked" and by[(p, "nan")]["reason"] == NAN_NOT_CHECKED
+               for p in ("onnxgate", "upstream"))
+    # skl2onnx's graph is float32: judged on float32 rows, not "wrong" for refusing to round float64 ones
+    assert by[("upstream", "clean")]["status"] == "exact", by[("upstream", "clean")]
+    verdict = model_verdict("score", cells, [])
+    assert verdict["exact"] == "exact" and f"NaN rows {NAN_NOT_CHECKED}." in verdict["exact_text"]

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from conversion.bench.zoo import DATASETS, FRAMEWORKS, SIZES, ZooSpec, zoo_specs
+from conversion.bench.zoo import DATASETS, DENSE, FRAMEWORKS, SIZES, ZooSpec, zoo_specs
 from conversion.providers import provider_label
 
 __all__ = ["PROFILES", "Case", "Profile", "cases_for", "parse_specs"]
@@ -82,10 +82,11 @@ def parse_specs(names: Iterable[str]) -> list[ZooSpec]:
     specs = []
     for name in names:
         parts = name.split("-")
-        if len(parts) != 3 or parts[0] not in FRAMEWORKS or parts[1] not in DATASETS or parts[2] not in SIZES:
+        kind_ok = len(parts) == 3 and (parts[2] in SIZES or (parts[0] == "sklearn" and parts[2] in DENSE))
+        if not kind_ok or parts[0] not in FRAMEWORKS or parts[1] not in DATASETS:
             raise ValueError(
                 f"model {name!r} is not FRAMEWORK-DATASET-SIZE with framework in {FRAMEWORKS}, "
-                f"dataset in {tuple(DATASETS)}, size in {tuple(SIZES)}"
+                f"dataset in {tuple(DATASETS)}, size in {tuple(SIZES)} (or, for sklearn, {tuple(DENSE)})"
             )
         specs.append(ZooSpec(*parts))
     return specs

@@ -40,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from conversion.bench.callgrind_objects import add_origins
 from conversion.errors import OnnxGateError
 
 __all__ = ["CountsUnavailableError", "calls_for", "count_model", "count_models", "cycles", "valgrind"]
@@ -281,6 +282,7 @@ def count_model(model: str, batches: Sequence[int], *, paths: Sequence[str] = PA
         if len(files) != len(plan):
             raise CountsUnavailableError(f"counting {model}: expected {len(plan)} callgrind dumps, found {len(files)}")
         per_call = _per_call(plan, [_read_part(f) for f in files])
+        add_origins(per_call, plan, files, calls_for)  # where the instructions went (callgrind_objects.py)
     version = subprocess.run([tool, "--version"], capture_output=True, text=True, check=False).stdout.strip()
     meta = {"tool": version, "args": list(VALGRIND_ARGS), "repeats": REPEATS, "engine_call_path": "run",
             "calls": {str(b): calls_for(b) for b in batches}, "env": ENV,

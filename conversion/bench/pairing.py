@@ -60,10 +60,13 @@ def ratios_of(runtime: str, rounds: Rounds) -> dict[str, Any]:
     """The extra_info fields the gate reads: ``ratio_rounds`` (primary), ``ref_ratio_rounds``, and
     ``reference_cpu_s``, the reference model's median CPU time: a probe of the machine's state."""
     reference_cpu_s = float(np.median(rounds.partner_cpu["reference"]))
+    # What the target spent not computing on its clock (waiting, descheduled): the wall/CPU gap.
+    wait_s = float(np.median(np.subtract(rounds.target_wall, rounds.target_cpu)))
     if runtime == "native":
         return {"ratio_kind": "native/reference", "ratio_rounds": rounds.cpu_ratios("reference"),
                 "ref_ratio_rounds": [], "wall_ratio_rounds": rounds.wall_ratios("reference"),
-                "reference_cpu_s": reference_cpu_s}
+                "wall_ref_ratio_rounds": [], "reference_cpu_s": reference_cpu_s, "wait_s": wait_s}
     return {"ratio_kind": "onnx/native", "ratio_rounds": rounds.cpu_ratios("native"),
             "ref_ratio_rounds": rounds.cpu_ratios("reference"), "wall_ratio_rounds": rounds.wall_ratios("native"),
-            "reference_cpu_s": reference_cpu_s}
+            "wall_ref_ratio_rounds": rounds.wall_ratios("reference"), "reference_cpu_s": reference_cpu_s,
+            "wait_s": wait_s}

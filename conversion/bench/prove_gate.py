@@ -141,7 +141,7 @@ def calibrate(configs: Sequence[Config], *, repeats: int = 5) -> tuple[dict[str,
 
 # --- analysis ---------------------------------------------------------------------------
 
-def _record(cfg: Config, raw: dict[str, Any]) -> Any:
+def _record(cfg: Config, raw: dict[str, Any], tail: dict[str, list[float]] | None = None) -> Any:
     from conversion.bench.interleave import Rounds
     from conversion.bench.pairing import ratios_of
     from conversion.results.benchmark_runs import Record
@@ -157,6 +157,10 @@ def _record(cfg: Config, raw: dict[str, Any]) -> Any:
         first_call_s=None, peak_rss_mb=None, ratio_kind=ratios["ratio_kind"],
         ratio_rounds=tuple(ratios["ratio_rounds"]),
         ref_ratio_rounds=tuple(ratios["ref_ratio_rounds"]), name=cfg.name, group="",
+        wall_ratio_rounds=tuple(ratios["wall_ratio_rounds"]),
+        wall_ref_ratio_rounds=tuple(ratios["wall_ref_ratio_rounds"]),
+        reference_cpu_s=ratios["reference_cpu_s"], wait_s=ratios["wait_s"],
+        **{k: tuple(v) for k, v in (tail or {}).items()},
     )
 
 
@@ -247,6 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--raw", type=Path, default=None, help="also write every run's per-round times here")
     parser.add_argument("--from-raw", type=Path, help="re-judge the runs saved by --raw instead of measuring")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--injections", action="store_true",
+                        help="prove the gate on slowdowns counts cannot see (kernel, wait, faults, tail)")
+    parser.add_argument("--trials", type=int, default=20, help="--injections: runs of each slowdown per load")
+    parser.add_argument("--only", default="kernel,wait,faults,tail", help="--injections: which slowdowns")
     parser.add_argument("--counts", action="store_true",
                         help="prove the instruction-count verdict instead (valgrind; prove_counts.py)")
     parser.add_argument("--busy-runs", type=int, default=3, help="--counts: runs beside spinning processes")
@@ -265,6 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if args.counts:  # its own module, which builds on this one (models, configs, this parser)
         return subprocess.run([sys.executable, "-m", "conversion.bench.prove_counts", *argv], check=False).returncode
+    if args.injections and not args.worker:  # likewise
+        return subprocess.run([sys.executable, "-m", "conversion.bench.prove_blind", *argv], check=False).returncode
     if args.worker:  # internal: one worker process
         spec = json.loads(args.worker.read_text())
         Path(spec["out"]).write_text(json.dumps(_worker(spec)))

@@ -53,13 +53,15 @@ class UserSpec:
 def _build(spec: UserSpec) -> ZooModel:
     """Loads the model once per process; rows from ``data`` or spread over the model's split points."""
     from conversion.convert import convert
+    from conversion.inputs import CategoryLabels
     from conversion.model_files import load_rows, rows_for
 
     model = spec.entry.load()
     # Converted here for the task and the rows; preparation converts again, timed, like the zoo's.
     converted = convert(model)
     if spec.entry.data is not None:
-        X = load_rows(spec.entry.data, converted.n_features, converted.feature_names)
+        X = load_rows(spec.entry.data, converted.n_features, converted.feature_names,
+                      CategoryLabels.from_metadata(converted.metadata))
     else:
         X = rows_for(converted)
     return ZooModel(spec, model, X, converted.task)  # type: ignore[arg-type]

@@ -16,8 +16,8 @@ import numpy as np
 
 from conversion.frameworks import framework_names
 
-__all__ = ["BENCH_DATASETS", "CATEGORICAL", "DATASETS", "FRAMEWORKS", "SIZES", "ZooModel", "ZooSpec", "build",
-           "build_zoo", "train", "zoo_specs"]
+__all__ = ["BENCH_DATASETS", "CATEGORICAL", "DATASETS", "DENSE", "DENSE_DATASETS", "FRAMEWORKS", "SIZES", "ZooModel",
+           "ZooSpec", "build", "build_zoo", "dense_specs", "train", "zoo_specs"]
 
 # small: about 100 trees at depth 6; large: about 500 trees at depth 8 (the benchmark issue's sizes).
 SIZES: dict[str, dict[str, int]] = {"small": {"trees": 100, "depth": 6}, "large": {"trees": 500, "depth": 8}}
@@ -44,6 +44,7 @@ class ZooModel:
     model: Any
     X: np.ndarray  # held-out rows, float32, for parity and latency
     task: str
+    y: np.ndarray | None = None  # their true labels or targets, for a variant's score delta
 
     @property
     def name(self) -> str:
@@ -167,6 +168,36 @@ def _sklearn(task: str, trees: int, depth: int, X: np.ndarray, y: np.ndarray, ca
     return cls(n_estimators=trees, max_depth=depth + 4, n_jobs=1, random_state=0).fit(X, y)
 
 
+def _mlp(task: str, X: np.ndarray, y: np.ndarray) -> Any:
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    cls = MLPClassifier if task == "classification" else MLPRegressor
+    # early stopping on a validation split ends training when it converges (no ConvergenceWarning)
+    net = cls(hidden_layer_sizes=(64, 32), early_stopping=True, max_iter=500, random_state=0)
+    return make_pipeline(StandardScaler(), net).fit(X, y)
+
+
+def _scaled_logistic(task: str, X: np.ndarray, y: np.ndarray) -> Any:
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    final = LogisticRegression(max_iter=2000) if task == "classification" else Ridge()
+    return make_pipeline(StandardScaler(), final).fit(X, y)
+
+
+# The zoo's dense scikit-learn models (the graphs INT8 and float16 apply to), named where a tree
+# model's name has its size: sklearn-synthetic-mlp. Trained on the classification datasets below.
+DENSE: dict[str, Callable[[str, np.ndarray, np.ndarray], Any]] = {"mlp": _mlp, "logistic": _scaled_logistic}
+DENSE_DATASETS = ("synthetic", "breast_cancer")
+
+
+def dense_specs(datasets: Iterable[str] = DENSE_DATASETS) -> list[ZooSpec]:
+    return [ZooSpec("sklearn", d, kind) for d in datasets if d in DENSE_DATASETS for kind in DENSE]
+
+
 TRAINERS: dict[str, Callable[[str, int, int, np.ndarray, np.ndarray, tuple[int, ...]], Any]] = {
     "xgboost": _xgboost,
     "lightgbm": _lightgbm,
@@ -196,12 +227,18 @@ def zoo_specs(
 
 @cache
 def _data(dataset: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    X_train, y_train, X_test, _, task = _split(dataset)
+    return X_train, y_train, X_test, task
+
+
+@cache
+def _split(dataset: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
     X, y, task = DATASETS[dataset]()
     rng = np.random.default_rng(0)
     order = rng.permutation(len(X))
     n_train = int(len(X) * 0.8)
     X = X.astype(np.float32)
-    return X[order[:n_train]], y[order[:n_train]], X[order[n_train:]], task
+    return X[order[:n_train]], y[order[:n_train]], X[order[n_train:]], y[order[n_train:]], task
 
 
 @cache
@@ -209,11 +246,15 @@ def build(spec: ZooSpec) -> ZooModel:
     """Trains (once per process) the model a spec names."""
     if spec.framework not in TRAINERS:
         raise KeyError(f"unknown framework {spec.framework!r}; known: {', '.join(TRAINERS)}")
-    X_train, y_train, X_test, task = _data(spec.dataset)
+    X_train, y_train, X_test, y_test, task = _split(spec.dataset)
+    if spec.size in DENSE and spec.framework == "sklearn":
+        # float64 rows: scikit-learn's dense models compute in the input's dtype, and a float32
+        # row would be checked against float32 arithmetic the float64 graph does not do
+        return ZooModel(spec, DENSE[spec.size](task, X_train, y_train), X_test.astype(np.float64), task, y_test)
     size = SIZES[spec.size]
     model = train(spec.framework, task, size["trees"], size["depth"], X_train, y_train,
                   CATEGORICAL.get(spec.dataset, ()))
-    return ZooModel(spec, model, X_test, task)
+    return ZooModel(spec, model, X_test, task, y_test)
 
 
 def build_zoo(specs: Iterable[ZooSpec]) -> list[ZooModel]:

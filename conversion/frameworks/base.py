@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -16,7 +19,7 @@ from ..emit_onnx import emit
 from ..optional import import_optional
 from ..tree_ir import Head, TreeEnsembleIR
 
-__all__ = ["Adapter", "Lowered", "NativeInput", "import_optional", "with_names"]
+__all__ = ["Adapter", "Lowered", "NativeInput", "import_optional", "unnamed_rows", "with_names"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,12 @@ class Adapter(ABC):
         """``native`` on rows onnxgate has already put in the model's column order (inputs.py)."""
         return np.asarray(self.native(model, method, X))
 
+    def native_frame(self, model: Any, method: str, frame: Any) -> np.ndarray:
+        """``native`` on a DataFrame of category labels, columns in the model's order, which the
+        native model reads itself (inputs.label_frame): what a user's own call computes."""
+        if not frame.shape[0]:  # natives refuse empty frames; native_rows answers them in shape
+            return self.native_rows(model, method, np.zeros(frame.shape))
+        return np.asarray(self.native(model, method, frame))
 
     @abstractmethod
     def native_bytes(self, model: Any) -> bytes:
@@ -140,3 +149,17 @@ def with_names(model: Any, X: np.ndarray) -> Any:
         return X
     pd = import_optional("pandas", "all", "pass named rows to a model fitted on a DataFrame")
     return pd.DataFrame(X, columns=list(names), copy=False)
+
+
+@contextlib.contextmanager
+def unnamed_rows(model: Any, X: Any) -> Iterator[None]:
+    """Silences "X does not have valid feature names" while a model fitted on a DataFrame reads
+    an array: onnxgate hands it rows already in its column order (inputs.py), and a benchmark
+    would print the warning once per timed call (issue 19: 318 times for one bench). Only that
+    message, only for such a model and an array; a DataFrame is checked by name as usual."""
+    if not isinstance(X, np.ndarray) or getattr(model, "feature_names_in_", None) is None:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
+        yield

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from onnx import helper, numpy_helper
 
 from ..emit_onnx import emit
 from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
-from ..tree_ir import Head, TreeEnsembleIR, concat_trees
+from ..tree_ir import CategoryCoding, CategorySplits, Head, TreeEnsembleIR, category_sets, concat_trees
 from .base import Adapter, Lowered, import_optional
 from .catboost_nonsymmetric import leaf_width, nonsymmetric_arrays
 from .upstream import adopt_outputs
@@ -49,6 +50,7 @@ _NAN_GOES_RIGHT = {"AsFalse": False, "AsIs": False, "AsTrue": True}
 
 # Why each kind of non-numeric CatBoost feature has no exact ONNX form.
 _SPECIAL_FEATURES = {
+    # (one-hot categorical features are exact: each split is "hash(value) == stored hash", see to_ir)
     "categorical": "CatBoost replaces each category (and combination of categories) by CTRs, target "
                    "statistics counted from the training labels and stored in the model as hash tables "
                    "keyed by the hashed category string, which the trees then split on.",
@@ -72,6 +74,11 @@ def _loss_name(doc: dict[str, Any]) -> str:
     return str(loss.get("type", "")) if isinstance(loss, dict) else ""
 
 
+def _split_types(doc: dict[str, Any]) -> set[str]:
+    trees = doc.get("oblivious_trees") or []
+    return {s.get("split_type", "FloatFeature") for t in trees for s in (t.get("splits") or [])}
+
+
 def _dump_json(model: Any) -> dict[str, Any]:
     # CatBoost writes JSON only to a file; there is no in-memory route.
     with tempfile.TemporaryDirectory(prefix="onnxgate-catboost-") as tmp:
@@ -80,14 +87,17 @@ def _dump_json(model: Any) -> dict[str, Any]:
         return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _oblivious_arrays(trees: list[dict[str, Any]], n_targets: int, feature_of: np.ndarray,
-                      nan_right: np.ndarray, scale: float) -> tuple[np.ndarray, ...]:
-    """Per-node IR arrays for all trees, built one tree depth at a time.
+def _oblivious_arrays(trees: list[dict[str, Any]], n_targets: int, split_of: Any,
+                      scale: float) -> tuple[np.ndarray, ...]:
+    """Per-node IR arrays for all trees, built one tree depth at a time, and per node the
+    one-hot category code it tests (-1 on float splits and leaves).
 
     A depth-``d`` tree becomes a heap-ordered complete binary tree (children of ``k`` are
     ``2k+1`` left and ``2k+2`` right). The root tests split ``d-1`` and level ``l`` split
     ``d-1-l``, so the path bits read from the root are CatBoost's leaf index, most significant
-    bit first, and leaf ``j`` sits at heap position ``2**d - 1 + j``.
+    bit first, and leaf ``j`` sits at heap position ``2**d - 1 + j``. ``split_of(split)`` gives
+    ``(input column, border, NaN goes right, one-hot code or -1)``; a one-hot split sets its bit
+    (goes right) when the value's code is the split's.
     """
     depths = np.array([len(t["splits"]) for t in trees], dtype=np.int64)
     parts: list[tuple[np.ndarray, ...]] = []
@@ -96,11 +106,10 @@ def _oblivious_arrays(trees: list[dict[str, Any]], n_targets: int, feature_of: n
         group = [trees[i] for i in ids]
         n_leaves, n_nodes = 1 << d, (2 << d) - 1
         # One padding column (feature 0, border 0) that leaves index, so depth 0 needs no special case.
-        split_feat = np.zeros((ids.size, d + 1), dtype=np.int64)
-        border = np.zeros((ids.size, d + 1))
+        info = np.zeros((ids.size, d + 1, 4))
+        info[:, d, 3] = -1
         if d:
-            split_feat[:, :d] = [[s["float_feature_index"] for s in t["splits"]] for t in group]
-            border[:, :d] = [[s["border"] for s in t["splits"]] for t in group]
+            info[:, :d] = [[split_of(s) for s in t["splits"]] for t in group]
         leaves = np.array([t["leaf_values"] for t in group], dtype=np.float64)
         if leaves.shape[1] != n_leaves * n_targets:
             raise ConversionRefusedError(
@@ -110,23 +119,33 @@ def _oblivious_arrays(trees: list[dict[str, Any]], n_targets: int, feature_of: n
         heap = np.arange(n_nodes, dtype=np.int64)
         interior = heap < n_leaves - 1
         level = np.floor(np.log2(heap + 1)).astype(np.int64)
-        split_of_node = np.where(interior, d - 1 - level, d)  # column into split_feat/border
+        split_of_node = np.where(interior, d - 1 - level, d)  # column into info
         n_trees = ids.size
-        f_float = split_feat[:, split_of_node]
-        feature = np.where(interior, feature_of[f_float], -1)
-        threshold = np.where(interior, border[:, split_of_node], 0.0)
-        missing_left = interior & ~nan_right[f_float]
-        left = np.where(interior, 2 * heap + 1, -1)
-        right = np.where(interior, 2 * heap + 2, -1)
+        node_info = info[:, split_of_node]  # (trees, nodes, 4)
+        feature = np.where(interior, node_info[..., 0].astype(np.int64), -1)
+        threshold = np.where(interior, node_info[..., 1], 0.0)
+        code = np.where(interior, node_info[..., 3], -1.0)
+        onehot = code >= 0
+        missing_left = interior & ~node_info[..., 2].astype(bool) & ~onehot
+        # a one-hot node's "member" (the IR's left) is CatBoost's set bit (right): swap the children
+        left = np.where(interior, np.where(onehot, 2 * heap + 2, 2 * heap + 1), -1)
+        right = np.where(interior, np.where(onehot, 2 * heap + 1, 2 * heap + 2), -1)
         value = np.zeros((n_trees, n_nodes, n_targets))
         value[:, n_leaves - 1 :, :] = leaves.reshape(n_trees, n_leaves, n_targets) * scale
         tree = np.repeat(ids, n_nodes)
         parts.append((tree, np.tile(heap, n_trees), feature.ravel(), threshold.ravel(),
-                      np.tile(left, n_trees), np.tile(right, n_trees), missing_left.ravel(),
-                      value.reshape(-1, n_targets)))
-    cols = [np.concatenate([p[k] for p in parts]) for k in range(8)]
+                      left.ravel(), right.ravel(), missing_left.ravel(),
+                      value.reshape(-1, n_targets), code.ravel()))
+    cols = [np.concatenate([p[k] for p in parts]) for k in range(9)]
     order = np.argsort(cols[0], kind="stable")  # keep CatBoost's tree order
     return tuple(c[order] for c in cols)
+
+
+def _one_hot(doc: dict[str, Any]) -> dict[int, tuple[int, list[int]]]:
+    """Per categorical feature index: its input column and the hashes of its one-hot values
+    (a value's position in that list is the code the ONNX model takes)."""
+    return {int(c["feature_index"]): (int(c["flat_feature_index"]), [int(v) for v in c.get("values", [])])
+            for c in doc["features_info"].get("categorical_features", [])}
 
 
 def _label_column(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -167,6 +186,19 @@ def _drop_zipmap(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
     return model, dense
 
 
+def _one_hot_splits(code: np.ndarray, one_hot: dict[int, tuple[int, list[int]]]) -> CategorySplits:
+    """One-hot nodes as one-member sets on the code column (the input layer hashes each value
+    and takes its position among the model's one-hot hashes, -1 for none: inputs.py)."""
+    index = np.full(code.size, -1, dtype=np.int64)
+    nodes = np.flatnonzero(code >= 0)
+    index[nodes] = np.arange(nodes.size)
+    ptr, values = category_sets([np.array([code[n]]) for n in nodes])
+    columns = np.array(sorted(c for c, _ in one_hot.values()), dtype=np.int64)
+    # codes are whole numbers >= -1 by construction; -1 (no one-hot value) is in no set
+    coding = CategoryCoding(features=columns, cast="float32", low=0.0, high=2.0**24, low_closed=True)
+    return CategorySplits(index=index, ptr=ptr, values=values, coding=coding)
+
+
 class CatBoostAdapter(Adapter):
     name = "catboost"
     package = "catboost"
@@ -205,8 +237,8 @@ class CatBoostAdapter(Adapter):
 
     def _json(self, model: Any) -> dict[str, Any]:
         cb = self._check(model)
+        # Categorical features are converted when every split on them is one-hot (no CTRs): see to_ir.
         special = {
-            "categorical": list(model.get_cat_feature_indices()),
             "text": list(model.get_text_feature_indices()),
             "embedding": list(model.get_embedding_feature_indices()),
         }
@@ -220,13 +252,24 @@ class CatBoostAdapter(Adapter):
                     "or serve the native model"
                 )
         try:
-            return _dump_json(model)
+            doc = _dump_json(model)
         except cb.CatBoostError as exc:
             raise ConversionRefusedError(
                 f"CatBoost cannot describe this model as JSON ({str(exc).strip().splitlines()[0]}), and "
                 "onnxgate reads the trees from that JSON; retrain without what CatBoost names there, or serve "
                 "the native model"
             ) from exc
+        cat_columns = list(model.get_cat_feature_indices())
+        if cat_columns and ("ctr_data" in doc or _split_types(doc) - {"FloatFeature", "OneHotFeature"}):
+            raise ConversionRefusedError(
+                f"the model uses categorical features (columns {cat_columns}): {_SPECIAL_FEATURES['categorical']} "
+                "No ONNX operator computes that, and CatBoost's own ONNX exporter refuses these models too "
+                "(catboost #863). Models whose categorical features are all one-hot (cardinality <= "
+                "one_hot_max_size, so no CTRs) are converted. To convert, train with one_hot_max_size above "
+                "each column's cardinality, or encode the columns as numbers before training (one-hot or "
+                "ordinal codes, passed as ordinary float features without cat_features), or serve the native model"
+            )
+        return doc
 
     def _head(self, model: Any, doc: dict[str, Any], n_targets: int) -> Head:
         kind = self._kind(model)
@@ -269,18 +312,25 @@ class CatBoostAdapter(Adapter):
                 t["splits"] = t.get("splits") or []
             if not trees:
                 raise ConversionRefusedError("the model has no trees; there is nothing to convert")
-            if any(s.get("split_type", "FloatFeature") != "FloatFeature" for t in trees for s in t["splits"]):
+            if _split_types(doc) - {"FloatFeature", "OneHotFeature"}:
                 raise ConversionRefusedError(
-                    "the model splits on categorical combinations (CTRs or one-hot features); ONNX tree "
-                    "ensembles cannot express them (catboost #863). One-hot or ordinal-encode categorical "
-                    "columns before training, or serve the native model"
+                    "the model splits on categorical combinations (CTRs); ONNX tree ensembles cannot express "
+                    "them (catboost #863). One-hot or ordinal-encode categorical columns before training, or "
+                    "serve the native model"
                 )
             n_targets = len(trees[0]["leaf_values"]) >> len(trees[0]["splits"])
         else:  # grow_policy Depthwise or Lossguide: nested nodes
+            if doc["features_info"].get("categorical_features"):
+                raise ConversionRefusedError(
+                    "one-hot categorical features in Depthwise/Lossguide (non-symmetric) CatBoost trees are not "
+                    "converted yet; train with grow_policy='SymmetricTree' (the default), or serve the native model"
+                )
             trees = doc["trees"]
             n_targets = leaf_width(trees)
         floats = doc["features_info"].get("float_features", [])
-        n_features = max((int(f["flat_feature_index"]) for f in floats), default=-1) + 1
+        one_hot = _one_hot(doc)
+        n_features = max([int(f["flat_feature_index"]) for f in floats] + [c for c, _ in one_hot.values()],
+                         default=-1) + 1
         feature_of = np.zeros(len(floats), dtype=np.int64)  # float_feature_index -> input column
         nan_right = np.zeros(len(floats), dtype=bool)
         for f in floats:
@@ -308,11 +358,23 @@ class CatBoostAdapter(Adapter):
             )
         # CatBoost computes scale * sum(leaves) + bias in float64. The scale is folded into the
         # leaves so the emitter's tolerance sees the true leaf magnitude.
+        def split_of(split: dict[str, Any]) -> tuple[float, float, float, float]:
+            if split.get("split_type") == "OneHotFeature":
+                column, hashes = one_hot[int(split["cat_feature_index"])]
+                return (column, 0.0, 0.0, hashes.index(int(split["value"])))
+            f = int(split["float_feature_index"])
+            return (feature_of[f], split["border"], nan_right[f], -1.0)
+
         if symmetric:
-            arrays = _oblivious_arrays(trees, n_targets, feature_of, nan_right, float(scale))
+            arrays = _oblivious_arrays(trees, n_targets, split_of, float(scale))
         else:
-            arrays = concat_trees(nonsymmetric_arrays(trees, n_targets, feature_of, nan_right, float(scale)))
-        tree, node, feature, threshold, left, right, missing_left, value = arrays
+            arrays = (*concat_trees(nonsymmetric_arrays(trees, n_targets, feature_of, nan_right, float(scale))),
+                      None)
+        tree, node, feature, threshold, left, right, missing_left, value, code = arrays
+        categories = None
+        if one_hot:
+            head = replace(head, category_labels={c: tuple(h) for c, h in one_hot.values()}, category_unseen="hash")
+            categories = _one_hot_splits(code, one_hot)
         return TreeEnsembleIR(
             n_features=n_features,
             n_targets=n_targets,
@@ -328,6 +390,7 @@ class CatBoostAdapter(Adapter):
             cmp="<=",  # CatBoost sends x > border right, so left is x <= border
             input_cast="float32",  # CatBoost quantizes float32 features against float32 borders
             head=head,
+            categories=categories,
         )
 
     def lower(self, model: Any, *, dtype: np.dtype, ml_opset: int | None) -> Lowered:
@@ -351,6 +414,25 @@ class CatBoostAdapter(Adapter):
         if threads is None:
             return getattr(model, method)(X)
         return getattr(model, method)(X, thread_count=threads)
+
+    def native_rows(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
+        # A matrix for a model with categorical features holds their integer labels (inputs.py);
+        # CatBoost refuses a float matrix there, and reads Python ints in an object one as labels.
+        cats = list(model.get_cat_feature_indices())
+        if cats and not X.shape[0]:  # CatBoost refuses an empty object array; one row, cut to none
+            return self.native_rows(model, method, np.zeros((1, X.shape[1])))[:0]
+        if cats:
+            rows = X.astype(object)
+            for c in cats:
+                col = np.asarray(X[:, c], dtype=np.float64)
+                with np.errstate(invalid="ignore"):
+                    odd = ~np.isfinite(col) | (col != np.round(col)) | (col < -(2.0**63)) | (col >= 2.0**63)
+                if odd.any():
+                    raise ValueError(f"CatBoost refuses the non-integer categorical value in column {c}: "
+                                     "cat_features must be integer or string")
+                rows[:, c] = [int(v) for v in col]
+            X = rows
+        return np.asarray(self.native(model, method, X))
 
     def _cbm(self, model: Any) -> bytes:
         self._check(model)

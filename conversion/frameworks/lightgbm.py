@@ -21,7 +21,7 @@ import numpy as np
 from ..emit_onnx import emit
 from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
 from ..tree_ir import CategoryCoding, CategorySplits, Head, TreeEnsembleIR
-from .base import Adapter, Lowered, NativeInput, import_optional, with_names
+from .base import Adapter, Lowered, NativeInput, import_optional, unnamed_rows, with_names
 from .lightgbm_linear import LINEAR_FIELDS, linear_leaves, to_node_arrays
 from .upstream import adopt_outputs
 
@@ -296,7 +296,7 @@ class LightGBMAdapter(Adapter):
             return self.native(model, method, np.zeros((1, X.shape[1]), dtype=X.dtype))[:0]
         if isinstance(model, lgb.Booster):
             return model.predict(X)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), unnamed_rows(model, X):
             # A classifier with a callable objective warns on every call that it returns raw
             # scores; that is what it does, and what its ONNX model does too.
             warnings.filterwarnings("ignore", message="Cannot compute class probabilities or labels")
@@ -304,12 +304,9 @@ class LightGBMAdapter(Adapter):
 
     def native_rows(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
         # A wrapper fitted on pandas category columns reads their codes from an array; a float
-        # frame would not match its categories, so it gets the array (already in its column
-        # order) and the warning about the missing names is moot.
+        # frame would not match its categories, so it gets the array (already in its column order).
         if getattr(self._booster(model), "pandas_categorical", None):
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="X does not have valid feature names")
-                return np.asarray(self.native(model, method, X))
+            return np.asarray(self.native(model, method, X))
         return np.asarray(self.native(model, method, with_names(model, X)))
 
     def native_bytes(self, model: Any) -> bytes:
@@ -432,7 +429,7 @@ def _categorical_splits(f: dict[str, list[str]], n_leaves: np.ndarray, raw_thres
     return CategorySplits(index=index, ptr=ptr, values=members.astype(np.float64), coding=coding)
 
 
-def _pandas_labels(text: str, header: dict[str, str], n_features: int) -> dict[int, tuple[str, ...]]:
+def _pandas_labels(text: str, header: dict[str, str], n_features: int) -> dict[int, tuple[Any, ...]]:
     """Category labels of a model trained on a pandas DataFrame: LightGBM maps each category
     column to its ``cat.codes``, which are the float codes the ONNX model then takes."""
     import json
@@ -445,4 +442,4 @@ def _pandas_labels(text: str, header: dict[str, str], n_features: int) -> dict[i
     cat_features = [i for i, info in enumerate(infos[:n_features]) if info != "none" and not info.startswith("[")]
     if len(cat_features) != len(labels):  # ordered category columns used as numeric: no safe mapping
         return {}
-    return {f: tuple(str(v) for v in cats) for f, cats in zip(cat_features, labels, strict=True)}
+    return {f: tuple(cats) for f, cats in zip(cat_features, labels, strict=True)}

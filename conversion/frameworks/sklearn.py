@@ -17,9 +17,9 @@ import onnx
 from ..emit_onnx import emit
 from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
 from ..tree_ir import Head, TreeEnsembleIR
-from .base import Adapter, Lowered, NativeInput, import_optional, with_names
+from .base import Adapter, Lowered, NativeInput, import_optional, unnamed_rows, with_names
 from .sklearn_graphs import Steps, in_float32, isolation_forest_head, linear_regressor_graph, prepend
-from .sklearn_trees import TREE_BUILDERS, isolation_forest_ir
+from .sklearn_trees import TREE_BUILDERS, is_missing_category, isolation_forest_ir
 from .upstream import adopt_outputs
 
 log = logging.getLogger(__name__)
@@ -232,11 +232,20 @@ class SklearnAdapter(Adapter):
     def native(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
         if X.shape[0] == 0:
             # scikit-learn refuses an empty batch; its answer's shape and dtype come from one row.
-            return getattr(model, method)(_category_frame(model, np.zeros((1, X.shape[1]), dtype=X.dtype)))[:0]
-        return getattr(model, method)(_category_frame(model, X))
+            one = getattr(model, method)(_category_frame(model, np.zeros((1, X.shape[1]), dtype=X.dtype)))
+            return [a[:0] for a in one] if isinstance(one, list) else one[:0]  # type: ignore[return-value]
+        with unnamed_rows(model, X):
+            return getattr(model, method)(_category_frame(model, X))
 
     def native_rows(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
-        return np.asarray(self.native(model, method, with_names(model, X)))
+        out = self.native(model, method, with_names(model, X))
+        # A multi-output classifier's predict_proba is a list of arrays, one per output.
+        return out if isinstance(out, list) else np.asarray(out)
+
+    def native_frame(self, model: Any, method: str, frame: Any) -> np.ndarray:
+        if not frame.shape[0]:
+            return self.native_rows(model, method, np.zeros(frame.shape))
+        return np.asarray(getattr(model, method)(frame))  # the frame's own labels, not codes
 
     def native_bytes(self, model: Any) -> bytes:
         sio = import_optional("skops.io", "sklearn", "serialise scikit-learn models without pickle")
@@ -324,7 +333,8 @@ class SklearnAdapter(Adapter):
                                   flatten=frozenset({"predict", "decision_function"}))
             head = replace(head, methods={"predict": "int64", "decision_function": "float64"})
         elif is_clf:
-            graph = adopt_outputs(graph, {"label": "predict", "probabilities": "predict_proba"})
+            graph = adopt_outputs(graph, {"label": "predict", "probabilities": "predict_proba"},
+                                  side_by_side=frozenset({"predict_proba"} if head.output_classes else ()))
             head = replace(head, methods={k: v for k, v in head.methods.items() if k != "decision_function"})
         else:
             # skl2onnx returns (N, n_outputs); only a single-output native predict is 1-D.
@@ -427,7 +437,7 @@ def _category_frame(model: Any, X: np.ndarray) -> Any:
     frame = pd.DataFrame(X, columns=list(names))
     columns = np.asarray(names)[np.asarray(model.is_categorical_, dtype=bool)]
     for col, cats in zip(columns, pre.named_transformers_["encoder"].categories_, strict=True):
-        cats = [c for c in cats if not (c is None or (isinstance(c, float) and np.isnan(c)))]
+        cats = [c for c in cats if not is_missing_category(c)]
         if all(isinstance(c, (int, float, np.number)) for c in cats):
             continue  # numeric categories: the model reads the values themselves
         v = frame[col].to_numpy(dtype=np.float64)

@@ -199,10 +199,12 @@ def linear_regressor_graph(model: Any) -> onnx.ModelProto:
     return out
 
 
-def in_float32(graph: onnx.ModelProto) -> onnx.ModelProto:
+def in_float32(graph: onnx.ModelProto, *, round_constants: bool = False) -> onnx.ModelProto:
     """The same graph computing in float32: double inputs, outputs, constants and casts
     become float. Used for skl2onnx's double graphs of models whose weights are float32
     (so every constant converts exactly); refuses an operator it does not know how to retype.
+    ``round_constants``: round float64 constants to float32 instead of refusing them (for the
+    lossy variants of variants.py, which say they are not exact).
     """
     retypable = {"MatMul", "Gemm", "Add", "Sub", "Mul", "Div", "Reshape", "ArgMax", "Sigmoid", "Softmax",
                  "Relu", "Tanh", "Abs", "ArrayFeatureExtractor", "Cast", "ReduceSum", "Concat", "Identity",
@@ -217,7 +219,8 @@ def in_float32(graph: onnx.ModelProto) -> onnx.ModelProto:
     for init in g.initializer:
         if init.data_type == TensorProto.DOUBLE:
             values = numpy_helper.to_array(init)
-            if not np.array_equal(values.astype(np.float32).astype(np.float64), values, equal_nan=True):
+            if not round_constants and not np.array_equal(values.astype(np.float32).astype(np.float64), values,
+                                                          equal_nan=True):
                 raise ConversionRefusedError(
                     "a constant of this float32 model is not float32-exact; convert with dtype='float64'"
                 )

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import ConversionRefusedError
 from ..tree_ir import CategoryCoding, CategorySplits, Head, TreeEnsembleIR, category_sets, concat_trees
 
-__all__ = ["TREE_BUILDERS", "IsolationForestParts", "isolation_forest_ir"]
+__all__ = ["TREE_BUILDERS", "IsolationForestParts", "is_missing_category", "isolation_forest_ir"]
 
 Arrays = tuple[np.ndarray, ...]
 
@@ -45,28 +45,25 @@ def _cart_arrays(tree: Any, value: np.ndarray, feature_map: np.ndarray | None = 
     )
 
 
-def _single_output_classifier(model: Any) -> None:
-    if getattr(model, "n_outputs_", 1) != 1:
-        raise ConversionRefusedError(
-            f"multi-output {type(model).__name__} (n_outputs_={model.n_outputs_}) is not converted: its "
-            "predict_proba returns a list of arrays, one per output, which a graph with one output per "
-            "method cannot return; fit one classifier per target (multi-output regressors do convert)"
-        )
-
-
 def _regression_values(tree: Any) -> np.ndarray:
     """Leaf means per output: ``tree_.value`` is (nodes, n_outputs, 1) for a regressor, and
     a multi-output forest predicts (N, n_outputs), one ONNX target per output."""
     return tree.value[:, :, 0].astype(np.float64)
 
 
-def _class_fractions(tree: Any) -> np.ndarray:
-    # DecisionTreeClassifier.predict_proba normalises the leaf values exactly like this; depending on
-    # the scikit-learn version ``tree_.value`` holds counts or fractions, the result is the same.
-    v = tree.value[:, 0, :].astype(np.float64)
-    norm = v.sum(axis=1)
-    norm[norm == 0.0] = 1.0
-    return v / norm[:, None]
+def _class_fractions(tree: Any, n_classes: list[int]) -> np.ndarray:
+    """Per node, each output's class fractions, outputs side by side.
+
+    DecisionTreeClassifier.predict_proba normalises the leaf values exactly like this, output by
+    output over that output's ``n_classes`` columns; depending on the scikit-learn version
+    ``tree_.value`` holds counts or fractions, the result is the same."""
+    parts = []
+    for output, k in enumerate(n_classes):
+        v = tree.value[:, output, :k].astype(np.float64)
+        norm = v.sum(axis=1)
+        norm[norm == 0.0] = 1.0
+        parts.append(v / norm[:, None])
+    return np.hstack(parts)
 
 
 def _ir(model: Any, trees: list[Arrays], n_targets: int, base: np.ndarray, *, cmp: str = "<=",
@@ -82,6 +79,14 @@ def _ir(model: Any, trees: list[Arrays], n_targets: int, base: np.ndarray, *, cm
 
 def _classifier_head(model: Any, post: str, *, decision: bool, allow_nan: bool, allow_inf: bool = False,
                      label_from_raw: bool = False) -> Head:
+    if getattr(model, "n_outputs_", 1) > 1:
+        # scikit-learn fills predict's (N, n_outputs) array of the first output's label dtype, so
+        # later outputs' labels are cast to it (strings truncated to its width), as here.
+        first = np.asarray(model.classes_[0]).dtype
+        classes = np.concatenate([np.asarray(c).astype(first) for c in model.classes_])
+        return Head(task="classification", post_transform=post, classes=classes,
+                    methods={"predict": str(first), "predict_proba": "float64"}, allow_nan=allow_nan,
+                    allow_inf=allow_inf, output_classes=tuple(len(c) for c in model.classes_))
     classes = np.asarray(model.classes_)
     methods = {"predict": str(classes.dtype), "predict_proba": "float64"}
     if decision:
@@ -94,24 +99,25 @@ def _forest_ir(skl: ModuleType, model: Any) -> TreeEnsembleIR:
     """DecisionTree*, RandomForest*, ExtraTrees*: the average of per-tree predictions."""
     estimators = getattr(model, "estimators_", [model])
     is_clf = skl.base.is_classifier(model)
-    if is_clf:
-        _single_output_classifier(model)
+    n_classes = [int(k) for k in np.atleast_1d(model.n_classes_)] if is_clf else []
     trees = []
     for est in estimators:
         t = est.tree_
-        trees.append(_cart_arrays(t, _class_fractions(t) if is_clf else _regression_values(t)))
-    n_targets = len(model.classes_) if is_clf else int(model.n_outputs_)
-    # Forests divide the summed per-tree predictions by the tree count; a single tree is scale 1.
-    scale = 1.0 / len(estimators) if hasattr(model, "estimators_") else 1.0
+        trees.append(_cart_arrays(t, _class_fractions(t, n_classes) if is_clf else _regression_values(t)))
+    n_targets = sum(n_classes) if is_clf else int(model.n_outputs_)
+    # Forests divide the summed per-tree predictions by the tree count; a single tree by 1.
+    divisor = float(len(estimators)) if hasattr(model, "estimators_") else 1.0
     if is_clf:
-        head = _classifier_head(model, "identity", decision=False, allow_nan=True)
+        head = replace(_classifier_head(model, "identity", decision=False, allow_nan=True), divisor=divisor)
     else:
-        head = Head(task="regression", methods={"predict": "float64"}, allow_inf=False)
-    return _ir(model, trees, n_targets, np.zeros(n_targets), head=_scaled(head, scale))
-
-
-def _scaled(head: Head, scale: float) -> Head:
-    return replace(head, scale=scale)
+        head = Head(task="regression", methods={"predict": "float64"}, allow_inf=False, divisor=divisor)
+    if head.output_classes:
+        # Multi-output labels break ties between probabilities that differ in the last float64
+        # bit (0.5 against 0.5000000000000001 on a multilabel forest): sum the per-tree fractions
+        # in float64, in tree order, as scikit-learn does.
+        return _ir(model, trees, n_targets, np.zeros(n_targets), head=replace(head, sequential_sum=True),
+                   sum_dtype="float64")
+    return _ir(model, trees, n_targets, np.zeros(n_targets), head=head)
 
 
 # scikit-learn's link functions -> the IR's post-transform
@@ -204,15 +210,15 @@ def _hist_gradient_boosting_ir(skl: ModuleType, model: Any) -> TreeEnsembleIR:
     base = np.asarray(model._baseline_prediction, dtype=np.float64).reshape(k)
     post = _post_transform(model)
     # HistGradientBoosting validates in float64 and accepts NaN and +-inf, except on
-    # categorical columns, whose OrdinalEncoder rejects inf.
-    allow_inf = cat is None
+    # categorical columns, whose OrdinalEncoder rejects inf (numeric columns still take it).
     if skl.base.is_classifier(model):
-        head = _classifier_head(model, post, decision=True, allow_nan=True, allow_inf=allow_inf)
+        head = _classifier_head(model, post, decision=True, allow_nan=True, allow_inf=True)
     else:
-        head = Head(task="regression", post_transform=post, methods={"predict": "float64"}, allow_inf=allow_inf)
+        head = Head(task="regression", post_transform=post, methods={"predict": "float64"})
     if cat is None:
         return _ir(model, trees, k, base, input_cast="float64", head=head)
-    head = replace(head, category_labels=cat.labels())
+    finite = tuple(sorted(int(f) for f in cat.order[: len(cat.categories)]))
+    head = replace(head, category_labels=cat.labels(), finite_columns=finite)
     ir = _ir(model, [t[:-1] for t in trees], k, base, input_cast="float64", head=head)
     ptr, values = category_sets(cat.sets)
     index = np.concatenate([t[-1] for t in trees])
@@ -241,7 +247,7 @@ class _HGBCategories:
         self.categories = []
         for cats in encoder.categories_:
             cats = np.asarray(cats)
-            if cats.size and (cats[-1] is None or (isinstance(cats[-1], float) and np.isnan(cats[-1]))):
+            if cats.size and is_missing_category(cats[-1]):
                 cats = cats[:-1]  # the encoder lists a missing value last; the trees route it by missing_left
             self.categories.append(cats)
         self.known, self.f_idx_map = model._bin_mapper.make_known_categories_bitsets()
@@ -261,8 +267,8 @@ class _HGBCategories:
             )
         return raw[idx]
 
-    def labels(self) -> dict[int, tuple[str, ...]]:
-        return {int(self.order[f]): tuple(str(c) for c in cats)
+    def labels(self) -> dict[int, tuple[Any, ...]]:
+        return {int(self.order[f]): tuple(c.item() if isinstance(c, np.generic) else c for c in cats)
                 for f, cats in enumerate(self.categories) if cats.dtype.kind not in "iuf"}
 
     def tree(self, predictor: Any, arrays: Arrays) -> Arrays:
@@ -283,6 +289,12 @@ class _HGBCategories:
             index[n] = len(self.sets)
             self.sets.append(self._values(f, members))
         return node, feature, threshold, left, right, missing_left, value, index
+
+
+def is_missing_category(value: Any) -> bool:
+    """Whether an encoder category is the missing value (None, or NaN of any float width:
+    a float32 column's NaN is an ``np.float32``, which is no Python float)."""
+    return value is None or (isinstance(value, float | np.floating) and bool(np.isnan(value)))
 
 
 def _bitset_members(words: np.ndarray) -> np.ndarray:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..emit_gblinear import OrderedLinear, emit_ordered_linear
 from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
 from ..tree_ir import CategoryCoding, CategorySplits, Head, TreeEnsembleIR, category_sets, concat_trees
 from .base import Adapter, Lowered, import_optional
@@ -37,11 +39,31 @@ _OBJECTIVES: dict[str, tuple[str, str]] = {
 }
 # scikit-learn wrapper type recorded by XGBModel.save_model -> the class that reads it back
 _WRAPPERS = {"classifier": "XGBClassifier", "regressor": "XGBRegressor", "ranker": "XGBRanker"}
+def _logit32(b: np.ndarray) -> np.ndarray:
+    """XGBoost's ``ProbToMargin`` for logistic objectives, in float32 as it computes it:
+    ``-logf(1.0f / x - 1.0f)`` of the score clamped to [1e-6, 1 - 1e-6] (src/common/math.h).
+    The log is taken in float64 and rounded, which is the correctly rounded ``logf``."""
+    eps = np.float32(1e-6)
+    x = np.clip(np.asarray(b, dtype=np.float32), eps, np.float32(1) - eps)
+    t = (np.float32(1) / x - np.float32(1)).astype(np.float32)
+    return (-np.log(t.astype(np.float64))).astype(np.float32).astype(np.float64)
+
+
+def _log32(b: np.ndarray) -> np.ndarray:
+    """``std::log`` of the float32 base score (gamma, Poisson, Tweedie), rounded to float32."""
+    return np.log(np.asarray(b, dtype=np.float32).astype(np.float64)).astype(np.float32).astype(np.float64)
+
+
 _TO_MARGIN = {
     "identity": lambda b: b,
-    "logit": lambda b: np.log(b / (1.0 - b)),
-    "log": np.log,
+    "logit": _logit32,
+    "log": _log32,
 }
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """``"3.2.0"`` -> ``(3, 2)``; the running xgboost decides how a base score is read."""
+    return tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
 
 
 def _base_score(text: str) -> np.ndarray:
@@ -92,17 +114,26 @@ def _categorical_nodes(
     return left, right, default_left, index
 
 
-def _category_labels(tree_model: dict[str, Any]) -> dict[int, tuple[str, ...]]:
+def _category_labels(tree_model: dict[str, Any]) -> dict[int, tuple[Any, ...]]:
     """The pandas categories a model was trained on (xgboost >= 3.1 stores them in the
     model's ``cats``), whose positions are the codes it reads; empty for numeric codes."""
     out: dict[int, tuple[str, ...]] = {}
     for f, enc in enumerate(tree_model.get("cats", {}).get("enc", [])):
         offsets, values = enc.get("offsets", []), enc.get("values", [])
         if offsets:  # strings, as UTF-8 bytes back to back
-            raw = bytes(int(v) for v in values)
-            out[f] = tuple(raw[a:b].decode("utf-8") for a, b in itertools.pairwise(offsets))
+            raw = bytes(int(v) & 0xFF for v in values)  # JSON holds them as signed chars
+            if any(b >= 0x80 for b in raw):
+                # Measured on xgboost 3.2: a label keeps only as many bytes of its UTF-8 as it has
+                # characters ('ünï ✓', 9 bytes, is stored and matched as its first 5), so distinct
+                # labels can collide and the stored text is not the label.
+                raise ConversionRefusedError(
+                    f"categorical column {f} has non-ASCII category labels, which XGBoost stores cut to their "
+                    "character count in bytes (so labels can collide); onnxgate cannot recover the labels it "
+                    "matches. Use ASCII labels (or integer categories) and train again, or serve the native model"
+                )
+            out[f] = tuple(raw[a:b].decode("ascii") for a, b in itertools.pairwise(offsets))
         elif values:
-            out[f] = tuple(str(v) for v in values)
+            out[f] = tuple(values)  # numbers stay numbers: 65 and "65" are different labels
     return out
 
 
@@ -138,33 +169,101 @@ class XGBoostAdapter(Adapter):
                 return n_iterations
         return n_iterations
 
-    def to_ir(self, model: Any) -> TreeEnsembleIR:
-        xgb = self.framework()
-        booster = self._booster(model)
-        doc = json.loads(bytes(booster.save_raw("json")))["learner"]
+    def _document(self, model: Any) -> dict[str, Any]:
+        doc: dict[str, Any] = json.loads(bytes(self._booster(model).save_raw("json")))["learner"]
         objective = doc["objective"]["name"]
-        gb = doc["gradient_booster"]
-        if gb["name"] == "gblinear":
-            raise ConversionRefusedError(
-                "booster='gblinear' has no trees; ONNX tree ensembles cannot express it. "
-                "Train with booster='gbtree' or export the linear weights yourself"
-            )
         if objective not in _OBJECTIVES:
             raise ConversionRefusedError(
                 f"XGBoost objective {objective!r} is not supported; supported: {', '.join(sorted(_OBJECTIVES))}"
             )
-        post, margin = _OBJECTIVES[objective]
+        if int(doc["learner_model_param"].get("num_target", "1")) > 1:
+            raise ConversionRefusedError("multi-target XGBoost models are not supported; train one model per target")
+        return doc
+
+    def _head(self, model: Any, doc: dict[str, Any], category_labels: dict[int, tuple[str, ...]]) -> Head:
+        """How margins become the native outputs, from the objective and the wrapper type."""
+        xgb = self.framework()
+        objective = doc["objective"]["name"]
+        post = _OBJECTIVES[objective][0]
         is_classifier = isinstance(model, xgb.XGBClassifier)
         if objective == "multi:softmax" and not is_classifier:
             post = "argmax"  # a raw Booster predicts the class index, as float32
+        n_class = int(doc["learner_model_param"].get("num_class", "0"))
+        if is_classifier:
+            classes = np.asarray(model.classes_)
+            # XGBClassifier.predict returns the index column: int32 straight from the booster
+            # for multi:softmax, an int64 argmax otherwise.
+            label_dtype = "int32" if objective == "multi:softmax" else str(classes.dtype)
+            methods = {"predict": label_dtype, "predict_proba": "float32"}
+            task = "classification"
+            if len(classes) == 2 and post == "identity":
+                raise ConversionRefusedError("binary:logitraw classifiers have no probabilities to reproduce")
+        else:
+            classes, methods = None, {"predict": "float32"}
+            task = "ranking" if isinstance(model, getattr(xgb, "XGBRanker", ())) else "regression"
+        if is_classifier and n_class == 0 and len(classes) > 2:
+            raise ConversionRefusedError("a multiclass XGBClassifier without num_class is inconsistent")
+        return Head(
+            task=task,
+            post_transform=post,
+            # multi:softmax labels are the booster's own argmax of the margins.
+            label_from_raw=is_classifier and objective == "multi:softmax",
+            classes=classes,
+            methods=methods,
+            # Booster.predict(DMatrix) rejects inf and what overflows float32;
+            # the sklearn wrappers accept both.
+            allow_inf=not isinstance(model, xgb.Booster),
+            finite_max=float(np.finfo(np.float32).max) if isinstance(model, xgb.Booster) else np.inf,
+            category_labels=category_labels,
+            category_unseen="next",  # XGBoost's binary search, see inputs.py
+        )
+
+    def _base_margin(self, doc: dict[str, Any], n_targets: int) -> np.ndarray:
+        objective = doc["objective"]["name"]
+        margin = _OBJECTIVES[objective][1]
+        if objective == "binary:logitraw" and _release(self.version()) >= (3, 1):
+            margin = "identity"  # LogisticRaw::ProbToMargin returns the base score itself since 3.1
+        base = _TO_MARGIN[margin](_base_score(doc["learner_model_param"]["base_score"]))
+        return np.broadcast_to(base, (n_targets,)).astype(np.float64)
+
+    def lower(self, model: Any, *, dtype: np.dtype, ml_opset: int | None) -> Lowered:
+        doc = self._document(model)
+        if doc["gradient_booster"]["name"] != "gblinear":
+            return super().lower(model, dtype=dtype, ml_opset=ml_opset)
+        from .._version import __version__
+
+        lin = self._gblinear(model, doc)
+        return Lowered(emit_ordered_linear(lin, dtype=dtype), lin.head, lin.n_features, "onnxgate", __version__)
+
+    def _gblinear(self, model: Any, doc: dict[str, Any]) -> OrderedLinear:
+        """booster='gblinear': weights (features x groups, the bias row last) summed as
+        ``GBLinear::Pred`` does, from ``bias[g] + base_score(0)``: v3.2 starts every output
+        group from the first group's base margin."""
+        params = doc["learner_model_param"]
+        n_features, n_groups = int(params["num_feature"]), max(int(params.get("num_class", "0")), 1)
+        weights = np.asarray(doc["gradient_booster"]["model"]["weights"], dtype=np.float32)
+        weights = weights.reshape(n_features + 1, n_groups)
+        base = np.float32(self._base_margin(doc, n_groups)[0])
+        # The wrappers predict gblinear through a DMatrix too (no inplace_predict), which
+        # rejects inf and what overflows float32.
+        head = replace(self._head(model, doc, {}), allow_inf=False, finite_max=float(np.finfo(np.float32).max))
+        return OrderedLinear(weights=weights[:n_features], start=weights[n_features] + base, head=head,
+                             missing_value=_missing_value(model, self.framework()))
+
+    def to_ir(self, model: Any) -> TreeEnsembleIR:
+        xgb = self.framework()
+        doc = self._document(model)
+        gb = doc["gradient_booster"]
+        if gb["name"] == "gblinear":
+            raise ConversionRefusedError(
+                "booster='gblinear' is a linear model, not a tree ensemble: convert() writes it as an ordered "
+                "float32 sum; the tree form (and its upstream comparison) does not apply"
+            )
         tree_model = gb["gbtree"]["model"] if gb["name"] == "dart" else gb["model"]
         weights = np.asarray(gb.get("weight_drop", []), dtype=np.float64)
         params = doc["learner_model_param"]
         n_features = int(params["num_feature"])
-        n_class = int(params.get("num_class", "0"))
-        if int(params.get("num_target", "1")) > 1:
-            raise ConversionRefusedError("multi-target XGBoost models are not supported; train one model per target")
-        n_targets = max(n_class, 1)
+        n_targets = max(int(params.get("num_class", "0")), 1)
         indptr = np.asarray(tree_model.get("iteration_indptr", []), dtype=np.int64)
         n_iter = max(len(indptr) - 1, 0)
         keep = indptr[self._iterations(model, n_iter)] if n_iter else len(tree_model["trees"])
@@ -204,22 +303,7 @@ class XGBoostAdapter(Adapter):
             index = np.concatenate(cat_index)
             coding = CategoryCoding(features=np.unique(feature[index >= 0]), **_XGB_CODING)
             categories = CategorySplits(index=index, ptr=ptr, values=members, coding=coding)
-        base = _TO_MARGIN[margin](_base_score(params["base_score"]))
-        base = np.broadcast_to(base, (n_targets,)).astype(np.float64)
-        if is_classifier:
-            classes = np.asarray(model.classes_)
-            # XGBClassifier.predict returns the index column: int32 straight from the booster
-            # for multi:softmax, an int64 argmax otherwise.
-            label_dtype = "int32" if objective == "multi:softmax" else str(classes.dtype)
-            methods = {"predict": label_dtype, "predict_proba": "float32"}
-            task = "classification"
-            if len(classes) == 2 and post == "identity":
-                raise ConversionRefusedError("binary:logitraw classifiers have no probabilities to reproduce")
-        else:
-            classes, methods = None, {"predict": "float32"}
-            task = "ranking" if isinstance(model, getattr(xgb, "XGBRanker", ())) else "regression"
-        if is_classifier and n_class == 0 and len(classes) > 2:
-            raise ConversionRefusedError("a multiclass XGBClassifier without num_class is inconsistent")
+        head = self._head(model, doc, _category_labels(tree_model) if categories is not None else {})
         return TreeEnsembleIR(
             n_features=n_features,
             n_targets=n_targets,
@@ -231,23 +315,11 @@ class XGBoostAdapter(Adapter):
             right=right,
             missing_left=missing_left,
             value=value,
-            base_values=base,
+            base_values=self._base_margin(doc, n_targets),
             cmp="<",
             input_cast="float32",
             missing_value=_missing_value(model, xgb),
-            head=Head(
-                task=task,
-                post_transform=post,
-                # multi:softmax labels are the booster's own argmax of the margins.
-                label_from_raw=is_classifier and objective == "multi:softmax",
-                classes=classes,
-                methods=methods,
-                # Booster.predict(DMatrix) rejects inf and what overflows float32;
-                # the sklearn wrappers accept both.
-                allow_inf=not isinstance(model, xgb.Booster),
-                finite_max=float(np.finfo(np.float32).max) if isinstance(model, xgb.Booster) else np.inf,
-                category_labels=_category_labels(tree_model) if categories is not None else {},
-            ),
+            head=head,
             categories=categories,
         )
 
@@ -309,7 +381,9 @@ class XGBoostAdapter(Adapter):
         onnxmltools = import_optional("onnxmltools", "xgboost", "compare against the onnxmltools converter")
         from onnxmltools.convert.common.data_types import FloatTensorType
 
-        ir = self.to_ir(model)  # the same refusals apply, and it tells us the head
+        doc = self._document(model)
+        # the same refusals apply, and they tell us the head
+        ir = self._gblinear(model, doc) if doc["gradient_booster"]["name"] == "gblinear" else self.to_ir(model)
         graph = onnxmltools.convert_xgboost(
             model, initial_types=[("X", FloatTensorType([None, ir.n_features]))], target_opset=15
         )

@@ -26,14 +26,16 @@ from conversion.optional import import_optional
 
 from ..results.run_results import RunResult, load_results
 from . import plots
+from .gate_view import gate_block, model_gates
 from .manifest import manifest_rows
-from .verdict import model_verdict
+from .verdict import model_verdict, per_batch
 
 __all__ = ["MachineView", "build_report", "check_writable", "report_from_files"]
 
 log = logging.getLogger(__name__)
 
-STATUS_ORDER = ("exact", "xfail", "wrong", "refused", "unavailable", "error")
+STATUS_ORDER = ("exact", "unchecked", "xfail", "wrong", "refused", "unavailable", "error")
+STATUS_LABELS = {"unchecked": "not checked"}  # the matrix's words for a status, where they differ
 
 
 @dataclass
@@ -46,7 +48,7 @@ class MachineView:
     verdicts: list[dict[str, Any]] = field(default_factory=list)
     matrix: dict[str, Any] = field(default_factory=dict)
     latency_tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    images: list[dict[str, str]] = field(default_factory=list)
+    images: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # section -> figures
     history: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     models: list[dict[str, Any]] = field(default_factory=list)
@@ -89,53 +91,43 @@ def _matrix(cells: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _latency_tables(latency: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def _latency_tables(latency: list[dict[str, Any]], order: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """model -> its rows, batch by batch, native first; models in the verdict table's order."""
     tables: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    def order(r: dict[str, Any]) -> tuple[Any, ...]:
-        return r["framework"], r["model"], r["batch"], r["runtime"] != "native", r.get("label", "")
-
-    for r in sorted(latency, key=order):
-        tables[r["framework"]].append(r)
-    return dict(sorted(tables.items()))
+    for r in sorted(latency, key=lambda r: (r["batch"], r["runtime"] != "native", r.get("label", ""))):
+        tables[r["model"]].append(r)
+    return {m: tables[m] for m in order if m in tables}
 
 
-def _speedups(latency: list[dict[str, Any]]) -> dict[str, dict[int, float]]:
-    """Per model and batch size: native p50 / best ONNX p50 of one file."""
-    native = {(x["model"], x["batch"]): x["p50"] for x in latency if x["runtime"] == "native"}
-    best: dict[tuple[str, int], float] = {}
-    for x in latency:
-        if x["runtime"] == "onnx":
-            key = (x["model"], x["batch"])
-            best[key] = min(best.get(key, math.inf), x["p50"])
-    out: dict[str, dict[int, float]] = defaultdict(dict)
-    for (model, batch), onnx in sorted(best.items()):
-        if (model, batch) in native and onnx > 0:
-            out[model][batch] = native[(model, batch)] / onnx
-    return dict(out)
+def _by_model(latency: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in latency:
+        out[row["model"]].append(row)
+    return out
 
 
-def _history(results: list[RunResult]) -> tuple[list[dict[str, Any]], dict[str, list[tuple[str, int, float]]]]:
+def _history(results: list[RunResult]) -> tuple[list[dict[str, Any]], dict[str, list[tuple[str, int, float, float]]]]:
     """One row per model and file with latency, for models measured in more than one file.
 
     Never averaged across models: files of a merged report measure different models, so a
     mean would move with the mix of models rather than with any model's speed.
     """
-    per_file = [(r, _speedups(r.latency)) for r in results]
+    per_file = [(r, {m: per_batch(rows) for m, rows in _by_model(r.latency).items()}) for r in results]
     runs_of: dict[str, int] = defaultdict(int)
-    for _, speedups in per_file:
-        for model in speedups:
-            runs_of[model] += 1
+    for _, models in per_file:
+        for model, batches in models.items():
+            runs_of[model] += bool(batches)
     rows: list[dict[str, Any]] = []
-    points: dict[str, list[tuple[str, int, float]]] = defaultdict(list)
-    for r, speedups in per_file:
+    points: dict[str, list[tuple[str, int, float, float]]] = defaultdict(list)
+    for r, models in per_file:
         software = r.manifest.get("software") or {}
-        for model, by_batch in speedups.items():
-            if runs_of[model] < 2:
+        for model, batches in models.items():
+            if runs_of[model] < 2 or not batches:
                 continue
-            points[model] += [(r.created, b, s) for b, s in by_batch.items()]
+            points[model] += [(r.created, b["batch"], b["native_p50"], b["onnx_p50"]) for b in batches]
             rows.append({"model": model, "created": r.created, "source": r.source,
                          "commit": r.manifest.get("commit") or "", "onnxruntime": software.get("onnxruntime", ""),
-                         "speedups": by_batch})
+                         "batches": batches})
     rows.sort(key=lambda h: (h["model"], h["created"]))
     return rows, dict(points)
 
@@ -160,7 +152,20 @@ def _b64(png: bytes) -> str:
     return base64.b64encode(png).decode("ascii")
 
 
-def _machine_view(machine_id: str, results: list[RunResult], image_dir: Path | None) -> MachineView:
+def _figure(slug: str, caption: str, png: bytes, machine_id: str, image_dir: Path | None) -> dict[str, Any]:
+    name = f"{slug}-{machine_id[:8]}.png"
+    if image_dir is not None:
+        write_bytes_atomic(image_dir / name, png)
+    width, height = plots.png_size(png)
+    return {"file": name, "caption": caption, "data": _b64(png), "width": width, "height": height}
+
+
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)
+
+
+def _machine_view(machine_id: str, results: list[RunResult], image_dir: Path | None,
+                  gate: dict[str, Any] | None) -> MachineView:
     with_latency = [r for r in results if r.latency]
     newest = results[-1]
     view = MachineView(machine_id, manifest_rows(newest.manifest), [r.source for r in results])
@@ -177,30 +182,27 @@ def _machine_view(machine_id: str, results: list[RunResult], image_dir: Path | N
     # The run's own order (zoo order: framework by framework), then anything only a file named.
     names = list(models)
     names += sorted(({c["model"] for c in cells} | {r["model"] for r in latency}) - set(names))
-    view.verdicts = [model_verdict(n, [c for c in cells if c["model"] == n], [r for r in latency if r["model"] == n])
-                     for n in names]
+    gates = model_gates(gate, names)
+    view.verdicts = [{**model_verdict(n, [c for c in cells if c["model"] == n],
+                                      [r for r in latency if r["model"] == n]), "gate": gates.get(n)} for n in names]
     view.matrix = _matrix(cells) if cells else {}
-    view.latency_tables = _latency_tables(latency)
-    figures: list[tuple[str, str, bytes]] = []
-    for framework, rows in view.latency_tables.items():
-        figures.append((f"latency-{framework}", f"{framework}: p50 latency vs batch size (log-log)",
-                        plots.latency_plot(framework, rows)))
+    view.latency_tables = _latency_tables(latency, names)
+    def figure(slug: str, caption: str, png: bytes) -> dict[str, Any]:
+        return _figure(slug, caption, png, machine_id, image_dir)
+
+    view.images["latency"] = [figure(f"latency-{_slug(m)}", f"{m}: p50 latency vs batch size (log-log)",
+                                     plots.latency_plot(m, rows)) for m, rows in view.latency_tables.items()]
     if latency:
-        figures.append(("speedup-heatmap", "ONNX speedup over native, model × batch size",
-                        plots.speedup_heatmap(latency)))
+        view.images["overview"] = [figure("speedup-heatmap", "ONNX speedup over native, model × batch size",
+                                          plots.speedup_heatmap(latency))]
     if any(m.get("onnx_bytes") is not None for m in view.models):
-        figures.append(("cold-costs", "Cold costs: conversion, ONNX size, session creation, first call",
-                        plots.cold_costs_plot(view.models)))
+        view.images["cold"] = [figure("cold-costs", "Cold costs: conversion, ONNX size, session creation, "
+                                      "first call", plots.cold_costs_plot(view.models))]
     history_rows, points = _history(with_latency)
     if history_rows:
         view.history = history_rows
-        figures.append(("history", "History: ONNX speedup over native per run, per model",
-                        plots.history_plot(points)))
-    for slug, caption, png in figures:
-        name = f"{slug}-{machine_id[:8]}.png"
-        if image_dir is not None:
-            write_bytes_atomic(image_dir / name, png)
-        view.images.append({"file": name, "caption": caption, "data": _b64(png)})
+        view.images["history"] = [figure(f"history-{_slug(m)}", f"{m}: p50 per path and speedup, run by run",
+                                         plots.history_plot(m, pts)) for m, pts in sorted(points.items())]
     return view
 
 
@@ -224,13 +226,18 @@ def render(results: list[RunResult], *, gate: dict[str, Any] | None = None, imag
     groups: dict[str, list[RunResult]] = defaultdict(list)
     for r in results:
         groups[r.machine].append(r)
-    views = [_machine_view(m, sorted(rs, key=lambda r: r.created), image_dir) for m, rs in sorted(groups.items())]
+    # The gate judged one benchmark file: its verdicts belong to that file's machine.
+    current = str(((gate or {}).get("data") or {}).get("current", {}).get("path", ""))
+    gated = next((m for m, rs in groups.items() if any(r.source == current for r in rs)),
+                 min(groups, default=None))
+    views = [_machine_view(m, sorted(rs, key=lambda r: r.created), image_dir, gate if m == gated else None)
+             for m, rs in sorted(groups.items())]
     template = _environment().get_template("report.html")
     return template.render(
         title=title, generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), version=__version__,
         machines=views, sources=[{"path": r.source, "machine": r.machine, "created": r.created, "profile": r.profile}
                                  for r in results],
-        gate=gate,
+        gate=gate_block(gate), gated=gated, status_labels=STATUS_LABELS,
     )
 
 

@@ -1,13 +1,17 @@
 """The report's figures, drawn with matplotlib's Agg backend and returned as PNG bytes.
 
 PNG rather than SVG: a heatmap or a many-line plot as SVG is larger, and PNG decodes the
-same in every browser. Each function takes normalised rows (see run_results) only.
+same in every browser. Each function takes normalised rows (see run_results) only, and draws
+one subject per figure at a size that stays legible when a phone scales it to its width: the
+page lays figures out in a grid that wraps, so one model never shares a bitmap with another.
+Speedups come from verdict.per_batch, the report's one definition of them.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import struct
 from collections import defaultdict
 from typing import Any
 
@@ -21,13 +25,18 @@ except ImportError as exc:
 matplotlib.use("Agg")  # no display on CI, and the report must not depend on one
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from .verdict import crossover
+from .verdict import crossover, per_batch
 
-__all__ = ["cold_costs_plot", "history_plot", "latency_plot", "speedup_heatmap"]
+__all__ = ["cold_costs_plot", "history_plot", "latency_plot", "png_size", "speedup_heatmap"]
 
-DPI = 80
+DPI = 100
+STYLE = {"font.size": 11, "axes.titlesize": 12, "legend.fontsize": 10, "xtick.labelsize": 10,
+         "ytick.labelsize": 10, "figure.titlesize": 12}
+# Inches at DPI: 520 px wide, what one grid cell of the page shows at 1280 px, scaled by no more
+# than 0.7 on a 390 px phone, so that 11 pt text stays about 10 px tall there.
+WIDTH = 5.2
 
 
 def _png(fig: plt.Figure) -> bytes:
@@ -37,62 +46,54 @@ def _png(fig: plt.Figure) -> bytes:
     return buf.getvalue()
 
 
-def _best_onnx(rows: list[dict[str, Any]]) -> dict[int, float]:
-    best: dict[int, float] = {}
+def png_size(png: bytes) -> tuple[int, int]:
+    """(width, height) in pixels, from the PNG's header."""
+    width, height = struct.unpack(">II", png[16:24])
+    return width, height
+
+
+def _ms(seconds: float) -> str:
+    ms = seconds * 1e3
+    return f"{ms:.3g}" if ms >= 0.01 else f"{ms:.1e}"
+
+
+def latency_plot(model: str, rows: list[dict[str, Any]]) -> bytes:
+    """One model's p50 latency vs batch size, log-log, one line per runtime; native and the best
+    ONNX path are labeled with their values, and the crossover is marked."""
+    lines: dict[str, list[tuple[int, float]]] = defaultdict(list)
     for r in rows:
-        if r["runtime"] == "onnx":
-            best[r["batch"]] = min(best.get(r["batch"], math.inf), r["p50"])
-    return best
-
-
-def _native(rows: list[dict[str, Any]]) -> dict[int, float]:
-    return {r["batch"]: r["p50"] for r in rows if r["runtime"] == "native"}
-
-
-def _panels(n: int, width: float, height: float) -> tuple[plt.Figure, list[Any]]:
-    """A figure of ``n`` panels, three to a row, each ``width`` x ``height`` inches; the grid's
-    spare panels are hidden, and the ``n`` used ones returned in order."""
-    cols = min(n, 3)
-    nrows = math.ceil(n / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(width * cols, height * nrows), squeeze=False, layout="constrained")
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    return fig, list(axes.flat[:n])
-
-
-def latency_plot(framework: str, rows: list[dict[str, Any]]) -> bytes:
-    """p50 latency vs batch size, log-log, one panel per model, one line per runtime."""
-    by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        by_model[r["model"]].append(r)
-    models = sorted(by_model)
-    fig, axes = _panels(len(models), 4.2, 3.2)
-    for ax, model in zip(axes, models, strict=True):
-        lines: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
-        for r in by_model[model]:
-            lines[r.get("label") or r["runtime"]].append((r["batch"], r["p50"], r.get("p90", r["p50"])))
+        lines[r.get("label") or r["runtime"]].append((r["batch"], r["p50"]))
+    batches = per_batch(rows)
+    best = {b["batch"]: b["onnx_p50"] for b in batches}
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(WIDTH, 3.7), layout="constrained")
         for label in sorted(lines, key=lambda s: (s != "native", s)):
             pts = sorted(lines[label])
-            b = [p[0] for p in pts]
-            ax.plot(b, [p[1] * 1e3 for p in pts], marker="o", lw=2 if label == "native" else 1.4,
-                    color="black" if label == "native" else None, label=label)
-        native, onnx = _native(by_model[model]), _best_onnx(by_model[model])
-        common = sorted(set(native) & set(onnx))
-        cross = crossover([(b, native[b] / onnx[b]) for b in common if onnx[b] > 0])
+            native = label == "native"
+            ax.plot([p[0] for p in pts], [p[1] * 1e3 for p in pts], marker="o", lw=2.2 if native else 1.5,
+                    color="black" if native else None, label=label)
+            for b, p50 in pts:
+                if native or best.get(b) == p50:  # value labels for the two lines the verdict compares
+                    ax.annotate(_ms(p50), (b, p50 * 1e3), textcoords="offset points", xytext=(0, 7 if native else -14),
+                                ha="center", fontsize=9, color="black" if native else ax.lines[-1].get_color())
+        cross = crossover([(b["batch"], b["speedup"]) for b in batches
+                           if b["speedup"] > 0 and math.isfinite(b["speedup"])])
         if cross:
             ax.axvline(cross, color="crimson", ls="--", lw=1)
-            # at the bottom: the legend takes the top-left corner and the lines end top-right
             ax.annotate(f" crossover ≈ {cross:.0f}", (cross, 0.03), xycoords=("data", "axes fraction"),
-                        ha="left", va="bottom", fontsize=8, color="crimson")
+                        ha="left", va="bottom", fontsize=10, color="crimson")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_title(model, fontsize=9)
+        measured = sorted({r["batch"] for r in rows})
+        ax.set_xticks(measured, [str(b) for b in measured])  # the batch sizes measured, not powers of ten
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.margins(x=0.12, y=0.18)  # room for the value labels at both ends
+        ax.set_title(model)
         ax.set_xlabel("batch size (rows)")
         ax.set_ylabel("p50 latency (ms)")
         ax.grid(True, which="both", alpha=0.25)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"{framework}: latency vs batch size", fontsize=11)
-    return _png(fig)
+        ax.legend(loc="upper left")
+        return _png(fig)
 
 
 def speedup_heatmap(rows: list[dict[str, Any]]) -> bytes:
@@ -104,68 +105,98 @@ def speedup_heatmap(rows: list[dict[str, Any]]) -> bytes:
     batches = sorted({r["batch"] for r in rows})
     grid = np.full((len(models), len(batches)), np.nan)
     for i, m in enumerate(models):
-        native, onnx = _native(by_model[m]), _best_onnx(by_model[m])
-        for j, b in enumerate(batches):
-            if b in native and b in onnx and onnx[b] > 0:
-                grid[i, j] = native[b] / onnx[b]
+        for b in per_batch(by_model[m]):
+            if math.isfinite(b["speedup"]):
+                grid[i, batches.index(b["batch"])] = b["speedup"]
     # Colour on a log scale centred on 1x, so 2x faster and 2x slower look equally strong.
     logs = np.log10(grid)
     finite = np.abs(logs[np.isfinite(logs)])
     limit = max(float(finite.max()) if finite.size else 0.3, 0.05)
-    fig, ax = plt.subplots(figsize=(1.1 * len(batches) + 3.5, 0.32 * len(models) + 1.4), layout="constrained")
-    im = ax.imshow(logs, cmap="RdYlGn", vmin=-limit, vmax=limit, aspect="auto")
-    for i in range(len(models)):
-        for j in range(len(batches)):
-            measured = bool(np.isfinite(grid[i, j]))
-            ax.text(j, i, f"{grid[i, j]:.2f}×" if measured else "not measured", ha="center", va="center",
-                    fontsize=7, color="black" if measured else "grey")
-    ax.set_xticks(range(len(batches)), [str(b) for b in batches])
-    ax.set_yticks(range(len(models)), models, fontsize=8)
-    ax.set_xlabel("batch size (rows)")
-    ax.set_title("speedup of ONNX over native (native p50 / best ONNX p50)", fontsize=10)
-    bar = fig.colorbar(im, ax=ax, shrink=0.8)
-    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{10 ** v:.3g}×"))
-    return _png(fig)
+    longest = max((len(m) for m in models), default=8)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(min(max(0.9 * len(batches) + 0.09 * longest + 2.2, 5.0), 10.0),
+                                        0.45 * len(models) + 1.5), layout="constrained")
+        im = ax.imshow(logs, cmap="RdYlGn", vmin=-limit, vmax=limit, aspect="auto")
+        for i in range(len(models)):
+            for j in range(len(batches)):
+                measured = bool(np.isfinite(grid[i, j]))
+                ax.text(j, i, f"{grid[i, j]:.2f}×" if measured else "–", ha="center", va="center",
+                        fontsize=10, color="black" if measured else "grey")
+        ax.set_xticks(range(len(batches)), [str(b) for b in batches])
+        ax.set_yticks(range(len(models)), models)
+        ax.set_xlabel("batch size (rows)")
+        ax.set_title("ONNX speedup over native (native p50 / best ONNX p50)", fontsize=11)
+        bar = fig.colorbar(im, ax=ax, shrink=0.9)
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{10 ** v:.3g}×"))
+        return _png(fig)
+
+
+COLD_PANELS = (("conversion_seconds", "conversion (s)", 1.0, "{:.3g} s"),
+               ("onnx_bytes", "ONNX size (KiB)", 1 / 1024, "{:,.0f} KiB"),
+               ("session_seconds", "session creation (ms)", 1e3, "{:.3g} ms"),
+               ("first_call_seconds", "first call (ms)", 1e3, "{:.3g} ms"))
 
 
 def cold_costs_plot(models: list[dict[str, Any]]) -> bytes:
-    """What the first request pays, per model: conversion, ONNX size, session, first call."""
-    panels = [("conversion_seconds", "conversion (s)", 1), ("onnx_bytes", "ONNX size (KiB)", 1 / 1024),
-              ("session_seconds", "session creation (ms)", 1e3), ("first_call_seconds", "first call (ms)", 1e3)]
-    shown = [m for m in models if any(m.get(k) is not None for k, _, _ in panels)]
+    """What the first request pays, per model: conversion, ONNX size, session, first call; each
+    bar carries its value (a blank where nothing was measured)."""
+    shown = [m for m in models if any(m.get(k) is not None for k, *_ in COLD_PANELS)]
     names = [m["name"] for m in shown]
-    fig, axes = plt.subplots(1, 4, figsize=(14, 0.28 * len(names) + 1.6), sharey=True, layout="constrained")
-    for ax, (key, title, scale) in zip(axes, panels, strict=True):
-        values = [float(m[key]) * scale if m.get(key) is not None else 0.0 for m in shown]
-        ax.barh(range(len(names)), values, color="steelblue")
-        ax.set_title(title, fontsize=9)
-        ax.grid(True, axis="x", alpha=0.25)
-        ax.tick_params(axis="x", labelsize=7)
-    axes[0].set_yticks(range(len(names)), names, fontsize=7)
-    axes[0].invert_yaxis()
-    fig.suptitle("cold costs", fontsize=11)
-    return _png(fig)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(2, 2, figsize=(WIDTH + 0.8, 2 * (0.38 * len(names) + 1.1)), sharey=True,
+                                 layout="constrained")
+        for ax, (key, title, scale, fmt) in zip(axes.flat, COLD_PANELS, strict=True):
+            values = [float(m[key]) * scale if m.get(key) is not None else math.nan for m in shown]
+            bars = ax.barh(range(len(names)), np.nan_to_num(values), color="steelblue")
+            ax.bar_label(bars, labels=["" if math.isnan(v) else fmt.format(v) for v in values], padding=3, fontsize=9)
+            top = max((v for v in values if not math.isnan(v)), default=1.0)
+            ax.set_xlim(0, top * 1.45 or 1.0)  # room for the labels
+            ax.set_title(title)
+            ax.grid(True, axis="x", alpha=0.25)
+            ax.set_yticks(range(len(names)), names)
+        axes[0, 0].invert_yaxis()
+        return _png(fig)
 
 
-def history_plot(points: dict[str, list[tuple[str, int, float]]]) -> bytes:
-    """ONNX speedup over native per batch size over time, one panel per model.
+def history_plot(model: str, points: list[tuple[str, int, float, float]]) -> bytes:
+    """One model over its runs: absolute p50 per path (native dashed, best ONNX solid) above,
+    the speedup below, one colour per batch size; the newest point of each line is labeled.
 
-    ``points`` maps model -> [(created, batch, speedup)]; each model's own runs only, since an
-    average across models would move with the mix of models in the files.
+    ``points``: (created, batch, native p50, best ONNX p50). Absolute times first, because a
+    model that became 3× slower on both paths keeps its speedup.
     """
-    models = sorted(points)
-    fig, axes = _panels(len(models), 5.5, 3.4)
-    for ax, model in zip(axes, models, strict=True):
-        runs = sorted({p[0] for p in points[model]})
-        for batch in sorted({p[1] for p in points[model]}):
-            by_run = {p[0]: p[2] for p in points[model] if p[1] == batch}
-            ax.plot(range(len(runs)), [by_run.get(run, np.nan) for run in runs], marker="o", label=f"batch {batch}")
-        ax.axhline(1.0, color="grey", lw=1, ls=":")
-        ax.set_xticks(range(len(runs)), [r[:16] for r in runs], rotation=30, ha="right", fontsize=7)
-        ax.set_yscale("log")
-        ax.set_ylabel("speedup (native / ONNX p50)")
-        ax.set_title(model, fontsize=9)
-        ax.legend(fontsize=7)
-        ax.grid(True, alpha=0.25)
-    fig.suptitle("history: ONNX speedup over native", fontsize=11)
-    return _png(fig)
+    runs = sorted({p[0] for p in points})
+    x = range(len(runs))
+    with plt.rc_context(STYLE):
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=(WIDTH, 5.6), sharex=True, layout="constrained")
+        for batch in sorted({p[1] for p in points}):
+            by_run = {p[0]: p for p in points if p[1] == batch}
+            native = [by_run[r][2] * 1e3 if r in by_run else np.nan for r in runs]
+            onnx = [by_run[r][3] * 1e3 if r in by_run else np.nan for r in runs]
+            speed = [n / o if o and o > 0 else np.nan for n, o in zip(native, onnx, strict=True)]
+            (line,) = top.plot(x, onnx, marker="o")
+            colour = line.get_color()
+            top.plot(x, native, marker="s", ls="--", color=colour)
+            bottom.plot(x, speed, marker="o", color=colour, label=f"batch {batch}")
+            for ax, values, unit in ((top, onnx, "ms"), (top, native, "ms"), (bottom, speed, "×")):
+                last = max((i for i, v in enumerate(values) if np.isfinite(v)), default=None)
+                if last is not None:
+                    text = f"{values[last]:.2f}×" if unit == "×" else _ms(values[last] / 1e3)
+                    ax.annotate(text, (last, values[last]), textcoords="offset points", xytext=(6, 0),
+                                va="center", fontsize=9, color=colour)
+        top.set_yscale("log")
+        top.set_ylabel("p50 latency (ms)")
+        top.set_title(f"{model}: p50, native dashed, best ONNX solid", fontsize=11)
+        bottom.axhline(1.0, color="grey", lw=1, ls=":")
+        bottom.set_yscale("log")
+        bottom.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        bottom.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}×"))
+        bottom.yaxis.set_minor_formatter(NullFormatter())
+        bottom.legend(loc="best")
+        bottom.set_ylabel("speedup (native / ONNX)")
+        bottom.set_title(f"{model}: ONNX speedup over native")
+        bottom.set_xticks(list(x), [r[:16].replace("T", " ") for r in runs], rotation=25, ha="right")
+        bottom.set_xlim(-0.3, len(runs) - 0.4)  # room right of the newest labels
+        for ax in (top, bottom):
+            ax.grid(True, alpha=0.25)
+        return _png(fig)

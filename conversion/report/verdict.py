@@ -11,7 +11,7 @@ import math
 from collections import defaultdict
 from typing import Any
 
-__all__ = ["SAME", "crossover", "model_verdict"]
+__all__ = ["SAME", "crossover", "model_verdict", "per_batch"]
 
 SAME = 0.10  # speedups within ±10% are reported as "about the same"
 _KIND_NAMES = {"clean": "clean", "nan": "NaN", "categorical": "categorical"}
@@ -35,11 +35,18 @@ def _exactness(cells: list[dict[str, Any]]) -> tuple[str, str]:
     own = [c for c in cells if c.get("path") == "given"] or [c for c in cells if c.get("path") == "onnxgate"]
     if not own:
         return "unknown", "No parity check was recorded for this model."
+    # Rows both sides refuse by design (NaN into a model that takes none) are not a difference.
+    unchecked = [c for c in own if c["status"] == "unchecked"]
+    own = [c for c in own if c["status"] != "unchecked"]
     bad = [c for c in own if c["status"] != "exact"]
-    if not bad:
+    if own and not bad:
         seen = {c["data_kind"] for c in own}
         kinds = " and ".join(name for kind, name in _KIND_NAMES.items() if kind in seen)
-        return "exact", f"Exact on {kinds} rows: every output matches the native model."
+        text = f"Exact on {kinds} rows: every output matches the native model."
+        text += "".join(f" {_KIND_NAMES[c['data_kind']]} rows {c['reason']}." for c in unchecked)
+        return "exact", text
+    if not own:
+        return "unknown", "No parity check was recorded for this model."
     first = bad[0]
     if first["status"] in ("refused", "unavailable", "error") and first["data_kind"] in ("clean", "categorical"):
         return "refused", f"Conversion was {first['status']}: {first['reason']}"
@@ -57,7 +64,8 @@ def _exactness(cells: list[dict[str, Any]]) -> tuple[str, str]:
     return "refused", f"Conversion was {c['status']} on {c['data_kind']} rows: {c['reason']}"
 
 
-def _per_batch(latency: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def per_batch(latency: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One model's native p50 against its best ONNX p50, per batch size: the one speedup of the report."""
     by_batch: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in latency:
         by_batch[int(row["batch"])].append(row)
@@ -87,7 +95,7 @@ def _ratio(s: float) -> str:
 def model_verdict(model: str, cells: list[dict[str, Any]], latency: list[dict[str, Any]]) -> dict[str, Any]:
     """Everything the verdict card shows, as data; ``answer`` is yes / partly / no / unknown."""
     exact, exact_text = _exactness(cells)
-    batches = _per_batch(latency)
+    batches = per_batch(latency)
     usable = exact in ("exact", "partial")
     for b in batches:
         b["recommended"] = b["onnx_label"] if usable and b["speedup"] >= 1 else "native"

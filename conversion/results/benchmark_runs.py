@@ -94,16 +94,30 @@ class Record:
     reference_cpu_s: float | None = None  # the reference model's median CPU time in this row
     # --counts: per path ("native" | "engine" | "onnxruntime"), {"instructions", "cycles"} per call
     counts: dict[str, dict[str, float]] = field(default_factory=dict, hash=False)
+    # Wall-clock ratios per round (same partners as the CPU ones) and the tail block (measure.py):
+    # extra rounds of target vs reference only, enough of them for a p99; CPU then wall.
+    wall_ratio_rounds: tuple[float, ...] = ()
+    wall_ref_ratio_rounds: tuple[float, ...] = ()
+    tail_ratio_rounds: tuple[float, ...] = ()
+    tail_wall_ratio_rounds: tuple[float, ...] = ()
+    wait_s: float | None = None  # median over rounds of the target's wall minus CPU time: its waiting
+    # ONNX rows: mean microseconds per call by op type, from onnxruntime's profiler (measure.py)
+    op_us: dict[str, float] = field(default_factory=dict, hash=False)
     # trees, nodes, leaves, features, onnx_bytes/onnx_sha256, file_bytes/file_sha256 (conversion/model_facts.py)
     model_facts: dict[str, Any] = field(default_factory=dict, hash=False)
 
-    def rounds_vs(self, partner: str) -> tuple[str, tuple[float, ...]]:
-        """(ratio kind, per-round ratios) of this row against ``partner`` ("native" or "reference")."""
+    def rounds_vs(self, partner: str, clock: str = "cpu") -> tuple[str, tuple[float, ...]]:
+        """(ratio kind, per-round ratios) of this row against ``partner`` ("native" or "reference"),
+        on the CPU clock (what the ratio rules judge), the wall clock, or the tail block ("tail")."""
+        cpu, wall = (self.ratio_rounds, self.ref_ratio_rounds), (self.wall_ratio_rounds, self.wall_ref_ratio_rounds)
+        primary, vs_reference = {"cpu": cpu, "wall": wall}.get(clock, ((), ()))
+        if clock == "tail":
+            return f"{self.runtime}/reference", self.tail_ratio_rounds if partner == "reference" else ()
         if self.runtime == "native":
-            return (self.ratio_kind, self.ratio_rounds) if partner == "reference" else ("", ())
+            return (self.ratio_kind, primary) if partner == "reference" else ("", ())
         if partner == "native":
-            return self.ratio_kind, self.ratio_rounds
-        return f"{self.runtime}/reference", self.ref_ratio_rounds
+            return self.ratio_kind, primary
+        return f"{self.runtime}/reference", vs_reference
 
     @property
     def key(self) -> str:
@@ -171,6 +185,9 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+_ROUND_FIELDS = ("wall_ratio_rounds", "wall_ref_ratio_rounds", "tail_ratio_rounds", "tail_wall_ratio_rounds")
+
+
 def _record(bench: dict[str, Any], *, path: Path, run_fields: dict[str, str]) -> Record:
     info = bench.get("extra_info", {})
     stats = bench.get("stats", {})
@@ -207,6 +224,9 @@ def _record(bench: dict[str, Any], *, path: Path, run_fields: dict[str, str]) ->
             ref_ratio_rounds=tuple(float(r) for r in info.get("ref_ratio_rounds", ())),
             reference_cpu_s=_float(info.get("reference_cpu_s")),
             counts={str(p): {str(k): float(v) for k, v in m.items()} for p, m in (info.get("counts") or {}).items()},
+            **{k: tuple(float(r) for r in info.get(k, ())) for k in _ROUND_FIELDS},
+            wait_s=_float(info.get("wait_s")),
+            op_us={str(k): float(v) for k, v in (info.get("op_us") or {}).items()},
             model_facts=dict(info.get("model_facts") or {}),
             name=str(bench.get("name", "")),
             group=str(bench.get("group") or ""),

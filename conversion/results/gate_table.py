@@ -3,12 +3,14 @@ benchmarks were compared, new or missing."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from conversion.results.gate import Change, GateOutcome
 
-__all__ = ["by_model", "explanation_lines", "history_line", "render_markdown", "render_outcome", "short_commit"]
+__all__ = ["benchmark_tally", "by_model", "explanation_lines", "history_line", "render_markdown", "render_outcome",
+           "short_commit"]
 
 # What each listed group means, for the text and markdown listings.
 GROUPS = (
@@ -107,9 +109,7 @@ def render_outcome(outcome: GateOutcome, *, not_gated: str, all_rows: bool = Fal
     # this view does not import the gate back.
     shown = [c for c in outcome.changes
              if all_rows or (c.verdict not in ("unchanged", "missing") and c.note != not_gated)]
-    counts: dict[str, int] = {}
-    for c in outcome.changes:
-        counts[c.verdict] = counts.get(c.verdict, 0) + 1
+    counts = benchmark_tally((c.key, c.verdict) for c in outcome.changes)
     lines.append("benchmarks: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
     ungated = sorted({c.key for c in outcome.changes if c.note == not_gated})
     if ungated and not all_rows:
@@ -120,7 +120,37 @@ def render_outcome(outcome: GateOutcome, *, not_gated: str, all_rows: bool = Fal
         lines += _table([_row(c) for c in shown])
     else:
         lines.append("no benchmark changed beyond noise")
+    for key, where in _where(outcome).items():
+        lines += [f"where the work went, {key}:", *(f"  - {w}" for w in where)]
     return "\n".join(lines)
+
+
+def _where(outcome: GateOutcome) -> dict[str, tuple[str, ...]]:
+    """Per regressed benchmark, the origins and ops that grew most (Change.where), once per benchmark."""
+    out: dict[str, tuple[str, ...]] = {}
+    for c in outcome.changes:
+        if c.verdict == "regression" and c.where and c.key not in out:
+            out[c.key] = c.where
+    return out
+
+
+# One verdict per benchmark (a row judged against native, the reference and its counts is one
+# row), chosen as GateOutcome.benchmarks groups them: so a tally and a listing of the same
+# outcome count the same thing, benchmarks, never rule-by-rule judgements.
+_JUDGED = ("regression", "improvement", "unchanged")
+_UNJUDGED = ("new", "missing", "unconfirmed", "noise", "unjudged")
+
+
+def benchmark_tally(changes: Iterable[tuple[str, str]]) -> dict[str, int]:
+    """(benchmark key, verdict) pairs -> benchmarks per verdict, one verdict per benchmark."""
+    seen: dict[str, set[str]] = {}
+    for key, verdict in changes:
+        seen.setdefault(key, set()).add(verdict)
+    counts: dict[str, int] = {}
+    for verdicts in seen.values():
+        one = next((v for v in (*_JUDGED, *_UNJUDGED) if v in verdicts), min(verdicts))
+        counts[one] = counts.get(one, 0) + 1
+    return counts
 
 
 def by_model(keys: list[str]) -> dict[str, list[str]]:
@@ -188,6 +218,8 @@ def render_markdown(outcome: GateOutcome, *, not_gated: str, all_rows: bool = Fa
         lines += ["| " + " | ".join(_md(cell) for cell in _row(c)) + " |" for c in shown]
     else:
         lines.append("No benchmark changed beyond noise.")
+    for key, where in _where(outcome).items():
+        lines += ["", f"**Where the work went**, `{key}`:", "", *(f"- {_md(w)}" for w in where)]
     for name, what in GROUPS[1:3]:
         if groups[name]:
             lines += ["", f"<details><summary>{len(groups[name])} {what}</summary>", ""]

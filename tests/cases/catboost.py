@@ -12,7 +12,7 @@ import pytest
 from conversion.errors import ConversionRefusedError
 from conversion.frameworks.catboost import CatBoostAdapter
 
-from .base import Case, dataset
+from .base import Case, categorical_dataset, dataset
 
 cb = pytest.importorskip("catboost")
 
@@ -114,8 +114,29 @@ def _categorical():
 
     X, y = dataset("binary")
     df = pd.DataFrame(X[:, :4], columns=["a", "b", "c", "d"])
-    df["colour"] = np.array(["red", "green", "blue"])[np.abs(np.round(X[:, 4])).astype(int) % 3]
-    return cb.CatBoostClassifier(cat_features=["colour"], **_FAST).fit(df, y), X
+    # four colours above one_hot_max_size=2 that give the target away: CatBoost splits on their CTRs
+    colour = np.array(["red", "green", "blue", "cyan", "pink"])[2 * np.asarray(y) + np.arange(len(y)) % 2]
+    df["colour"] = colour
+    return cb.CatBoostClassifier(cat_features=["colour"], one_hot_max_size=2, **_FAST).fit(df, y), X
+
+
+def _one_hot(task: str = "binary", **params: Any):
+    """categorical_dataset's integer columns 0 (30 labels) and 3 (6) as cat_features, each within
+    one_hot_max_size: one-hot splits only, no CTRs. X holds the integer labels, as CatBoost reads
+    a matrix (inputs.py)."""
+
+    def build():
+        import pandas as pd
+
+        X, y = categorical_dataset(task)
+        frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+        for f in ("f0", "f3"):
+            frame[f] = X[:, int(f[1])].astype(np.int64)
+        cls = cb.CatBoostRegressor if task == "regression" else cb.CatBoostClassifier
+        model = cls(cat_features=["f0", "f3"], one_hot_max_size=30, **{**_FAST, "depth": 5, **params})
+        return model.fit(frame, y), X
+
+    return build
 
 
 def _text():
@@ -168,6 +189,13 @@ CASES = [
     Case("catboost-classifier-categorical", "catboost", _categorical,
          refused=(ConversionRefusedError, r"categorical features .*CTRs, target statistics counted from the "
                                           r"training labels.*catboost #863.*one-hot or ordinal codes")),
+    # One-hot categorical features (no CTRs) are exact; CatBoost's exporter refuses any
+    # categorical feature (catboost #863), so there is no upstream graph to compare.
+    Case("catboost-classifier-categorical-onehot", "catboost", _one_hot(), upstream=False),
+    Case("catboost-classifier-categorical-onehot-multiclass", "catboost", _one_hot("multiclass"), upstream=False),
+    Case("catboost-regressor-categorical-onehot", "catboost", _one_hot("regression"), upstream=False),
+    Case("catboost-regressor-categorical-onehot-nan-min", "catboost", _one_hot("regression", nan_mode="Min"),
+         upstream=False),
     Case("catboost-classifier-text", "catboost", _text,
          refused=(ConversionRefusedError, r"text features .*dictionaries built in training.*catboost #863.*"
                                           r"serve the native model")),

@@ -78,13 +78,28 @@ def _multi_target(make: Callable[[], Any], nan: float = 0.0):
     return build
 
 
-def _multi_output_classifier():
-    X, y = dataset("binary")
-    return ensemble.RandomForestClassifier(n_estimators=3, max_depth=3).fit(X, np.c_[y, 1 - y]), X
+def _multi_output_classifier(make: Callable[[], Any], task: str = "binary", nan: float = 0.0,
+                             labels: bool = False):
+    """Several targets: multilabel (binary ones) or multiclass-multioutput, of different class
+    counts so a swapped output shows; ``labels``: string classes of different widths per output
+    (scikit-learn's predict keeps the first output's dtype)."""
+
+    def build():
+        X, y = dataset(task, nan=nan)
+        k = int(y.max()) + 1
+        Y = np.c_[y, (y + 1) % k, (X[:, 0] > 0).astype(int)] if task != "binary" else np.c_[y, 1 - y]
+        if labels:
+            Y = np.c_[np.array(["lo", "mid", "high"])[Y[:, 0]], np.array(["a", "b", "c"])[Y[:, 1]],
+                      np.array(["no", "yes"])[Y[:, 2]]].astype(object)
+        return make().fit(X, Y), X
+
+    return build
 
 
-def _hgb_categorical(task: str = "binary", nan: bool = False, from_dtype: bool = False):
-    """categorical_features by index ([0, 3]), or "from_dtype" on pandas category columns."""
+def _hgb_categorical(task: str = "binary", nan: bool = False, from_dtype: bool = False, float32: bool = False):
+    """categorical_features by index ([0, 3]), or "from_dtype" on pandas category columns.
+    ``nan``: missing cells in every column, categorical ones included (scikit-learn's encoder
+    then lists NaN as a category, float32 NaN when fitted on float32 data)."""
 
     def build():
         X, y = categorical_dataset(task)
@@ -93,6 +108,8 @@ def _hgb_categorical(task: str = "binary", nan: bool = False, from_dtype: bool =
             X[np.random.default_rng(3).random(X.shape) < 0.1] = np.nan
         regression = task == "regression"
         cls = ensemble.HistGradientBoostingRegressor if regression else ensemble.HistGradientBoostingClassifier
+        if float32:
+            return cls(max_iter=10, categorical_features=[0, 3], random_state=0).fit(X.astype(np.float32), y), X
         if not from_dtype:
             return cls(max_iter=10, categorical_features=[0, 3], random_state=0).fit(X, y), X
         import pandas as pd
@@ -190,6 +207,12 @@ GB_TIE = ("skl2onnx 1.20 labels GradientBoostingClassifier by the argmax of floa
           "gives class 0 where scikit-learn's raw >= 0 gives 1, and float32 sums break exact multiclass ties (no "
           "skl2onnx issue found; the same tie defect in another converter: posit-dev/orbital PR #111; earlier GB label "
           "fixes skl2onnx #201/#255 do not cover ties)")
+MULTI_OUTPUT_RAGGED = ("skl2onnx 1.20 converts multi-output tree classifiers only when every output has the same "
+                       "class count (multilabel, skl2onnx PR #344/#348); with 3, 3 and 2 classes it crashes on "
+                       "np.asarray(classes_) (ValueError: inhomogeneous shape; no skl2onnx issue found)")
+MULTI_OUTPUT_STRINGS = ("skl2onnx 1.20 casts a multi-output tree classifier's class labels to integers and crashes on "
+                        "string labels (ValueError: invalid literal for int() with base 10: 'high'; no skl2onnx issue "
+                        "found)")
 HGB_CRASH = "skl2onnx 1.20 + onnx 1.23: HistGradientBoosting conversion crashes with 'Expected an int, got a boolean'"
 
 _HGB_CATEGORICAL_XFAIL = ("skl2onnx 1.20 has no HistGradientBoosting bitset (categorical_features) splits "
@@ -267,6 +290,14 @@ CASES = [
     Case("sklearn-ridge-multitarget-no-intercept", "sklearn",
          _multi_target(lambda: linear_model.Ridge(fit_intercept=False)), nan=False, inf=False,
          upstream_xfail=FLOAT32_MATH),
+    # Multi-output classifiers: predict (N, n_outputs), predict_proba a list of (N, k) arrays.
+    Case("sklearn-randomforest-classifier-multilabel", "sklearn", _multi_output_classifier(_rf()), inf=False,
+         upstream_xfail=NAN_MAJORITY),
+    Case("sklearn-decisiontree-classifier-multioutput-multiclass-nan", "sklearn",
+         _multi_output_classifier(_dt(), "multiclass", nan=0.15), inf=False, upstream_xfail=MULTI_OUTPUT_RAGGED),
+    Case("sklearn-extratrees-classifier-multioutput-strings", "sklearn",
+         _multi_output_classifier(_rf(ensemble.ExtraTreesClassifier), "multiclass", labels=True), inf=False,
+         upstream_xfail=MULTI_OUTPUT_STRINGS),
     # Multi-output regression trees: one ONNX target per output.
     Case("sklearn-decisiontree-regressor-multioutput-nan", "sklearn",
          _multi_target(lambda: tree.DecisionTreeRegressor(max_depth=5, random_state=0), nan=0.15), inf=False,
@@ -304,22 +335,22 @@ CASES = [
     Case("sklearn-pipeline-imputer-minmax-randomforest-nan", "sklearn",
          _fit(lambda: pipeline.make_pipeline(impute.SimpleImputer(strategy="median"), preprocessing.MinMaxScaler(),
                                              _rf()()), "multiclass", 0.15), inf=False),
-    Case("sklearn-histgradientboosting-categorical", "sklearn", _hgb_categorical(), inf=False,
+    Case("sklearn-histgradientboosting-categorical", "sklearn", _hgb_categorical(),
          upstream_xfail=_HGB_CATEGORICAL_XFAIL),
-    Case("sklearn-histgradientboosting-categorical-nan", "sklearn", _hgb_categorical(nan=True), inf=False,
+    Case("sklearn-histgradientboosting-categorical-nan", "sklearn", _hgb_categorical(nan=True),
          upstream_xfail=_HGB_CATEGORICAL_XFAIL),
+    Case("sklearn-histgradientboosting-categorical-float32-nan", "sklearn",
+         _hgb_categorical(nan=True, float32=True), upstream_xfail=_HGB_CATEGORICAL_XFAIL),
     Case("sklearn-histgradientboosting-regressor-categorical", "sklearn", _hgb_categorical("regression"),
-         inf=False, upstream_xfail=_HGB_CATEGORICAL_XFAIL),
+         upstream_xfail=_HGB_CATEGORICAL_XFAIL),
     Case("sklearn-histgradientboosting-categorical-from-dtype", "sklearn", _hgb_categorical(from_dtype=True),
-         inf=False, upstream=False),
+         upstream=False),
     # Refusals.
     Case("sklearn-unfitted", "sklearn", _unfitted, refused=(NotFittedError, r"not fitted yet; call fit\(\)")),
     Case("sklearn-svc", "sklearn", _refused_type(svm.SVC),
          refused=(UnsupportedModelError, "SVC is not a supported scikit-learn model; supported: .*RandomForest")),
     Case("sklearn-kneighbors", "sklearn", _refused_type(neighbors.KNeighborsClassifier),
          refused=(UnsupportedModelError, "KNeighborsClassifier is not a supported")),
-    Case("sklearn-randomforest-classifier-multioutput", "sklearn", _multi_output_classifier,
-         refused=(ConversionRefusedError, "predict_proba returns a list of arrays, one per output")),
     Case("sklearn-gradientboosting-linear-init", "sklearn", _gb_linear_init,
          refused=(ConversionRefusedError, "init=LinearRegression")),
 ]

@@ -7,8 +7,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conversion.errors import ConversionRefusedError
-
 from .base import Case, categorical_dataset, dataset
 
 xgb = pytest.importorskip("xgboost")
@@ -44,10 +42,10 @@ def _ranker():
     return xgb.XGBRanker(n_estimators=20, max_depth=4, n_jobs=1).fit(X, y, qid=qid), X
 
 
-def _booster(objective: str):
+def _booster(objective: str, **extra: Any):
     def build():
         X, y = dataset("binary" if "binary" in objective else "multiclass")
-        params = {"objective": objective, "max_depth": 4, "nthread": 1}
+        params = {"objective": objective, "max_depth": 4, "nthread": 1, **extra}
         if objective.startswith("multi"):
             params["num_class"] = 3
         return xgb.train(params, xgb.DMatrix(X, label=y), num_boost_round=15), X
@@ -109,6 +107,9 @@ _CATEGORICAL_XFAIL = ("onnxmltools 1.16 compares XGBoost categories as raw float
                       "float32 truncation to int and invalid-category rule (onnxmltools PR #734, fix of codes in "
                       "open PR #773)")
 
+_GBLINEAR_XFAIL = ("onnxmltools 1.16 has no gblinear converter: it reads trees and crashes with KeyError "
+                   "'gbtree_model_param' (onnxmltools #628, open)")
+
 _SENTINEL_REFUSED = ("onnxmltools 1.16 refuses XGBoost models whose missing is not NaN (RuntimeError: Cannot "
                      "convert a XGBoost model where missing values are not nan; "
                      "onnxmltools PR #373 for #368/#371/#372)")
@@ -147,8 +148,19 @@ CASES = [
     Case("xgboost-classifier-binary-hinge", "xgboost", _clf(objective="binary:hinge")),
     Case("xgboost-booster-multi-softmax", "xgboost", _booster("multi:softmax"), inf=False, upstream=False),
     Case("xgboost-booster-binary-hinge", "xgboost", _booster("binary:hinge"), inf=False, upstream=False),
-    Case("xgboost-gblinear", "xgboost", _clf(booster="gblinear"),
-         refused=(ConversionRefusedError, "gblinear' has no trees")),
+    # xgboost >= 3.1 reads a logitraw base_score as a margin (LogisticRaw::ProbToMargin is the identity).
+    Case("xgboost-booster-binary-logitraw", "xgboost", _booster("binary:logitraw"), inf=False, upstream=False),
+    # booster="gblinear": a float32 linear model; its wrappers predict through a DMatrix, which rejects inf.
+    Case("xgboost-gblinear-classifier-binary-nan", "xgboost", _clf(nan=0.15, booster="gblinear"), inf=False,
+         upstream_xfail=_GBLINEAR_XFAIL),
+    Case("xgboost-gblinear-classifier-multiclass", "xgboost", _clf("multiclass", booster="gblinear"), inf=False,
+         upstream_xfail=_GBLINEAR_XFAIL),
+    Case("xgboost-gblinear-regressor-nan", "xgboost", _reg("reg:squarederror", nan=0.15, booster="gblinear"),
+         inf=False, upstream_xfail=_GBLINEAR_XFAIL),
+    Case("xgboost-gblinear-classifier-missing-999", "xgboost", _sentinel("binary", -999.0, booster="gblinear"),
+         inf=False, edges=(-999.0,), upstream_xfail=_GBLINEAR_XFAIL),
+    Case("xgboost-gblinear-booster-multi-softprob", "xgboost", _booster("multi:softprob", booster="gblinear"),
+         inf=False, upstream=False),
     Case("xgboost-classifier-categorical", "xgboost", _categorical(), upstream_xfail=_CATEGORICAL_XFAIL),
     Case("xgboost-classifier-categorical-onehot", "xgboost", _categorical(onehot=64),
          upstream_xfail=_CATEGORICAL_XFAIL),
