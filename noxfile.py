@@ -2,7 +2,8 @@
 
 ``onnxruntime-openvino`` ships its own ``onnxruntime`` module, so it cannot live beside the
 stock wheel: this session builds a separate venv, runs the engine tests there and measures
-latency per provider (``nox -s openvino``).
+latency per provider (``nox -s openvino``). ``nox -s latest`` tries the newest releases,
+``nox -s lowest`` the floors pyproject.toml declares (docs/versions.md).
 """
 
 from __future__ import annotations
@@ -75,3 +76,32 @@ def latest(session: nox.Session) -> None:
     session.install("--upgrade", "--upgrade-strategy", "eager", "-e", ".[test]")
     verdicts = _parity_bench_gate(session, "all")
     session.run("python", "-m", "conversion.bench.drift", "--gate-json", verdicts)
+
+
+# --- lowest: every dependency at the floor pyproject.toml declares (issue 21) ---
+
+
+@nox.session(python="3.11")
+def lowest(session: nox.Session) -> None:
+    """The floors of pyproject.toml (constraints-lowest.txt): parity suite and load-time check.
+
+    Binary wheels only, as a user on Python 3.11 gets them. Under the floor onnxruntime the graphs
+    that need a newer one (categorical sets, linear-tree Scans, onnxruntime #24679's roots) are
+    refused by the engine: their parity tests skip naming the release, load_check proves the
+    refusal is immediate, and the lookup-column form of set splits (target_onnxruntime) is
+    proved exact there. Then onnxruntime goes up to the lowest release that loads every graph
+    fast and the matrix runs again. The public converters' strict xfails (``-m upstream``) are
+    about their pinned releases, not onnxgate's floors, so they are left out.
+    ``nox -s lowest -- -k lightgbm`` passes pytest arguments through.
+    """
+    pytest = ["pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--hypothesis-profile", "ci", "-m", "not upstream",
+              "tests/test_parity.py", "tests/test_ort_versions.py", "tests/test_declared_floors.py"]
+    session.install("--only-binary=:all:", "-c", "constraints-lowest.txt", "-e", ".[test]")
+    session.run("python", "-c", "import conversion, onnxruntime; print('onnxruntime', onnxruntime.__version__)")
+    session.run(*pytest, *session.posargs)
+    session.run("python", "benchmarks/load_check.py")
+    fast = session.run("python", "-c", "from conversion.ort_versions import SET_SPLITS; print(SET_SPLITS.version)",
+                       silent=True) or ""
+    session.install("--only-binary=:all:", f"onnxruntime=={fast.strip()}")
+    session.run(*pytest, *session.posargs)
+    session.run("python", "benchmarks/load_check.py")

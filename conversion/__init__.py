@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         ProviderError,
         RegistryError,
         ResultsError,
+        RuntimeVersionError,
         UnsupportedModelError,
     )
     from .latency import measure_latency_improvement
@@ -46,7 +47,7 @@ _HOMES: dict[str, str] = {
     "accuracy_delta": "accuracy", "AccuracyDelta": "accuracy", "AccuracyTolerance": "accuracy",
     **dict.fromkeys(("OnnxGateError", "MissingDependencyError", "UnsupportedModelError", "NotFittedError",
                      "ConversionRefusedError", "InputError", "ModelFileError", "ProviderError", "RegistryError",
-                     "ResultsError"), "errors"),
+                     "ResultsError", "RuntimeVersionError"), "errors"),
 }
 
 
@@ -101,4 +102,5 @@ __all__ = [
     "ProviderError",
     "RegistryError",
     "ResultsError",
+    "RuntimeVersionError",
 ]

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import onnx
 
 from .converted import ConvertedModel
+from .emit_set_columns import has_set_splits, sets_as_columns
 from .errors import ConversionRefusedError, InputError
 from .frameworks import adapter_for, adapter_named
 from .frameworks.base import Lowered
 from .inputs import CategoryLabels
+from .ort_versions import needed_onnxruntime, parse_version
 from .tree_ir import Head
 
 __all__ = ["convert", "parse_dtype", "finish"]
@@ -42,6 +45,26 @@ def _category_metadata(head: Head) -> dict[str, str]:
     return CategoryLabels(head.category_labels, head.category_unseen).metadata()
 
 
+def _for_onnxruntime(graph: onnx.ModelProto, target: str, n_features: int) -> onnx.ModelProto:
+    """The graph, or its exact older form, that onnxruntime ``target`` loads fast; else a refusal."""
+    try:
+        wanted = parse_version(target)
+    except ValueError:
+        raise InputError(f"target_onnxruntime={target!r} is not a version; e.g. '1.22'") from None
+    need = needed_onnxruntime(graph)
+    if wanted >= need.key:
+        return graph
+    if has_set_splits(graph):
+        columns = sets_as_columns(graph, n_features)
+        if wanted >= needed_onnxruntime(columns).key:
+            return columns
+        need = needed_onnxruntime(columns)
+    raise ConversionRefusedError(
+        f"no exact graph of this model loads fast on onnxruntime {target}: it needs >= {need.version}, because "
+        f"{need.reason}; upgrade onnxruntime, or leave target_onnxruntime unset"
+    )
+
+
 def finish(
     model: Any,
     lowered: Lowered,
@@ -66,6 +89,7 @@ def finish(
     adapter = adapter_named(framework)
     names = adapter.feature_names(model)
     native_input = adapter.native_input(model)
+    needs = needed_onnxruntime(graph)
     return ConvertedModel(
         onnx=graph,
         framework=framework,
@@ -86,6 +110,8 @@ def finish(
             "native_floats": native_input.floats,
             "native_integers": native_input.integers,
             "native_follows_input": str(native_input.follows_input).lower(),
+            "min_onnxruntime": needs.version,
+            "min_onnxruntime_reason": needs.reason,
             **({"feature_names": json.dumps(names)} if names else {}),
             **({"sequential_sum": "true"} if head.sequential_sum else {}),
             **({"finite_columns": json.dumps(list(head.finite_columns))} if head.finite_columns else {}),
@@ -102,6 +128,7 @@ def convert(
     n_features: int | None = None,
     target_opset: int | dict[str, int] | None = None,
     name: str | None = None,
+    target_onnxruntime: str | None = None,
     quantize: str | None = None,
     calibration: Any = None,
 ) -> ConvertedModel:
@@ -113,6 +140,10 @@ def convert(
     (which round every input to float32 themselves).
     ``target_opset`` is the ai.onnx.ml opset (3, or 5 for the TreeEnsemble operator); float64
     needs 5 and gets it by default.
+    ``target_onnxruntime`` (e.g. ``"1.22"``) asks for a graph that release loads fast: categorical
+    set splits are then written as lookup columns ahead of threshold splits (exact, and loaded in
+    milliseconds from 1.21 on, where set splits take minutes); what has no such form is refused.
+    The graph records the release it needs in ``metadata["min_onnxruntime"]`` either way.
     """
     if quantize is not None:
         from .variants import QUANTIZE_MODES
@@ -123,7 +154,8 @@ def convert(
         if dtype not in (None, "float32", np.float32):
             raise ConversionRefusedError(f"quantize={quantize!r} starts from a float32 graph; dtype={dtype!r} "
                                          "cannot be quantized (leave dtype unset)")
-        float32 = convert(model, dtype="float32", n_features=n_features, target_opset=target_opset, name=name)
+        float32 = convert(model, dtype="float32", n_features=n_features, target_opset=target_opset, name=name,
+                          target_onnxruntime=target_onnxruntime)
         return quantize_graph(float32, quantize, calibration=calibration)
     adapter = adapter_for(model)
     np_dtype = parse_dtype(adapter.native_input(model).floats if dtype is None else dtype)
@@ -132,6 +164,8 @@ def convert(
         raise InputError(
             f"n_features={n_features} was given, but the model was trained on {lowered.n_features} features"
         )
+    if target_onnxruntime is not None:
+        lowered = replace(lowered, onnx=_for_onnxruntime(lowered.onnx, target_onnxruntime, lowered.n_features))
     return finish(
         model, lowered, adapter.name, adapter.version(), adapter.fingerprint(model), dtype=np_dtype, name=name
     )

@@ -14,6 +14,7 @@ from google.protobuf.message import DecodeError
 
 from .atomic import write_bytes_atomic
 from .errors import ModelFileError
+from .ort_versions import Need, needed_onnxruntime
 
 __all__ = ["ConvertedModel", "load", "META_PREFIX"]
 
@@ -66,6 +67,15 @@ class ConvertedModel:
         meta = self.metadata
         return (np.dtype(meta.get("native_floats", "float32")), np.dtype(meta.get("native_integers", "float32")),
                 meta.get("native_follows_input") == "true")
+
+    @property
+    def onnxruntime_needed(self) -> Need:
+        """The lowest onnxruntime that loads this graph fast, and why: as recorded by ``convert``
+        (``min_onnxruntime``), or derived from the graph for files written before it was."""
+        meta = self.metadata
+        if "min_onnxruntime" in meta:
+            return Need(meta["min_onnxruntime"], meta.get("min_onnxruntime_reason", ""))
+        return needed_onnxruntime(self.onnx)
 
     @property
     def finite_columns(self) -> tuple[int, ...]:

@@ -27,6 +27,7 @@ from .errors import InputError, ModelFileError, ProviderError
 from .inputs import CategoryLabels, as_matrix
 from .methods import NativeMethods
 from .offline_graph import check_offline_graph
+from .ort_versions import check_onnxruntime
 from .providers import CPU, ProviderArg, resolve_providers
 
 __all__ = ["CALL_PATHS", "InferenceEngine", "SessionOptions", "clear_session_cache", "session_cache_info"]
@@ -101,6 +102,13 @@ def _new_session(data: bytes, opts: SessionOptions) -> _Session:
         return _Session(ort.InferenceSession(data, sess_options=opts.build(), providers=[CPU]), reason)
 
 
+def _loadable(model: ConvertedModel) -> bytes:
+    """The model's bytes, once the installed onnxruntime is known to load it fast: an older
+    release is refused here, before a session exists (it could take minutes to build)."""
+    check_onnxruntime(model.onnxruntime_needed, what=f"this {model.metadata.get('model_type', model.framework)} graph")
+    return model.to_bytes()
+
+
 def _session(data: bytes, opts: SessionOptions) -> _Session:
     key = (hashlib.sha256(data).hexdigest(), opts)
     with _cache_lock:
@@ -163,7 +171,7 @@ class InferenceEngine(NativeMethods):
             graph_optimization=graph_optimization,
             optimized_model_path=str(optimized_model_path) if optimized_model_path else None,
         )
-        self._entry = _session(self.model.to_bytes(), self.options)
+        self._entry = _session(_loadable(self.model), self.options)
         self._fallback_reason = self._entry.fallback_reason
         self.session = self._entry.session
         self.chunk_rows = chunk_rows

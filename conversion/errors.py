@@ -11,6 +11,7 @@ __all__ = [
     "InputError",
     "ModelFileError",
     "ProviderError",
+    "RuntimeVersionError",
     "RegistryError",
     "ResultsError",
     "ConfigError",
@@ -55,6 +56,10 @@ class ModelFileError(OnnxGateError, ValueError):
 
 class ProviderError(OnnxGateError):
     """An ONNX Runtime execution provider was asked for but cannot be used."""
+
+
+class RuntimeVersionError(OnnxGateError):
+    """The installed onnxruntime is too old to load this model (or to load it fast)."""
 
 
 class RegistryError(OnnxGateError):

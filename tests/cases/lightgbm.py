@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from functools import cache
 from typing import Any
 
@@ -79,8 +80,10 @@ def _ranker():
 def _early_stopping():
     X, y = dataset("binary", n=900, nan=0.1)
     model = lgb.LGBMClassifier(**{**_FAST, "n_estimators": 200, "learning_rate": 0.5})
-    model.fit(X[:600], y[:600], eval_X=(X[600:],), eval_y=(y[600:],),
-              callbacks=[lgb.early_stopping(3, verbose=False)])
+    # LightGBM 4.7 takes eval_X/eval_y (and deprecates eval_set); earlier 4.x only eval_set.
+    new_api = "eval_X" in inspect.signature(model.fit).parameters
+    held_out = {"eval_X": (X[600:],), "eval_y": (y[600:],)} if new_api else {"eval_set": [(X[600:], y[600:])]}
+    model.fit(X[:600], y[:600], **held_out, callbacks=[lgb.early_stopping(3, verbose=False)])
     assert model.best_iteration_ < 200, "the case needs early stopping to trigger"
     return model, X
 
