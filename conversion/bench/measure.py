@@ -76,6 +76,16 @@ def op_profile(onnx_bytes: bytes, X: np.ndarray, *, provider: str | None, thread
     return {op: float(np.median(d)) * len(d) / calls for op, d in sorted(durations.items())}
 
 
+def _tail_judged(runtime: str, provider: str | None, threads: int | None, batch_size: int) -> bool:
+    """Rows whose tails the gate judges: single-threaded CPU ONNX calls up to TAIL_SMALL_BATCH rows.
+
+    Elsewhere a tail block would only be recorded (native calls of a second, 4096-row or
+    multi-threaded ones hold too few calls in its budget, or a thread pool's tails), and it cost
+    up to seconds per row in every run."""
+    return (runtime != "native" and (threads or 1) == 1 and provider in (None, "CPUExecutionProvider")
+            and batch_size <= TAIL_SMALL_BATCH)
+
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
@@ -114,7 +124,8 @@ def measure(benchmark: Any, prep: Prepared, X: np.ndarray, *, runtime: str, prov
         benchmark.extra_info["ratio_clock"] = "cpu"
         benchmark.extra_info.update(ratios_of(runtime, interleaved.rounds(benchmark.stats.stats.data)))
         ref_s = benchmark.extra_info["reference_cpu_s"]
-        benchmark.extra_info.update(tail_fields(pairing, benchmark.stats.stats.median + ref_s, int(X.shape[0])))
+        if _tail_judged(runtime, provider, threads, int(X.shape[0])):
+            benchmark.extra_info.update(tail_fields(pairing, benchmark.stats.stats.median + ref_s, int(X.shape[0])))
         if runtime != "native" and prep.converted is not None:
             # the raw session takes the graph's own dtype (float64 for LightGBM, HGB, dense graphs)
             X_graph = np.asarray(X, dtype=prep.converted.dtype)
