@@ -116,7 +116,8 @@ def test_the_older_onnxruntime_form_of_set_splits_is_exact(case, data: st.DataOb
     assert converted.metadata["min_onnxruntime"] == "1.21.0"
     trees = summarize_trees(convert(model).onnx)  # the split points and categories of the set form
     X = data.draw(parity_batches(X_train, trees.splits, categories=trees.categories, dtype=converted.dtype,
-                                 allow_nan=case.nan, allow_inf=case.inf, extra=case.edges, max_abs=case.max_abs))
+                                 allow_nan=case.nan, allow_inf=case.inf, extra=case.edges, max_abs=case.max_abs,
+                                 finite_columns=converted.finite_columns))
     report = check_parity(model, converted, X)
     assert report.passed, str(report)
 
