@@ -167,9 +167,24 @@ def bench_command(args: argparse.Namespace) -> int:
         from conversion.results.baseline_choice import save_compact
 
         path = save_compact(path, args.save_as)
+    if path and not args.json:
+        _print_model_lines(Path(path))
     gate_code = _gate_after_bench(args.baseline, Path(path)) if args.baseline is not None and path else 0
     print(json.dumps({"results": str(path)}) if args.json else path)
     return code or gate_code
+
+
+def _print_model_lines(results: Path) -> None:
+    """One line per model on stderr (stdout ends with the results path, for scripts)."""
+    from conversion.results.bench_summary import model_lines
+    from conversion.results.benchmark_runs import load_run
+
+    try:
+        lines = model_lines(load_run(results))
+    except ResultsError:
+        return  # the file's own problem is reported by whoever reads it next
+    for line in lines:
+        print(line, file=sys.stderr)
 
 
 def _gate_after_bench(baseline: Path, results: Path) -> int:

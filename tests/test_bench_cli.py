@@ -95,3 +95,21 @@ def test_a_run_whose_every_benchmark_is_skipped_says_so(tmp_path: Path) -> None:
     with pytest.raises(ResultsError, match="every selected benchmark was skipped: the SKIPPED lines say why"):
         run_benchmarks("quick", tmp_path, specs=parse_specs(["catboost-categorical-small"]))
     assert not list(tmp_path.glob("*.json"))
+
+
+@pytest.mark.slow
+def test_bench_ends_with_one_line_per_model_and_the_results_path(tmp_path: Path) -> None:
+    """No pytest-benchmark tables and no temp file name: per model its ONNX/native ratios, then the path."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "conversion.cli", "bench", "--quick", "--models",
+         "xgboost-synthetic-small,lightgbm-synthetic-small", "--output", str(tmp_path)],
+        capture_output=True, text=True, cwd=REPO, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out_lines = proc.stdout.strip().splitlines()
+    assert out_lines[-1].endswith(".json") and Path(out_lines[-1]).is_file()
+    both = proc.stdout + proc.stderr
+    assert ".onnxgate-tmp" not in both and "Name (time in" not in both
+    per_model = [line for line in proc.stderr.splitlines() if "ONNX/native CPU time" in line]
+    assert [line.split(":")[0] for line in per_model] == ["lightgbm-synthetic-small", "xgboost-synthetic-small"]
+    assert all(" at 1 row" in line and " at 256" in line for line in per_model)

@@ -100,6 +100,9 @@ def run_benchmarks(
             sys.executable, "-P", "-m", "pytest", str(SUITES_DIR), *map(str, extra_suites),
             "-c", str(SUITES_DIR / "pytest.ini"), "--rootdir", str(SUITES_DIR),
             "-p", "no:cacheprovider", "-q", "--color=no",
+            # pytest-benchmark's tables and its "Wrote benchmark data in <temp file>" line: the
+            # command ends with one line per model and the results path instead (bench_summary.py).
+            "--benchmark-quiet",
             f"--onnxgate-profile={profile}",
             f"--benchmark-json={tmp}",
         ]
