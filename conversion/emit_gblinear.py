@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from .emit_graph import _LABEL_ELEM, _Graph, _head, _label_tensor
+from .emit_graph import _Graph, _head, output_infos
 from .emit_trees import _ELEM, ONNX_OPSET
 from .tree_ir import Head
 
@@ -76,12 +76,7 @@ def emit_ordered_linear(lin: OrderedLinear, *, dtype: np.dtype, name: str = "onn
     start = g.op("Expand", [g.const(lin.start.astype(_F32), "bias"), shape])  # [N, G]
     raw = _skip_missing_sum(g, start, terms, g.op("Unsqueeze", [missing, axis2]))
     outputs = _head(lin.head, lin.n_groups, g, raw, None)
-    out_infos = []
-    for out_name, out_shape in outputs:
-        elem = TensorProto.FLOAT
-        if out_name == "predict" and lin.head.task == "classification":
-            elem = _LABEL_ELEM[_label_tensor(lin.head.classes).dtype.kind]
-        out_infos.append(helper.make_tensor_value_info(out_name, elem, out_shape))
+    out_infos = output_infos(outputs, lin.head, TensorProto.FLOAT)
     graph = helper.make_graph(g.nodes, name, [helper.make_tensor_value_info("X", _ELEM[np.dtype(dtype)],
                                                                             ["N", lin.n_features])],
                               out_infos, initializer=g.inits)

@@ -199,3 +199,14 @@ def _label_tensor(classes: np.ndarray) -> np.ndarray:
 
 _LABEL_ELEM = {"O": TensorProto.STRING, "i": TensorProto.INT64, "f": TensorProto.DOUBLE}
 
+
+def output_infos(outputs: list[tuple[str, list]], head: Head, elem: int) -> list[onnx.ValueInfoProto]:
+    """The graph outputs ``_head`` made: scores of ``elem``, a classifier's labels of their own type."""
+    infos = []
+    for out_name, shape in outputs:
+        kind = elem
+        if out_name == "predict" and head.task == "classification":
+            kind = _LABEL_ELEM[_label_tensor(head.classes).dtype.kind]
+        infos.append(helper.make_tensor_value_info(out_name, kind, shape))
+    return infos
+

@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from .emit_graph import _LABEL_ELEM, _Graph, _head, _label_tensor, _missing_band
+from .emit_graph import _Graph, _head, _missing_band, output_infos
 from .emit_trees import _ELEM, ONNX_OPSET, _node_arrays, _opset5_attributes
 from .errors import ConversionRefusedError
 from .tree_ir import TreeEnsembleIR
@@ -107,12 +107,7 @@ def emit_linear(ir: TreeEnsembleIR, *, dtype: np.dtype, ml_opset: int | None, na
                  value=helper.make_tensor("zero", TensorProto.DOUBLE, [1], [0.0]))
     raw = _scan_sum(g, zeros, by_iter, axis=1)
     outputs = _head(ir.head, ir.n_targets, g, raw, ir.base_values)
-    out_infos = []
-    for out_name, shape in outputs:
-        elem = TensorProto.DOUBLE
-        if out_name == "predict" and ir.head.task == "classification":
-            elem = _LABEL_ELEM[_label_tensor(ir.head.classes).dtype.kind]
-        out_infos.append(helper.make_tensor_value_info(out_name, elem, shape))
+    out_infos = output_infos(outputs, ir.head, TensorProto.DOUBLE)
     graph = helper.make_graph(g.nodes, name, [helper.make_tensor_value_info("X", _ELEM[dtype], ["N", n_features])],
                               out_infos, initializer=g.inits)
     model = helper.make_model(
