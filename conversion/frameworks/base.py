@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import warnings
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -120,8 +121,27 @@ class Adapter(ABC):
         with ``allow_pickle=True``; raises ModelFileError for a file of another format."""
         raise NotImplementedError(f"loading {self.name} models is not supported")
 
-    def fingerprint(self, model: Any) -> str:
+    # convert() asks for the fingerprint right after lowering: an adapter that has just serialised
+    # the model hands over the digest of that text (used once, so no change is missed) instead of
+    # serialising it again.
+    _handoff: tuple[weakref.ref[Any], str] | None = None
+
+    def _fingerprint_key(self, model: Any) -> Any:
+        """The object a handed-over digest belongs to (LightGBM: the Booster inside a wrapper)."""
+        return model
+
+    def hand_over(self, model: Any, digest: str) -> None:
+        self._handoff = (weakref.ref(self._fingerprint_key(model)), digest)
+
+    def digest(self, model: Any) -> str:
+        """sha256 of what identifies the model: by default its native bytes."""
         return hashlib.sha256(self.native_bytes(model)).hexdigest()
+
+    def fingerprint(self, model: Any) -> str:
+        handed, self._handoff = self._handoff, None
+        if handed is not None and handed[0]() is self._fingerprint_key(model):
+            return handed[1]
+        return self.digest(model)
 
     def upstream(self, model: Any, *, dtype: np.dtype) -> Lowered:
         """Converts with the framework's public converter (onnxmltools, skl2onnx or the

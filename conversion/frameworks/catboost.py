@@ -7,6 +7,7 @@ expanded here into an explicit complete binary tree, vectorised over all trees o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from dataclasses import replace
@@ -85,6 +86,17 @@ def _dump_json(model: Any) -> dict[str, Any]:
         path = Path(tmp) / "model.json"
         model.save_model(str(path), format="json")
         return json.loads(path.read_text(encoding="utf-8"))
+
+
+# What CatBoost stamps on every fit: two fits of the same rows with the same seed differ only here,
+# so the fingerprint leaves them out (the .cbm bytes' sha256 changed on every training run).
+_VOLATILE_INFO = ("model_guid", "train_finish_time")
+
+
+def _doc_digest(doc: dict[str, Any]) -> str:
+    """sha256 of a model's JSON without the stamps of its training run."""
+    info = {k: v for k, v in doc.get("model_info", {}).items() if k not in _VOLATILE_INFO}
+    return hashlib.sha256(json.dumps({**doc, "model_info": info}, sort_keys=True).encode()).hexdigest()
 
 
 def _oblivious_arrays(trees: list[dict[str, Any]], n_targets: int, split_of: Any,
@@ -259,6 +271,7 @@ class CatBoostAdapter(Adapter):
                 "onnxgate reads the trees from that JSON; retrain without what CatBoost names there, or serve "
                 "the native model"
             ) from exc
+        self.hand_over(model, _doc_digest(doc))
         cat_columns = list(model.get_cat_feature_indices())
         if cat_columns and ("ctr_data" in doc or _split_types(doc) - {"FloatFeature", "OneHotFeature"}):
             raise ConversionRefusedError(
@@ -443,6 +456,15 @@ class CatBoostAdapter(Adapter):
 
     def native_bytes(self, model: Any) -> bytes:
         return self._cbm(model)
+
+    def digest(self, model: Any) -> str:
+        """The JSON's sha256 without the training run's stamps; the .cbm bytes' for a model that has
+        no JSON form (CTRs), which then changes with every fit."""
+        cb = self._check(model)
+        try:
+            return _doc_digest(_dump_json(model))
+        except cb.CatBoostError:
+            return super().digest(model)
 
     def save_native(self, model: Any, path: Path) -> None:
         from ..atomic import write_bytes_atomic

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import warnings
-import weakref
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -143,9 +142,6 @@ class LightGBMAdapter(Adapter):
     extra = "lightgbm"
     supported = ("LGBMClassifier", "LGBMRegressor", "LGBMRanker", "Booster")
 
-    def __init__(self) -> None:
-        self._handoff: tuple[weakref.ref[Any], str] | None = None
-
     def _booster(self, model: Any) -> Any:
         lgb = self.framework()
         if isinstance(model, lgb.Booster):
@@ -178,17 +174,11 @@ class LightGBMAdapter(Adapter):
         text = self._model_text(model)
         ir = self._ir_from_text(model, text)
         graph = emit(ir, dtype=dtype, ml_opset=ml_opset)
-        # convert() asks for the fingerprint right after lowering: hand over the hash of the text
-        # just read instead of serialising the model again (used once, so no change is missed).
-        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        self._handoff = (weakref.ref(self._booster(model)), digest)
+        self.hand_over(model, hashlib.sha256(text.encode("utf-8")).hexdigest())
         return Lowered(graph, ir.head, ir.n_features, "onnxgate", __version__)
 
-    def fingerprint(self, model: Any) -> str:
-        handed, self._handoff = self._handoff, None
-        if handed is not None and handed[0]() is self._booster(model):
-            return handed[1]
-        return super().fingerprint(model)
+    def _fingerprint_key(self, model: Any) -> Any:
+        return self._booster(model)
 
     def to_ir(self, model: Any) -> TreeEnsembleIR:
         return self._ir_from_text(model, self._model_text(model))
