@@ -53,7 +53,8 @@ def model_changes(baseline: Iterable[Record], current: Iterable[Record]) -> list
     """Phrases for what differs in one model between the runs: counts, graph size, native file."""
     b, c = _facts(baseline), _facts(current)
     out = [f"{b[k]:,} → {c[k]:,} {k}" for k in _COUNTS if k in b and k in c and b[k] != c[k]]
-    for label, size, digest in (("ONNX", "onnx_bytes", "onnx_sha256"), ("file", "file_bytes", "file_sha256")):
+    # (files before graph_sha256 had onnx_sha256, a digest of the metadata too: not compared)
+    for label, size, digest in (("ONNX", "onnx_bytes", "graph_sha256"), ("file", "file_bytes", "file_sha256")):
         if size in b and size in c and b[size] != c[size]:
             out.append(_sizes(label, b[size], c[size]))
         elif b.get(digest) and c.get(digest) and b[digest] != c[digest]:
