@@ -58,6 +58,31 @@ def test_flat_counts_do_not_excuse_a_rise_beyond_what_noise_ever_did(tmp_path: P
     assert 1.0 < NOISE_ENVELOPE["native"]["onnx-cpu-1thread/tiny"] < 6.0
 
 
+def test_a_ratio_rise_from_a_faster_reference_is_not_the_calls(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # CI on unchanged code: RandomForest native at one row, native/reference 53.6 -> 97.7 (+82%, beyond
+    # the +52% envelope), counts flat, because the baseline's reference call had taken 144 us, this run's 75.
+    rng = np.random.default_rng(3)
+
+    def native(level: float, reference_s: float) -> Record:
+        rec = _record(_rounds(rng, level=level, n=60, spread=0.03), runtime="native", batch=1,
+                      reference_cpu_s=reference_s)
+        return dataclasses.replace(rec, counts={"native": {"instructions": 9e6, "cycles": 1.2e7}})
+
+    # Other rows whose reference stayed put: the machine as a whole was in the same state.
+    others = [dataclasses.replace(_row(rng, batch=b), reference_cpu_s=100e-6) for b in (16, 256, 4096)]
+    b = _results(tmp_path / "b.json", [native(53.6, 144e-6), *others])
+    c = _results(tmp_path / "c.json", [native(97.7, 75e-6), *others])
+    assert cli_main(["gate", "--baseline", str(b), "--current", str(c), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    row = next(ch for ch in out["changes"] if ch["key"].endswith("native|b1"))
+    assert row["verdict"] == "noise" and "own CPU time per call changed -" in row["note"]
+    # The same ratio rise with the reference unmoved is the call's own time, +82%: it fails.
+    c = _results(tmp_path / "c.json", [native(97.7, 144e-6), *others])
+    assert cli_main(["gate", "--baseline", str(b), "--current", str(c), "--json"]) == 1
+    assert "work they cannot see" in " ".join(json.loads(capsys.readouterr().out)["performance"]["failures"])
+
+
 def test_a_call_that_starts_to_wait_fails_on_wall_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # 200 us of sleep per call: CPU ratios and counts unchanged, wall time 35 -> 325 us.
     rng = np.random.default_rng(2)

@@ -356,8 +356,11 @@ CYCLES_THRESHOLD = 0.15
 # page faults per call by up to 2.4 at one row (valgrind's translations fault on the calling
 # thread) and by 8 at 4096 rows in the process whose import order differed (XGBoost native:
 # glibc's heap laid out otherwise, 32 KiB of fresh pages per call). Faults therefore fail from
-# +16 per call (64 KiB of newly touched memory per call), syscalls from +0.75 per call.
-KERNEL_LIMITS = {"syscalls": (1.0, 0.75), "faults": (32.0, 0.5)}  # measure: (floor per call, threshold)
+# +16 per call (64 KiB of newly touched memory per call). Syscalls failed from +0.75 per call until
+# CI read an unchanged CatBoost graph (same nodes, a different native-model hash in its metadata) at
+# 4 syscalls per call, then 5, at 4096 rows; they now fail from +1.5 per call (a microsecond or two of
+# kernel work on a call of 20 ms is not a slowdown; a thread started per call adds several).
+KERNEL_LIMITS = {"syscalls": (2.0, 0.75), "faults": (32.0, 0.5)}  # measure: (floor per call, threshold)
 # They are judged on the ONNX paths (onnxgate's engine, the raw session), where onnxruntime's own
 # arena allocates, and only recorded for native calls: a framework's large temporaries go through
 # glibc's dynamic mmap threshold, so an unchanged HistGradientBoosting native call at 4096 rows
@@ -700,6 +703,34 @@ def _beyond(change: Change) -> str:
             "(kernel time, page faults, other threads)")
 
 
+def own_cpu_change(change: Change) -> float | None:
+    """The row's own median CPU time per call, current / baseline - 1: its ratio to the reference model
+    times the reference's CPU time in that row. None where either run lacks the reference's time."""
+    def own(rec: Record | None) -> float | None:
+        if rec is None or not rec.reference_cpu_s or not rec.rounds_vs("reference")[1]:
+            return None
+        return percentile(rec.rounds_vs("reference")[1], 50) * rec.reference_cpu_s
+    before, now = own(change.baseline), own(change.current)
+    return now / before - 1.0 if before and now else None
+
+
+def yardstick_moved(change: Change) -> str | None:
+    """Why a ratio rise beyond the envelope is still not the call's, or None.
+
+    Work that counts cannot see (kernel time, faults, other threads) is CPU time the call itself
+    spends, which its CPU clock counts. Where the call's own CPU time per call did not rise by the
+    class's minimum effect, the ratio rose because its partner got faster. Seen in CI on unchanged code:
+    RandomForest native at one row, native/reference +82% (beyond the +52% envelope) while its median
+    time per call fell from 7.99 to 7.34 ms; the baseline's reference call had taken 144 us, recorded
+    while the test suite ran beside it.
+    """
+    own = own_cpu_change(change)
+    if own is None or change.threshold is None or own >= change.threshold:
+        return None
+    return (f"{change.metric} +{change.effect or 0.0:.0%} with flat instruction counts, but the call's own CPU "
+            f"time per call changed {own:+.0%}: its partner got faster, the call did not get slower")
+
+
 def qualify(rule: Rule, current: Record, baseline: Record | None, reason: str) -> tuple[str, str]:
     """How a performance rule's failure counts: ("noise" | "unconfirmed" | "fail", the reason to show).
 
@@ -714,6 +745,9 @@ def qualify(rule: Rule, current: Record, baseline: Record | None, reason: str) -
     change = rule.judge(current.key, current, baseline)
     if within_envelope(change):
         return ("noise" if flat else "unconfirmed"), reason
+    moved = yardstick_moved(change)
+    if moved is not None:
+        return ("noise" if flat else "unconfirmed"), f"{reason} ({moved})"
     return "fail", f"{reason}; {_beyond(change)}"
 
 
@@ -730,7 +764,10 @@ def _time_only(change: Change) -> Change:
         return change
     flat, missing = counts_unchanged(change.current, change.baseline), counts_missing(change.current, change.baseline)
     if (flat or missing) and not within_envelope(change):
-        return replace(change, note=_beyond(change))
+        moved = yardstick_moved(change)
+        if moved is None:
+            return replace(change, note=_beyond(change))
+        return replace(change, verdict="noise" if flat else "unconfirmed", note=moved)
     if flat:
         return replace(change, verdict="noise", note="time ratio rose within what unchanged runs showed, instruction "
                                                      "counts did not: runner noise")
