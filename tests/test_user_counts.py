@@ -88,7 +88,7 @@ def test_a_rise_of_kernel_work_per_call_fails_and_its_measured_spread_does_not(m
 def test_one_syscall_more_per_call_is_not_a_regression_two_are() -> None:
     # CI, unchanged CatBoost graph at 4096 rows: 4.00 -> 5.00 syscalls per call. onnxruntime
     # 1.22.0 -> 1.23.0 on an XGBoost file: 2 -> 4 (docs/ci.md), which must still fail.
-    def syscalls(n: float) -> Record:
+    def syscalls(n: float) -> object:
         return _row({"engine": {"instructions": 3.1e7, "syscalls": n}})
     assert CountRegression().fails(syscalls(5.0), syscalls(4.0)) is None
     assert "syscalls per call (engine)" in (CountRegression().fails(syscalls(4.0), syscalls(2.0)) or "")
