@@ -158,7 +158,8 @@ def _measure(native_model: Any, engine: InferenceEngine, rows: tuple[np.ndarray,
 
     adapter = adapter_named(engine.model.framework)
     Xb = batch_of(rows[0], size)  # the engine's prepared rows; rows[1] the same rows as the native model reads them
-    fns = (adapter.native_call(native_model, method, batch_of(rows[1], size)), lambda: engine.run_prepared(method, Xb))
+    Nb = Xb if rows[1] is rows[0] else batch_of(rows[1], size)
+    fns = (adapter.native_call(native_model, method, Nb), lambda: engine.run_prepared(method, Xb))
     first = []
     for fn in fns:  # warm-up, and a first estimate that sizes the rounds
         t0 = time.perf_counter_ns()

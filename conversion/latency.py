@@ -135,8 +135,9 @@ def measure_latency_improvement(
     rows = []
     for size in sizes:
         Xb = batch_of(X, int(size))
+        Nb = Xb if native_rows is X else batch_of(native_rows, int(size))  # both paths: the very same array
         t_native, t_onnx = _time_interleaved(
-            adapter.native_call(model, method, batch_of(native_rows, int(size))),
+            adapter.native_call(model, method, Nb),
             lambda Xb=Xb: engine.run(method, Xb),
             n_runs,
             warmup,
