@@ -88,7 +88,7 @@ def test_auto_routing_is_within_10pct_of_the_faster_path(
     for n in sizes:
         Xb = engine.prepare(batch_of(X, n))
         fns = {
-            "native": lambda Xb=Xb: adapter.native(model, method, Xb),
+            "native": adapter.native_call(model, method, Xb),
             "onnx": lambda Xb=Xb: engine.run(method, Xb),
             "pinned_native": lambda Xb=Xb: pinned["native"].run(method, Xb),
             "pinned_onnx": lambda Xb=Xb: pinned["onnx"].run(method, Xb),

@@ -27,9 +27,10 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from .category_labels import CategoryLabels
 from .converted import ConvertedModel
 from .engine import InferenceEngine
-from .latency import batch_of
+from .latency import batch_of, native_matrix
 from .parity import summarize_trees
 from .timing import interleaved
 
@@ -68,7 +69,8 @@ def probe_rows(converted: ConvertedModel, n: int = 4096, *, seed: int = 0) -> np
             lo, hi = float(thresholds[0]), float(thresholds[-1])
             pad = (hi - lo) * 0.05 + 1e-6
             X[:, f] = rng.uniform(lo - pad, hi + pad, size=n)
-    return X.astype(converted.dtype)
+    labels = CategoryLabels.from_metadata(converted.metadata)
+    return (labels.draw_labels(X, rng) if labels is not None else X).astype(converted.dtype)
 
 
 @dataclass
@@ -143,8 +145,8 @@ class Calibration:
             return None
 
 
-def _measure(native_model: Any, engine: InferenceEngine, X: np.ndarray, size: int, method: str,
-             budget_s: float) -> tuple[float, float]:
+def _measure(native_model: Any, engine: InferenceEngine, rows: tuple[np.ndarray, np.ndarray], size: int,
+             method: str, budget_s: float) -> tuple[float, float]:
     """Milliseconds per call of each path at ``size`` rows: a low quantile of interleaved rounds.
 
     Wall time, because routing serves latency and a native model may use several threads.
@@ -155,8 +157,9 @@ def _measure(native_model: Any, engine: InferenceEngine, X: np.ndarray, size: in
     from .frameworks import adapter_named
 
     adapter = adapter_named(engine.model.framework)
-    Xb = batch_of(X, size)
-    fns = (lambda: adapter.native(native_model, method, Xb), lambda: engine.run_prepared(method, Xb))
+    Xb = batch_of(rows[0], size)  # the engine's prepared rows; rows[1] the same rows as the native model reads them
+    Nb = Xb if rows[1] is rows[0] else batch_of(rows[1], size)
+    fns = (adapter.native_call(native_model, method, Nb), lambda: engine.run_prepared(method, Xb))
     first = []
     for fn in fns:  # warm-up, and a first estimate that sizes the rounds
         t0 = time.perf_counter_ns()
@@ -185,12 +188,14 @@ def calibrate(
     refine: int = 2,
 ) -> Calibration:
     """Measures both paths at ``sizes`` and ``refine`` bisections around each change of winner."""
-    X = engine.prepare(data) if data is not None else probe_rows(engine.model)
-    if X.shape[0] == 0:
-        X = probe_rows(engine.model)
+    X = engine.prepare(data) if data is not None else None
+    if X is None or X.shape[0] == 0:
+        data = probe_rows(engine.model)  # a CatBoost model's are labels, which prepare hashes to codes
+        X = engine.prepare(data)
+    rows = (X, native_matrix(engine, data, X))
     table = {}
     for s in sorted(set(sizes)):
-        table[int(s)] = _measure(native_model, engine, X, int(s), method, budget_s)
+        table[int(s)] = _measure(native_model, engine, rows, int(s), method, budget_s)
         log.info("calibration: %d rows: native %.3g ms, ONNX %.3g ms", s, *table[int(s)])
     # A change of winner is where a noisy size would mislead routing most: confirm the sizes on
     # both sides of each one with a doubled budget before bisecting between them.
@@ -198,7 +203,7 @@ def calibrate(
     for lo, hi in itertools.pairwise(keys):
         if _faster(table[lo]) != _faster(table[hi]):
             for k in (lo, hi):
-                table[k] = _measure(native_model, engine, X, k, method, 2 * budget_s)
+                table[k] = _measure(native_model, engine, rows, k, method, 2 * budget_s)
     for _ in range(refine):
         keys = sorted(table)
         added = False
@@ -206,7 +211,7 @@ def calibrate(
             if _faster(table[lo]) != _faster(table[hi]):
                 mid = round(math.sqrt(lo * hi))
                 if lo < mid < hi and mid not in table:
-                    table[mid] = _measure(native_model, engine, X, mid, method, budget_s)
+                    table[mid] = _measure(native_model, engine, rows, mid, method, budget_s)
                     added = True
         if not added:
             break

@@ -42,7 +42,7 @@ import numpy as np
 from .cityhash import catboost_hash
 from .errors import InputError
 
-__all__ = ["CategoryLabels", "UNSEEN", "listed"]
+__all__ = ["CategoryLabels", "UNSEEN", "integer_labels", "listed"]
 
 _F32 = np.dtype(np.float32)
 _SHOWN = 5  # rows or names listed in an error before "and N more"
@@ -145,6 +145,15 @@ class CategoryLabels:
             out[:, f] = self.codes(col.astype(np.int64), f, name)
         return out
 
+    def draw_labels(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``X`` with each hashed (CatBoost) column holding integer labels instead (in place):
+        synthetic rows for a model that reads labels from a matrix, whose native model refuses
+        any other number there. A non-hashed model's ``X`` is returned untouched."""
+        if self.hashed:
+            for f, hashes in self.columns.items():
+                X[:, f] = integer_labels(rng, X.shape[0], hashes)
+        return X
+
     def _hash_code(self, label: Any, f: int, name: str) -> float:
         if isinstance(label, bool | np.bool_) or not isinstance(label, str | bytes | int | np.integer):
             raise InputError(
@@ -236,6 +245,24 @@ class CategoryLabels:
                     f"position in that list. Pass a DataFrame whose column is categorical (the labels are then read "
                     f"as the native model reads them), or pass the code {labels.index(_as_label(v, labels))}"
                 )
+
+
+# The integers searched for a CatBoost column's trained labels: its hashes cannot be undone, and
+# integer labels are mostly small (codes 0..k-1).
+_LABEL_SEARCH = 1024
+
+
+def integer_labels(rng: np.random.Generator, n: int, hashes: Sequence[int] = ()) -> np.ndarray:
+    """``n`` integer labels for a CatBoost categorical column (as floats): drawn from the
+    integers below 1024 whose hash is one of ``hashes`` (a one-hot column's trained values) plus
+    one integer of none of them, so rows take every one-hot path; 0..15 where none is known
+    (a CTR column, whose hashes the model does not keep, or text labels)."""
+    known = set(hashes)
+    seen = [i for i in range(_LABEL_SEARCH) if catboost_hash(str(i)) in known] if known else []
+    if seen:
+        seen.append(next(i for i in range(_LABEL_SEARCH, 2 * _LABEL_SEARCH) if catboost_hash(str(i)) not in known))
+    pool = np.array(seen or range(16), dtype=np.float64)
+    return pool[rng.integers(0, pool.size, size=n)]
 
 
 def _as_label(v: float, labels: tuple[Any, ...]) -> Any:

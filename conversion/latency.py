@@ -17,9 +17,10 @@ import numpy as np
 from .converted import ConvertedModel, load
 from .engine import InferenceEngine
 from .errors import InputError
+from .inputs import as_rows
 from .timing import interleaved
 
-__all__ = ["batch_of", "measure_latency_improvement", "summarize_ns"]
+__all__ = ["batch_of", "measure_latency_improvement", "native_matrix", "summarize_ns"]
 
 SEED_KEYS = ("native_avg_ms", "onnx_avg_ms", "improvement_pct", "speedup_factor")
 
@@ -44,6 +45,15 @@ def batch_of(X: np.ndarray, rows: int) -> np.ndarray:
     if rows <= X.shape[0]:
         return np.ascontiguousarray(X[:rows])
     return np.ascontiguousarray(X[np.arange(rows) % X.shape[0]])
+
+
+def native_matrix(engine: InferenceEngine, data: Any, prepared: np.ndarray) -> np.ndarray:
+    """The rows the native model is timed on for ``data``, row for row with ``prepared``
+    (``engine.prepare(data)``): those rows themselves, except that a CatBoost matrix holds the
+    integer labels its codes were hashed from (inputs.native_view), which is what CatBoost reads."""
+    if engine.categories is None or not engine.categories.hashed:
+        return prepared
+    return as_rows(data, n_features=engine.model.n_features, feature_names=engine.model.feature_names)
 
 
 def _engine_for(onnx_or_converted: Any, threads: int | None) -> InferenceEngine:
@@ -121,11 +131,13 @@ def measure_latency_improvement(
     if bad or not sizes:
         raise InputError(f"batch_sizes must be positive integers, got {list(batch_sizes or [])!r}")
     adapter = adapter_named(converted.framework)
+    native_rows = native_matrix(engine, test_data, X)
     rows = []
     for size in sizes:
         Xb = batch_of(X, int(size))
+        Nb = Xb if native_rows is X else batch_of(native_rows, int(size))  # both paths: the very same array
         t_native, t_onnx = _time_interleaved(
-            lambda Xb=Xb: adapter.native(model, method, Xb),
+            adapter.native_call(model, method, Nb),
             lambda Xb=Xb: engine.run(method, Xb),
             n_runs,
             warmup,

@@ -255,7 +255,8 @@ def rows_for(converted: ConvertedModel, *, n: int = 2000, seed: int = 0) -> np.n
             # half uniform over the split range, half on split points: the rows where conversions break
             X[: n // 2, f] = rng.uniform(lo - pad, hi + pad, size=n // 2)
             X[n // 2:, f] = rng.choice(splits, size=n - n // 2)
-    return X.astype(converted.dtype)
+    labels = CategoryLabels.from_metadata(converted.metadata)
+    return (labels.draw_labels(X, rng) if labels is not None else X).astype(converted.dtype)
 
 
 def load_rows(path: str | Path, n_features: int | None, feature_names: Sequence[str] | None = None,

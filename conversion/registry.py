@@ -224,7 +224,7 @@ class ModelRegistry:
         if probe is not None and probe.size:
             outputs = {}
             for method in converted.methods:
-                out = np.asarray(adapter.native(native_model, method, probe))
+                out = adapter.native_rows(native_model, method, probe)
                 if out.dtype.kind in "biuf":  # object arrays would need pickle to store
                     outputs[f"out_{method}"] = out
             np.savez(tmp / "probe.npz", X=probe, **outputs)
@@ -313,7 +313,7 @@ class ModelRegistry:
                         continue
                     method = key[4:]
                     try:
-                        got = np.asarray(adapter.native(native, method, stored["X"]))
+                        got = adapter.native_rows(native, method, stored["X"])
                         same = got.shape == stored[key].shape and np.allclose(got, stored[key], equal_nan=True)
                     except Exception as exc:  # a reloaded model that cannot even run the method
                         log.debug("probe of %s() failed: %s", method, exc)

@@ -91,10 +91,53 @@ def test_bench_runs_from_another_project(tmp_path: Path, monkeypatch: pytest.Mon
 
 @pytest.mark.slow
 def test_a_run_whose_every_benchmark_is_skipped_says_so(tmp_path: Path) -> None:
-    # CatBoost's categorical zoo model: no ONNX model (CTRs) and no native call on float rows.
+    # CatBoost's categorical zoo model has no ONNX model (CTRs): its ONNX rows alone are all skipped.
     with pytest.raises(ResultsError, match="every selected benchmark was skipped: the SKIPPED lines say why"):
-        run_benchmarks("quick", tmp_path, specs=parse_specs(["catboost-categorical-small"]))
+        run_benchmarks("quick", tmp_path, specs=parse_specs(["catboost-categorical-small"]),
+                       extra_args=["-k", "onnx"])
     assert not list(tmp_path.glob("*.json"))
+
+
+def _catboost_cbm(path: Path, **categorical: int) -> Path:
+    """A small CatBoost classifier with one integer categorical column, trained on a DataFrame, as .cbm."""
+    cb = pytest.importorskip("catboost")
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"city": rng.integers(0, 30, 600), "a": rng.normal(size=600), "b": rng.normal(size=600)})
+    y = (frame["city"] % 3 == 0) ^ (frame["a"] > 0)
+    cb.CatBoostClassifier(iterations=10, depth=3, thread_count=1, verbose=False, allow_writing_files=False,
+                          cat_features=["city"], **categorical).fit(frame, y).save_model(str(path))
+    return path
+
+
+def _bench_model(model: Path, out: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, dict]]:
+    import json
+
+    proc = subprocess.run([sys.executable, "-m", "conversion.cli", "bench", "--quick", "--model", str(model),
+                           "--output", str(out)], capture_output=True, text=True, cwd=REPO, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads(Path(proc.stdout.strip().splitlines()[-1]).read_text())
+    return proc, {b["name"].split("[")[1].rstrip("]"): b for b in results["benchmarks"]}
+
+
+@pytest.mark.slow
+def test_a_catboost_model_with_ctr_categories_gets_its_native_latency_benchmarked(tmp_path: Path) -> None:
+    """Its ONNX rows are skipped naming the refusal; its native rows run on integer category labels."""
+    model = _catboost_cbm(tmp_path / "shops.cbm")  # 30 cities > one_hot_max_size: CTRs
+    proc, rows = _bench_model(model, tmp_path / "out")
+    assert set(rows) == {"shops-b1-native", "shops-b256-native", "shops-b4096-native"}
+    assert all(r["stats"]["rounds"] > 0 and r["extra_info"]["runtime"] == "native" for r in rows.values())
+    both = proc.stdout + proc.stderr
+    assert "SKIPPED [6]" in both and "no ONNX model for shops: parity refused" in both and "CTRs" in both
+
+
+@pytest.mark.slow
+def test_a_catboost_one_hot_model_is_benchmarked_native_and_onnx(tmp_path: Path) -> None:
+    model = _catboost_cbm(tmp_path / "shops.cbm", one_hot_max_size=64)  # every city one-hot: converted
+    _, rows = _bench_model(model, tmp_path / "out")
+    assert {"shops-b1-native", "shops-b4096-native", "shops-b1-onnx-cpu-t1", "shops-b4096-onnx-cpu-t1"} <= set(rows)
 
 
 @pytest.mark.slow

@@ -82,3 +82,18 @@ def test_native_predict_keeps_to_the_models_thread_count() -> None:
     # Busy cores per second of waiting: about 1.8 at CatBoost's default on 2 idle cores; a load
     # can only lower it, so more than one core's worth means more than one thread worked at once.
     assert cpu / wall < 1.15, f"{cpu / wall:.2f} cores busy during a thread_count=1 model's predict"
+
+
+def test_latency_of_a_one_hot_categorical_model_times_native_on_its_labels() -> None:
+    """measure_latency_improvement hands CatBoost the integer labels, not the graph's codes."""
+    pd = pytest.importorskip("pandas")
+    from conversion import measure_latency_improvement
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"shop": rng.integers(0, 5, 300), "a": rng.normal(size=300)})
+    model = cb.CatBoostRegressor(iterations=10, depth=3, one_hot_max_size=8, cat_features=["shop"], thread_count=1,
+                                 verbose=False, allow_writing_files=False).fit(frame, frame["a"] + (frame["shop"] == 3))
+    result = measure_latency_improvement(model, convert(model), frame.to_numpy(dtype=np.float64), n_runs=5,
+                                         batch_sizes=[1, 64], warmup=1)
+    assert [r["batch_size"] for r in result["rows"]] == [1, 64]
+    assert all(r["native_avg_ms"] > 0 and r["onnx_avg_ms"] > 0 for r in result["rows"])

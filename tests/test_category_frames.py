@@ -236,7 +236,7 @@ def test_a_named_column_pipeline_predicts_arrays_without_the_feature_names_warni
         adapter = adapter_for(fitted)
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # any warning fails
-            adapter.native(fitted, "predict_proba", X.to_numpy()[:3])  # the bench's native call
+            adapter.native_call(fitted, "predict_proba", X.to_numpy()[:3])()  # the bench's native call
         with pytest.warns(UserWarning, match="valid feature names"):  # the user's own call still warns
             fitted.predict_proba(X.to_numpy()[:3])
 

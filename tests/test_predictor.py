@@ -307,3 +307,30 @@ def test_bad_shadow_arguments_are_refused() -> None:
         ShadowPredictor(primary, primary, sample_rate=1.5)
     with pytest.raises(InputError, match="shadow must have run"):
         ShadowPredictor(primary, object())
+
+
+def _catboost_one_hot():
+    """A CatBoost classifier whose one categorical column is one-hot (6 shops <= one_hot_max_size)."""
+    cb = pytest.importorskip("catboost")
+    pd = pytest.importorskip("pandas")
+    from conversion import convert
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"shop": rng.integers(0, 6, 500), "a": rng.normal(size=500)})
+    y = (frame["shop"] == 2) ^ (frame["a"] > 0)
+    model = cb.CatBoostClassifier(iterations=20, depth=3, one_hot_max_size=8, cat_features=["shop"], thread_count=1,
+                                  verbose=False, allow_writing_files=False).fit(frame, y)
+    return model, frame, convert(model)
+
+
+@pytest.mark.parametrize("calibration_data", ["probe rows", "training frame"])
+def test_auto_calibrates_a_catboost_one_hot_model_and_answers_like_native(calibration_data: str) -> None:
+    model, frame, converted = _catboost_one_hot()
+    p = Predictor(model, converted, policy="auto", calibration_sizes=SIZES,
+                  calibration_data=frame if calibration_data == "training frame" else None)
+    assert p.calibration is not None and set(SIZES) <= set(p.calibration.sizes)
+    labels = frame.to_numpy(dtype=np.float64)  # a CatBoost matrix holds the integer labels
+    for n in SIZES:
+        np.testing.assert_allclose(p.predict_proba(labels[:n]), model.predict_proba(frame.iloc[:n]), rtol=1e-5,
+                                   atol=1e-6)
+        np.testing.assert_array_equal(p.predict(frame.iloc[:n]), model.predict(frame.iloc[:n]))

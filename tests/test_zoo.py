@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from conversion.bench.cases import PROFILES, cases_for, parse_specs
@@ -24,10 +25,14 @@ def test_categorical_zoo_models_convert_exactly_and_are_benchmarked(framework: s
     assert {f"{spec.name}-b1-native", f"{spec.name}-b1-onnx-cpu-t1"} <= ids
 
 
-def test_catboost_categorical_zoo_model_says_why_it_has_nothing_to_measure() -> None:
+def test_catboost_categorical_zoo_model_is_measured_natively_and_says_why_it_has_no_onnx_rows() -> None:
     prep = prepare(parse_specs(["catboost-categorical-small"])[0])
     assert prep.parity == "refused" and prep.converted is None
     assert "CTR" in prep.why_not("onnx")  # CatBoost's target statistics: what the user should know
-    # Native CatBoost takes categories as integers or strings: the float rows are refused, so its
-    # native rows are skipped with that reason instead of failing the benchmark run.
-    assert "refuses float rows" in prep.why_not("native") and "cat_features" in prep.why_not("native")
+    # Native CatBoost takes categories as integers or strings: the bench's call hands it the
+    # categorical columns' integer labels, so its native rows are measured.
+    assert prep.why_not("native") is None
+    rows = prep.zoo.X[:64]
+    got = prep.native_call(rows)()
+    frame = pd.DataFrame(rows, columns=prep.zoo.model.feature_names_).astype({"f0": int, "f1": int})
+    np.testing.assert_array_equal(got, prep.zoo.model.predict_proba(frame))

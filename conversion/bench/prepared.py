@@ -41,8 +41,7 @@ class Prepared:
     facts: dict[str, Any] = field(default_factory=dict)  # model_facts: what the gate compares across runs
 
     def native_call(self, X: np.ndarray) -> Any:
-        adapter = adapter_named(self.zoo.framework)
-        return lambda: adapter.native(self.zoo.model, self.method, X)
+        return adapter_named(self.zoo.framework).native_call(self.zoo.model, self.method, X)
 
     def why_not(self, runtime: str) -> str | None:
         """Why ``runtime`` ("native" or "onnx") has nothing to measure for this model, or None."""

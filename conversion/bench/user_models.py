@@ -56,23 +56,37 @@ class UserSpec:
 @cache
 def _build(spec: UserSpec) -> ZooModel:
     """Loads the model once per process; rows from ``data`` or spread over the model's split points."""
+    import numpy as np
+
     from conversion.convert import convert
+    from conversion.errors import ConversionRefusedError, UnsupportedModelError
+    from conversion.frameworks import adapter_for
     from conversion.inputs import CategoryLabels
     from conversion.model_files import load_rows, rows_for
 
     model = spec.entry.load()
+    adapter = adapter_for(model)
     # Converted here for the task and the rows; preparation converts again, timed, like the zoo's.
-    converted = convert(model)
+    made = None
+    try:
+        converted = convert(model)
+        task = converted.task
+        columns = (converted.n_features, converted.feature_names, CategoryLabels.from_metadata(converted.metadata))
+    except (ConversionRefusedError, UnsupportedModelError):
+        # Refused on purpose (CatBoost's CTRs): its native rows are still measured, on rows its
+        # adapter makes without a graph; preparation converts again and names the refusal.
+        sample = adapter.native_sample(model)
+        if sample is None:
+            raise
+        converted, (made, task) = None, sample
+        columns = (made.shape[1], adapter.feature_names(model), None)
     if spec.rows is not None:
-        import numpy as np
-
         X = np.load(spec.rows, allow_pickle=False)
     elif spec.entry.data is not None:
-        X = load_rows(spec.entry.data, converted.n_features, converted.feature_names,
-                      CategoryLabels.from_metadata(converted.metadata))
+        X = load_rows(spec.entry.data, *columns)
     else:
-        X = rows_for(converted)
-    return ZooModel(spec, model, X, converted.task)  # type: ignore[arg-type]
+        X = rows_for(converted) if converted is not None else made
+    return ZooModel(spec, model, X, task)  # type: ignore[arg-type]
 
 
 def user_specs(config: BenchConfig) -> tuple[UserSpec, ...]:

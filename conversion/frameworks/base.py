@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import warnings
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -82,9 +83,16 @@ class Adapter(ABC):
     def native(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
         """Runs the native model's ``method`` on a 2-D float array."""
 
+    def native_call(self, model: Any, method: str, X: np.ndarray) -> Callable[[], Any]:
+        """``native`` bound to rows onnxgate has already put in the model's column order
+        (inputs.py), turned once into the form the native model reads (an adapter's override:
+        names back, category labels): the one native path. Benchmarks and calibration time the
+        call it returns, so that turning is done here, outside the timed call."""
+        return functools.partial(self.native, model, method, X)
+
     def native_rows(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
-        """``native`` on rows onnxgate has already put in the model's column order (inputs.py)."""
-        return np.asarray(self.native(model, method, X))
+        """``native`` on rows in the model's column order, answered once (``native_call``)."""
+        return np.asarray(self.native_call(model, method, X)())
 
     def native_frame(self, model: Any, method: str, frame: Any) -> np.ndarray:
         """``native`` on a DataFrame of category labels, columns in the model's order, which the
@@ -151,6 +159,11 @@ class Adapter(ABC):
     def feature_names(self, model: Any) -> list[str] | None:
         """The column names the model was trained on, or None (trained on an unnamed array:
         names a framework made up, such as LightGBM's ``Column_0``, count as none)."""
+        return None
+
+    def native_sample(self, model: Any, *, n: int = 2000, seed: int = 0) -> tuple[np.ndarray, str] | None:
+        """``n`` rows the native model reads, and its task, for a model onnxgate refuses to convert
+        (its native latency is still benchmarked); None where only its conversion tells them."""
         return None
 
     def native_input(self, model: Any) -> NativeInput:

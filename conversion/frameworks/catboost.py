@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from ..category_labels import integer_labels
 from ..emit_onnx import emit
 from ..errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
 from ..tree_ir import CategoryCoding, CategorySplits, Head, TreeEnsembleIR, category_sets, concat_trees
@@ -428,24 +430,42 @@ class CatBoostAdapter(Adapter):
             return getattr(model, method)(X)
         return getattr(model, method)(X, thread_count=threads)
 
-    def native_rows(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
+    def native_call(self, model: Any, method: str, X: np.ndarray) -> Callable[[], Any]:
         # A matrix for a model with categorical features holds their integer labels (inputs.py);
         # CatBoost refuses a float matrix there, and reads Python ints in an object one as labels.
         cats = list(model.get_cat_feature_indices())
-        if cats and not X.shape[0]:  # CatBoost refuses an empty object array; one row, cut to none
-            return self.native_rows(model, method, np.zeros((1, X.shape[1])))[:0]
-        if cats:
-            rows = X.astype(object)
-            for c in cats:
-                col = np.asarray(X[:, c], dtype=np.float64)
-                with np.errstate(invalid="ignore"):
-                    odd = ~np.isfinite(col) | (col != np.round(col)) | (col < -(2.0**63)) | (col >= 2.0**63)
-                if odd.any():
-                    raise ValueError(f"CatBoost refuses the non-integer categorical value in column {c}: "
-                                     "cat_features must be integer or string")
-                rows[:, c] = [int(v) for v in col]
-            X = rows
-        return np.asarray(self.native(model, method, X))
+        if not cats:
+            return super().native_call(model, method, X)
+        if not X.shape[0]:  # CatBoost refuses an empty object array; one row, cut to none
+            one = self.native_call(model, method, np.zeros((1, X.shape[1])))
+            return lambda: np.asarray(one())[:0]
+        rows = X.astype(object)
+        for c in cats:
+            col = np.asarray(X[:, c], dtype=np.float64)
+            with np.errstate(invalid="ignore"):
+                odd = ~np.isfinite(col) | (col != np.round(col)) | (col < -(2.0**63)) | (col >= 2.0**63)
+            if odd.any():
+                raise ValueError(f"CatBoost refuses the non-integer categorical value in column {c}: "
+                                 "cat_features must be integer or string")
+            rows[:, c] = [int(v) for v in col]
+        return super().native_call(model, method, rows)
+
+    def native_sample(self, model: Any, *, n: int = 2000, seed: int = 0) -> tuple[np.ndarray, str] | None:
+        # A model with CTRs has no ONNX form, and so none of the rows that model_files.rows_for
+        # spreads over a converted graph's splits: float features spread over CatBoost's own
+        # borders instead, categorical ones integer labels (the hashes of CTR tables hide which).
+        self._check(model)
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(n, len(model.feature_names_)))
+        for f, borders in model.get_borders().items():
+            if borders:
+                lo, hi = min(borders), max(borders)
+                pad = max((hi - lo) * 0.1, 1e-3)
+                X[:, int(f)] = rng.uniform(lo - pad, hi + pad, size=n)
+        for c in model.get_cat_feature_indices():
+            X[:, c] = integer_labels(rng, n)
+        task = {"classifier": "classification", "ranker": "ranking"}.get(self._kind(model), "regression")
+        return X.astype(np.float32), task
 
     def _cbm(self, model: Any) -> bytes:
         self._check(model)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -292,12 +293,12 @@ class LightGBMAdapter(Adapter):
             warnings.filterwarnings("ignore", message="Cannot compute class probabilities or labels")
             return getattr(model, method)(X)
 
-    def native_rows(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
+    def native_call(self, model: Any, method: str, X: np.ndarray) -> Callable[[], Any]:
         # A wrapper fitted on pandas category columns reads their codes from an array; a float
         # frame would not match its categories, so it gets the array (already in its column order).
         if getattr(self._booster(model), "pandas_categorical", None):
-            return np.asarray(self.native(model, method, X))
-        return np.asarray(self.native(model, method, with_names(model, X)))
+            return super().native_call(model, method, X)
+        return super().native_call(model, method, with_names(model, X))
 
     def native_bytes(self, model: Any) -> bytes:
         return self._model_text(model).encode("utf-8")

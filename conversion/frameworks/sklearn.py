@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import logging
 import pickle
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -237,8 +238,11 @@ class SklearnAdapter(Adapter):
         with unnamed_rows(model, X):
             return getattr(model, method)(_category_frame(model, X))
 
+    def native_call(self, model: Any, method: str, X: np.ndarray) -> Callable[[], Any]:
+        return super().native_call(model, method, with_names(model, X))
+
     def native_rows(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
-        out = self.native(model, method, with_names(model, X))
+        out = self.native_call(model, method, X)()
         # A multi-output classifier's predict_proba is a list of arrays, one per output.
         return out if isinstance(out, list) else np.asarray(out)
 
