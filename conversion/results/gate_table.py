@@ -144,7 +144,10 @@ def render_outcome(outcome: GateOutcome, *, not_gated: str, all_rows: bool = Fal
              if all_rows or (c.verdict not in ("unchanged", "missing") and c.note != not_gated)]
     counts = benchmark_tally((c.key, c.verdict) for c in outcome.changes)
     lines.append("benchmarks: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
-    ungated = sorted({c.key for c in outcome.changes if c.note == not_gated})
+    # Benchmarks no measure judged: a one-thread row whose wall time alone is not gated from 256 rows
+    # is still compared (CPU ratios, counts), and is not "not gated".
+    compared = set(outcome.benchmarks["compared"])
+    ungated = sorted({c.key for c in outcome.changes if c.note == not_gated and c.key not in compared})
     if ungated and not all_rows:
         lines.append(f"{len(ungated)} benchmarks of classes without a minimum effect (multi-threaded, non-CPU) "
                      "are reported but not gated (list them with --all)")
