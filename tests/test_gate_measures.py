@@ -93,6 +93,10 @@ def test_a_call_that_starts_to_wait_fails_on_wall_time(tmp_path: Path, capsys: p
     code, out = _gate(tmp_path, _row(rng, batch=256), _row(rng, batch=256, wall=6.0), capsys)
     assert code == 0
     assert all(c["verdict"] == "unjudged" for c in out["changes"] if c["measure"] == "wall")
+    # That row is still compared on its CPU ratios and counts: the text does not call it ungated.
+    assert cli_main(["gate", "--baseline", str(tmp_path / "b.json"), "--current", str(tmp_path / "c.json")]) == 0
+    text = capsys.readouterr().out
+    assert "1 compared with the baseline" in text and "are reported but not gated" not in text
 
 
 def _calls(rng: np.random.Generator, *, n: int = 400, tail_every: int = 0, busy: bool = False) -> tuple[float, ...]:

@@ -11,6 +11,7 @@ the machine fingerprint. Each difference is a short phrase; a model's phrases sh
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,6 +26,7 @@ FRAMEWORK_LIBRARY = {"xgboost": "xgboost", "lightgbm": "lightgbm", "catboost": "
 RUNTIME_LIBRARIES = ("onnxruntime", "onnxruntime_build", "onnx", "numpy", "onnxgate", "onnxgate_commit", "python")
 LIBRARIES = (*RUNTIME_LIBRARIES, *FRAMEWORK_LIBRARY.values())
 _COUNTS = ("trees", "nodes", "leaves", "features")
+_BUILD_COMMIT = re.compile(r"git-commit-id=([0-9a-f]+)")
 
 
 def _size(n: int) -> str:
@@ -67,6 +69,12 @@ def _label(phrases: list[str]) -> str:
     return "model changed" if any(not p.startswith("ONNX") for p in phrases) else "ONNX graph changed"
 
 
+def _build(info: Any) -> str:
+    """onnxruntime's build as its commit ("f217402897"): the whole build-info string runs to 300 characters."""
+    found = _BUILD_COMMIT.search(str(info))
+    return found.group(1) if found else "absent" if info is None else "other"
+
+
 def _library_changes(baseline: Run, current: Run, names: Iterable[str]) -> list[str]:
     """``onnxruntime 1.22.0 → 1.23.0`` for each named entry of the software fingerprint that differs."""
     b, c = baseline.software, current.software
@@ -74,6 +82,10 @@ def _library_changes(baseline: Run, current: Run, names: Iterable[str]) -> list[
     for name in names:
         if b.get(name) == c.get(name) or (name == "onnxgate_commit" and name not in b):
             continue  # (a baseline older than onnxgate_commit: the project's commit line says it)
+        if name == "onnxruntime_build":
+            if b.get("onnxruntime") == c.get("onnxruntime"):  # another release is another build: said already
+                out.append(f"onnxruntime build {_build(b.get(name))} → {_build(c.get(name))}")
+            continue
         if not isinstance(b.get(name, ""), str) or not isinstance(c.get(name, ""), str):
             out.append(f"{name} changed")  # the onnxruntime build, the providers: lists and mappings
         else:

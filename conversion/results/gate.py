@@ -534,11 +534,9 @@ class GateOutcome:
 
     def regression_lines(self) -> list[str]:
         """One line per regressed benchmark with its cause, for the end of a console output."""
-        from conversion.results.explain import cause_of
+        from conversion.results.gate_table import regression_lines
 
-        why = self.explanations
-        return [f"REGRESSED {c.key}: {c.metric} {c.effect or 0.0:+.0%} ({c.measure}); cause: "
-                f"{cause_of(why, c.key.partition('|')[0])}" for c in self.regressed]
+        return regression_lines(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {

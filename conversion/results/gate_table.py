@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from conversion.results.gate import Change, GateOutcome
 
-__all__ = ["benchmark_tally", "by_model", "explanation_lines", "history_line", "render_markdown", "render_outcome",
-           "short_commit"]
+__all__ = ["benchmark_tally", "by_model", "explanation_lines", "history_line", "regression_lines", "render_markdown",
+           "render_outcome", "short_commit"]
 
 # What each listed group means, for the text and markdown listings.
 GROUPS = (
@@ -64,11 +64,44 @@ def explanation_lines(outcome: GateOutcome) -> list[str]:
     why = outcome.explanations
     lines = ["what changed:", *(f"  {line}" for line in why["run"])]
     said = {line.replace(f": {model}: ", ": ", 1) for line in why["run"] for model in why["models"]} | set(why["run"])
-    regressed = by_model([c.key for c in outcome.regressed])
+    regressed = by_model(sorted({c.key for c in outcome.regressed}))  # benchmarks, not their measures
     for model, reasons in why["models"].items():
         new = [r for r in reasons if r not in said]  # a model's own change is already in the block above
         n = len(regressed.get(model, []))
         lines.append(f"  regressed {model} ({n} benchmark{'s' * (n != 1)})" + (": " + "; ".join(new) if new else ""))
+    return lines
+
+
+# The order a regressed benchmark's measures are named in: instructions first (deterministic), then time.
+_MEASURE_ORDER = ("instructions", "time", "wall", "tail", "cycles", "syscalls", "faults", "counts")
+_LINE_MEASURES = 2  # measures named per REGRESSED line; the table lists them all
+
+
+def _order(c: Change) -> tuple[int, float]:
+    name = c.metric.partition("/")[0] if c.measure == "counts" else c.measure
+    rank = _MEASURE_ORDER.index(name) if name in _MEASURE_ORDER else len(_MEASURE_ORDER)
+    return rank, -(c.effect or 0.0)
+
+
+def regression_lines(outcome: GateOutcome) -> list[str]:
+    """One line per regressed benchmark: its measures that rose, the cause, and where the work went."""
+    from conversion.results.explain import cause_of  # (explain imports short_commit from here)
+
+    why = outcome.explanations
+    by_key: dict[str, list[Change]] = {}
+    for c in outcome.regressed:
+        by_key.setdefault(c.key, []).append(c)
+    lines = []
+    for key, changes in by_key.items():
+        changes.sort(key=_order)
+        risen = ", ".join(f"{c.metric} {c.effect or 0.0:+.0%} ({c.measure})" for c in changes[:_LINE_MEASURES])
+        more = len(changes) - _LINE_MEASURES
+        risen += f" and {more} more measure{'s' * (more != 1)}" if more > 0 else ""
+        where = next((c.where for c in changes if c.where), ())
+        # the origin that grew most and the op holding the time: the table's "where" block has the rest
+        named = [w for w in where if not w.startswith("op ")][:1] + [w for w in where if w.startswith("op ")][:1]
+        lines.append(f"REGRESSED {key}: {risen}; cause: {cause_of(why, key.partition('|')[0])}"
+                     + (f"; where: {'; '.join(named)}" if named else ""))
     return lines
 
 
@@ -111,7 +144,10 @@ def render_outcome(outcome: GateOutcome, *, not_gated: str, all_rows: bool = Fal
              if all_rows or (c.verdict not in ("unchanged", "missing") and c.note != not_gated)]
     counts = benchmark_tally((c.key, c.verdict) for c in outcome.changes)
     lines.append("benchmarks: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
-    ungated = sorted({c.key for c in outcome.changes if c.note == not_gated})
+    # Benchmarks no measure judged: a one-thread row whose wall time alone is not gated from 256 rows
+    # is still compared (CPU ratios, counts), and is not "not gated".
+    compared = set(outcome.benchmarks["compared"])
+    ungated = sorted({c.key for c in outcome.changes if c.note == not_gated and c.key not in compared})
     if ungated and not all_rows:
         lines.append(f"{len(ungated)} benchmarks of classes without a minimum effect (multi-threaded, non-CPU) "
                      "are reported but not gated (list them with --all)")
