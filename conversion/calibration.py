@@ -187,15 +187,15 @@ def _faster(entry: tuple[float, float]) -> bool:
 
 def _settled(table: dict[int, tuple[float, float]]) -> bool:
     """Whether larger batches need no measuring: from 1 024 rows on, the last two sizes have
-    one winner, by a growing margin that is clear (``_CLEAR``) at the larger. There both paths
-    are linear in rows, so the margin only approaches its limit (XGBoost: native 1.4-1.6x
-    faster at 1 024 rows, 2.0x at 4 096, 2.4x at 16 384); the largest size, the slowest to
-    time, was a third of calibration. Below 1 000 rows a 10x ONNX win can still turn over."""
+    one winner, clearly (``_CLEAR``) at the larger. There both paths are linear in rows, so
+    the margin only approaches its limit (XGBoost: native 1.4-1.7x faster at 1 024 rows,
+    1.6-2.1x at 4 096, 2.4x at 16 384); the largest size, the slowest to time, was a third of
+    calibration. Below 1 000 rows a 10x ONNX win can still turn over."""
     if len(table) < 2:
         return False
     (lo, a), (_, b) = sorted(table.items())[-2:]
     margin_a, margin_b = math.log(a[0] / a[1]), math.log(b[0] / b[1])
-    return lo >= 1024 and margin_a * margin_b > 0 and abs(margin_b) >= max(abs(margin_a), math.log(_CLEAR))
+    return lo >= 1024 and margin_a * margin_b > 0 and abs(margin_b) >= math.log(_CLEAR)
 
 
 def calibrate(
