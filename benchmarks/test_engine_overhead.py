@@ -1,28 +1,50 @@
-"""Engine overhead: InferenceEngine.run vs a raw InferenceSession.run on one row.
+"""Engine overhead: InferenceEngine.run vs a raw InferenceSession.run on one row, and
+Predictor(policy="auto") vs the engine.
 
-Goal (runtime issue): at most 1.25x the raw call (asserted), below 1.0x where a cheaper call
-path than ``run`` exists (recorded in extra_info as ``below_raw``). Both
-calls use the same session (same graph, same thread), alternate in blocks within one run, and
-the ratio is taken per block, so drift on the shared machine cancels. The ratio uses the
-calling thread's CPU time (threads=1 runs ORT on the caller's thread), which does not count
-time spent descheduled by other jobs; the wall-clock ratio is recorded beside it.
+Goals: the engine at most 1.25x the raw call (asserted in the full profile), at the floor
+(<= 1.0x, issue 20) recorded as ``floor_met``; the auto policy at most 1.03x the engine
+(``auto_met``); its calibration at most 1 s for the XGBoost 100x6 model (``calibration_met``).
+All paths use the same session (same graph, same thread), alternate in blocks within one
+run, and the ratio is taken per block, so drift on the shared machine cancels. The ratio uses
+the process's CPU time (threads=1 runs ORT on the caller's thread), which does not count time
+spent descheduled by other jobs; the wall-clock ratio is recorded beside it.
+
+Measured on the shared 2-core AMD EPYC (load 4-8), median of 41 blocks of 200 calls,
+``pytest benchmarks/test_engine_overhead.py``:
+
+| framework | engine / raw run, before | after | auto / engine, before | after | calibration s, before | after |
+|---|---|---|---|---|---|---|
+| XGBoost | 0.95 | 0.92-0.95 | 1.13 | 1.12 | 4.2-4.3 | 0.4-0.8 |
+| LightGBM | 0.95 | 0.93 | 1.16 | 1.14 | 4.7 | 0.4-0.9 |
+| CatBoost | 1.09 | 0.94 | 1.11 | 1.15 | 4.3-5.2 | 0.5-0.75 |
+| RandomForest | 1.35 | 1.05 | 1.08 | 1.11 | 11.6-16.8 | 5.9-8.0 |
+
+"Before" is commit b6cf44c run with these suites in the same hour. Off target: RandomForest
+(its NaN/inf refusal costs what the direct call saves) and the auto policy (routing alone is
+1.03x; the per-call stats bookkeeping is the rest). docs/runtime.md has the account.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 
-from conversion import InferenceEngine
+from conversion import InferenceEngine, Predictor
 from conversion.bench.prepared import prepare
 from conversion.bench.settings import check_goal
 from conversion.bench.zoo import FRAMEWORKS, ZooSpec
+from conversion.calibration import calibrate
 from conversion.timing import CPU, WALL, interleaved
 
 GOAL = 1.25
+FLOOR_GOAL = 1.0  # issue 20: the engine at the floor of a raw session
+AUTO_GOAL = 1.03  # Predictor(policy="auto") over the engine at one row
+CALIBRATION_GOAL_S = 1.0  # the XGBoost 100x6 model's calibration
 BLOCKS, CALLS = 41, 200
 
 
@@ -51,13 +73,24 @@ def test_engine_overhead_one_row(benchmark: Any, framework: str, request: pytest
         session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()[0]
 
+    # A copy of the model: the calibration goes into its metadata, which keys the session cache.
+    converted = dataclasses.replace(prep.converted, metadata=dict(prep.converted.metadata))
+    start = time.perf_counter()
+    calibration = calibrate(prep.zoo.model, engine, data=prep.zoo.X, method=method)
+    calibration_s = time.perf_counter() - start
+    converted.metadata["calibration"] = calibration.to_json()
+    auto = Predictor(prep.zoo.model, converted, engine=engine)
+    assert auto.calibration is not None and auto.route(1) == "onnx"
+
     fns = {
         "raw_run": lambda: session.run([method], {feed_name: x}),
         "engine": lambda: engine.run(method, x),
         "raw_iobinding": raw_iobinding,
+        "auto": lambda: auto.run(method, x),
     }
     t = _blocks(fns)
     ratio_cpu = t["engine"]["cpu"] / t["raw_run"]["cpu"]
+    auto_ratio = float(np.median(t["auto"]["cpu"] / t["engine"]["cpu"]))
     ratio_wall = t["engine"]["wall"] / t["raw_run"]["wall"]
     iob_ratio = t["raw_iobinding"]["cpu"] / t["raw_run"]["cpu"]
     benchmark.extra_info.update(
@@ -74,12 +107,20 @@ def test_engine_overhead_one_row(benchmark: Any, framework: str, request: pytest
             "raw_run_us": float(np.median(t["raw_run"]["wall"])) / 1e3,
             "engine_us": float(np.median(t["engine"]["wall"])) / 1e3,
             "raw_iobinding_us": float(np.median(t["raw_iobinding"]["wall"])) / 1e3,
+            "floor_goal_ratio": FLOOR_GOAL,
+            "auto_over_engine_median": auto_ratio,
+            "auto_goal_ratio": AUTO_GOAL,
+            "auto_met": auto_ratio <= AUTO_GOAL,
+            "calibration_s": calibration_s,
+            "crossovers": calibration.crossovers,
+            "calibration_met": calibration_s <= CALIBRATION_GOAL_S if framework == "xgboost" else None,
         }
     )
     # The second goal (below 1.0x where a cheaper call path exists) is recorded, not asserted:
     # validation and the cast to the native dtype cost about as much as the path saves.
     benchmark.extra_info["cheaper_path_exists"] = bool(np.median(iob_ratio) < 0.97)
     benchmark.extra_info["below_raw"] = bool(benchmark.extra_info["ratio_cpu_median"] < 1.0)
+    benchmark.extra_info["floor_met"] = bool(benchmark.extra_info["ratio_cpu_median"] <= FLOOR_GOAL)
     benchmark(engine.run, method, x)
     median = benchmark.extra_info["ratio_cpu_median"]
     benchmark.extra_info["goal_met"] = median <= GOAL

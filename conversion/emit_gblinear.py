@@ -76,7 +76,7 @@ def emit_ordered_linear(lin: OrderedLinear, *, dtype: np.dtype, name: str = "onn
     start = g.op("Expand", [g.const(lin.start.astype(_F32), "bias"), shape])  # [N, G]
     raw = _skip_missing_sum(g, start, terms, g.op("Unsqueeze", [missing, axis2]))
     outputs = _head(lin.head, lin.n_groups, g, raw, None)
-    out_infos = output_infos(outputs, lin.head, TensorProto.FLOAT)
+    out_infos = output_infos(g, outputs, lin.head, TensorProto.FLOAT)
     graph = helper.make_graph(g.nodes, name, [helper.make_tensor_value_info("X", _ELEM[np.dtype(dtype)],
                                                                             ["N", lin.n_features])],
                               out_infos, initializer=g.inits)

@@ -107,7 +107,7 @@ def emit_linear(ir: TreeEnsembleIR, *, dtype: np.dtype, ml_opset: int | None, na
                  value=helper.make_tensor("zero", TensorProto.DOUBLE, [1], [0.0]))
     raw = _scan_sum(g, zeros, by_iter, axis=1)
     outputs = _head(ir.head, ir.n_targets, g, raw, ir.base_values)
-    out_infos = output_infos(outputs, ir.head, TensorProto.DOUBLE)
+    out_infos = output_infos(g, outputs, ir.head, TensorProto.DOUBLE)
     graph = helper.make_graph(g.nodes, name, [helper.make_tensor_value_info("X", _ELEM[dtype], ["N", n_features])],
                               out_infos, initializer=g.inits)
     model = helper.make_model(

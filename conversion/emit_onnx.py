@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from .emit_graph import _LABEL_ELEM, _category_codes, _Graph, _head, _label_tensor, _missing_band, _missing_value
+from .emit_graph import _category_codes, _Graph, _head, _missing_band, _missing_value, output_infos
 from .emit_linear import emit_linear
 from .emit_trees import (
     _ELEM,
@@ -78,13 +78,7 @@ def emit(
     if len(parts) > 1:
         g.op("Concat", [f"raw_{k}" for k in range(len(parts))], "raw", axis=1)
     outputs = _head(ir.head, ir.n_targets, g, "raw", ir.base_values if ml_opset == 5 else None)
-    elem = _ELEM[dtype]
-    out_infos = []
-    for out_name, shape in outputs:
-        out_elem = elem
-        if out_name == "predict" and ir.head.task == "classification":
-            out_elem = _LABEL_ELEM[_label_tensor(ir.head.classes).dtype.kind]
-        out_infos.append(helper.make_tensor_value_info(out_name, out_elem, shape))
+    out_infos = output_infos(g, outputs, ir.head, _ELEM[dtype])
     graph = helper.make_graph(
         g.nodes,
         name,

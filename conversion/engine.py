@@ -12,7 +12,6 @@ import logging
 import math
 import os
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,9 @@ from .methods import NativeMethods
 from .offline_graph import check_offline_graph
 from .ort_versions import check_onnxruntime
 from .providers import CPU, ProviderArg, resolve_providers
+from .timing import CPU as CPU_CLOCK
+from .timing import WALL as WALL_CLOCK
+from .timing import interleaved
 
 __all__ = ["CALL_PATHS", "InferenceEngine", "SessionOptions", "clear_session_cache", "session_cache_info"]
 
@@ -43,6 +45,8 @@ _OPT_LEVELS = {
 CALL_PATHS = ("run", "iobinding", "ort_values", "c_run", "c_iobinding")
 _CACHE_SIZE = 32
 _add_reduce = np.add.reduce
+_F32 = np.dtype(np.float32)
+_WIDEN_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -202,9 +206,8 @@ class InferenceEngine(NativeMethods):
         self._native_input = self.model.native_input
         # float32 rows into a float64 graph widen exactly, so they may take the fast checks too
         self._widens = self._dtype == np.float64
-        # Scaled by 2**-64 so the dot product of finite inputs cannot overflow: it is then
-        # non-finite exactly when some input is NaN or inf.
-        self._ones = np.full(self._n_features, 2.0**-64, dtype=self._dtype)
+        # rows widened per chunk: a few MB of float64, about 5 000 rows of 100 features
+        self._widen_rows = max(1, min(chunk_rows, _WIDEN_BYTES // (8 * max(self._n_features, 1))))
         self._local = threading.local()
         self._paths: dict[str, Callable[[str, np.ndarray], np.ndarray]] = {
             "run": self._call_run,
@@ -311,15 +314,17 @@ class InferenceEngine(NativeMethods):
         self._c_sess = getattr(self.session, "_sess", None)
         self._local = threading.local()  # bindings belong to the session that made them
 
-    def _measure_call_paths(self, row: np.ndarray, rounds: int = 9, calls: int = 40) -> str:
-        """The call path with the lowest median one-row latency, measured interleaved.
+    def _measure_call_paths(self, row: np.ndarray, rounds: int = 15, calls: int = 40) -> str:
+        """The call path with the lowest one-row cost, measured interleaved against a reference.
 
         Which is cheapest depends on the ORT build and the provider (I/O binding wins on CPU in
         ORT 1.2x, ``run_with_ort_values`` has cost more there), so it is measured, not assumed.
-        With one intra-op thread ORT computes on the calling thread, so that thread's CPU time
-        is the cost and ignores time descheduled by other processes; otherwise wall time.
+        With one intra-op thread ORT computes on the calling thread, so CPU time is the cost and
+        ignores time descheduled by other processes; otherwise wall time. The reference is the
+        direct ``run`` (``c_run``, else ``run``): another path must beat it by 3% in the median
+        of per-round ratios, since on a shared machine a plain comparison of medians picked
+        I/O binding or the public ``run`` at 1.15-1.3x the direct call.
         """
-        clock = time.thread_time_ns if self.options.threads == 1 else time.perf_counter_ns
         method = next(iter(self.model.methods))
         paths = {}
         for name, fn in self._paths.items():
@@ -328,17 +333,19 @@ class InferenceEngine(NativeMethods):
                 paths[name] = fn
             except Exception as exc:  # e.g. string outputs a path cannot bind
                 log.debug("call path %s unusable for this model: %s", name, exc)
-        timings: dict[str, list[int]] = {name: [] for name in paths}
-        for _ in range(rounds):
-            for name, fn in paths.items():
-                t0 = clock()
-                for _ in range(calls):
-                    fn(method, row)
-                timings[name].append(clock() - t0)
-        medians = {name: float(np.median(t)) / calls for name, t in timings.items()}
-        best = min(medians, key=medians.__getitem__)
-        log.debug("call path per-call ns: %s -> %s", {k: round(v) for k, v in medians.items()}, best)
-        return best
+        reference = "c_run" if "c_run" in paths else "run"
+        if len(paths) == 1:
+            return reference
+        clocks = CPU_CLOCK if self.options.threads == 1 else WALL_CLOCK
+        (clock,) = clocks
+        t = interleaved({name: (lambda fn=fn: fn(method, row)) for name, fn in paths.items()},
+                        rounds=rounds, reps=calls, clocks=clocks)
+        ratios = {name: float(np.median(t[name][clock] / t[reference][clock])) for name in paths}
+        best = min(ratios, key=ratios.__getitem__)
+        chosen = best if ratios[best] < 0.97 else reference
+        log.debug("call path cost per call vs %s: %s -> %s", reference,
+                  {k: round(v, 3) for k, v in ratios.items()}, chosen)
+        return chosen
 
     # -- public API --
 
@@ -349,19 +356,23 @@ class InferenceEngine(NativeMethods):
         if (
             type(X) is np.ndarray
             and self._fast_ok
-            and X.dtype == self._dtype
+            # float32 rows for a float64 graph are widened a chunk at a time when run (exact):
+            # one float64 copy of a large batch cost twice the input's memory
+            and (X.dtype == self._dtype or (self._widens and X.dtype == _F32 and X.shape[0] > self.small_batch))
             and X.ndim == 2
             and X.shape[1] == self._n_features
             and X.flags.c_contiguous
             and (
                 self._no_value_checks
                 or (self._columns_check and not np.isinf(X[:, self._finite_columns]).any())
-                # one row: a dot product with ones is half the cost of a ufunc reduction
+                # One row: Python's sum of its values as floats (doubles: finite float32 values
+                # cannot overflow), since right after an ORT call any numpy call costs 3-10 µs
+                # (caches refilled), a BLAS dot 1.2x, sum 1.1x a direct one-row run.
                 or (
                     self._finite_max == math.inf
                     # float64 accumulation: a sum of large finite float32 values must not overflow
                     and math.isfinite(
-                        X[0].dot(self._ones) if X.shape[0] == 1 else _add_reduce(X, axis=None, dtype=np.float64)
+                        sum(X.tolist()[0]) if X.shape[0] == 1 else _add_reduce(X, axis=None, dtype=np.float64)
                     )
                 )
             )
@@ -385,7 +396,8 @@ class InferenceEngine(NativeMethods):
 
     def prepare(self, X: Any) -> np.ndarray:
         """Validates and casts ``X`` exactly as :meth:`run` does (so callers can validate once)."""
-        return self._prepare(X)
+        arr = self._prepare(X)
+        return arr if arr.dtype == self._dtype else arr.astype(self._dtype)
 
     def run(self, method: str, X: Any) -> np.ndarray:
         """Returns what the native model's ``method`` returns for ``X``."""
@@ -414,12 +426,25 @@ class InferenceEngine(NativeMethods):
         if n == 0:
             width = self._widths[method]
             return np.empty((0,) if width is None else (0, width), dtype=dtype)
+        if arr.dtype != self._dtype:  # float32 rows for a float64 graph (see _prepare)
+            return self._chunks(method, arr, self._widen_rows)
         if n <= self.small_batch:
             out = self._fast(method, arr)
         elif n <= self.chunk_rows:
             out = self._call_run(method, arr)
         else:
-            out = np.concatenate(
-                [self._call_run(method, arr[i : i + self.chunk_rows]) for i in range(0, n, self.chunk_rows)]
-            )
+            return self._chunks(method, arr, self.chunk_rows)
         return out if out.dtype == dtype else out.astype(dtype)
+
+    def _chunks(self, method: str, arr: np.ndarray, step: int) -> np.ndarray:
+        """``method`` on ``arr`` ``step`` rows at a time, written into one output (concatenating
+        the parts would hold the output twice); rows are cast to the graph's dtype per chunk."""
+        n, out = arr.shape[0], None
+        for i in range(0, n, step):
+            part = arr[i : i + step]
+            got = self._call_run(method, part if part.dtype == self._dtype else part.astype(self._dtype))
+            if out is None:
+                out = np.empty((n, *got.shape[1:]), dtype=self._out_dtype[method])
+            out[i : i + step] = got
+        assert out is not None
+        return out

@@ -97,6 +97,16 @@ def test_batches_above_chunk_rows_are_chunked_with_the_same_answers() -> None:
     np.testing.assert_allclose(chunked.predict_proba(X), whole.predict_proba(X), rtol=1e-6, atol=1e-7)
 
 
+def test_float32_rows_for_a_float64_graph_are_widened_per_chunk_with_the_same_answers() -> None:
+    native, converted = fitted("lightgbm")
+    assert converted.dtype == np.float64  # LightGBM's default graph: float32 rows are widened, exactly
+    X = data()[0]
+    chunked = InferenceEngine(converted, threads=1, chunk_rows=7, small_batch=0)
+    np.testing.assert_array_equal(chunked.predict_proba(X), chunked.predict_proba(X.astype(np.float64)))
+    _assert_same(adapter_named("lightgbm").native(native, "predict_proba", X), chunked.predict_proba(X))
+    assert chunked.prepare(X).dtype == np.float64  # prepare() still returns the graph's dtype
+
+
 def test_sessions_are_cached_per_model_and_options() -> None:
     _, converted = fitted("xgboost")
     a = InferenceEngine(converted, threads=1)
