@@ -6,13 +6,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conversion import convert
-from conversion.bench.callgrind_objects import object_costs, origin_of
+from conversion.bench.callgrind_objects import clock_syscalls, object_costs, origin_of, self_costs
 from conversion.bench.callgrind_requests import available
 from conversion.bench.counts import REFERENCE, count_model
 from conversion.bench.measure import op_profile
@@ -161,6 +163,25 @@ def test_callgrind_self_costs_skip_the_inclusive_cost_of_calls(tmp_path: Path) -
                    "+1 5000 7\n*  20\nob=(2)\nfl=(1)\nfn=(2)\n0 5000 3\nob=(1)\nfn=(1)\n-2 30\n"
                    "totals: 5150 15\n")
     assert object_costs(out) == {"/usr/bin/python3.11": 150, "/x/onnxruntime/capi/libonnxruntime.so": 5000}
+
+
+@pytest.mark.skipif(not (shutil.which("valgrind") and available()), reason="needs valgrind on x86-64 Linux")
+def test_clock_reads_are_not_counted_as_syscalls(tmp_path: Path) -> None:
+    # Under valgrind the vDSO is off, so each clock read is a syscall; natively none enters the
+    # kernel. onnxruntime 1.22.0 -> 1.23.0 went from 2 to 4 of them per run, and failed every
+    # ONNX row's syscall rule for it. A process with 300 clock reads and 300 real syscalls (getppid)
+    # more than the same process without them:
+    def counted(n: int) -> tuple[int, int]:
+        out = tmp_path / f"cg.{n}"
+        subprocess.run(["valgrind", "--tool=callgrind", "--collect-systime=yes", f"--callgrind-out-file={out}",
+                        sys.executable, "-c", f"import os, time\nfor _ in range({n}): time.monotonic(); os.getppid()"],
+                       check=True, capture_output=True, timeout=300)
+        reads = clock_syscalls(out)
+        return reads, sum(self_costs(out, "sysCount", by="fn").values()) - reads
+
+    (reads0, real0), (reads, real) = counted(0), counted(300)
+    assert reads - reads0 == 300
+    assert real - real0 >= 300  # getppid stays a syscall
 
 
 @pytest.mark.slow
