@@ -20,7 +20,7 @@ from conversion import InferenceEngine
 from conversion.bench.prepared import prepare
 from conversion.bench.settings import check_goal
 from conversion.bench.zoo import FRAMEWORKS, ZooSpec
-from conversion.timing import CPU, WALL, interleaved
+from conversion.runtime.timing import CPU, WALL, interleaved
 
 GOAL = 1.25
 BLOCKS, CALLS = 41, 200

@@ -56,8 +56,8 @@ class UserSpec:
 @cache
 def _build(spec: UserSpec) -> ZooModel:
     """Loads the model once per process; rows from ``data`` or spread over the model's split points."""
-    from conversion.convert import convert
-    from conversion.inputs import CategoryLabels
+    from conversion.converter.convert import convert
+    from conversion.converter.inputs import CategoryLabels
     from conversion.model_files import load_rows, rows_for
 
     model = spec.entry.load()

@@ -26,7 +26,6 @@ from typing import Protocol
 
 from conversion.errors import ResultsError
 from conversion.optional import import_optional
-from conversion.providers import CPU, provider_label
 from conversion.results.benchmark_runs import Record, Run, load_run, percentile
 from conversion.results.gate_figures import (
     NOISE_ENVELOPE,
@@ -45,6 +44,7 @@ from conversion.results.gate_machine import (
 from conversion.results.gate_outcome import COMPARED as COMPARED  # re-exported: the verdicts that count as compared
 from conversion.results.gate_outcome import NOT_GATED, Change, GateOutcome, outcome_json
 from conversion.results.where import where
+from conversion.runtime.providers import CPU, provider_label
 
 __all__ = [
     "MIN_EFFECT",
