@@ -100,7 +100,8 @@ def lowest(session: nox.Session) -> None:
     session.run("python", "-c", "import conversion, onnxruntime; print('onnxruntime', onnxruntime.__version__)")
     session.run(*pytest, *session.posargs)
     session.run("python", "benchmarks/load_check.py")
-    fast = session.run("python", "-c", "from conversion.ort_versions import SET_SPLITS; print(SET_SPLITS.version)",
+    fast = session.run("python", "-c",
+                       "from conversion.converter.ort_versions import SET_SPLITS; print(SET_SPLITS.version)",
                        silent=True) or ""
     session.install("--only-binary=:all:", f"onnxruntime=={fast.strip()}")
     session.run(*pytest, *session.posargs)

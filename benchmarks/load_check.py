@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=float, default=LIMIT, help="seconds allowed per engine (default %(default)s)")
     parser.add_argument("--save-graphs", type=Path, help="also keep the .onnx files in this folder")
     args = parser.parse_args(argv)
-    from conversion.ort_versions import installed_onnxruntime  # conversion first: ORT's telemetry off
+    from conversion.converter.ort_versions import installed_onnxruntime  # conversion first: ORT's telemetry off
 
     version = installed_onnxruntime()
 

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 from conversion import InferenceEngine, check_parity, convert
-from conversion.parity import summarize_trees
+from conversion.parity.check import summarize_trees
 
 FRAMEWORKS = ("lightgbm", "xgboost", "lightgbm-categorical")
 

@@ -33,7 +33,7 @@ from conversion import InferenceEngine
 from conversion.bench.prepared import prepare
 from conversion.bench.settings import check_goal
 from conversion.bench.zoo import FRAMEWORKS, ZooSpec
-from conversion.latency import batch_of
+from conversion.runtime.latency import batch_of
 
 GOAL = 0.1
 ROWS = 262_144  # four of the engine's 65 536-row chunks

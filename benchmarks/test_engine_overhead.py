@@ -38,8 +38,8 @@ from conversion import InferenceEngine, Predictor
 from conversion.bench.prepared import prepare
 from conversion.bench.settings import check_goal
 from conversion.bench.zoo import FRAMEWORKS, ZooSpec
-from conversion.calibration import calibrate
-from conversion.timing import CPU, WALL, interleaved
+from conversion.runtime.timing import CPU, WALL, interleaved
+from conversion.serving.calibration import calibrate
 
 GOAL = 1.25
 FLOOR_GOAL = 1.0  # issue 20: the engine at the floor of a raw session

@@ -18,7 +18,7 @@ import pytest
 from conversion import convert
 from conversion.bench.settings import check_goal
 from conversion.bench.zoo import ZooSpec, build
-from conversion.timing import CPU, interleaved
+from conversion.runtime.timing import CPU, interleaved
 
 GOAL = 1.10  # a float64 graph may cost at most 10% more than the float32 one
 ROUNDS = 41

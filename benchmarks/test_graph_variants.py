@@ -19,10 +19,10 @@ import pytest
 from conversion import convert
 from conversion.bench.settings import check_goal
 from conversion.bench.zoo import ZooSpec, build
-from conversion.engine import SessionOptions
-from conversion.providers import CPU
-from conversion.timing import CPU as CPU_CLOCK
-from conversion.timing import interleaved
+from conversion.runtime.engine import SessionOptions
+from conversion.runtime.providers import CPU
+from conversion.runtime.timing import CPU as CPU_CLOCK
+from conversion.runtime.timing import interleaved
 
 ROUNDS = 21
 # model -> the largest session-creation ratio (optimized / float) that meets the goal

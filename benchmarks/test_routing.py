@@ -27,9 +27,9 @@ from conversion import ConvertedModel, Predictor
 from conversion.bench.prepared import prepare
 from conversion.bench.settings import check_goal, settings_of
 from conversion.bench.zoo import FRAMEWORKS, ZooSpec
-from conversion.frameworks import adapter_named
-from conversion.latency import batch_of
-from conversion.timing import CPU, interleaved
+from conversion.converter.frameworks import adapter_named
+from conversion.runtime.latency import batch_of
+from conversion.runtime.timing import CPU, interleaved
 
 GOAL = 1.10
 SIZES = (1, 3, 16, 100, 256, 700, 1024, 3000, 4096, 10_000, 16_384, 40_000, 65_536)

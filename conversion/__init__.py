@@ -15,9 +15,8 @@ disable_ort_telemetry()
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from .convert import convert
-    from .converted import ConvertedModel, load
-    from .engine import InferenceEngine
+    from .converter.convert import convert
+    from .converter.converted import ConvertedModel, load
     from .errors import (
         ConversionRefusedError,
         InputError,
@@ -31,20 +30,22 @@ if TYPE_CHECKING:
         RuntimeVersionError,
         UnsupportedModelError,
     )
-    from .latency import measure_latency_improvement
-    from .parity import ParityReport, Tolerance, check_parity
-    from .predictor import Predictor, ShadowPredictor
-    from .registry import ModelRegistry
+    from .parity.check import ParityReport, Tolerance, check_parity
+    from .runtime.engine import InferenceEngine
+    from .runtime.latency import measure_latency_improvement
     from .seed_api import ONNXConverter
+    from .serving.predictor import Predictor, ShadowPredictor
+    from .serving.registry import ModelRegistry
 
 # Public name -> the module defining it, imported on first use (PEP 562): `onnxgate --help` and
 # `import conversion` then cost no onnx/onnxruntime import (0.3 s quiet, ~1 s on a loaded machine).
 _HOMES: dict[str, str] = {
-    "convert": "convert", "ConvertedModel": "converted", "load": "converted", "InferenceEngine": "engine",
-    "measure_latency_improvement": "latency", "ParityReport": "parity", "Tolerance": "parity",
-    "check_parity": "parity", "Predictor": "predictor", "ShadowPredictor": "predictor",
-    "ModelRegistry": "registry", "ONNXConverter": "seed_api",
-    "accuracy_delta": "accuracy", "AccuracyDelta": "accuracy", "AccuracyTolerance": "accuracy",
+    "convert": "converter.convert", "ConvertedModel": "converter.converted", "load": "converter.converted",
+    "InferenceEngine": "runtime.engine",
+    "measure_latency_improvement": "runtime.latency", "ParityReport": "parity.check", "Tolerance": "parity.check",
+    "check_parity": "parity.check", "Predictor": "serving.predictor", "ShadowPredictor": "serving.predictor",
+    "ModelRegistry": "serving.registry", "ONNXConverter": "seed_api",
+    "accuracy_delta": "parity.accuracy", "AccuracyDelta": "parity.accuracy", "AccuracyTolerance": "parity.accuracy",
     **dict.fromkeys(("OnnxGateError", "MissingDependencyError", "UnsupportedModelError", "NotFittedError",
                      "ConversionRefusedError", "InputError", "ModelFileError", "ProviderError", "RegistryError",
                      "ResultsError", "RuntimeVersionError"), "errors"),
@@ -66,8 +67,8 @@ def __dir__() -> list[str]:
 
 class _Facade(types.ModuleType):
     def __setattr__(self, name: str, value: Any) -> None:
-        # Importing the submodule conversion.convert sets the package attribute `convert` to the
-        # module; the public name is the function, as it was when the facade imported eagerly.
+        # Importing a submodule sets the package attribute of its name to the module; where that name is
+        # public (conversion.convert was once a module), the public name stays the function.
         if isinstance(value, types.ModuleType) and name in _HOMES:
             return
         super().__setattr__(name, value)

@@ -51,11 +51,11 @@ def _user_subject(entry: Any, args: argparse.Namespace, opts: Any) -> Any:
     """One of the user's models (a config entry or --model FILE) as a subject of the run."""
     import numpy as np
 
-    from conversion.inputs import CategoryLabels
+    from conversion.converter.inputs import CategoryLabels
     from conversion.model_files import attach_onnx, load_rows, load_user_model, rows_for
-    from conversion.parity_matrix import Subject
+    from conversion.parity.matrix import Subject
 
-    from .convert import convert
+    from .converter.convert import convert
 
     user = load_user_model(entry.path, framework=args.framework,
                            trust_pickle=args.trust_pickle or entry.trust_pickle)
@@ -93,7 +93,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if args.onnx or args.data:
             raise InputError("--onnx and --data need --model FILE (the native model they belong to)")
         if args.framework:
-            from .frameworks import adapter_named
+            from .converter.frameworks import adapter_named
 
             opts.frameworks = tuple(adapter_named(f.strip()).name for f in args.framework.split(","))
         if args.datasets:
@@ -140,7 +140,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_convert(args: argparse.Namespace) -> int:
     from conversion.model_files import load_user_model
 
-    from .convert import convert
+    from .converter.convert import convert
 
     user = load_user_model(args.model, framework=args.framework, trust_pickle=args.trust_pickle)
     calibration = None
@@ -169,12 +169,12 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _check_one(path: Path, args: argparse.Namespace, *, trust_pickle: bool, data: Path | None
                ) -> tuple[bool, dict[str, Any], str]:
     """Parity of one model file on its rows and the same rows with NaN: (passed, JSON, text)."""
-    from conversion.inputs import CategoryLabels
+    from conversion.converter.inputs import CategoryLabels
     from conversion.model_files import attach_onnx, fingerprint_differs, load_rows, load_user_model, rows_for
-    from conversion.parity_matrix import NAN_NOT_CHECKED, takes_nan, with_nan
+    from conversion.parity.matrix import NAN_NOT_CHECKED, takes_nan, with_nan
 
-    from .convert import convert
-    from .parity import check_parity
+    from .converter.convert import convert
+    from .parity.check import check_parity
 
     user = load_user_model(path, framework=args.framework, trust_pickle=trust_pickle)
     reference = convert(user.model)
@@ -184,7 +184,7 @@ def _check_one(path: Path, args: argparse.Namespace, *, trust_pickle: bool, data
     if args.quantize:
         converted = convert(user.model, quantize=args.quantize, calibration=X)
     if converted.metadata.get("exact") == "false":  # a lossy variant: a stated accuracy delta, not parity
-        from .accuracy import AccuracyTolerance, accuracy_delta
+        from .parity.accuracy import AccuracyTolerance, accuracy_delta
 
         delta = accuracy_delta(user.model, converted, X,
                                tolerance=AccuracyTolerance(max_abs=args.max_abs, flip_rate=args.max_flip_rate))

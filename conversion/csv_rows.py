@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from conversion.converter.inputs import CategoryLabels, column_order
 from conversion.errors import InputError
-from conversion.inputs import CategoryLabels, column_order
 
 __all__ = ["read_csv_rows"]
 

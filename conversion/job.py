@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from conversion.bench.zoo import CATEGORICAL, DATASETS
+from conversion.converter.frameworks import framework_names
 from conversion.errors import OnnxGateError, ResultsError
-from conversion.frameworks import framework_names
 
-from .parity_matrix import Attempt, Subject, attempt_conversion, cold_costs, parity_cells
+from .parity.matrix import Attempt, Subject, attempt_conversion, cold_costs, parity_cells
 from .progress import Progress
 from .report.build import build_report, check_writable
 from .report.manifest import environment_manifest

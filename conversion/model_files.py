@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 import onnx
 
-from conversion.converted import META_PREFIX, ConvertedModel
+from conversion.converter.converted import META_PREFIX, ConvertedModel
+from conversion.converter.frameworks import adapter_for, adapter_named, adapters, framework_names
+from conversion.converter.inputs import CategoryLabels
 from conversion.csv_rows import read_csv_rows
 from conversion.errors import InputError, ModelFileError, OnnxGateError
-from conversion.frameworks import adapter_for, adapter_named, adapters, framework_names
-from conversion.inputs import CategoryLabels
-from conversion.parity import summarize_trees
+from conversion.parity.check import summarize_trees
 
 __all__ = ["FileFormat", "UserModel", "attach_onnx", "fingerprint_differs", "load_rows", "load_user_model", "rows_for",
            "sniff", "suffixes"]
@@ -180,7 +180,7 @@ def attach_onnx(path: str | Path, reference: ConvertedModel) -> ConvertedModel:
     onnxgate's own conversion of the same native model, and its outputs are renamed by
     position to the native methods: label first, then probabilities.
     """
-    from conversion.converted import load
+    from conversion.converter.converted import load
 
     p = Path(path)
     try:

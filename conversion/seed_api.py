@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .converter.frameworks import adapters, framework_names
 from .errors import InputError
-from .frameworks import adapters, framework_names
 
 __all__ = ["ONNXConverter"]
 
@@ -64,8 +64,8 @@ class ONNXConverter:
         model_type: str | None = None,
     ) -> str:
         """Converts ``model`` exactly and saves it; returns the path of the .onnx file."""
-        from .convert import convert
-        from .frameworks import adapter_for
+        from .converter.convert import convert
+        from .converter.frameworks import adapter_for
 
         if not isinstance(model_name, str) or not _NAME.fullmatch(model_name) or ".." in model_name:
             raise InputError(
@@ -90,7 +90,7 @@ class ONNXConverter:
         self, model: Any, onnx_path: str | os.PathLike[str], test_data: Any, n_runs: int = 100
     ) -> dict[str, Any]:
         """The seed's keys (``native_avg_ms``, ``onnx_avg_ms``, ``improvement_pct``, ``speedup_factor``) and more."""
-        from .latency import measure_latency_improvement
+        from .runtime.latency import measure_latency_improvement
 
         return measure_latency_improvement(model, onnx_path, test_data, n_runs)
 

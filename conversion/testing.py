@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .converted import ConvertedModel
+from .converter.converted import ConvertedModel
 from .errors import MissingDependencyError
-from .parity import ParityReport, Tolerance, check_parity, summarize_trees
+from .parity.check import ParityReport, Tolerance, check_parity, summarize_trees
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -235,8 +235,8 @@ def parity_inputs(
     category labels is read as the engine reads it, so the batches hold codes). Pass
     ``allow_nan=False`` / ``allow_inf=False`` when your native model rejects them.
     """
+    from .converter.inputs import CategoryLabels, as_rows
     from .errors import InputError
-    from .inputs import CategoryLabels, as_rows
 
     shape = getattr(X_train, "shape", np.shape(X_train))
     if len(shape) != 2 or shape[0] == 0 or shape[1] != converted.n_features:

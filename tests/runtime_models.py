@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conversion import ConvertedModel, UnsupportedModelError, convert
-from conversion.frameworks import framework_names
+from conversion.converter.frameworks import framework_names
 
 FRAMEWORKS = framework_names()
 N_FEATURES = 6

@@ -62,7 +62,7 @@ def umask():
 def test_written_files_get_the_mode_the_umask_gives(mask: int, mode: int, umask, tmp_path: Path) -> None:
     umask(mask)
     model, converted = fitted("xgboost", "regression")
-    from conversion.frameworks import adapter_named
+    from conversion.converter.frameworks import adapter_named
 
     paths = [write_bytes_atomic(tmp_path / "a.bin", b"1"), converted.save(tmp_path / "m.onnx"),
              tmp_path / "native.ubj"]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from conversion import convert
+from conversion.converter.frameworks.catboost import CatBoostAdapter
 from conversion.errors import ModelFileError, NotFittedError
-from conversion.frameworks.catboost import CatBoostAdapter
 
 from .cases.base import dataset
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conversion import InferenceEngine, convert
-from conversion.converted import ConvertedModel
+from conversion.converter.converted import ConvertedModel
 from conversion.errors import ConversionRefusedError
 
 from .cases import ALL_CASES

@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conversion import InferenceEngine, Predictor, check_parity, convert
+from conversion.converter.frameworks import adapter_for
+from conversion.converter.inputs import CategoryLabels
 from conversion.csv_rows import read_csv_rows
 from conversion.errors import ConversionRefusedError, InputError
-from conversion.frameworks import adapter_for
-from conversion.inputs import CategoryLabels
 from conversion.testing import assert_parity, parity_inputs
 
 pd = pytest.importorskip("pandas")
@@ -262,7 +262,7 @@ def _catboost():
 def test_catboost_hash_is_catboosts_own_on_hostile_labels(tmp_path: Path) -> None:
     """The python export writes CatBoost's own value -> hash table for the training pool."""
     cb = pytest.importorskip("catboost")
-    from conversion.cityhash import catboost_hash
+    from conversion.converter.cityhash import catboost_hash
 
     rng = np.random.default_rng(0)
     labels = ["", "a", "ab", "abcd", "x" * 8, "y" * 9, "z" * 16, "q" * 17, "w" * 32, "e" * 33, "r" * 64, "t" * 65,

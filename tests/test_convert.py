@@ -22,8 +22,8 @@ from conversion import (
     convert,
     load,
 )
-from conversion.frameworks import AdapterTable
-from conversion.frameworks.xgboost import XGBoostAdapter
+from conversion.converter.frameworks import AdapterTable
+from conversion.converter.frameworks.xgboost import XGBoostAdapter
 
 xgb = pytest.importorskip("xgboost")
 

@@ -7,7 +7,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from conversion.ort_versions import parse_version
+from conversion.converter.ort_versions import parse_version
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,10 +10,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from conversion import InferenceEngine
-from conversion.converted import ConvertedModel
-from conversion.emit_onnx import emit, split_values
+from conversion.converter.converted import ConvertedModel
+from conversion.converter.emit_onnx import emit, split_values
+from conversion.converter.tree_ir import CategoryCoding, CategorySplits, Head, TreeEnsembleIR, category_sets
 from conversion.errors import ConversionRefusedError
-from conversion.tree_ir import CategoryCoding, CategorySplits, Head, TreeEnsembleIR, category_sets
 
 DTYPES = [np.dtype(np.float32), np.dtype(np.float64)]
 
@@ -196,7 +196,7 @@ def test_trees_deeper_than_onnxruntime_loads_are_refused_before_they_crash_it() 
     """onnxruntime 1.32 segfaults building a session for a chain of ~10,900 splits
     (benchmarks/proof/ort_deep_trees.py); the emitter refuses past MAX_TREE_DEPTH, and a
     tree at the limit still loads and routes."""
-    from conversion.emit_trees import MAX_TREE_DEPTH
+    from conversion.converter.emit_trees import MAX_TREE_DEPTH
 
     X = np.array([[0.0], [MAX_TREE_DEPTH - 1.0], [1e9]])
     np.testing.assert_array_equal(_run(_chain_ir(MAX_TREE_DEPTH), X, np.dtype(np.float64), 5),
@@ -206,7 +206,7 @@ def test_trees_deeper_than_onnxruntime_loads_are_refused_before_they_crash_it() 
 
 
 def test_tree_depth_does_not_depend_on_how_nodes_are_laid_out() -> None:
-    from conversion.emit_trees import tree_depth
+    from conversion.converter.emit_trees import tree_depth
 
     chain = _chain_ir(7)
     two = replace(chain, tree=np.r_[chain.tree, chain.tree[:3] + 1], node=np.r_[chain.node, [0, 1, 2]],

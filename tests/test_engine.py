@@ -9,10 +9,10 @@ import onnxruntime as ort
 import pytest
 
 from conversion import InferenceEngine, InputError, ProviderError
-from conversion import engine as engine_mod
-from conversion.engine import CALL_PATHS, clear_session_cache, session_cache_info
-from conversion.frameworks import adapter_named
-from conversion.providers import (
+from conversion.converter.frameworks import adapter_named
+from conversion.runtime import engine as engine_mod
+from conversion.runtime.engine import CALL_PATHS, clear_session_cache, session_cache_info
+from conversion.runtime.providers import (
     PROVIDERS,
     cuda_options,
     openvino_options,
@@ -281,11 +281,11 @@ class _RejectingSession:
 @pytest.mark.parametrize("fail_on", ["load", "run"])
 def test_a_provider_that_rejects_the_graph_falls_back_to_cpu_and_says_why(monkeypatch, caplog, fail_on) -> None:
     model, converted = fitted("xgboost")
-    monkeypatch.setattr("conversion.providers.available_providers",
+    monkeypatch.setattr("conversion.runtime.providers.available_providers",
                         lambda: ["OpenVINOExecutionProvider", "CPUExecutionProvider"])
     monkeypatch.setattr(engine_mod.ort, "InferenceSession",
                         lambda *a, **k: _RejectingSession(*a, **k, fail_on=fail_on))
-    with caplog.at_level(logging.WARNING, logger="conversion.engine"):
+    with caplog.at_level(logging.WARNING, logger="conversion.runtime.engine"):
         engine = InferenceEngine(converted, providers=["openvino"])
     assert engine.providers == ["CPUExecutionProvider"]
     assert "OpenVINOExecutionProvider" in engine.fallback_reason

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conversion import InferenceEngine, InputError, measure_latency_improvement
-from conversion.frameworks import adapter_named
+from conversion.converter.frameworks import adapter_named
 
 from .runtime_models import FRAMEWORKS, data, fitted
 

@@ -1,8 +1,11 @@
 """The package's shape: layers import only downward, no import cycles, and a light core.
 
-Layers, bottom to top: core < results < bench < report < app (docs/architecture.md). The
-graph is read from the source with ``ast``, function-level imports included (they are real
-arrows, only later); imports under ``if TYPE_CHECKING:`` are left out, since they never run.
+Layers, bottom to top: core < results < bench < report < app (docs/architecture.md). Inside the
+core, bottom to top: the foundation (errors, atomic files, optional imports: top-level modules)
+< converter < runtime < parity < serving < the entry points (the facade, the seed's interface,
+conversion.testing, user files). The graph is read from the source with ``ast``, function-level
+imports included (they are real arrows, only later); imports under ``if TYPE_CHECKING:`` are
+left out, since they never run.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ LAYERS = ("core", "results", "bench", "report", "app")
 # The app layer: the onnxgate command, the `run` job and what only they use.
 APP = {"conversion.cli", "conversion.bench_commands", "conversion.job",
        "conversion.progress"}
+CORE = ("foundation", "converter", "runtime", "parity", "serving", "entry")
+# Top-level core modules that gather the sub-packages for a user; every other top-level one is foundation.
+ENTRY = {"conversion", "conversion.seed_api", "conversion.testing", "conversion.model_files", "conversion.csv_rows"}
 OPTIONAL_HEAVY = ("pytest", "_pytest", "pytest_benchmark", "scipy", "matplotlib", "jinja2", "hypothesis")
 
 
@@ -41,6 +47,14 @@ def _layer(module: str) -> str:
         return "app"
     parts = module.split(".")
     return parts[1] if len(parts) > 1 and parts[1] in LAYERS else "core"
+
+
+def _core_layer(module: str) -> str:
+    """Where a core module sits inside the core: its sub-package, or foundation / entry at the top level."""
+    parts = module.split(".")
+    if len(parts) > 1 and parts[1] in CORE[1:-1]:
+        return parts[1]
+    return "entry" if module in ENTRY else "foundation"
 
 
 def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
@@ -84,13 +98,26 @@ def test_the_graph_is_read() -> None:
     # Guards the reader itself: an empty graph would pass every check below.
     assert "conversion.results.gate" in GRAPH["conversion.bench_commands"]
     assert "conversion.report.plots" in GRAPH["conversion.report.build"]  # `from . import plots`
-    assert _layer("conversion.frameworks.xgboost") == "core" and _layer("conversion.bench.zoo") == "bench"
+    assert _layer("conversion.converter.frameworks.xgboost") == "core" and _layer("conversion.bench.zoo") == "bench"
+    assert _core_layer("conversion.converter.frameworks.xgboost") == "converter"
+    assert _core_layer("conversion.parity") == "parity" and _core_layer("conversion.errors") == "foundation"
+    assert "conversion.runtime.engine" in GRAPH["conversion.parity.check"]  # a function-level import
 
 
 def test_no_module_imports_from_a_higher_layer() -> None:
     upward = [f"{m} ({_layer(m)}) -> {t} ({_layer(t)})" for m, targets in sorted(GRAPH.items())
               for t in sorted(targets) if LAYERS.index(_layer(t)) > LAYERS.index(_layer(m))]
     assert upward == [], "imports against the layers:\n" + "\n".join(upward)
+
+
+def test_the_core_sub_packages_import_only_downward() -> None:
+    """converter imports no other sub-package, runtime only converter, parity not serving, and so on."""
+    core = {m: targets for m, targets in GRAPH.items() if _layer(m) == "core"}
+    assert {_core_layer(m) for m in core} == set(CORE)  # each sub-layer holds modules
+    upward = [f"{m} ({_core_layer(m)}) -> {t} ({_core_layer(t)})" for m, targets in sorted(core.items())
+              for t in sorted(targets)
+              if _layer(t) == "core" and CORE.index(_core_layer(t)) > CORE.index(_core_layer(m))]
+    assert upward == [], "imports against the core's layers:\n" + "\n".join(upward)
 
 
 def test_the_package_imports_no_project_folder() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conversion import convert
-from conversion.model_facts import model_facts
+from conversion.converter.model_facts import model_facts
 
 xgb = pytest.importorskip("xgboost")
 

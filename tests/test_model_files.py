@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-import conversion.frameworks as frameworks
+import conversion.converter.frameworks as frameworks
+from conversion.converter.frameworks import Adapter, default_adapters
 from conversion.errors import ModelFileError
-from conversion.frameworks import Adapter, default_adapters
 from conversion.model_files import load_user_model
 
 

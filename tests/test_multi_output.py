@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conversion import InferenceEngine, Predictor, convert
-from conversion.converted import ConvertedModel
+from conversion.converter.converted import ConvertedModel
 
 from .cases import ALL_CASES
 
@@ -43,7 +43,7 @@ def test_engine_and_predictor_return_the_native_shapes(case_id: str, rows: int) 
 
 
 def test_shadow_compares_per_output_probabilities() -> None:
-    from conversion.predictor import ShadowPredictor
+    from conversion.serving.predictor import ShadowPredictor
 
     model, X = _fit(CASES[1])  # outputs of 3, 3 and 2 classes: the arrays cannot stack
     converted = convert(model)

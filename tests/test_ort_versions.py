@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conversion import ConversionRefusedError, InferenceEngine, InputError, RuntimeVersionError, check_parity, convert
-from conversion.converted import ConvertedModel
-from conversion.ort_versions import ALLOW_OLD_ENV, needed_onnxruntime, parse_version
-from conversion.parity import summarize_trees
+from conversion.converter.converted import ConvertedModel
+from conversion.converter.ort_versions import ALLOW_OLD_ENV, needed_onnxruntime, parse_version
+from conversion.parity.check import summarize_trees
 
 from .cases import ALL_CASES
 from .strategies import parity_batches

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conversion import InferenceEngine, RuntimeVersionError, check_parity, convert
-from conversion.convert import finish
-from conversion.frameworks import adapter_named
-from conversion.parity import summarize_trees
+from conversion.converter.convert import finish
+from conversion.converter.frameworks import adapter_named
+from conversion.parity.check import summarize_trees
 
 from .cases import ALL_CASES, Case
 from .strategies import parity_batches, probe_batch
@@ -61,7 +61,7 @@ def test_parity_on_generated_inputs(case: Case, dtype: str, data: st.DataObject)
 def test_parity_on_training_and_probe_rows(case: Case, dtype: str) -> None:
     model, X_train, conv, engine = _converted(case, dtype)
     # Rows in the graph's dtype: a float32 graph is for float32 rows (a float64 row into it is
-    # refused where the native model would compute with more precision; see conversion/inputs.py).
+    # refused where the native model would compute with more precision; see conversion/converter/inputs.py).
     trees = summarize_trees(conv.onnx)
     probe = probe_batch(X_train, trees.splits, categories=trees.categories, **_batch_kwargs(case, conv))
     X = np.vstack([X_train.astype(conv.dtype), probe])

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from conversion import InputError, Predictor, ProviderError, ShadowPredictor
-from conversion.calibration import Calibration, machine_fingerprint
-from conversion.frameworks import adapter_named
+from conversion.converter.frameworks import adapter_named
+from conversion.serving.calibration import Calibration, machine_fingerprint
 
 from .runtime_models import FRAMEWORKS, data, fitted
 
@@ -74,7 +74,7 @@ def test_calibration_is_measured_once_cached_in_metadata_and_reused(monkeypatch)
     first = Predictor(model, converted, calibration_sizes=SIZES)
     stored = json.loads(converted.metadata["calibration"])
     assert stored["sizes"][0] == 1 and len(stored["native_p50_ms"]) == len(stored["sizes"])
-    monkeypatch.setattr("conversion.predictor.calibrate", lambda *a, **k: pytest.fail("measured twice"))
+    monkeypatch.setattr("conversion.serving.predictor.calibrate", lambda *a, **k: pytest.fail("measured twice"))
     second = Predictor(model, converted, calibration_sizes=SIZES)
     assert second.calibration.sizes == first.calibration.sizes
 
@@ -96,7 +96,7 @@ def test_a_calibration_from_another_machine_is_measured_again(caplog) -> None:
     foreign = json.loads(_pinned_calibration(probe, 1000))
     foreign["fingerprint"]["cpus"] = 9999
     converted.metadata["calibration"] = json.dumps(foreign)
-    with caplog.at_level(logging.INFO, logger="conversion.predictor"):
+    with caplog.at_level(logging.INFO, logger="conversion.serving.predictor"):
         p = Predictor(model, converted, calibration_sizes=SIZES)
     assert "measuring again" in caplog.text
     assert json.loads(converted.metadata["calibration"])["fingerprint"] == machine_fingerprint(p.engine)
@@ -136,7 +136,7 @@ def test_onnx_failure_falls_back_to_native_logged_and_counted(caplog) -> None:
     p = Predictor(model, converted, policy="onnx")
     p.engine = _Broken(p.engine)
     X = data()[0][:5]
-    with caplog.at_level(logging.WARNING, logger="conversion.predictor"):
+    with caplog.at_level(logging.WARNING, logger="conversion.serving.predictor"):
         out = p.predict_proba(X)
         p.predict(X)
     np.testing.assert_allclose(out, model.predict_proba(X), rtol=1e-6)
@@ -253,7 +253,7 @@ def test_shadow_exceptions_never_reach_the_caller(caplog) -> None:
     primary = Predictor(model, converted, policy="onnx")
     sp = ShadowPredictor(primary, _Raising())
     X = data()[0][:4]
-    with caplog.at_level(logging.WARNING, logger="conversion.predictor"):
+    with caplog.at_level(logging.WARNING, logger="conversion.serving.predictor"):
         np.testing.assert_array_equal(sp.predict(X), model.predict(X))
     r = sp.report()
     assert r["shadow_errors"] == 1 and "exploded" in r["last_shadow_error"]

@@ -15,7 +15,7 @@ import onnx
 import pytest
 
 from conversion import InputError, ModelRegistry, RegistryError
-from conversion.registry import _sha256, check_external_data
+from conversion.serving.registry import _sha256, check_external_data
 
 from .runtime_models import FRAMEWORKS, data, fitted
 

@@ -276,8 +276,8 @@ def test_nan_rows_a_pipeline_refuses_read_the_same_in_check_and_the_report(
     from sklearn.preprocessing import StandardScaler
 
     from conversion.cli import main
-    from conversion.parity_matrix import NAN_NOT_CHECKED, Subject, attempt_conversion
-    from conversion.parity_matrix import parity_cells as matrix_cells
+    from conversion.parity.matrix import NAN_NOT_CHECKED, Subject, attempt_conversion
+    from conversion.parity.matrix import parity_cells as matrix_cells
 
     X, y = make_classification(n_samples=300, n_features=6, random_state=0)
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)

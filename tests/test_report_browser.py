@@ -348,7 +348,7 @@ def test_gate_counts_are_benchmarks_in_the_console_and_the_report(
 
 def test_nan_rows_of_a_model_that_refuses_nan_read_the_same_in_check_run_and_report(
         real_runs: dict[str, Any], merged_report: Path) -> None:
-    from conversion.parity_matrix import NAN_NOT_CHECKED
+    from conversion.parity.matrix import NAN_NOT_CHECKED
 
     check = _onnxgate(real_runs["repo"], "check", "models/score.skops", "--data", "data/rows.npy")
     assert check.returncode == 0, check.stdout + check.stderr

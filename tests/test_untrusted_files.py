@@ -12,7 +12,7 @@ import pytest
 
 from conversion import ModelFileError
 from conversion.cli import main
-from conversion.frameworks import adapter_named
+from conversion.converter.frameworks import adapter_named
 
 from .cases.sklearn import CASES
 from .untrusted_files import malicious_skops

@@ -25,9 +25,9 @@ from conversion import (
     load,
 )
 from conversion.cli import main
-from conversion.offline_graph import OPTIMIZED_FOR
+from conversion.converter.offline_graph import OPTIMIZED_FOR
+from conversion.converter.variants import LOSSY, make_variant, quantize, to_float16
 from conversion.testing import assert_parity, parity_inputs
-from conversion.variants import LOSSY, make_variant, quantize, to_float16
 
 from .strategies import parity_batches
 

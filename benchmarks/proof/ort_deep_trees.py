@@ -4,7 +4,7 @@ Each shape is loaded in a child process (a segfault kills only the child) and it
 checked: ``python benchmarks/proof/ort_deep_trees.py``. Measured with onnxruntime 1.32.0 on a
 2-core AMD EPYC, ``ulimit -s`` 8192: one BRANCH_MEMBER set of up to 2**24 members loads and
 routes exactly (1.5 GiB at 2**24); a chain of 10,750 splits loads and 10,900 segfaults in
-session creation, BRANCH_MEMBER or BRANCH_LEQ alike. conversion/emit_trees.py's MAX_TREE_DEPTH
+session creation, BRANCH_MEMBER or BRANCH_LEQ alike. conversion/converter/emit_trees.py's MAX_TREE_DEPTH
 comes from this.
 """
 

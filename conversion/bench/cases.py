@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from conversion.bench.zoo import DATASETS, DENSE, FRAMEWORKS, SIZES, ZooSpec, zoo_specs
-from conversion.providers import provider_label
+from conversion.runtime.providers import provider_label
 
 __all__ = ["PROFILES", "Case", "Profile", "cases_for", "parse_specs"]
 

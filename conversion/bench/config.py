@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from conversion.errors import ConfigError, OnnxGateError
-from conversion.providers import ALIASES
+from conversion.runtime.providers import ALIASES
 
 __all__ = ["BenchConfig", "ModelEntry", "Rows", "find_config", "load_config", "read_rows", "with_models"]
 

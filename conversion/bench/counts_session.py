@@ -96,7 +96,7 @@ def _saved_spec(config: pytest.Config, model: Any, X: Any, name: str) -> Any:
 
     from conversion.bench.config import ModelEntry
     from conversion.bench.user_models import UserSpec
-    from conversion.frameworks import adapter_for
+    from conversion.converter.frameworks import adapter_for
 
     specs = config.stash.setdefault(_FIXTURE_SPECS, {})
     if id(model) not in specs:

@@ -39,8 +39,8 @@ class _InMemory:
 def _prepare(config: pytest.Config, model: Any, X: np.ndarray, name: str | None) -> Any:
     from conversion.bench.prepared import prepare_model
     from conversion.bench.zoo import ZooModel
-    from conversion.convert import convert
-    from conversion.frameworks import adapter_for
+    from conversion.converter.convert import convert
+    from conversion.converter.frameworks import adapter_for
 
     cache = config.stash.setdefault(_PREPARED, {})
     if id(model) not in cache:
@@ -58,7 +58,7 @@ def onnxgate_latency(benchmark: Any, request: pytest.FixtureRequest) -> Callable
     from conversion.bench.measure import measure
     from conversion.bench.prepared import draw_batch
     from conversion.bench.settings import SETTINGS, activate
-    from conversion.providers import ALIASES
+    from conversion.runtime.providers import ALIASES
 
     activate(request.config)  # this session uses onnxgate: its results file gets onnxgate's fields
 

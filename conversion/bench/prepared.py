@@ -17,8 +17,8 @@ import numpy as np
 
 from conversion import ConversionRefusedError, ConvertedModel, UnsupportedModelError, check_parity, convert
 from conversion.bench.zoo import ZooModel, ZooSpec
-from conversion.frameworks import adapter_named
-from conversion.model_facts import file_facts, model_facts
+from conversion.converter.frameworks import adapter_named
+from conversion.converter.model_facts import file_facts, model_facts
 
 __all__ = ["Prepared", "batch_of", "draw_batch", "prepare", "prepare_model"]
 

@@ -58,10 +58,10 @@ def _build(spec: UserSpec) -> ZooModel:
     """Loads the model once per process; rows from ``data`` or spread over the model's split points."""
     import numpy as np
 
-    from conversion.convert import convert
+    from conversion.converter.convert import convert
+    from conversion.converter.frameworks import adapter_for
+    from conversion.converter.inputs import CategoryLabels
     from conversion.errors import ConversionRefusedError, UnsupportedModelError
-    from conversion.frameworks import adapter_for
-    from conversion.inputs import CategoryLabels
     from conversion.model_files import load_rows, rows_for
 
     model = spec.entry.load()

@@ -21,15 +21,15 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from conversion.accuracy import AccuracyTolerance, accuracy_delta
-from conversion.convert import convert
-from conversion.converted import ConvertedModel
-from conversion.engine import InferenceEngine, SessionOptions
-from conversion.parity import check_parity
-from conversion.providers import CPU
-from conversion.timing import CPU as CPU_CLOCK
-from conversion.timing import interleaved
-from conversion.variants import is_dense, make_variant
+from conversion.converter.convert import convert
+from conversion.converter.converted import ConvertedModel
+from conversion.converter.variants import is_dense, make_variant
+from conversion.parity.accuracy import AccuracyTolerance, accuracy_delta
+from conversion.parity.check import check_parity
+from conversion.runtime.engine import InferenceEngine, SessionOptions
+from conversion.runtime.providers import CPU
+from conversion.runtime.timing import CPU as CPU_CLOCK
+from conversion.runtime.timing import interleaved
 
 __all__ = ["BATCHES", "LEVELS", "variants_table"]
 

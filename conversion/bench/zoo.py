@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from conversion.frameworks import framework_names
+from conversion.converter.frameworks import framework_names
 
 __all__ = ["BENCH_DATASETS", "CATEGORICAL", "DATASETS", "DENSE", "DENSE_DATASETS", "FRAMEWORKS", "SIZES", "ZooModel",
            "ZooSpec", "build", "build_zoo", "dense_specs", "train", "zoo_specs"]

@@ -18,17 +18,14 @@ table and the verdict cannot disagree. All failures are collected and reported t
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Protocol
 
 from conversion.errors import ResultsError
 from conversion.optional import import_optional
-from conversion.providers import CPU, provider_label
-from conversion.results.baseline_choice import fingerprint_differences
 from conversion.results.benchmark_runs import Record, Run, load_run, percentile
 from conversion.results.gate_figures import (
     NOISE_ENVELOPE,
@@ -38,7 +35,16 @@ from conversion.results.gate_figures import (
     TAIL_QUANTILES,
     WALL_MIN_EFFECT,
 )
+from conversion.results.gate_machine import (
+    _software_changes,
+    machine_differences,
+    machine_state_change,
+    unrecorded_machine_fields,
+)
+from conversion.results.gate_outcome import COMPARED as COMPARED  # re-exported: the verdicts that count as compared
+from conversion.results.gate_outcome import NOT_GATED, Change, GateOutcome, outcome_json
 from conversion.results.where import where
+from conversion.runtime.providers import CPU, provider_label
 
 __all__ = [
     "MIN_EFFECT",
@@ -91,10 +97,7 @@ MIN_EFFECT: dict[str, dict[str, float]] = {
 # longer the idler the other core is. The CI gate of unchanged code against a baseline taken
 # at another load showed onnx/reference +69% and +179% at 256 rows, 2 threads. Providers
 # other than CPU have no measured minimum effect here, so they are reported, not gated, too.
-NOT_GATED = ("not gated: no minimum effect for this class on a 2-core shared machine (multi-threaded rows: "
-             "spin-wait CPU time; providers other than CPU: not measured; wall time from 256 rows: preemption)")
 ALPHA = 0.01
-COMPARED = frozenset({"regression", "improvement", "unchanged"})  # verdicts of a benchmark judged against the baseline
 MIN_ROUNDS = 8
 # How far the reference model's own CPU time may move between baseline and current before
 # the machine counts as in another state: beyond it, ratios whose partner is a different
@@ -437,166 +440,6 @@ class CountRegression:
 DEFAULT_RULES = (*DEFAULT_RULES, CountRegression())
 
 
-@dataclass(frozen=True)
-class Change:
-    """One benchmark's comparison against one partner, for the table."""
-
-    key: str
-    cls: str
-    baseline: Record | None
-    current: Record | None
-    # "regression" | "improvement" | "unchanged" | "new" | "missing" | "unjudged" | "noise" | "unconfirmed"
-    verdict: str
-    effect: float | None = None
-    p_value: float | None = None
-    threshold: float | None = None
-    note: str = ""
-    metric: str = ""  # the ratio judged, e.g. "onnx/native"
-    baseline_ratio: float | None = None
-    current_ratio: float | None = None
-    name: str = ""  # the benchmark's pytest name, for messages
-
-    @property
-    def reason(self) -> str:
-        """A regression as one line of the gate's verdict."""
-        return (f"{self.name or self.key}: {self.metric} ratio +{self.effect or 0.0:.0%} "
-                f"(minimum {self.threshold or 0.0:.0%}, Mann-Whitney p={self.p_value or 0.0:.2g})")
-    # which measure judged it: "time" (interleaved CPU ratios), "wall" (wall-time ratios), "tail"
-    # (p90/p99 of the tail block) or "counts" (instructions)
-    measure: str = "time"
-    where: tuple[str, ...] = ()  # where the work went: the origins and ops that grew most (explain.py)
-
-
-@dataclass
-class GateOutcome:
-    baseline: Run
-    current: Run
-    changes: list[Change]
-    parity_failures: list[str]
-    performance_failures: list[str]
-    software_changes: dict[str, tuple[Any, Any]]
-    machine_differences: dict[str, tuple[Any, Any]]
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        """1 on a parity or performance failure; 2 when no benchmark could be compared at all."""
-        if self.parity_failures or self.performance_failures:
-            return 1
-        return 2 if self.nothing_compared else 0
-
-    @property
-    def benchmarks(self) -> dict[str, list[str]]:
-        """Benchmark keys by outcome: compared (judged against the baseline), new, missing, unjudged."""
-        verdicts: dict[str, set[str]] = {}
-        for c in self.changes:
-            verdicts.setdefault(c.key, set()).add(c.verdict)
-        out: dict[str, list[str]] = {"compared": [], "new": [], "missing": [], "unjudged": []}
-        for key, seen in sorted(verdicts.items()):
-            if seen & COMPARED:  # judged against at least one partner
-                out["compared"].append(key)
-            elif seen & {"new", "missing"}:
-                out["new" if "new" in seen else "missing"].append(key)
-            else:
-                out["unjudged"].append(key)
-        return out
-
-    @property
-    def nothing_compared(self) -> str | None:
-        """Why no benchmark was judged, or None when at least one was.
-
-        A gate that compared nothing has no performance verdict; calling that a pass would let
-        a baseline of other models (or a run that skipped every benchmark) wave every change through.
-        """
-        b = self.benchmarks
-        if b["compared"]:
-            return None
-        why = [f"{len(b['missing'])} baseline benchmarks are not in the current run",
-               f"{len(b['new'])} current benchmarks are not in the baseline"]
-        if b["unjudged"]:
-            notes = sorted({c.note for c in self.changes if c.key in set(b["unjudged"]) and c.note})
-            why.append(f"{len(b['unjudged'])} in both could not be judged ({'; '.join(notes)})")
-        hint = ("the two runs measured different models or settings; refresh the baseline from a run of the same "
-                "models (onnxgate bench ... --save-as BASELINE)" if b["missing"] and b["new"] else
-                "check that the current run measured the baseline's benchmarks")
-        return f"nothing was compared: {', '.join(why)}; {hint}"
-
-    @property
-    def regressed(self) -> list[Change]:
-        return [c for c in self.changes if c.verdict == "regression"]
-
-    @property
-    def explanations(self) -> dict[str, Any]:
-        """What changed (model, libraries, onnxgate, commit, machine): ``{"run": [...], "models": {...}}``."""
-        from conversion.results.explain import explain
-
-        return explain(self.baseline, self.current, sorted({c.key.partition("|")[0] for c in self.regressed}))
-
-    def regression_lines(self) -> list[str]:
-        """One line per regressed benchmark with its cause, for the end of a console output."""
-        from conversion.results.gate_table import regression_lines
-
-        return regression_lines(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "exit_code": self.exit_code,
-            "explanations": self.explanations,
-            "baseline_history": self.baseline.history,
-            "nothing_compared": self.nothing_compared,
-            "benchmarks": self.benchmarks,
-            "parity": {"passed": not self.parity_failures, "failures": self.parity_failures},
-            "performance": {"passed": not self.performance_failures, "failures": self.performance_failures},
-            "software_changes": {k: list(v) for k, v in self.software_changes.items()},
-            "notes": self.notes,
-            # which measure flagged each regression, and by how much (the report reads this)
-            "regressions": [{"key": c.key, "measure": c.measure, "metric": c.metric, "effect": c.effect,
-                             "threshold": c.threshold, "where": list(c.where)}
-                            for c in self.changes if c.verdict == "regression"],
-            "machine_differences": {k: list(v) for k, v in self.machine_differences.items()},
-            **{label: {"path": str(run.path), "commit": run.commit, "datetime": run.datetime}
-               for label, run in (("baseline", self.baseline), ("current", self.current))},
-            "changes": [
-                {"key": c.key, "class": c.cls, "measure": c.measure, "metric": c.metric, "verdict": c.verdict,
-                 "effect": c.effect,
-                 "p_value": c.p_value, "threshold": c.threshold, "note": c.note,
-                 "baseline_ratio": c.baseline_ratio, "current_ratio": c.current_ratio,
-                 "where": list(c.where),
-                 "baseline_p50_s": c.baseline.p50 if c.baseline else None,
-                 "current_p50_s": c.current.p50 if c.current else None}
-                for c in self.changes
-            ],
-        }
-
-    def render(self, *, all_rows: bool = False) -> str:
-        from conversion.results.gate_table import render_outcome
-
-        return render_outcome(self, all_rows=all_rows, not_gated=NOT_GATED)
-
-    def markdown(self, *, all_rows: bool = False) -> str:
-        """GitHub-flavoured markdown, e.g. for ``$GITHUB_STEP_SUMMARY``."""
-        from conversion.results.gate_table import render_markdown
-
-        return render_markdown(self, all_rows=all_rows, not_gated=NOT_GATED)
-
-
-def machine_differences(baseline: Run, current: Run) -> dict[str, tuple[Any, Any]]:
-    """The machine fields that differ, by the rule that also chooses a baseline from a folder."""
-    return fingerprint_differences(baseline.machine, current.machine)
-
-
-def unrecorded_machine_fields(baseline: Run, current: Run) -> list[str]:
-    """Fingerprint fields the current run records and the (older) baseline does not."""
-    return sorted(set(current.machine) - set(baseline.machine))
-
-
-def _software_changes(baseline: Run, current: Run) -> dict[str, tuple[Any, Any]]:
-    b, c = baseline.software, current.software
-    keys = [k for k in sorted(set(b) | set(c)) if isinstance(b.get(k, ""), str | None) and b.get(k) != c.get(k)]
-    lists = [k for k in sorted(set(b) | set(c)) if isinstance(b.get(k), list) and b.get(k) != c.get(k)]
-    return {k: (b.get(k), c.get(k)) for k in keys + lists}
-
-
 def gate_runs(
     baseline: Run, current: Run, *, force: bool = False, rules: Sequence[Rule] = DEFAULT_RULES
 ) -> GateOutcome:
@@ -775,13 +618,6 @@ def _time_only(change: Change) -> Change:
     return change
 
 
-def machine_state_change(baseline: Run, current: Run) -> float | None:
-    """Median over shared rows of the reference model's CPU time, current / baseline - 1."""
-    base = {r.key: r.reference_cpu_s for r in baseline.records if r.reference_cpu_s}
-    ratios = sorted(r.reference_cpu_s / base[r.key] for r in current.records if r.reference_cpu_s and r.key in base)
-    return percentile(ratios, 50) - 1.0 if ratios else None
-
-
 def gate_files(
     baseline: str | os.PathLike[str], current: str | os.PathLike[str], *, force: bool = False
 ) -> GateOutcome:
@@ -795,8 +631,3 @@ def gate_files(
     log.info("gate: %d parity failures, %d performance regressions",
              len(outcome.parity_failures), len(outcome.performance_failures))
     return outcome
-
-
-def outcome_json(outcome: GateOutcome) -> str:
-    return json.dumps(outcome.to_dict(), indent=2)
-

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from conversion.results.gate import Change, GateOutcome
+    from conversion.results.gate_outcome import Change, GateOutcome
 
 __all__ = ["benchmark_tally", "by_model", "explanation_lines", "history_line", "regression_lines", "render_markdown",
            "render_outcome", "short_commit"]

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from conversion.converter.frameworks.catboost import CatBoostAdapter
 from conversion.errors import ConversionRefusedError
-from conversion.frameworks.catboost import CatBoostAdapter
 
 from .base import Case, categorical_dataset, dataset
 

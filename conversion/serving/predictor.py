@@ -1,0 +1,395 @@
+"""Predictor: serve each call from the faster of native and ONNX, fall back loudly, count it all.
+
+ShadowPredictor: serve one predictor, run another beside it on a sample, record divergence.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..converter.converted import ConvertedModel
+from ..converter.inputs import native_view
+from ..errors import InputError, ProviderError
+from ..runtime.engine import InferenceEngine
+from ..runtime.methods import NativeMethods
+from .calibration import DEFAULT_SIZES, Calibration, calibrate, machine_fingerprint
+
+__all__ = ["POLICIES", "Predictor", "ShadowPredictor"]
+
+log = logging.getLogger(__name__)
+
+POLICIES = ("auto", "onnx", "native")
+_now = time.perf_counter_ns
+_WINDOW = 10_000  # latencies kept per path for percentiles: recent behaviour, bounded memory
+
+
+class _PathStats:
+    def __init__(self) -> None:
+        self.calls = 0
+        self.rows = 0
+        self.errors = 0
+        self.latency_ns: deque[int] = deque(maxlen=_WINDOW)
+
+    def record(self, rows: int, ns: int) -> None:
+        self.calls += 1
+        self.rows += rows
+        self.latency_ns.append(ns)
+
+    @classmethod
+    def merged(cls, parts: list[_PathStats]) -> _PathStats:
+        out = cls()
+        out.latency_ns = deque(maxlen=_WINDOW * max(len(parts), 1))
+        for p in parts:
+            out.calls += p.calls
+            out.rows += p.rows
+            out.errors += p.errors
+            out.latency_ns.extend(list(p.latency_ns))
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"calls": self.calls, "rows": self.rows, "errors": self.errors}
+        if self.latency_ns:
+            ms = np.asarray(self.latency_ns, dtype=np.float64) / 1e6
+            out.update({"mean_ms": float(ms.mean()), "p50_ms": float(np.percentile(ms, 50)),
+                        "p90_ms": float(np.percentile(ms, 90)), "p99_ms": float(np.percentile(ms, 99))})
+        return out
+
+
+class Predictor(NativeMethods):
+    """Serves ``predict``/``predict_proba``/``decision_function`` from native or ONNX.
+
+    ``policy="auto"`` routes each call by batch size, from a calibration measured once and
+    kept in ``converted.metadata["calibration"]``; ``"onnx"`` and ``"native"`` pin one path.
+    Without a calibration for this machine, ``calibrate=True`` (the default: auto routing was
+    asked for) measures it now, logging its progress; ``calibrate=False`` measures nothing and
+    sends every batch to ONNX until :meth:`recalibrate` is called.
+    When ONNX raises (anything but bad input), the call is answered natively, and the fallback
+    is logged and counted in :meth:`stats`.
+    """
+
+    def __init__(
+        self,
+        native_model: Any,
+        converted: ConvertedModel,
+        *,
+        policy: str = "auto",
+        engine: InferenceEngine | None = None,
+        providers: Sequence[Any] | None = None,
+        threads: int | None = None,
+        calibration_data: Any = None,
+        calibration_sizes: Sequence[int] = DEFAULT_SIZES,
+        calibrate: bool = True,
+    ) -> None:
+        if policy not in POLICIES:
+            raise InputError(f"policy={policy!r}; allowed: {', '.join(POLICIES)}")
+        if not isinstance(converted, ConvertedModel):
+            raise InputError(
+                f"converted must be a ConvertedModel (from onnxgate.convert), got {type(converted).__name__}"
+            )
+        if native_model is None and policy == "native":
+            raise InputError("policy='native' needs the native model, but native_model is None")
+        from ..converter.frameworks import adapter_named
+
+        self.native_model = native_model
+        self.converted = converted
+        self.policy = policy if native_model is not None else "onnx"
+        self.engine = engine or InferenceEngine(converted, providers=providers, threads=threads)
+        self._adapter = adapter_named(converted.framework)
+        self._calibration_data = calibration_data
+        self._calibration_sizes = tuple(calibration_sizes)
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._all_stats: list[dict[str, _PathStats]] = []
+        self._methods = converted.methods
+        self._routes: dict[int, bool] = {}  # rows -> ONNX?, so routing a repeated size is one lookup
+        self.fallbacks = 0
+        self.last_fallback: str | None = None
+        self.calibration: Calibration | None = None
+        if self.policy == "auto":
+            self.calibration = self._cached_calibration()
+            if self.calibration is None and calibrate:
+                self.recalibrate()
+            elif self.calibration is None:
+                log.info("no calibration for this machine and calibrate=False: every batch goes to ONNX until "
+                         "recalibrate() measures where native is faster")
+
+    # -- routing --
+
+    def _cached_calibration(self) -> Calibration | None:
+        text = self.converted.metadata.get("calibration")
+        if not text:
+            return None
+        cal = Calibration.from_json(text)
+        if cal is None:
+            log.info("stored calibration is unreadable; measuring again")
+            return None
+        if cal.fingerprint != machine_fingerprint(self.engine):
+            log.info("stored calibration was measured on %s; this is %s; measuring again",
+                     cal.fingerprint, machine_fingerprint(self.engine))
+            return None
+        return cal
+
+    def recalibrate(self, *, data: Any = None, sizes: Sequence[int] | None = None) -> Calibration:
+        """Measures the crossover again and stores it in ``converted.metadata["calibration"]``."""
+        if self.native_model is None:
+            raise InputError("there is no native model to calibrate against; this predictor serves ONNX only")
+        sizes = tuple(sizes or self._calibration_sizes)
+        log.info("measuring where ONNX beats native for this %s model at %d batch sizes (%s rows); this takes "
+                 "seconds to a minute, and the result is kept in converted.metadata['calibration']",
+                 self.converted.framework, len(sizes), "/".join(map(str, sizes)))
+        cal = calibrate(
+            self.native_model,
+            self.engine,
+            data=data if data is not None else self._calibration_data,
+            sizes=sizes,
+            method="predict" if "predict" in self.converted.methods else next(iter(self.converted.methods)),
+        )
+        self.converted.metadata["calibration"] = cal.to_json()
+        self.calibration = cal
+        self._routes = {}
+        return cal
+
+    def route(self, rows: int) -> str:
+        """The path a batch of ``rows`` rows goes to: ``"onnx"`` or ``"native"``."""
+        return "onnx" if self._onnx_route(rows) else "native"
+
+    # -- calls --
+
+    def run(self, method: str, X: Any) -> np.ndarray:
+        if method not in self._methods:
+            raise InputError(
+                f"this {self.converted.framework} model has no {method}(); it has: {', '.join(self.converted.methods)}"
+            )
+        # Route on the row count before validating: on the ONNX path the engine validates, and
+        # a one-row ONNX call is ~10 µs, so the predictor must not do that work twice.
+        given, prepared = X, None
+        if type(X) is not np.ndarray or X.ndim != 2:
+            # prepared once: reading labels twice would not be the identity (CatBoost's hashed codes)
+            X = prepared = self.engine.prepare(X)
+        n = X.shape[0]
+        onnx = self._routes.get(n)
+        if onnx is None:
+            onnx = n == 0 or self._onnx_route(n)  # the engine answers empty batches in the right shape
+            if len(self._routes) < 4096:
+                self._routes[n] = onnx
+        t0 = _now()
+        if onnx:
+            try:
+                out = self.engine.run(method, X) if prepared is None else self.engine.run_prepared(method, X)
+            except InputError:
+                raise  # the caller's data is wrong; the native model would refuse it too
+            except Exception as exc:
+                if self.native_model is None:
+                    raise ProviderError(
+                        f"ONNX Runtime failed on {method}() and there is no native model to fall back to: {exc}"
+                    ) from exc
+                self._fallback(method, exc)
+                t0 = _now()
+            else:
+                ns = _now() - t0
+                # inlined _record: this is the one-row hot path (lookups cost ~1% of a call each)
+                st = self._local.__dict__.get("onnx") or self._thread_stats()["onnx"]
+                st.calls += 1
+                st.rows += n
+                st.latency_ns.append(ns)
+                return out
+        # Same validation and cast as the ONNX path, so both see identical rows and raise the same errors.
+        arr = self.engine.prepare(X) if prepared is None else prepared
+        view = native_view(given, arr, n_features=self.converted.n_features,
+                           feature_names=self.engine.model.feature_names, categories=self.engine.categories)
+        if hasattr(view, "iloc"):  # a DataFrame of labels: the native model reads it itself
+            out = self._adapter.native_frame(self.native_model, method, view)
+        else:
+            out = self._adapter.native_rows(self.native_model, method, view)
+        self._record("native", n, _now() - t0)
+        return out
+
+    def _onnx_route(self, rows: int) -> bool:
+        if self.policy != "auto":
+            return self.policy == "onnx"
+        return self.calibration is None or self.calibration.onnx_faster(rows)
+
+    def _fallback(self, method: str, exc: BaseException) -> None:
+        with self._lock:
+            self.fallbacks += 1
+            self.last_fallback = f"{type(exc).__name__}: {exc}"
+        self._thread_stats()["onnx"].errors += 1
+        log.warning("ONNX %s() failed (%s: %s); answered by the native model (fallback #%d)",
+                    method, type(exc).__name__, exc, self.fallbacks)
+
+    def _thread_stats(self) -> dict[str, _PathStats]:
+        # Each thread counts into its own objects, so the hot path takes no lock (a lock costs
+        # as much as 5% of a one-row ONNX call); stats() merges them.
+        stats = self._local.__dict__.get("stats")
+        if stats is None:
+            stats = self._local.stats = {"onnx": _PathStats(), "native": _PathStats()}
+            self._local.onnx = stats["onnx"]
+            with self._lock:
+                self._all_stats.append(stats)
+        return stats
+
+    def _record(self, path: str, rows: int, ns: int) -> None:
+        s = self._thread_stats()[path]
+        s.calls += 1
+        s.rows += rows
+        s.latency_ns.append(ns)
+
+    def stats(self) -> dict[str, Any]:
+        """Calls, rows, latency percentiles and errors per path, fallbacks, and the crossover."""
+        with self._lock:
+            out: dict[str, Any] = {
+                "policy": self.policy,
+                "paths": {name: _PathStats.merged([t[name] for t in self._all_stats]).summary()
+                          for name in ("onnx", "native")},
+                "fallbacks": self.fallbacks,
+                "last_fallback": self.last_fallback,
+                "providers": self.engine.providers,
+            }
+        if self.calibration is not None:
+            out["crossovers"] = self.calibration.crossovers
+        return out
+
+
+class ShadowPredictor(NativeMethods):
+    """Serves ``primary``; runs ``shadow`` on a ``sample_rate`` share of calls and compares.
+
+    Anything with ``run(method, X)`` works on either side (a Predictor, an InferenceEngine).
+    The shadow runs after the primary has answered, in the caller's thread, or with
+    ``background=True`` in a worker thread (calls it cannot keep up with are skipped, counted).
+    Shadow failures are logged and counted, never raised.
+    """
+
+    def __init__(
+        self,
+        primary: Any,
+        shadow: Any,
+        *,
+        sample_rate: float = 1.0,
+        atol: float = 1e-6,
+        rtol: float = 1e-5,
+        seed: int | None = None,
+        background: bool = False,
+    ) -> None:
+        if not 0.0 <= sample_rate <= 1.0:
+            raise InputError(f"sample_rate must be between 0 and 1, got {sample_rate}")
+        for side, obj in (("primary", primary), ("shadow", shadow)):
+            if not callable(getattr(obj, "run", None)):
+                raise InputError(
+                    f"{side} must have run(method, X) (a Predictor or InferenceEngine), got {type(obj).__name__}"
+                )
+        self.primary, self.shadow = primary, shadow
+        self.sample_rate, self.atol, self.rtol = sample_rate, atol, rtol
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._lat = {"primary": _PathStats(), "shadow": _PathStats()}
+        self._n = {"calls": 0, "sampled": 0, "compared_rows": 0, "mismatched_rows": 0, "label_flips": 0,
+                   "shadow_errors": 0, "skipped": 0}
+        self._max_abs = 0.0
+        self._last_error: str | None = None
+        self._queue: queue.Queue[tuple[str, Any, np.ndarray] | None] | None = None
+        if background:
+            self._queue = queue.Queue(maxsize=64)
+            self._worker = threading.Thread(target=self._drain, name="onnxgate-shadow", daemon=True)
+            self._worker.start()
+
+    def run(self, method: str, X: Any) -> np.ndarray:
+        t0 = time.perf_counter_ns()
+        out = self.primary.run(method, X)
+        with self._lock:
+            self._lat["primary"].record(len(out), time.perf_counter_ns() - t0)
+            self._n["calls"] += 1
+            sampled = self._rng.random() < self.sample_rate
+        if sampled:
+            if self._queue is None:
+                self._shadow_call(method, X, out)
+            else:
+                try:
+                    self._queue.put_nowait((method, X, out))
+                except queue.Full:
+                    with self._lock:
+                        self._n["skipped"] += 1
+        return out
+
+    def _drain(self) -> None:
+        assert self._queue is not None
+        while (item := self._queue.get()) is not None:
+            try:
+                self._shadow_call(*item)
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()
+
+    def flush(self) -> None:
+        """Waits until every queued shadow call has been compared (background mode)."""
+        if self._queue is not None:
+            self._queue.join()
+
+    def close(self) -> None:
+        if self._queue is not None:
+            self._queue.put(None)
+            self._worker.join()
+            self._queue = None
+
+    def _shadow_call(self, method: str, X: Any, expected: np.ndarray) -> None:
+        t0 = time.perf_counter_ns()
+        try:
+            got = _one_array(self.shadow.run(method, X))
+        except Exception as exc:  # the caller already has its answer; a shadow fault is data
+            with self._lock:
+                self._n["shadow_errors"] += 1
+                self._last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("shadow %s() failed: %s: %s", method, type(exc).__name__, exc)
+            return
+        ns = time.perf_counter_ns() - t0
+        expected = _one_array(expected)
+        mismatched, flips, max_abs = self._compare(expected, got)
+        with self._lock:
+            self._lat["shadow"].record(len(got), ns)
+            self._n["sampled"] += 1
+            self._n["compared_rows"] += len(expected)
+            self._n["mismatched_rows"] += mismatched
+            self._n["label_flips"] += flips
+            self._max_abs = max(self._max_abs, max_abs)
+
+    def _compare(self, a: np.ndarray, b: np.ndarray) -> tuple[int, int, float]:
+        """(mismatched rows, label flips, max abs error) between primary ``a`` and shadow ``b``."""
+        if a.shape != b.shape:
+            log.warning("shadow returned shape %s, primary %s; every row counts as mismatched", b.shape, a.shape)
+            return len(a), 0, float("inf")
+        if a.size == 0:
+            return 0, 0, 0.0
+        if a.dtype.kind in "fc" and b.dtype.kind in "fc":
+            a64, b64 = a.astype(np.float64), b.astype(np.float64)
+            with np.errstate(invalid="ignore"):
+                diff = np.abs(a64 - b64)
+                both_nan = np.isnan(a64) & np.isnan(b64)
+                bad = ~((diff <= self.atol + self.rtol * np.abs(a64)) | both_nan)
+            diff = np.where(both_nan, 0.0, diff)
+            rows = bad.reshape(len(a), -1).any(axis=1)
+            return int(rows.sum()), 0, float(np.nanmax(np.where(np.isnan(diff), np.inf, diff)))
+        rows = (a != b).reshape(len(a), -1).any(axis=1)  # labels: any difference is a flip
+        return int(rows.sum()), int(rows.sum()), 0.0
+
+    def report(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                **self._n,
+                "sample_rate": self.sample_rate,
+                "max_abs_error": self._max_abs,
+                "last_shadow_error": self._last_error,
+                "latency": {name: s.summary() for name, s in self._lat.items()},
+            }
+
+
+def _one_array(out: Any) -> np.ndarray:
+    """A method's answer as one array: a multi-output classifier's per-output probabilities side by side."""
+    return np.hstack(out) if isinstance(out, list) else np.asarray(out)
