@@ -7,7 +7,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from conversion.converter.ort_versions import parse_version
+from conversion.converter.ort_versions import BASE, parse_version
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,3 +40,9 @@ def test_the_lowest_constraints_pin_exactly_the_declared_floors() -> None:
     assert sorted(declared) == sorted(pinned)
     wrong = {n: (declared[n], pinned[n]) for n in declared if parse_version(declared[n]) != parse_version(pinned[n])}
     assert not wrong, f"pyproject floor vs constraints-lowest.txt: {wrong}"
+
+
+def test_a_plain_graph_needs_the_declared_onnxruntime_floor() -> None:
+    """What convert() writes as min_onnxruntime for a graph no rule applies to is the floor in
+    pyproject.toml, read from the file, so a stale install of the package metadata shows too."""
+    assert BASE.key == parse_version(_declared()["onnxruntime"])

@@ -26,7 +26,7 @@ def _hostile(X: np.ndarray, dtype: str, missing: float = np.nan) -> np.ndarray:
 @pytest.mark.parametrize("objective", ["reg:squarederror", "binary:logitraw"])
 def test_margins_are_bit_identical_on_hostile_rows(objective: str, dtype: str) -> None:
     """An identity head exposes the margin: the ordered float32 sum from bias + base_score with
-    NaN cells skipped, and (logitraw) the base score's logit taken in float32 as ProbToMargin does."""
+    NaN cells skipped; logitraw's base score is itself a margin (ProbToMargin is the identity)."""
     X, y = dataset("binary" if objective.startswith("binary") else "regression", nan=0.1)
     booster = xgb.train({"objective": objective, "booster": "gblinear", "nthread": 1}, xgb.DMatrix(X, label=y),
                         num_boost_round=20)

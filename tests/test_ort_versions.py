@@ -3,6 +3,7 @@ in one line before a session is created (issue 21: categorical graphs took minut
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 import numpy as np
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from conversion import ConversionRefusedError, InferenceEngine, InputError, RuntimeVersionError, check_parity, convert
 from conversion.converter.converted import ConvertedModel
-from conversion.converter.ort_versions import ALLOW_OLD_ENV, needed_onnxruntime, parse_version
+from conversion.converter.ort_versions import ALLOW_OLD_ENV, BASE, needed_onnxruntime, parse_version
 from conversion.parity.check import summarize_trees
 
 from .cases import ALL_CASES
@@ -35,7 +36,7 @@ def test_a_categorical_graph_records_that_it_needs_the_fixed_release(case_id: st
 
 
 @pytest.mark.parametrize(("case_id", "dtype", "version"), [
-    ("xgboost-classifier-binary", "float32", "1.20.0"),  # legacy TreeEnsembleRegressor
+    ("xgboost-classifier-binary", "float32", BASE.version),  # legacy TreeEnsembleRegressor: the declared floor
     ("xgboost-classifier-binary", "float64", "1.21.0"),  # opset-5 TreeEnsemble
     ("lightgbm-classifier-binary", None, "1.21.0"),      # LightGBM compares in float64 by default
 ])
@@ -133,6 +134,14 @@ def test_a_release_without_an_exact_fast_form_is_refused_at_conversion() -> None
         convert(model, target_onnxruntime="1.20")
     with pytest.raises(InputError, match="not a version"):
         convert(model, target_onnxruntime="latest")
+
+
+def test_a_target_below_the_declared_floor_is_refused_even_for_a_legacy_graph() -> None:
+    """1.20 would load a float32 graph, but onnxgate is neither installable nor tested there."""
+    model, _ = _case("xgboost-classifier-binary")
+    with pytest.raises(ConversionRefusedError, match=rf"onnxruntime 1\.20: it needs >= {re.escape(BASE.version)}, "
+                                                     r"because onnxgate declares and tests"):
+        convert(model, dtype="float32", target_onnxruntime="1.20")
 
 
 def test_a_graph_the_target_already_loads_fast_is_left_as_it_is() -> None:

@@ -16,8 +16,8 @@ import onnx
 
 from ..errors import RuntimeVersionError
 
-__all__ = ["ALLOW_OLD_ENV", "SET_SPLITS", "Need", "check_onnxruntime", "installed_onnxruntime", "needed_onnxruntime",
-           "parse_version"]
+__all__ = ["ALLOW_OLD_ENV", "BASE", "SET_SPLITS", "Need", "check_onnxruntime", "installed_onnxruntime",
+           "needed_onnxruntime", "parse_version"]
 
 # Set to 1 to create the session anyway (e.g. to measure how slowly an old release loads).
 ALLOW_OLD_ENV = "ONNXGATE_ALLOW_OLD_ONNXRUNTIME"
@@ -103,12 +103,37 @@ _RULES: tuple[tuple[Callable[[onnx.ModelProto], bool], Need], ...] = (
     (_uses_scan, Need("1.24.1", "its linear-tree leaves are summed by a Scan, which fails on the first run before 1.24 "
                                 "(\"Subgraph must have the shape set for all outputs\")")),
 )
-BASE = Need("1.20.0", "the lowest onnxruntime onnxgate is tested with")
+
+
+def _declared_floor() -> str:
+    """The ``onnxruntime>=`` floor of the installed onnxgate's requirements (pyproject.toml),
+    so the need a plain graph records is the release `nox -s lowest` tests, not a second literal."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    try:
+        specs = requires("onnxgate") or []
+    except PackageNotFoundError:  # a source tree on the path without an install
+        import tomllib
+        from pathlib import Path
+
+        specs = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"][
+            "dependencies"]
+    for spec in specs:
+        match = re.fullmatch(r"onnxruntime\s*>=\s*([0-9.]+)", spec.strip())
+        if match:
+            return ".".join(map(str, parse_version(match[1])))
+    raise RuntimeError(f"onnxgate's requirements declare no onnxruntime>= floor: {specs}")
+
+
+# Every graph needs at least the floor: below it onnxgate is neither installable nor tested.
+BASE = Need(_declared_floor(), "onnxgate declares and tests onnxruntime from this release on (pyproject.toml, "
+                               "nox -s lowest)")
 
 
 def needed_onnxruntime(model: onnx.ModelProto) -> Need:
-    """The newest of the needs that apply to ``model``'s graph."""
-    return max((need for applies, need in _RULES if applies(model)), key=lambda n: n.key, default=BASE)
+    """The newest of the needs that apply to ``model``'s graph, and never below the declared floor
+    (on a tie the rule's reason is kept: it says more than the floor's)."""
+    return max([*(need for applies, need in _RULES if applies(model)), BASE], key=lambda n: n.key)
 
 
 def installed_onnxruntime() -> str:

@@ -148,7 +148,8 @@ CASES = [
     Case("xgboost-classifier-binary-hinge", "xgboost", _clf(objective="binary:hinge")),
     Case("xgboost-booster-multi-softmax", "xgboost", _booster("multi:softmax"), inf=False, upstream=False),
     Case("xgboost-booster-binary-hinge", "xgboost", _booster("binary:hinge"), inf=False, upstream=False),
-    # xgboost >= 3.1 reads a logitraw base_score as a margin (LogisticRaw::ProbToMargin is the identity).
+    # A logitraw base_score is a margin (LogisticRaw::ProbToMargin is the identity); xgboost 2.1 fits a
+    # negative one by default, which a logit would clamp to -13.8 (found by nox -s lowest).
     Case("xgboost-booster-binary-logitraw", "xgboost", _booster("binary:logitraw"), inf=False, upstream=False),
     # booster="gblinear": a float32 linear model; its wrappers predict through a DMatrix, which rejects inf.
     Case("xgboost-gblinear-classifier-binary-nan", "xgboost", _clf(nan=0.15, booster="gblinear"), inf=False,

@@ -26,7 +26,9 @@ _OBJECTIVES: dict[str, tuple[str, str]] = {
     "reg:quantileerror": ("identity", "identity"),
     "reg:logistic": ("sigmoid", "logit"),
     "binary:logistic": ("sigmoid", "logit"),
-    "binary:logitraw": ("identity", "logit"),
+    # logitraw's base_score is a margin (LogisticRaw::ProbToMargin is the identity): measured on
+    # 2.1.0, 3.0.5 and 3.2.0 (one explicit base_score gives the same predictions on all three).
+    "binary:logitraw": ("identity", "identity"),
     "binary:hinge": ("hinge", "identity"),
     "count:poisson": ("exp", "log"),
     "reg:gamma": ("exp", "log"),
@@ -59,11 +61,6 @@ _TO_MARGIN = {
     "logit": _logit32,
     "log": _log32,
 }
-
-
-def _release(version: str) -> tuple[int, ...]:
-    """``"3.2.0"`` -> ``(3, 2)``; the running xgboost decides how a base score is read."""
-    return tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
 
 
 def _base_score(text: str) -> np.ndarray:
@@ -221,8 +218,6 @@ class XGBoostAdapter(Adapter):
     def _base_margin(self, doc: dict[str, Any], n_targets: int) -> np.ndarray:
         objective = doc["objective"]["name"]
         margin = _OBJECTIVES[objective][1]
-        if objective == "binary:logitraw" and _release(self.version()) >= (3, 1):
-            margin = "identity"  # LogisticRaw::ProbToMargin returns the base score itself since 3.1
         base = _TO_MARGIN[margin](_base_score(doc["learner_model_param"]["base_score"]))
         return np.broadcast_to(base, (n_targets,)).astype(np.float64)
 
