@@ -251,7 +251,7 @@ def _accept(given: Path, baseline: Path | None, current: Path, *, why: str) -> i
     """``gate --accept``: the current run becomes the baseline; says what it replaced (stderr)."""
     from conversion.results.baseline_choice import accept_baseline, baseline_name, machine_label
     from conversion.results.benchmark_runs import load_run
-    from conversion.results.gate_table import short_commit
+    from conversion.results.explain import short_commit
 
     run = load_run(current)
     target = baseline if baseline is not None else given / baseline_name(run)

@@ -108,21 +108,21 @@ _RULES: tuple[tuple[Callable[[onnx.ModelProto], bool], Need], ...] = (
 def _declared_floor() -> str:
     """The ``onnxruntime>=`` floor of the installed onnxgate's requirements (pyproject.toml),
     so the need a plain graph records is the release `nox -s lowest` tests, not a second literal."""
+    import tomllib
     from importlib.metadata import PackageNotFoundError, requires
+    from pathlib import Path
 
     try:
-        specs = requires("onnxgate") or []
-    except PackageNotFoundError:  # a source tree on the path without an install
-        import tomllib
-        from pathlib import Path
-
-        specs = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"][
-            "dependencies"]
-    for spec in specs:
+        installed = requires("onnxgate") or []
+    except PackageNotFoundError:
+        installed = []
+    source = Path(__file__).resolve().parents[2] / "pyproject.toml"  # a source tree, or a bare dist-info
+    declared = tomllib.loads(source.read_text())["project"]["dependencies"] if source.is_file() else []
+    for spec in (*installed, *declared):
         match = re.fullmatch(r"onnxruntime\s*>=\s*([0-9.]+)", spec.strip())
         if match:
             return ".".join(map(str, parse_version(match[1])))
-    raise RuntimeError(f"onnxgate's requirements declare no onnxruntime>= floor: {specs}")
+    raise RuntimeError(f"onnxgate's requirements declare no onnxruntime>= floor: {installed or declared}")
 
 
 # Every graph needs at least the floor: below it onnxgate is neither installable nor tested.

@@ -17,9 +17,8 @@ from typing import Any
 
 from conversion.results.baseline_choice import fingerprint_differences
 from conversion.results.benchmark_runs import Record, Run
-from conversion.results.gate_table import short_commit
 
-__all__ = ["cause_of", "explain", "model_changes", "swapped_warning"]
+__all__ = ["cause_of", "explain", "model_changes", "short_commit", "swapped_warning"]
 
 FRAMEWORK_LIBRARY = {"xgboost": "xgboost", "lightgbm": "lightgbm", "catboost": "catboost", "sklearn": "scikit-learn"}
 # Libraries whose release can move a benchmark, in the order a reader looks for them.
@@ -27,6 +26,13 @@ RUNTIME_LIBRARIES = ("onnxruntime", "onnxruntime_build", "onnx", "numpy", "onnxg
 LIBRARIES = (*RUNTIME_LIBRARIES, *FRAMEWORK_LIBRARY.values())
 _COUNTS = ("trees", "nodes", "leaves", "features")
 _BUILD_COMMIT = re.compile(r"git-commit-id=([0-9a-f]+)")
+
+
+def short_commit(commit: str) -> str:
+    """A short hash, or the whole word when there is none ("unversioned": not a git checkout)."""
+    if not commit:
+        return "?"
+    return commit[:10] if all(c in "0123456789abcdef" for c in commit) else commit
 
 
 def _size(n: int) -> str:

@@ -333,16 +333,12 @@ DEFAULT_RULES = (*DEFAULT_RULES, TailRegression())
 # --- instruction counts (--counts): the second performance measure ---------------------------
 # Counts per call from callgrind (conversion/bench/counts.py) are compared directly, baseline vs
 # current: no reference model and no significance test, because the same call counted in two
-# processes differs by well under 1% (measured spread in COUNT_SPREAD below). They are judged
+# processes differs by well under 1% (measured spread in COUNT_SPREAD, gate_figures.py). They are judged
 # even when library versions changed between the runs: an onnxruntime upgrade that does more
 # work per call is exactly what they are there to catch. The machine fingerprint (CPU model
 # and dispatch flags) must match, as for times, since kernels dispatch on the instruction set.
 COUNT_THRESHOLD = 0.03
-# Largest relative difference measured between processes counting the same call on this machine
-# (prove_gate --counts, 8 processes, XGBoost small at 1/256/4096 rows, native/engine/raw session):
-# 1.0% for the engine at one row between processes set up differently (0.55% between identical
-# ones), 0.3% for the raw session at one row, under 0.05% from 256 rows up. The threshold sits 3x above.
-COUNT_SPREAD = 0.01
+# COUNT_SPREAD (gate_figures.py): the largest difference between processes counting the same call.
 COUNT_MEASURES = ("instructions", "cycles", "syscalls", "faults")
 # Estimated cycles add 10 x L1 and 100 x last-level misses from callgrind's cache model, which
 # depends on where the heap lands: the same XGBoost native call at 256 rows read 5.905M cycles in

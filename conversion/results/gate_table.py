@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from conversion.results.explain import cause_of, short_commit
+
 if TYPE_CHECKING:
     from conversion.results.gate_outcome import Change, GateOutcome
 
 __all__ = ["benchmark_tally", "by_model", "explanation_lines", "history_line", "regression_lines", "render_markdown",
-           "render_outcome", "short_commit"]
+           "render_outcome"]
 
 # What each listed group means, for the text and markdown listings.
 GROUPS = (
@@ -85,7 +87,6 @@ def _order(c: Change) -> tuple[int, float]:
 
 def regression_lines(outcome: GateOutcome) -> list[str]:
     """One line per regressed benchmark: its measures that rose, the cause, and where the work went."""
-    from conversion.results.explain import cause_of  # (explain imports short_commit from here)
 
     why = outcome.explanations
     by_key: dict[str, list[Change]] = {}
@@ -209,13 +210,6 @@ def _listing(outcome: GateOutcome) -> list[str]:
             lines.append(f"{len(groups[name])} {what}:")
             lines += [f"  {model}: {', '.join(rows)}" for model, rows in by_model(groups[name]).items()]
     return lines
-
-
-def short_commit(commit: str) -> str:
-    """A short hash, or the whole word when there is none ("unversioned": not a git checkout)."""
-    if not commit:
-        return "?"
-    return commit[:10] if all(c in "0123456789abcdef" for c in commit) else commit
 
 
 def _md(cell: str) -> str:
