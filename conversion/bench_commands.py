@@ -167,38 +167,48 @@ def bench_command(args: argparse.Namespace) -> int:
         from conversion.results.baseline_choice import save_compact
 
         path = save_compact(path, args.save_as)
-    if path and not args.json:
-        _print_model_lines(Path(path))
-    gate_code = _gate_after_bench(args.baseline, Path(path)) if args.baseline is not None and path else 0
+    run = _results_run(Path(path)) if path else None
+    if run is not None and not args.json:
+        _print_model_lines(run)
+    gate_code = _gate_after_bench(args.baseline, Path(path), run) if args.baseline is not None and path else 0
     print(json.dumps({"results": str(path)}) if args.json else path)
     return code or gate_code
 
 
-def _print_model_lines(results: Path) -> None:
-    """One line per model on stderr (stdout ends with the results path, for scripts)."""
-    from conversion.results.bench_summary import model_lines
+def _results_run(results: Path) -> Any:
+    """The bench's results file, parsed once for its model lines and the gate; None if unreadable
+    (the file's own problem is reported by whoever reads it next)."""
     from conversion.results.benchmark_runs import load_run
 
     try:
-        lines = model_lines(load_run(results))
+        return load_run(results)
     except ResultsError:
-        return  # the file's own problem is reported by whoever reads it next
-    for line in lines:
+        return None
+
+
+def _print_model_lines(run: Any) -> None:
+    """One line per model on stderr (stdout ends with the results path, for scripts)."""
+    from conversion.results.bench_summary import model_lines
+
+    for line in model_lines(run):
         print(line, file=sys.stderr)
 
 
-def _gate_after_bench(baseline: Path, results: Path) -> int:
-    """`bench --baseline`: the gate's verdict and its regressed benchmarks on stderr (stdout keeps the path)."""
+def _gate_after_bench(baseline: Path, results: Path, run: Any) -> int:
+    """`bench --baseline`: the gate's verdict and its regressed benchmarks on stderr (stdout keeps the path).
+    ``run``: the results already parsed, or None when they could not be (the gate says why)."""
     from conversion.cli_errors import emit_error
+    from conversion.results.benchmark_runs import load_run
     from conversion.results.gate import gate_files
 
     try:
-        chosen = _choose_baseline(baseline, results, record=False)
+        run = run if run is not None else load_run(results)
+        chosen = _choose_baseline(baseline, run, record=False)
         if isinstance(chosen, str):
             print(chosen, file=sys.stderr)
             return 0
         assert isinstance(chosen, Path)
-        outcome = gate_files(chosen, results)
+        outcome = gate_files(chosen, run)
     except ResultsError as exc:
         return emit_error("bench", f"--baseline: {exc}", as_json=False)
     verdict = {0: "pass", 1: "FAIL", 2: "no verdict"}[outcome.exit_code]
@@ -210,22 +220,24 @@ def _gate_after_bench(baseline: Path, results: Path) -> int:
 
 def gate_command(args: argparse.Namespace) -> int:
     from conversion.cli_errors import emit_error
+    from conversion.results.benchmark_runs import load_run
     from conversion.results.gate import gate_files, outcome_json
 
     fmt = "json" if args.json else args.format
     try:
-        baseline = _choose_baseline(args.baseline, args.current, record=args.record_missing and not args.accept)
+        run = load_run(args.current)  # parsed once: baseline choice, gate and --accept read this Run
+        baseline = _choose_baseline(args.baseline, run, record=args.record_missing and not args.accept)
         if isinstance(baseline, _Recorded):
             _print_recorded(baseline, fmt)
             return 0
         if isinstance(baseline, str):
             if args.accept:
-                return _accept(args.baseline, None, args.current, why=args.why)
+                return _accept(args.baseline, None, run, why=args.why)
             _print_skipped(baseline, fmt)
             return 0
         if args.accept and not baseline.exists():  # a baseline file this machine type never had
-            return _accept(baseline, baseline, args.current, why=args.why)
-        outcome = gate_files(baseline, args.current, force=args.force)
+            return _accept(baseline, baseline, run, why=args.why)
+        outcome = gate_files(baseline, run, force=args.force)
     except ResultsError as exc:
         return emit_error("gate", str(exc), as_json=args.json)
     if args.save:
@@ -241,19 +253,18 @@ def gate_command(args: argparse.Namespace) -> int:
     if outcome.nothing_compared and not outcome.parity_failures:
         print(f"onnxgate gate: {outcome.nothing_compared}", file=sys.stderr)
     if args.accept:
-        return _accept(args.baseline, baseline, args.current, why=args.why)
+        return _accept(args.baseline, baseline, run, why=args.why)
     for line in outcome.regression_lines():  # the end of the output says which benchmarks, and why
         print(line, file=sys.stderr)
     return outcome.exit_code
 
 
-def _accept(given: Path, baseline: Path | None, current: Path, *, why: str) -> int:
+def _accept(given: Path, baseline: Path | None, run: Any, *, why: str) -> int:
     """``gate --accept``: the current run becomes the baseline; says what it replaced (stderr)."""
     from conversion.results.baseline_choice import accept_baseline, baseline_name, machine_label
-    from conversion.results.benchmark_runs import load_run
     from conversion.results.explain import short_commit
 
-    run = load_run(current)
+    current = run.path
     target = baseline if baseline is not None else given / baseline_name(run)
     previous = accept_baseline(target, run, why=why)
     what = f"onnxgate gate: accepted {current} as the baseline for {machine_label(run.machine)}: {target}"
@@ -301,15 +312,13 @@ def _print_skipped(reason: str, fmt: str) -> None:
         print(reason)
 
 
-def _choose_baseline(baseline: Path, current: Path, *, record: bool) -> Path | _Recorded | str:
-    """The baseline file to gate against, where this run was recorded as the machine type's first,
+def _choose_baseline(baseline: Path, run: Any, *, record: bool) -> Path | _Recorded | str:
+    """The baseline file to gate ``run`` against, where it was recorded as the machine type's first,
     or (a str) the one line saying why the gate was skipped."""
     from conversion.results.baseline_choice import choose_baseline, machine_label, record_baseline
-    from conversion.results.benchmark_runs import load_run
 
     if not baseline.is_dir() and baseline.suffix == ".json":
         return baseline  # a baseline file: gate_files says what is wrong with it, if anything
-    run = load_run(current)
     choice = choose_baseline(baseline, run)
     if choice.path is not None:
         print(f"onnxgate gate: baseline for this machine type: {choice.path}", file=sys.stderr)

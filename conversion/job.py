@@ -24,6 +24,7 @@ from .parity.matrix import Attempt, Subject, attempt_conversion, cold_costs, par
 from .progress import Progress
 from .report.build import build_report, check_writable
 from .report.manifest import environment_manifest
+from .results.benchmark_runs import Run, load_run
 from .results.run_results import RunResult, from_benchmark_run, save_run
 
 __all__ = ["JobOptions", "JobOutcome", "default_output", "gate_view", "run_job", "zoo_subjects"]
@@ -135,8 +136,9 @@ def _variants(subject: Subject, profile: str) -> dict[str, Any] | None:
 
 
 def _benchmark_profile(profile: str, folder: Path, opts: JobOptions,
-                       zoo_models: list[str]) -> tuple[RunResult | None, str]:
-    """Runs the benchmarks' profile through conversion.bench.runner: (its results, a note for the report).
+                       zoo_models: list[str]) -> tuple[Run | None, str]:
+    """Runs the benchmarks' profile through conversion.bench.runner: (its results, parsed once, and a
+    note for the report).
 
     ``zoo_models`` are the zoo models this run converted: the benchmark run measures those (a
     user's models come from ``opts.bench_config``/``bench_models`` instead). No results when
@@ -163,7 +165,7 @@ def _benchmark_profile(profile: str, folder: Path, opts: JobOptions,
         if partial is not None and Path(partial).is_file():
             note = (f"some benchmarks of the {profile} profile failed ({exc}); "
                     f"latency from the others ({Path(partial).name})")
-            return from_benchmark_run(Path(partial)), note
+            return load_run(Path(partial)), note
         return None, f"the {profile} benchmark profile failed, so latency was not measured: {exc}"
     path = Path(returned) if isinstance(returned, str | Path) else None
     if path is None or not path.is_file():
@@ -172,18 +174,19 @@ def _benchmark_profile(profile: str, folder: Path, opts: JobOptions,
     if path is None:
         log.warning("the benchmark runner wrote no results file into %s", folder)
         return None, f"the {profile} benchmark profile wrote no results file, so latency was not measured"
-    return from_benchmark_run(path), f"latency from the {profile} benchmark profile ({path.name})"
+    return load_run(path), f"latency from the {profile} benchmark profile ({path.name})"
 
 
-def gate_view(baseline: Path, current: Path) -> dict[str, Any]:
+def gate_view(baseline: Path, current: Run | Path) -> dict[str, Any]:
     """The gate's verdict (conversion.results.gate) as the report shows it; ``baseline`` may be
-    a folder of baselines, one per machine type (the one of this run's machine is used)."""
+    a folder of baselines, one per machine type (the one of this run's machine is used).
+    ``current``: a bench results file, or its Run when the caller has parsed it already."""
     from conversion.results.baseline_choice import choose_baseline
-    from conversion.results.benchmark_runs import load_run
     from conversion.results.gate import gate_files
     from conversion.results.gate_table import benchmark_tally
 
-    choice = choose_baseline(baseline, load_run(current))
+    current = current if isinstance(current, Run) else load_run(current)
+    choice = choose_baseline(baseline, current)
     if choice.path is None:  # no baseline for this machine type: no verdict, and no failure either
         return {"passed": True, "gate_skipped": choice.skipped, "summary": choice.skipped, "columns": [],
                 "rows": [], "text": "", "data": None}
@@ -237,14 +240,14 @@ def run_job(opts: JobOptions) -> JobOutcome:
             usable.append((subject, attempt))
         progress.step(f"{subject.name}: {row['conversion_status']}")
     latency: list[dict[str, Any]] = []
-    bench_file: Path | None = None
+    bench_run: Run | None = None
     if opts.benchmarks:
         progress.message(f"running the {opts.profile} benchmark profile ...")
         bench, note = _benchmark_profile(opts.profile, output / "bench", opts, [s.name for s, _ in usable])
         notes.append(note)
         if bench is not None:
-            latency += bench.latency
-            bench_file = Path(bench.source)
+            latency += from_benchmark_run(bench).latency
+            bench_run = bench
     else:
         notes.append("latency not measured (--no-bench)")
     covered = {r["model"] for r in latency}
@@ -253,12 +256,12 @@ def run_job(opts: JobOptions) -> JobOutcome:
         notes.append(f"no latency for {', '.join(unmeasured)}: the benchmark profile measured none")
     gate, gate_error = None, None
     if opts.baseline is not None:
-        if bench_file is None:
+        if bench_run is None:
             gate_error = ("no gate verdict: --baseline needs the benchmark profile's results file, "
                           "which this run did not produce")
         else:
             try:
-                gate = gate_view(opts.baseline, bench_file)
+                gate = gate_view(opts.baseline, bench_run)
             except OnnxGateError as exc:  # e.g. a baseline from another machine: keep the report, say why
                 gate_error = f"no gate verdict: {exc}"
         if gate_error:

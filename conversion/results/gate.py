@@ -615,10 +615,12 @@ def _time_only(change: Change) -> Change:
 
 
 def gate_files(
-    baseline: str | os.PathLike[str], current: str | os.PathLike[str], *, force: bool = False
+    baseline: str | os.PathLike[str] | Run, current: str | os.PathLike[str] | Run, *, force: bool = False
 ) -> GateOutcome:
-    """Loads both files (ResultsError if either is bad) and gates current against baseline."""
-    base_run, cur_run = load_run(baseline), load_run(current)
+    """Loads both files (ResultsError if either is bad) and gates current against baseline.
+
+    Either may be a Run its caller already loaded: a command parses each file once."""
+    base_run, cur_run = (side if isinstance(side, Run) else load_run(side) for side in (baseline, current))
     if not base_run.records:
         raise ResultsError(f"baseline {base_run.path} holds no latency benchmarks; refresh it with the quick profile")
     if not cur_run.records:

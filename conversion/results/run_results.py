@@ -16,7 +16,7 @@ from typing import Any
 
 from conversion.atomic import write_text_atomic
 from conversion.errors import ResultsError
-from conversion.results.benchmark_runs import read_json_object
+from conversion.results.benchmark_runs import Run, load_run, read_json_object
 
 __all__ = ["SCHEMA", "RunResult", "from_benchmark_run", "load_result", "load_results", "runtime_label", "save_run"]
 
@@ -70,11 +70,10 @@ def runtime_label(row: dict[str, Any]) -> str:
     return f"onnx {provider}" + (f" {threads}t" if threads else "")
 
 
-def from_benchmark_run(path: Path) -> RunResult:
-    """Normalises a results file from `onnxgate bench` (read by conversion.results.benchmark_runs)."""
-    from conversion.results.benchmark_runs import load_run
-
-    run = load_run(path)
+def from_benchmark_run(run: Run | Path) -> RunResult:
+    """Normalises a results file from `onnxgate bench`, or its Run already loaded (benchmark_runs)."""
+    if not isinstance(run, Run):
+        run = load_run(run)
     manifest = {**run.fingerprint, "commit": run.commit}
     latency, models = [], {}
     for rec in run.records:
@@ -90,7 +89,7 @@ def from_benchmark_run(path: Path) -> RunResult:
                 m.setdefault(key, value)
         m.setdefault("parity", rec.parity)
         m.setdefault("parity_detail", rec.parity_detail)
-    return RunResult(source=str(path), created=run.datetime, manifest=manifest, profile=run.profile or "bench",
+    return RunResult(source=str(run.path), created=run.datetime, manifest=manifest, profile=run.profile or "bench",
                      models=list(models.values()), latency=latency)
 
 
