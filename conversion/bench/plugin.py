@@ -19,7 +19,8 @@ from conversion.bench.settings import ACTIVE, GATE_REPORT, SETTINGS, Settings, s
 from conversion.bench.user_models import user_specs
 from conversion.bench.zoo import FRAMEWORKS
 from conversion.errors import ConfigError, ResultsError
-from conversion.results.benchmark_runs import SCHEMA_VERSION, percentile
+from conversion.results.benchmark_runs import SCHEMA_VERSION
+from conversion.runtime.timing import latency_percentiles
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -144,7 +145,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_
     for bench in output_json.get("benchmarks", []):
         data = bench.get("stats", {}).get("data") or []
         if data:
-            bench["stats"].update({f"p{q}": percentile(data, q) for q in (50, 90, 99)})
+            bench["stats"].update(latency_percentiles(data))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

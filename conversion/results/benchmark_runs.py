@@ -28,9 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from conversion.errors import ResultsError
+from conversion.runtime.timing import percentile
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -48,11 +47,6 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 RUNTIMES = ("native", "onnx", "peer")
 
-
-def percentile(data: Iterable[float], q: float) -> float:
-    """numpy's percentile (linear interpolation) as a float; NaN for no data rather than an error."""
-    xs = np.fromiter(data, dtype=float)
-    return float(np.percentile(xs, q)) if xs.size else float("nan")
 
 
 @dataclass(frozen=True)

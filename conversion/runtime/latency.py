@@ -18,7 +18,7 @@ from ..converter.converted import ConvertedModel, load
 from ..converter.inputs import as_rows
 from ..errors import InputError
 from .engine import InferenceEngine
-from .timing import interleaved
+from .timing import interleaved, latency_percentiles
 
 __all__ = ["batch_of", "measure_latency_improvement", "native_matrix", "summarize_ns"]
 
@@ -32,9 +32,7 @@ def summarize_ns(samples_ns: Sequence[int], rows: int) -> dict[str, float]:
     return {
         "avg_ms": mean,
         "std_ms": float(ms.std(ddof=1)) if ms.size > 1 else 0.0,
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p90_ms": float(np.percentile(ms, 90)),
-        "p99_ms": float(np.percentile(ms, 99)),
+        **latency_percentiles(ms, suffix="_ms"),
         "min_ms": float(ms.min()),
         "rows_per_s": rows / (mean / 1e3) if mean > 0 else float("inf"),
     }

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
-__all__ = ["WALL", "CPU", "interleaved"]
+__all__ = ["CPU", "LATENCY_QUANTILES", "WALL", "interleaved", "latency_percentiles", "percentile"]
 
 Clock = Callable[[], int]
 WALL: dict[str, Clock] = {"wall": time.perf_counter_ns}
@@ -60,3 +60,20 @@ def interleaved(
         if was_enabled:
             gc.enable()
     return out
+
+
+# The latency percentiles every figure carries (results rows, the seed's report, Predictor.stats()).
+LATENCY_QUANTILES = (50, 90, 99)
+
+
+def percentile(data: Iterable[float], q: float) -> float:
+    """numpy's percentile (linear interpolation) as a float; NaN for no data rather than an error."""
+    xs = np.fromiter(data, dtype=float)
+    return float(np.percentile(xs, q)) if xs.size else float("nan")
+
+
+def latency_percentiles(data: Iterable[float], *, suffix: str = "") -> dict[str, float]:
+    """``{"p50" + suffix: ..., "p90" + suffix: ..., "p99" + suffix: ...}`` of ``data``, in its unit."""
+    xs = np.fromiter(data, dtype=float)
+    values = np.percentile(xs, LATENCY_QUANTILES) if xs.size else [float("nan")] * len(LATENCY_QUANTILES)
+    return {f"p{q}{suffix}": float(v) for q, v in zip(LATENCY_QUANTILES, values, strict=True)}

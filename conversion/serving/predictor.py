@@ -21,6 +21,7 @@ from ..converter.inputs import native_view
 from ..errors import InputError, ProviderError
 from ..runtime.engine import InferenceEngine
 from ..runtime.methods import NativeMethods
+from ..runtime.timing import latency_percentiles
 from .calibration import DEFAULT_SIZES, Calibration, calibrate, machine_fingerprint
 
 __all__ = ["POLICIES", "Predictor", "ShadowPredictor"]
@@ -59,8 +60,7 @@ class _PathStats:
         out: dict[str, Any] = {"calls": self.calls, "rows": self.rows, "errors": self.errors}
         if self.latency_ns:
             ms = np.asarray(self.latency_ns, dtype=np.float64) / 1e6
-            out.update({"mean_ms": float(ms.mean()), "p50_ms": float(np.percentile(ms, 50)),
-                        "p90_ms": float(np.percentile(ms, 90)), "p99_ms": float(np.percentile(ms, 99))})
+            out.update({"mean_ms": float(ms.mean()), **latency_percentiles(ms, suffix="_ms")})
         return out
 
 
