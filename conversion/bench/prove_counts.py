@@ -10,7 +10,7 @@ ONNX Runtime at each batch size), exactly as ``onnxgate bench --counts`` counts 
   to the fraction of the raw call's instructions measured at that batch size;
 - ``bigger``: the same XGBoost model trained with more trees (prove_gate's time case).
 
-``--user-repo FOLDER`` proves it on a user's repository instead: two model files listed in its
+``--user-repo FOLDER`` proves it on a user's repository instead: both model files listed in its
 ``[tool.onnxgate]`` (an XGBoost ``.ubj`` and a LightGBM ``.txt`` with a ``data`` CSV, 100 trees
 each, written there), counted through the user-model path ``onnxgate bench --counts`` takes
 (a UserSpec rebuilt in the worker), and ``bigger`` = the XGBoost file retrained with 10% more trees.
@@ -92,14 +92,16 @@ def case_calls(batches: Sequence[int], paths: Sequence[str], *, raw_instructions
 
 
 def user_case_calls(batches: Sequence[int], paths: Sequence[str], *, subject: dict[str, Any],
-                    bigger: dict[str, Any], raw_instructions: dict[str, float], per_element: float,
+                    bigger: dict[str, Any] | None, raw_instructions: dict[str, float], per_element: float,
                     fixed: float) -> list[tuple[int, str, Any]]:
-    """case_calls for a user's model file (``subject``), ``bigger`` being its retrained file."""
+    """case_calls for a user's model file (``subject``), ``bigger`` being its retrained file (or None)."""
     from conversion.bench.prepared import prepare
     from conversion.bench.user_models import spec_of_subject
 
-    prep, retrained = prepare(spec_of_subject(subject)), prepare(spec_of_subject(bigger))
-    return _cases(prep, prep.converted, {b: (retrained, retrained.converted) for b in batches}, batches, paths,
+    prep = prepare(spec_of_subject(subject))
+    retrained = prepare(spec_of_subject(bigger)) if bigger is not None else None
+    grown = {b: (retrained, retrained.converted) for b in batches} if retrained is not None else {}
+    return _cases(prep, prep.converted, grown, batches, paths,
                   raw_instructions=raw_instructions, per_element=per_element, fixed=fixed)
 
 
@@ -121,7 +123,7 @@ def _cases(prep: Any, converted: Any, bigger: dict[int, tuple[Any, Any]], batche
 
         calls = model_calls(prep, converted, batches, onnx_paths, on_session=slow_down)
         out += [(b, f"{p}@{case}", fn) for b, p, fn in calls]
-    for b in batches:
+    for b in (b for b in batches if b in bigger):
         clear_session_cache()
         bigger_prep, bigger_converted = bigger[b]
         # the retrained model's native call too, when it is a model of its own (a user's retrained file)
@@ -196,39 +198,52 @@ def calibrate_work() -> tuple[float, float]:
 def run_cases(batches: Sequence[int], *, runs: int, busy_runs: int, trees: dict[int, int], jobs: int,
               work: tuple[float, float] | None = None, raw_instructions: dict[str, float] | None = None,
               user: dict[str, Any] | None = None) -> dict[str, list[dict[str, Any]]]:
-    """``{"unchanged": [per_call, ...], "busy": [...]}``; each worker counts every case (case_calls,
-    or with ``user`` (user_repo's) user_case_calls on its XGBoost file)."""
+    """``{"unchanged": [per_call, ...], "busy": [...]}``; each run counts every case (case_calls, or
+    with ``user`` (user_repo's) user_case_calls on each of its two model files, one valgrind process
+    per file, its benchmarks named ``FILE/PATH``; only the XGBoost file has a retrained twin)."""
+    from conversion.bench.counts import COLD_PATHS
     from conversion.bench.user_models import subject_of
 
     per_element, fixed = work or calibrate_work()
     log.info("injected work: %.3f instructions per element + %.0f per call", per_element, fixed)
-    model = MODEL if user is None else user["specs"]["fraud"]
-    if raw_instructions is None:
-        first = _count(batches, paths=["onnxruntime"], model=model)
-        raw_instructions = {b: first[b]["onnxruntime"]["instructions"] for b in first}
-    common = {"raw_instructions": raw_instructions, "per_element": per_element, "fixed": fixed}
-    if user is None:
-        hooks = {"maker": {"call": "conversion.bench.prove_counts:case_calls",
-                           "kwargs": {**common, "trees": {str(b): trees[b] for b in batches}}}}
-    else:
-        hooks = {"maker": {"call": "conversion.bench.prove_counts:user_case_calls",
-                           "kwargs": {**common, "subject": subject_of(model), "bigger": subject_of(user["retrained"])}}}
-    from conversion.bench.counts import COLD_PATHS
-
+    models: dict[str, tuple[Any, Any]] = (
+        {"": (MODEL, None)} if user is None
+        else {name: (spec, user["retrained"] if name == "fraud" else None) for name, spec in user["specs"].items()})
+    plans: dict[str, tuple[Any, dict[str, Any]]] = {}
+    for name, (model, bigger) in models.items():
+        raw = raw_instructions if user is None else None
+        if raw is None:  # the injected work is a fraction of this model's own raw call
+            first = _count(batches, paths=["onnxruntime"], model=model)
+            raw = {b: first[b]["onnxruntime"]["instructions"] for b in first}
+        common = {"raw_instructions": raw, "per_element": per_element, "fixed": fixed}
+        if user is None:
+            plans[name] = (model, {"maker": {"call": "conversion.bench.prove_counts:case_calls",
+                                             "kwargs": {**common, "trees": {str(b): trees[b] for b in batches}}}})
+        else:
+            plans[name] = (model, {"maker": {"call": "conversion.bench.prove_counts:user_case_calls", "kwargs": {
+                **common, "subject": subject_of(model), "bigger": subject_of(bigger) if bigger else None}}})
     paths = ("native", *ONNX_PATHS, *(COLD_PATHS if user else ()))  # a user's model: its cold start too
+
+    def one_run(_: int) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for name, (model, hooks) in plans.items():
+            for b, by_path in _count(batches, hooks, model=model, paths=paths).items():
+                merged.setdefault(b, {}).update({(f"{name}/{p}" if name else p): v for p, v in by_path.items()})
+        return merged
+
     out: dict[str, list[dict[str, Any]]] = {}
     spin = _spinners(os.cpu_count() or 1)
     try:
         log.info("%d runs beside %d spinning processes, %d at a time", busy_runs, len(spin), jobs)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            out["busy"] = list(pool.map(lambda _: _count(batches, hooks, model=model, paths=paths), range(busy_runs)))
+            out["busy"] = list(pool.map(one_run, range(busy_runs)))
     finally:
         for p in spin:
             p.kill()
             p.wait()
     log.info("%d runs, %d at a time", runs, jobs)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        out["unchanged"] = list(pool.map(lambda _: _count(batches, hooks, model=model, paths=paths), range(runs)))
+        out["unchanged"] = list(pool.map(one_run, range(runs)))
     return out
 
 
@@ -238,7 +253,8 @@ def _record(count: dict[str, float], batch: str, path: str) -> Any:
 
     raw = {"target_wall": [1.0], "target_cpu": [1.0], "partner_wall": {"native": [1.0], "reference": [1.0]},
            "partner_cpu": {"native": [1.0], "reference": [1.0]}}  # times play no part in the count rule
-    rec = time_record(Config("native" if path == "native" else "onnx", int(batch), None if path == "native" else 1),
+    native = path.rsplit("/", 1)[-1] == "native"  # "PATH", or "FILE/PATH" for a user's repository
+    rec = time_record(Config("native" if native else "onnx", int(batch), None if native else 1),
                       raw)
     return dataclasses.replace(rec, counts={path: count})
 
