@@ -20,7 +20,7 @@ and native calls (a native library may work on its own threads) use the process 
 work of every thread is counted.
 
 Inside pytest-benchmark the partners run in ``pedantic``'s ``setup`` (untimed by the plugin,
-timed here); :func:`measure` is the same loop outside pytest, for prove_gate.
+timed here); :func:`measure` is the same loop outside pytest, for benchmarks/proof/prove_gate.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What each benchmark is timed against: its target call and its interleaved partners.
 
-One function for the pytest suite and prove_gate, so the gate is proven on exactly the
+One function for the pytest suite and benchmarks/proof/prove_gate.py, so the gate is proven on exactly the
 measurement CI makes.
 """
 
