@@ -26,7 +26,7 @@ def openvino(session: nox.Session) -> None:
     session.install("--no-deps", "-e", ".")
     session.run("python", "-c", "import onnxruntime as o; print(o.__version__, o.get_available_providers())")
     session.run("pytest", "-x", "-q", "-p", "no:cacheprovider", "tests/test_engine.py", *session.posargs)
-    session.run("python", "-m", "conversion.bench.provider_latency", "--providers", "CPUExecutionProvider",
+    session.run("python", "-m", "benchmarks.proof.provider_latency", "--providers", "CPUExecutionProvider",
                 "OpenVINOExecutionProvider", "--frameworks", "xgboost", "lightgbm", "catboost", "sklearn",
                 "--json", str(session.create_tmp() + "/provider_latency.json"))
 
@@ -66,16 +66,16 @@ def latest(session: nox.Session) -> None:
     """
     if "one-at-a-time" in session.posargs:
         session.install("-c", "constraints.txt", "-e", ".[test]")
-        listed = session.run("python", "-m", "conversion.bench.drift", "--list", silent=True) or ""
+        listed = session.run("python", "-m", "benchmarks.proof.drift", "--list", silent=True) or ""
         for dist in listed.split():
             session.install("-c", "constraints.txt", "-e", ".[test]")
             session.install("--upgrade", dist)
             verdicts = _parity_bench_gate(session, dist)
-            session.run("python", "-m", "conversion.bench.drift", "--only", dist, "--gate-json", verdicts)
+            session.run("python", "-m", "benchmarks.proof.drift", "--only", dist, "--gate-json", verdicts)
         return
     session.install("--upgrade", "--upgrade-strategy", "eager", "-e", ".[test]")
     verdicts = _parity_bench_gate(session, "all")
-    session.run("python", "-m", "conversion.bench.drift", "--gate-json", verdicts)
+    session.run("python", "-m", "benchmarks.proof.drift", "--gate-json", verdicts)
 
 
 # --- lowest: every dependency at the floor pyproject.toml declares (issue 21) ---

@@ -233,13 +233,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from conversion.job import default_output, gate_view
     from conversion.report.build import report_from_files
-    from conversion.results.run_results import load_results
+    from conversion.results.run_results import load_run_results
 
     gate = None
     if args.baseline:
         current = args.current
         if current is None:
-            benches = [r for r in load_results(args.files) if r.profile != "" and not r.parity]
+            benches = [r for r in load_run_results(args.files) if r.profile != "" and not r.parity]
             if not benches:
                 raise InputError(
                     "--baseline needs a results file from `onnxgate bench` among the files, or --current FILE")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conversion.bench.callgrind_requests import available
-from conversion.bench.counts import REFERENCE, count_model
+from conversion.bench.counts import REFERENCE, CountsUnavailableError, count_model
 from conversion.bench.fingerprint import DISPATCH_FLAGS, machine_identity
 from conversion.cli import main as cli_main
 from conversion.errors import ResultsError
@@ -186,3 +186,28 @@ def test_a_time_rise_without_counts_against_a_counted_baseline_is_unconfirmed(
     # The text verdict lists the row, so the rise is seen, not hidden.
     assert cli_main(["gate", "--baseline", str(baseline), "--current", str(uncounted)]) == 0
     assert "unconfirmed" in capsys.readouterr().out
+
+
+HOOK = '''
+def calls(batches, paths):
+    return [(b, "work", lambda b=b: sum(range(b))) for b in batches]
+'''
+
+
+@pytest.mark.slow
+@needs_valgrind
+def test_the_counting_worker_imports_a_hook_from_where_the_caller_found_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The worker runs in conversion's folder; a hook module beside the caller (benchmarks/proof's
+    # prove_counts, a user's folder) is counted only if the worker is told where it was found.
+    (tmp_path / "elsewhere_hooks.py").write_text(HOOK)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    counted = count_model("hooked", [10, 1000], paths=["work"], hooks={"maker": {"call": "elsewhere_hooks:calls"}})
+    small, large = (counted["per_call"][b]["work"]["instructions"] for b in ("10", "1000"))
+    assert 0 < small < large
+
+
+@needs_valgrind
+def test_a_hook_that_cannot_be_imported_is_named_before_valgrind_starts() -> None:
+    with pytest.raises(CountsUnavailableError, match=r"no_such_hooks_module.*PYTHONPATH"):
+        count_model("hooked", [1], paths=["work"], hooks={"maker": {"call": "no_such_hooks_module:calls"}})

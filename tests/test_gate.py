@@ -13,7 +13,7 @@ import pytest
 
 from conversion.cli import main as cli_main
 from conversion.errors import ResultsError
-from conversion.results.benchmark_runs import SCHEMA_VERSION, Record, flatten, group_by_machine, load_results
+from conversion.results.benchmark_runs import SCHEMA_VERSION, Record, flatten, group_by_machine, load_benchmark_runs
 from conversion.results.gate import MIN_EFFECT, ParityBroken, RatioRegression, benchmark_class, gate_files
 
 MACHINE = {"cpu_model": "Test CPU", "cpu_count": 2, "arch": "x86_64", "system": "Linux"}
@@ -261,7 +261,7 @@ def test_results_merge_and_group_by_machine(tmp_path: Path) -> None:
     a = _results(tmp_path / "a.json", _suite(rng), when="2026-01-02T00:00:00")
     b = _results(tmp_path / "b.json", _suite(rng), when="2026-01-01T00:00:00")
     c = _results(tmp_path / "c.json", _suite(rng), machine={**MACHINE, "cpu_count": 16})
-    runs = load_results([a, b, c])
+    runs = load_benchmark_runs([a, b, c])
     groups = group_by_machine(runs)
     assert sorted(len(v) for v in groups.values()) == [1, 2]
     two = next(v for v in groups.values() if len(v) == 2)
@@ -271,13 +271,13 @@ def test_results_merge_and_group_by_machine(tmp_path: Path) -> None:
     assert all(r.commit == "abc123" and r.machine_id for r in records)
 
 
-def test_load_results_needs_files() -> None:
+def test_load_benchmark_runs_needs_files() -> None:
     with pytest.raises(ResultsError, match="no results files"):
-        load_results([])
+        load_benchmark_runs([])
 
 
 def test_records_carry_report_fields(tmp_path: Path) -> None:
-    rec = flatten(load_results([_results(tmp_path / "a.json", _suite(np.random.default_rng(6)))]))[1]
+    rec = flatten(load_benchmark_runs([_results(tmp_path / "a.json", _suite(np.random.default_rng(6)))]))[1]
     assert rec.p50 <= rec.p90 <= rec.p99
     assert rec.rows_per_s == pytest.approx(rec.batch_size / rec.p50)
     assert copy.copy(rec).key == "xgboost-synthetic-small|onnx-CPUExecutionProvider-t1|b4096"

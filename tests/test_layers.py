@@ -27,6 +27,8 @@ APP = {"conversion.cli", "conversion.bench_commands", "conversion.job",
 CORE = ("foundation", "converter", "runtime", "parity", "serving", "entry")
 # Top-level core modules that gather the sub-packages for a user; every other top-level one is foundation.
 ENTRY = {"conversion", "conversion.seed_api", "conversion.testing", "conversion.model_files", "conversion.csv_rows"}
+# The package's runnable modules: the onnxgate command, and the valgrind worker count_model starts.
+RUNNABLE = {"conversion.cli", "conversion.bench.counts"}
 OPTIONAL_HEAVY = ("pytest", "_pytest", "pytest_benchmark", "scipy", "matplotlib", "jinja2", "hypothesis")
 
 
@@ -129,6 +131,23 @@ def test_the_package_imports_no_project_folder() -> None:
                 [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
             outside += [f"{module} -> {n}" for n in names if n.split(".")[0] in ("benchmarks", "reports", "tests")]
     assert outside == []
+
+
+def _runs_as_main(path: Path) -> bool:
+    tests = {"__name__ == '__main__'", "'__main__' == __name__"}
+    return any(isinstance(node, ast.If) and ast.unparse(node.test) in tests
+               for node in ast.parse(path.read_text(encoding="utf-8")).body)
+
+
+def test_the_package_holds_no_developer_experiment() -> None:
+    """A module run with ``python -m`` that neither the command nor the package starts is a developer
+    experiment: it lives in benchmarks/proof/, which is not installed."""
+    from tests.test_proof_commands import EXPERIMENTS
+
+    runnable = {module for module, (path, _) in MODULES.items() if _runs_as_main(path)}
+    assert runnable == RUNNABLE, f"runnable modules in the package beyond {sorted(RUNNABLE)}"
+    assert {m for m in MODULES if m.rsplit(".", 1)[-1] in EXPERIMENTS} == set()
+    assert all((PACKAGE.parent / "benchmarks" / "proof" / f"{name}.py").is_file() for name in EXPERIMENTS)
 
 
 def test_no_import_cycle() -> None:

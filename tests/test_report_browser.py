@@ -28,8 +28,8 @@ from typing import Any
 
 import pytest
 
+from benchmarks.proof.screenshot import CHROMIUM_FLAGS, find_chromium
 from conversion.report.build import report_from_files
-from conversion.report.screenshot import CHROMIUM_FLAGS, find_chromium
 from tests.report_samples import user_repo
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -65,14 +65,14 @@ def test_tree_table_has_the_optimization_levels_and_no_lossy_rows() -> None:
 
 def test_report_renders_the_variants_table_from_the_results_file(logistic, tmp_path) -> None:
     from conversion.report.build import build_report
-    from conversion.results.run_results import RunResult, load_result, save_run
+    from conversion.results.run_results import RunResult, load_run_result, save_run
 
     zm = logistic
     table = variants_table(zm.model, zm.X, zm.y, rounds=2, creations=2)
     result = RunResult(source="run.json", created="2026-01-01T00:00:00+00:00", manifest={"machine_id": "m"},
                        models=[{"name": zm.name, "framework": "sklearn", "dataset": "breast_cancer",
                                 "variants": table}])
-    saved = load_result(save_run(result, tmp_path / "run.json"))  # the report reads the file, not live state
+    saved = load_run_result(save_run(result, tmp_path / "run.json"))  # the report reads the file, not live state
     html = build_report([saved], tmp_path / "report").read_text()
     assert f'class="variants-table" data-model="{zm.name}"' in html
     for row in table["rows"]:

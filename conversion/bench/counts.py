@@ -340,6 +340,28 @@ def _per_call(plan: Sequence[dict[str, Any]], parts: Sequence[dict[str, int]]) -
     return out
 
 
+def _hook_folders(hooks: dict[str, Any]) -> list[str]:
+    """The folders this process imports the hooks' modules from, for the worker's ``sys.path``.
+
+    The worker runs in the folder holding ``conversion``, so a hook module this process found in
+    another folder (``benchmarks.proof`` of another checkout, a user's own folder) would not
+    import there.
+    """
+    import importlib.util
+
+    folders = []
+    for hook in [*hooks.get("setup", ()), *([hooks["maker"]] if hooks.get("maker") else [])]:
+        top = hook["call"].partition(":")[0].split(".")[0]
+        spec = importlib.util.find_spec(top)
+        if spec is None:
+            raise CountsUnavailableError(f"counts hook {hook['call']!r}: no module {top!r} can be imported here; "
+                                         "run from the folder that holds it or put it on PYTHONPATH")
+        # a package's folder, or a module's file: either way its parent goes on the path
+        where = next(iter(spec.submodule_search_locations or ()), None) or spec.origin
+        folders.append(str(Path(str(where)).parent))
+    return list(dict.fromkeys(folders))
+
+
 def count_model(model: Any, batches: Sequence[int], *, paths: Sequence[str] = PATHS,
                 python: str = sys.executable, hooks: dict[str, Any] | None = None) -> dict[str, Any]:
     """Counts one model in one valgrind process: ``{"per_call": {batch: {path: ...}}, "meta": ...}``.
@@ -362,7 +384,8 @@ def count_model(model: Any, batches: Sequence[int], *, paths: Sequence[str] = PA
                "--worker", str(spec_path)]
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}, **ENV}
         root = Path(__file__).resolve().parents[2]  # the folder holding the conversion package
-        env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])])
+        env["PYTHONPATH"] = os.pathsep.join([str(root), *_hook_folders(hooks or {}),
+                                             *filter(None, [os.environ.get("PYTHONPATH")])])
         log.info("counting %s: %s", name, " ".join(cmd))
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not plan_path.exists():

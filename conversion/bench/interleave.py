@@ -15,35 +15,30 @@ Each call is timed twice: wall clock (what users wait for; pytest-benchmark's ow
 and CPU time of the work. Ratios use CPU time: on a 2-core machine shared with other jobs,
 much of the drift is preemption, which inflates wall time by whatever share of a call
 another process happened to run in; CPU time does not count time spent descheduled.
-Single-threaded ONNX Runtime calls use the calling thread's CPU clock; multi-threaded sessions
-and native calls (a native library may work on its own threads) use the process clock, so the
-work of every thread is counted.
+Which CPU clock is the one rule of ``conversion.runtime.timing.cpu_clock``: the calling
+thread's for single-threaded ONNX Runtime calls; the process's for multi-threaded sessions and
+native calls (a native library may work on its own threads), so the work of every thread is counted.
 
 Inside pytest-benchmark the partners run in ``pedantic``'s ``setup`` (untimed by the plugin,
-timed here); :func:`measure` is the same loop outside pytest, for prove_gate.
+timed here); :func:`measure` is the same loop outside pytest, for benchmarks/proof/prove_gate.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from time import perf_counter, process_time, thread_time
+from time import perf_counter
 from typing import Any
 
-__all__ = ["Interleaved", "Partner", "Rounds", "cpu_clock", "measure"]
+from conversion.runtime.timing import Clock
 
-Clock = Callable[[], float]
-
-
-def cpu_clock(threads: int | None) -> Clock:
-    """The CPU clock that sees all of a call's work: the thread's for 1 thread, else the process's."""
-    return thread_time if (threads or 1) == 1 else process_time
+__all__ = ["Interleaved", "Partner", "Rounds", "measure"]
 
 
 @dataclass(frozen=True)
 class Partner:
     call: Callable[[], Any]
-    clock: Clock = thread_time
+    clock: Clock  # nanoseconds, from conversion.runtime.timing.cpu_clock
 
 
 @dataclass
@@ -75,7 +70,7 @@ class Interleaved:
     """
 
     def __init__(self, target: Callable[[], Any], partners: Mapping[str, Partner], *, warmup_rounds: int,
-                 target_clock: Clock = thread_time) -> None:
+                 target_clock: Clock) -> None:
         self._target, self._partners = target, dict(partners)
         self._warmup = warmup_rounds
         self._target_clock = target_clock
@@ -89,12 +84,12 @@ class Interleaved:
             partner.call()
             w1, c1 = perf_counter(), partner.clock()
             self._wall[name].append(w1 - w0)
-            self._cpu[name].append(c1 - c0)
+            self._cpu[name].append((c1 - c0) / 1e9)
 
     def target(self) -> Any:
         c0 = self._target_clock()
         out = self._target()
-        self._target_cpu.append(self._target_clock() - c0)
+        self._target_cpu.append((self._target_clock() - c0) / 1e9)
         return out
 
     def rounds(self, target_wall: Sequence[float]) -> Rounds:
@@ -107,7 +102,7 @@ class Interleaved:
 
 
 def measure(target: Callable[[], Any], partners: Mapping[str, Partner], *, rounds: int, warmup_rounds: int,
-            target_clock: Clock = thread_time) -> Rounds:
+            target_clock: Clock) -> Rounds:
     """Runs the rounds exactly as the benchmark suite does, without pytest."""
     inter = Interleaved(target, partners, warmup_rounds=warmup_rounds, target_clock=target_clock)
     wall: list[float] = []

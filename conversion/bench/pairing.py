@@ -1,6 +1,6 @@
 """What each benchmark is timed against: its target call and its interleaved partners.
 
-One function for the pytest suite and prove_gate, so the gate is proven on exactly the
+One function for the pytest suite and benchmarks/proof/prove_gate.py, so the gate is proven on exactly the
 measurement CI makes.
 """
 
@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from time import perf_counter, process_time
+from time import perf_counter
 from typing import Any
 
 import numpy as np
 
 from conversion import ConvertedModel, InferenceEngine
-from conversion.bench.interleave import Clock, Partner, Rounds, cpu_clock
+from conversion.bench.interleave import Partner, Rounds
 from conversion.bench.prepared import Prepared
 from conversion.bench.reference import reference_call
+from conversion.runtime.timing import Clock, cpu_clock
 
 __all__ = ["Pairing", "pair", "ratios_of"]
 
@@ -34,11 +35,12 @@ def pair(prep: Prepared, X: np.ndarray, *, runtime: str, provider: str | None = 
          converted: ConvertedModel | None = None) -> Pairing:
     """Native rows: native vs the reference model. ONNX rows: ONNX vs native, then vs the reference."""
     native = prep.native_call(X)
-    # Native calls run on the process clock: the zoo's native models are single-threaded, yet a
-    # library may still hand a call to its own thread (CatBoost runs about 30% of every predict on a
-    # pool thread, even at thread_count=1), which the calling thread's clock would not see.
+    # The zoo's native models are single-threaded, yet a library may still hand a call to its own
+    # thread, so native calls go on the process clock (cpu_clock says why).
+    native_clock = cpu_clock(1, native_threads=True)
     if runtime == "native":
-        return Pairing(native, {"reference": Partner(reference_call(X, threads=1))}, process_time)
+        reference = Partner(reference_call(X, threads=1), cpu_clock(1, native_threads=False))
+        return Pairing(native, {"reference": reference}, native_clock)
     converted = converted or prep.converted
     if converted is None:
         raise ValueError(f"{prep.zoo.name} has no ONNX model (parity {prep.parity})")
@@ -49,11 +51,12 @@ def pair(prep: Prepared, X: np.ndarray, *, runtime: str, provider: str | None = 
     start = perf_counter()
     engine.run(method, X)
     first_call_s = perf_counter() - start
-    clock = cpu_clock(threads)
     # The reference goes last, right before the target: the closest in time, the best match.
-    partners = {"native": Partner(native, process_time),
-                "reference": Partner(reference_call(X, threads=threads or 1), clock)}
-    return Pairing(lambda: engine.run(method, X), partners, clock, session_s, first_call_s)
+    partners = {"native": Partner(native, native_clock),
+                "reference": Partner(reference_call(X, threads=threads or 1),
+                                     cpu_clock(threads or 1, native_threads=False))}
+    return Pairing(lambda: engine.run(method, X), partners, cpu_clock(threads, native_threads=False), session_s,
+                   first_call_s)
 
 
 def ratios_of(runtime: str, rounds: Rounds) -> dict[str, Any]:

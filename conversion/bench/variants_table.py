@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,8 +27,7 @@ from conversion.parity.accuracy import AccuracyTolerance, accuracy_delta
 from conversion.parity.check import check_parity
 from conversion.runtime.engine import InferenceEngine, SessionOptions
 from conversion.runtime.providers import CPU
-from conversion.runtime.timing import CPU as CPU_CLOCK
-from conversion.runtime.timing import interleaved
+from conversion.runtime.timing import cpu_clock, interleaved
 
 __all__ = ["BATCHES", "LEVELS", "variants_table"]
 
@@ -39,6 +37,8 @@ BATCHES = (1, 256)
 LEVELS = ("disable", "basic", "extended", "all")  # the engine's names for ORT's optimization levels
 SAME = 1.05  # a ratio within 5% of the float row's is "the same" on a shared machine
 FASTER = 0.90  # a lossy variant is worth its error only if clearly faster
+# Every session here is built and run with one thread, on this thread.
+ONE_THREAD = {"cpu": cpu_clock(1, native_threads=False)}
 
 
 @dataclass
@@ -84,9 +84,9 @@ def _call(engine: InferenceEngine, method: str, rows: np.ndarray) -> Callable[[]
 def _first_call(v: _Variant, method: str, row: np.ndarray) -> float:
     session = _creator(v)()
     feed = {session.get_inputs()[0].name: row.astype(v.converted.dtype)}
-    start = time.process_time()
+    start = ONE_THREAD["cpu"]()
     session.run([method], feed)
-    return time.process_time() - start
+    return (ONE_THREAD["cpu"]() - start) / 1e9
 
 
 def _accuracy(v: _Variant, model: Any, X: np.ndarray, y: np.ndarray | None, engine: InferenceEngine,
@@ -143,7 +143,7 @@ def variants_table(model: Any, X: np.ndarray, y: np.ndarray | None = None, *, ro
     method = "predict_proba" if "predict_proba" in variants[0].converted.methods else "predict"
     # CPU time: a one-thread session is built and run on this thread, and the CPU clock ignores
     # the time other processes of a shared machine take it away
-    created = interleaved({v.name: _creator(v) for v in variants}, rounds=creations, clocks=CPU_CLOCK)
+    created = interleaved({v.name: _creator(v) for v in variants}, rounds=creations, clocks=ONE_THREAD)
     # one call path for all: the engine's measured choice may differ per session, which is not the graph's doing
     engines = {v.name: InferenceEngine(v.converted, threads=1, graph_optimization=v.level, call_path="run")
                for v in variants}
@@ -153,7 +153,7 @@ def variants_table(model: Any, X: np.ndarray, y: np.ndarray | None = None, *, ro
     for b in BATCHES:
         rows = X[np.arange(b) % len(X)]
         fns = {v.name: _call(engines[v.name], method, rows.astype(v.converted.dtype)) for v in variants}
-        timed = interleaved(fns, rounds=rounds, reps=max(1, 64 // b), clocks=CPU_CLOCK)
+        timed = interleaved(fns, rounds=rounds, reps=max(1, 64 // b), clocks=ONE_THREAD)
         latency[b] = {n: t["cpu"] for n, t in timed.items()}
     out = []
     for v in variants:

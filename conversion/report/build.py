@@ -24,7 +24,7 @@ from conversion.atomic import write_bytes_atomic, write_text_atomic
 from conversion.errors import InputError
 from conversion.optional import import_optional
 
-from ..results.run_results import RunResult, load_results
+from ..results.run_results import RunResult, load_run_results
 from . import plots
 from .gate_view import gate_block, model_gates
 from .manifest import manifest_rows
@@ -252,7 +252,7 @@ def build_report(results: list[RunResult], output: Path, *, gate: dict[str, Any]
 
 def report_from_files(paths: list[str | os.PathLike[str]], output: Path, *, gate: dict[str, Any] | None = None) -> Path:
     """Builds the report; without an explicit gate verdict, the newest one recorded in the files is shown."""
-    results = load_results(paths)
+    results = load_run_results(paths)
     if gate is None:
         gate = next((r.gate for r in reversed(results) if r.gate), None)
     return build_report(results, output, gate=gate)

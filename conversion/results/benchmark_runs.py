@@ -37,7 +37,7 @@ __all__ = [
     "Run",
     "flatten",
     "group_by_machine",
-    "load_results",
+    "load_benchmark_runs",
     "load_run",
     "percentile",
 ]
@@ -287,8 +287,8 @@ def load_run(path: str | os.PathLike[str]) -> Run:
     )
 
 
-def load_results(paths: Iterable[str | os.PathLike[str]]) -> list[Run]:
-    """Loads several results files (several machines, CI jobs or dates), oldest first."""
+def load_benchmark_runs(paths: Iterable[str | os.PathLike[str]]) -> list[Run]:
+    """Several `onnxgate bench` results files (machines, CI jobs or dates) as Runs, oldest first."""
     runs = [load_run(p) for p in paths]
     if not runs:
         raise ResultsError("no results files were given; pass one or more JSON files written by `onnxgate bench`")

@@ -8,7 +8,7 @@ to catch. A benchmark regresses when both hold:
 - significance: a one-sided Mann-Whitney U test says the current rounds are larger than the
   baseline rounds (p < ``alpha``); rounds are many, so this alone flags tiny shifts;
 - effect size: the median ratio rose by at least the minimum effect of the benchmark's class,
-  which is set above the run-to-run drift measured for that class by ``prove_gate``.
+  which is set above the run-to-run drift measured for that class by ``benchmarks/proof/prove_gate.py``.
 
 Every rule is a small object: ``applies(record)`` says which rows it judges, and
 ``fails(current, baseline) -> reason | None`` gives its verdict; a performance rule also

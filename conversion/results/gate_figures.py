@@ -11,7 +11,7 @@ what the other verdicts need, and how far noise alone has ever moved a ratio:
   model, interleaved) that fails: the third verdict, for waiting that CPU clocks do not see.
 - ``TAIL_MIN_EFFECT``: the minimum rise of a row's p90 / p99 CPU ratio in the tail block.
 
-Measured on the 2-core shared machine (load 4-23) with ``python -m conversion.bench.prove_gate``
+Measured on the 2-core shared machine (load 4-23) with ``python -m benchmarks.proof.prove_gate``
 and ``prove_gate --injections`` (docs/gate.md has the trials and rates).
 """
 

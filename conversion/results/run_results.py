@@ -18,7 +18,8 @@ from conversion.atomic import write_text_atomic
 from conversion.errors import ResultsError
 from conversion.results.benchmark_runs import Run, load_run, read_json_object
 
-__all__ = ["SCHEMA", "RunResult", "from_benchmark_run", "load_result", "load_results", "runtime_label", "save_run"]
+__all__ = ["SCHEMA", "RunResult", "from_benchmark_run", "load_run_result", "load_run_results", "runtime_label",
+           "save_run"]
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def from_benchmark_run(run: Run | Path) -> RunResult:
                      models=list(models.values()), latency=latency)
 
 
-def load_result(path: str | os.PathLike[str]) -> RunResult:
+def load_run_result(path: str | os.PathLike[str]) -> RunResult:
     """Reads one results file of either kind, or raises ResultsError naming what is wrong."""
     p = Path(path)
     doc = read_json_object(p, made_by="`onnxgate run` or `onnxgate bench`")
@@ -113,9 +114,10 @@ def load_result(path: str | os.PathLike[str]) -> RunResult:
     )
 
 
-def load_results(paths: list[str | os.PathLike[str]]) -> list[RunResult]:
+def load_run_results(paths: list[str | os.PathLike[str]]) -> list[RunResult]:
+    """Results files of either kind, each normalised to a RunResult (what a report is built from), oldest first."""
     if not paths:
         raise ResultsError("no results files given; pass one or more JSON files, e.g. onnxgate report results/*.json")
-    results = [load_result(p) for p in paths]
+    results = [load_run_result(p) for p in paths]
     results.sort(key=lambda r: r.created)
     return results

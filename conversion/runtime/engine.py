@@ -28,9 +28,8 @@ from ..converter.ort_versions import check_onnxruntime
 from ..errors import InputError, ModelFileError, ProviderError
 from .methods import NativeMethods
 from .providers import CPU, ProviderArg, resolve_providers
-from .timing import CPU as CPU_CLOCK
 from .timing import WALL as WALL_CLOCK
-from .timing import interleaved
+from .timing import cpu_clock, interleaved
 
 __all__ = ["CALL_PATHS", "InferenceEngine", "SessionOptions", "clear_session_cache", "session_cache_info"]
 
@@ -319,11 +318,11 @@ class InferenceEngine(NativeMethods):
 
         Which is cheapest depends on the ORT build and the provider (I/O binding wins on CPU in
         ORT 1.2x, ``run_with_ort_values`` has cost more there), so it is measured, not assumed.
-        With one intra-op thread ORT computes on the calling thread, so CPU time is the cost and
-        ignores time descheduled by other processes; otherwise wall time. The reference is the
-        direct ``run`` (``c_run``, else ``run``): another path must beat it by 3% in the median
-        of per-round ratios, since on a shared machine a plain comparison of medians picked
-        I/O binding or the public ``run`` at 1.15-1.3x the direct call.
+        With one intra-op thread ORT computes on the calling thread, so that thread's CPU time is the
+        cost and ignores time descheduled by other processes (``timing.cpu_clock``); otherwise wall
+        time. The reference is the direct ``run`` (``c_run``, else ``run``): another path must beat
+        it by 3% in the median of per-round ratios, since on a shared machine a plain comparison of
+        medians picked I/O binding or the public ``run`` at 1.15-1.3x the direct call.
         """
         method = next(iter(self.model.methods))
         paths = {}
@@ -336,7 +335,8 @@ class InferenceEngine(NativeMethods):
         reference = "c_run" if "c_run" in paths else "run"
         if len(paths) == 1:
             return reference
-        clocks = CPU_CLOCK if self.options.threads == 1 else WALL_CLOCK
+        threads = self.options.threads
+        clocks = {"cpu": cpu_clock(threads, native_threads=False)} if threads == 1 else WALL_CLOCK
         (clock,) = clocks
         t = interleaved({name: (lambda fn=fn: fn(method, row)) for name, fn in paths.items()},
                         rounds=rounds, reps=calls, clocks=clocks)

@@ -1,4 +1,4 @@
-"""A small PNG of a report's first screen, for the README: python -m conversion.report.screenshot INDEX OUT.
+"""A small PNG of a report's first screen, for the README: python -m benchmarks.proof.screenshot INDEX OUT.
 
 Headless Chromium renders the page from disk, offline; the PNG is reduced to a 128-colour
 palette so the committed image stays small.
@@ -42,7 +42,7 @@ def screenshot(index: Path, out: Path, *, width: int = 1100, height: int = 860, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m conversion.report.screenshot", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.proof.screenshot", description=__doc__.splitlines()[0])
     parser.add_argument("index", type=Path, help="a report's index.html")
     parser.add_argument("out", type=Path, help="PNG to write, e.g. docs/report.png")
     args = parser.parse_args(argv)

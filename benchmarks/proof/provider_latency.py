@@ -1,6 +1,6 @@
 """Native vs ONNX latency per execution provider, for the zoo's small models.
 
-Run as ``python -m conversion.bench.provider_latency --providers CPUExecutionProvider
+Run as ``python -m benchmarks.proof.provider_latency --providers CPUExecutionProvider
 OpenVINOExecutionProvider`` (the ``nox -s openvino`` session does). A provider that rejects a
 model is reported with the engine's reason and measured on the CPU it fell back to.
 """
@@ -44,7 +44,8 @@ def measure(framework: str, provider: str, *, sizes: list[int], runs: int, threa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.proof.provider_latency",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--providers", nargs="+", default=["CPUExecutionProvider"])
     parser.add_argument("--frameworks", nargs="+", default=["xgboost", "sklearn"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[1, 1000, 10000])

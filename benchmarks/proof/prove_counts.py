@@ -1,4 +1,4 @@
-"""Prove the counts verdict (``python -m conversion.bench.prove_gate --counts``): detection and false alarms.
+"""Prove the counts verdict (``python -m benchmarks.proof.prove_gate --counts``): detection and false alarms.
 
 Every run is one valgrind process counting the XGBoost small model (native, engine and raw
 ONNX Runtime at each batch size), exactly as ``onnxgate bench --counts`` counts it. Cases:
@@ -84,7 +84,7 @@ def case_calls(batches: Sequence[int], paths: Sequence[str], *, raw_instructions
     the raw call's instructions measured at that batch size, as deterministic native work on
     the calling thread, which is how an onnxruntime release doing more work per call looks.
     """
-    from conversion.bench.prove_gate import BASE_TREES, _models
+    from benchmarks.proof.prove_gate import BASE_TREES, _models
 
     prep, _, converted = _models(sorted({BASE_TREES, *trees.values()}))
     return _cases(prep, converted[BASE_TREES], {b: (prep, converted[trees[str(b)]]) for b in batches}, batches, paths,
@@ -190,7 +190,7 @@ def _count(batches: Sequence[int], hooks: dict[str, Any] | None = None,
 
 def calibrate_work() -> tuple[float, float]:
     """(instructions per element, fixed instructions per call) of the injected reduction."""
-    cal = _count([100, 10_000], {"maker": {"call": "conversion.bench.prove_counts:work_calls"}}, paths=["work"])
+    cal = _count([100, 10_000], {"maker": {"call": "benchmarks.proof.prove_counts:work_calls"}}, paths=["work"])
     per_element = (cal["10000"]["work"]["instructions"] - cal["100"]["work"]["instructions"]) / 9_900
     return per_element, cal["100"]["work"]["instructions"] - 100 * per_element
 
@@ -217,10 +217,10 @@ def run_cases(batches: Sequence[int], *, runs: int, busy_runs: int, trees: dict[
             raw = {b: first[b]["onnxruntime"]["instructions"] for b in first}
         common = {"raw_instructions": raw, "per_element": per_element, "fixed": fixed}
         if user is None:
-            plans[name] = (model, {"maker": {"call": "conversion.bench.prove_counts:case_calls",
+            plans[name] = (model, {"maker": {"call": "benchmarks.proof.prove_counts:case_calls",
                                              "kwargs": {**common, "trees": {str(b): trees[b] for b in batches}}}})
         else:
-            plans[name] = (model, {"maker": {"call": "conversion.bench.prove_counts:user_case_calls", "kwargs": {
+            plans[name] = (model, {"maker": {"call": "benchmarks.proof.prove_counts:user_case_calls", "kwargs": {
                 **common, "subject": subject_of(model), "bigger": subject_of(bigger) if bigger else None}}})
     paths = ("native", *ONNX_PATHS, *(COLD_PATHS if user else ()))  # a user's model: its cold start too
 
@@ -248,8 +248,8 @@ def run_cases(batches: Sequence[int], *, runs: int, busy_runs: int, trees: dict[
 
 
 def _record(count: dict[str, float], batch: str, path: str) -> Any:
-    from conversion.bench.prove_gate import Config
-    from conversion.bench.prove_gate import _record as time_record
+    from benchmarks.proof.prove_gate import Config
+    from benchmarks.proof.prove_gate import _record as time_record
 
     raw = {"target_wall": [1.0], "target_cpu": [1.0], "partner_wall": {"native": [1.0], "reference": [1.0]},
            "partner_cpu": {"native": [1.0], "reference": [1.0]}}  # times play no part in the count rule
@@ -335,7 +335,7 @@ def render(summary: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    from conversion.bench.prove_gate import build_parser
+    from benchmarks.proof.prove_gate import build_parser
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     sys.exit(main(build_parser().parse_args()))

@@ -1,6 +1,6 @@
 """Prove the gate on slowdowns that instruction counts cannot see, on a quiet and a busy machine.
 
-    .venv/bin/python -m conversion.bench.prove_gate --injections [--trials 20] [--batches 1,256]
+    .venv/bin/python -m benchmarks.proof.prove_gate --injections [--trials 20] [--batches 1,256]
 
 Four slowdowns are injected after every call of the ONNX row's target (onnxgate's engine on a
 fresh session of the zoo's small XGBoost model), inside its timed call:
@@ -34,7 +34,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from conversion.bench.prove_gate import BASE_TREES, Config, _models, _record, build_parser
+from benchmarks.proof.prove_gate import BASE_TREES, Config, _models, _record, build_parser
 
 __all__ = ["INJECTIONS", "inject", "main"]
 
@@ -144,7 +144,7 @@ def measure_all(batches: Sequence[int], trials: int, *, injections: Sequence[str
                     spec_path.write_text(json.dumps({"batches": list(batches), "runs": runs, "out": str(res),
                                                      "injections": list(injections), "preimport": list(preimport)}))
                     log.info("%s worker %d: %d runs of each", load, k + 1, runs)
-                    subprocess.run([sys.executable, "-m", "conversion.bench.prove_blind", "--injections",
+                    subprocess.run([sys.executable, "-m", "benchmarks.proof.prove_blind", "--injections",
                                     "--worker", str(spec_path)], check=True)
                     for name, parts in json.loads(res.read_text()).items():
                         for kind, lists in parts.items():

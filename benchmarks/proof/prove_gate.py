@@ -1,7 +1,7 @@
 """Measure the gate on this machine: how often it catches a real 25% ONNX slowdown, and how
 often it cries wolf on unchanged code.
 
-    .venv/bin/python -m conversion.bench.prove_gate            # 7-17 minutes on 2 cores, by load
+    .venv/bin/python -m benchmarks.proof.prove_gate            # 7-17 minutes on 2 cores, by load
 
 Design. A trial is one gate decision on one benchmark: a baseline run's ``ratio_rounds``
 against a current run's, judged by the gate's own rule (``RatioRegression.fails``). Runs
@@ -242,7 +242,7 @@ def _print(summary: dict[str, Any], calibration: dict[str, Any]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m conversion.bench.prove_gate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.proof.prove_gate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--processes", type=int, default=3, help="worker processes, run one after another")
     parser.add_argument("--runs", type=int, default=5, help="unchanged and slowed runs per worker")
     parser.add_argument("--batches", default="1,256,4096")
@@ -275,9 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if args.counts:  # its own module, which builds on this one (models, configs, this parser)
-        return subprocess.run([sys.executable, "-m", "conversion.bench.prove_counts", *argv], check=False).returncode
+        return subprocess.run([sys.executable, "-m", "benchmarks.proof.prove_counts", *argv], check=False).returncode
     if args.injections and not args.worker:  # likewise
-        return subprocess.run([sys.executable, "-m", "conversion.bench.prove_blind", *argv], check=False).returncode
+        return subprocess.run([sys.executable, "-m", "benchmarks.proof.prove_blind", *argv], check=False).returncode
     if args.worker:  # internal: one worker process
         spec = json.loads(args.worker.read_text())
         Path(spec["out"]).write_text(json.dumps(_worker(spec)))
@@ -296,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             spec_path.write_text(json.dumps({"configs": [c.__dict__ for c in configs], "slow_trees": trees,
                                              "runs": args.runs, "out": str(out)}))
             log.info("worker %d/%d: %d runs", k + 1, args.processes, args.runs)
-            worker = [sys.executable, "-m", "conversion.bench.prove_gate", "--worker", str(spec_path)]
+            worker = [sys.executable, "-m", "benchmarks.proof.prove_gate", "--worker", str(spec_path)]
             subprocess.run(worker, check=True)
             for name, parts in json.loads(out.read_text()).items():
                 for kind, lists in parts.items():

@@ -1,7 +1,7 @@
 """Version drift: which tracked packages differ from the pins, and which of them a gate
 failure points at.
 
-    python -m conversion.bench.drift --constraints constraints.txt [--gate-json gate.json]
+    python -m benchmarks.proof.drift --constraints constraints.txt [--gate-json gate.json]
 
 Used by ``nox -s latest`` after installing the newest releases. With everything upgraded at
 once a failure cannot be pinned on one package for certain, so each failure lists the
@@ -85,7 +85,7 @@ def _report(changed: dict[str, tuple[str, str]], gate: dict[str, Any] | None) ->
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m conversion.bench.drift", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.proof.drift", description=__doc__.split("\n\n")[0])
     parser.add_argument("--constraints", type=Path, default=Path("constraints.txt"))
     parser.add_argument("--gate-json", type=Path, help="output of `onnxgate gate --json` against the pinned baseline")
     parser.add_argument("--only", help="print only this package's version change (one-at-a-time mode)")
