@@ -115,7 +115,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from conversion.report.verdict import model_verdict
 
     verdicts = [model_verdict(m["name"], [c for c in outcome.result.parity if c["model"] == m["name"]],
-                              [r for r in outcome.result.latency if r["model"] == m["name"]])
+                              [r for r in outcome.result.latency if r.model == m["name"]])
                 for m in outcome.result.models]
     lines = [f"{'model':<34} {'exact':<9} {'answer':<8} verdict"]
     for v in verdicts:

@@ -24,8 +24,8 @@ from .parity.matrix import Attempt, Subject, attempt_conversion, cold_costs, par
 from .progress import Progress
 from .report.build import build_report, check_writable
 from .report.manifest import environment_manifest
-from .results.benchmark_runs import Run, load_run
-from .results.run_results import RunResult, from_benchmark_run, save_run
+from .results.benchmark_runs import Record, Run, load_run
+from .results.run_results import RunResult, save_run
 
 __all__ = ["JobOptions", "JobOutcome", "default_output", "gate_view", "run_job", "zoo_subjects"]
 
@@ -239,18 +239,18 @@ def run_job(opts: JobOptions) -> JobOutcome:
         if attempt is not None:
             usable.append((subject, attempt))
         progress.step(f"{subject.name}: {row['conversion_status']}")
-    latency: list[dict[str, Any]] = []
+    latency: list[Record] = []
     bench_run: Run | None = None
     if opts.benchmarks:
         progress.message(f"running the {opts.profile} benchmark profile ...")
         bench, note = _benchmark_profile(opts.profile, output / "bench", opts, [s.name for s, _ in usable])
         notes.append(note)
         if bench is not None:
-            latency += from_benchmark_run(bench).latency
+            latency += bench.records
             bench_run = bench
     else:
         notes.append("latency not measured (--no-bench)")
-    covered = {r["model"] for r in latency}
+    covered = {r.model for r in latency}
     unmeasured = [s.name for s, _ in usable if s.name not in covered]
     if opts.benchmarks and unmeasured:  # the benchmark run skipped or failed them: say so, never guess
         notes.append(f"no latency for {', '.join(unmeasured)}: the benchmark profile measured none")

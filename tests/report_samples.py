@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from conversion.results.benchmark_runs import Record
 from conversion.results.run_results import RunResult, save_run
 
 BATCHES = (1, 16, 256, 4096)
@@ -18,18 +19,20 @@ def manifest(machine_id: str, cpu: str = "Test CPU", ort: str = "1.32.0") -> dic
             "commit": "abc1234"}
 
 
-def latency_rows(model: str, framework: str, *, onnx_scale: float = 1.0) -> list[dict[str, Any]]:
+def latency_rows(model: str, framework: str, *, onnx_scale: float = 1.0) -> list[Record]:
     """ONNX wins at small batches and loses at large ones, so there is a crossover to mark."""
     rows = []
     for b in BATCHES:
         native = 2e-4 + b * 2e-6
         onnx = (2e-5 + b * 4e-6) * onnx_scale
         for runtime, p50, threads in (("native", native, None), ("onnx", onnx, 1), ("onnx", onnx * 0.8, 2)):
-            label = "native" if runtime == "native" else f"onnx CPU {threads}t"
-            rows.append({"model": model, "framework": framework, "runtime": runtime,
-                         "provider": "" if runtime == "native" else "CPUExecutionProvider", "threads": threads,
-                         "batch": b, "p50": p50, "p90": p50 * 1.2, "p99": p50 * 1.6, "mean": p50 * 1.1,
-                         "rows_per_s": b / p50, "label": label})
+            provider = None if runtime == "native" else "CPUExecutionProvider"
+            rows.append(Record(
+                framework=framework, model=model, size="small", dataset="synthetic", batch_size=b, runtime=runtime,
+                provider=provider, threads=threads, p50=p50, p90=p50 * 1.2, p99=p50 * 1.6, mean=p50 * 1.1,
+                min=p50 * 0.9, stddev=p50 * 0.1, rounds=20, rows_per_s=b / p50, parity="passed", parity_detail="",
+                conversion_s=0.1, onnx_bytes=90_000, session_s=0.02, first_call_s=0.001, peak_rss_mb=None,
+                ratio_kind="onnx/native", ratio_rounds=(1.0,) * 20, name=f"test_latency[{model}-{b}]", group="g"))
     return rows
 
 
@@ -63,18 +66,19 @@ def run_result(path: Path, machine_id: str, created: str, *, onnx_scale: float =
     return save_run(result, path)
 
 
+BENCH_FIELDS = ("framework", "model", "size", "dataset", "batch_size", "runtime", "provider", "threads", "parity",
+                "parity_detail", "conversion_s", "onnx_bytes", "session_s", "first_call_s", "ratio_kind")
+
+
 def bench_result(path: Path, machine_id: str, created: str) -> Path:
     """A results file in the benchmarks' schema (what `onnxgate bench` writes)."""
     benches = []
     for row in latency_rows("catboost-synthetic-small", "catboost"):
-        stats = {"min": row["p50"] * 0.9, "max": row["p99"], "mean": row["mean"], "stddev": row["p50"] * 0.1,
-                 "rounds": 20, "median": row["p50"], "p50": row["p50"], "p90": row["p90"], "p99": row["p99"]}
-        extra = {"onnxgate_kind": "latency", "framework": "catboost", "model": row["model"], "size": "small",
-                 "dataset": "synthetic", "batch_size": row["batch"], "runtime": row["runtime"],
-                 "provider": row["provider"] or None, "threads": row["threads"], "parity": "passed",
-                 "parity_detail": "", "conversion_s": 0.1, "onnx_bytes": 90_000, "session_s": 0.02,
-                 "first_call_s": 0.001, "ratio_kind": "onnx/native", "ratio_rounds": [1.0] * 20}
-        benches.append({"name": f"test_latency[{row['model']}-{row['label']}-{row['batch']}]", "group": "g",
+        stats = {"min": row.min, "max": row.p99, "mean": row.mean, "stddev": row.stddev, "rounds": row.rounds,
+                 "median": row.p50, "p50": row.p50, "p90": row.p90, "p99": row.p99}
+        extra = {"onnxgate_kind": "latency", **{k: getattr(row, k) for k in BENCH_FIELDS},
+                 "ratio_rounds": list(row.ratio_rounds)}
+        benches.append({"name": f"test_latency[{row.model}-{row.label}-{row.batch_size}]", "group": "g",
                         "stats": stats, "extra_info": extra})
     doc = {"onnxgate_schema": 1, "onnxgate_profile": "quick", "datetime": created,
            "machine_info": {"onnxgate": manifest(machine_id)}, "commit_info": {"id": "def5678", "dirty": False},

@@ -15,15 +15,17 @@ import logging
 import math
 import os
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from conversion._version import __version__
 from conversion.atomic import write_bytes_atomic, write_text_atomic
 from conversion.errors import InputError
 from conversion.optional import import_optional
 
+from ..results.benchmark_runs import Record
 from ..results.run_results import RunResult, load_run_results
 from . import plots
 from .gate_view import gate_block, model_gates
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 STATUS_ORDER = ("exact", "unchecked", "xfail", "wrong", "refused", "unavailable", "error")
 STATUS_LABELS = {"unchecked": "not checked"}  # the matrix's words for a status, where they differ
 
+Row = TypeVar("Row")
+
 
 @dataclass
 class MachineView:
@@ -47,7 +51,7 @@ class MachineView:
     sources: list[str]
     verdicts: list[dict[str, Any]] = field(default_factory=list)
     matrix: dict[str, Any] = field(default_factory=dict)
-    latency_tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    latency_tables: dict[str, list[Record]] = field(default_factory=dict)
     images: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # section -> figures
     history: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -91,18 +95,23 @@ def _matrix(cells: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _latency_tables(latency: list[dict[str, Any]], order: list[str]) -> dict[str, list[dict[str, Any]]]:
+def _latency_tables(latency: list[Record], order: list[str]) -> dict[str, list[Record]]:
     """model -> its rows, batch by batch, native first; models in the verdict table's order."""
-    tables: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in sorted(latency, key=lambda r: (r["batch"], r["runtime"] != "native", r.get("label", ""))):
-        tables[r["model"]].append(r)
+    tables = _by_model(sorted(latency, key=lambda r: (r.batch_size, r.runtime != "native", r.label)))
     return {m: tables[m] for m in order if m in tables}
 
 
-def _by_model(latency: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+def _by_model(latency: Iterable[Record]) -> dict[str, list[Record]]:
+    out: dict[str, list[Record]] = defaultdict(list)
     for row in latency:
-        out[row["model"]].append(row)
+        out[row.model].append(row)
+    return out
+
+
+def _cells_by_model(cells: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for cell in cells:
+        out[cell["model"]].append(cell)
     return out
 
 
@@ -132,18 +141,17 @@ def _history(results: list[RunResult]) -> tuple[list[dict[str, Any]], dict[str, 
     return rows, dict(points)
 
 
-def _newest_per_model(results: list[RunResult], attr: str) -> tuple[list[dict[str, Any]], list[RunResult]]:
-    """The ``latency`` or ``parity`` rows of every model, each from the newest file that has that model.
+def _newest_per_model(results: list[RunResult],
+                      rows_of: Callable[[RunResult], dict[str, list[Row]]]) -> tuple[list[Row], list[RunResult]]:
+    """The latency or parity rows of every model (``rows_of``: a file's, by model), each from the
+    newest file that has that model.
 
     Files of one machine are merged model by model: a file of other models adds them, a newer
     file of the same model replaces its rows. Returns the rows and the files they came from.
     """
-    chosen: dict[str, tuple[RunResult, list[dict[str, Any]]]] = {}
+    chosen: dict[str, tuple[RunResult, list[Row]]] = {}
     for r in results:  # oldest first, so newer files win
-        by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for row in getattr(r, attr):
-            by_model[row["model"]].append(row)
-        chosen.update({m: (r, rows) for m, rows in by_model.items()})
+        chosen.update({m: (r, rows) for m, rows in rows_of(r).items()})
     sources = list({id(r): r for r, _ in chosen.values()}.values())
     return [row for _, rows in chosen.values() for row in rows], sources
 
@@ -169,8 +177,8 @@ def _machine_view(machine_id: str, results: list[RunResult], image_dir: Path | N
     with_latency = [r for r in results if r.latency]
     newest = results[-1]
     view = MachineView(machine_id, manifest_rows(newest.manifest), [r.source for r in results])
-    latency, lat_sources = _newest_per_model(results, "latency")
-    cells, par_sources = _newest_per_model(results, "parity")
+    latency, lat_sources = _newest_per_model(results, lambda r: _by_model(r.latency))
+    cells, par_sources = _newest_per_model(results, lambda r: _cells_by_model(r.parity))
     models: dict[str, dict[str, Any]] = {}
     # Parity files first: a run lists every model, refused ones too, in the zoo's order.
     for src in sorted(results, key=lambda r: not r.parity):
@@ -181,10 +189,10 @@ def _machine_view(machine_id: str, results: list[RunResult], image_dir: Path | N
         view.notes += [n for n in src.notes if n not in view.notes]
     # The run's own order (zoo order: framework by framework), then anything only a file named.
     names = list(models)
-    names += sorted(({c["model"] for c in cells} | {r["model"] for r in latency}) - set(names))
+    names += sorted(({c["model"] for c in cells} | {r.model for r in latency}) - set(names))
     gates = model_gates(gate, names)
     view.verdicts = [{**model_verdict(n, [c for c in cells if c["model"] == n],
-                                      [r for r in latency if r["model"] == n]), "gate": gates.get(n)} for n in names]
+                                      [r for r in latency if r.model == n]), "gate": gates.get(n)} for n in names]
     view.matrix = _matrix(cells) if cells else {}
     view.latency_tables = _latency_tables(latency, names)
     def figure(slug: str, caption: str, png: bytes) -> dict[str, Any]:

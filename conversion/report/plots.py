@@ -1,7 +1,7 @@
 """The report's figures, drawn with matplotlib's Agg backend and returned as PNG bytes.
 
 PNG rather than SVG: a heatmap or a many-line plot as SVG is larger, and PNG decodes the
-same in every browser. Each function takes normalised rows (see run_results) only, and draws
+same in every browser. Each function takes results rows (Record, see run_results) only, and draws
 one subject per figure at a size that stays legible when a phone scales it to its width: the
 page lays figures out in a grid that wraps, so one model never shares a bitmap with another.
 Speedups come from verdict.per_batch, the report's one definition of them.
@@ -16,6 +16,7 @@ from collections import defaultdict
 from typing import Any
 
 from conversion.errors import MissingDependencyError
+from conversion.results.benchmark_runs import Record
 
 try:
     import matplotlib
@@ -57,12 +58,12 @@ def _ms(seconds: float) -> str:
     return f"{ms:.3g}" if ms >= 0.01 else f"{ms:.1e}"
 
 
-def latency_plot(model: str, rows: list[dict[str, Any]]) -> bytes:
+def latency_plot(model: str, rows: list[Record]) -> bytes:
     """One model's p50 latency vs batch size, log-log, one line per runtime; native and the best
     ONNX path are labeled with their values, and the crossover is marked."""
     lines: dict[str, list[tuple[int, float]]] = defaultdict(list)
     for r in rows:
-        lines[r.get("label") or r["runtime"]].append((r["batch"], r["p50"]))
+        lines[r.label].append((r.batch_size, r.p50))
     batches = per_batch(rows)
     best = {b["batch"]: b["onnx_p50"] for b in batches}
     with plt.rc_context(STYLE):
@@ -84,7 +85,7 @@ def latency_plot(model: str, rows: list[dict[str, Any]]) -> bytes:
                         ha="left", va="bottom", fontsize=10, color="crimson")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        measured = sorted({r["batch"] for r in rows})
+        measured = sorted({r.batch_size for r in rows})
         ax.set_xticks(measured, [str(b) for b in measured])  # the batch sizes measured, not powers of ten
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.margins(x=0.12, y=0.18)  # room for the value labels at both ends
@@ -96,13 +97,13 @@ def latency_plot(model: str, rows: list[dict[str, Any]]) -> bytes:
         return _png(fig)
 
 
-def speedup_heatmap(rows: list[dict[str, Any]]) -> bytes:
+def speedup_heatmap(rows: list[Record]) -> bytes:
     """native p50 / best ONNX p50 per model × batch: above 1 ONNX wins."""
-    by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_model: dict[str, list[Record]] = defaultdict(list)
     for r in rows:
-        by_model[r["model"]].append(r)
+        by_model[r.model].append(r)
     models = sorted(by_model)
-    batches = sorted({r["batch"] for r in rows})
+    batches = sorted({r.batch_size for r in rows})
     grid = np.full((len(models), len(batches)), np.nan)
     for i, m in enumerate(models):
         for b in per_batch(by_model[m]):

@@ -11,6 +11,8 @@ import math
 from collections import defaultdict
 from typing import Any
 
+from conversion.results.benchmark_runs import Record
+
 __all__ = ["SAME", "crossover", "model_verdict", "per_batch"]
 
 SAME = 0.10  # speedups within ±10% are reported as "about the same"
@@ -64,22 +66,22 @@ def _exactness(cells: list[dict[str, Any]]) -> tuple[str, str]:
     return "refused", f"Conversion was {c['status']} on {c['data_kind']} rows: {c['reason']}"
 
 
-def per_batch(latency: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def per_batch(latency: list[Record]) -> list[dict[str, Any]]:
     """One model's native p50 against its best ONNX p50, per batch size: the one speedup of the report."""
-    by_batch: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    by_batch: dict[int, list[Record]] = defaultdict(list)
     for row in latency:
-        by_batch[int(row["batch"])].append(row)
+        by_batch[row.batch_size].append(row)
     out = []
     for batch in sorted(by_batch):
         rows = by_batch[batch]
-        native = min((r for r in rows if r["runtime"] == "native"), key=lambda r: r["p50"], default=None)
-        onnx = min((r for r in rows if r["runtime"] == "onnx"), key=lambda r: r["p50"], default=None)
+        native = min((r for r in rows if r.runtime == "native"), key=lambda r: r.p50, default=None)
+        onnx = min((r for r in rows if r.runtime == "onnx"), key=lambda r: r.p50, default=None)
         if native is None or onnx is None:
             continue
         # The rounds behind each figure: a p50 from 12 rounds and one from 100 are not the same evidence.
-        out.append({"batch": batch, "native_p50": native["p50"], "onnx_p50": onnx["p50"], "onnx_label": onnx["label"],
-                    "native_rounds": native.get("rounds"), "onnx_rounds": onnx.get("rounds"),
-                    "speedup": native["p50"] / onnx["p50"] if onnx["p50"] > 0 else math.inf})
+        out.append({"batch": batch, "native_p50": native.p50, "onnx_p50": onnx.p50, "onnx_label": onnx.label,
+                    "native_rounds": native.rounds, "onnx_rounds": onnx.rounds,
+                    "speedup": native.p50 / onnx.p50 if onnx.p50 > 0 else math.inf})
     return out
 
 
@@ -92,7 +94,7 @@ def _ratio(s: float) -> str:
     return f"{s:.1f}× faster" if s >= 1 else f"{1 / s:.1f}× slower"
 
 
-def model_verdict(model: str, cells: list[dict[str, Any]], latency: list[dict[str, Any]]) -> dict[str, Any]:
+def model_verdict(model: str, cells: list[dict[str, Any]], latency: list[Record]) -> dict[str, Any]:
     """Everything the verdict card shows, as data; ``answer`` is yes / partly / no / unknown."""
     exact, exact_text = _exactness(cells)
     batches = per_batch(latency)

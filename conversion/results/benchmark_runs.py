@@ -24,7 +24,7 @@ import logging
 import os
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,9 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 RUNTIMES = ("native", "onnx", "peer")
-
+# The per-round ratios: the gate's evidence, kept in the results file only (a summary drops them).
+ROUND_FIELDS = ("ratio_rounds", "ref_ratio_rounds", "wall_ratio_rounds", "wall_ref_ratio_rounds",
+                "tail_ratio_rounds", "tail_wall_ratio_rounds")
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,30 @@ class Record:
     def ratio_median(self) -> float:
         return percentile(self.ratio_rounds, 50)
 
+    @property
+    def label(self) -> str:
+        """How this row's runtime is named in tables and plot legends: "native", "onnx CPU 2t"."""
+        if self.runtime != "onnx":
+            return self.runtime or "native"
+        provider = (self.provider or "CPUExecutionProvider").removesuffix("ExecutionProvider")
+        return f"onnx {provider}" + (f" {self.threads}t" if self.threads else "")
+
+    def summary(self) -> dict[str, Any]:
+        """Every field but the per-round ratios, by its own name: the row as run.json keeps it."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ROUND_FIELDS}
+
+    @classmethod
+    def from_summary(cls, row: dict[str, Any], *, source: str = "") -> Record:
+        """The row :meth:`summary` wrote, its per-round ratios empty; ResultsError naming a missing field."""
+        kept = [f for f in fields(cls) if f.name not in ROUND_FIELDS]
+        missing = [f.name for f in kept if f.default is MISSING and f.default_factory is MISSING and f.name not in row]
+        if missing:
+            raise ResultsError(
+                f"{source or 'a run file'}: the latency row {row.get('name') or row.get('model', '?')!r} lacks "
+                f"{', '.join(missing)}; the file is damaged or was not written by `onnxgate run`"
+            )
+        return cls(**{f.name: row[f.name] for f in kept if f.name in row}, **dict.fromkeys(ROUND_FIELDS, ()))
+
 
 @dataclass
 class Run:
@@ -179,9 +205,6 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-_ROUND_FIELDS = ("wall_ratio_rounds", "wall_ref_ratio_rounds", "tail_ratio_rounds", "tail_wall_ratio_rounds")
-
-
 def _record(bench: dict[str, Any], *, path: Path, run_fields: dict[str, str]) -> Record:
     info = bench.get("extra_info", {})
     stats = bench.get("stats", {})
@@ -214,11 +237,9 @@ def _record(bench: dict[str, Any], *, path: Path, run_fields: dict[str, str]) ->
             first_call_s=_float(info.get("first_call_s")),
             peak_rss_mb=_float(info.get("peak_rss_mb")),
             ratio_kind=str(info.get("ratio_kind", "")),
-            ratio_rounds=tuple(float(r) for r in info.get("ratio_rounds", ())),
-            ref_ratio_rounds=tuple(float(r) for r in info.get("ref_ratio_rounds", ())),
             reference_cpu_s=_float(info.get("reference_cpu_s")),
             counts={str(p): {str(k): float(v) for k, v in m.items()} for p, m in (info.get("counts") or {}).items()},
-            **{k: tuple(float(r) for r in info.get(k, ())) for k in _ROUND_FIELDS},
+            **{k: tuple(float(r) for r in info.get(k, ())) for k in ROUND_FIELDS},
             wait_s=_float(info.get("wait_s")),
             op_us={str(k): float(v) for k, v in (info.get("op_us") or {}).items()},
             model_facts=dict(info.get("model_facts") or {}),

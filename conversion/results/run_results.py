@@ -2,7 +2,8 @@
 
 A report never reads live state, only these files, so it can be rebuilt anywhere. Both kinds
 are normalised into one ``RunResult`` shape here, so the builder, verdicts and plots never
-look at raw file layouts.
+look at raw file layouts. Its latency rows are the benchmark file's own ``Record``s; run.json
+keeps each as ``Record.summary()`` (no per-round ratios: those stay in the benchmark file).
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from typing import Any
 
 from conversion.atomic import write_text_atomic
 from conversion.errors import ResultsError
-from conversion.results.benchmark_runs import Run, load_run, read_json_object
+from conversion.results.benchmark_runs import Record, Run, load_run, read_json_object
 
-__all__ = ["SCHEMA", "RunResult", "from_benchmark_run", "load_run_result", "load_run_results", "runtime_label",
-           "save_run"]
+__all__ = ["SCHEMA", "RunResult", "from_benchmark_run", "load_run_result", "load_run_results", "save_run"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "onnxgate.run/1"
+SCHEMA = "onnxgate.run/2"
+SCHEMA_V1 = "onnxgate.run/1"  # latency rows as dicts with `batch` and `label`: old reports' history
 
 
 @dataclass
@@ -36,7 +37,7 @@ class RunResult:
     profile: str = ""
     models: list[dict[str, Any]] = field(default_factory=list)
     parity: list[dict[str, Any]] = field(default_factory=list)
-    latency: list[dict[str, Any]] = field(default_factory=list)
+    latency: list[Record] = field(default_factory=list)
     gate: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -52,7 +53,7 @@ class RunResult:
             "manifest": self.manifest,
             "models": self.models,
             "parity": self.parity,
-            "latency": self.latency,
+            "latency": [r.summary() for r in self.latency],
             "gate": self.gate,
             "notes": self.notes,
         }
@@ -62,27 +63,13 @@ def save_run(result: RunResult, path: str | os.PathLike[str]) -> Path:
     return write_text_atomic(path, json.dumps(result.to_dict(), indent=1, default=str) + "\n")
 
 
-def runtime_label(row: dict[str, Any]) -> str:
-    """How a runtime column is named in tables and plot legends."""
-    if row.get("runtime") != "onnx":
-        return str(row.get("runtime") or "native")
-    provider = str(row.get("provider") or "CPUExecutionProvider").removesuffix("ExecutionProvider")
-    threads = row.get("threads")
-    return f"onnx {provider}" + (f" {threads}t" if threads else "")
-
-
 def from_benchmark_run(run: Run | Path) -> RunResult:
     """Normalises a results file from `onnxgate bench`, or its Run already loaded (benchmark_runs)."""
     if not isinstance(run, Run):
         run = load_run(run)
     manifest = {**run.fingerprint, "commit": run.commit}
-    latency, models = [], {}
+    models: dict[str, dict[str, Any]] = {}
     for rec in run.records:
-        row = {"model": rec.model, "framework": rec.framework, "runtime": rec.runtime, "provider": rec.provider or "",
-               "threads": rec.threads, "batch": rec.batch_size, "p50": rec.p50, "p90": rec.p90, "p99": rec.p99,
-               "mean": rec.mean, "rounds": rec.rounds, "rows_per_s": rec.rows_per_s}
-        row["label"] = runtime_label(row)
-        latency.append(row)
         m = models.setdefault(rec.model, {"name": rec.model, "framework": rec.framework, "dataset": rec.dataset})
         for key, value in (("conversion_seconds", rec.conversion_s), ("onnx_bytes", rec.onnx_bytes),
                            ("session_seconds", rec.session_s), ("first_call_seconds", rec.first_call_s)):
@@ -91,18 +78,37 @@ def from_benchmark_run(run: Run | Path) -> RunResult:
         m.setdefault("parity", rec.parity)
         m.setdefault("parity_detail", rec.parity_detail)
     return RunResult(source=str(run.path), created=run.datetime, manifest=manifest, profile=run.profile or "bench",
-                     models=list(models.values()), latency=latency)
+                     models=list(models.values()), latency=list(run.records))
+
+
+def _v1_row(row: dict[str, Any]) -> dict[str, Any]:
+    """An onnxgate.run/1 latency row as a Record summary: `batch` was `batch_size`, `label` is derived,
+    native rows had provider "", and the fields it never kept are unknown."""
+    nan = float("nan")
+    unknown = {"size": "", "dataset": "", "min": nan, "stddev": nan, "rounds": 0, "parity": "unknown",
+               "parity_detail": "", "conversion_s": None, "onnx_bytes": None, "session_s": None, "first_call_s": None,
+               "peak_rss_mb": None, "ratio_kind": "", "name": "", "group": ""}
+    renamed = {"batch_size": row["batch"]} if "batch" in row else {}
+    kept = {k: v for k, v in row.items() if k not in ("batch", "label")}
+    return {**unknown, **kept, **renamed, "provider": row.get("provider") or None}
+
+
+def _latency(doc: dict[str, Any], source: str) -> list[Record]:
+    rows = [r for r in doc.get("latency") or [] if isinstance(r, dict)]
+    if doc.get("schema") == SCHEMA_V1:
+        rows = [_v1_row(r) for r in rows]
+    return [Record.from_summary(r, source=source) for r in rows]
 
 
 def load_run_result(path: str | os.PathLike[str]) -> RunResult:
     """Reads one results file of either kind, or raises ResultsError naming what is wrong."""
     p = Path(path)
     doc = read_json_object(p, made_by="`onnxgate run` or `onnxgate bench`")
-    if doc.get("schema") == SCHEMA:
+    if doc.get("schema") in (SCHEMA, SCHEMA_V1):
         return RunResult(
             source=str(p), created=str(doc.get("created", "")), manifest=doc.get("manifest") or {},
             profile=str(doc.get("profile", "")), models=list(doc.get("models") or []),
-            parity=list(doc.get("parity") or []), latency=list(doc.get("latency") or []),
+            parity=list(doc.get("parity") or []), latency=_latency(doc, str(p)),
             gate=doc.get("gate"), notes=list(doc.get("notes") or []),
         )
     if "onnxgate_schema" in doc or "benchmarks" in doc:
