@@ -99,10 +99,11 @@ class Predictor(NativeMethods):
         self.converted = converted
         self.policy = policy if native_model is not None else "onnx"
         self._lock = threading.Lock()
-        self._counts = {"onnx": PathCounts(self._lock), "native": PathCounts(self._lock)}
-        self._onnx_ns = self._counts["onnx"].latency_ns
+        self._counts = {"onnx": PathCounts(self._lock, latency_every), "native": PathCounts(self._lock, latency_every)}
+        self._onnx = self._counts["onnx"]
+        self._onnx_ns = self._onnx.latency_ns
         self._every = latency_every
-        # rows -> (ONNX?, that path's counter), so routing and counting a repeated size is one lookup
+        # rows -> (ONNX?, that path's flags for the size), so routing and counting a repeated size is one lookup
         self._routes: dict[int, tuple[bool, Any]] = {}
         self.calibration: Calibration | None = None
         self.engine = engine or InferenceEngine(converted, providers=providers, threads=threads)
@@ -172,7 +173,7 @@ class Predictor(NativeMethods):
         self._routes = {}
         engine = self._engine
         inline = type(engine).run is InferenceEngine.run and engine._row_shape is not None
-        self._row_count = self._counts["onnx"].counter(1) if inline and self._onnx_route(1) else None
+        self._row_flags = self._onnx.flags(1) if inline and self._onnx_route(1) else None
 
     def route(self, rows: int) -> str:
         """The path a batch of ``rows`` rows goes to: ``"onnx"`` or ``"native"``."""
@@ -183,8 +184,8 @@ class Predictor(NativeMethods):
     def run(self, method: str, X: Any) -> np.ndarray:
         # One row to ONNX: InferenceEngine.run's one-row path, inlined (keep the two in step), for
         # a Python call costs 2% of a one-row call and the goal is 3% over the engine's own.
-        count = self._row_count  # None unless one row goes to ONNX and the engine is an InferenceEngine
-        if count is not None and type(X) is _ndarray:
+        flags = self._row_flags  # None unless one row goes to ONNX and the engine is an InferenceEngine
+        if flags is not None and type(X) is _ndarray:
             e = self._engine
             if (
                 X.shape == e._row_shape
@@ -196,7 +197,10 @@ class Predictor(NativeMethods):
                     or not ((_from_bytes(X.tobytes(), _ORDER) & masks[0]) + masks[1]) & masks[2]
                 )
             ):
-                t0 = None if next(count) % self._every else _now()
+                try:
+                    t0 = _now() if flags.pop() else None  # counted and maybe timed: PathCounts.start, inlined
+                except IndexError:
+                    t0 = _now() if self._onnx.refill(flags, 1) else None
                 try:
                     out = (e._c_sess.run(e._names[method], {e._input: X}, None)[0] if e._c_direct
                            else e._fast(method, X))
@@ -222,14 +226,14 @@ class Predictor(NativeMethods):
         route = self._routes.get(n)
         if route is None:
             onnx = n == 0 or self._onnx_route(n)  # the engine answers empty batches in the right shape
-            route = (onnx, self._counts["onnx" if onnx else "native"].counter(n))
+            route = (onnx, self._counts["onnx" if onnx else "native"].flags(n))
             if route[1] is not None and len(self._routes) < MAX_SIZES:
                 self._routes[n] = route
-        onnx, counter = route
+        onnx, flags = route
         if not onnx:
-            return self._native(method, given, prepared, n, counter)
-        counts = self._counts["onnx"]
-        t0 = None if counts.tick(counter, n) % self._every else _now()
+            return self._native(method, given, prepared, n, flags)
+        counts = self._onnx
+        t0 = _now() if counts.start(flags, n) else None
         try:
             out = self.engine.run(method, X) if prepared is None else self.engine.run_prepared(method, X)
         except InputError:
@@ -238,12 +242,13 @@ class Predictor(NativeMethods):
         except Exception as exc:
             return self._onnx_failed(method, given, prepared, n, exc)
         if t0 is not None:
-            self._onnx_ns.append(_now() - t0)
+            counts.latency_ns.append(_now() - t0)
         return out
 
-    def _native(self, method: str, given: Any, prepared: np.ndarray | None, n: int, counter: Any) -> np.ndarray:
+    def _native(self, method: str, given: Any, prepared: np.ndarray | None, n: int,
+                flags: list[bool] | None) -> np.ndarray:
         counts = self._counts["native"]
-        t0 = None if counts.tick(counter, n) % self._every else _now()
+        t0 = _now() if counts.start(flags, n) else None
         try:
             # Same validation and cast as the ONNX path, so both see identical rows and raise the same errors.
             arr = self.engine.prepare(given) if prepared is None else prepared
@@ -263,7 +268,7 @@ class Predictor(NativeMethods):
     def _onnx_failed(self, method: str, given: Any, prepared: np.ndarray | None, n: int,
                      exc: Exception) -> np.ndarray:
         """Answers natively a call ONNX Runtime failed on (counted as an ONNX error, not a call)."""
-        self._counts["onnx"].void(n, error=True)
+        self._onnx.void(n, error=True)
         if self.native_model is None:
             raise ProviderError(
                 f"ONNX Runtime failed on {method}() and there is no native model to fall back to: {exc}"
@@ -273,7 +278,7 @@ class Predictor(NativeMethods):
             self.last_fallback = f"{type(exc).__name__}: {exc}"
         log.warning("ONNX %s() failed (%s: %s); answered by the native model (fallback #%d)",
                     method, type(exc).__name__, exc, self.fallbacks)
-        return self._native(method, given, prepared, n, self._counts["native"].counter(n))
+        return self._native(method, given, prepared, n, self._counts["native"].flags(n))
 
     def _onnx_route(self, rows: int) -> bool:
         if self.policy != "auto":
