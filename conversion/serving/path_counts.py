@@ -18,11 +18,18 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_SIZES", "PathCounts", "sampling_note"]
+__all__ = ["MAX_SIZES", "WINDOW", "PathCounts", "latency_summary", "sampling_note"]
 
 WINDOW = 10_000  # latencies kept per path for percentiles: recent behaviour, bounded memory
 MAX_SIZES = 4096  # batch sizes counted one by one per path; beyond, under the lock
 FLAGS = 256  # calls per refill of a size's flags: ~2 KB per size
+
+
+def latency_summary(ns: Any) -> dict[str, float]:
+    """Mean and percentiles, in milliseconds, of latencies in nanoseconds (not empty)."""
+    ms = np.asarray(ns, dtype=np.float64) / 1e6
+    return {"mean_ms": float(ms.mean()), "p50_ms": float(np.percentile(ms, 50)),
+            "p90_ms": float(np.percentile(ms, 90)), "p99_ms": float(np.percentile(ms, 99))}
 
 
 def sampling_note(every: int) -> str:
@@ -95,8 +102,5 @@ class PathCounts:
             latencies = list(self.latency_ns)
             out: dict[str, Any] = {"calls": calls, "rows": rows, "errors": self.errors}
         if latencies:
-            ms = np.asarray(latencies, dtype=np.float64) / 1e6
-            out.update({"mean_ms": float(ms.mean()), "p50_ms": float(np.percentile(ms, 50)),
-                        "p90_ms": float(np.percentile(ms, 90)), "p99_ms": float(np.percentile(ms, 99)),
-                        "timed_calls": len(latencies)})
+            out.update(latency_summary(latencies), timed_calls=len(latencies))
         return out

@@ -22,7 +22,7 @@ from ..errors import InputError, ProviderError
 from ..runtime.engine import _ORDER, InferenceEngine, _from_bytes, _ndarray
 from ..runtime.methods import NativeMethods
 from .calibration import DEFAULT_SIZES, Calibration, calibrate, machine_fingerprint
-from .path_counts import MAX_SIZES, PathCounts, sampling_note
+from .path_counts import MAX_SIZES, WINDOW, PathCounts, latency_summary, sampling_note
 
 __all__ = ["POLICIES", "Predictor", "ShadowPredictor"]
 
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 POLICIES = ("auto", "onnx", "native")
 LATENCY_EVERY = 16  # Predictor's default: time 1 in 16 calls per batch size (path_counts.py says why)
 _now = time.perf_counter_ns
-_WINDOW = 10_000  # ShadowPredictor's latencies kept per side
 
 
 class _PathStats:
@@ -39,7 +38,7 @@ class _PathStats:
         self.calls = 0
         self.rows = 0
         self.errors = 0
-        self.latency_ns: deque[int] = deque(maxlen=_WINDOW)
+        self.latency_ns: deque[int] = deque(maxlen=WINDOW)
 
     def record(self, rows: int, ns: int) -> None:
         self.calls += 1
@@ -49,9 +48,7 @@ class _PathStats:
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"calls": self.calls, "rows": self.rows, "errors": self.errors}
         if self.latency_ns:
-            ms = np.asarray(self.latency_ns, dtype=np.float64) / 1e6
-            out.update({"mean_ms": float(ms.mean()), "p50_ms": float(np.percentile(ms, 50)),
-                        "p90_ms": float(np.percentile(ms, 90)), "p99_ms": float(np.percentile(ms, 99))})
+            out.update(latency_summary(self.latency_ns))
         return out
 
 
