@@ -315,3 +315,42 @@ def test_one_engine_serves_many_threads_correctly(path) -> None:
     for t in threads:
         t.join()
     assert wrong == []
+
+
+def _refusing(framework: str, **metadata: str):
+    """A copy of the small ``framework`` model with its input metadata changed (the cached one stays)."""
+    import dataclasses
+
+    model, converted = fitted(framework)
+    return model, dataclasses.replace(converted, metadata={**converted.metadata, **metadata})
+
+
+@pytest.mark.parametrize("framework", ["xgboost", "lightgbm"])  # a float32 and a float64 graph
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+def test_one_row_with_nan_or_inf_is_refused_like_a_batch(framework, value) -> None:
+    _, converted = _refusing(framework, allow_nan="false", allow_inf="false")
+    engine = InferenceEngine(converted)
+    row = data()[0][:1].astype(converted.dtype)  # a copy, C-contiguous: the engine's one-row path
+    row[0, 4] = value
+    fragment = "NaN" if np.isnan(value) else "inf"
+    with pytest.raises(InputError, match=fragment):
+        engine.run("predict_proba", row)
+    with pytest.raises(InputError, match=fragment):
+        engine.run("predict_proba", np.vstack([row, row]))
+
+
+@pytest.mark.parametrize("framework", ["xgboost", "lightgbm"])
+def test_one_row_of_extreme_finite_values_is_answered_like_a_batch(framework) -> None:
+    _, converted = _refusing(framework, allow_nan="false", allow_inf="false")
+    engine = InferenceEngine(converted)
+    info = np.finfo(converted.dtype)
+    row = np.array([[info.max, -info.max, info.smallest_subnormal, -0.0, info.tiny, 1.5]], dtype=converted.dtype)
+    np.testing.assert_array_equal(engine.run("predict_proba", row),
+                                  engine.run("predict_proba", np.vstack([row, row]))[:1])
+
+
+def test_a_strided_one_row_view_is_answered_like_its_copy() -> None:
+    _, converted = fitted("xgboost")
+    engine = InferenceEngine(converted)
+    wide = np.repeat(data()[0][3:4], 2, axis=1)[:, ::2]  # one row, not C-contiguous
+    np.testing.assert_array_equal(engine.predict_proba(wide), engine.predict_proba(np.ascontiguousarray(wide)))

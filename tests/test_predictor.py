@@ -10,6 +10,7 @@ import pytest
 
 from conversion import InputError, Predictor, ProviderError, ShadowPredictor
 from conversion.converter.frameworks import adapter_named
+from conversion.runtime.engine import CALL_PATHS
 from conversion.serving.calibration import Calibration, machine_fingerprint
 
 from .runtime_models import FRAMEWORKS, data, fitted
@@ -334,3 +335,81 @@ def test_auto_calibrates_a_catboost_one_hot_model_and_answers_like_native(calibr
         np.testing.assert_allclose(p.predict_proba(labels[:n]), model.predict_proba(frame.iloc[:n]), rtol=1e-5,
                                    atol=1e-6)
         np.testing.assert_array_equal(p.predict(frame.iloc[:n]), model.predict(frame.iloc[:n]))
+
+
+# -- stats: exact counts, sampled latency --
+
+
+def test_stats_count_every_call_and_say_which_were_timed() -> None:
+    model, converted = fitted("xgboost")
+    X = data()[0]
+    for every, note, timed in ((16, "1 in 16 calls", 7 + 3), (1, "every call", 140)):
+        p = Predictor(model, converted, policy="onnx", latency_every=every)
+        for i in range(100):
+            p.predict(X[i : i + 1])  # one row: the inlined path
+        for i in range(40):
+            p.predict_proba(X[i : i + 5])
+        s = p.stats()
+        assert s["latency_sampled"] == note
+        assert s["paths"]["onnx"]["calls"] == 140 and s["paths"]["onnx"]["rows"] == 300
+        assert s["paths"]["onnx"]["timed_calls"] == timed  # the first call of each size, then 1 in `every`
+
+
+def test_counts_stay_exact_when_threads_share_a_predictor() -> None:
+    import threading
+
+    model, converted = fitted("xgboost")
+    X = data()[0]
+    p = Predictor(model, converted, policy="onnx")
+
+    def work(rows: int) -> None:
+        for i in range(300):  # past one refill of the per-size flags (256)
+            p.predict(X[i % 50 : i % 50 + rows])
+
+    threads = [threading.Thread(target=work, args=(rows,)) for rows in (1, 1, 1, 3, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    onnx = p.stats()["paths"]["onnx"]
+    assert onnx["calls"] == 1500 and onnx["rows"] == 3 * 300 + 2 * 900 and onnx["errors"] == 0
+
+
+def test_latency_every_must_be_a_positive_int() -> None:
+    model, converted = fitted("xgboost")
+    with pytest.raises(InputError, match="latency_every"):
+        Predictor(model, converted, policy="onnx", latency_every=0)
+
+
+class _FailingSession:
+    def run(self, *args):
+        raise RuntimeError("ONNXRuntimeError: [ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION")
+
+
+def test_a_one_row_onnx_failure_falls_back_and_is_not_counted_as_a_call(monkeypatch) -> None:
+    model, converted = fitted("xgboost")
+    p = Predictor(model, converted, policy="onnx")
+    if "c_run" not in CALL_PATHS or p.engine._c_sess is None:
+        pytest.skip("this onnxruntime has no direct C++ session")
+    p.engine.call_path = "c_run"
+    monkeypatch.setattr(p.engine, "_c_sess", _FailingSession())
+    row = data()[0][:1]
+    np.testing.assert_allclose(p.predict_proba(row), model.predict_proba(row), rtol=1e-6)
+    s = p.stats()
+    assert s["fallbacks"] == 1 and s["paths"]["onnx"]["errors"] == 1
+    assert s["paths"]["onnx"]["calls"] == 0 and s["paths"]["native"]["calls"] == 1
+
+
+def test_one_row_inf_is_refused_and_nan_answered_where_random_forest_says_so() -> None:
+    model, converted = fitted("sklearn")
+    if converted.metadata.get("allow_inf") != "false":
+        pytest.skip("this scikit-learn forest accepts inf")
+    p = Predictor(model, converted, policy="onnx")
+    row = data()[0][:1].copy()
+    row[0, 1] = np.inf
+    with pytest.raises(InputError, match="inf"):
+        p.predict_proba(row)
+    if converted.metadata.get("allow_nan") == "true":
+        row[0, 1] = np.nan
+        np.testing.assert_allclose(p.predict_proba(row), model.predict_proba(row), rtol=1e-6)
+    assert p.stats()["paths"]["onnx"]["calls"] == (1 if converted.metadata.get("allow_nan") == "true" else 0)
