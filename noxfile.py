@@ -107,7 +107,10 @@ def lowest(session: nox.Session) -> None:
     strict xfails (``-m upstream``) are about their pinned releases, not onnxgate's floors, so
     they are left out. ``nox -s lowest -- -k lightgbm`` passes pytest arguments through.
     """
-    pytest = ["pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--hypothesis-profile", "ci", "-m", "not upstream"]
+    # --benchmark-disable: under xdist the tests never benchmark, and pytest-benchmark 4.0 (the floor)
+    # warns so at every start unless told (5.x only when a benchmark fixture is used).
+    pytest = ["pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--hypothesis-profile", "ci", "-m", "not upstream",
+              "--benchmark-disable"]
     junit = session.create_tmp() + "/floors.xml"
     session.install("--only-binary=:all:", "-c", "constraints-lowest.txt", "-e", ".[test]")
     session.run("python", "-c", "import conversion, onnxruntime; print('onnxruntime', onnxruntime.__version__)")
