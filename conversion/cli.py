@@ -235,17 +235,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from conversion.report.build import report_from_files
     from conversion.results.run_results import load_run_results
 
+    results = load_run_results(args.files)  # each file parsed once: the report and the gate read these
     gate = None
     if args.baseline:
         current = args.current
         if current is None:
-            benches = [r for r in load_run_results(args.files) if r.profile != "" and not r.parity]
+            benches = [r for r in results if r.run is not None]
             if not benches:
                 raise InputError(
                     "--baseline needs a results file from `onnxgate bench` among the files, or --current FILE")
-            current = Path(benches[-1].source)
+            current = benches[-1].run
         gate = gate_view(args.baseline, current)
-    index = report_from_files(args.files, args.output or default_output(), gate=gate)
+    index = report_from_files(results, args.output or default_output(), gate=gate)
     _emit(args, {"report": str(index), "gate": gate and {"passed": gate["passed"], "summary": gate["summary"]}},
           f"report: {index}")
     return EXIT_FAILED if gate and not gate["passed"] else EXIT_OK

@@ -258,9 +258,11 @@ def build_report(results: list[RunResult], output: Path, *, gate: dict[str, Any]
     return write_text_atomic(output / "index.html", html)
 
 
-def report_from_files(paths: list[str | os.PathLike[str]], output: Path, *, gate: dict[str, Any] | None = None) -> Path:
-    """Builds the report; without an explicit gate verdict, the newest one recorded in the files is shown."""
-    results = load_run_results(paths)
+def report_from_files(paths: list[str | os.PathLike[str]] | list[RunResult], output: Path, *,
+                      gate: dict[str, Any] | None = None) -> Path:
+    """Builds the report from results files (or the RunResults its caller loaded from them);
+    without an explicit gate verdict, the newest one recorded in the files is shown."""
+    results = [p for p in paths if isinstance(p, RunResult)] or load_run_results(paths)
     if gate is None:
         gate = next((r.gate for r in reversed(results) if r.gate), None)
     return build_report(results, output, gate=gate)

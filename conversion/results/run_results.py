@@ -40,6 +40,7 @@ class RunResult:
     latency: list[Record] = field(default_factory=list)
     gate: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    run: Run | None = None  # a bench file's Run, kept so the gate reads it without parsing again (not saved)
 
     @property
     def machine(self) -> str:
@@ -78,7 +79,7 @@ def from_benchmark_run(run: Run | Path) -> RunResult:
         m.setdefault("parity", rec.parity)
         m.setdefault("parity_detail", rec.parity_detail)
     return RunResult(source=str(run.path), created=run.datetime, manifest=manifest, profile=run.profile or "bench",
-                     models=list(models.values()), latency=list(run.records))
+                     models=list(models.values()), latency=list(run.records), run=run)
 
 
 def _v1_row(row: dict[str, Any]) -> dict[str, Any]:
