@@ -18,16 +18,17 @@ from typing import Any
 
 from conversion.bench.zoo import CATEGORICAL, DATASETS
 from conversion.converter.frameworks import framework_names
-from conversion.errors import OnnxGateError, ResultsError
+from conversion.errors import OnnxGateError
 
 from .parity.matrix import Attempt, Subject, attempt_conversion, cold_costs, parity_cells
 from .progress import Progress
 from .report.build import build_report, check_writable
 from .report.manifest import environment_manifest
 from .results.benchmark_runs import Record, Run, load_run
+from .results.gate_summary import gate_view
 from .results.run_results import RunResult, save_run
 
-__all__ = ["JobOptions", "JobOutcome", "default_output", "gate_view", "run_job", "zoo_subjects"]
+__all__ = ["JobOptions", "JobOutcome", "default_output", "run_job", "zoo_subjects"]
 
 log = logging.getLogger(__name__)
 
@@ -175,41 +176,6 @@ def _benchmark_profile(profile: str, folder: Path, opts: JobOptions,
         log.warning("the benchmark runner wrote no results file into %s", folder)
         return None, f"the {profile} benchmark profile wrote no results file, so latency was not measured"
     return load_run(path), f"latency from the {profile} benchmark profile ({path.name})"
-
-
-def gate_view(baseline: Path, current: Run | Path) -> dict[str, Any]:
-    """The gate's verdict (conversion.results.gate) as the report shows it; ``baseline`` may be
-    a folder of baselines, one per machine type (the one of this run's machine is used).
-    ``current``: a bench results file, or its Run when the caller has parsed it already."""
-    from conversion.results.baseline_choice import choose_baseline
-    from conversion.results.gate import gate_files
-    from conversion.results.gate_table import benchmark_tally
-
-    current = current if isinstance(current, Run) else load_run(current)
-    choice = choose_baseline(baseline, current)
-    if choice.path is None:  # no baseline for this machine type: no verdict, and no failure either
-        return {"passed": True, "gate_skipped": choice.skipped, "summary": choice.skipped, "columns": [],
-                "rows": [], "text": "", "data": None}
-    baseline = choice.path
-    outcome = gate_files(baseline, current)
-    if outcome.nothing_compared and not outcome.parity_failures:
-        raise ResultsError(f"{outcome.nothing_compared} (baseline {baseline})")  # no verdict, not a pass
-    data = outcome.to_dict()
-    columns = ["key", "class", "verdict", "baseline_ratio", "current_ratio", "effect", "p_value", "note"]
-    # Unchanged rows are the noise the gate exists to ignore; missing ones are benchmarks this run
-    # did not select (e.g. `run --framework xgboost`); new ones have nothing to be judged against
-    # (the zoo's bundled datasets, which the baseline's `onnxgate bench` does not measure). All
-    # three are counted, not listed.
-    rows = [{k: (f"{c[k]:.3g}" if isinstance(c.get(k), float) else c.get(k)) for k in columns}
-            for c in data["changes"] if c["verdict"] not in ("unchanged", "missing", "new")]
-    counts = benchmark_tally((c["key"], c["verdict"]) for c in data["changes"])  # benchmarks, as listed
-    parity = "pass" if data["parity"]["passed"] else "FAIL"
-    perf = "pass" if data["performance"]["passed"] else "FAIL"
-    tally = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
-    return {"passed": outcome.exit_code == 0,
-            "summary": f"parity {parity}, performance {perf} against {baseline} ({tally})",
-            "columns": columns, "rows": rows, "text": outcome.render(), "data": data,
-            "regressions": outcome.regression_lines()}
 
 
 def run_job(opts: JobOptions) -> JobOutcome:
