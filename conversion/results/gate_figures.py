@@ -36,8 +36,11 @@ NOISE_ENVELOPE: dict[str, dict[str, float]] = {
     "reference": {
         # prove_gate (210 pairs per benchmark, load 4-9): 1 row 31-44%, 256 rows 4-13% (RandomForest
         # +10.5% and +11% in CI and `onnxgate run`s), 4096 rows 1.4-22%. prove_gate --injections at
-        # load 13-19 (380 pairs): one row up to +81%.
-        "onnx-cpu-1thread/tiny": 0.85, "onnx-cpu-1thread/medium": 0.13, "onnx-cpu-1thread/large": 0.22,
+        # load 13-19 (380 pairs): one row up to +81%. 256 rows: a clean-clone CI run of 3 December
+        # read lightgbm-categorical-small +13.4% (p50 2.02 -> 2.65 ms, instructions flat), past the
+        # 13% that sat exactly on prove_gate's largest; 20% keeps a margin of half the largest seen.
+        # (The injected one-row slowdowns the rule exists for are caught at the tiny class's 85%.)
+        "onnx-cpu-1thread/tiny": 0.85, "onnx-cpu-1thread/medium": 0.20, "onnx-cpu-1thread/large": 0.22,
         # native rows against the reference: 35% (1 row), 52% (256), 36% (4096)
         "native/tiny": 0.52, "native/medium": 0.52, "native/large": 0.52,
     },
