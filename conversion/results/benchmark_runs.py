@@ -48,7 +48,7 @@ SCHEMA_VERSION = 1
 RUNTIMES = ("native", "onnx", "peer")
 # The per-round ratios: the gate's evidence, kept in the results file only (a summary drops them).
 ROUND_FIELDS = ("ratio_rounds", "ref_ratio_rounds", "wall_ratio_rounds", "wall_ref_ratio_rounds",
-                "tail_ratio_rounds", "tail_wall_ratio_rounds")
+                "tail_ratio_rounds", "tail_wall_ratio_rounds", "cpu_rounds", "wall_rounds")
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,10 @@ class Record:
     wall_ref_ratio_rounds: tuple[float, ...] = ()
     tail_ratio_rounds: tuple[float, ...] = ()
     tail_wall_ratio_rounds: tuple[float, ...] = ()
+    # The row's own call per round, seconds (CPU, wall): compared directly only between two runs
+    # measured side by side in one job (`onnxgate gate --against`), where the machine is the same.
+    cpu_rounds: tuple[float, ...] = ()
+    wall_rounds: tuple[float, ...] = ()
     wait_s: float | None = None  # median over rounds of the target's wall minus CPU time: its waiting
     # ONNX rows: mean microseconds per call by op type, from onnxruntime's profiler (measure.py)
     op_us: dict[str, float] = field(default_factory=dict, hash=False)
