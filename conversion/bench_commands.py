@@ -119,8 +119,9 @@ def register_gate(subparsers: Any) -> argparse.ArgumentParser:
     against.add_argument("--base-python", metavar="PATH",
                          help="run the base side under this interpreter (an environment with the base's dependencies "
                               "and onnxgate[bench]); default: this one")
-    against.add_argument("--blocks", type=int, default=2,
-                         help="blocks per side, alternating base, head, head, base, ... (default 2)")
+    against.add_argument("--blocks", type=int, default=1,
+                         help="benchmark-suite runs per side, alternating base, head, head, base, ... (default 1); "
+                              "the side-by-side times per call alternate row by row whatever this is")
     against.add_argument("--shard", metavar="K/N",
                          help="measure only the K-th of N shares of the models (a CI matrix job); merge the jobs' "
                               "--output folders with --pairs")

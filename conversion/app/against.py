@@ -23,12 +23,13 @@ import tarfile
 import tempfile
 import tomllib
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from conversion.atomic import write_text_atomic
 from conversion.errors import InputError, ResultsError
 
 __all__ = ["AgainstOptions", "AgainstRun", "block_order", "environment_differences", "is_pair", "run_against",
@@ -54,12 +55,25 @@ class Side:
 class AgainstOptions:
     ref: str
     output: Path
-    bench_args: list[str] = field(default_factory=list)  # --quick/--full, --models, --config, --model, --suite
+    profile: str = "quick"
+    config: Path | None = None  # --config, a path in both trees
+    model_files: list[Path] = field(default_factory=list)  # --model FILE, paths in both trees
+    models: list[str] = field(default_factory=list)  # --models: zoo models, or names of your own
+    suites: list[Path] = field(default_factory=list)  # --suite: your own pytest-benchmark tests
     counts: bool = False
-    blocks: int = 2  # blocks per side
+    blocks: int = 1  # suite runs per side, alternating base, head, head, base, ...
+    alternations: int = 10  # side-by-side phase: turns per row and side
     base_python: str | None = None
     shard: tuple[int, int] | None = None  # (K, N), 1-based
     verbose: bool = False
+
+    def model_args(self, models: list[str] | None) -> list[str]:
+        """The arguments that choose the models, for `onnxgate bench` and the timing worker alike."""
+        out = [] if self.config is None else ["--config", str(self.config)]
+        for m in self.model_files:
+            out += ["--model", str(m)]
+        chosen = self.models if models is None else models
+        return out + (["--models", ",".join(chosen)] if chosen else [])
 
 
 @dataclass
@@ -210,16 +224,96 @@ def _run_block(side: Side, rel_cwd: Path, args: Sequence[str], out: Path, log_fi
     return written[-1]
 
 
-def _side_args(options: AgainstOptions, side: Side, help_text: str, first: bool, models: list[str] | None
-               ) -> list[str]:
-    args = list(options.bench_args)
-    if models is not None:
-        args += ["--models", ",".join(models)]
+def _bench_args(options: AgainstOptions, help_text: str, first: bool, models: list[str] | None) -> list[str]:
+    args = [f"--{options.profile}", *options.model_args(models)]
+    for suite in options.suites:
+        args += ["--suite", str(suite)]
     if options.counts and first:  # counts do not move with load: one block of each side counts them
         args.append("--counts")
     if options.blocks > 1 and "--rounds-share" in help_text:
         args += ["--rounds-share", f"{1.0 / options.blocks:.4g}"]
     return args
+
+
+# --- the side-by-side phase: both sides' timing workers, alternating row by row -------------------
+
+def _rounds_per_turn(batch_size: int) -> int:
+    """Rounds per turn: a turn is short (milliseconds at small batches), so both sides see one machine state."""
+    return 6 if batch_size <= 1024 else 3
+
+
+class _Worker:
+    """One side's conversion/bench/timing_worker process."""
+
+    def __init__(self, side: Side, rel_cwd: Path, args: Sequence[str], log_file: Path) -> None:
+        from conversion.bench.child_process import start_child
+
+        self.side = side
+        self._log = open(log_file, "wb")  # noqa: SIM115  (closed in close())
+        cmd = [side.python, "-P", "-m", "conversion.bench.timing_worker", *args]
+        self.proc = start_child(cmd, cwd=side.tree / rel_cwd, env=_env(side), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=self._log, text=True)
+        self.log_file = log_file
+
+    def _reply(self) -> dict[str, object]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            tail = "\n".join(self.log_file.read_text(errors="replace").splitlines()[-10:])
+            raise ResultsError(f"the {self.side.name} side's timing worker ended early (log: {self.log_file})"
+                               + (f"\n{tail}" if tail else ""))
+        return json.loads(line)
+
+    def rows(self) -> dict[str, int]:
+        return {str(r["key"]): int(r["batch_size"]) for r in self._reply()["rows"]}  # type: ignore[union-attr]
+
+    def time(self, key: str, rounds: int) -> dict[str, list[float]]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"key": key, "rounds": rounds}) + "\n")
+        self.proc.stdin.flush()
+        return self._reply()  # type: ignore[return-value]
+
+    def close(self) -> None:
+        from conversion.bench.child_process import end_child
+
+        try:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            end_child(self.proc)
+        self._log.close()
+
+
+def side_by_side(sides: dict[str, Side], rel_cwd: Path, args: dict[str, list[str]], logs: Path, *,
+                 alternations: int) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """{side: {row key: {"cpu": [...], "wall": [...]}}} for every row both sides have, timed in turns
+    (base then head, then head then base, ...), a few rounds a turn."""
+    workers = {name: _Worker(side, rel_cwd, args[name], logs / f"worker-{name}.log") for name, side in sides.items()}
+    try:
+        rows = {name: w.rows() for name, w in workers.items()}
+        both = sorted(set(rows["base"]) & set(rows["head"]))
+        times: dict[str, dict[str, dict[str, list[float]]]] = {"base": {}, "head": {}}
+        for turn in range(alternations):
+            for key in both:
+                for name in ("base", "head") if turn % 2 == 0 else ("head", "base"):
+                    got = workers[name].time(key, _rounds_per_turn(rows[name][key]))
+                    mine = times[name].setdefault(key, {"cpu": [], "wall": []})
+                    mine["cpu"] += got["cpu"]
+                    mine["wall"] += got["wall"]
+        return times
+    finally:
+        for w in workers.values():
+            w.close()
+
+
+def _has_worker(side: Side) -> bool:
+    """Whether this side's onnxgate has the timing worker (a base from before it has not)."""
+    if side.own_code:
+        return (side.tree / "conversion" / "bench" / "timing_worker.py").is_file()
+    done = subprocess.run([side.python, "-c", "import conversion.bench.timing_worker"], env=_env(side),
+                          capture_output=True, check=False)
+    return done.returncode == 0
 
 
 @contextmanager
@@ -231,20 +325,36 @@ def _scratch(output: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _pair_stamp(path: Path, side: str, pair: dict[str, str]) -> None:
-    from conversion.atomic import write_text_atomic
+def _stamp(path: Path, side: Side, pair: dict[str, str], times: dict[str, dict[str, list[float]]], *,
+           dirty: bool) -> None:
+    """Marks a side's merged file as one half of this pair, with the commit it measured (the base's
+    exported tree has no .git to read it from) and its rows' side-by-side times."""
+    from conversion.results.benchmark_runs import Record
 
     doc = json.loads(path.read_text(encoding="utf-8"))
-    doc[PAIR_KEY] = {**pair, "side": side}
+    doc[PAIR_KEY] = {**pair, "side": side.name}
+    doc["commit_info"] = {**(doc.get("commit_info") or {}), "id": side.commit, "dirty": dirty}
+    software = ((doc.get("machine_info") or {}).get("onnxgate") or {}).get("software")
+    if side.own_code and isinstance(software, dict):
+        software["onnxgate_commit"] = side.commit[:12]
+    for bench in doc.get("benchmarks") or []:
+        info = bench.get("extra_info") or {}
+        if info.get("onnxgate_kind") != "latency":
+            continue
+        key = Record.key_of(str(info.get("model")), str(info.get("runtime")), info.get("provider"),
+                            info.get("threads"), int(info.get("batch_size", 0)))
+        if key in times:
+            info["cpu_rounds"], info["wall_rounds"] = times[key]["cpu"], times[key]["wall"]
     write_text_atomic(path, json.dumps(doc, indent=1) + "\n")
 
 
 def run_against(options: AgainstOptions, *, cwd: Path | None = None,
-                models_of: object | None = None) -> AgainstRun:
+                models_of: Callable[[Path, Path], dict[str, float]] | None = None) -> AgainstRun:
     """Benchmarks the merge base of ``options.ref`` and the working tree; writes base.json and head.json.
 
-    ``models_of(tree, rel_cwd) -> {name: cost}`` lists a side's models for ``--shard`` (the caller's,
-    which knows the bench arguments)."""
+    Two phases: the benchmark suite of each side in alternating blocks (ratios, counts, parity: every
+    rule the gate has), then the side-by-side phase (both sides' timing workers, alternating row by
+    row). ``models_of(tree, rel_cwd) -> {name: cost}`` lists a side's models for ``--shard``."""
     from conversion.results.merged_runs import merge_block_files
 
     cwd = (cwd or Path.cwd()).resolve()
@@ -254,7 +364,9 @@ def run_against(options: AgainstOptions, *, cwd: Path | None = None,
     head_commit = _git(root, "rev-parse", "HEAD")
     dirty = bool(_git(root, "status", "--porcelain", "--untracked-files=no"))
     out = options.output.resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    logs = out / "blocks"
+    shutil.rmtree(logs, ignore_errors=True)
+    logs.mkdir(parents=True)
     with _scratch(out) as tmp:
         base_tree = export_commit(root, base_commit, tmp / "tree")
         sides = {
@@ -262,9 +374,8 @@ def run_against(options: AgainstOptions, *, cwd: Path | None = None,
                          is_onnxgate_tree(base_tree)),
             "head": Side("head", root, sys.executable, head_commit, is_onnxgate_tree(root)),
         }
-        header = [f"head {head_commit[:12]}{' + uncommitted changes' if dirty else ''} against {base_commit[:12]}, "
-                  f"the merge base with {options.ref}, benchmarked side by side on this runner in "
-                  f"{2 * options.blocks} alternating blocks"]
+        header = [f"head {head_commit[:12]}{' + uncommitted changes' if dirty else ''} against {base_commit[:12]} "
+                  f"(the merge base with {options.ref}), both measured on this runner in one job"]
         changed = [f for f in _git(root, "diff", "--name-only", base_commit).splitlines() if f]
         if changed:
             shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
@@ -278,33 +389,42 @@ def run_against(options: AgainstOptions, *, cwd: Path | None = None,
         if options.shard is not None:
             if models_of is None:
                 raise InputError("--shard needs the models to split")
-            listed = {name: models_of(sides[name].tree, rel_cwd) for name in sides}  # type: ignore[operator]
-            costs = {**listed["base"], **listed["head"]}
-            mine = shard_of(costs, options.shard)
+            listed = {name: models_of(side.tree, rel_cwd) for name, side in sides.items()}
+            mine = shard_of({**listed["base"], **listed["head"]}, options.shard)
             models = {name: [m for m in mine if m in listed[name]] for name in sides}
             header.append(f"shard {options.shard[0]}/{options.shard[1]}: {', '.join(mine) or 'no model'}")
         helps = {name: _bench_help(side, _env(side)) for name, side in sides.items()}
         blocks: dict[str, list[Path]] = {"base": [], "head": []}
-        order = block_order(options.blocks)
+        order = [name for name in block_order(options.blocks) if models[name] != []]
         for i, name in enumerate(order, 1):
             side = sides[name]
-            if models[name] == []:  # this shard's models are all new (or all removed) on this side
-                continue
-            print(f"onnxgate gate --against: block {i}/{len(order)}: {name} ({side.commit[:12]})", file=sys.stderr)
-            args = _side_args(options, side, helps[name], not blocks[name], models[name])
-            block_dir = out / "blocks" / f"{i:02d}-{name}"
-            shutil.rmtree(block_dir, ignore_errors=True)
-            blocks[name].append(_run_block(side, rel_cwd, args, block_dir, out / "blocks" / f"{i:02d}-{name}.log",
+            print(f"onnxgate gate --against: {i}/{len(order) + 1}: the {name}'s benchmarks ({side.commit[:12]})",
+                  file=sys.stderr, flush=True)
+            args = _bench_args(options, helps[name], not blocks[name], models[name])
+            block_dir = logs / f"{i:02d}-{name}"
+            block_dir.mkdir()
+            blocks[name].append(_run_block(side, rel_cwd, args, block_dir, logs / f"{i:02d}-{name}.log",
                                            verbose=options.verbose))
+        for name in ("base", "head"):
+            if not blocks[name]:
+                raise ResultsError(f"the {name} side has none of this shard's models; nothing to compare")
+        times: dict[str, dict[str, dict[str, list[float]]]] = {"base": {}, "head": {}}
+        if all(_has_worker(side) for side in sides.values()):
+            print(f"onnxgate gate --against: {len(order) + 1}/{len(order) + 1}: base and head side by side, "
+                  "row by row", file=sys.stderr, flush=True)
+            worker_args = {name: [f"--profile={options.profile}", *options.model_args(models[name])]
+                           for name in sides}
+            times = side_by_side(sides, rel_cwd, worker_args, logs, alternations=options.alternations)
+        else:
+            header.append("the base's onnxgate predates side-by-side timing: times per call were not compared "
+                          "directly, only through the in-run ratios")
     pair = {"id": uuid.uuid4().hex, "base": base_commit, "head": head_commit, "ref": options.ref,
             "measured": datetime.now(UTC).isoformat(timespec="seconds")}
     merged = {}
     for name in ("base", "head"):
-        if not blocks[name]:
-            raise ResultsError(f"the {name} side has none of this shard's models; nothing to compare")
         merged[name] = merge_block_files(blocks[name], out / f"{name}.json")
-        _pair_stamp(merged[name], name, pair)
-    (out / "header.json").write_text(json.dumps(header, indent=1) + "\n", encoding="utf-8")
+        _stamp(merged[name], sides[name], pair, times[name], dirty=dirty and name == "head")
+    write_text_atomic(out / "header.json", json.dumps(header, indent=1) + "\n")
     return AgainstRun(merged["base"], merged["head"], base_commit, head_commit, options.ref, header)
 
 

@@ -22,19 +22,6 @@ def side_by_side_rules() -> tuple[Any, ...]:
     return (*DEFAULT_RULES, SideBySideRegression("cpu"), SideBySideRegression("wall"))
 
 
-def _bench_args(args: argparse.Namespace) -> list[str]:
-    out = [f"--{args.profile}"]
-    if args.models:
-        out += ["--models", args.models]
-    if args.config is not None:
-        out += ["--config", str(args.config)]
-    for model in args.model:
-        out += ["--model", str(model)]
-    for suite in args.suite:
-        out += ["--suite", str(suite)]
-    return out
-
-
 def _parse_shard(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
@@ -119,8 +106,9 @@ def against_command(args: argparse.Namespace) -> int:
             return emit_error("gate", f"--counts: {exc}", as_json=args.json)
     try:
         options = AgainstOptions(
-            ref=args.against, output=args.output or Path("results") / "against",
-            bench_args=_bench_args(args), counts=args.counts, blocks=args.blocks, base_python=args.base_python,
+            ref=args.against, output=args.output or Path("results") / "against", profile=args.profile,
+            config=args.config, model_files=list(args.model), models=[m for m in args.models.split(",") if m],
+            suites=list(args.suite), counts=args.counts, blocks=args.blocks, base_python=args.base_python,
             shard=_parse_shard(args.shard), verbose=args.verbose > 0)
         if options.blocks < 1:
             raise InputError(f"--blocks {options.blocks}: each side needs at least one block")

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-__all__ = ["run_child"]
+__all__ = ["end_child", "run_child", "start_child"]
 
 log = logging.getLogger(__name__)
 
@@ -86,3 +86,13 @@ def run_child(cmd: Sequence[str], **popen_kwargs: Any) -> int:
         log.warning("stopping the child process group %d (%s)", proc.pid, " ".join(cmd[:3]))
         _end_group(proc)
         raise
+
+
+def start_child(cmd: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen[Any]:
+    """Starts ``cmd`` in its own process group, ended by the kernel if we die; end it with :func:`end_child`."""
+    return subprocess.Popen(list(cmd), process_group=0, preexec_fn=_die_with_parent(os.getpid()), **popen_kwargs)
+
+
+def end_child(proc: subprocess.Popen[Any]) -> None:
+    """Ends a child from :func:`start_child` and its whole process group."""
+    _end_group(proc)

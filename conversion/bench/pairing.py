@@ -65,12 +65,11 @@ def ratios_of(runtime: str, rounds: Rounds) -> dict[str, Any]:
     reference_cpu_s = float(np.median(rounds.partner_cpu["reference"]))
     # What the target spent not computing on its clock (waiting, descheduled): the wall/CPU gap.
     wait_s = float(np.median(np.subtract(rounds.target_wall, rounds.target_cpu)))
-    own = {"cpu_rounds": rounds.target_cpu, "wall_rounds": rounds.target_wall}
     if runtime == "native":
         return {"ratio_kind": "native/reference", "ratio_rounds": rounds.cpu_ratios("reference"),
                 "ref_ratio_rounds": [], "wall_ratio_rounds": rounds.wall_ratios("reference"),
-                "wall_ref_ratio_rounds": [], "reference_cpu_s": reference_cpu_s, "wait_s": wait_s, **own}
+                "wall_ref_ratio_rounds": [], "reference_cpu_s": reference_cpu_s, "wait_s": wait_s}
     return {"ratio_kind": "onnx/native", "ratio_rounds": rounds.cpu_ratios("native"),
             "ref_ratio_rounds": rounds.cpu_ratios("reference"), "wall_ratio_rounds": rounds.wall_ratios("native"),
             "wall_ref_ratio_rounds": rounds.wall_ratios("reference"), "reference_cpu_s": reference_cpu_s,
-            "wait_s": wait_s, **own}
+            "wait_s": wait_s}

@@ -94,8 +94,7 @@ class SideBySideRegression:
 
         if current is None or not self.applies(current):
             return []
-        return [self.judge(key, current, baseline if baseline is not None and self.applies(baseline) else None,
-                           benchmark_class(current))]
+        return [self.judge(key, current, baseline, benchmark_class(current))]
 
     def fails(self, current: Record, baseline: Record | None) -> str | None:
         flagged = [c for c in self.changes(current.key, current, baseline) if c.verdict == "regression"]
