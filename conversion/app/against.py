@@ -23,7 +23,7 @@ import tarfile
 import tempfile
 import tomllib
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -251,7 +251,10 @@ class _Worker:
         self.side = side
         self._log = open(log_file, "wb")  # noqa: SIM115  (closed in close())
         cmd = [side.python, "-P", "-m", "conversion.bench.timing_worker", *args]
-        self.proc = start_child(cmd, cwd=side.tree / rel_cwd, env=_env(side), stdin=subprocess.PIPE,
+        # One thread for native libraries, as the benchmark runner gives them (bench/runner.py says why): a
+        # LightGBM call's OpenMP threads spinning beside the pinned worker moved its one-row time 50% in A/A.
+        env = {**_env(side), "OMP_NUM_THREADS": "1"}
+        self.proc = start_child(cmd, cwd=side.tree / rel_cwd, env=env, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=self._log, text=True)
         self.log_file = log_file
 
@@ -285,6 +288,20 @@ class _Worker:
         self._log.close()
 
 
+def _same_core(pids: Iterable[int]) -> None:
+    """Both workers' calling threads on one core: they never run at once, and a neighbour that loads
+    one core then slows both sides alike (measured: unpinned, one side read 16-25% faster at one row
+    than the other in A/A runs at load 9, with p > 0.9: a lasting per-core difference, not noise)."""
+    if not hasattr(os, "sched_setaffinity"):
+        return
+    core = min(os.sched_getaffinity(0))
+    for pid in pids:
+        try:
+            os.sched_setaffinity(pid, {core})
+        except OSError:  # a container that forbids it: the alternation alone still applies
+            return
+
+
 def side_by_side(sides: dict[str, Side], rel_cwd: Path, args: dict[str, list[str]], logs: Path, *,
                  alternations: int) -> dict[str, dict[str, dict[str, list[float]]]]:
     """{side: {row key: {"cpu": [...], "wall": [...]}}} for every row both sides have, timed in turns
@@ -292,6 +309,7 @@ def side_by_side(sides: dict[str, Side], rel_cwd: Path, args: dict[str, list[str
     workers = {name: _Worker(side, rel_cwd, args[name], logs / f"worker-{name}.log") for name, side in sides.items()}
     try:
         rows = {name: w.rows() for name, w in workers.items()}
+        _same_core(w.proc.pid for w in workers.values())
         both = sorted(set(rows["base"]) & set(rows["head"]))
         times: dict[str, dict[str, dict[str, list[float]]]] = {"base": {}, "head": {}}
         for turn in range(alternations):

@@ -34,12 +34,11 @@ def row_key(model: str, runtime: str, provider: str | None, threads: int | None,
 
 def _cases(args: argparse.Namespace) -> list[Any]:
     from conversion.bench.cases import PROFILES, cases_for, parse_specs
-    from conversion.bench.config import BenchConfig, load_config, only_models, with_models
+    from conversion.bench.config import load_config, only_models, with_models
     from conversion.bench.fingerprint import usable_providers
     from conversion.bench.user_models import user_specs
 
-    user = load_config(args.config) if args.config is not None else BenchConfig()
-    user = with_models(user, args.model)
+    user = with_models(load_config(args.config), args.model)  # ./pyproject.toml's models without --config
     names = [m for m in args.models.split(",") if m]
     if user.models and names:
         user = only_models(user, names)
