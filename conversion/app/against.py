@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -237,9 +238,15 @@ def _bench_args(options: AgainstOptions, help_text: str, first: bool, models: li
 
 # --- the side-by-side phase: both sides' timing workers, alternating row by row -------------------
 
-def _rounds_per_turn(batch_size: int) -> int:
-    """Rounds per turn: a turn is short (milliseconds at small batches), so both sides see one machine state."""
-    return 6 if batch_size <= 1024 else 3
+# A turn lasts about TURN_S of calls (at least 3, at most 40 rounds): short enough that both sides of a
+# row see one state of the machine, long enough that the cache the other side's turn left cold is a
+# small part of it. The first turn's times set the row's rounds per turn.
+TURN_S = 0.005
+TURN_ROUNDS = (3, 40)
+
+
+def _rounds_per_turn(per_call_s: float) -> int:
+    return int(min(TURN_ROUNDS[1], max(TURN_ROUNDS[0], TURN_S / max(per_call_s, 1e-9))))
 
 
 class _Worker:
@@ -312,13 +319,16 @@ def side_by_side(sides: dict[str, Side], rel_cwd: Path, args: dict[str, list[str
         _same_core(w.proc.pid for w in workers.values())
         both = sorted(set(rows["base"]) & set(rows["head"]))
         times: dict[str, dict[str, dict[str, list[float]]]] = {"base": {}, "head": {}}
+        per_turn = dict.fromkeys(both, TURN_ROUNDS[0])
         for turn in range(alternations):
             for key in both:
                 for name in ("base", "head") if turn % 2 == 0 else ("head", "base"):
-                    got = workers[name].time(key, _rounds_per_turn(rows[name][key]))
+                    got = workers[name].time(key, per_turn[key])
                     mine = times[name].setdefault(key, {"cpu": [], "wall": []})
                     mine["cpu"] += got["cpu"]
                     mine["wall"] += got["wall"]
+                if turn == 0:  # the first turn is a probe of the call's length (its rounds count too)
+                    per_turn[key] = _rounds_per_turn(statistics.median(times["base"][key]["wall"]))
         return times
     finally:
         for w in workers.values():

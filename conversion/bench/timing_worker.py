@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             break
         request = json.loads(line)
         target, clock, _ = targets[request["key"]]
-        rounds = measure(target, {}, rounds=int(request["rounds"]), warmup_rounds=1, target_clock=clock)
+        rounds = measure(target, {}, rounds=int(request["rounds"]), warmup_rounds=2, target_clock=clock)
         print(json.dumps({"cpu": rounds.target_cpu, "wall": rounds.target_wall}), flush=True)
     return 0
 
