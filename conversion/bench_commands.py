@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from conversion.errors import OnnxGateError, ResultsError
 
-__all__ = ["add_model_sources", "bench_command", "gate_command", "register_bench", "register_gate", "user_config"]
+__all__ = ["add_model_sources", "add_sizes", "bench_command", "gate_command", "register_bench", "register_gate", "user_config"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,14 @@ def add_model_sources(p: argparse.ArgumentParser, *, model_help: str) -> None:
                    help="a pyproject.toml (or TOML file) whose [tool.onnxgate] lists your models "
                         "(default: ./pyproject.toml when it lists models)")
     p.add_argument("--model", type=Path, action="append", default=[], help=model_help)
+
+
+def add_sizes(p: Any) -> None:
+    """--batches and --threads: the batch sizes and thread counts to measure, instead of the profile's."""
+    p.add_argument("--batches", default="", metavar="N,N",
+                   help="comma-separated batch sizes instead of the profile's (and the config's batch_sizes)")
+    p.add_argument("--threads", default="", metavar="N,N",
+                   help="comma-separated ONNX Runtime thread counts instead of 1 and all cores (and the config's)")
 
 
 def user_config(args: argparse.Namespace) -> Any:
@@ -85,6 +93,7 @@ def register_bench(subparsers: Any) -> argparse.ArgumentParser:
     add_model_sources(p, model_help="also benchmark this native model file, named by its file stem (repeatable)")
     p.add_argument("--models", default="",
                    help="comma-separated zoo models (e.g. xgboost-synthetic-small), or the names of your own models")
+    add_sizes(p)
     p.add_argument("--rounds-share", type=float, default=1.0, metavar="FRACTION",
                    help="run this share (0-1] of the profile's rounds: one block of a side of `gate --against`")
     p.add_argument("--frameworks", default="", help="comma-separated frameworks (default: all)")
@@ -138,6 +147,7 @@ def register_gate(subparsers: Any) -> argparse.ArgumentParser:
     p.set_defaults(profile="quick")
     add_model_sources(against, model_help="benchmark this native model file (a path in both trees; repeatable)")
     against.add_argument("--models", default="", help="comma-separated zoo models, or names of your own models")
+    add_sizes(against)
     against.add_argument("--suite", type=Path, action="append", default=[],
                          help="also run this folder of your own pytest-benchmark tests on both sides (repeatable)")
     against.add_argument("--counts", action="store_true",
@@ -172,6 +182,8 @@ def bench_command(args: argparse.Namespace) -> int:
     from conversion.cli_errors import emit_error
 
     extra = ["--onnxgate-frameworks", args.frameworks] if args.frameworks else []
+    extra += [f"--onnxgate-{name}={value}" for name, value in (("batches", args.batches), ("threads", args.threads))
+              if value]
     if args.rounds_share != 1.0:
         extra.append(f"--onnxgate-rounds-share={args.rounds_share}")
     if args.counts:

@@ -61,6 +61,8 @@ class AgainstOptions:
     model_files: list[Path] = field(default_factory=list)  # --model FILE, paths in both trees
     models: list[str] = field(default_factory=list)  # --models: zoo models, or names of your own
     suites: list[Path] = field(default_factory=list)  # --suite: your own pytest-benchmark tests
+    batches: str = ""  # --batches N,N and --threads N,N: instead of the profile's (and the config's)
+    threads: str = ""
     counts: bool = False
     blocks: int = 1  # suite runs per side, alternating base, head, head, base, ...
     alternations: int = 10  # side-by-side phase: turns per row and side
@@ -69,12 +71,14 @@ class AgainstOptions:
     verbose: bool = False
 
     def model_args(self, models: list[str] | None) -> list[str]:
-        """The arguments that choose the models, for `onnxgate bench` and the timing worker alike."""
+        """The arguments that choose the rows, for `onnxgate bench` and the timing worker alike."""
         out = [] if self.config is None else ["--config", str(self.config)]
         for m in self.model_files:
             out += ["--model", str(m)]
         chosen = self.models if models is None else models
-        return out + (["--models", ",".join(chosen)] if chosen else [])
+        out += ["--models", ",".join(chosen)] if chosen else []
+        return out + [f"--{name}={value}" for name, value in (("batches", self.batches), ("threads", self.threads))
+                      if value]
 
 
 @dataclass

@@ -108,7 +108,7 @@ def against_command(args: argparse.Namespace) -> int:
         options = AgainstOptions(
             ref=args.against, output=args.output or Path("results") / "against", profile=args.profile,
             config=args.config, model_files=list(args.model), models=[m for m in args.models.split(",") if m],
-            suites=list(args.suite), counts=args.counts, blocks=args.blocks, base_python=args.base_python,
+            suites=list(args.suite), batches=args.batches, threads=args.threads, counts=args.counts, blocks=args.blocks, base_python=args.base_python,
             shard=_parse_shard(args.shard), verbose=args.verbose > 0)
         if options.blocks < 1:
             raise InputError(f"--blocks {options.blocks}: each side needs at least one block")

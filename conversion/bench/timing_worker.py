@@ -46,8 +46,9 @@ def _cases(args: argparse.Namespace) -> list[Any]:
     providers = usable_providers()
     if user.providers is not None:
         providers = [p for p in user.providers if p in providers]
-    profile = PROFILES[args.profile].with_batches(user.batch_sizes)
-    return cases_for(profile, providers=providers, specs=specs, threads=user.threads)
+    batches = tuple(int(b) for b in args.batches.split(",") if b) or user.batch_sizes
+    threads = tuple(int(t) for t in args.threads.split(",") if t) or user.threads
+    return cases_for(PROFILES[args.profile].with_batches(batches), providers=providers, specs=specs, threads=threads)
 
 
 def _targets(cases: Sequence[Any]) -> dict[str, Any]:
@@ -80,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", type=Path)
     parser.add_argument("--model", type=Path, action="append", default=[])
     parser.add_argument("--models", default="")
+    parser.add_argument("--batches", default="")
+    parser.add_argument("--threads", default="")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     targets = _targets(_cases(args))
