@@ -113,8 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     work.mkdir()
                     t = trial(repo, suite_file, work, _python(root, head), head)
                     trials.append(t)
-                    print(f"{head} {n + 1}/{args.trials}: {'FAILED ' + '; '.join(t['flagged']) if t['failed'] else 'pass'}",
-                          file=sys.stderr, flush=True)
+                    worst = max(t["rows"].items(), key=lambda kv: kv[1])
+                    print(f"{head} {n + 1}/{args.trials}: {'FAILED ' + '; '.join(t['flagged']) if t['failed'] else 'pass'}"
+                          f" (largest rise {worst[1]:+.1%}: {worst[0]})", file=sys.stderr, flush=True)
+                    if args.out:  # kept as it goes: a long proof stopped early still has its trials
+                        args.out.write_text(json.dumps({"busy": args.busy, "summary": summarize(trials),
+                                                        "trials": trials}, indent=1) + "\n")
         finally:
             for p in spinners:
                 p.kill()

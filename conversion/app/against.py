@@ -265,7 +265,7 @@ class _Worker:
         # One thread for native libraries, as the benchmark runner gives them (bench/runner.py says why): a
         # LightGBM call's OpenMP threads spinning beside the pinned worker moved its one-row time 50% in A/A.
         env = {**_env(side), "OMP_NUM_THREADS": "1"}
-        self.proc = start_child(cmd, cwd=side.tree / rel_cwd, env=env, stdin=subprocess.PIPE,
+        self.proc = start_child(cmd, fixed_layout=True, cwd=side.tree / rel_cwd, env=env, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=self._log, text=True)
         self.log_file = log_file
 
