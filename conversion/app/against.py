@@ -229,15 +229,27 @@ def _run_block(side: Side, rel_cwd: Path, args: Sequence[str], out: Path, log_fi
     return written[-1]
 
 
-def _bench_args(options: AgainstOptions, help_text: str, first: bool, models: list[str] | None) -> list[str]:
+def _bench_args(options: AgainstOptions, help_text: str, first: bool, models: list[str] | None
+                ) -> tuple[list[str], list[str]]:
+    """The side's `onnxgate bench` arguments, and the flags its onnxgate does not know (left out, and said)."""
     args = [f"--{options.profile}", *options.model_args(models)]
     for suite in options.suites:
         args += ["--suite", str(suite)]
     if options.counts and first:  # counts do not move with load: one block of each side counts them
         args.append("--counts")
-    if options.blocks > 1 and "--rounds-share" in help_text:
+    if options.blocks > 1:
         args += ["--rounds-share", f"{1.0 / options.blocks:.4g}"]
-    return args
+    unknown = [a.split("=")[0] for a in args if a.startswith("--") and a.split("=")[0] not in help_text]
+    kept, skip = [], False
+    for a in args:  # a flag the side does not know goes, with its value
+        if skip:
+            skip = False
+            continue
+        if a.split("=")[0] in unknown:
+            skip = "=" not in a and a not in ("--counts",)
+            continue
+        kept.append(a)
+    return kept, unknown
 
 
 # --- the side-by-side phase: both sides' timing workers, alternating row by row -------------------
@@ -432,7 +444,9 @@ def run_against(options: AgainstOptions, *, cwd: Path | None = None,
             side = sides[name]
             print(f"onnxgate gate --against: {i}/{len(order) + 1}: the {name}'s benchmarks ({side.commit[:12]})",
                   file=sys.stderr, flush=True)
-            args = _bench_args(options, helps[name], not blocks[name], models[name])
+            args, unknown = _bench_args(options, helps[name], not blocks[name], models[name])
+            if unknown and not blocks[name]:
+                header.append(f"the {name}'s onnxgate does not know {', '.join(unknown)}: its benchmarks ran without")
             block_dir = logs / f"{i:02d}-{name}"
             block_dir.mkdir()
             blocks[name].append(_run_block(side, rel_cwd, args, block_dir, logs / f"{i:02d}-{name}.log",
@@ -446,7 +460,10 @@ def run_against(options: AgainstOptions, *, cwd: Path | None = None,
                   "row by row", file=sys.stderr, flush=True)
             worker_args = {name: [f"--profile={options.profile}", *options.model_args(models[name])]
                            for name in sides}
-            times = side_by_side(sides, rel_cwd, worker_args, logs, alternations=options.alternations)
+            try:
+                times = side_by_side(sides, rel_cwd, worker_args, logs, alternations=options.alternations)
+            except ResultsError as exc:  # e.g. an older base's worker that does not take these arguments
+                header.append(f"times per call were not compared side by side: {exc}")
         else:
             header.append("the base's onnxgate predates side-by-side timing: times per call were not compared "
                           "directly, only through the in-run ratios")
