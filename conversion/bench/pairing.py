@@ -32,7 +32,7 @@ class Pairing:
 
 
 def pair(prep: Prepared, X: np.ndarray, *, runtime: str, provider: str | None = None, threads: int | None = None,
-         converted: ConvertedModel | None = None) -> Pairing:
+         converted: ConvertedModel | None = None, call_path: str = "auto") -> Pairing:
     """Native rows: native vs the reference model. ONNX rows: ONNX vs native, then vs the reference."""
     native = prep.native_call(X)
     # The zoo's native models are single-threaded, yet a library may still hand a call to its own
@@ -45,7 +45,8 @@ def pair(prep: Prepared, X: np.ndarray, *, runtime: str, provider: str | None = 
     if converted is None:
         raise ValueError(f"{prep.zoo.name} has no ONNX model (parity {prep.parity})")
     start = perf_counter()
-    engine = InferenceEngine(converted, providers=[provider or "CPUExecutionProvider"], threads=threads)
+    engine = InferenceEngine(converted, providers=[provider or "CPUExecutionProvider"], threads=threads,
+                             call_path=call_path)
     session_s = perf_counter() - start
     method = prep.method
     start = perf_counter()

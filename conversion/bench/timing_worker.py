@@ -24,6 +24,8 @@ __all__ = ["main", "row_key"]
 
 log = logging.getLogger(__name__)
 
+FIXED_CALL_PATH = "run"  # onnxruntime's public InferenceSession.run, which every build has
+
 
 def row_key(model: str, runtime: str, provider: str | None, threads: int | None, batch_size: int) -> str:
     """The row's ``Record.key``, built from its parts as the results file's reader builds it."""
@@ -65,8 +67,10 @@ def _targets(cases: Sequence[Any]) -> dict[str, Any]:
             continue
         if prep.why_not(case.runtime):
             continue
+        # One call path on both sides: "auto" picks the fastest it measures at start, and that choice
+        # differed between processes of the same code (c_run or c_iobinding: 36% at one row in an A/A trial).
         pairing = pair(prep, batch_of(prep, case.batch_size), runtime=case.runtime, provider=case.provider,
-                       threads=case.threads)
+                       threads=case.threads, call_path=FIXED_CALL_PATH)
         key = row_key(case.spec.name, case.runtime, case.provider, case.threads, case.batch_size)
         out[key] = (pairing.target, pairing.target_clock, case.batch_size)
     return out
