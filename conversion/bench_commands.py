@@ -199,7 +199,7 @@ def _gate_after_bench(baseline: Path, results: Path, run: Any) -> int:
     ``run``: the results already parsed, or None when they could not be (the gate says why)."""
     from conversion.cli_errors import emit_error
     from conversion.results.benchmark_runs import load_run
-    from conversion.results.gate import gate_files
+    from conversion.results.gate.judge import gate_files
 
     try:
         run = run if run is not None else load_run(results)
@@ -221,7 +221,8 @@ def _gate_after_bench(baseline: Path, results: Path, run: Any) -> int:
 def gate_command(args: argparse.Namespace) -> int:
     from conversion.cli_errors import emit_error
     from conversion.results.benchmark_runs import load_run
-    from conversion.results.gate import gate_files, outcome_json
+    from conversion.results.gate.judge import gate_files
+    from conversion.results.gate.outcome import outcome_json
 
     fmt = "json" if args.json else args.format
     try:
@@ -262,7 +263,7 @@ def gate_command(args: argparse.Namespace) -> int:
 def _accept(given: Path, baseline: Path | None, run: Any, *, why: str) -> int:
     """``gate --accept``: the current run becomes the baseline; says what it replaced (stderr)."""
     from conversion.results.baseline_choice import accept_baseline, baseline_name, machine_label
-    from conversion.results.explain import short_commit
+    from conversion.results.gate.explain import short_commit
 
     current = run.path
     target = baseline if baseline is not None else given / baseline_name(run)

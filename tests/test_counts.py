@@ -16,7 +16,7 @@ from conversion.bench.fingerprint import DISPATCH_FLAGS, machine_identity
 from conversion.cli import main as cli_main
 from conversion.errors import ResultsError
 from conversion.results.gate import COUNT_THRESHOLD, CYCLES_THRESHOLD, CountRegression, gate_files
-from conversion.results.gate_figures import COUNT_SPREAD
+from conversion.results.gate.figures import COUNT_SPREAD
 from tests.test_gate import MACHINE, _record, _results, _rounds
 
 needs_valgrind = pytest.mark.skipif(not (shutil.which("valgrind") and available()),

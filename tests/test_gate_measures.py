@@ -21,8 +21,8 @@ from conversion.bench.measure import op_profile
 from conversion.bench.zoo import DATASETS, train
 from conversion.cli import main as cli_main
 from conversion.results.benchmark_runs import Record
-from conversion.results.gate_figures import NOISE_ENVELOPE
-from conversion.results.where import where
+from conversion.results.gate.figures import NOISE_ENVELOPE
+from conversion.results.gate.where import where
 from tests.test_gate import _record, _results, _rounds
 
 COUNTS = {"engine": {"instructions": 80_000.0, "cycles": 130_000.0},

@@ -153,7 +153,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     settings = session.config.stash.get(SETTINGS, None)
     if settings is None or settings.baseline is None:
         return
-    from conversion.results.gate import gate_files
+    from conversion.results.gate.judge import gate_files
 
     current = session.config.getoption("benchmark_json")
     try:

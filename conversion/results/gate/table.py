@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from conversion.results.explain import cause_of, short_commit
+from conversion.results.gate.explain import cause_of, short_commit
 
 if TYPE_CHECKING:
-    from conversion.results.gate_outcome import Change, GateOutcome
+    from conversion.results.gate.outcome import Change, GateOutcome
 
 __all__ = ["benchmark_tally", "by_model", "explanation_lines", "history_line", "regression_lines", "render_markdown",
            "render_outcome"]

@@ -111,13 +111,13 @@ class GateOutcome:
     @property
     def explanations(self) -> dict[str, Any]:
         """What changed (model, libraries, onnxgate, commit, machine): ``{"run": [...], "models": {...}}``."""
-        from conversion.results.explain import explain
+        from conversion.results.gate.explain import explain
 
         return explain(self.baseline, self.current, sorted({c.key.partition("|")[0] for c in self.regressed}))
 
     def regression_lines(self) -> list[str]:
         """One line per regressed benchmark with its cause, for the end of a console output."""
-        from conversion.results.gate_table import regression_lines
+        from conversion.results.gate.table import regression_lines
 
         return regression_lines(self)
 
@@ -152,13 +152,13 @@ class GateOutcome:
         }
 
     def render(self, *, all_rows: bool = False) -> str:
-        from conversion.results.gate_table import render_outcome
+        from conversion.results.gate.table import render_outcome
 
         return render_outcome(self, all_rows=all_rows, not_gated=NOT_GATED)
 
     def markdown(self, *, all_rows: bool = False) -> str:
         """GitHub-flavoured markdown, e.g. for ``$GITHUB_STEP_SUMMARY``."""
-        from conversion.results.gate_table import render_markdown
+        from conversion.results.gate.table import render_markdown
 
         return render_markdown(self, all_rows=all_rows, not_gated=NOT_GATED)
 

@@ -23,7 +23,7 @@ The gate attaches the result to each regressed row (``Change.where``).
 from __future__ import annotations
 
 from conversion.results.benchmark_runs import Record
-from conversion.results.gate_figures import COUNT_SPREAD
+from conversion.results.gate.figures import COUNT_SPREAD
 
 __all__ = ["TOP", "where"]
 

@@ -18,54 +18,42 @@ table and the verdict cannot disagree. All failures are collected and reported t
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from conversion.errors import ResultsError
 from conversion.optional import import_optional
-from conversion.results.benchmark_runs import Record, Run, load_run, percentile
-from conversion.results.gate_figures import (
-    NOISE_ENVELOPE,
+from conversion.results.benchmark_runs import Record, percentile
+from conversion.results.gate.figures import (
     TAIL_MIN_EFFECT,
     TAIL_MIN_ROUNDS,
     TAIL_MIN_SHARE,
     TAIL_QUANTILES,
     WALL_MIN_EFFECT,
 )
-from conversion.results.gate_machine import (
-    _software_changes,
-    machine_differences,
-    machine_state_change,
-    unrecorded_machine_fields,
-)
-from conversion.results.gate_outcome import COMPARED as COMPARED  # re-exported: the verdicts that count as compared
-from conversion.results.gate_outcome import NOT_GATED, Change, GateOutcome, outcome_json
-from conversion.results.where import where
+from conversion.results.gate.outcome import NOT_GATED, Change
 from conversion.runtime.providers import CPU, provider_label
 
 __all__ = [
-    "MIN_EFFECT",
+    "ALPHA",
+    "COLD_PATHS",
+    "COLD_THRESHOLDS",
+    "COUNT_MEASURES",
     "COUNT_THRESHOLD",
     "CYCLES_THRESHOLD",
-    "Change",
+    "DEFAULT_RULES",
+    "KERNEL_LIMITS",
+    "KERNEL_PATHS",
+    "MACHINE_STATE_TOLERANCE",
+    "MIN_EFFECT",
+    "MIN_ROUNDS",
     "CountRegression",
-    "GateOutcome",
     "ParityBroken",
     "RatioRegression",
     "Rule",
     "TailRegression",
     "benchmark_class",
-    "gate_files",
-    "gate_runs",
-    "machine_differences",
-    "machine_state_change",
-    "outcome_json",
 ]
-
-log = logging.getLogger(__name__)
 
 # Minimum rise of the median ratio that counts as a regression, per partner and benchmark
 # class: just above the largest drift prove_gate measured between unchanged runs (15 runs
@@ -434,198 +422,3 @@ class CountRegression:
 
 
 DEFAULT_RULES = (*DEFAULT_RULES, CountRegression())
-
-
-def gate_runs(
-    baseline: Run, current: Run, *, force: bool = False, rules: Sequence[Rule] = DEFAULT_RULES
-) -> GateOutcome:
-    """Compares two runs. Refuses (ResultsError) runs from different machines unless ``force``."""
-    differences = machine_differences(baseline, current)
-    if differences and not force:
-        listed = "; ".join(f"{k}: baseline {b!r}, current {c!r}" for k, (b, c) in differences.items())
-        raise ResultsError(
-            f"refusing to compare results from different machines ({listed}): timing ratios still depend on "
-            "the CPU, so a difference would not mean a code change. Refresh the baseline on this machine type, "
-            "or pass --force to compare anyway"
-        )
-    software = _software_changes(baseline, current)
-    notes: list[str] = []
-    unrecorded = unrecorded_machine_fields(baseline, current)
-    if unrecorded:
-        notes.append(f"the baseline does not record {', '.join(unrecorded)} (it predates them), so it was taken as "
-                     "this machine type's; refresh it (onnxgate gate --accept) to record them")
-    if "onnxruntime" in software or "onnxruntime_build" in software:
-        # The reference model runs in onnxruntime: a new onnxruntime moves the yardstick itself.
-        rules = [r for r in rules if r.partner != "reference"]
-        notes.append("onnxruntime changed, so ratios to the reference model (which runs in onnxruntime) "
-                     "are not judged; ONNX rows are judged against native only")
-    base_by_key = {r.key: r for r in baseline.records}
-    cur_by_key = {r.key: r for r in current.records}
-    state = machine_state_change(baseline, current)
-    if state is not None and abs(state) > MACHINE_STATE_TOLERANCE and rules:
-        # Native rows' only partner is a different program: judge ONNX rows against the reference.
-        rules = [r for r in rules if r.partner != "native"]
-        # (Instruction counts do not depend on the machine's load: their rule stays as it is.)
-        rules = [replace(r, runtimes=frozenset({"onnx"})) if r.partner is not None else r for r in rules]
-        notes.append(f"the reference model ran {state:+.0%} in CPU time per call compared with the baseline: the "
-                     "machine was in another state (load, cache pressure), which moves native frameworks unlike "
-                     "ONNX Runtime, so ONNX/native and native/reference ratios are not judged; refresh the baseline "
-                     "on a quieter machine if this persists")
-    parity: list[str] = []
-    performance: list[str] = []
-    noise: list[str] = []
-    unconfirmed: list[str] = []
-    for key, cur in cur_by_key.items():
-        base = base_by_key.get(key)
-        for rule in rules:
-            reason = rule.fails(cur, base)
-            if reason is None:
-                continue
-            if rule.verdict == "parity":
-                if reason not in parity:  # one line per model, not one per row of that model
-                    parity.append(reason)
-            else:
-                kind, reason = qualify(rule, cur, base, reason)
-                {"noise": noise, "unconfirmed": unconfirmed, "fail": performance}[kind].append(reason)
-    if noise:
-        notes.append(f"{len(noise)} time-ratio rise(s) on rows whose instruction counts did not rise are runner noise "
-                     "(the same call did the same work) within what unchanged runs showed for their class, "
-                     "reported, not failed: " + "; ".join(noise))
-    if unconfirmed:
-        notes.append(f"{len(unconfirmed)} time-ratio rise(s) on rows the baseline counted but this run did not: on "
-                     "this baseline instruction counts decide (a time ratio alone moves with the runner's load), "
-                     "so they are unconfirmed, not failed; confirm with `onnxgate bench --counts` and a gate of "
-                     "that run: " + "; ".join(unconfirmed))
-    changes = [_explained(_time_only(change)) for rule in rules if rule.verdict == "performance"
-               for k in sorted(set(base_by_key) | set(cur_by_key))
-               for change in rule.changes(k, cur_by_key.get(k), base_by_key.get(k))]
-    return GateOutcome(baseline, current, changes, parity, performance, software, differences, notes)
-
-
-def counts_unchanged(current: Record, baseline: Record | None) -> bool:
-    """Whether both runs counted this row and no count rose by the counts threshold.
-
-    Then a rise of its time ratio is the runner, not the code: measured here, an unchanged
-    RandomForest row's ONNX/native time ratio doubled between two CI runs on one machine
-    while its instructions per call stayed within 0.1%.
-    """
-    if baseline is None or not current.counts or not baseline.counts:
-        return False
-    rule = CountRegression()
-    return bool(rule.effects(current, baseline)) and rule.fails(current, baseline) is None
-
-
-def counts_missing(current: Record, baseline: Record | None) -> bool:
-    """Whether the baseline counted this row and the current run did not (no ``--counts``)."""
-    return baseline is not None and bool(baseline.counts) and not current.counts
-
-
-def envelope(change: Change) -> float | None:
-    """The largest rise unchanged runs showed for this change's partner and class (gate_figures.py)."""
-    partner = "native" if change.metric == "onnx/native" else "reference"
-    return NOISE_ENVELOPE.get(partner, {}).get(change.cls)
-
-
-def within_envelope(change: Change) -> bool:
-    """Whether noise has ever moved a CPU time ratio this much: only then may flat counts forgive it."""
-    limit = envelope(change)
-    return change.measure == "time" and limit is not None and (change.effect or 0.0) <= limit
-
-
-def _beyond(change: Change) -> str:
-    limit = envelope(change)
-    return (f"{change.metric} +{change.effect or 0.0:.0%} is beyond the "
-            f"{'+' + format(limit, '.0%') if limit is not None else 'unmeasured'} that unchanged runs showed for "
-            f"{change.cls}, so flat instruction counts do not excuse it: the extra time is work they cannot see "
-            "(kernel time, page faults, other threads)")
-
-
-def own_cpu_change(change: Change) -> float | None:
-    """The row's own median CPU time per call, current / baseline - 1: its ratio to the reference model
-    times the reference's CPU time in that row. None where either run lacks the reference's time."""
-    def own(rec: Record | None) -> float | None:
-        if rec is None or not rec.reference_cpu_s or not rec.rounds_vs("reference")[1]:
-            return None
-        return percentile(rec.rounds_vs("reference")[1], 50) * rec.reference_cpu_s
-    before, now = own(change.baseline), own(change.current)
-    return now / before - 1.0 if before and now else None
-
-
-def yardstick_moved(change: Change) -> str | None:
-    """Why a ratio rise beyond the envelope is still not the call's, or None.
-
-    Work that counts cannot see (kernel time, faults, other threads) is CPU time the call itself
-    spends, which its CPU clock counts. Where the call's own CPU time per call did not rise by the
-    class's minimum effect, the ratio rose because its partner got faster. Seen in CI on unchanged code:
-    RandomForest native at one row, native/reference +82% (beyond the +52% envelope) while its median
-    time per call fell from 7.99 to 7.34 ms; the baseline's reference call had taken 144 us, recorded
-    while the test suite ran beside it.
-    """
-    own = own_cpu_change(change)
-    if own is None or change.threshold is None or own >= change.threshold:
-        return None
-    return (f"{change.metric} +{change.effect or 0.0:.0%} with flat instruction counts, but the call's own CPU "
-            f"time per call changed {own:+.0%}: its partner got faster, the call did not get slower")
-
-
-def qualify(rule: Rule, current: Record, baseline: Record | None, reason: str) -> tuple[str, str]:
-    """How a performance rule's failure counts: ("noise" | "unconfirmed" | "fail", the reason to show).
-
-    Only a CPU time-ratio rise can be excused, and only within the envelope of its class; wall time,
-    tails and counts measure what the counts cannot vouch for.
-    """
-    if not (isinstance(rule, RatioRegression) and rule.clock == "cpu") or baseline is None:
-        return "fail", reason
-    flat, missing = counts_unchanged(current, baseline), counts_missing(current, baseline)
-    if not (flat or missing):
-        return "fail", reason
-    change = rule.judge(current.key, current, baseline)
-    if within_envelope(change):
-        return ("noise" if flat else "unconfirmed"), reason
-    moved = yardstick_moved(change)
-    if moved is not None:
-        return ("noise" if flat else "unconfirmed"), f"{reason} ({moved})"
-    return "fail", f"{reason}; {_beyond(change)}"
-
-
-def _explained(change: Change) -> Change:
-    """A regression with where its work went (where.py): the origins and ops that grew most."""
-    if change.verdict != "regression" or change.current is None or change.baseline is None:
-        return change
-    return replace(change, where=where(change.current, change.baseline))
-
-
-def _time_only(change: Change) -> Change:
-    """A time-ratio regression as instruction counts qualify it: noise, unconfirmed, or as it is."""
-    if change.measure != "time" or change.verdict != "regression" or change.current is None:
-        return change
-    flat, missing = counts_unchanged(change.current, change.baseline), counts_missing(change.current, change.baseline)
-    if (flat or missing) and not within_envelope(change):
-        moved = yardstick_moved(change)
-        if moved is None:
-            return replace(change, note=_beyond(change))
-        return replace(change, verdict="noise" if flat else "unconfirmed", note=moved)
-    if flat:
-        return replace(change, verdict="noise", note="time ratio rose within what unchanged runs showed, instruction "
-                                                     "counts did not: runner noise")
-    if missing:
-        return replace(change, verdict="unconfirmed",
-                       note="time ratio rose; the baseline counted this row, this run did not (bench --counts)")
-    return change
-
-
-def gate_files(
-    baseline: str | os.PathLike[str] | Run, current: str | os.PathLike[str] | Run, *, force: bool = False
-) -> GateOutcome:
-    """Loads both files (ResultsError if either is bad) and gates current against baseline.
-
-    Either may be a Run its caller already loaded: a command parses each file once."""
-    base_run, cur_run = (side if isinstance(side, Run) else load_run(side) for side in (baseline, current))
-    if not base_run.records:
-        raise ResultsError(f"baseline {base_run.path} holds no latency benchmarks; refresh it with the quick profile")
-    if not cur_run.records:
-        raise ResultsError(f"current results {cur_run.path} hold no latency benchmarks; did every latency test skip?")
-    outcome = gate_runs(base_run, cur_run, force=force)
-    log.info("gate: %d parity failures, %d performance regressions",
-             len(outcome.parity_failures), len(outcome.performance_failures))
-    return outcome

@@ -17,8 +17,8 @@ def gate_view(baseline: Path, current: Run | Path) -> dict[str, Any]:
     a folder of baselines, one per machine type (the one of this run's machine is used).
     ``current``: a bench results file, or its Run when the caller has parsed it already."""
     from conversion.results.baseline_choice import choose_baseline
-    from conversion.results.gate import gate_files
-    from conversion.results.gate_table import benchmark_tally
+    from conversion.results.gate.judge import gate_files
+    from conversion.results.gate.table import benchmark_tally
 
     current = current if isinstance(current, Run) else load_run(current)
     choice = choose_baseline(baseline, current)
