@@ -154,11 +154,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if settings is None or settings.baseline is None:
         return
     from conversion.results.gate.judge import gate_files
+    from conversion.results.gate.table import render_outcome
 
     current = session.config.getoption("benchmark_json")
     try:
         outcome = gate_files(settings.baseline, current, force=settings.force)
-        code, text = outcome.exit_code, outcome.render()
+        code, text = outcome.exit_code, render_outcome(outcome)
     except ResultsError as exc:
         code, text = 2, f"gate: {exc}"
     session.config.stash[GATE_REPORT] = (code, text)
