@@ -15,8 +15,9 @@ from conversion.bench.counts import REFERENCE, CountsUnavailableError, count_mod
 from conversion.bench.fingerprint import DISPATCH_FLAGS, machine_identity
 from conversion.cli import main as cli_main
 from conversion.errors import ResultsError
-from conversion.results.gate import COUNT_THRESHOLD, CYCLES_THRESHOLD, CountRegression, gate_files
-from conversion.results.gate.figures import COUNT_SPREAD
+from conversion.results.gate.figures import COUNT_SPREAD, COUNT_THRESHOLD, CYCLES_THRESHOLD
+from conversion.results.gate.judge import gate_files
+from conversion.results.gate.rules import CountRegression
 from conversion.results.gate.table import render_outcome
 from tests.test_gate import MACHINE, _record, _results, _rounds
 

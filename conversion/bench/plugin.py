@@ -1,7 +1,7 @@
 """onnxgate's pytest-benchmark plugin: options (one ``--onnxgate-*`` group) and hooks only.
 
 Measurement lives in interleave.py, cases in cases.py, storage in results.py, the decision
-rule in gate.py; this module wires them into pytest and pytest-benchmark.
+rule in results/gate/; this module wires them into pytest and pytest-benchmark.
 """
 
 from __future__ import annotations

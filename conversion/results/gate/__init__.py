@@ -7,16 +7,18 @@ whether a time rise on flat instruction counts is runner noise, ``judge`` the ve
 
 from __future__ import annotations
 
+from conversion.results.gate.figures import (
+    COLD_PATHS,
+    COUNT_THRESHOLD,
+    CYCLES_THRESHOLD,
+    KERNEL_LIMITS,
+    MIN_EFFECT,
+)
 from conversion.results.gate.judge import gate_files, gate_runs
 from conversion.results.gate.machine import machine_differences, machine_state_change
 from conversion.results.gate.outcome import COMPARED, NOT_GATED, Change, GateOutcome, outcome_json
 from conversion.results.gate.rules import (
-    COLD_PATHS,
-    COUNT_THRESHOLD,
-    CYCLES_THRESHOLD,
     DEFAULT_RULES,
-    KERNEL_LIMITS,
-    MIN_EFFECT,
     CountRegression,
     ParityBroken,
     RatioRegression,

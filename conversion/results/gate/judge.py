@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from conversion.errors import ResultsError
 from conversion.results.benchmark_runs import Run, load_run
+from conversion.results.gate.figures import MACHINE_STATE_TOLERANCE
 from conversion.results.gate.machine import (
     _software_changes,
     machine_differences,
@@ -17,7 +18,7 @@ from conversion.results.gate.machine import (
 )
 from conversion.results.gate.noise import _time_only, qualify
 from conversion.results.gate.outcome import Change, GateOutcome
-from conversion.results.gate.rules import DEFAULT_RULES, MACHINE_STATE_TOLERANCE, Rule
+from conversion.results.gate.rules import DEFAULT_RULES, Rule
 from conversion.results.gate.where import where
 
 __all__ = ["gate_files", "gate_runs"]

@@ -34,7 +34,7 @@ def counts_missing(current: Record, baseline: Record | None) -> bool:
 
 
 def envelope(change: Change) -> float | None:
-    """The largest rise unchanged runs showed for this change's partner and class (gate_figures.py)."""
+    """The largest rise unchanged runs showed for this change's partner and class (figures.py)."""
     partner = "native" if change.metric == "onnx/native" else "reference"
     return NOISE_ENVELOPE.get(partner, {}).get(change.cls)
 

@@ -25,6 +25,16 @@ from typing import Protocol
 from conversion.optional import import_optional
 from conversion.results.benchmark_runs import Record, percentile
 from conversion.results.gate.figures import (
+    ALPHA,
+    COLD_PATHS,
+    COLD_THRESHOLDS,
+    COUNT_THRESHOLD,
+    CYCLES_THRESHOLD,
+    KERNEL_LIMITS,
+    KERNEL_PATHS,
+    MIN_EFFECT,
+    MIN_ROUNDS,
+    TAIL_CLASSES,
     TAIL_MIN_EFFECT,
     TAIL_MIN_ROUNDS,
     TAIL_MIN_SHARE,
@@ -34,65 +44,9 @@ from conversion.results.gate.figures import (
 from conversion.results.gate.outcome import NOT_GATED, Change
 from conversion.runtime.providers import CPU, provider_label
 
-__all__ = [
-    "ALPHA",
-    "COLD_PATHS",
-    "COLD_THRESHOLDS",
-    "COUNT_MEASURES",
-    "COUNT_THRESHOLD",
-    "CYCLES_THRESHOLD",
-    "DEFAULT_RULES",
-    "KERNEL_LIMITS",
-    "KERNEL_PATHS",
-    "MACHINE_STATE_TOLERANCE",
-    "MIN_EFFECT",
-    "MIN_ROUNDS",
-    "CountRegression",
-    "ParityBroken",
-    "RatioRegression",
-    "Rule",
-    "TailRegression",
-    "benchmark_class",
-]
+__all__ = ["COUNT_MEASURES", "DEFAULT_RULES", "CountRegression", "ParityBroken", "RatioJudgement", "RatioRegression",
+           "Rule", "TailRegression", "benchmark_class"]
 
-# Minimum rise of the median ratio that counts as a regression, per partner and benchmark
-# class: just above the largest drift prove_gate measured between unchanged runs (15 runs
-# in 3 processes, 210 ordered pairs per benchmark) on this 2-core machine while other jobs
-# kept the load average at 4-9. Measured maxima, reference / native:
-#   1 row:      1 thread 31% / 31%, 2 threads 44% / 32% (Python-level call overhead vs the
-#               raw session: interpreter work reacts to load unlike ONNX Runtime's kernel)
-#   256 rows:   1 thread 4% / 45%, 2 threads 13% / 43%
-#   4096 rows:  1 thread 1.4% / 28%, 2 threads 10.5% / 26% (22% in a second run of 210 pairs)
-#   native rows vs reference: 35% (1 row), 52% (256), 36% (4096)
-# So the reference ratio is the sharp test from 256 rows up; ONNX/native and native rows
-# only catch large slowdowns (a framework or onnxruntime release that doubles a kernel).
-# Classes are per provider: another provider's kernels and transfers drift differently, so
-# its rows are gated only once prove_gate has measured a minimum effect for it.
-MIN_EFFECT: dict[str, dict[str, float]] = {
-    "reference": {
-        # Native rows: a different program than the reference; XGBoost's own 4096-row call
-        # also switched between 6 and 12 ms on an idle machine. Gross regressions only.
-        "native/tiny": 0.75, "native/medium": 0.75, "native/large": 0.75,
-        "onnx-cpu-1thread/tiny": 0.35, "onnx-cpu-1thread/medium": 0.10, "onnx-cpu-1thread/large": 0.10,
-    },
-    # ONNX/native moved up to 45% in prove_gate and 55% between the baseline (load ~12) and a
-    # quieter run: two programs react to a busy machine differently. Only gross regressions
-    # (an onnxruntime release doubling TreeEnsemble time, ORT #27187) clear this bar here.
-    "native": {"onnx-cpu-1thread/tiny": 0.75, "onnx-cpu-1thread/medium": 0.75, "onnx-cpu-1thread/large": 0.75},
-}
-# Multi-threaded ONNX rows are measured and reported but not gated on this 2-core shared
-# machine: their CPU time includes ONNX Runtime's spin-waiting pool threads, which spin
-# longer the idler the other core is. The CI gate of unchanged code against a baseline taken
-# at another load showed onnx/reference +69% and +179% at 256 rows, 2 threads. Providers
-# other than CPU have no measured minimum effect here, so they are reported, not gated, too.
-ALPHA = 0.01
-MIN_ROUNDS = 8
-# How far the reference model's own CPU time may move between baseline and current before
-# the machine counts as in another state: beyond it, ratios whose partner is a different
-# program (ONNX/native, native/reference) are not judged, since a loaded machine slows the
-# native frameworks 2-10x more than ONNX Runtime (measured: baseline at load ~12 vs a run
-# at load ~3). ONNX/reference ratios stay judged: same kind of work, they cancel it.
-MACHINE_STATE_TOLERANCE = 0.25
 # Batch buckets: up to 16 rows per-call overhead dominates; from 4096 rows memory traffic does.
 _BUCKETS = ((16, "tiny"), (1024, "medium"))
 
@@ -109,14 +63,27 @@ def benchmark_class(rec: Record) -> str:
 
 
 class Rule(Protocol):
-    verdict: str  # "parity" | "performance"
-    partner: str | None  # what a performance rule's ratios are against; None for parity
+    """What the gate asks of a rule: two fields and three methods (docs/architecture.md, "add a gate rule").
 
-    def applies(self, rec: Record) -> bool: ...
+    A rule whose ``partner`` is not None is a frozen dataclass with a ``runtimes`` field too: when the
+    machine was in another state, or onnxruntime changed, the gate drops or narrows such rules
+    (judge.gate_runs). A rule compared run against run has ``partner = None`` and is kept as it is.
+    """
 
-    def fails(self, current: Record, baseline: Record | None) -> str | None: ...
+    verdict: str  # "parity" | "performance": which of the gate's two verdicts a failure fails
+    partner: str | None  # what a performance rule's ratios are against ("native", "reference"); None: none
 
-    def changes(self, key: str, current: Record | None, baseline: Record | None) -> list[Change]: ...
+    def applies(self, rec: Record) -> bool:
+        """Whether this rule judges the row at all."""
+        ...
+
+    def fails(self, current: Record, baseline: Record | None) -> str | None:
+        """The failure as one line of the verdict, or None."""
+        ...
+
+    def changes(self, key: str, current: Record | None, baseline: Record | None) -> list[Change]:
+        """The rows of the performance table this rule adds for one benchmark ([] for none)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -240,22 +207,7 @@ class RatioRegression:
         return [self.judge(key, current, baseline)] if rec is not None and self.applies(rec) else []
 
 
-DEFAULT_RULES: tuple[Rule, ...] = (ParityBroken(), RatioRegression("native"), RatioRegression("reference"),
-                                   RatioRegression("reference", clock="wall"))
-
-
-# --- tails: p90 and p99 of the tail block ------------------------------------------------------
-# A median does not move when 1 call in 10 gets 10x slower; p99 does. The tail block
-# (bench/measure.py) times a few hundred extra calls against the reference model, interleaved,
-# so a busy machine slows both sides of each ratio. For each quantile q the rule counts the current
-# rounds beyond the baseline's q-quantile times (1 + minimum effect), and Fisher's exact test says
-# whether significantly more of them lie there than of the baseline's own (a baseline with a tail of
-# its own raises the bar and its share alike); the quantile itself must have risen by the minimum
-# effect, and enough calls must lie beyond the bar (a busy machine has tails of its own:
-# TAIL_MIN_SHARE in gate_figures.py).
-
-
-TAIL_CLASSES = ("onnx-cpu-1thread/tiny", "onnx-cpu-1thread/medium")
+# A median does not move when 1 call in 10 gets 10x slower; p99 does (docs/gate.md, tails).
 
 
 @dataclass(frozen=True)
@@ -315,52 +267,9 @@ class TailRegression:
             for c in flagged)
 
 
-DEFAULT_RULES = (*DEFAULT_RULES, TailRegression())
-
-
-# --- instruction counts (--counts): the second performance measure ---------------------------
-# Counts per call from callgrind (conversion/bench/counts.py) are compared directly, baseline vs
-# current: no reference model and no significance test, because the same call counted in two
-# processes differs by well under 1% (measured spread in COUNT_SPREAD, gate_figures.py). They are judged
-# even when library versions changed between the runs: an onnxruntime upgrade that does more
-# work per call is exactly what they are there to catch. The machine fingerprint (CPU model
-# and dispatch flags) must match, as for times, since kernels dispatch on the instruction set.
-COUNT_THRESHOLD = 0.03
-# COUNT_SPREAD (gate_figures.py): the largest difference between processes counting the same call.
+# Counts per call from callgrind are compared directly, run against run: the same call counted in two
+# processes differs by well under 1% (COUNT_SPREAD), so no partner and no significance test (docs/gate.md).
 COUNT_MEASURES = ("instructions", "cycles", "syscalls", "faults")
-# Estimated cycles add 10 x L1 and 100 x last-level misses from callgrind's cache model, which
-# depends on where the heap lands: the same XGBoost native call at 256 rows read 5.905M cycles in
-# four processes and 6.451M (+9.3%, 4096 rows +7.3%) in a fifth, a fresh clone, with instructions
-# equal to 0.03%. Their threshold sits above that; instructions keep COUNT_THRESHOLD.
-CYCLES_THRESHOLD = 0.15
-# What the kernel does per call (counts.py): callgrind's syscall count and the calling thread's
-# page faults, both small numbers per call, often 0. A rise is judged in units of a floor, not
-# relative to the baseline (one more syscall per call matters as much at 11 as at 0): 4 -> 5
-# syscalls per call is a rise of 100% of the 1-syscall floor. The floors come from the spread,
-# measured on a 2-model user repository (XGBoost and LightGBM, 100 trees, 1/256/4096 rows) in a
-# clean, a busy and an import-order-changed process (cycles there moved by at most 1.8%):
-# syscalls per call moved by at most 0.34 (3.83 vs 4.17 at 256 rows: one syscall in a phase);
-# page faults per call by up to 2.4 at one row (valgrind's translations fault on the calling
-# thread) and by 8 at 4096 rows in the process whose import order differed (XGBoost native:
-# glibc's heap laid out otherwise, 32 KiB of fresh pages per call). Faults therefore fail from
-# +16 per call (64 KiB of newly touched memory per call). Syscalls failed from +0.75 per call until
-# CI read an unchanged CatBoost graph (same nodes, a different native-model hash in its metadata) at
-# 4 syscalls per call, then 5, at 4096 rows; they now fail from +1.5 per call (a microsecond or two of
-# kernel work on a call of 20 ms is not a slowdown; a thread started per call adds several).
-KERNEL_LIMITS = {"syscalls": (2.0, 0.75), "faults": (32.0, 0.5)}  # measure: (floor per call, threshold)
-# They are judged on the ONNX paths (onnxgate's engine, the raw session), where onnxruntime's own
-# arena allocates, and only recorded for native calls: a framework's large temporaries go through
-# glibc's dynamic mmap threshold, so an unchanged HistGradientBoosting native call at 4096 rows
-# read -2 and then +16 faults per call in two CI-like runs of the same code here.
-KERNEL_PATHS = ("engine", "onnxruntime")
-# Cold start (counts.COLD_PATHS): a new session's creation and its first call, counted once per
-# process with no N/2N difference to cancel what varies, so judged on instructions only. Measured
-# between two processes (user repository, XGBoost and LightGBM, 100 trees): session creation
-# moved 1.3% (8.57M vs 8.47M) and 0.01%, the first call 38% (291k vs 402k: lazy initialisation
-# that one process did earlier) and 0.1%. So session creation fails at +50% (2x the work, as
-# onnxruntime #27391's O(n^2) load, fails with room to spare) and the first call at +100%.
-COLD_THRESHOLDS = {"session-creation": 0.5, "first-call": 1.0}
-COLD_PATHS = tuple(COLD_THRESHOLDS)
 
 
 @dataclass(frozen=True)
@@ -421,4 +330,13 @@ class CountRegression:
                 for m, p, b, c, e in self.effects(current, baseline)]
 
 
-DEFAULT_RULES = (*DEFAULT_RULES, CountRegression())
+# The rules every gate applies, in the order their failures are listed. A new rule is added here
+# (docs/architecture.md, "add a gate rule").
+DEFAULT_RULES: tuple[Rule, ...] = (
+    ParityBroken(),
+    RatioRegression("native"),
+    RatioRegression("reference"),
+    RatioRegression("reference", clock="wall"),
+    TailRegression(),
+    CountRegression(),
+)

@@ -9,7 +9,7 @@ call (conversion/bench):
 - ``op_us``: microseconds per call by ONNX op type, from onnxruntime's profiler (measure.py).
 
 An origin is named when it grew by more than the spread between processes counting the same call
-(gate_figures.COUNT_SPREAD of the call's instructions): +4 instructions of the interpreter beside +712,657
+(figures.COUNT_SPREAD of the call's instructions): +4 instructions of the interpreter beside +712,657
 of onnxruntime is a re-count, not work. Ops are compared by their share of the profiled op time,
 not by microseconds: the profiler times wall clock in each run's own process, so a baseline
 recorded on a busier machine read TreeEnsembleRegressor 29,438 us per call at 4096 rows under
