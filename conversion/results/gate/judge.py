@@ -16,7 +16,7 @@ from conversion.results.gate.machine import (
     machine_state_change,
     unrecorded_machine_fields,
 )
-from conversion.results.gate.noise import _time_only, qualify
+from conversion.results.gate.noise import classify, excuse
 from conversion.results.gate.outcome import Change, GateOutcome
 from conversion.results.gate.rules import DEFAULT_RULES, Rule
 from conversion.results.gate.where import where
@@ -61,22 +61,25 @@ def gate_runs(
                      "machine was in another state (load, cache pressure), which moves native frameworks unlike "
                      "ONNX Runtime, so ONNX/native and native/reference ratios are not judged; refresh the baseline "
                      "on a quieter machine if this persists")
+    keys = sorted(set(base_by_key) | set(cur_by_key))
+    # Every performance rule's table rows, judged once: the table and the failures both come from them.
+    judged = {(i, k): rule.changes(k, cur_by_key.get(k), base_by_key.get(k))
+              for i, rule in enumerate(rules) if rule.verdict == "performance" for k in keys}
     parity: list[str] = []
-    performance: list[str] = []
-    noise: list[str] = []
-    unconfirmed: list[str] = []
+    failed: dict[str, list[str]] = {"regression": [], "noise": [], "unconfirmed": []}
     for key, cur in cur_by_key.items():
         base = base_by_key.get(key)
-        for rule in rules:
+        for i, rule in enumerate(rules):
             reason = rule.fails(cur, base)
             if reason is None:
                 continue
             if rule.verdict == "parity":
                 if reason not in parity:  # one line per model, not one per row of that model
                     parity.append(reason)
-            else:
-                kind, reason = qualify(rule, cur, base, reason)
-                {"noise": noise, "unconfirmed": unconfirmed, "fail": performance}[kind].append(reason)
+                continue
+            found = next((e for c in judged[(i, key)] if (e := excuse(c)) is not None), None)
+            failed["regression" if found is None else found.verdict].append(reason + (found.why if found else ""))
+    performance, noise, unconfirmed = failed["regression"], failed["noise"], failed["unconfirmed"]
     if noise:
         notes.append(f"{len(noise)} time-ratio rise(s) on rows whose instruction counts did not rise are runner noise "
                      "(the same call did the same work) within what unchanged runs showed for their class, "
@@ -86,11 +89,8 @@ def gate_runs(
                      "this baseline instruction counts decide (a time ratio alone moves with the runner's load), "
                      "so they are unconfirmed, not failed; confirm with `onnxgate bench --counts` and a gate of "
                      "that run: " + "; ".join(unconfirmed))
-    changes = [_explained(_time_only(change)) for rule in rules if rule.verdict == "performance"
-               for k in sorted(set(base_by_key) | set(cur_by_key))
-               for change in rule.changes(k, cur_by_key.get(k), base_by_key.get(k))]
+    changes = [_explained(classify(change)) for rows in judged.values() for change in rows]
     return GateOutcome(baseline, current, changes, parity, performance, software, differences, notes)
-
 
 
 def _explained(change: Change) -> Change:
@@ -98,8 +98,6 @@ def _explained(change: Change) -> Change:
     if change.verdict != "regression" or change.current is None or change.baseline is None:
         return change
     return replace(change, where=where(change.current, change.baseline))
-
-
 
 
 def gate_files(

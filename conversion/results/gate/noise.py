@@ -1,18 +1,19 @@
-"""Whether a performance rule's failure counts: a CPU time-ratio rise on a row whose instruction
-counts stayed flat (or were not counted this run) is runner noise or unconfirmed, within the envelope
-unchanged runs showed for its class."""
+"""Whether a time-ratio regression counts: a CPU time-ratio rise on a row whose instruction counts
+stayed flat (or were not counted this run) is runner noise (or unconfirmed), within the envelope
+unchanged runs showed for its class. One classification of typed rows (``excuse``): the table's
+rows and the gate's failure lists are both derived from it (judge.py)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from conversion.results.benchmark_runs import Record, percentile
 from conversion.results.gate.figures import NOISE_ENVELOPE
 from conversion.results.gate.outcome import Change
-from conversion.results.gate.rules import CountRegression, RatioRegression, Rule
+from conversion.results.gate.rules import CountRegression
 
-__all__ = ["counts_missing", "counts_unchanged", "envelope", "own_cpu_change", "qualify", "within_envelope",
-           "yardstick_moved"]
+__all__ = ["Excuse", "classify", "counts_missing", "counts_unchanged", "envelope", "excuse", "own_cpu_change",
+           "within_envelope", "yardstick_moved"]
 
 
 def counts_unchanged(current: Record, baseline: Record | None) -> bool:
@@ -81,41 +82,38 @@ def yardstick_moved(change: Change) -> str | None:
             f"time per call changed {own:+.0%}: its partner got faster, the call did not get slower")
 
 
-def qualify(rule: Rule, current: Record, baseline: Record | None, reason: str) -> tuple[str, str]:
-    """How a performance rule's failure counts: ("noise" | "unconfirmed" | "fail", the reason to show).
+@dataclass(frozen=True)
+class Excuse:
+    """How instruction counts qualify one CPU time-ratio regression row."""
 
-    Only a CPU time-ratio rise can be excused, and only within the envelope of its class; wall time,
-    tails and counts measure what the counts cannot vouch for.
-    """
-    if not (isinstance(rule, RatioRegression) and rule.clock == "cpu") or baseline is None:
-        return "fail", reason
-    flat, missing = counts_unchanged(current, baseline), counts_missing(current, baseline)
-    if not (flat or missing):
-        return "fail", reason
-    change = rule.judge(current.key, current, baseline)
-    if within_envelope(change):
-        return ("noise" if flat else "unconfirmed"), reason
-    moved = yardstick_moved(change)
-    if moved is not None:
-        return ("noise" if flat else "unconfirmed"), f"{reason} ({moved})"
-    return "fail", f"{reason}; {_beyond(change)}"
+    verdict: str  # "noise" | "unconfirmed" | "regression" (counts do not excuse it)
+    note: str  # the table row's note
+    why: str = ""  # what the verdict's failure line adds to the rule's reason
 
 
+FLAT_NOTE = "time ratio rose within what unchanged runs showed, instruction counts did not: runner noise"
+MISSING_NOTE = "time ratio rose; the baseline counted this row, this run did not (bench --counts)"
 
-def _time_only(change: Change) -> Change:
-    """A time-ratio regression as instruction counts qualify it: noise, unconfirmed, or as it is."""
+
+def excuse(change: Change) -> Excuse | None:
+    """The one noise classification: None where counts have no say (not a CPU time-ratio regression,
+    or neither flat nor missing counts). Only a CPU time-ratio rise can be excused, and only within the
+    envelope of its class; wall time, tails and counts measure what the counts cannot vouch for."""
     if change.measure != "time" or change.verdict != "regression" or change.current is None:
-        return change
+        return None
     flat, missing = counts_unchanged(change.current, change.baseline), counts_missing(change.current, change.baseline)
-    if (flat or missing) and not within_envelope(change):
-        moved = yardstick_moved(change)
-        if moved is None:
-            return replace(change, note=_beyond(change))
-        return replace(change, verdict="noise" if flat else "unconfirmed", note=moved)
-    if flat:
-        return replace(change, verdict="noise", note="time ratio rose within what unchanged runs showed, instruction "
-                                                     "counts did not: runner noise")
-    if missing:
-        return replace(change, verdict="unconfirmed",
-                       note="time ratio rose; the baseline counted this row, this run did not (bench --counts)")
-    return change
+    if not (flat or missing):
+        return None
+    excused = "noise" if flat else "unconfirmed"
+    if within_envelope(change):
+        return Excuse(excused, FLAT_NOTE if flat else MISSING_NOTE)
+    moved = yardstick_moved(change)
+    if moved is None:
+        return Excuse("regression", _beyond(change), f"; {_beyond(change)}")
+    return Excuse(excused, moved, f" ({moved})")
+
+
+def classify(change: Change) -> Change:
+    """A table row as instruction counts qualify it: noise, unconfirmed, or as it is."""
+    found = excuse(change)
+    return change if found is None else replace(change, verdict=found.verdict, note=found.note)
