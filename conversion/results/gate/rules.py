@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from conversion.optional import import_optional
 from conversion.results.benchmark_runs import Record, percentile
@@ -62,6 +62,7 @@ def benchmark_class(rec: Record) -> str:
     return f"{kind}/{bucket}"
 
 
+@runtime_checkable
 class Rule(Protocol):
     """What the gate asks of a rule: two fields and three methods (docs/architecture.md, "add a gate rule").
 
