@@ -2,17 +2,20 @@
 
 ``rules`` holds the rules and ``DEFAULT_RULES``, ``figures`` the thresholds they stand on, ``noise``
 whether a time rise on flat instruction counts is runner noise, ``judge`` the verdict of two runs,
-``outcome`` that verdict as data, and ``table`` its text and markdown (docs/gate.md).
+``outcome`` that verdict as data, and ``table`` its text and markdown (docs/gate.md). Import from
+those modules; the names below are re-exported for callers of the one-module gate.
 """
 
 from __future__ import annotations
 
 from conversion.results.gate.figures import (
+    ALPHA,
     COLD_PATHS,
     COUNT_THRESHOLD,
     CYCLES_THRESHOLD,
     KERNEL_LIMITS,
     MIN_EFFECT,
+    MIN_ROUNDS,
 )
 from conversion.results.gate.judge import gate_files, gate_runs
 from conversion.results.gate.machine import machine_differences, machine_state_change
@@ -28,6 +31,7 @@ from conversion.results.gate.rules import (
 )
 
 __all__ = [
+    "ALPHA",
     "COLD_PATHS",
     "COMPARED",
     "COUNT_THRESHOLD",
@@ -35,6 +39,7 @@ __all__ = [
     "DEFAULT_RULES",
     "KERNEL_LIMITS",
     "MIN_EFFECT",
+    "MIN_ROUNDS",
     "NOT_GATED",
     "Change",
     "CountRegression",

@@ -1,6 +1,6 @@
-"""The regression gate: baseline results vs current results -> a parity and a performance verdict.
+"""The gate's rules, and ``DEFAULT_RULES``: the rules every gate applies, built once at the end.
 
-Performance is judged only on per-round ratios measured interleaved inside one run
+CPU time is judged only on per-round ratios measured interleaved inside one run
 (``ratio_rounds``: ONNX/native for ONNX rows, native/reference for native rows), because
 absolute times across runs on a shared machine differ by more than the slowdowns we want
 to catch. A benchmark regresses when both hold:
@@ -10,10 +10,10 @@ to catch. A benchmark regresses when both hold:
 - effect size: the median ratio rose by at least the minimum effect of the benchmark's class,
   which is set above the run-to-run drift measured for that class by ``benchmarks/proof/prove_gate.py``.
 
-Every rule is a small object: ``applies(record)`` says which rows it judges, and
-``fails(current, baseline) -> reason | None`` gives its verdict; a performance rule also
-``judge()``s each row into a ``Change`` for the table, from which ``fails`` is derived, so the
-table and the verdict cannot disagree. All failures are collected and reported together.
+Every rule is a small object (``Rule``): ``applies(record)`` says which rows it judges,
+``changes(key, current, baseline)`` gives its rows of the table, and ``fails(current, baseline) ->
+reason | None``, derived from them, its verdict, so the table and the verdict cannot disagree.
+judge.py collects every failure and reports them together. The thresholds are in figures.py.
 """
 
 from __future__ import annotations
