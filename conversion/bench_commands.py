@@ -257,7 +257,8 @@ def _gate_after_bench(baseline: Path, results: Path, run: Any) -> int:
     ``run``: the results already parsed, or None when they could not be (the gate says why)."""
     from conversion.cli_errors import emit_error
     from conversion.results.benchmark_runs import load_run
-    from conversion.results.gate import gate_files
+    from conversion.results.gate.judge import gate_files
+    from conversion.results.gate.table import regression_lines
 
     try:
         run = run if run is not None else load_run(results)
@@ -271,7 +272,7 @@ def _gate_after_bench(baseline: Path, results: Path, run: Any) -> int:
         return emit_error("bench", f"--baseline: {exc}", as_json=False)
     verdict = {0: "pass", 1: "FAIL", 2: "no verdict"}[outcome.exit_code]
     print(f"gate against {chosen}: {verdict}; " + " | ".join(outcome.explanations["run"]), file=sys.stderr)
-    for line in outcome.regression_lines():
+    for line in regression_lines(outcome):
         print(line, file=sys.stderr)
     return outcome.exit_code
 
@@ -279,7 +280,9 @@ def _gate_after_bench(baseline: Path, results: Path, run: Any) -> int:
 def gate_command(args: argparse.Namespace) -> int:
     from conversion.cli_errors import emit_error
     from conversion.results.benchmark_runs import load_run
-    from conversion.results.gate import gate_files, outcome_json
+    from conversion.results.gate.judge import gate_files
+    from conversion.results.gate.outcome import outcome_json
+    from conversion.results.gate.table import regression_lines, render_markdown, render_outcome
 
     fmt = "json" if args.json else args.format
     if args.against is not None:
@@ -316,14 +319,14 @@ def gate_command(args: argparse.Namespace) -> int:
     if fmt == "json":
         print(outcome_json(outcome))
     elif fmt == "markdown":
-        print(outcome.markdown(all_rows=args.all), end="")
+        print(render_markdown(outcome, all_rows=args.all), end="")
     else:
-        print(outcome.render(all_rows=args.all))
+        print(render_outcome(outcome, all_rows=args.all))
     if outcome.nothing_compared and not outcome.parity_failures:
         print(f"onnxgate gate: {outcome.nothing_compared}", file=sys.stderr)
     if args.accept:
         return _accept(args.baseline, baseline, run, why=args.why)
-    for line in outcome.regression_lines():  # the end of the output says which benchmarks, and why
+    for line in regression_lines(outcome):  # the end of the output says which benchmarks, and why
         print(line, file=sys.stderr)
     return outcome.exit_code
 
@@ -331,7 +334,7 @@ def gate_command(args: argparse.Namespace) -> int:
 def _accept(given: Path, baseline: Path | None, run: Any, *, why: str) -> int:
     """``gate --accept``: the current run becomes the baseline; says what it replaced (stderr)."""
     from conversion.results.baseline_choice import accept_baseline, baseline_name, machine_label
-    from conversion.results.explain import short_commit
+    from conversion.results.gate.explain import short_commit
 
     current = run.path
     target = baseline if baseline is not None else given / baseline_name(run)

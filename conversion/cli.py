@@ -233,7 +233,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from conversion.job import default_output
     from conversion.report.build import report_from_files
-    from conversion.results.gate_summary import gate_view
+    from conversion.results.gate.summary import gate_view
     from conversion.results.run_results import load_run_results
 
     results = load_run_results(args.files)  # each file parsed once: the report and the gate read these

@@ -212,7 +212,7 @@ def test_history_is_per_model_never_averaged(tmp_path: Path) -> None:
 
 def _gate(tmp_path: Path, **extra: object) -> dict:
     """A real gate verdict (two benchmark files through the gate) plus the keys the baseline tools add."""
-    from conversion.results.gate_summary import gate_view
+    from conversion.results.gate.summary import gate_view
 
     base = bench_result(tmp_path / "base.json", "machineA", "2026-11-01T09:00:00")
     doc = json.loads(base.read_text())

@@ -1,7 +1,7 @@
 """onnxgate's pytest-benchmark plugin: options (one ``--onnxgate-*`` group) and hooks only.
 
 Measurement lives in interleave.py, cases in cases.py, storage in results.py, the decision
-rule in gate.py; this module wires them into pytest and pytest-benchmark.
+rule in results/gate/; this module wires them into pytest and pytest-benchmark.
 """
 
 from __future__ import annotations
@@ -181,12 +181,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     settings = session.config.stash.get(SETTINGS, None)
     if settings is None or settings.baseline is None:
         return
-    from conversion.results.gate import gate_files
+    from conversion.results.gate.judge import gate_files
+    from conversion.results.gate.table import render_outcome
 
     current = session.config.getoption("benchmark_json")
     try:
         outcome = gate_files(settings.baseline, current, force=settings.force)
-        code, text = outcome.exit_code, outcome.render()
+        code, text = outcome.exit_code, render_outcome(outcome)
     except ResultsError as exc:
         code, text = 2, f"gate: {exc}"
     session.config.stash[GATE_REPORT] = (code, text)
