@@ -33,10 +33,9 @@ from typing import Any
 
 from benchmarks.proof.prove_counts import _spinners, user_repo
 from conversion.app.against import Side, _run_block, _stamp, side_by_side
-from conversion.app.gate_against import side_by_side_rules
 from conversion.results.benchmark_runs import load_run
-from conversion.results.gate import gate_runs
-from conversion.results.side_by_side import SideBySideRegression
+from conversion.results.gate.judge import gate_runs
+from conversion.results.gate.side_by_side import SideBySideRegression, side_by_side_rules
 
 INJECT = Path(__file__).resolve().parent / "inject"
 HEADS = ("unchanged", "slow25", "wait200")

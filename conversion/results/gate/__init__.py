@@ -17,7 +17,7 @@ from conversion.results.gate.figures import (
     MIN_EFFECT,
     MIN_ROUNDS,
 )
-from conversion.results.gate.judge import gate_files, gate_runs
+from conversion.results.gate.judge import combine_outcomes, gate_files, gate_runs
 from conversion.results.gate.machine import machine_differences, machine_state_change
 from conversion.results.gate.outcome import COMPARED, NOT_GATED, Change, GateOutcome, outcome_json
 from conversion.results.gate.rules import (
@@ -48,6 +48,7 @@ __all__ = [
     "RatioRegression",
     "Rule",
     "TailRegression",
+    "combine_outcomes",
     "benchmark_class",
     "gate_files",
     "gate_runs",

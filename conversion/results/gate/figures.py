@@ -25,6 +25,7 @@ __all__ = [
     "TAIL_MIN_EFFECT",
     "TAIL_MIN_ROUNDS",
     "TAIL_MIN_SHARE",
+    "SIDE_BY_SIDE_MIN_EFFECT",
     "TAIL_QUANTILES",
     "WALL_MIN_EFFECT",
 ]
@@ -82,3 +83,12 @@ KERNEL_PATHS = ("engine", "onnxruntime")  # kernel measures are judged here; nat
 # the first call 38% (lazy initialisation), so +50% and +100% (onnxruntime #27391's O(n^2) load fails).
 COLD_THRESHOLDS = {"session-creation": 0.5, "first-call": 1.0}
 COLD_PATHS = tuple(COLD_THRESHOLDS)
+
+# --- side by side (gate --against): the row's own time per call, head against base -------------
+# Largest median rise between unchanged sides (A/A trials of prove_against), per clock and class,
+# with a margin (docs/gate.md). A class not listed is measured and reported, not gated.
+SIDE_BY_SIDE_MIN_EFFECT: dict[str, dict[str, float]] = {
+    "cpu": {"native/tiny": 0.15, "native/medium": 0.15, "native/large": 0.15,
+            "onnx-cpu-1thread/tiny": 0.10, "onnx-cpu-1thread/medium": 0.10, "onnx-cpu-1thread/large": 0.10},
+    "wall": {"native/tiny": 0.20, "onnx-cpu-1thread/tiny": 0.20},
+}

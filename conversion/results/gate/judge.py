@@ -21,7 +21,7 @@ from conversion.results.gate.outcome import Change, GateOutcome
 from conversion.results.gate.rules import DEFAULT_RULES, Rule
 from conversion.results.gate.where import where
 
-__all__ = ["gate_files", "gate_runs"]
+__all__ = ["combine_outcomes", "gate_files", "gate_runs"]
 
 log = logging.getLogger(__name__)
 
@@ -115,3 +115,25 @@ def gate_files(
     log.info("gate: %d parity failures, %d performance regressions",
              len(outcome.parity_failures), len(outcome.performance_failures))
     return outcome
+
+
+def combine_outcomes(outcomes: Sequence[GateOutcome]) -> GateOutcome:
+    """Several verdicts (the shards of a CI matrix, each gated on its own runner) as one: every row,
+    failure and note, and each side's rows gathered into one run, so what changed is said per model."""
+    if not outcomes:
+        raise ResultsError("no verdicts to combine: pass the --output folders of `onnxgate gate --against` jobs")
+
+    def gathered(runs: list[Run]) -> Run:
+        return replace(runs[0], records=[r for run in runs for r in run.records])
+
+    software: dict[str, tuple[object, object]] = {}
+    differences: dict[str, tuple[object, object]] = {}
+    for o in outcomes:
+        software.update(o.software_changes)
+        differences.update(o.machine_differences)
+    return GateOutcome(
+        gathered([o.baseline for o in outcomes]), gathered([o.current for o in outcomes]),
+        [c for o in outcomes for c in o.changes],
+        list(dict.fromkeys(f for o in outcomes for f in o.parity_failures)),
+        [f for o in outcomes for f in o.performance_failures], software, differences,
+        list(dict.fromkeys(n for o in outcomes for n in o.notes)))
