@@ -60,8 +60,8 @@ class Record:
     size: str
     dataset: str
     batch_size: int
-    runtime: str  # "native" | "onnx"
-    provider: str | None  # ONNX Runtime provider, None for native
+    runtime: str  # "native" | "onnx" | "peer"
+    provider: str | None  # ONNX Runtime provider; a peer's name ("lleaves"); None for native
     threads: int | None  # ONNX Runtime intra-op threads, None for native
     p50: float
     p90: float
@@ -101,6 +101,9 @@ class Record:
     op_us: dict[str, float] = field(default_factory=dict, hash=False)
     # trees, nodes, leaves, features, onnx_bytes/graph_sha256, file_bytes/file_sha256 (converter/model_facts.py)
     model_facts: dict[str, Any] = field(default_factory=dict, hash=False)
+    # Native rows: the adapter's fastest call ("Booster.predict", Adapter.fast_native); "" is the wrapper's call
+    native_call: str = ""
+    compile_s: float | None = None  # peer rows: building the compiled model, beside ONNX's conversion_s
 
     def rounds_vs(self, partner: str, clock: str = "cpu") -> tuple[str, tuple[float, ...]]:
         """(ratio kind, per-round ratios) of this row against ``partner`` ("native" or "reference"),
@@ -118,7 +121,10 @@ class Record:
     @property
     def key(self) -> str:
         """Identifies the same benchmark across runs (independent of commit and machine)."""
-        runtime = self.runtime if self.runtime == "native" else f"{self.runtime}-{self.provider}-t{self.threads}"
+        if self.runtime == "native":
+            runtime = "native-fast" if self.native_call else "native"
+        else:
+            runtime = f"{self.runtime}-{self.provider}-t{self.threads}"
         return f"{self.model}|{runtime}|b{self.batch_size}"
 
     @property
@@ -127,9 +133,14 @@ class Record:
 
     @property
     def label(self) -> str:
-        """How this row's runtime is named in tables and plot legends: "native", "onnx CPU 2t"."""
+        """How this row's runtime is named in tables and plot legends: "native", "native Booster.predict",
+        "onnx CPU 2t", "lleaves 1t"."""
+        if self.runtime == "native" or not self.runtime:
+            return f"native {self.native_call}" if self.native_call else "native"
+        if self.runtime == "peer":
+            return f"{self.provider}" + (f" {self.threads}t" if self.threads else "")
         if self.runtime != "onnx":
-            return self.runtime or "native"
+            return self.runtime
         provider = (self.provider or "CPUExecutionProvider").removesuffix("ExecutionProvider")
         return f"onnx {provider}" + (f" {self.threads}t" if self.threads else "")
 
@@ -243,6 +254,8 @@ def _record(bench: dict[str, Any], *, path: Path, run_fields: dict[str, str]) ->
             wait_s=_float(info.get("wait_s")),
             op_us={str(k): float(v) for k, v in (info.get("op_us") or {}).items()},
             model_facts=dict(info.get("model_facts") or {}),
+            native_call=str(info.get("native_call") or ""),
+            compile_s=_float(info.get("compile_s")),
             name=str(bench.get("name", "")),
             group=str(bench.get("group") or ""),
             source=str(path),
