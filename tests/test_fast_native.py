@@ -73,3 +73,20 @@ def test_lightgbm_booster_is_its_own_fastest_call() -> None:
     fast = adapter_named("lightgbm").fast_native(model.booster_, "predict")
     assert fast.call is None
     assert "Booster" in fast.why_not
+
+
+@pytest.mark.parametrize("framework", ["xgboost", "lightgbm", "sklearn"])
+def test_predictor_serves_natively_through_the_fast_call(framework: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """policy='native' (and auto's native side and fallback) answer without the wrapper's predict_proba."""
+    from conversion import Predictor
+
+    model, converted = fitted(framework)
+    X = data()[0][:40]
+    want = adapter_named(framework).native_rows(model, "predict_proba", X)
+
+    def wrapper_called(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the wrapper's predict_proba was called")
+
+    predictor = Predictor(model, converted, policy="native")
+    monkeypatch.setattr(type(model), "predict_proba", wrapper_called)
+    np.testing.assert_array_equal(predictor.predict_proba(X), want)

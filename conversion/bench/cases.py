@@ -61,11 +61,12 @@ class Case:
     runtime: str  # "native" | "onnx"
     provider: str | None = None
     threads: int | None = None
+    fast: bool = False  # a native case timing the adapter's fastest call (Adapter.fast_native), not the wrapper
 
     @property
     def runtime_label(self) -> str:
         if self.runtime == "native":
-            return "native"
+            return "native-fast" if self.fast else "native"
         return f"{self.runtime}-{provider_label(self.provider or '')}-t{self.threads}"
 
     @property
@@ -100,7 +101,8 @@ def cases_for(
     frameworks: Sequence[str] = FRAMEWORKS,
     threads: Sequence[int] | None = None,
 ) -> list[Case]:
-    """Every case of a profile: native, then ONNX per provider at 1 thread and at all cores (or ``threads``)."""
+    """Every case of a profile: native (the wrapper, then the fastest call), then ONNX per provider at 1 thread
+    and at all cores (or ``threads``)."""
     if not threads:
         cores = os.cpu_count() or 1
         threads = (1, cores) if cores > 1 else (1,)
@@ -108,6 +110,6 @@ def cases_for(
     out: list[Case] = []
     for spec in chosen:
         for batch in profile.batches:
-            out.append(Case(spec, batch, "native"))
+            out += [Case(spec, batch, "native"), Case(spec, batch, "native", fast=True)]
             out += [Case(spec, batch, "onnx", p, t) for p in providers for t in threads]
     return out

@@ -91,10 +91,11 @@ def _peak_rss_mb() -> float:
 
 
 def measure(benchmark: Any, prep: Prepared, X: np.ndarray, *, runtime: str, provider: str | None,
-            threads: int | None, rounds: int, warmup_rounds: int) -> None:
-    """Times ``runtime`` on ``X`` with pytest-benchmark's ``benchmark``; ratios go into its ``extra_info``."""
+            threads: int | None, rounds: int, warmup_rounds: int, fast: bool = False) -> None:
+    """Times ``runtime`` on ``X`` with pytest-benchmark's ``benchmark`` (``fast``: the native row of the
+    adapter's fastest call); ratios go into its ``extra_info``."""
     spec = prep.zoo.spec
-    pairing = pair(prep, X, runtime=runtime, provider=provider, threads=threads)
+    pairing = pair(prep, X, runtime=runtime, provider=provider, threads=threads, fast=fast)
     benchmark.extra_info.update(
         {
             "onnxgate_kind": "latency",
@@ -107,6 +108,7 @@ def measure(benchmark: Any, prep: Prepared, X: np.ndarray, *, runtime: str, prov
             "provider": provider,
             "threads": threads,
             "method": prep.method,
+            "native_call": prep.fast.name if fast and runtime == "native" else "",
             "parity": prep.parity,
             "parity_detail": prep.parity_detail,
             "conversion_s": prep.conversion_s,

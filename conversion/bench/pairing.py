@@ -32,9 +32,10 @@ class Pairing:
 
 
 def pair(prep: Prepared, X: np.ndarray, *, runtime: str, provider: str | None = None, threads: int | None = None,
-         converted: ConvertedModel | None = None) -> Pairing:
-    """Native rows: native vs the reference model. ONNX rows: ONNX vs native, then vs the reference."""
-    native = prep.native_call(X)
+         converted: ConvertedModel | None = None, fast: bool = False) -> Pairing:
+    """Native rows (the wrapper's call, or with ``fast`` the adapter's fastest): native vs the reference
+    model. ONNX rows: ONNX vs native (the wrapper), then vs the reference."""
+    native = prep.fast_call(X) if fast and runtime == "native" else prep.native_call(X)
     # The zoo's native models are single-threaded, yet a library may still hand a call to its own
     # thread, so native calls go on the process clock (cpu_clock says why).
     native_clock = cpu_clock(1, native_threads=True)

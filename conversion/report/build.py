@@ -201,7 +201,8 @@ def _machine_view(machine_id: str, results: list[RunResult], image_dir: Path | N
     view.images["latency"] = [figure(f"latency-{_slug(m)}", f"{m}: p50 latency vs batch size (log-log)",
                                      plots.latency_plot(m, rows)) for m, rows in view.latency_tables.items()]
     if latency:
-        view.images["overview"] = [figure("speedup-heatmap", "ONNX speedup over native, model × batch size",
+        view.images["overview"] = [figure("speedup-heatmap",
+                                          "ONNX speedup over the fastest native call, model × batch size",
                                           plots.speedup_heatmap(latency))]
     if any(m.get("onnx_bytes") is not None for m in view.models):
         view.images["cold"] = [figure("cold-costs", "Cold costs: conversion, ONNX size, session creation, "
