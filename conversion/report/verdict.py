@@ -14,6 +14,7 @@ from collections import defaultdict
 from typing import Any
 
 from conversion.results.benchmark_runs import Record
+from conversion.results.speedups import best_native, speedup
 
 __all__ = ["SAME", "crossover", "model_verdict", "per_batch"]
 
@@ -69,8 +70,8 @@ def _exactness(cells: list[dict[str, Any]]) -> tuple[str, str]:
 
 
 def per_batch(latency: list[Record]) -> list[dict[str, Any]]:
-    """One model's best native p50 (the faster of the wrapper's call and the adapter's fastest call)
-    against its best ONNX p50, per batch size: the one speedup of the report. The wrapper's own
+    """One model's faster native path (the wrapper's call or the adapter's fastest call) against its best
+    ONNX path, per batch size: the one speedup (results/speedups.py), p50s beside it. The wrapper's own
     speedup rides along (``wrapper_speedup``): it is what the wrapper's users would see."""
     by_batch: dict[int, list[Record]] = defaultdict(list)
     for row in latency:
@@ -78,16 +79,18 @@ def per_batch(latency: list[Record]) -> list[dict[str, Any]]:
     out = []
     for batch in sorted(by_batch):
         rows = by_batch[batch]
-        native = min((r for r in rows if r.runtime == "native"), key=lambda r: r.p50, default=None)
-        wrapper = next((r for r in rows if r.runtime == "native" and not r.native_call), None)
-        onnx = min((r for r in rows if r.runtime == "onnx"), key=lambda r: r.p50, default=None)
-        if native is None or onnx is None:
+        natives = [r for r in rows if r.runtime == "native"]
+        native = best_native(natives)
+        wrapper = next((r for r in natives if not r.native_call), None)
+        onnx_rows = [r for r in rows if r.runtime == "onnx"]
+        if native is None or not onnx_rows:
             continue
+        onnx = max(onnx_rows, key=lambda r: speedup(native, r))
         # The rounds behind each figure: a p50 from 12 rounds and one from 100 are not the same evidence.
         out.append({"batch": batch, "native_p50": native.p50, "onnx_p50": onnx.p50, "onnx_label": onnx.label,
                     "native_label": native.label, "native_rounds": native.rounds, "onnx_rounds": onnx.rounds,
-                    "speedup": native.p50 / onnx.p50 if onnx.p50 > 0 else math.inf,
-                    "wrapper_speedup": wrapper.p50 / onnx.p50 if wrapper and onnx.p50 > 0 else None})
+                    "speedup": speedup(native, onnx),
+                    "wrapper_speedup": speedup(wrapper, onnx) if wrapper else None})
     return out
 
 

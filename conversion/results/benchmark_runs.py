@@ -104,6 +104,9 @@ class Record:
     # Native rows: the adapter's fastest call ("Booster.predict", Adapter.fast_native); "" is the wrapper's call
     native_call: str = ""
     compile_s: float | None = None  # peer rows: building the compiled model, beside ONNX's conversion_s
+    # This row's time over the reference model's: the median of its interleaved per-round CPU ratios to it
+    # (kept in run.json, which drops the rounds, so a rebuilt report divides the same figures; speedups.py)
+    ref_ratio_p50: float | None = None
 
     def rounds_vs(self, partner: str, clock: str = "cpu") -> tuple[str, tuple[float, ...]]:
         """(ratio kind, per-round ratios) of this row against ``partner`` ("native" or "reference"),
@@ -216,6 +219,13 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+def _ref_ratio_p50(info: dict[str, Any]) -> float | None:
+    """A row's median ratio to the reference: its primary rounds for native and peer rows, ONNX's second."""
+    kind = str(info.get("ratio_kind", ""))
+    rounds = info.get("ratio_rounds") if kind.endswith("/reference") else info.get("ref_ratio_rounds")
+    return percentile([float(r) for r in rounds], 50) if rounds else None
+
+
 def _record(bench: dict[str, Any], *, path: Path, run_fields: dict[str, str]) -> Record:
     info = bench.get("extra_info", {})
     stats = bench.get("stats", {})
@@ -255,6 +265,7 @@ def _record(bench: dict[str, Any], *, path: Path, run_fields: dict[str, str]) ->
             op_us={str(k): float(v) for k, v in (info.get("op_us") or {}).items()},
             model_facts=dict(info.get("model_facts") or {}),
             native_call=str(info.get("native_call") or ""),
+            ref_ratio_p50=_ref_ratio_p50(info),
             compile_s=_float(info.get("compile_s")),
             name=str(bench.get("name", "")),
             group=str(bench.get("group") or ""),
