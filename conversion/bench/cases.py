@@ -58,7 +58,7 @@ PROFILES: dict[str, Profile] = {
 class Case:
     spec: Any  # a ZooSpec, or a user model's UserSpec (bench/user_models.py): name, framework, build()
     batch_size: int
-    runtime: str  # "native" | "onnx"
+    runtime: str  # "native" | "onnx" | "peer" (provider: the peer's name, bench/peers.py)
     provider: str | None = None
     threads: int | None = None
     fast: bool = False  # a native case timing the adapter's fastest call (Adapter.fast_native), not the wrapper
@@ -67,6 +67,8 @@ class Case:
     def runtime_label(self) -> str:
         if self.runtime == "native":
             return "native-fast" if self.fast else "native"
+        if self.runtime == "peer":
+            return f"peer-{self.provider}-t{self.threads}"
         return f"{self.runtime}-{provider_label(self.provider or '')}-t{self.threads}"
 
     @property
@@ -102,7 +104,9 @@ def cases_for(
     threads: Sequence[int] | None = None,
 ) -> list[Case]:
     """Every case of a profile: native (the wrapper, then the fastest call), then ONNX per provider at 1 thread
-    and at all cores (or ``threads``)."""
+    and at all cores (or ``threads``), then each installed compiled peer (bench/peers.py) on one thread."""
+    from conversion.bench.peers import installed_peers
+
     if not threads:
         cores = os.cpu_count() or 1
         threads = (1, cores) if cores > 1 else (1,)
@@ -112,4 +116,5 @@ def cases_for(
         for batch in profile.batches:
             out += [Case(spec, batch, "native"), Case(spec, batch, "native", fast=True)]
             out += [Case(spec, batch, "onnx", p, t) for p in providers for t in threads]
+            out += [Case(spec, batch, "peer", name, 1) for name in installed_peers(spec.framework)]
     return out

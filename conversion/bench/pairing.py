@@ -6,6 +6,7 @@ measurement CI makes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
@@ -35,10 +36,14 @@ def pair(prep: Prepared, X: np.ndarray, *, runtime: str, provider: str | None = 
          converted: ConvertedModel | None = None, fast: bool = False) -> Pairing:
     """Native rows (the wrapper's call, or with ``fast`` the adapter's fastest): native vs the reference
     model. ONNX rows: ONNX vs native (the wrapper), then vs the reference."""
-    native = prep.fast_call(X) if fast and runtime == "native" else prep.native_call(X)
     # The zoo's native models are single-threaded, yet a library may still hand a call to its own
-    # thread, so native calls go on the process clock (cpu_clock says why).
+    # thread, so native calls go on the process clock (cpu_clock says why); a compiled peer's too.
     native_clock = cpu_clock(1, native_threads=True)
+    if runtime == "peer":  # compiled once (Prepared.peer), outside the timed loop; timed like a native row
+        peer = prep.peer(provider or "")
+        reference = Partner(reference_call(X, threads=1), cpu_clock(1, native_threads=False))
+        return Pairing(functools.partial(peer.call, X), {"reference": reference}, native_clock)
+    native = prep.fast_call(X) if fast and runtime == "native" else prep.native_call(X)
     if runtime == "native":
         reference = Partner(reference_call(X, threads=1), cpu_clock(1, native_threads=False))
         return Pairing(native, {"reference": reference}, native_clock)
@@ -66,8 +71,8 @@ def ratios_of(runtime: str, rounds: Rounds) -> dict[str, Any]:
     reference_cpu_s = float(np.median(rounds.partner_cpu["reference"]))
     # What the target spent not computing on its clock (waiting, descheduled): the wall/CPU gap.
     wait_s = float(np.median(np.subtract(rounds.target_wall, rounds.target_cpu)))
-    if runtime == "native":
-        return {"ratio_kind": "native/reference", "ratio_rounds": rounds.cpu_ratios("reference"),
+    if runtime != "onnx":
+        return {"ratio_kind": f"{runtime}/reference", "ratio_rounds": rounds.cpu_ratios("reference"),
                 "ref_ratio_rounds": [], "wall_ratio_rounds": rounds.wall_ratios("reference"),
                 "wall_ref_ratio_rounds": [], "reference_cpu_s": reference_cpu_s, "wait_s": wait_s}
     return {"ratio_kind": "onnx/native", "ratio_rounds": rounds.cpu_ratios("native"),

@@ -43,6 +43,7 @@ class Prepared:
     facts: dict[str, Any] = field(default_factory=dict)  # model_facts: what the gate compares across runs
     # The adapter's fastest native call, checked against the wrapper on the model's rows (call None: why not)
     fast: FastNative = field(default_factory=lambda: FastNative("", None, "not prepared"))
+    peers: dict[str, Any] = field(default_factory=dict)  # name -> bench.peers.Peer, built when first benchmarked
 
     def native_call(self, X: np.ndarray) -> Any:
         return adapter_named(self.zoo.framework).native_call(self.zoo.model, self.method, X)
@@ -52,8 +53,29 @@ class Prepared:
             raise ValueError(f"{self.zoo.name} has no fast native call: {self.fast.why_not}")
         return functools.partial(self.fast.call, X)
 
+    def peer(self, name: str) -> Any:
+        """Compiled peer ``name`` for this model (bench/peers.py), built and checked once, NaN rows included
+        where the native model takes NaN."""
+        if name not in self.peers:
+            from conversion.bench.peers import build_peer
+
+            X = draw_batch(self.zoo.X, min(_FAST_CHECK_ROWS, self.zoo.X.shape[0]))
+            nan = X.copy()
+            nan[::3, 0] = np.nan
+            checks = [X]
+            try:
+                adapter_named(self.zoo.framework).native_rows(self.zoo.model, self.method, nan)
+                checks.append(nan)
+            except Exception:  # the native model refuses NaN: the peer is not asked what it makes of them
+                log.info("%s refuses NaN rows: its peers are checked on finite rows only", self.zoo.name)
+            trees = int(self.facts.get("trees") or 1000)
+            self.peers[name] = build_peer(name, self.zoo.framework, self.zoo.model, self.method, checks, trees)
+        return self.peers[name]
+
     def why_not(self, runtime: str, *, fast: bool = False) -> str | None:
         """Why ``runtime`` ("native" or "onnx"; ``fast``: the fastest native call) has nothing to measure, or None."""
+        if runtime == "peer":
+            return self.native_error and f"the native model refuses float rows: {self.native_error}"
         if runtime == "native" and self.native_error:
             return f"the native {self.zoo.framework} model refuses float rows: {self.native_error}"
         if runtime == "native" and fast and self.fast.call is None:

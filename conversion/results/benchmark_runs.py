@@ -115,7 +115,7 @@ class Record:
         primary, vs_reference = {"cpu": cpu, "wall": wall}.get(clock, ((), ()))
         if clock == "tail":
             return f"{self.runtime}/reference", self.tail_ratio_rounds if partner == "reference" else ()
-        if self.runtime == "native":
+        if self.runtime in ("native", "peer"):
             return (self.ratio_kind, primary) if partner == "reference" else ("", ())
         if partner == "native":
             return self.ratio_kind, primary

@@ -36,6 +36,8 @@ def test_latency(benchmark: Any, latency_case: Case, request: pytest.FixtureRequ
     profile = settings_of(request.config).profile
     prep = _prepared(case)
     why_not = prep.why_not(case.runtime, fast=case.fast)
+    if case.runtime == "peer" and not why_not:
+        why_not = prep.peer(case.provider).why_not  # one line: cannot build here, and why
     if why_not:
         pytest.skip(why_not)
     benchmark.group = case.group
@@ -44,7 +46,8 @@ def test_latency(benchmark: Any, latency_case: Case, request: pytest.FixtureRequ
         rounds = max(FAST_ROUNDS_MIN, rounds // 2)
     measure(benchmark, prep, batch_of(prep, case.batch_size), runtime=case.runtime, provider=case.provider,
             threads=case.threads, rounds=rounds, warmup_rounds=profile.warmup_rounds, fast=case.fast)
-    if settings_of(request.config).counts and not case.fast:  # counts follow the wrapper's path (counts.py)
+    # counts follow the wrapper's and the engine's paths (counts.py): not the fast call's or a peer's
+    if settings_of(request.config).counts and not case.fast and case.runtime != "peer":
         from conversion.bench.counts_session import row_counts
 
         benchmark.extra_info.update(row_counts(request.config, case))

@@ -1,0 +1,86 @@
+"""The README's latency table: wrapper call, fastest native call and onnxgate's engine, interleaved in one loop.
+
+    python -m benchmarks.proof.native_paths [--batches 1,256,4096,10000] [--threads 1] [--json FILE]
+
+Per zoo model (synthetic, 100 trees), per batch size: median CPU time per call of the three
+paths, timed round by round in rotating order (conversion.runtime.timing.interleaved), on the
+same float32 rows, the engine on one intra-op thread (or ``--threads``); the clocks follow
+conversion.runtime.timing.cpu_clock. This is the direct
+check of the speedup `onnxgate bench` reports through its reference model (results/speedups.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from conversion import InferenceEngine
+from conversion.bench.prepared import draw_batch, prepare
+from conversion.bench.zoo import ZooSpec
+from conversion.converter.frameworks import adapter_named
+from conversion.runtime.timing import interleaved
+
+FRAMEWORKS = ("xgboost", "lightgbm", "catboost", "sklearn")
+BUDGET_S = 2.0  # per model and batch size, all paths together
+
+
+def measure(framework: str, batches: list[int], threads: int) -> list[dict[str, object]]:
+    prep = prepare(ZooSpec(framework, "synthetic", "small"))
+    model, method = prep.zoo.model, prep.method
+    adapter = adapter_named(framework)
+    engine = InferenceEngine(prep.converted, providers=["CPUExecutionProvider"], threads=threads)
+    out = []
+    for n in batches:
+        X = draw_batch(prep.zoo.X, n)
+        fns = {"wrapper": adapter.native_call(model, method, X), "onnx": lambda X=X: engine.run(method, X)}
+        if prep.fast.call is not None:
+            fns["fast"] = lambda X=X: prep.fast.call(X)
+        for fn in fns.values():  # warm-up
+            fn()
+        t0 = time.perf_counter()
+        for fn in fns.values():
+            fn()
+        one = time.perf_counter() - t0
+        rounds = int(min(201, max(7, BUDGET_S / max(one, 1e-9))))
+        reps = int(max(1, min(100, 2e-4 / max(one / len(fns), 1e-9))))
+        t = interleaved(fns, rounds=rounds, reps=reps, clocks={"process": time.process_time_ns,
+                                                                 "thread": time.thread_time_ns})
+        # The one CPU-clock rule (cpu_clock): native calls on the process clock (their libraries' own
+        # threads count), the one-thread engine on the calling thread's, which the native libraries'
+        # idling OpenMP workers do not move.
+        clock = {k: "thread" if k == "onnx" and threads == 1 else "process" for k in fns}
+        med = {k: float(np.median(v[clock[k]])) / 1e3 for k, v in t.items()}  # microseconds
+        best = min(med["wrapper"], med.get("fast", np.inf))
+        out.append({"model": prep.zoo.name, "batch": n, "rounds": rounds, "wrapper_us": med["wrapper"],
+                    "fast_us": med.get("fast"), "fast_call": prep.fast.name or prep.fast.why_not,
+                    "onnx_us": med["onnx"], "speedup_vs_fastest": best / med["onnx"],
+                    "speedup_vs_wrapper": med["wrapper"] / med["onnx"]})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batches", default="1,256,4096,10000")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--frameworks", default=",".join(FRAMEWORKS))
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    batches = [int(b) for b in args.batches.split(",")]
+    rows = []
+    for fw in args.frameworks.split(","):
+        for r in measure(fw, batches, args.threads):
+            rows.append(r)
+            fast = f"{r['fast_us']:.1f}" if r["fast_us"] is not None else "-"
+            print(f"{r['model']:<26} b{r['batch']:<6} wrapper {r['wrapper_us']:>10.1f} us  fast {fast:>10} us  "
+                  f"onnx {r['onnx_us']:>10.1f} us  vs fastest {r['speedup_vs_fastest']:6.2f}x  "
+                  f"vs wrapper {r['speedup_vs_wrapper']:6.2f}x  ({r['rounds']} rounds)", flush=True)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(rows, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
