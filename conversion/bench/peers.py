@@ -72,8 +72,10 @@ def _tl2cgen(model_file: Path, workdir: Path, framework: str, model: Any = None)
     libpath = workdir / "tl2cgen.so"
     tl2cgen.export_lib(tl_model, toolchain="gcc", libpath=str(libpath), params={"parallel_comp": 4})
     predictor = tl2cgen.Predictor(str(libpath), nthread=1)
-    dtype = "float64" if framework == "lightgbm" else "float32"  # the model's threshold type
-    return lambda X: predictor.predict(tl2cgen.DMatrix(X, dtype=dtype))
+    # The model's threshold type; rows in another dtype are cast first, inside the timed call, as a user's
+    # would be (tl2cgen 1.0's DMatrix refuses to cast under numpy 2: "Unable to avoid copy").
+    dtype = np.float64 if framework == "lightgbm" else np.float32
+    return lambda X: predictor.predict(tl2cgen.DMatrix(np.asarray(X, dtype=dtype), dtype=dtype.__name__))
 
 
 @dataclass(frozen=True)
