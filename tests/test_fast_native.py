@@ -90,3 +90,14 @@ def test_predictor_serves_natively_through_the_fast_call(framework: str, monkeyp
     predictor = Predictor(model, converted, policy="native")
     monkeypatch.setattr(type(model), "predict_proba", wrapper_called)
     np.testing.assert_array_equal(predictor.predict_proba(X), want)
+
+
+@pytest.mark.parametrize("framework", ["xgboost", "lightgbm", "catboost"])
+def test_fast_call_on_two_threads_answers_the_same_and_leaves_the_model_alone(framework: str) -> None:
+    model, _ = fitted(framework)
+    adapter = adapter_named(framework)
+    before = adapter.native_bytes(model)
+    fast = adapter.fast_native(model, "predict_proba", threads=2)
+    X = _rows(np.float32)[1]
+    np.testing.assert_array_equal(fast.call(X), adapter.native_rows(model, "predict_proba", X))
+    assert adapter.native_bytes(model) == before

@@ -106,3 +106,22 @@ def test_an_installed_peer_builds_and_answers_what_the_wrapper_answers(peer: str
     assert built.call is not None, built.why_not
     assert built.parity == "passed", built.parity_detail
     assert built.compile_s and built.compile_s > 0
+
+
+def test_the_full_profile_times_the_fast_native_call_on_onnx_threads_at_scale() -> None:
+    cases = cases_for(PROFILES["full"], providers=["CPUExecutionProvider"], frameworks=("lightgbm",), threads=(1, 2))
+    ids = {c.id for c in cases}
+    assert "lightgbm-synthetic-small-b4096-native-fast-t2" in ids
+    assert "lightgbm-synthetic-small-b256-native-fast-t2" not in ids  # small batches: one thread only
+    quick = cases_for(PROFILES["quick"], providers=["CPUExecutionProvider"], frameworks=("lightgbm",), threads=(1, 2))
+    assert not any(c.runtime == "native" and c.threads for c in quick)
+
+
+def test_threads_at_scale_say_which_path_wins_on_the_same_threads() -> None:
+    big = [replace(r, batch_size=4096) for r in (WRAPPER, FAST, ONNX)]
+    native2 = replace(FAST, batch_size=4096, threads=2, p50=30e-3, ref_ratio_p50=None)
+    onnx2 = replace(ONNX, batch_size=4096, threads=2, p50=20e-3, ref_ratio_p50=None)
+    options = {o["threads"]: o for o in serving_options([*big, native2, onnx2])}
+    assert options[2]["fastest"] == "onnx CPU 2t"
+    assert [p["label"] for p in options[2]["paths"]] == ["onnx CPU 2t", "native Booster.predict 2t"]
+    assert options[2]["paths"][1]["relative"] == pytest.approx(1.5)

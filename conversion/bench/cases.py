@@ -54,6 +54,11 @@ PROFILES: dict[str, Profile] = {
     ),
 }
 
+# From this many rows the full profile also times the fastest native call on ONNX's thread counts
+# above one, so each path is compared on the same threads (report: "Other ways to serve this model").
+SCALE_BATCH = 4096
+
+
 @dataclass(frozen=True)
 class Case:
     spec: Any  # a ZooSpec, or a user model's UserSpec (bench/user_models.py): name, framework, build()
@@ -66,7 +71,7 @@ class Case:
     @property
     def runtime_label(self) -> str:
         if self.runtime == "native":
-            return "native-fast" if self.fast else "native"
+            return ("native-fast" if self.fast else "native") + (f"-t{self.threads}" if self.threads else "")
         if self.runtime == "peer":
             return f"peer-{self.provider}-t{self.threads}"
         return f"{self.runtime}-{provider_label(self.provider or '')}-t{self.threads}"
@@ -116,5 +121,7 @@ def cases_for(
         for batch in profile.batches:
             out += [Case(spec, batch, "native"), Case(spec, batch, "native", fast=True)]
             out += [Case(spec, batch, "onnx", p, t) for p in providers for t in threads]
+            if profile.name == "full" and batch >= SCALE_BATCH:  # threads at scale: native on ONNX's threads too
+                out += [Case(spec, batch, "native", None, t, fast=True) for t in threads if t > 1]
             out += [Case(spec, batch, "peer", name, 1) for name in installed_peers(spec.framework)]
     return out

@@ -108,7 +108,7 @@ def measure(benchmark: Any, prep: Prepared, X: np.ndarray, *, runtime: str, prov
             "provider": provider,
             "threads": threads,
             "method": prep.method,
-            "native_call": prep.fast.name if fast and runtime == "native" else "",
+            "native_call": prep.fast_on(threads).name if fast and runtime == "native" else "",
             "parity": prep.parity,
             "parity_detail": prep.parity_detail,
             "conversion_s": prep.conversion_s,

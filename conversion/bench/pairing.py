@@ -43,9 +43,10 @@ def pair(prep: Prepared, X: np.ndarray, *, runtime: str, provider: str | None = 
         peer = prep.peer(provider or "")
         reference = Partner(reference_call(X, threads=1), cpu_clock(1, native_threads=False))
         return Pairing(functools.partial(peer.call, X), {"reference": reference}, native_clock)
-    native = prep.fast_call(X) if fast and runtime == "native" else prep.native_call(X)
-    if runtime == "native":
-        reference = Partner(reference_call(X, threads=1), cpu_clock(1, native_threads=False))
+    native = prep.fast_call(X, threads if runtime == "native" else None) if fast and runtime == "native" \
+        else prep.native_call(X)
+    if runtime == "native":  # on the model's own threads, or (threads at scale) on ``threads``, as the reference
+        reference = Partner(reference_call(X, threads=threads or 1), cpu_clock(threads or 1, native_threads=False))
         return Pairing(native, {"reference": reference}, native_clock)
     converted = converted or prep.converted
     if converted is None:

@@ -43,15 +43,26 @@ class Prepared:
     facts: dict[str, Any] = field(default_factory=dict)  # model_facts: what the gate compares across runs
     # The adapter's fastest native call, checked against the wrapper on the model's rows (call None: why not)
     fast: FastNative = field(default_factory=lambda: FastNative("", None, "not prepared"))
+    fast_threads: dict[int, FastNative] = field(default_factory=dict)  # threads -> fast_on(threads)
     peers: dict[str, Any] = field(default_factory=dict)  # name -> bench.peers.Peer, built when first benchmarked
 
     def native_call(self, X: np.ndarray) -> Any:
         return adapter_named(self.zoo.framework).native_call(self.zoo.model, self.method, X)
 
-    def fast_call(self, X: np.ndarray) -> Any:
-        if self.fast.call is None:
-            raise ValueError(f"{self.zoo.name} has no fast native call: {self.fast.why_not}")
-        return functools.partial(self.fast.call, X)
+    def fast_on(self, threads: int | None) -> FastNative:
+        """The fastest call on the model's own threads (None), or on ``threads`` (the full profile's
+        threads at scale), checked against the wrapper once per thread count."""
+        if threads is None:
+            return self.fast
+        if threads not in self.fast_threads:
+            self.fast_threads[threads] = _checked_fast(self, threads)
+        return self.fast_threads[threads]
+
+    def fast_call(self, X: np.ndarray, threads: int | None = None) -> Any:
+        fast = self.fast_on(threads)
+        if fast.call is None:
+            raise ValueError(f"{self.zoo.name} has no fast native call: {fast.why_not}")
+        return functools.partial(fast.call, X)
 
     def peer(self, name: str) -> Any:
         """Compiled peer ``name`` for this model (bench/peers.py), built and checked once, NaN rows included
@@ -72,14 +83,14 @@ class Prepared:
             self.peers[name] = build_peer(name, self.zoo.framework, self.zoo.model, self.method, checks, trees)
         return self.peers[name]
 
-    def why_not(self, runtime: str, *, fast: bool = False) -> str | None:
+    def why_not(self, runtime: str, *, fast: bool = False, threads: int | None = None) -> str | None:
         """Why ``runtime`` ("native" or "onnx"; ``fast``: the fastest native call) has nothing to measure, or None."""
         if runtime == "peer":
             return self.native_error and f"the native model refuses float rows: {self.native_error}"
         if runtime == "native" and self.native_error:
             return f"the native {self.zoo.framework} model refuses float rows: {self.native_error}"
-        if runtime == "native" and fast and self.fast.call is None:
-            return f"no fast native row for {self.zoo.name}: {self.fast.why_not}"
+        if runtime == "native" and fast and self.fast_on(threads).call is None:
+            return f"no fast native row for {self.zoo.name}: {self.fast_on(threads).why_not}"
         if runtime != "native" and self.converted is None:
             return f"no ONNX model for {self.zoo.name}: parity {self.parity} ({self.parity_detail})"
         return None
@@ -138,12 +149,12 @@ def prepare_model(zoo: ZooModel) -> Prepared:
 _FAST_CHECK_ROWS = 512
 
 
-def _checked_fast(prep: Prepared) -> FastNative:
+def _checked_fast(prep: Prepared, threads: int | None = None) -> FastNative:
     """The adapter's fastest call if it answers the wrapper's answer bit for bit on the model's rows
     (float32, as benchmarked), else none, saying why: a fast row must time the same prediction."""
     zoo, adapter = prep.zoo, adapter_named(prep.zoo.framework)
     try:
-        fast = adapter.fast_native(zoo.model, prep.method)
+        fast = adapter.fast_native(zoo.model, prep.method, threads=threads)
         if fast.call is None:
             return fast
         X = draw_batch(zoo.X, min(_FAST_CHECK_ROWS, zoo.X.shape[0]))

@@ -79,7 +79,8 @@ def per_batch(latency: list[Record]) -> list[dict[str, Any]]:
     out = []
     for batch in sorted(by_batch):
         rows = by_batch[batch]
-        natives = [r for r in rows if r.runtime == "native"]
+        # native rows on the model's own threads (the threads-at-scale rows are the options table's)
+        natives = [r for r in rows if r.runtime == "native" and not r.threads]
         native = best_native(natives)
         wrapper = next((r for r in natives if not r.native_call), None)
         onnx_rows = [r for r in rows if r.runtime == "onnx"]

@@ -21,7 +21,7 @@ def model_lines(run: Run) -> list[str]:
     """
     natives: dict[tuple[str, int], list[Record]] = defaultdict(list)
     for rec in run.records:
-        if rec.runtime == "native":
+        if rec.runtime == "native" and not rec.threads:
             natives[(rec.model, rec.batch_size)].append(rec)
     by_model: dict[str, dict[int, tuple[float, str]]] = defaultdict(dict)
     for rec in run.records:

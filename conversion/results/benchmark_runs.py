@@ -125,7 +125,7 @@ class Record:
     def key(self) -> str:
         """Identifies the same benchmark across runs (independent of commit and machine)."""
         if self.runtime == "native":
-            runtime = "native-fast" if self.native_call else "native"
+            runtime = ("native-fast" if self.native_call else "native") + (f"-t{self.threads}" if self.threads else "")
         else:
             runtime = f"{self.runtime}-{self.provider}-t{self.threads}"
         return f"{self.model}|{runtime}|b{self.batch_size}"
@@ -139,7 +139,8 @@ class Record:
         """How this row's runtime is named in tables and plot legends: "native", "native Booster.predict",
         "onnx CPU 2t", "lleaves 1t"."""
         if self.runtime == "native" or not self.runtime:
-            return f"native {self.native_call}" if self.native_call else "native"
+            call = f"native {self.native_call}" if self.native_call else "native"
+            return call + (f" {self.threads}t" if self.threads else "")
         if self.runtime == "peer":
             return f"{self.provider}" + (f" {self.threads}t" if self.threads else "")
         if self.runtime != "onnx":

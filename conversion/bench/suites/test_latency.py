@@ -35,7 +35,7 @@ def test_latency(benchmark: Any, latency_case: Case, request: pytest.FixtureRequ
     case = latency_case
     profile = settings_of(request.config).profile
     prep = _prepared(case)
-    why_not = prep.why_not(case.runtime, fast=case.fast)
+    why_not = prep.why_not(case.runtime, fast=case.fast, threads=case.threads)
     if case.runtime == "peer" and not why_not:
         why_not = prep.peer(case.provider).why_not  # one line: cannot build here, and why
     if why_not:

@@ -101,10 +101,11 @@ class Adapter(ABC):
         call it returns, so that turning is done here, outside the timed call."""
         return functools.partial(self.native, model, method, X)
 
-    def fast_native(self, model: Any, method: str) -> FastNative:
+    def fast_native(self, model: Any, method: str, *, threads: int | None = None) -> FastNative:
         """The framework's fastest call that answers what ``native`` answers (the wrapper's head
         applied where it has one), for the benchmark's second native row and Predictor's native
-        side; ``FastNative.call`` is None, with the reason, where the wrapper is already that call."""
+        side; ``FastNative.call`` is None, with the reason, where the wrapper is already that call.
+        ``threads``: on that many threads (the benchmark's threads at scale); None: the model's own."""
         return FastNative("", None, f"onnxgate knows no faster {self.name} call than {method}")
 
     def native_rows(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:

@@ -300,12 +300,14 @@ class LightGBMAdapter(Adapter):
             return super().native_call(model, method, X)
         return super().native_call(model, method, with_names(model, X))
 
-    def fast_native(self, model: Any, method: str) -> FastNative:
+    def fast_native(self, model: Any, method: str, *, threads: int | None = None) -> FastNative:
         """``Booster.predict`` on the wrapper's threads, its head applied: the wrapper validates
         the rows and re-sends every training parameter on each call (460 against 26 us at one row)."""
         lgb = self.framework()
         name = "Booster.predict"
         if isinstance(model, lgb.Booster):
+            if threads is not None:
+                return FastNative(name, lambda X: model.predict(X, num_threads=threads))
             return FastNative(name, None, "the model is a Booster: its predict is already the fastest call")
         if callable(model.objective):
             return FastNative(name, None, "a callable objective: the wrapper answers raw scores with a warning")
@@ -315,7 +317,8 @@ class LightGBMAdapter(Adapter):
         elif not isinstance(model, lgb.LGBMRegressor) or method != "predict":
             return FastNative(name, None, f"{type(model).__name__}.{method} is not a plain prediction")
         booster = model.booster_
-        threads = model._process_n_jobs(model.get_params().get("n_jobs"))  # the wrapper's own rule
+        if threads is None:
+            threads = model._process_n_jobs(model.get_params().get("n_jobs"))  # the wrapper's own rule
         two_columns = isinstance(model, lgb.LGBMClassifier)
 
         def call(X: np.ndarray) -> np.ndarray:

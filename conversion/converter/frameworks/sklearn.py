@@ -251,7 +251,7 @@ class SklearnAdapter(Adapter):
             return self.native_rows(model, method, np.zeros(frame.shape))
         return np.asarray(getattr(model, method)(frame))  # the frame's own labels, not codes
 
-    def fast_native(self, model: Any, method: str) -> FastNative:
+    def fast_native(self, model: Any, method: str, *, threads: int | None = None) -> FastNative:
         """A forest's own loop over its trees, without joblib: ``predict_proba``/``predict`` after
         the wrapper's own check of the rows, the trees summed in the wrapper's order, divided as it
         divides. At one row joblib's dispatch is 90% of the call (15.7 against 1.4 ms); skipping
@@ -264,6 +264,9 @@ class SklearnAdapter(Adapter):
         if getattr(model, "n_outputs_", 1) != 1 or method != ("predict_proba" if hasattr(model, "classes_")
                                                               else "predict"):
             return FastNative(name, None, f"{method} of a multi-output forest or of labels maps the trees' sums")
+        if threads not in (None, 1):
+            return FastNative(name, None, "the loop runs on one thread; on several, the wrapper's joblib threads sum "
+                                          "the trees in any order, which no single loop answers bit for bit")
         if getattr(model, "n_jobs", None) not in (None, 1):
             return FastNative(name, None, f"n_jobs={model.n_jobs}: the wrapper sums its trees in any order on "
                                           "several threads, which no single loop answers bit for bit")

@@ -328,13 +328,13 @@ class XGBoostAdapter(Adapter):
             return getattr(model, method)(np.zeros((1, X.shape[1]), dtype=X.dtype))[:0]
         return getattr(model, method)(X)
 
-    def fast_native(self, model: Any, method: str) -> FastNative:
+    def fast_native(self, model: Any, method: str, *, threads: int | None = None) -> FastNative:
         """``Booster.inplace_predict`` with the wrapper's ``missing`` and trees, its head applied:
         a classifier's probabilities of class one become the wrapper's two columns."""
         xgb = self.framework()
         name = "Booster.inplace_predict"
         if isinstance(model, xgb.Booster):
-            return FastNative(name, _inplace(model, (0, 0), math.nan, two_columns=False))
+            return FastNative(name, _inplace(_on_threads(model, threads), (0, 0), math.nan, two_columns=False))
         objective = model.get_xgb_params().get("objective")
         if model.get_xgb_params().get("booster") == "gblinear":
             return FastNative(name, None, "a gblinear model predicts through its DMatrix path only")
@@ -348,7 +348,7 @@ class XGBoostAdapter(Adapter):
             trees = (0, model.best_iteration + 1)  # the wrapper stops at the early-stopping best, as here
         except AttributeError:
             trees = (0, 0)
-        return FastNative(name, _inplace(model.get_booster(), trees, model.missing,
+        return FastNative(name, _inplace(_on_threads(model.get_booster(), threads), trees, model.missing,
                                          two_columns=isinstance(model, xgb.XGBClassifier)))
 
     def native_bytes(self, model: Any) -> bytes:
@@ -410,6 +410,15 @@ class XGBoostAdapter(Adapter):
         else:
             graph = adopt_outputs(graph, {graph.graph.output[0].name: "predict"}, flatten=frozenset({"predict"}))
         return Lowered(graph, ir.head, ir.n_features, "onnxmltools", onnxmltools.__version__)
+
+
+def _on_threads(booster: Any, threads: int | None) -> Any:
+    """The booster itself, or a copy predicting on ``threads`` threads (the user's model is not changed)."""
+    if threads is None:
+        return booster
+    copy = booster.copy()
+    copy.set_param({"nthread": threads})
+    return copy
 
 
 def _inplace(booster: Any, trees: tuple[int, int], missing: float, *, two_columns: bool) -> Any:
