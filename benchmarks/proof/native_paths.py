@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from conversion import InferenceEngine
+from conversion.bench.peers import installed_peers
 from conversion.bench.prepared import draw_batch, prepare
 from conversion.bench.zoo import ZooSpec
 from conversion.converter.frameworks import adapter_named
@@ -27,17 +28,25 @@ FRAMEWORKS = ("xgboost", "lightgbm", "catboost", "sklearn")
 BUDGET_S = 2.0  # per model and batch size, all paths together
 
 
-def measure(framework: str, batches: list[int], threads: int) -> list[dict[str, object]]:
+def measure(framework: str, batches: list[int], threads: int, *, peers: bool = False) -> list[dict[str, object]]:
     prep = prepare(ZooSpec(framework, "synthetic", "small"))
     model, method = prep.zoo.model, prep.method
     adapter = adapter_named(framework)
     engine = InferenceEngine(prep.converted, providers=["CPUExecutionProvider"], threads=threads)
+    built = {}
+    for name in installed_peers(framework) if peers else ():
+        peer = prep.peer(name)
+        print(f"{prep.zoo.name}: {name} {peer.version} " + (f"built in {peer.compile_s:.1f} s, {peer.parity}: "
+              f"{peer.parity_detail}" if peer.call else peer.why_not), flush=True)
+        if peer.call is not None:
+            built[name] = peer.call
     out = []
     for n in batches:
         X = draw_batch(prep.zoo.X, n)
         fns = {"wrapper": adapter.native_call(model, method, X), "onnx": lambda X=X: engine.run(method, X)}
         if prep.fast.call is not None:
             fns["fast"] = lambda X=X: prep.fast.call(X)
+        fns.update({name: (lambda X=X, call=call: call(X)) for name, call in built.items()})
         for fn in fns.values():  # warm-up
             fn()
         t0 = time.perf_counter()
@@ -57,7 +66,8 @@ def measure(framework: str, batches: list[int], threads: int) -> list[dict[str, 
         out.append({"model": prep.zoo.name, "batch": n, "rounds": rounds, "wrapper_us": med["wrapper"],
                     "fast_us": med.get("fast"), "fast_call": prep.fast.name or prep.fast.why_not,
                     "onnx_us": med["onnx"], "speedup_vs_fastest": best / med["onnx"],
-                    "speedup_vs_wrapper": med["wrapper"] / med["onnx"]})
+                    "speedup_vs_wrapper": med["wrapper"] / med["onnx"],
+                    "peers_us": {name: med[name] for name in built}})
     return out
 
 
@@ -66,17 +76,19 @@ def main() -> None:
     ap.add_argument("--batches", default="1,256,4096,10000")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--frameworks", default=",".join(FRAMEWORKS))
+    ap.add_argument("--peers", action="store_true", help="also time the installed compiled peers ([peers])")
     ap.add_argument("--json")
     args = ap.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
     rows = []
     for fw in args.frameworks.split(","):
-        for r in measure(fw, batches, args.threads):
+        for r in measure(fw, batches, args.threads, peers=args.peers):
             rows.append(r)
             fast = f"{r['fast_us']:.1f}" if r["fast_us"] is not None else "-"
             print(f"{r['model']:<26} b{r['batch']:<6} wrapper {r['wrapper_us']:>10.1f} us  fast {fast:>10} us  "
                   f"onnx {r['onnx_us']:>10.1f} us  vs fastest {r['speedup_vs_fastest']:6.2f}x  "
-                  f"vs wrapper {r['speedup_vs_wrapper']:6.2f}x  ({r['rounds']} rounds)", flush=True)
+                  f"vs wrapper {r['speedup_vs_wrapper']:6.2f}x  ({r['rounds']} rounds)"
+                  + "".join(f"  {k} {v:.1f} us" for k, v in r["peers_us"].items()), flush=True)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(rows, fh, indent=1)
