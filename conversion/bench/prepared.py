@@ -50,7 +50,7 @@ class Prepared:
         return adapter_named(self.zoo.framework).native_call(self.zoo.model, self.method, X)
 
     def fast_on(self, threads: int | None) -> FastNative:
-        """The fastest call on the model's own threads (None), or on ``threads`` (the full profile's
+        """The fastest call on one thread (None: the benchmark's fast row), or on ``threads`` (the full profile's
         threads at scale), checked against the wrapper once per thread count."""
         if threads is None:
             return self.fast
@@ -136,7 +136,9 @@ def prepare_model(zoo: ZooModel) -> Prepared:
     facts = model_facts(converted, source=source) if converted is not None else file_facts(source) if source else {}
     prepared = Prepared(zoo, _method(zoo, converted), converted, parity, detail, conversion_s, onnx_bytes,
                         facts=facts)
-    prepared.fast = _checked_fast(prepared)
+    # On one thread, whatever the model's own setting: a LightGBM or XGBoost Booster read from a file
+    # predicts on every core by default, its wrapper on n_jobs=1, and the same model must get one verdict.
+    prepared.fast = _checked_fast(prepared, threads=1)
     if converted is None:  # parity ran the native model on these rows; without it, try one row
         try:
             prepared.native_call(draw_batch(zoo.X, 1))()

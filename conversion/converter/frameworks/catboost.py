@@ -431,7 +431,8 @@ class CatBoostAdapter(Adapter):
         return getattr(model, method)(X, thread_count=threads)
 
     def fast_native(self, model: Any, method: str, *, threads: int | None = None) -> FastNative:
-        if threads is not None and not list(model.get_cat_feature_indices()):
+        if threads is not None and threads != model.get_param("thread_count") \
+                and not list(model.get_cat_feature_indices()):
             return FastNative(f"{method}(thread_count={threads})",
                               lambda X: getattr(model, method)(X, thread_count=threads))
         # Measured on the zoo's classifier at one row: predict_proba, predict(prediction_type=
