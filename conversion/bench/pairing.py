@@ -33,7 +33,7 @@ class Pairing:
 
 
 def pair(prep: Prepared, X: np.ndarray, *, runtime: str, provider: str | None = None, threads: int | None = None,
-         converted: ConvertedModel | None = None, fast: bool = False) -> Pairing:
+         converted: ConvertedModel | None = None, call_path: str = "auto", fast: bool = False) -> Pairing:
     """Native rows (the wrapper's call, or with ``fast`` the adapter's fastest): native vs the reference
     model. ONNX rows: ONNX vs native (the wrapper), then vs the reference."""
     # The zoo's native models are single-threaded, yet a library may still hand a call to its own
@@ -60,7 +60,8 @@ def pair(prep: Prepared, X: np.ndarray, *, runtime: str, provider: str | None = 
     if converted is None:
         raise ValueError(f"{prep.zoo.name} has no ONNX model (parity {prep.parity})")
     start = perf_counter()
-    engine = InferenceEngine(converted, providers=[provider or "CPUExecutionProvider"], threads=threads)
+    engine = InferenceEngine(converted, providers=[provider or "CPUExecutionProvider"], threads=threads,
+                             call_path=call_path)
     session_s = perf_counter() - start
     method = prep.method
     start = perf_counter()
