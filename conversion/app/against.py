@@ -386,7 +386,7 @@ def _stamp(path: Path, side: Side, pair: dict[str, str], times: dict[str, dict[s
         if info.get("onnxgate_kind") != "latency":
             continue
         key = Record.key_of(str(info.get("model")), str(info.get("runtime")), info.get("provider"),
-                            info.get("threads"), int(info.get("batch_size", 0)))
+                            info.get("threads"), int(info.get("batch_size", 0)), fast=bool(info.get("native_call")))
         if key in times:
             info["cpu_rounds"], info["wall_rounds"] = times[key]["cpu"], times[key]["wall"]
     write_text_atomic(path, json.dumps(doc, indent=1) + "\n")
