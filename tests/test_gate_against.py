@@ -85,11 +85,11 @@ def test_against_main_passes_unchanged_code_and_names_a_retrained_model(repo: Pa
     assert {"side-by-side", "side-by-side wall"} <= measures  # both sides' own times were compared
     assert (repo / "out" / "base.json").is_file() and (repo / "out" / "head.json").is_file()
 
-    _train(repo, trees=300, depth=6)  # retrained in the working tree: 30x the trees, twice as deep
+    _train(repo, trees=400, depth=8)  # retrained in the working tree: 40x the trees, deeper
     retrained = _gate(repo, "--output", "out")
     assert retrained.returncode == 1, retrained.stdout[-3000:] + retrained.stderr[-3000:]
     assert "uncommitted changes" in retrained.stdout.splitlines()[0]
-    assert "fraud: 10 → 300 trees" in retrained.stdout
+    assert "fraud: 10 → 400 trees" in retrained.stdout
     assert "REGRESSED fraud|" in retrained.stderr
 
 

@@ -437,7 +437,10 @@ def run_against(options: AgainstOptions, *, cwd: Path | None = None,
             mine = shard_of({**listed["base"], **listed["head"]}, options.shard)
             models = {name: [m for m in mine if m in listed[name]] for name in sides}
             header.append(f"shard {options.shard[0]}/{options.shard[1]}: {', '.join(mine) or 'no model'}")
-        helps = {name: _bench_help(side, _env(side)) for name, side in sides.items()}
+        # What each side's onnxgate accepts; one look where both sides run the same onnxgate.
+        same = not sides["base"].own_code and sides["base"].python == sides["head"].python
+        helps = {name: _bench_help(side, _env(side)) for name, side in sides.items() if not (same and name == "base")}
+        helps.setdefault("base", helps["head"])
         blocks: dict[str, list[Path]] = {"base": [], "head": []}
         order = [name for name in block_order(options.blocks) if models[name] != []]
         for i, name in enumerate(order, 1):
