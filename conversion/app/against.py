@@ -438,7 +438,7 @@ def run_against(options: AgainstOptions, *, cwd: Path | None = None,
             models = {name: [m for m in mine if m in listed[name]] for name in sides}
             header.append(f"shard {options.shard[0]}/{options.shard[1]}: {', '.join(mine) or 'no model'}")
         # What each side's onnxgate accepts; one look where both sides run the same onnxgate.
-        same = not sides["base"].own_code and sides["base"].python == sides["head"].python
+        same = not (sides["base"].own_code or sides["head"].own_code) and sides["base"].python == sides["head"].python
         helps = {name: _bench_help(side, _env(side)) for name, side in sides.items() if not (same and name == "base")}
         helps.setdefault("base", helps["head"])
         blocks: dict[str, list[Path]] = {"base": [], "head": []}
