@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 
 from conversion.errors import OnnxGateError, ResultsError
 
-__all__ = ["add_model_sources", "add_sizes", "bench_command", "gate_command", "register_bench", "register_gate", "user_config"]
+__all__ = ["add_model_sources", "add_sizes", "bench_command", "gate_command", "register_bench", "register_gate",
+           "user_config"]
 
 log = logging.getLogger(__name__)
 

@@ -108,7 +108,7 @@ def test_the_base_is_the_merge_base_not_the_tip_of_the_branch(repo: Path) -> Non
 
 
 def test_a_wrong_ref_or_a_folder_outside_git_is_a_clear_input_error(repo: Path, tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="no such branch, tag or commit.*fetch-depth: 0"):
+    with pytest.raises(InputError, match=r"no such branch, tag or commit.*fetch-depth: 0"):
         merge_base(repo, "no-such-branch")
     outside = tmp_path / "plain"
     outside.mkdir()

@@ -34,8 +34,8 @@ from typing import Any
 from benchmarks.proof.prove_counts import _spinners, user_repo
 from conversion.app.against import Side, _run_block, _stamp, side_by_side
 from conversion.results.benchmark_runs import load_run
-from conversion.results.gate.judge import gate_runs
 from conversion.results.gate.figures import SIDE_BY_SIDE_MIN_EFFECT
+from conversion.results.gate.judge import gate_runs
 from conversion.results.gate.side_by_side import SideBySideRegression, side_by_side_rules
 
 INJECT = Path(__file__).resolve().parent / "inject"
@@ -45,7 +45,8 @@ HEADS = ("unchanged", "slow25", "wait200")
 def _repo(folder: Path) -> Path:
     user_repo(folder)
     pyproject = folder / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace("[tool.onnxgate]\n", "[tool.onnxgate]\nbatch_sizes = [1, 256]\n", 1))
+    text = pyproject.read_text().replace("[tool.onnxgate]\n", "[tool.onnxgate]\nbatch_sizes = [1, 256]\n", 1)
+    pyproject.write_text(text)
     return folder
 
 
@@ -80,7 +81,7 @@ def trial(repo: Path, suite_file: Path, work: Path, python: str, head: str) -> d
 def _threshold(row: str) -> float | None:
     """The side-by-side minimum effect in force for a trial row ("KEY side-by-side[ wall]")."""
     key, _, measure = row.partition(" ")
-    model, runtime, batch = key.split("|")
+    _, runtime, batch = key.split("|")
     size = int(batch[1:])
     bucket = "tiny" if size <= 16 else "medium" if size <= 1024 else "large"
     cls = f"{'native' if runtime == 'native' else 'onnx-cpu-1thread'}/{bucket}"
@@ -142,8 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     t = trial(repo, suite_file, work, _python(root, head), head)
                     trials.append(t)
                     worst = max(t["rows"].items(), key=lambda kv: kv[1])
-                    print(f"{head} {n + 1}/{args.trials}: {'FAILED ' + '; '.join(t['flagged']) if t['failed'] else 'pass'}"
-                          f" (largest rise {worst[1]:+.1%}: {worst[0]})", file=sys.stderr, flush=True)
+                    verdict = "FAILED " + "; ".join(t["flagged"]) if t["failed"] else "pass"
+                    print(f"{head} {n + 1}/{args.trials}: {verdict} (largest rise {worst[1]:+.1%}: {worst[0]})",
+                          file=sys.stderr, flush=True)
                     if args.out:  # kept as it goes: a long proof stopped early still has its trials
                         args.out.write_text(json.dumps({"busy": args.busy, "summary": summarize(trials),
                                                         "trials": trials}, indent=1) + "\n")
