@@ -9,6 +9,20 @@ from __future__ import annotations
 
 import os
 
+# One OpenMP thread per test process: scikit-learn's HistGradientBoosting has no n_jobs and
+# started a team of threads for every 20-row call, spinning against the other xdist worker, at
+# up to 60 times the CPU time of one thread (docs/ci.md, "Loop times"). Predictions do not depend
+# on the thread count. The variable is read when an OpenMP library loads; pyproject's warning
+# filter has already loaded scikit-learn's, which threadpoolctl limits directly.
+if "OMP_NUM_THREADS" not in os.environ:  # a value the caller set is theirs
+    os.environ["OMP_NUM_THREADS"] = "1"
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # no scikit-learn installed, so nothing started OpenMP yet
+        pass
+    else:
+        threadpool_limits(limits=1, user_api="openmp")
+
 try:
     from hypothesis import HealthCheck, settings
 except ImportError:  # onnxgate[all] without the test extra still runs benchmarks/ (no hypothesis there)
