@@ -3,7 +3,7 @@
 Choose one with ``--hypothesis-profile NAME`` or the ONNXGATE_HYPOTHESIS_PROFILE variable:
 ``dev`` (fast local loop), ``ci`` (derandomized, 30 examples per test, what scripts/test.sh and
 CI run), ``exhaustive`` (derandomized, 100 examples, what CI ran until issue 29), ``nightly``
-(2000 examples per test, randomized, to find new edge cases; ``nox -s nightly``, docs/ci.md).
+(2000 examples per test, randomized, to find new edge cases; ``nox -s nightly``, docs/loops.md).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 
 # One OpenMP thread per test process: scikit-learn's HistGradientBoosting has no n_jobs and
 # started a team of threads for every 20-row call, spinning against the other xdist worker, at
-# up to 60 times the CPU time of one thread (docs/ci.md, "Loop times"). Predictions do not depend
+# up to 60 times the CPU time of one thread (docs/loops.md). Predictions do not depend
 # on the thread count. The variable is read when an OpenMP library loads; pyproject's warning
 # filter has already loaded scikit-learn's, which threadpoolctl limits directly.
 if "OMP_NUM_THREADS" not in os.environ:  # a value the caller set is theirs
@@ -36,7 +36,7 @@ if settings is not None:
     }
     settings.register_profile("dev", max_examples=15, **_COMMON)
     # 30: every parity configuration keeps its test; the examples beyond go to the exhaustive
-    # and nightly profiles (the loop's 8-minute budget: docs/ci.md, "Loop times").
+    # and nightly profiles (the loop's 8-minute budget: docs/loops.md).
     settings.register_profile("ci", max_examples=30, derandomize=True, print_blob=True, **_COMMON)
     settings.register_profile("exhaustive", max_examples=100, derandomize=True, print_blob=True, **_COMMON)
     settings.register_profile("nightly", max_examples=2000, **_COMMON)

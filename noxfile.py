@@ -4,7 +4,7 @@
 stock wheel: this session builds a separate venv, runs the engine tests there and measures
 latency per provider (``nox -s openvino``). ``nox -s latest`` tries the newest releases,
 ``nox -s lowest`` the floors pyproject.toml declares (docs/versions.md). ``nox -s nightly`` runs the
-test suite with the exhaustive hypothesis examples the 8-minute loop leaves out (docs/ci.md).
+test suite with the exhaustive hypothesis examples the 8-minute loop leaves out (docs/loops.md).
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def nightly(session: nox.Session) -> None:
     """The whole test suite with 100 derandomized examples per hypothesis test (what CI ran before
     the loop went under 8 minutes), then the parity matrix with 2000 randomized examples per test.
 
-    ``nox -s nightly -- -k lightgbm`` passes pytest arguments to both runs. Times: docs/ci.md.
+    ``nox -s nightly -- -k lightgbm`` passes pytest arguments to both runs. Times: docs/loops.md.
     """
     session.install("-c", "constraints.txt", "-e", ".[test]")
     pytest = ["pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--benchmark-disable"]

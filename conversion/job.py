@@ -109,7 +109,7 @@ def _first_per_kind(subjects: list[Subject]) -> list[Subject]:
 
 
 # Which converted zoo models each profile's benchmark measures: quick, a first look, one per
-# framework and data kind; full, every one (why and what it costs: docs/ci.md, "Loop times").
+# framework and data kind; full, every one (why and what it costs: docs/loops.md).
 LATENCY_MODELS: dict[str, Callable[[list[Subject]], list[Subject]]] = {"quick": _first_per_kind, "full": list}
 
 
