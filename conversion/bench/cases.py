@@ -26,7 +26,7 @@ class Profile:
     sizes: tuple[str, ...]
     batches: tuple[int, ...]
     # rounds per batch size: enough interleaved rounds for a Mann-Whitney test to see a
-    # 25% shift, few enough for the quick profile to stay within its 5-minute budget.
+    # 25% shift, few enough for `run --quick` to stay within its 4-minute budget (docs/loops.md).
     rounds: dict[int, int]
     warmup_rounds: int = 3
 
