@@ -27,6 +27,11 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
+def _mb(n_bytes: float) -> str:
+    mb = n_bytes / 1e6
+    return f"{mb:,.0f} MB" if mb >= 10 else f"{mb:.2g} MB"
+
+
 def _what_it_is(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
@@ -50,8 +55,8 @@ def _refuse(path: Path, st: os.stat_result, *, what: str, kind: str, error: type
         raise error(f"{what} {path} is {_what_it_is(st.st_mode)}, not a regular file{hint}")
     limit = _limit_bytes(kind, error)
     if st.st_size > limit:
-        raise error(f"{what} {path} is {st.st_size / 1e6:,.0f} MB, over onnxgate's {limit / 1e6:,.0f} MB limit for "
-                    f"{kind} files; if it really is one, set {MAX_FILE_MB_ENV} to a larger number of MB")
+        raise error(f"{what} {path} is {_mb(st.st_size)}, over onnxgate's {_mb(limit)} limit for {kind} files; "
+                    f"if it really is one, set {MAX_FILE_MB_ENV} to a larger number of MB")
 
 
 def _stat(path: Path, *, what: str, error: type[OnnxGateError]) -> os.stat_result:
@@ -92,5 +97,5 @@ def read_regular_file(path: str | os.PathLike[str], *, what: str, kind: str,
         except OSError as exc:
             raise error(f"cannot read {what} {p}: {exc.strerror or exc}") from None
     if len(data) > limit:
-        raise error(f"{what} {p} grew past onnxgate's {limit / 1e6:,.0f} MB limit for {kind} files while it was read")
+        raise error(f"{what} {p} grew past onnxgate's {_mb(limit)} limit for {kind} files while it was read")
     return data
