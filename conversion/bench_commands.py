@@ -83,7 +83,10 @@ def register_bench(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, default=Path("results"),
                    help="folder for the results JSON (default: results/)")
     add_model_sources(p, model_help="also benchmark this native model file, named by its file stem (repeatable)")
-    p.add_argument("--models", default="", help="comma-separated zoo models, e.g. xgboost-synthetic-small")
+    p.add_argument("--models", default="",
+                   help="comma-separated zoo models (e.g. xgboost-synthetic-small), or the names of your own models")
+    p.add_argument("--rounds-share", type=float, default=1.0, metavar="FRACTION",
+                   help="run this share (0-1] of the profile's rounds: one block of a side of `gate --against`")
     p.add_argument("--frameworks", default="", help="comma-separated frameworks (default: all)")
     p.add_argument("--suite", type=Path, action="append", default=[],
                    help="also run this folder or file of your own pytest-benchmark tests, with the plugin "
@@ -107,13 +110,45 @@ def register_gate(subparsers: Any) -> argparse.ArgumentParser:
                     "from `bench --counts`) when its instructions or estimated cycles per call rose 3% or more.",
         epilog=_GATE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--baseline", type=Path, required=True,
+    against = p.add_argument_group(
+        "side by side (no baseline file needed)",
+        "--against REF benchmarks the merge base of REF and HEAD and the working tree on this runner, in "
+        "alternating blocks, and gates the head against the base")
+    against.add_argument("--against", metavar="REF",
+                         help="gate the working tree against the merge base of REF (a branch, tag or commit) and HEAD")
+    against.add_argument("--base-python", metavar="PATH",
+                         help="run the base side under this interpreter (an environment with the base's dependencies "
+                              "and onnxgate[bench]); default: this one")
+    against.add_argument("--blocks", type=int, default=1,
+                         help="benchmark-suite runs per side, alternating base, head, head, base, ... (default 1); "
+                              "the side-by-side times per call alternate row by row whatever this is")
+    against.add_argument("--shard", metavar="K/N",
+                         help="measure only the K-th of N shares of the models (a CI matrix job); merge the jobs' "
+                              "--output folders with --pairs")
+    against.add_argument("--shard-costs", type=Path, metavar="RESULTS",
+                         help="with --shard: a results file whose times balance the shares (default: equal costs)")
+    against.add_argument("--output", type=Path,
+                         help="folder for both sides' results, blocks and logs (default results/against/)")
+    against.add_argument("--pairs", type=Path, nargs="+", metavar="DIR",
+                         help="gate the --output folders of several --against jobs (shards) as one verdict")
+    profile = against.add_mutually_exclusive_group()
+    profile.add_argument("--quick", dest="profile", action="store_const", const="quick",
+                         help="the quick benchmark profile (default)")
+    profile.add_argument("--full", dest="profile", action="store_const", const="full", help="the full profile")
+    p.set_defaults(profile="quick")
+    add_model_sources(against, model_help="benchmark this native model file (a path in both trees; repeatable)")
+    against.add_argument("--models", default="", help="comma-separated zoo models, or names of your own models")
+    against.add_argument("--suite", type=Path, action="append", default=[],
+                         help="also run this folder of your own pytest-benchmark tests on both sides (repeatable)")
+    against.add_argument("--counts", action="store_true",
+                         help="also count instructions per call on both sides (valgrind)")
+    p.add_argument("--baseline", type=Path,
                    help="results JSON to compare against, or a folder of baselines, one per machine type "
                         "(the one recorded on this machine type is used)")
     p.add_argument("--record-missing", action="store_true",
                    help="with a --baseline folder that has no baseline for this machine type: record the current "
                         "results as its baseline and exit 0 instead of 2")
-    p.add_argument("--current", type=Path, required=True, help="results JSON of the run under test")
+    p.add_argument("--current", type=Path, help="results JSON of the run under test")
     p.add_argument("--accept", action="store_true",
                    help="accept an intended change: after showing the verdict, record the current results as this "
                         "machine type's baseline (the --baseline file, or its file in the --baseline folder), keeping "
@@ -137,6 +172,8 @@ def bench_command(args: argparse.Namespace) -> int:
     from conversion.cli_errors import emit_error
 
     extra = ["--onnxgate-frameworks", args.frameworks] if args.frameworks else []
+    if args.rounds_share != 1.0:
+        extra.append(f"--onnxgate-rounds-share={args.rounds_share}")
     if args.counts:
         from conversion.bench.counts import CountsUnavailableError, valgrind
 
@@ -148,11 +185,20 @@ def bench_command(args: argparse.Namespace) -> int:
     code = 0
     try:
         user = user_config(args)
-        if user is not None and (args.models or args.frameworks):
-            return emit_error("bench", "--models and --frameworks choose zoo models; with your own models "
-                              "(--config, --model or ./pyproject.toml's [tool.onnxgate]) leave them out",
+        names = [m for m in args.models.split(",") if m]
+        if user is not None and args.frameworks:
+            return emit_error("bench", "--frameworks chooses zoo models; with your own models (--config, --model or "
+                              "./pyproject.toml's [tool.onnxgate]) choose among them with --models NAME,...",
                               as_json=args.json)
-        specs = parse_specs([m for m in args.models.split(",") if m]) or None
+        if user is not None and names:  # your own models, by their names (a CI shard's share of them)
+            from conversion.bench.config import only_models
+
+            try:
+                only_models(user, names)
+            except OnnxGateError as exc:
+                return emit_error("bench", f"--models: {exc}", as_json=args.json)
+            extra.append("--onnxgate-models=" + ",".join(names))
+        specs = parse_specs(names) if user is None and names else None
         sources = {"config": user.source, "models": args.model} if user is not None else {}
         path = run_benchmarks(args.profile, args.output, specs=specs, suites=args.suite, extra_args=extra,
                               **sources)
@@ -224,6 +270,17 @@ def gate_command(args: argparse.Namespace) -> int:
     from conversion.results.gate import gate_files, outcome_json
 
     fmt = "json" if args.json else args.format
+    if args.against is not None:
+        from conversion.app.gate_against import against_command
+
+        return against_command(args)
+    if args.pairs:
+        from conversion.app.gate_against import pairs_command
+
+        return pairs_command(args)
+    if args.baseline is None or args.current is None:
+        return emit_error("gate", "give --against REF (benchmark the merge base and this tree side by side), or "
+                          "--baseline and --current (results files)", as_json=args.json)
     try:
         run = load_run(args.current)  # parsed once: baseline choice, gate and --accept read this Run
         baseline = _choose_baseline(args.baseline, run, record=args.record_missing and not args.accept)

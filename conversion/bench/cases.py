@@ -8,6 +8,7 @@ of one model and batch side by side.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -42,6 +43,13 @@ class Profile:
         if not batches:
             return self
         return replace(self, batches=tuple(batches), rounds={b: self.rounds_for(b) for b in batches})
+
+    def share(self, fraction: float) -> Profile:
+        """This profile with ``fraction`` of its rounds (at least 4 a batch size): one block of a side
+        that `onnxgate gate --against` measures in several blocks, whose rounds it pools."""
+        if fraction >= 1.0:
+            return self
+        return replace(self, rounds={b: max(4, math.ceil(r * fraction)) for b, r in self.rounds.items()})
 
 
 PROFILES: dict[str, Profile] = {

@@ -12,21 +12,23 @@ does when this process dies, SIGKILL included, where no handler of ours runs.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_child"]
+__all__ = ["end_child", "run_child", "start_child"]
 
 log = logging.getLogger(__name__)
 
 GUARD = Path(__file__).with_name("child_guard.py")
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _GRACE_S = 5.0  # the guard's own grace period for the child, plus this much for the guard
 
 
@@ -45,6 +47,36 @@ def _sigterm_raises() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    """A preexec_fn asking the kernel to send SIGTERM to the child when ``parent`` dies (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+def _end_group(proc: subprocess.Popen[Any]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=_GRACE_S)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _stop(guard: subprocess.Popen[Any], stop: Any) -> None:
@@ -77,3 +109,17 @@ def run_child(cmd: Sequence[str], **popen_kwargs: Any) -> int:
             log.warning("stopping the child process group of %d (%s)", guard.pid, " ".join(cmd[:3]))
             _stop(guard, stop)
             raise
+
+
+def start_child(cmd: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen[Any]:
+    """Starts ``cmd`` in its own process group, ended by the kernel if we die; end it with :func:`end_child`.
+
+    No guard (run_child's): the caller pins this very process to a core by its pid, and it
+    starts nothing of its own.
+    """
+    return subprocess.Popen(list(cmd), process_group=0, preexec_fn=_die_with_parent(os.getpid()), **popen_kwargs)
+
+
+def end_child(proc: subprocess.Popen[Any]) -> None:
+    """Ends a child from :func:`start_child` and its whole process group."""
+    _end_group(proc)

@@ -143,6 +143,20 @@ def with_models(config: BenchConfig, files: Sequence[str | Path], *, cwd: Path |
     return replace(config, models=models)
 
 
+def only_models(config: BenchConfig, names: Sequence[str]) -> BenchConfig:
+    """``config`` with only the models ``names`` (``--models`` with your own models, a CI shard's share)."""
+    unknown = [n for n in names if n not in config.models]
+    if unknown:
+        import difflib
+
+        hints = [f"{n!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(n, config.models, 1))
+                 else repr(n) for n in unknown]
+        raise ConfigError(f"no model named {', '.join(hints)}"
+                          + (f" in {config.source}" if config.source else "")
+                          + f"; the models are {', '.join(config.models) or 'none'}")
+    return replace(config, models={n: config.models[n] for n in names})
+
+
 def _read_toml(file: Path) -> dict[str, Any]:
     raw = read_regular_file(file, what="config file", kind="config", error=ConfigError)
     try:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from conversion.bench.cases import PROFILES, cases_for, parse_specs
-from conversion.bench.config import BenchConfig, load_config, with_models
+from conversion.bench.config import BenchConfig, load_config, only_models, with_models
 from conversion.bench.fingerprint import fingerprint, usable_providers
 from conversion.bench.fixtures import onnxgate_latency  # noqa: F401  (a plugin module's fixtures are registered)
 from conversion.bench.settings import ACTIVE, GATE_REPORT, SETTINGS, Settings, settings_of
@@ -41,6 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "instead of the zoo; its batch_sizes, providers and threads override the profile's")
     group.addoption("--onnxgate-model", type=Path, action="append", default=[],
                     help="benchmark this native model file too, named by its file stem (repeatable)")
+    group.addoption("--onnxgate-rounds-share", type=float, default=1.0,
+                    help="run this share (0-1] of the profile's rounds: one block of a side of `gate --against`")
     group.addoption("--onnxgate-counts", action="store_true",
                     help="also record instructions per call (valgrind callgrind, calling thread only) for the gate")
 
@@ -51,9 +53,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if unknown:
         raise pytest.UsageError(f"--onnxgate-frameworks: unknown {unknown}; choose from {', '.join(FRAMEWORKS)}")
     models = [m for m in config.getoption("onnxgate_models").split(",") if m]
+    user = _user_config(config)
     try:
-        specs = tuple(parse_specs(models)) if models else None
-    except ValueError as exc:
+        # With the user's models, --onnxgate-models picks among them (a CI shard's share); else zoo models.
+        specs = tuple(parse_specs(models)) if models and not user.models else None
+        user = only_models(user, models) if models and user.models else user
+    except (ValueError, ConfigError) as exc:
         raise pytest.UsageError(f"--onnxgate-models: {exc}") from None
     baseline = config.getoption("onnxgate_baseline")
     if baseline is not None and not config.getoption("benchmark_json", None):
@@ -66,11 +71,13 @@ def pytest_configure(config: pytest.Config) -> None:
             valgrind()
         except CountsUnavailableError as exc:
             raise pytest.UsageError(f"--onnxgate-counts: {exc}") from None
-    user = _user_config(config)
     used = (baseline is not None or counts or bool(user.models) or bool(config.getoption("onnxgate_force"))
             or config.getoption("onnxgate_profile") is not None)
     config.stash[ACTIVE] = used or config.stash.get(ACTIVE, False)
-    profile = PROFILES[config.getoption("onnxgate_profile") or "quick"].with_batches(user.batch_sizes)
+    share = float(config.getoption("onnxgate_rounds_share"))
+    if not 0.0 < share <= 1.0:
+        raise pytest.UsageError(f"--onnxgate-rounds-share: {share} is not in (0, 1]")
+    profile = PROFILES[config.getoption("onnxgate_profile") or "quick"].with_batches(user.batch_sizes).share(share)
     config.stash[SETTINGS] = Settings(
         profile=profile,
         frameworks=frameworks,

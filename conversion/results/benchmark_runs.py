@@ -51,7 +51,7 @@ SCHEMA_VERSION = 1
 RUNTIMES = ("native", "onnx", "peer")
 # The per-round ratios: the gate's evidence, kept in the results file only (a summary drops them).
 ROUND_FIELDS = ("ratio_rounds", "ref_ratio_rounds", "wall_ratio_rounds", "wall_ref_ratio_rounds",
-                "tail_ratio_rounds", "tail_wall_ratio_rounds")
+                "tail_ratio_rounds", "tail_wall_ratio_rounds", "cpu_rounds", "wall_rounds")
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,10 @@ class Record:
     wall_ref_ratio_rounds: tuple[float, ...] = ()
     tail_ratio_rounds: tuple[float, ...] = ()
     tail_wall_ratio_rounds: tuple[float, ...] = ()
+    # The row's own call per round, seconds (CPU, wall), timed by `onnxgate gate --against` with the
+    # other side's worker alternating row by row (app/against.py): compared directly, head against base.
+    cpu_rounds: tuple[float, ...] = ()
+    wall_rounds: tuple[float, ...] = ()
     wait_s: float | None = None  # median over rounds of the target's wall minus CPU time: its waiting
     # ONNX rows: mean microseconds per call by op type, from onnxruntime's profiler (measure.py)
     op_us: dict[str, float] = field(default_factory=dict, hash=False)
@@ -118,11 +122,16 @@ class Record:
             return self.ratio_kind, primary
         return f"{self.runtime}/reference", vs_reference
 
+    @staticmethod
+    def key_of(model: str, runtime: str, provider: str | None, threads: int | None, batch_size: int) -> str:
+        """The key of the row with these parts: the one place it is built."""
+        kind = runtime if runtime == "native" else f"{runtime}-{provider}-t{threads}"
+        return f"{model}|{kind}|b{batch_size}"
+
     @property
     def key(self) -> str:
         """Identifies the same benchmark across runs (independent of commit and machine)."""
-        runtime = self.runtime if self.runtime == "native" else f"{self.runtime}-{self.provider}-t{self.threads}"
-        return f"{self.model}|{runtime}|b{self.batch_size}"
+        return Record.key_of(self.model, self.runtime, self.provider, self.threads, self.batch_size)
 
     @property
     def ratio_median(self) -> float:
