@@ -166,10 +166,15 @@ def _benchmark(record: type) -> Check:
     return check
 
 
+# The fingerprint's fields that names, labels and comparisons read (baseline_choice.py).
+_MACHINE = fields_of({}, {"cpu_model": STRING, "cpu_count": integer(minimum=1), "arch": STRING, "system": STRING,
+                          "cpu_flags": list_of(STRING)})
+
+
 def _bench(record: type) -> Check:
     return fields_of(
         {"machine_info": fields_of({"onnxgate": fields_of({"machine_id": STRING},
-                                                          {"machine": OBJECT, "software": OBJECT})}),
+                                                          {"machine": _MACHINE, "software": OBJECT})}),
          "benchmarks": list_of(_benchmark(record), non_empty=True)},
         {"onnxgate_profile": optional(STRING), "datetime": optional(STRING),
          "commit_info": optional(fields_of({}, {"id": optional(STRING), "dirty": optional(BOOLEAN)})),
