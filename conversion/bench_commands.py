@@ -352,9 +352,12 @@ def _print_recorded(recorded: _Recorded, fmt: str) -> None:
         print(json.dumps({"exit_code": 0, "recorded_baseline": str(recorded.path), "machine": recorded.machine,
                           "gated": False}, indent=2))
     elif fmt == "markdown":
-        print(f"### onnxgate gate: baseline recorded\n\nNo baseline for this machine type ({recorded.machine}): "
-              f"this run was recorded as `{recorded.path}` and nothing was gated. Commit that file (it is in "
-              "this job's artifact) so later runs on this machine type are gated.")
+        from conversion.results.markdown_text import md_code, md_text
+
+        print(f"### onnxgate gate: baseline recorded\n\nNo baseline for this machine type "
+              f"({md_text(recorded.machine)}): this run was recorded as {md_code(recorded.path)} and nothing "
+              "was gated. Commit that file (it is in this job's artifact) so later runs on this machine type are "
+              "gated.")
 
 
 def _print_skipped(reason: str, fmt: str) -> None:
@@ -364,7 +367,9 @@ def _print_skipped(reason: str, fmt: str) -> None:
 
         print(json.dumps({"exit_code": 0, "gated": False, "gate_skipped": reason}, indent=2))
     elif fmt == "markdown":
-        print(f"### onnxgate gate: ⚠️ skipped\n\n{reason}\n")
+        from conversion.results.markdown_text import md_text
+
+        print(f"### onnxgate gate: ⚠️ skipped\n\n{md_text(reason)}\n")  # it names the results file's machine
     else:
         print(reason)
 
