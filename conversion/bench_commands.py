@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from conversion.errors import OnnxGateError, ResultsError
 
-__all__ = ["add_model_sources", "bench_command", "gate_command", "register_bench", "register_gate", "user_config"]
+__all__ = ["add_model_sources", "add_sizes", "bench_command", "gate_command", "register_bench", "register_gate", "user_config"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,14 @@ def add_model_sources(p: argparse.ArgumentParser, *, model_help: str) -> None:
                    help="a pyproject.toml (or TOML file) whose [tool.onnxgate] lists your models "
                         "(default: ./pyproject.toml when it lists models)")
     p.add_argument("--model", type=Path, action="append", default=[], help=model_help)
+
+
+def add_sizes(p: Any) -> None:
+    """--batches and --threads: the batch sizes and thread counts to measure, instead of the profile's."""
+    p.add_argument("--batches", default="", metavar="N,N",
+                   help="comma-separated batch sizes instead of the profile's (and the config's batch_sizes)")
+    p.add_argument("--threads", default="", metavar="N,N",
+                   help="comma-separated ONNX Runtime thread counts instead of 1 and all cores (and the config's)")
 
 
 def user_config(args: argparse.Namespace) -> Any:
@@ -85,6 +93,7 @@ def register_bench(subparsers: Any) -> argparse.ArgumentParser:
     add_model_sources(p, model_help="also benchmark this native model file, named by its file stem (repeatable)")
     p.add_argument("--models", default="",
                    help="comma-separated zoo models (e.g. xgboost-synthetic-small), or the names of your own models")
+    add_sizes(p)
     p.add_argument("--rounds-share", type=float, default=1.0, metavar="FRACTION",
                    help="run this share (0-1] of the profile's rounds: one block of a side of `gate --against`")
     p.add_argument("--frameworks", default="", help="comma-separated frameworks (default: all)")
@@ -138,6 +147,7 @@ def register_gate(subparsers: Any) -> argparse.ArgumentParser:
     p.set_defaults(profile="quick")
     add_model_sources(against, model_help="benchmark this native model file (a path in both trees; repeatable)")
     against.add_argument("--models", default="", help="comma-separated zoo models, or names of your own models")
+    add_sizes(against)
     against.add_argument("--suite", type=Path, action="append", default=[],
                          help="also run this folder of your own pytest-benchmark tests on both sides (repeatable)")
     against.add_argument("--counts", action="store_true",
@@ -172,6 +182,8 @@ def bench_command(args: argparse.Namespace) -> int:
     from conversion.cli_errors import emit_error
 
     extra = ["--onnxgate-frameworks", args.frameworks] if args.frameworks else []
+    extra += [f"--onnxgate-{name}={value}" for name, value in (("batches", args.batches), ("threads", args.threads))
+              if value]
     if args.rounds_share != 1.0:
         extra.append(f"--onnxgate-rounds-share={args.rounds_share}")
     if args.counts:
@@ -245,7 +257,8 @@ def _gate_after_bench(baseline: Path, results: Path, run: Any) -> int:
     ``run``: the results already parsed, or None when they could not be (the gate says why)."""
     from conversion.cli_errors import emit_error
     from conversion.results.benchmark_runs import load_run
-    from conversion.results.gate import gate_files
+    from conversion.results.gate.judge import gate_files
+    from conversion.results.gate.table import regression_lines
 
     try:
         run = run if run is not None else load_run(results)
@@ -259,7 +272,7 @@ def _gate_after_bench(baseline: Path, results: Path, run: Any) -> int:
         return emit_error("bench", f"--baseline: {exc}", as_json=False)
     verdict = {0: "pass", 1: "FAIL", 2: "no verdict"}[outcome.exit_code]
     print(f"gate against {chosen}: {verdict}; " + " | ".join(outcome.explanations["run"]), file=sys.stderr)
-    for line in outcome.regression_lines():
+    for line in regression_lines(outcome):
         print(line, file=sys.stderr)
     return outcome.exit_code
 
@@ -267,7 +280,9 @@ def _gate_after_bench(baseline: Path, results: Path, run: Any) -> int:
 def gate_command(args: argparse.Namespace) -> int:
     from conversion.cli_errors import emit_error
     from conversion.results.benchmark_runs import load_run
-    from conversion.results.gate import gate_files, outcome_json
+    from conversion.results.gate.judge import gate_files
+    from conversion.results.gate.outcome import outcome_json
+    from conversion.results.gate.table import regression_lines, render_markdown, render_outcome
 
     fmt = "json" if args.json else args.format
     if args.against is not None:
@@ -304,14 +319,14 @@ def gate_command(args: argparse.Namespace) -> int:
     if fmt == "json":
         print(outcome_json(outcome))
     elif fmt == "markdown":
-        print(outcome.markdown(all_rows=args.all), end="")
+        print(render_markdown(outcome, all_rows=args.all), end="")
     else:
-        print(outcome.render(all_rows=args.all))
+        print(render_outcome(outcome, all_rows=args.all))
     if outcome.nothing_compared and not outcome.parity_failures:
         print(f"onnxgate gate: {outcome.nothing_compared}", file=sys.stderr)
     if args.accept:
         return _accept(args.baseline, baseline, run, why=args.why)
-    for line in outcome.regression_lines():  # the end of the output says which benchmarks, and why
+    for line in regression_lines(outcome):  # the end of the output says which benchmarks, and why
         print(line, file=sys.stderr)
     return outcome.exit_code
 
@@ -319,7 +334,7 @@ def gate_command(args: argparse.Namespace) -> int:
 def _accept(given: Path, baseline: Path | None, run: Any, *, why: str) -> int:
     """``gate --accept``: the current run becomes the baseline; says what it replaced (stderr)."""
     from conversion.results.baseline_choice import accept_baseline, baseline_name, machine_label
-    from conversion.results.explain import short_commit
+    from conversion.results.gate.explain import short_commit
 
     current = run.path
     target = baseline if baseline is not None else given / baseline_name(run)

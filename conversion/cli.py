@@ -130,7 +130,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     lines.append(f"report: {outcome.index}")
     lines += (outcome.gate or {}).get("regressions", [])  # last: which benchmarks regressed, and why
     data = {"report": str(outcome.index), "results": str(outcome.results_file), "exit_code": outcome.exit_code,
-            "models": [{k: v[k] for k in ("model", "answer", "exact", "headline", "crossover")} for v in verdicts],
+            "models": [{k: v[k] for k in ("model", "answer", "exact", "headline", "crossover", "batches")}
+                       for v in verdicts],
             "gate": {k: outcome.gate.get(k) for k in ("passed", "summary", "gate_skipped")} if outcome.gate else None,
             "gate_error": outcome.gate_error}
     _emit(args, data, "\n".join(lines))
@@ -233,7 +234,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from conversion.job import default_output
     from conversion.report.build import report_from_files
-    from conversion.results.gate_summary import gate_view
+    from conversion.results.gate.summary import gate_view
     from conversion.results.run_results import load_run_results
 
     results = load_run_results(args.files)  # each file parsed once: the report and the gate read these

@@ -25,7 +25,7 @@ from .progress import Progress
 from .report.build import build_report, check_writable
 from .report.manifest import environment_manifest
 from .results.benchmark_runs import Record, Run, load_run
-from .results.gate_summary import gate_view
+from .results.gate.summary import gate_view
 from .results.run_results import RunResult, save_run
 
 __all__ = ["JobOptions", "JobOutcome", "default_output", "run_job", "zoo_subjects"]

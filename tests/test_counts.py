@@ -15,8 +15,10 @@ from conversion.bench.counts import REFERENCE, CountsUnavailableError, count_mod
 from conversion.bench.fingerprint import DISPATCH_FLAGS, machine_identity
 from conversion.cli import main as cli_main
 from conversion.errors import ResultsError
-from conversion.results.gate import COUNT_THRESHOLD, CYCLES_THRESHOLD, CountRegression, gate_files
-from conversion.results.gate_figures import COUNT_SPREAD
+from conversion.results.gate.figures import COUNT_SPREAD, COUNT_THRESHOLD, CYCLES_THRESHOLD
+from conversion.results.gate.judge import gate_files
+from conversion.results.gate.rules import CountRegression
+from conversion.results.gate.table import render_outcome
 from tests.test_gate import MACHINE, _record, _results, _rounds
 
 needs_valgrind = pytest.mark.skipif(not (shutil.which("valgrind") and available()),
@@ -70,7 +72,7 @@ def test_gate_passes_equal_counts_and_sub_threshold_wobble(tmp_path: Path) -> No
     for factor in (1.0, 1.0 + COUNT_SPREAD, 1.0 - COUNT_SPREAD):
         current = _results(tmp_path / "c.json", _counted(_scaled(factor), seed=2))
         outcome = gate_files(baseline, current)
-        assert outcome.exit_code == 0, outcome.render()
+        assert outcome.exit_code == 0, render_outcome(outcome)
         assert {c.verdict for c in outcome.changes if c.measure == "counts"} == {"unchanged"}
 
 
@@ -93,7 +95,7 @@ def test_estimated_cycles_that_move_with_the_heap_layout_do_not_fail_the_gate(tm
     baseline = _results(tmp_path / "b.json", _counted(_cycles(5_388_425, 5_904_751), seed=1))
     moved = _results(tmp_path / "c.json", _counted(_cycles(5_386_974, 6_451_284), seed=2))
     outcome = gate_files(baseline, moved)
-    assert outcome.exit_code == 0, outcome.render()
+    assert outcome.exit_code == 0, render_outcome(outcome)
     # Cycles that rise beyond the cache model's spread still fail, and say which threshold.
     slower = _results(tmp_path / "s.json", _counted(_cycles(5_388_425, 5_904_751 * 1.2), seed=2))
     outcome = gate_files(baseline, slower)

@@ -14,7 +14,9 @@ import pytest
 from conversion.cli import main as cli_main
 from conversion.errors import ResultsError
 from conversion.results.benchmark_runs import SCHEMA_VERSION, Record, flatten, group_by_machine, load_benchmark_runs
-from conversion.results.gate import MIN_EFFECT, ParityBroken, RatioRegression, benchmark_class, gate_files
+from conversion.results.gate.figures import MIN_EFFECT
+from conversion.results.gate.judge import gate_files
+from conversion.results.gate.rules import ParityBroken, RatioRegression, benchmark_class
 
 MACHINE = {"cpu_model": "Test CPU", "cpu_count": 2, "arch": "x86_64", "system": "Linux"}
 

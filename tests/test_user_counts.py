@@ -16,7 +16,8 @@ from conversion.bench.counts import COLD_PATHS, count_models
 from conversion.bench.prepared import batch_of, prepare
 from conversion.bench.user_models import UserSpec, spec_of_subject, subject_of
 from conversion.bench.zoo import ZooSpec
-from conversion.results.gate import KERNEL_LIMITS, CountRegression
+from conversion.results.gate.figures import KERNEL_LIMITS
+from conversion.results.gate.rules import CountRegression
 from tests.test_gate import _record, _rounds
 
 needs_valgrind = pytest.mark.skipif(not (shutil.which("valgrind") and available()),
@@ -121,6 +122,6 @@ def test_a_session_creation_doing_twice_the_instructions_fails_naming_the_phase(
 def test_the_gate_knows_the_cold_start_paths_the_counting_worker_writes() -> None:
     from conversion.bench.counts import COLD_PATHS as WRITTEN
     from conversion.bench.counts_session import ROW_PATHS
-    from conversion.results.gate import COLD_PATHS as JUDGED
+    from conversion.results.gate.figures import COLD_PATHS as JUDGED
 
     assert WRITTEN == JUDGED and set(WRITTEN) <= set(ROW_PATHS["onnx"])  # results may not import bench: two copies

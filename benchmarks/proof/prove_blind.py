@@ -159,7 +159,7 @@ def measure_all(batches: Sequence[int], trials: int, *, injections: Sequence[str
 def _gate(cfg: Config, base: dict[str, Any], cur: dict[str, Any]) -> tuple[bool, set[str]]:
     """One gate decision on one row: (failed, the measures that flagged it)."""
     from conversion.results.benchmark_runs import Run
-    from conversion.results.gate import gate_runs
+    from conversion.results.gate.judge import gate_runs
 
     def run(raw: dict[str, Any], name: str) -> Run:
         rec = replace(_record(cfg, raw["rounds"], raw["tail"]), counts=COUNTS)

@@ -261,7 +261,7 @@ def _record(count: dict[str, float], batch: str, path: str) -> Any:
 
 def analyse(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """False alarms and detections of the gate's count rule per batch and path; trials pair different runs."""
-    from conversion.results.gate import CountRegression
+    from conversion.results.gate.rules import CountRegression
 
     rule = CountRegression()
     every = [("busy", r) for r in runs.get("busy", [])] + [("unchanged", r) for r in runs["unchanged"]]

@@ -174,7 +174,7 @@ def _drift_p95(records: Sequence[Any], partner: str) -> float | None:
 
 def analyse(configs: Sequence[Config], raw_runs: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
     """Applies the gate's performance rules to every trial; rates per config and per whole-suite decision."""
-    from conversion.results.gate import DEFAULT_RULES, benchmark_class
+    from conversion.results.gate.rules import DEFAULT_RULES, benchmark_class
 
     rules = [r for r in DEFAULT_RULES if r.verdict == "performance"]
 

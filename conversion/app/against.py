@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -60,6 +61,8 @@ class AgainstOptions:
     model_files: list[Path] = field(default_factory=list)  # --model FILE, paths in both trees
     models: list[str] = field(default_factory=list)  # --models: zoo models, or names of your own
     suites: list[Path] = field(default_factory=list)  # --suite: your own pytest-benchmark tests
+    batches: str = ""  # --batches N,N and --threads N,N: instead of the profile's (and the config's)
+    threads: str = ""
     counts: bool = False
     blocks: int = 1  # suite runs per side, alternating base, head, head, base, ...
     alternations: int = 10  # side-by-side phase: turns per row and side
@@ -68,12 +71,14 @@ class AgainstOptions:
     verbose: bool = False
 
     def model_args(self, models: list[str] | None) -> list[str]:
-        """The arguments that choose the models, for `onnxgate bench` and the timing worker alike."""
+        """The arguments that choose the rows, for `onnxgate bench` and the timing worker alike."""
         out = [] if self.config is None else ["--config", str(self.config)]
         for m in self.model_files:
             out += ["--model", str(m)]
         chosen = self.models if models is None else models
-        return out + (["--models", ",".join(chosen)] if chosen else [])
+        out += ["--models", ",".join(chosen)] if chosen else []
+        return out + [f"--{name}={value}" for name, value in (("batches", self.batches), ("threads", self.threads))
+                      if value]
 
 
 @dataclass
@@ -224,22 +229,40 @@ def _run_block(side: Side, rel_cwd: Path, args: Sequence[str], out: Path, log_fi
     return written[-1]
 
 
-def _bench_args(options: AgainstOptions, help_text: str, first: bool, models: list[str] | None) -> list[str]:
+def _bench_args(options: AgainstOptions, help_text: str, first: bool, models: list[str] | None
+                ) -> tuple[list[str], list[str]]:
+    """The side's `onnxgate bench` arguments, and the flags its onnxgate does not know (left out, and said)."""
     args = [f"--{options.profile}", *options.model_args(models)]
     for suite in options.suites:
         args += ["--suite", str(suite)]
     if options.counts and first:  # counts do not move with load: one block of each side counts them
         args.append("--counts")
-    if options.blocks > 1 and "--rounds-share" in help_text:
+    if options.blocks > 1:
         args += ["--rounds-share", f"{1.0 / options.blocks:.4g}"]
-    return args
+    unknown = [a.split("=")[0] for a in args if a.startswith("--") and a.split("=")[0] not in help_text]
+    kept, skip = [], False
+    for a in args:  # a flag the side does not know goes, with its value
+        if skip:
+            skip = False
+            continue
+        if a.split("=")[0] in unknown:
+            skip = "=" not in a and a not in ("--counts",)
+            continue
+        kept.append(a)
+    return kept, unknown
 
 
 # --- the side-by-side phase: both sides' timing workers, alternating row by row -------------------
 
-def _rounds_per_turn(batch_size: int) -> int:
-    """Rounds per turn: a turn is short (milliseconds at small batches), so both sides see one machine state."""
-    return 6 if batch_size <= 1024 else 3
+# A turn lasts about TURN_S of calls (at least 3, at most 40 rounds): short enough that both sides of a
+# row see one state of the machine, long enough that the cache the other side's turn left cold is a
+# small part of it. The first turn's times set the row's rounds per turn.
+TURN_S = 0.005
+TURN_ROUNDS = (3, 40)
+
+
+def _rounds_per_turn(per_call_s: float) -> int:
+    return int(min(TURN_ROUNDS[1], max(TURN_ROUNDS[0], TURN_S / max(per_call_s, 1e-9))))
 
 
 class _Worker:
@@ -254,7 +277,7 @@ class _Worker:
         # One thread for native libraries, as the benchmark runner gives them (bench/runner.py says why): a
         # LightGBM call's OpenMP threads spinning beside the pinned worker moved its one-row time 50% in A/A.
         env = {**_env(side), "OMP_NUM_THREADS": "1"}
-        self.proc = start_child(cmd, cwd=side.tree / rel_cwd, env=env, stdin=subprocess.PIPE,
+        self.proc = start_child(cmd, fixed_layout=True, cwd=side.tree / rel_cwd, env=env, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=self._log, text=True)
         self.log_file = log_file
 
@@ -312,13 +335,16 @@ def side_by_side(sides: dict[str, Side], rel_cwd: Path, args: dict[str, list[str
         _same_core(w.proc.pid for w in workers.values())
         both = sorted(set(rows["base"]) & set(rows["head"]))
         times: dict[str, dict[str, dict[str, list[float]]]] = {"base": {}, "head": {}}
+        per_turn = dict.fromkeys(both, TURN_ROUNDS[0])
         for turn in range(alternations):
             for key in both:
                 for name in ("base", "head") if turn % 2 == 0 else ("head", "base"):
-                    got = workers[name].time(key, _rounds_per_turn(rows[name][key]))
+                    got = workers[name].time(key, per_turn[key])
                     mine = times[name].setdefault(key, {"cpu": [], "wall": []})
                     mine["cpu"] += got["cpu"]
                     mine["wall"] += got["wall"]
+                if turn == 0:  # the first turn is a probe of the call's length (its rounds count too)
+                    per_turn[key] = _rounds_per_turn(statistics.median(times["base"][key]["wall"]))
         return times
     finally:
         for w in workers.values():
@@ -360,7 +386,7 @@ def _stamp(path: Path, side: Side, pair: dict[str, str], times: dict[str, dict[s
         if info.get("onnxgate_kind") != "latency":
             continue
         key = Record.key_of(str(info.get("model")), str(info.get("runtime")), info.get("provider"),
-                            info.get("threads"), int(info.get("batch_size", 0)))
+                            info.get("threads"), int(info.get("batch_size", 0)), fast=bool(info.get("native_call")))
         if key in times:
             info["cpu_rounds"], info["wall_rounds"] = times[key]["cpu"], times[key]["wall"]
     write_text_atomic(path, json.dumps(doc, indent=1) + "\n")
@@ -411,14 +437,19 @@ def run_against(options: AgainstOptions, *, cwd: Path | None = None,
             mine = shard_of({**listed["base"], **listed["head"]}, options.shard)
             models = {name: [m for m in mine if m in listed[name]] for name in sides}
             header.append(f"shard {options.shard[0]}/{options.shard[1]}: {', '.join(mine) or 'no model'}")
-        helps = {name: _bench_help(side, _env(side)) for name, side in sides.items()}
+        # What each side's onnxgate accepts; one look where both sides run the same onnxgate.
+        same = not (sides["base"].own_code or sides["head"].own_code) and sides["base"].python == sides["head"].python
+        helps = {name: _bench_help(side, _env(side)) for name, side in sides.items() if not (same and name == "base")}
+        helps.setdefault("base", helps["head"])
         blocks: dict[str, list[Path]] = {"base": [], "head": []}
         order = [name for name in block_order(options.blocks) if models[name] != []]
         for i, name in enumerate(order, 1):
             side = sides[name]
             print(f"onnxgate gate --against: {i}/{len(order) + 1}: the {name}'s benchmarks ({side.commit[:12]})",
                   file=sys.stderr, flush=True)
-            args = _bench_args(options, helps[name], not blocks[name], models[name])
+            args, unknown = _bench_args(options, helps[name], not blocks[name], models[name])
+            if unknown and not blocks[name]:
+                header.append(f"the {name}'s onnxgate does not know {', '.join(unknown)}: its benchmarks ran without")
             block_dir = logs / f"{i:02d}-{name}"
             block_dir.mkdir()
             blocks[name].append(_run_block(side, rel_cwd, args, block_dir, logs / f"{i:02d}-{name}.log",
@@ -432,7 +463,10 @@ def run_against(options: AgainstOptions, *, cwd: Path | None = None,
                   "row by row", file=sys.stderr, flush=True)
             worker_args = {name: [f"--profile={options.profile}", *options.model_args(models[name])]
                            for name in sides}
-            times = side_by_side(sides, rel_cwd, worker_args, logs, alternations=options.alternations)
+            try:
+                times = side_by_side(sides, rel_cwd, worker_args, logs, alternations=options.alternations)
+            except ResultsError as exc:  # e.g. an older base's worker that does not take these arguments
+                header.append(f"times per call were not compared side by side: {exc}")
         else:
             header.append("the base's onnxgate predates side-by-side timing: times per call were not compared "
                           "directly, only through the in-run ratios")

@@ -11,15 +11,7 @@ from typing import Any
 from conversion.app.against import AgainstOptions, is_pair, run_against
 from conversion.errors import InputError, OnnxGateError, ResultsError
 
-__all__ = ["against_command", "pairs_command", "side_by_side_rules"]
-
-
-def side_by_side_rules() -> tuple[Any, ...]:
-    """Every rule of the gate, plus the direct head-against-base time rules (CPU and wall)."""
-    from conversion.results.gate import DEFAULT_RULES
-    from conversion.results.side_by_side import SideBySideRegression
-
-    return (*DEFAULT_RULES, SideBySideRegression("cpu"), SideBySideRegression("wall"))
+__all__ = ["against_command", "pairs_command"]
 
 
 def _parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -62,7 +54,8 @@ def _costs(args: argparse.Namespace) -> Any:
 
 
 def _print(outcome: Any, header: list[str], args: argparse.Namespace) -> None:
-    from conversion.results.gate import outcome_json
+    from conversion.results.gate.outcome import outcome_json
+    from conversion.results.gate.table import regression_lines, render_markdown, render_outcome
 
     fmt = "json" if args.json else args.format
     if args.save:
@@ -73,17 +66,18 @@ def _print(outcome: Any, header: list[str], args: argparse.Namespace) -> None:
         doc = json.loads(outcome_json(outcome))
         print(json.dumps({"against": header, **doc}, indent=2))
     elif fmt == "markdown":
-        print("".join(f"> {line}\n" for line in header) + "\n" + outcome.markdown(all_rows=args.all), end="")
+        print("".join(f"> {line}\n" for line in header) + "\n" + render_markdown(outcome, all_rows=args.all), end="")
     else:
         print("\n".join(header))
-        print(outcome.render(all_rows=args.all))
-        for line in outcome.regression_lines():
+        print(render_outcome(outcome, all_rows=args.all))
+        for line in regression_lines(outcome):
             print(line, file=sys.stderr)
 
 
 def _gate_pair(base: Path, head: Path) -> Any:
     from conversion.results.benchmark_runs import load_run, read_json_object
-    from conversion.results.gate import gate_runs
+    from conversion.results.gate.judge import gate_runs
+    from conversion.results.gate.side_by_side import side_by_side_rules
 
     if not is_pair(read_json_object(base), read_json_object(head)):
         raise ResultsError(f"{base} and {head} are not the two sides of one `onnxgate gate --against` run; gate "
@@ -108,7 +102,7 @@ def against_command(args: argparse.Namespace) -> int:
         options = AgainstOptions(
             ref=args.against, output=args.output or Path("results") / "against", profile=args.profile,
             config=args.config, model_files=list(args.model), models=[m for m in args.models.split(",") if m],
-            suites=list(args.suite), counts=args.counts, blocks=args.blocks, base_python=args.base_python,
+            suites=list(args.suite), batches=args.batches, threads=args.threads, counts=args.counts, blocks=args.blocks, base_python=args.base_python,
             shard=_parse_shard(args.shard), verbose=args.verbose > 0)
         if options.blocks < 1:
             raise InputError(f"--blocks {options.blocks}: each side needs at least one block")
@@ -123,7 +117,7 @@ def against_command(args: argparse.Namespace) -> int:
 def pairs_command(args: argparse.Namespace) -> int:
     """`gate --pairs DIR ...`: the base/head pairs that the shards of a CI matrix wrote, as one verdict."""
     from conversion.cli_errors import emit_error
-    from conversion.results.gate import combine_outcomes
+    from conversion.results.gate.judge import combine_outcomes
 
     try:
         outcomes, header = [], []

@@ -61,7 +61,7 @@ __all__ = ["CountsUnavailableError", "calls_for", "count_model", "count_models",
 
 log = logging.getLogger(__name__)
 
-COLD_PATHS = ("session-creation", "first-call")  # cold start, counted once per model (_cold_calls); gate.py judges them
+COLD_PATHS = ("session-creation", "first-call")  # cold start, counted once per model (_cold_calls), judged by the gate
 PATHS = ("native", "engine", "onnxruntime", *COLD_PATHS)
 REFERENCE = "reference"  # count_model's name for the gate's reference model (no zoo training)
 REPEATS = 3

@@ -1,7 +1,7 @@
 """onnxgate's pytest-benchmark plugin: options (one ``--onnxgate-*`` group) and hooks only.
 
 Measurement lives in interleave.py, cases in cases.py, storage in results.py, the decision
-rule in gate.py; this module wires them into pytest and pytest-benchmark.
+rule in results/gate/; this module wires them into pytest and pytest-benchmark.
 """
 
 from __future__ import annotations
@@ -41,6 +41,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "instead of the zoo; its batch_sizes, providers and threads override the profile's")
     group.addoption("--onnxgate-model", type=Path, action="append", default=[],
                     help="benchmark this native model file too, named by its file stem (repeatable)")
+    group.addoption("--onnxgate-batches", default="",
+                    help="comma-separated batch sizes, instead of the profile's (and a config's batch_sizes)")
+    group.addoption("--onnxgate-threads", default="",
+                    help="comma-separated ONNX Runtime thread counts, instead of 1 and all cores (and a config's)")
     group.addoption("--onnxgate-rounds-share", type=float, default=1.0,
                     help="run this share (0-1] of the profile's rounds: one block of a side of `gate --against`")
     group.addoption("--onnxgate-counts", action="store_true",
@@ -77,7 +81,9 @@ def pytest_configure(config: pytest.Config) -> None:
     share = float(config.getoption("onnxgate_rounds_share"))
     if not 0.0 < share <= 1.0:
         raise pytest.UsageError(f"--onnxgate-rounds-share: {share} is not in (0, 1]")
-    profile = PROFILES[config.getoption("onnxgate_profile") or "quick"].with_batches(user.batch_sizes).share(share)
+    batches, threads = _sizes(config, "onnxgate_batches"), _sizes(config, "onnxgate_threads")
+    profile = (PROFILES[config.getoption("onnxgate_profile") or "quick"].with_batches(batches or user.batch_sizes)
+               .share(share))
     config.stash[SETTINGS] = Settings(
         profile=profile,
         frameworks=frameworks,
@@ -85,9 +91,24 @@ def pytest_configure(config: pytest.Config) -> None:
         baseline=baseline,
         force=bool(config.getoption("onnxgate_force")),
         providers=user.providers,
-        threads=user.threads,
+        threads=threads or user.threads,
         counts=counts,
     )
+
+
+def _sizes(config: pytest.Config, option: str) -> tuple[int, ...] | None:
+    """A comma-separated list of positive integers (--onnxgate-batches, --onnxgate-threads), or None."""
+    text = config.getoption(option)
+    if not text:
+        return None
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise pytest.UsageError(f"--{option.replace('_', '-')}: {text!r} is not a comma-separated list of positive "
+                                "integers, e.g. 1,256")
+    return values
 
 
 def _user_config(config: pytest.Config) -> BenchConfig:
@@ -160,12 +181,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     settings = session.config.stash.get(SETTINGS, None)
     if settings is None or settings.baseline is None:
         return
-    from conversion.results.gate import gate_files
+    from conversion.results.gate.judge import gate_files
+    from conversion.results.gate.table import render_outcome
 
     current = session.config.getoption("benchmark_json")
     try:
         outcome = gate_files(settings.baseline, current, force=settings.force)
-        code, text = outcome.exit_code, outcome.render()
+        code, text = outcome.exit_code, render_outcome(outcome)
     except ResultsError as exc:
         code, text = 2, f"gate: {exc}"
     session.config.stash[GATE_REPORT] = (code, text)

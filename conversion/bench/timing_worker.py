@@ -24,12 +24,15 @@ __all__ = ["main", "row_key"]
 
 log = logging.getLogger(__name__)
 
+FIXED_CALL_PATH = "run"  # onnxruntime's public InferenceSession.run, which every build has
 
-def row_key(model: str, runtime: str, provider: str | None, threads: int | None, batch_size: int) -> str:
+
+def row_key(model: str, runtime: str, provider: str | None, threads: int | None, batch_size: int, *,
+            fast: bool = False) -> str:
     """The row's ``Record.key``, built from its parts as the results file's reader builds it."""
     from conversion.results.benchmark_runs import Record
 
-    return Record.key_of(model, runtime, provider, threads, batch_size)
+    return Record.key_of(model, runtime, provider, threads, batch_size, fast=fast)
 
 
 def _cases(args: argparse.Namespace) -> list[Any]:
@@ -46,8 +49,9 @@ def _cases(args: argparse.Namespace) -> list[Any]:
     providers = usable_providers()
     if user.providers is not None:
         providers = [p for p in user.providers if p in providers]
-    profile = PROFILES[args.profile].with_batches(user.batch_sizes)
-    return cases_for(profile, providers=providers, specs=specs, threads=user.threads)
+    batches = tuple(int(b) for b in args.batches.split(",") if b) or user.batch_sizes
+    threads = tuple(int(t) for t in args.threads.split(",") if t) or user.threads
+    return cases_for(PROFILES[args.profile].with_batches(batches), providers=providers, specs=specs, threads=threads)
 
 
 def _targets(cases: Sequence[Any]) -> dict[str, Any]:
@@ -62,11 +66,14 @@ def _targets(cases: Sequence[Any]) -> dict[str, Any]:
         except ImportError as exc:  # a framework this environment lacks: its rows are not on this side
             log.warning("%s: %s", case.spec.name, exc)
             continue
-        if prep.why_not(case.runtime):
+        # Compiled peers are other programs, not either side's code: the side-by-side phase leaves them out.
+        if case.runtime == "peer" or prep.why_not(case.runtime, fast=case.fast, threads=case.threads):
             continue
+        # One call path on both sides: "auto" picks the fastest it measures at start, and that choice
+        # differed between processes of the same code (c_run or c_iobinding: 36% at one row in an A/A trial).
         pairing = pair(prep, batch_of(prep, case.batch_size), runtime=case.runtime, provider=case.provider,
-                       threads=case.threads)
-        key = row_key(case.spec.name, case.runtime, case.provider, case.threads, case.batch_size)
+                       threads=case.threads, call_path=FIXED_CALL_PATH, fast=case.fast)
+        key = row_key(case.spec.name, case.runtime, case.provider, case.threads, case.batch_size, fast=case.fast)
         out[key] = (pairing.target, pairing.target_clock, case.batch_size)
     return out
 
@@ -80,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", type=Path)
     parser.add_argument("--model", type=Path, action="append", default=[])
     parser.add_argument("--models", default="")
+    parser.add_argument("--batches", default="")
+    parser.add_argument("--threads", default="")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     targets = _targets(_cases(args))
@@ -89,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             break
         request = json.loads(line)
         target, clock, _ = targets[request["key"]]
-        rounds = measure(target, {}, rounds=int(request["rounds"]), warmup_rounds=1, target_clock=clock)
+        rounds = measure(target, {}, rounds=int(request["rounds"]), warmup_rounds=2, target_clock=clock)
         print(json.dumps({"cpu": rounds.target_cpu, "wall": rounds.target_wall}), flush=True)
     return 0
 

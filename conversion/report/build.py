@@ -32,6 +32,7 @@ from ..results.run_results import RunResult, load_run_results
 from . import plots
 from .gate_view import gate_block, model_gates
 from .manifest import manifest_rows
+from .serving_options import NO_PEERS, serving_options
 from .verdict import model_verdict, per_batch
 
 __all__ = ["MachineView", "build_report", "check_writable", "report_from_files"]
@@ -54,6 +55,8 @@ class MachineView:
     verdicts: list[dict[str, Any]] = field(default_factory=list)
     matrix: dict[str, Any] = field(default_factory=dict)
     latency_tables: dict[str, list[Record]] = field(default_factory=dict)
+    serving_options: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # model -> serving_options()
+    peers_measured: bool = False
     images: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # section -> figures
     history: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -213,13 +216,16 @@ def _machine_view(machine_id: str, results: list[RunResult], image_dir: Path | N
                                       [r for r in latency if r.model == n]), "gate": gates.get(n)} for n in names]
     view.matrix = _matrix(cells) if cells else {}
     view.latency_tables = _latency_tables(latency, names)
+    view.serving_options = {m: opts for m, rows in view.latency_tables.items() if (opts := serving_options(rows))}
+    view.peers_measured = any(r.runtime == "peer" for r in latency)
     def figure(slug: str, caption: str, png: bytes) -> dict[str, Any]:
         return _figure(slug, caption, png, machine_id, image_dir)
 
     view.images["latency"] = [figure(f"latency-{_slug(m)}", f"{m}: p50 latency vs batch size (log-log)",
                                      plots.latency_plot(m, rows)) for m, rows in view.latency_tables.items()]
     if latency:
-        view.images["overview"] = [figure("speedup-heatmap", "ONNX speedup over native, model × batch size",
+        view.images["overview"] = [figure("speedup-heatmap",
+                                          "ONNX speedup over the fastest native call, model × batch size",
                                           plots.speedup_heatmap(latency))]
     if any(m.get("onnx_bytes") is not None for m in view.models):
         view.images["cold"] = [figure("cold-costs", "Cold costs: conversion, ONNX size, session creation, "
@@ -263,7 +269,7 @@ def render(results: list[RunResult], *, gate: dict[str, Any] | None = None, imag
         title=title, generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), version=__version__,
         machines=views, sources=[{"path": r.source, "machine": r.machine, "created": r.created, "profile": r.profile}
                                  for r in results],
-        gate=gate_block(gate), gated=gated, status_labels=STATUS_LABELS,
+        gate=gate_block(gate), gated=gated, status_labels=STATUS_LABELS, no_peers=NO_PEERS,
     )
 
 

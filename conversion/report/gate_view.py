@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conversion.results.gate_table import benchmark_tally, by_model
+from conversion.results.gate.table import benchmark_tally, by_model
 
 __all__ = ["gate_block", "model_gates"]
 

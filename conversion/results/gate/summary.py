@@ -17,8 +17,8 @@ def gate_view(baseline: Path, current: Run | Path) -> dict[str, Any]:
     a folder of baselines, one per machine type (the one of this run's machine is used).
     ``current``: a bench results file, or its Run when the caller has parsed it already."""
     from conversion.results.baseline_choice import choose_baseline
-    from conversion.results.gate import gate_files
-    from conversion.results.gate_table import benchmark_tally
+    from conversion.results.gate.judge import gate_files
+    from conversion.results.gate.table import benchmark_tally, regression_lines, render_outcome
 
     current = current if isinstance(current, Run) else load_run(current)
     choice = choose_baseline(baseline, current)
@@ -43,5 +43,5 @@ def gate_view(baseline: Path, current: Run | Path) -> dict[str, Any]:
     tally = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
     return {"passed": outcome.exit_code == 0,
             "summary": f"parity {parity}, performance {perf} against {baseline} ({tally})",
-            "columns": columns, "rows": rows, "text": outcome.render(), "data": data,
-            "regressions": outcome.regression_lines()}
+            "columns": columns, "rows": rows, "text": render_outcome(outcome), "data": data,
+            "regressions": regression_lines(outcome)}

@@ -14,23 +14,16 @@ test (p < ALPHA) and a rise of the median by at least the class's minimum effect
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 from dataclasses import dataclass
 
 from conversion.optional import import_optional
 from conversion.results.benchmark_runs import Record, percentile
-from conversion.results.gate_outcome import NOT_GATED, Change
+from conversion.results.gate.figures import ALPHA, MIN_ROUNDS, SIDE_BY_SIDE_MIN_EFFECT
+from conversion.results.gate.outcome import NOT_GATED, Change
+from conversion.results.gate.rules import benchmark_class
 
-__all__ = ["SIDE_BY_SIDE_MIN_EFFECT", "SideBySideRegression"]
-
-ALPHA = 0.01
-MIN_ROUNDS = 8
-# Largest median rise between unchanged sides (A/A), per clock and noise class, with a margin;
-# see docs/gate.md ("side by side") for the runs behind each figure. A class not listed is reported, not gated.
-SIDE_BY_SIDE_MIN_EFFECT: dict[str, dict[str, float]] = {
-    "cpu": {"native/tiny": 0.15, "native/medium": 0.15, "native/large": 0.15,
-            "onnx-cpu-1thread/tiny": 0.10, "onnx-cpu-1thread/medium": 0.10, "onnx-cpu-1thread/large": 0.10},
-    "wall": {"native/tiny": 0.20, "onnx-cpu-1thread/tiny": 0.20},
-}
+__all__ = ["SideBySideRegression", "side_by_side_rules"]
 
 
 @dataclass(frozen=True)
@@ -90,8 +83,6 @@ class SideBySideRegression:
                       note=f"{before * 1e6:,.1f} -> {now * 1e6:,.1f} us per call, base and head side by side")
 
     def changes(self, key: str, current: Record | None, baseline: Record | None) -> list[Change]:
-        from conversion.results.gate import benchmark_class
-
         if current is None or not self.applies(current):
             return []
         return [self.judge(key, current, baseline, benchmark_class(current))]
@@ -103,3 +94,11 @@ class SideBySideRegression:
         c = flagged[0]
         return (f"{c.name or c.key}: {c.metric} {c.effect or 0.0:+.0%} against the base ({c.note}; minimum "
                 f"{c.threshold or 0.0:.0%}, Mann-Whitney p={c.p_value or 0.0:.2g})")
+
+
+def side_by_side_rules() -> tuple[Any, ...]:
+    """Every rule of the gate, plus the head-against-base time rules (CPU and wall): for two sides
+    measured side by side in one job (`gate --against`, `gate --pairs`), and only there."""
+    from conversion.results.gate.rules import DEFAULT_RULES
+
+    return (*DEFAULT_RULES, SideBySideRegression("cpu"), SideBySideRegression("wall"))

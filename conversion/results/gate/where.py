@@ -9,7 +9,7 @@ call (conversion/bench):
 - ``op_us``: microseconds per call by ONNX op type, from onnxruntime's profiler (measure.py).
 
 An origin is named when it grew by more than the spread between processes counting the same call
-(gate_figures.COUNT_SPREAD of the call's instructions): +4 instructions of the interpreter beside +712,657
+(figures.COUNT_SPREAD of the call's instructions): +4 instructions of the interpreter beside +712,657
 of onnxruntime is a re-count, not work. Ops are compared by their share of the profiled op time,
 not by microseconds: the profiler times wall clock in each run's own process, so a baseline
 recorded on a busier machine read TreeEnsembleRegressor 29,438 us per call at 4096 rows under
@@ -23,7 +23,7 @@ The gate attaches the result to each regressed row (``Change.where``).
 from __future__ import annotations
 
 from conversion.results.benchmark_runs import Record
-from conversion.results.gate_figures import COUNT_SPREAD
+from conversion.results.gate.figures import COUNT_SPREAD
 
 __all__ = ["TOP", "where"]
 

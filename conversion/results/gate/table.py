@@ -1,15 +1,12 @@
 """Text and markdown rendering of a gate outcome: the verdicts, a table of what changed, and which
-benchmarks were compared, new or missing."""
+benchmarks were compared, new or missing. The outcome (outcome.py) is data; this module renders it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
-from conversion.results.explain import cause_of, short_commit
-
-if TYPE_CHECKING:
-    from conversion.results.gate_outcome import Change, GateOutcome
+from conversion.results.gate.explain import cause_of, short_commit
+from conversion.results.gate.outcome import NOT_GATED, Change, GateOutcome
 
 __all__ = ["benchmark_tally", "by_model", "explanation_lines", "history_line", "regression_lines", "render_markdown",
            "render_outcome"]
@@ -117,7 +114,7 @@ def history_line(outcome: GateOutcome) -> str | None:
             f"(commit {short_commit(str(last.get('commit', '')))}){why}; {len(history)} earlier baseline(s) kept")
 
 
-def render_outcome(outcome: GateOutcome, *, not_gated: str, all_rows: bool = False) -> str:
+def render_outcome(outcome: GateOutcome, *, all_rows: bool = False) -> str:
     lines = [
         *explanation_lines(outcome),
         *(f"{label} {run.path} (commit {short_commit(run.commit)}, {run.datetime})"
@@ -139,16 +136,15 @@ def render_outcome(outcome: GateOutcome, *, not_gated: str, all_rows: bool = Fal
     if outcome.nothing_compared:
         lines.append(f"  - {outcome.nothing_compared}")
     # Rows of a subset run that the baseline has are not news; count them, list them with --all.
-    # not_gated: the gate's note on rows it measures but never judges; the gate passes it in, so
-    # this view does not import the gate back.
+    # NOT_GATED: the gate's note on rows it measures but never judges.
     shown = [c for c in outcome.changes
-             if all_rows or (c.verdict not in ("unchanged", "missing") and c.note != not_gated)]
+             if all_rows or (c.verdict not in ("unchanged", "missing") and c.note != NOT_GATED)]
     counts = benchmark_tally((c.key, c.verdict) for c in outcome.changes)
     lines.append("benchmarks: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
     # Benchmarks no measure judged: a one-thread row whose wall time alone is not gated from 256 rows
     # is still compared (CPU ratios, counts), and is not "not gated".
     compared = set(outcome.benchmarks["compared"])
-    ungated = sorted({c.key for c in outcome.changes if c.note == not_gated and c.key not in compared})
+    ungated = sorted({c.key for c in outcome.changes if c.note == NOT_GATED and c.key not in compared})
     if ungated and not all_rows:
         lines.append(f"{len(ungated)} benchmarks of classes without a minimum effect (multi-threaded, non-CPU) "
                      "are reported but not gated (list them with --all)")
@@ -216,7 +212,7 @@ def _md(cell: str) -> str:
     return cell.replace("|", "\\|")  # benchmark keys contain pipes, the table's separator
 
 
-def render_markdown(outcome: GateOutcome, *, not_gated: str, all_rows: bool = False) -> str:
+def render_markdown(outcome: GateOutcome, *, all_rows: bool = False) -> str:
     """The verdicts as GitHub-flavoured markdown, e.g. for ``$GITHUB_STEP_SUMMARY``."""
     parity = "❌ FAIL" if outcome.parity_failures else "✅ pass"
     perf = ("❌ FAIL" if outcome.performance_failures else
@@ -242,7 +238,7 @@ def render_markdown(outcome: GateOutcome, *, not_gated: str, all_rows: bool = Fa
     groups = outcome.benchmarks
     lines += ["", " · ".join(f"{len(groups[name])} {name}" for name, _ in GROUPS), ""]
     shown = [c for c in outcome.changes
-             if all_rows or (c.verdict not in ("unchanged", "missing") and c.note != not_gated)]
+             if all_rows or (c.verdict not in ("unchanged", "missing") and c.note != NOT_GATED)]
     if shown:
         lines += ["| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
         lines += ["| " + " | ".join(_md(cell) for cell in _row(c)) + " |" for c in shown]

@@ -1,6 +1,7 @@
-"""The gate's verdict as data: a ``Change`` per row and partner, the ``GateOutcome``, its JSON, text and markdown.
+"""The gate's verdict as data: a ``Change`` per row and partner, the ``GateOutcome`` and its JSON.
 
-The rules (gate.py) make these; the report, the CLI and CI read them. Nothing here judges.
+The rules (rules.py, judge.py) make these; table.py renders them as text and markdown; the report,
+the CLI and CI read them. Nothing here judges or renders.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from conversion.results.benchmark_runs import Record, Run
 
 __all__ = ["COMPARED", "NOT_GATED", "Change", "GateOutcome", "outcome_json"]
 
-# The note on rows the gate measures but never judges (why, beside MIN_EFFECT in gate.py).
-
+# The note on rows the gate measures but never judges (why: figures.py, beside MIN_EFFECT).
 NOT_GATED = ("not gated: no minimum effect for this class on a 2-core shared machine (multi-threaded rows: "
              "spin-wait CPU time; providers other than CPU: not measured; wall time from 256 rows: preemption)")
 COMPARED = frozenset({"regression", "improvement", "unchanged"})  # verdicts of a benchmark judged against the baseline
@@ -111,15 +111,9 @@ class GateOutcome:
     @property
     def explanations(self) -> dict[str, Any]:
         """What changed (model, libraries, onnxgate, commit, machine): ``{"run": [...], "models": {...}}``."""
-        from conversion.results.explain import explain
+        from conversion.results.gate.explain import explain
 
         return explain(self.baseline, self.current, sorted({c.key.partition("|")[0] for c in self.regressed}))
-
-    def regression_lines(self) -> list[str]:
-        """One line per regressed benchmark with its cause, for the end of a console output."""
-        from conversion.results.gate_table import regression_lines
-
-        return regression_lines(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -150,17 +144,6 @@ class GateOutcome:
                 for c in self.changes
             ],
         }
-
-    def render(self, *, all_rows: bool = False) -> str:
-        from conversion.results.gate_table import render_outcome
-
-        return render_outcome(self, all_rows=all_rows, not_gated=NOT_GATED)
-
-    def markdown(self, *, all_rows: bool = False) -> str:
-        """GitHub-flavoured markdown, e.g. for ``$GITHUB_STEP_SUMMARY``."""
-        from conversion.results.gate_table import render_markdown
-
-        return render_markdown(self, all_rows=all_rows, not_gated=NOT_GATED)
 
 
 def outcome_json(outcome: GateOutcome) -> str:
