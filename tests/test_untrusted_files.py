@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -197,3 +198,22 @@ def test_a_crafted_machine_id_cannot_write_outside_the_output_folder(tmp_path: P
     written = {p for p in tmp_path.rglob("*") if p.is_file()}
     assert written - {run} == {p for p in output.rglob("*") if p.is_file()}, "a file was written outside --output"
     assert any(p.suffix == ".png" for p in written)
+
+
+def test_markdown_output_escapes_html_from_results_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--why and model names travel in results files: in the step summary they are text, never HTML."""
+    doc = json.loads(VALID.read_text(encoding="utf-8"))
+    doc["onnxgate_baseline_history"] = [{"why": "<img src=x onerror=alert(1)><h1>✅ pass</h1>", "recorded": "then"}]
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(doc), encoding="utf-8")
+    current = json.loads(VALID.read_text(encoding="utf-8"))
+    for bench in current["benchmarks"]:
+        bench["extra_info"]["model"] = "<details open><summary>✅ pass</summary>"
+    cur = tmp_path / "current.json"
+    cur.write_text(json.dumps(current), encoding="utf-8")
+    main(["gate", "--baseline", str(baseline), "--current", str(cur), "--format", "markdown", "--all"])
+    md = capsys.readouterr().out
+    assert "&lt;img" in md and "&lt;details open" in md, md[:2000]
+    rendered = re.sub(r"`[^`\n]*`", "", md)  # a code span is literal: HTML in it is shown, not rendered
+    for tag in ("<img", "<h1", "<details open"):
+        assert tag not in rendered, tag
