@@ -215,13 +215,13 @@ def bench_command(args: argparse.Namespace) -> int:
         sources = {"config": user.source, "models": args.model} if user is not None else {}
         path = run_benchmarks(args.profile, args.output, specs=specs, suites=args.suite, extra_args=extra,
                               **sources)
-    except ValueError as exc:
-        return emit_error("bench", f"--models: {exc}", as_json=args.json)
     except BenchmarkRunError as exc:  # the other benchmarks' results are still worth keeping
         print(f"onnxgate bench: {exc}", file=sys.stderr)
         path, code = exc.results, 1
-    except OnnxGateError as exc:
+    except OnnxGateError as exc:  # before ValueError: a ConfigError is one, and says itself where it is
         return emit_error("bench", str(exc), as_json=args.json)
+    except ValueError as exc:  # parse_specs: an unknown --models name
+        return emit_error("bench", f"--models: {exc}" if args.models else str(exc), as_json=args.json)
     if args.save_as:
         from conversion.results.baseline_choice import save_compact
 
@@ -368,9 +368,12 @@ def _print_recorded(recorded: _Recorded, fmt: str) -> None:
         print(json.dumps({"exit_code": 0, "recorded_baseline": str(recorded.path), "machine": recorded.machine,
                           "gated": False}, indent=2))
     elif fmt == "markdown":
-        print(f"### onnxgate gate: baseline recorded\n\nNo baseline for this machine type ({recorded.machine}): "
-              f"this run was recorded as `{recorded.path}` and nothing was gated. Commit that file (it is in "
-              "this job's artifact) so later runs on this machine type are gated.")
+        from conversion.results.markdown_text import md_code, md_text
+
+        print(f"### onnxgate gate: baseline recorded\n\nNo baseline for this machine type "
+              f"({md_text(recorded.machine)}): this run was recorded as {md_code(recorded.path)} and nothing "
+              "was gated. Commit that file (it is in this job's artifact) so later runs on this machine type are "
+              "gated.")
 
 
 def _print_skipped(reason: str, fmt: str) -> None:
@@ -380,7 +383,9 @@ def _print_skipped(reason: str, fmt: str) -> None:
 
         print(json.dumps({"exit_code": 0, "gated": False, "gate_skipped": reason}, indent=2))
     elif fmt == "markdown":
-        print(f"### onnxgate gate: ⚠️ skipped\n\n{reason}\n")
+        from conversion.results.markdown_text import md_text
+
+        print(f"### onnxgate gate: ⚠️ skipped\n\n{md_text(reason)}\n")  # it names the results file's machine
     else:
         print(reason)
 

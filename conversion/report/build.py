@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import logging
 import math
 import os
+import urllib.parse
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -83,6 +85,8 @@ def _matrix(cells: list[dict[str, Any]]) -> dict[str, Any]:
     rows: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any]]] = defaultdict(dict)
     for c in cells:
         shown = dict(c)
+        if c.get("issue"):
+            shown["issue"] = _issue_link(c["issue"])
         if c.get("issue") and c["status"] != "exact":
             shown["status"] = "xfail"
         rows[(c["framework"], c["model"])][(c["path"], c["data_kind"])] = shown
@@ -96,6 +100,16 @@ def _matrix(cells: list[dict[str, Any]]) -> dict[str, Any]:
                  for f, m in sorted(rows)],
         "counts": [(s, counts[s]) for s in STATUS_ORDER if counts.get(s)],
     }
+
+
+def _issue_link(issue: dict[str, Any]) -> dict[str, Any]:
+    """A known issue's link: ``repo#number`` to an http(s) address; any other scheme (``javascript:``, from
+    a crafted results file) is shown as text, never as a link."""
+    url = str(issue.get("url") or "")
+    parts = url.split("/")
+    label = f"{parts[-3]}#{parts[-1]}" if len(parts) >= 5 else url
+    href = url if urllib.parse.urlsplit(url).scheme in ("http", "https") else None
+    return {**issue, "href": href, "label": label}
 
 
 def _latency_tables(latency: list[Record], order: list[str]) -> dict[str, list[Record]]:
@@ -164,7 +178,8 @@ def _b64(png: bytes) -> str:
 
 
 def _figure(slug: str, caption: str, png: bytes, machine_id: str, image_dir: Path | None) -> dict[str, Any]:
-    name = f"{slug}-{machine_id[:8]}.png"
+    # The machine id and the model names in ``slug`` come from untrusted results files: slugs only.
+    name = f"{slug}-{_slug(machine_id[:8])}.png"
     if image_dir is not None:
         write_bytes_atomic(image_dir / name, png)
     width, height = plots.png_size(png)
@@ -172,7 +187,10 @@ def _figure(slug: str, caption: str, png: bytes, machine_id: str, image_dir: Pat
 
 
 def _slug(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)
+    """ASCII letters, digits, ``-`` and ``_`` only: safe as part of any file name. A name that had to
+    change gets a short hash of itself, so two such names never share a file."""
+    slug = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "-_" else "-" for ch in name)[:80]
+    return slug if slug == name else f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
 
 
 def _machine_view(machine_id: str, results: list[RunResult], image_dir: Path | None,

@@ -19,6 +19,7 @@ The report and the gate read these files only, never live state.
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import os
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from conversion.errors import ResultsError
+from conversion.regular_files import read_regular_file
+from conversion.results.results_schema import MAX_DEPTH, check_bench_document, check_depth
 from conversion.runtime.timing import percentile
 
 __all__ = [
@@ -206,21 +209,34 @@ class Run:
 
 
 def read_json_object(path: Path, *, made_by: str = "`onnxgate bench --output DIR`") -> dict[str, Any]:
-    """A results file's JSON object, or ResultsError saying what is wrong and what makes one."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ResultsError(f"results file {path} does not exist; pass a file written by {made_by}") from None
-    except OSError as exc:
-        raise ResultsError(f"cannot read results file {path}: {exc.strerror or exc}") from exc
-    if not text.strip():
+    """A results file's JSON object, or ResultsError saying what is wrong and what makes one.
+
+    The file is untrusted input: a regular file under the size cap (regular_files.py), UTF-8
+    without a byte order mark, nested no deeper than MAX_DEPTH.
+    """
+    if not os.path.lexists(path):
+        raise ResultsError(f"results file {path} does not exist; pass a file written by {made_by}")
+    raw = read_regular_file(path, what="results file", kind="results", error=ResultsError)
+    if not raw.strip():
         raise ResultsError(f"results file {path} is empty; re-run {made_by} to produce it")
+    if raw.startswith(codecs.BOM_UTF8):
+        raise ResultsError(f"results file {path} starts with a UTF-8 byte order mark (BOM), which JSON does not "
+                           "allow; save it as UTF-8 without a BOM")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ResultsError(f"results file {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                           f"{exc.start}); it is damaged or not a results file") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ResultsError(
             f"results file {path} is not valid JSON (line {exc.lineno}: {exc.msg}); it may be truncated"
-        ) from exc
+        ) from None
+    except RecursionError:
+        raise ResultsError(f"results file {path} nests deeper than {MAX_DEPTH} levels; it is not a results file "
+                           "onnxgate wrote (damaged or crafted)") from None
+    check_depth(data, f"results file {path}")
     if not isinstance(data, dict):
         raise ResultsError(
             f"results file {path} holds a JSON {type(data).__name__}, expected a pytest-benchmark object"
@@ -312,10 +328,11 @@ def load_run(path: str | os.PathLike[str]) -> Run:
         raise ResultsError(
             f"results file {p} holds no benchmarks; the benchmark run was empty or every test was skipped"
         )
-    machine_info = data.get("machine_info") or {}
-    fingerprint = machine_info.get("onnxgate")
+    machine_info = data.get("machine_info")
+    fingerprint = machine_info.get("onnxgate") if isinstance(machine_info, dict) else None
     if not isinstance(fingerprint, dict) or "machine_id" not in fingerprint:
         raise ResultsError(f"results file {p} has no machine fingerprint (machine_info.onnxgate); it is damaged")
+    check_bench_document(data, f"results file {p}", Record)
     commit_info = data.get("commit_info") or {}
     run_fields = {
         "machine_id": str(fingerprint["machine_id"]),

@@ -375,7 +375,7 @@ class XGBoostAdapter(Adapter):
 
         xgb = self.framework()
         target = Path(path)
-        with atomic_target(target, suffix=target.suffix or ".ubj") as tmp:
+        with atomic_target(target, inner_name=target.name if target.suffix else f"{target.name}.ubj") as tmp:
             (model if isinstance(model, xgb.XGBModel) else self._booster(model)).save_model(str(tmp))
 
     def load_native(self, path: Path, *, allow_pickle: bool = False) -> Any:
