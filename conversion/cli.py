@@ -57,8 +57,7 @@ def _user_subject(entry: Any, args: argparse.Namespace, opts: Any) -> Any:
 
     from .converter.convert import convert
 
-    user = load_user_model(entry.path, framework=args.framework,
-                           trust_pickle=args.trust_pickle or entry.trust_pickle)
+    user = load_user_model(entry.path, framework=entry.framework, trust_pickle=entry.trust_pickle)
     reference = None
     try:
         reference = convert(user.model)
@@ -69,7 +68,7 @@ def _user_subject(entry: Any, args: argparse.Namespace, opts: Any) -> Any:
     if args.onnx:
         opts.given[entry.name] = attach_onnx(args.onnx, reference)
     # A refused model still gets its report: the matrix shows the reason, which is the answer.
-    data = entry.data or args.data
+    data = entry.data
     if data:
         X = load_rows(data, reference.n_features if reference else None,
                       reference.feature_names if reference else None,
@@ -105,12 +104,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if (args.onnx or args.data) and len(user.models) != 1:
             raise InputError("--onnx and --data belong to one model; with several models, give each its rows "
                              "as data = \"rows.csv\" in its [tool.onnxgate.models.NAME] table")
+        from conversion.bench.config import with_flags
+
+        # Once, here: conversion and the benchmark child then read every model the same way.
+        user = with_flags(user, data=args.data, trust_pickle=args.trust_pickle, framework=args.framework)
         opts.subjects = [_user_subject(entry, args, opts) for entry in user.models.values()]
         if args.onnx:  # the benchmark child converts the native file itself; it never sees --onnx
             opts.notes.append(f"parity checked on {args.onnx}; latency measured on onnxgate's own conversion "
                               "of the native model")
-        # The benchmark child reads the same models from the same files: one measurement for every model.
-        opts.bench_config, opts.bench_models = user.source, tuple(args.model)
+        # The benchmark child reads the same models, flags included: one measurement for every model.
+        opts.bench_user = user
     outcome = run_job(opts)
     from conversion.report.verdict import model_verdict
 
@@ -125,14 +128,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if outcome.gate:
         skipped = outcome.gate.get("gate_skipped")
         lines.append(skipped or f"gate: {outcome.gate['summary']}")
-    if outcome.gate_error:
-        print(f"onnxgate run: error: {outcome.gate_error}", file=sys.stderr)
+    for error in (outcome.bench_error, outcome.gate_error):
+        if error:
+            print(f"onnxgate run: error: {error}", file=sys.stderr)
     lines.append(f"report: {outcome.index}")
     lines += (outcome.gate or {}).get("regressions", [])  # last: which benchmarks regressed, and why
     data = {"report": str(outcome.index), "results": str(outcome.results_file), "exit_code": outcome.exit_code,
             "models": [{k: v[k] for k in ("model", "answer", "exact", "headline", "crossover")} for v in verdicts],
             "gate": {k: outcome.gate.get(k) for k in ("passed", "summary", "gate_skipped")} if outcome.gate else None,
-            "gate_error": outcome.gate_error}
+            "gate_error": outcome.gate_error, "bench_error": outcome.bench_error}
     _emit(args, data, "\n".join(lines))
     return outcome.exit_code
 
