@@ -31,7 +31,7 @@ _BENCH_EXAMPLES = """examples:
   onnxgate bench --quick --counts --output results/ # also instructions per call (needs valgrind)
 """
 _GATE_EXAMPLES = """examples:
-  onnxgate gate --baseline benchmarks/baselines/ --current results/bench-quick-*.json
+  onnxgate gate --baseline benchmarks/baselines/ --current results/   # the newest results file in it
   onnxgate gate --baseline B.json --current C.json --force --all   # other machine, every row
   onnxgate gate --baseline benchmarks/baselines/ --current C.json --format markdown >> "$GITHUB_STEP_SUMMARY"
   onnxgate gate --baseline benchmarks/baselines/ --current C.json --accept --why "churn retrained, 3x trees"
@@ -158,7 +158,7 @@ def register_gate(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--record-missing", action="store_true",
                    help="with a --baseline folder that has no baseline for this machine type: record the current "
                         "results as its baseline and exit 0 instead of 2")
-    p.add_argument("--current", type=Path, help="results JSON of the run under test")
+    p.add_argument("--current", type=Path, help="results JSON of the run under test, or its folder (the newest file)")
     p.add_argument("--accept", action="store_true",
                    help="accept an intended change: after showing the verdict, record the current results as this "
                         "machine type's baseline (the --baseline file, or its file in the --baseline folder), keeping "
@@ -297,7 +297,9 @@ def gate_command(args: argparse.Namespace) -> int:
         return emit_error("gate", "give --against REF (benchmark the merge base and this tree side by side), or "
                           "--baseline and --current (results files)", as_json=args.json)
     try:
-        run = load_run(args.current)  # parsed once: baseline choice, gate and --accept read this Run
+        from conversion.results.results_path import results_file
+
+        run = load_run(results_file(args.current))  # parsed once: baseline choice, gate and --accept read it
         baseline = _choose_baseline(args.baseline, run, record=args.record_missing and not args.accept)
         if isinstance(baseline, _Recorded):
             _print_recorded(baseline, fmt)

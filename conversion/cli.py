@@ -238,12 +238,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from conversion.job import default_output
     from conversion.report.build import report_from_files
     from conversion.results.gate.summary import gate_view
+    from conversion.results.results_path import results_file
     from conversion.results.run_results import load_run_results
 
     results = load_run_results(args.files)  # each file parsed once: the report and the gate read these
     gate = None
     if args.baseline:
-        current = args.current
+        current = args.current and results_file(args.current)
         if current is None:
             benches = [r for r in results if r.run is not None]
             if not benches:
@@ -344,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--output", type=Path, help="report folder (default reports/<timestamp>/)")
     rep.add_argument("--baseline", type=Path, help="gate the newest benchmark results against this baseline")
     rep.add_argument("--current", type=Path,
-                     help="with --baseline: the results file to gate (default: the newest bench file)")
+                     help="with --baseline: the results file to gate, or its folder (default: the newest bench file)")
     rep.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     rep.set_defaults(func=_cmd_report)
 
