@@ -217,13 +217,13 @@ def bench_command(args: argparse.Namespace) -> int:
         sources = {"config": user.source, "models": args.model} if user is not None else {}
         path = run_benchmarks(args.profile, args.output, specs=specs, suites=args.suite, extra_args=extra,
                               **sources)
-    except ValueError as exc:
-        return emit_error("bench", f"--models: {exc}", as_json=args.json)
     except BenchmarkRunError as exc:  # the other benchmarks' results are still worth keeping
         print(f"onnxgate bench: {exc}", file=sys.stderr)
         path, code = exc.results, 1
-    except OnnxGateError as exc:
+    except OnnxGateError as exc:  # before ValueError: a config mistake (ConfigError) is not --models'
         return emit_error("bench", str(exc), as_json=args.json)
+    except ValueError as exc:  # parse_specs: an unknown zoo model name
+        return emit_error("bench", f"--models: {exc}", as_json=args.json)
     if args.save_as:
         from conversion.results.baseline_choice import save_compact
 

@@ -226,7 +226,11 @@ _MODEL_KEYS = ("path", "data", "trust_pickle", "framework")
 def _unknown(keys: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
     extra = sorted(set(keys) - set(allowed))
     if extra:
-        raise ConfigError(f"{where}: unknown key{'s' if len(extra) > 1 else ''} {', '.join(map(repr, extra))}; "
+        import difflib
+
+        named = [f"{k!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(k, allowed, 1))
+                 else repr(k) for k in extra]
+        raise ConfigError(f"{where}: unknown key{'s' if len(extra) > 1 else ''} {', '.join(named)}; "
                           f"allowed: {', '.join(allowed)}")
 
 
