@@ -64,7 +64,7 @@ def _difference(header: Sequence[str] | None, feature_names: Sequence[str] | Non
         have = [h.strip() for h in header]
         missing = [f for f in feature_names if f not in have]
         extra = [h for h in have if h not in feature_names]
-        parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"extra {', '.join(extra)}"] if extra else [])
+        parts = [f"{what} {', '.join(names)}" for what, names in (("missing", missing), ("extra", extra)) if names]
         if parts:
             return f": {'; '.join(parts)}"
     if feature_names is not None and width < n_features and header is None:

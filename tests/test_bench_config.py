@@ -77,7 +77,8 @@ def test_a_standalone_toml_is_the_table_itself(repo: Path) -> None:
 
 
 BAD = {
-    "typo-top": ("[tool.onnxgate]\nbatch_size = [1]\n", r"\[tool.onnxgate\] in .*: unknown key 'batch_size' \(did you mean 'batch_sizes'\?\); allowed"),
+    "typo-top": ("[tool.onnxgate]\nbatch_size = [1]\n",
+                 r"\[tool.onnxgate\] in .*: unknown key 'batch_size' \(did you mean 'batch_sizes'\?\); allowed"),
     "batch-not-list": ("[tool.onnxgate]\nbatch_sizes = 256\n", r"batch_sizes must be a non-empty list of positive"),
     "batch-zero": ("[tool.onnxgate]\nbatch_sizes = [0, 1]\n", r"batch_sizes must be .* got \[0, 1\]"),
     "threads-bool": ("[tool.onnxgate]\nthreads = [true]\n", r"threads must be a non-empty list"),
