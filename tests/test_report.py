@@ -120,6 +120,30 @@ def test_verdict_says_no_when_conversion_was_refused() -> None:
     assert v["answer"] == "no" and "linear_tree" in v["exact_text"]
 
 
+def test_bench_results_alone_carry_their_parity_into_the_verdict() -> None:
+    # Issue 27: a report of bench files said "NO: serve the native model" of every exact model,
+    # 31.5x faster, because `onnxgate check`'s cells never reach them; the rows carry their own check.
+    rows = latency_rows("m", "xgboost")
+    v = model_verdict("m", [], rows)
+    assert v["exact"] == "exact" and v["answer"] == "partly" and not v["headline"].startswith("No")
+    recs = {b["batch"]: b["recommended"] for b in v["batches"]}
+    assert recs[1].startswith("onnx") and recs[4096] == "native"  # as the speed column says
+
+
+def test_unknown_parity_says_how_to_check_it_not_serve_native() -> None:
+    import dataclasses
+
+    rows = [dataclasses.replace(r, parity="unknown") for r in latency_rows("m", "xgboost")]  # an older file
+    v = model_verdict("m", [], rows)
+    assert v["answer"] == "unknown" and v["headline"].startswith("Parity not checked")
+    assert "onnxgate check" in v["exact_text"] and "native model" not in v["headline"]
+    recs = {b["batch"]: b["recommended"] for b in v["batches"]}
+    # The serve-with column agrees with the speed column, with the check still to do.
+    assert recs[1].startswith("onnx") and recs[1].endswith("(check parity)") and recs[4096] == "native"
+    failed = [dataclasses.replace(r, parity="failed", parity_detail="3 of 40 rows differ") for r in rows]
+    assert model_verdict("m", [], failed)["exact"] == "wrong"
+
+
 def test_crossover_interpolates_on_log_scale() -> None:
     assert crossover([(1, 2.0), (100, 0.5)]) == pytest.approx(10.0)
     assert crossover([(1, 2.0), (100, 1.5)]) is None
