@@ -159,6 +159,22 @@ def test_gate_verdict_against_a_baseline_is_in_the_report(tmp_path: Path, capsys
     assert code == 0, capsys.readouterr().err
     html = (tmp_path / "out" / "index.html").read_text()
     assert "Gate verdict against the baseline" in html and "parity pass, performance pass" in html
+    # The verdict leads the page (issue 27: it sat below the first screen), before the model table.
+    assert html.index('id="banner"') < html.index("Should I serve this model through ONNX?")
+    assert "gate: PASS" in html[html.index('id="banner"'):html.index("Should I serve")]
+
+
+def test_a_failed_gate_banner_names_the_models_and_the_accept_command() -> None:
+    from conversion.report.gate_view import gate_block
+
+    data = {"baseline": {"path": "benchmarks/baselines/x.json"}, "current": {"path": "results/bench-quick-1.json"},
+            "regressions": [{"key": "churn|onnx-CPUExecutionProvider-t1|b1"},
+                            {"key": "churn|onnx-CPUExecutionProvider-t1|b256"}, {"key": "fraud|native|b1"}],
+            "parity": {"passed": True}, "performance": {"passed": False, "failures": ["churn: +117%"]}}
+    block = gate_block({"passed": False, "data": data})
+    assert block["regressed_models"] == ["churn", "fraud"]
+    assert block["accept"] == ('onnxgate gate --baseline benchmarks/baselines/x.json --current '
+                               'results/bench-quick-1.json --accept --why "..."')
 
 
 def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise() -> None:
