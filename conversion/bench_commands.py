@@ -215,8 +215,10 @@ def bench_command(args: argparse.Namespace) -> int:
             extra.append("--onnxgate-models=" + ",".join(names))
         specs = parse_specs(names) if user is None and names else None
         sources = {"config": user.source, "models": args.model} if user is not None else {}
+        from conversion.bench.progress_bars import terminal_of
+
         path = run_benchmarks(args.profile, args.output, specs=specs, suites=args.suite, extra_args=extra,
-                              **sources)
+                              progress=terminal_of(not args.json), **sources)
     except BenchmarkRunError as exc:  # the other benchmarks' results are still worth keeping
         print(f"onnxgate bench: {exc}", file=sys.stderr)
         path, code = exc.results, 1

@@ -164,7 +164,10 @@ def _benchmark_profile(profile: str, folder: Path, opts: JobOptions,
 
         config = write_config(opts.bench_user, folder / "models.toml")
     try:
-        returned = run_benchmarks(profile, folder, extra_args=extra, config=config)
+        from conversion.bench.progress_bars import terminal_of
+
+        returned = run_benchmarks(profile, folder, extra_args=extra, config=config,
+                                  progress=terminal_of(opts.progress))
     except OnnxGateError as exc:  # the report is still written; the exit code says latency failed
         # A model that did not convert is the report's finding, not a benchmark failure.
         failure = f"the {profile} benchmark profile failed: {exc}" if zoo_models else None
