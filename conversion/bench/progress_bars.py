@@ -41,7 +41,13 @@ def bar(total: int, what: str, unit: str) -> Any:
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, desc=what, unit=unit, file=stream, dynamic_ncols=True, mininterval=0.5)
+    try:
+        sized = os.get_terminal_size(stream.fileno()).columns > 0
+    except OSError:
+        sized = False
+    # A terminal of no width (a pty nobody sized, as `script` makes) would get an empty bar: 80 columns.
+    return tqdm(total=total, desc=what, unit=unit, file=stream, dynamic_ncols=sized, ncols=None if sized else 80,
+                mininterval=0.5)
 
 
 def terminal_of(enabled: bool) -> IO[str] | None:
