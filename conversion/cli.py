@@ -24,6 +24,7 @@ __all__ = ["build_parser", "main"]
 log = logging.getLogger("onnxgate")
 
 FORMATTER = argparse.RawDescriptionHelpFormatter
+CONVENTIONAL_BASELINES = Path("benchmarks") / "baselines"  # docs/ci.md's folder, one file per machine type
 
 
 def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
@@ -114,6 +115,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
                               "of the native model")
         # The benchmark child reads the same models, flags included: one measurement for every model.
         opts.bench_user = user
+        conventional = user.source.parent / CONVENTIONAL_BASELINES if user.source is not None else None
+        if opts.baseline is None and opts.benchmarks and conventional is not None and conventional.is_dir():
+            # The folder docs/ci.md sets up beside the config: a run there is gated as CI gates it.
+            opts.baseline = conventional
+            opts.notes.append(f"gated against {conventional}, the project's baselines folder "
+                              "(--baseline chooses another)")
     outcome = run_job(opts)
     from conversion.report.verdict import model_verdict
 
@@ -287,7 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--onnx", type=Path, help="with --model: an ONNX file to check instead of converting")
     run.add_argument("--data", type=Path, help="with --model: rows to test (.npy or numeric .csv)")
     run.add_argument("--trust-pickle", action="store_true", help="allow --model to be a pickle you trust")
-    run.add_argument("--baseline", type=Path, help="benchmark results to gate against; the verdict goes in the report")
+    run.add_argument("--baseline", type=Path,
+                     help="benchmark results (or a folder of baselines) to gate against; the verdict goes in the "
+                          "report (default with your own models: benchmarks/baselines/ beside their config, if "
+                          "it exists)")
     run.add_argument("--no-upstream", action="store_true", help="skip the public converters' path")
     run.add_argument("--no-bench", action="store_true",
                      help="skip the benchmark profile (conversion and parity only; no latency)")

@@ -288,15 +288,16 @@ def test_a_failing_benchmark_profile_fails_the_run_but_keeps_its_report(
 
 
 def test_run_on_a_machine_type_without_baseline_skips_the_gate_in_one_line(tmp_path: Path) -> None:
-    # The README's main job with its baselines folder hidden, then beside a baseline one CPU flag apart.
+    # The README's main job where the project's baselines folder has no file for this machine type,
+    # found without --baseline (issue 27: run ignored it), then beside a baseline one CPU flag apart.
     import json as _json
 
     from tests.user_benchmarks import make_repo, onnxgate
 
     repo = make_repo(tmp_path / "repo", trees=20)
-    empty = tmp_path / "baselines"
-    empty.mkdir()
-    proc = onnxgate(repo, "run", "--no-upstream", "--baseline", empty, "--output", tmp_path / "r")
+    empty = repo / "benchmarks" / "baselines"
+    empty.mkdir(parents=True)
+    proc = onnxgate(repo, "run", "--no-upstream", "--output", tmp_path / "r")
     assert proc.returncode == 0, proc.stderr[-3000:]
     skipped = [line for line in proc.stdout.splitlines() if line.startswith("gate skipped: ")]
     assert len(skipped) == 1 and "it holds nothing" in skipped[0] and "--record-missing --current " in skipped[0]
