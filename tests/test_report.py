@@ -334,3 +334,17 @@ def test_nan_rows_a_pipeline_refuses_read_the_same_in_check_and_the_report(
     assert by[("upstream", "clean")]["status"] == "exact", by[("upstream", "clean")]
     verdict = model_verdict("score", cells, [])
     assert verdict["exact"] == "exact" and f"NaN rows {NAN_NOT_CHECKED}." in verdict["exact_text"]
+
+
+def test_instruction_counts_sit_beside_p50_in_the_latency_tables(tmp_path: Path) -> None:
+    # Issue 27: the report never showed instruction counts, the gate's main measure.
+    src = run_result(tmp_path / "run.json", "machineA", "2026-11-01T10:00:00")
+    doc = json.loads(src.read_text())
+    for row in doc["latency"]:
+        row["counts"] = {"engine" if row["runtime"] == "onnx" else "native": {"instructions": 1234567.0}}
+    src.write_text(json.dumps(doc))
+    html = report_from_files([src], tmp_path / "out").read_text()
+    table = html[html.index('class="latency-table"'):]
+    assert "<th>instructions/call</th>" in table and "1,234,567" in table
+    plain = report_from_files([run_result(tmp_path / "r2.json", "machineA", "2026-11-01")], tmp_path / "o2")
+    assert "instructions/call" not in plain.read_text()  # no column of dashes for a run without --counts
