@@ -3,7 +3,8 @@
 ``onnxruntime-openvino`` ships its own ``onnxruntime`` module, so it cannot live beside the
 stock wheel: this session builds a separate venv, runs the engine tests there and measures
 latency per provider (``nox -s openvino``). ``nox -s latest`` tries the newest releases,
-``nox -s lowest`` the floors pyproject.toml declares (docs/versions.md).
+``nox -s lowest`` the floors pyproject.toml declares (docs/versions.md). ``nox -s nightly`` runs the
+test suite with the exhaustive hypothesis examples the 8-minute loop leaves out (docs/loops.md).
 """
 
 from __future__ import annotations
@@ -126,3 +127,20 @@ def lowest(session: nox.Session) -> None:
     if refused:
         session.run(*pytest, *refused)
     session.run("python", "benchmarks/load_check.py")
+
+
+# --- nightly: the examples the README's test loop leaves out (issue 29) ---
+
+
+@nox.session(python="3.11")
+def nightly(session: nox.Session) -> None:
+    """The whole test suite with 100 derandomized examples per hypothesis test (what CI ran before
+    the loop went under 8 minutes), then the parity matrix with 2000 randomized examples per test.
+
+    ``nox -s nightly -- -k lightgbm`` passes pytest arguments to both runs. Times: docs/loops.md.
+    """
+    session.install("-c", "constraints.txt", "-e", ".[test]")
+    pytest = ["pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--benchmark-disable"]
+    session.run(*pytest, "--hypothesis-profile", "exhaustive", *session.posargs)
+    session.run(*pytest, "--hypothesis-profile", "nightly", "tests/test_parity.py", "tests/test_emit_onnx.py",
+                "tests/test_ort_versions.py", *session.posargs)

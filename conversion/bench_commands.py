@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 
 from conversion.errors import OnnxGateError, ResultsError
 
-__all__ = ["add_model_sources", "add_sizes", "bench_command", "gate_command", "register_bench", "register_gate", "user_config"]
+__all__ = ["add_model_sources", "add_sizes", "bench_command", "gate_command", "register_bench", "register_gate",
+           "user_config"]
 
 log = logging.getLogger(__name__)
 
@@ -222,10 +223,10 @@ def bench_command(args: argparse.Namespace) -> int:
     except BenchmarkRunError as exc:  # the other benchmarks' results are still worth keeping
         print(f"onnxgate bench: {exc}", file=sys.stderr)
         path, code = exc.results, 1
-    except OnnxGateError as exc:  # before ValueError: a config mistake (ConfigError) is not --models'
+    except OnnxGateError as exc:  # before ValueError: a ConfigError is one, and says itself where it is
         return emit_error("bench", str(exc), as_json=args.json)
-    except ValueError as exc:  # parse_specs: an unknown zoo model name
-        return emit_error("bench", f"--models: {exc}", as_json=args.json)
+    except ValueError as exc:  # parse_specs: an unknown --models name
+        return emit_error("bench", f"--models: {exc}" if args.models else str(exc), as_json=args.json)
     if args.save_as:
         from conversion.results.baseline_choice import save_compact
 
@@ -383,9 +384,12 @@ def _print_recorded(recorded: _Recorded, fmt: str) -> None:
         print(json.dumps({"exit_code": 0, "recorded_baseline": str(recorded.path), "machine": recorded.machine,
                           "gated": False}, indent=2))
     elif fmt == "markdown":
-        print(f"### onnxgate gate: baseline recorded\n\nNo baseline for this machine type ({recorded.machine}): "
-              f"this run was recorded as `{recorded.path}` and nothing was gated. Commit that file (it is in "
-              "this job's artifact) so later runs on this machine type are gated.")
+        from conversion.results.markdown_text import md_code, md_text
+
+        print(f"### onnxgate gate: baseline recorded\n\nNo baseline for this machine type "
+              f"({md_text(recorded.machine)}): this run was recorded as {md_code(recorded.path)} and nothing "
+              "was gated. Commit that file (it is in this job's artifact) so later runs on this machine type are "
+              "gated.")
 
 
 def _print_skipped(reason: str, fmt: str) -> None:
@@ -395,7 +399,9 @@ def _print_skipped(reason: str, fmt: str) -> None:
 
         print(json.dumps({"exit_code": 0, "gated": False, "gate_skipped": reason}, indent=2))
     elif fmt == "markdown":
-        print(f"### onnxgate gate: ⚠️ skipped\n\n{reason}\n")
+        from conversion.results.markdown_text import md_text
+
+        print(f"### onnxgate gate: ⚠️ skipped\n\n{md_text(reason)}\n")  # it names the results file's machine
     else:
         print(reason)
 

@@ -141,7 +141,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     lines.append(f"report: {outcome.index}")
     lines += (outcome.gate or {}).get("regressions", [])  # last: which benchmarks regressed, and why
     data = {"report": str(outcome.index), "results": str(outcome.results_file), "exit_code": outcome.exit_code,
-            "models": [{k: v[k] for k in ("model", "answer", "exact", "headline", "crossover")} for v in verdicts],
+            "models": [{k: v[k] for k in ("model", "answer", "exact", "headline", "crossover", "batches")}
+                       for v in verdicts],
             "gate": {k: outcome.gate.get(k) for k in ("passed", "summary", "gate_skipped")} if outcome.gate else None,
             "gate_error": outcome.gate_error, "bench_error": outcome.bench_error}
     _emit(args, data, "\n".join(lines))

@@ -22,6 +22,7 @@ import numpy as np
 
 from conversion.converter.inputs import CategoryLabels, column_order
 from conversion.errors import InputError
+from conversion.regular_files import read_regular_file
 
 __all__ = ["read_csv_rows"]
 
@@ -76,10 +77,12 @@ def read_csv_rows(path: Path, n_features: int | None, feature_names: Sequence[st
                   categories: CategoryLabels | None = None) -> np.ndarray:
     """The file's rows as float64, columns in the model's order, category labels as codes, or
     InputError saying what is wrong."""
+    raw = read_regular_file(path, what="data file", kind="data", error=InputError)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read data rows from {path}: {exc}; pass a numeric .csv or a .npy array") from exc
+        text = raw.decode("utf-8-sig")  # a BOM (Excel writes one) is not part of the first cell
+    except UnicodeDecodeError as exc:
+        raise InputError(f"cannot read data rows from {path}: it is not UTF-8 text (byte 0x{raw[exc.start]:02x} at "
+                         f"offset {exc.start}); pass a numeric .csv or a .npy array") from None
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise InputError(f"{path} is empty; it needs one row of numbers per line (a header line is optional)")

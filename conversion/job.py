@@ -100,6 +100,20 @@ def zoo_subjects(
         yield make
 
 
+def _first_per_kind(subjects: list[Subject]) -> list[Subject]:
+    """One model per framework and data kind, the first of each (with the default zoo: each
+    framework's synthetic and categorical model, the ones `onnxgate bench --quick` measures)."""
+    chosen: dict[tuple[str, str], Subject] = {}
+    for subject in subjects:
+        chosen.setdefault((subject.framework, subject.data_kind), subject)
+    return list(chosen.values())
+
+
+# Which converted zoo models each profile's benchmark measures: quick, a first look, one per
+# framework and data kind; full, every one (why and what it costs: docs/loops.md).
+LATENCY_MODELS: dict[str, Callable[[list[Subject]], list[Subject]]] = {"quick": _first_per_kind, "full": list}
+
+
 def _evaluate(subject: Subject, opts: JobOptions) -> tuple[dict[str, Any], list[dict[str, Any]], Attempt | None]:
     """Converts along each path and checks parity; returns the model row, its cells and the usable conversion."""
     given = opts.given.get(subject.name)
@@ -218,18 +232,25 @@ def run_job(opts: JobOptions) -> JobOutcome:
     latency: list[Record] = []
     bench_run: Run | None = None
     bench_error: str | None = None
+    converted = [s for s, _ in usable]
+    # a user's models are all measured (the benchmark child reads them from their files)
+    measured = {s.name for s in (converted if opts.subjects is not None else LATENCY_MODELS[opts.profile](converted))}
     if opts.benchmarks:
         progress.message(f"running the {opts.profile} benchmark profile ...")
         bench, note, bench_error = _benchmark_profile(opts.profile, output / "bench", opts,
-                                                      [s.name for s, _ in usable])
+                                                      [s.name for s in converted if s.name in measured])
         notes.append(note)
+        skipped = [s.name for s in converted if s.name not in measured]
+        if skipped:
+            notes.append(f"the {opts.profile} profile measures latency for one model per framework and data kind; "
+                         f"--full also measures {', '.join(skipped)}")
         if bench is not None:
             latency += bench.records
             bench_run = bench
     else:
         notes.append("latency not measured (--no-bench)")
     covered = {r.model for r in latency}
-    unmeasured = [s.name for s, _ in usable if s.name not in covered]
+    unmeasured = [s.name for s in converted if s.name in measured and s.name not in covered]
     if opts.benchmarks and unmeasured:  # the benchmark run skipped or failed them: say so, never guess
         notes.append(f"no latency for {', '.join(unmeasured)}: the benchmark profile measured none")
     gate, gate_error = None, None

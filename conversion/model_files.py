@@ -25,6 +25,7 @@ from conversion.converter.inputs import CategoryLabels
 from conversion.csv_rows import read_csv_rows
 from conversion.errors import InputError, ModelFileError, OnnxGateError
 from conversion.parity.check import summarize_trees
+from conversion.regular_files import check_regular_file, read_regular_file
 
 __all__ = ["FileFormat", "UserModel", "attach_onnx", "fingerprint_differs", "load_rows", "load_user_model", "rows_for",
            "sniff", "suffixes"]
@@ -57,13 +58,12 @@ class UserModel:
 
 
 def _read_head(path: Path, n: int = 64) -> bytes:
+    # A FIFO, device or folder is refused before it is opened, a file over the cap before a
+    # framework reads all of it (regular_files.py).
+    check_regular_file(path, what="model file", kind="model", error=ModelFileError)
     try:
         with path.open("rb") as fh:
             return fh.read(n)
-    except IsADirectoryError:
-        raise ModelFileError(f"{path} is a folder; pass the model file itself") from None
-    except FileNotFoundError:
-        raise ModelFileError(f"model file {path} does not exist; check the path") from None
     except OSError as exc:
         raise ModelFileError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
 
@@ -186,10 +186,9 @@ def attach_onnx(path: str | Path, reference: ConvertedModel) -> ConvertedModel:
     from conversion.converter.converted import load
 
     p = Path(path)
+    data = read_regular_file(p, what="ONNX file", kind="model", error=ModelFileError)
     try:
-        proto = onnx.load_model_from_string(p.read_bytes())
-    except OSError as exc:
-        raise ModelFileError(f"cannot read ONNX file {p}: {exc.strerror or exc}") from exc
+        proto = onnx.load_model_from_string(data)
     except Exception as exc:  # protobuf decode errors
         raise ModelFileError(f"{p} is not a readable ONNX file: {exc}") from exc
     if any(prop.key.startswith(META_PREFIX) for prop in proto.metadata_props):
@@ -269,6 +268,7 @@ def load_rows(path: str | Path, n_features: int | None, feature_names: Sequence[
     p = Path(path)
     if p.suffix != ".npy":
         return read_csv_rows(p, n_features, feature_names, categories)
+    check_regular_file(p, what="data file", kind="data", error=InputError)
     try:
         X = np.load(p, allow_pickle=False)
     except (OSError, ValueError) as exc:

@@ -193,6 +193,10 @@ def parity_batches(
         values = [v for v in category_values(categories[f], dtype, allow_nan=allow_nan) if v not in known]
         return st.sampled_from(values)
 
+    # built once per call, not once per draw: a feature can hold hundreds of split points
+    split_at = {f: at_split(f) for f in split_features}
+    category_at = {f: at_category(f) for f in cat_features}
+
     @st.composite
     def batches(draw: Any) -> np.ndarray:
         rows = draw(st.lists(st.integers(0, len(X_train) - 1), min_size=0, max_size=max_rows))
@@ -204,10 +208,10 @@ def parity_batches(
             r = draw(st.integers(0, len(rows) - 1))
             if cat_features and draw(st.booleans()):
                 f = draw(st.sampled_from(cat_features))
-                X[r, f] = draw(at_category(f))
+                X[r, f] = draw(category_at[f])
             elif split_features and draw(st.booleans()):
                 f = draw(st.sampled_from(split_features))
-                X[r, f] = draw(at_split(f))
+                X[r, f] = draw(split_at[f])
             else:
                 f = draw(st.integers(0, n_features - 1))
                 X[r, f] = draw(finite_edges if f in finite_columns else edges)
@@ -215,7 +219,7 @@ def parity_batches(
             # One row entirely on split points: every split it meets is a boundary case.
             r = draw(st.integers(0, len(rows) - 1))
             for f in split_features:
-                X[r, f] = draw(at_split(f))
+                X[r, f] = draw(split_at[f])
         return X
 
     return batches()

@@ -19,33 +19,60 @@ from .runtime_models import fitted
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _killed_writer(target: Path) -> None:
-    """A real process that dies by SIGKILL between writing the temp file and renaming it."""
+def _writer(target: Path, *, then: str) -> subprocess.Popen[bytes]:
+    """A real process that writes the temp file, then, instead of renaming it, ``then``:
+    "die" (SIGKILL) or "wait" (until stdin closes, holding the temp like a live writer)."""
+    stop = {"die": "os.kill(os.getpid(), signal.SIGKILL)",
+            "wait": "print('written', flush=True); sys.stdin.read(); os.kill(os.getpid(), signal.SIGKILL)"}[then]
     body = textwrap.dedent(f"""
-        import os, signal
+        import os, signal, sys
         import conversion.atomic as atomic
-        atomic.os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)
+        def stop(*a):
+            {stop}
+        atomic.os.replace = stop
         atomic.write_bytes_atomic({str(target)!r}, b"x" * 4_000_000)
     """)
-    proc = subprocess.run([sys.executable, "-c", body], cwd=REPO, check=False)
-    assert proc.returncode == -9
+    return subprocess.Popen([sys.executable, "-c", body], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
 
-def test_a_killed_save_leaves_a_named_temp_that_a_later_save_removes(tmp_path: Path) -> None:
+def test_a_killed_writers_temp_matches_no_glob_and_the_next_write_removes_it(tmp_path: Path) -> None:
     target = tmp_path / "model.onnx"
-    _killed_writer(target)
+    assert _writer(target, then="die").wait() == -9
     (debris,) = tmp_path.iterdir()
     assert debris.name.startswith(".onnxgate-tmp-model.onnx-") and debris.stat().st_size == 4_000_000
     assert not target.exists()
+    assert not list(tmp_path.glob("*.onnx")) and not list(tmp_path.glob("**/*.onnx")), "a user's glob finds the temp"
 
-    write_bytes_atomic(tmp_path / "other.bin", b"1")  # within the hour: a writer may still be alive
-    assert debris.exists()
-    hours_ago = time.time() - 2 * 3600
-    os.utime(debris, (hours_ago, hours_ago))
     _, converted = fitted("xgboost", "regression")
-    converted.save(tmp_path / "next.onnx")
+    converted.save(tmp_path / "next.onnx")  # its writer is dead, so the lock it held is free: provably orphaned
     assert not debris.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["next.onnx", "other.bin"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["next.onnx"]
+
+
+def test_a_live_writers_temp_is_never_removed_however_old(tmp_path: Path) -> None:
+    writer = _writer(tmp_path / "model.onnx", then="wait")
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == b"written\n"
+        (temp,) = tmp_path.iterdir()
+        days_ago = time.time() - 3 * 86400
+        os.utime(temp, (days_ago, days_ago))
+        write_bytes_atomic(tmp_path / "other.bin", b"1")
+        assert temp.exists(), "a write removed the temp file of a writer that is still alive"
+    finally:
+        writer.kill()
+        writer.communicate()
+    write_bytes_atomic(tmp_path / "other.bin", b"2")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.bin"]
+
+
+def test_an_older_onnxgates_temp_names_are_left_alone(tmp_path: Path) -> None:
+    """Before locks, a complete baseline could end up under a temp name; no rule proves it is debris."""
+    old = tmp_path / ".onnxgate-tmp-a.json-k2j3h4.json"
+    old.write_text("{}")
+    hours_ago = time.time() - 5 * 3600
+    os.utime(old, (hours_ago, hours_ago))
+    write_bytes_atomic(tmp_path / "a.json", b"{}")
+    assert old.exists()
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ import pytest
 from conversion.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = {"docs/ci.md": True, "docs/examples/onnxgate.yml": False}  # file -> only its ```bash blocks
+DOCS = {"docs/ci.md": True, "docs/examples/onnxgate.yml": False,  # file -> only its ```bash blocks
+        "docs/examples/onnxgate-baselines.yml": False}
 
 
 def _commands(path: str, bash_blocks_only: bool) -> list[str]:

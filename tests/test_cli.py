@@ -287,6 +287,28 @@ def test_a_failing_benchmark_profile_fails_the_run_but_keeps_its_report(
     assert any("no latency for xgboost-wine-small" in n for n in result["notes"])
 
 
+def test_quick_run_measures_one_model_per_framework_and_data_kind(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import conversion.bench.runner
+
+    asked: list[str] = []
+
+    def recording(profile: str, folder: Path, *, extra_args: list[str], **kwargs: object) -> Path:
+        asked.append(extra_args[extra_args.index("--onnxgate-models") + 1])
+        raise conversion.bench.runner.BenchmarkRunError("not measured here", results=tmp_path / "none.json")
+
+    monkeypatch.setattr(conversion.bench.runner, "run_benchmarks", recording)
+    code, _, err = run(capsys, "run", "--quick", "--framework", "xgboost", "--datasets", "wine,digits,categorical",
+                       "--no-upstream", "--no-variants", "--output", tmp_path / "r", "--json")
+    assert code == 0, err
+    assert asked == ["xgboost-wine-small,xgboost-categorical-small"]
+    notes = json.loads((tmp_path / "r" / "run.json").read_text())["notes"]
+    assert ("the quick profile measures latency for one model per framework and data kind; "
+            "--full also measures xgboost-digits-small") in notes
+    # the benchmark failed here, so the measured models are named as unmeasured, the others are not
+    assert "no latency for xgboost-wine-small, xgboost-categorical-small: the benchmark profile measured none" in notes
+
+
 def test_run_on_a_machine_type_without_baseline_skips_the_gate_in_one_line(tmp_path: Path) -> None:
     # The README's main job where the project's baselines folder has no file for this machine type,
     # found without --baseline (issue 27: run ignored it), then beside a baseline one CPU flag apart.

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,11 +86,11 @@ def test_against_main_passes_unchanged_code_and_names_a_retrained_model(repo: Pa
     assert {"side-by-side", "side-by-side wall"} <= measures  # both sides' own times were compared
     assert (repo / "out" / "base.json").is_file() and (repo / "out" / "head.json").is_file()
 
-    _train(repo, trees=300, depth=6)  # retrained in the working tree: 30x the trees, twice as deep
+    _train(repo, trees=400, depth=8)  # retrained in the working tree: 40x the trees, deeper
     retrained = _gate(repo, "--output", "out")
     assert retrained.returncode == 1, retrained.stdout[-3000:] + retrained.stderr[-3000:]
     assert "uncommitted changes" in retrained.stdout.splitlines()[0]
-    assert "fraud: 10 → 300 trees" in retrained.stdout
+    assert "fraud: 10 → 400 trees" in retrained.stdout
     assert "REGRESSED fraud|" in retrained.stderr
 
 
@@ -108,7 +109,7 @@ def test_the_base_is_the_merge_base_not_the_tip_of_the_branch(repo: Path) -> Non
 
 
 def test_a_wrong_ref_or_a_folder_outside_git_is_a_clear_input_error(repo: Path, tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="no such branch, tag or commit.*fetch-depth: 0"):
+    with pytest.raises(InputError, match=r"no such branch, tag or commit.*fetch-depth: 0"):
         merge_base(repo, "no-such-branch")
     outside = tmp_path / "plain"
     outside.mkdir()
@@ -184,3 +185,66 @@ def test_only_the_two_sides_of_one_run_count_as_a_pair() -> None:
     assert not is_pair(head, base)
     assert not is_pair(base, {"onnxgate_pair": {"id": "y", "side": "head"}})
     assert not is_pair({}, head)
+
+
+# --- the side-by-side rule and --pairs, on results files as `gate --against` writes them ------------------
+
+def _side(rng: Any, per_call_s: float, *, batch: int, n: int = 200) -> Any:
+    """A one-thread ONNX row whose own times per call were taken side by side (lognormal scatter)."""
+    import dataclasses
+
+    from tests.test_gate import _record, _rounds
+
+    times = tuple(float(t) for t in per_call_s * rng.lognormal(0.0, 0.05, size=n))
+    return dataclasses.replace(_record(_rounds(rng, level=0.5, n=60, spread=0.03), batch=batch), cpu_rounds=times,
+                               wall_rounds=times)
+
+
+def _pair_folder(folder: Path, base: list[Any], head: list[Any], pair_id: str) -> Path:
+    from tests.test_gate import _results
+
+    folder.mkdir()
+    for side, records in (("base", base), ("head", head)):
+        path = _results(folder / f"{side}.json", records)
+        doc = json.loads(path.read_text())
+        for bench, rec in zip(doc["benchmarks"], records, strict=True):
+            bench["extra_info"].update(cpu_rounds=list(rec.cpu_rounds), wall_rounds=list(rec.wall_rounds))
+        doc["onnxgate_pair"] = {"id": pair_id, "side": side}
+        path.write_text(json.dumps(doc))
+    return folder
+
+
+def test_side_by_side_fails_a_slower_head_by_the_classes_minimum() -> None:
+    import numpy as np
+
+    from conversion.results.gate.side_by_side import SideBySideRegression
+
+    rng = np.random.default_rng(1)
+    rule = SideBySideRegression("cpu")
+    at_256 = _side(rng, 1e-3, batch=256)
+    assert rule.fails(_side(rng, 1.3e-3, batch=256), at_256) is not None  # +30%: beyond 256 rows' 15%
+    assert rule.fails(_side(rng, 1.05e-3, batch=256), at_256) is None  # +5%: within what A/A trials moved
+    one_row = _side(rng, 20e-6, batch=1)
+    assert rule.fails(_side(rng, 30e-6, batch=1), one_row) is None  # +50%: one row's processes moved up to 77%
+    assert rule.fails(_side(rng, 45e-6, batch=1), one_row) is not None  # more than doubled
+    without = _side(rng, 1e-3, batch=256)
+    older = type(without)(**{**without.__dict__, "cpu_rounds": ()})  # a base whose onnxgate predates the worker
+    (change,) = rule.changes(without.key, without, older)
+    assert change.verdict == "unjudged" and "predate" in change.note
+
+
+def test_pairs_of_a_ci_matrix_make_one_verdict(tmp_path: Path) -> None:
+    import numpy as np
+
+    from conversion.cli import main
+
+    rng = np.random.default_rng(2)
+    quiet = _pair_folder(tmp_path / "shard-1", [_side(rng, 1e-3, batch=256)], [_side(rng, 1e-3, batch=256)], "a")
+    slower = _pair_folder(tmp_path / "shard-2", [_side(rng, 1e-3, batch=256)], [_side(rng, 1.4e-3, batch=256)], "b")
+    assert main(["gate", "--pairs", str(quiet), "--json"]) == 0
+    assert main(["gate", "--pairs", str(quiet), str(slower), "--json"]) == 1  # one shard regressed: one red verdict
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "base.json").write_text((quiet / "base.json").read_text())
+    (mixed / "head.json").write_text((slower / "head.json").read_text())
+    assert main(["gate", "--pairs", str(mixed)]) == 2  # two halves of different runs are no pair

@@ -27,9 +27,10 @@ APP = {"conversion.cli", "conversion.bench_commands", "conversion.job",
 CORE = ("foundation", "converter", "runtime", "parity", "serving", "entry")
 # Top-level core modules that gather the sub-packages for a user; every other top-level one is foundation.
 ENTRY = {"conversion", "conversion.seed_api", "conversion.testing", "conversion.model_files", "conversion.csv_rows"}
-# The package's runnable modules: the onnxgate command, the valgrind worker count_model starts, and the
-# timing worker each side of `gate --against` runs.
-RUNNABLE = {"conversion.cli", "conversion.bench.counts", "conversion.bench.timing_worker"}
+# The package's runnable modules: the onnxgate command, the valgrind worker count_model starts, the
+# timing worker each side of `gate --against` runs, and the guard run_child starts around the benchmark child.
+RUNNABLE = {"conversion.cli", "conversion.bench.counts", "conversion.bench.timing_worker",
+            "conversion.bench.child_guard"}
 OPTIONAL_HEAVY = ("pytest", "_pytest", "pytest_benchmark", "scipy", "matplotlib", "jinja2", "hypothesis")
 
 

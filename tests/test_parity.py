@@ -39,19 +39,30 @@ def _converted(case: Case, dtype: str):
     return model, X, conv, engine
 
 
+@cache
+def _trees(case: Case, dtype: str):
+    """The graph's split points and category sets, read once per graph, not once per example."""
+    return summarize_trees(_converted(case, dtype)[2].onnx)
+
+
 def _batch_kwargs(case: Case, conv) -> dict:
     return {"dtype": conv.dtype, "allow_nan": case.nan, "allow_inf": case.inf, "extra": case.edges,
             "max_abs": case.max_abs, "finite_columns": conv.finite_columns}
+
+
+@cache
+def _batches(case: Case, dtype: str):
+    _, X_train, conv, _ = _converted(case, dtype)
+    trees = _trees(case, dtype)
+    return parity_batches(X_train, trees.splits, categories=trees.categories, **_batch_kwargs(case, conv))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CONVERTIBLE, ids=str)
 @given(data=st.data())
 def test_parity_on_generated_inputs(case: Case, dtype: str, data: st.DataObject) -> None:
-    model, X_train, conv, engine = _converted(case, dtype)
-    trees = summarize_trees(conv.onnx)
-    X = data.draw(parity_batches(X_train, trees.splits, categories=trees.categories, **_batch_kwargs(case, conv)),
-                  label="X")
+    model, _, conv, engine = _converted(case, dtype)
+    X = data.draw(_batches(case, dtype), label="X")
     report = check_parity(model, conv, X, engine=engine)
     assert report.passed, str(report)
 
@@ -62,7 +73,7 @@ def test_parity_on_training_and_probe_rows(case: Case, dtype: str) -> None:
     model, X_train, conv, engine = _converted(case, dtype)
     # Rows in the graph's dtype: a float32 graph is for float32 rows (a float64 row into it is
     # refused where the native model would compute with more precision; see conversion/converter/inputs.py).
-    trees = summarize_trees(conv.onnx)
+    trees = _trees(case, dtype)
     probe = probe_batch(X_train, trees.splits, categories=trees.categories, **_batch_kwargs(case, conv))
     X = np.vstack([X_train.astype(conv.dtype), probe])
     report = check_parity(model, conv, X, engine=engine)
@@ -85,7 +96,7 @@ def test_upstream_converter_parity(case: Case) -> None:
     adapter = adapter_named(case.framework)
     lowered = adapter.upstream(model, dtype=np.dtype(np.float32))
     theirs = finish(model, lowered, adapter.name, adapter.version(), "", dtype=np.dtype(np.float32), name=None)
-    trees = summarize_trees(ours.onnx)
+    trees = _trees(case, "float32")
     X = np.vstack([X_train.astype(np.float32), probe_batch(X_train, trees.splits, categories=trees.categories,
                                                          **_batch_kwargs(case, ours))])
     report = check_parity(model, theirs, X)

@@ -81,8 +81,10 @@ def test_the_suite_builds_cases_from_the_config_named_by_its_keys(repo: Path) ->
     profile = PROFILES["quick"].with_batches(config.batch_sizes)
     cases = cases_for(profile, providers=["CPUExecutionProvider"], specs=user_specs(config), threads=config.threads)
     assert [c.id for c in cases] == [
-        "fraud-b1-native", "fraud-b1-onnx-cpu-t1", "fraud-b100-native", "fraud-b100-onnx-cpu-t1",
-        "churn-b1-native", "churn-b1-onnx-cpu-t1", "churn-b100-native", "churn-b100-onnx-cpu-t1"]
+        "fraud-b1-native", "fraud-b1-native-fast", "fraud-b1-onnx-cpu-t1",
+        "fraud-b100-native", "fraud-b100-native-fast", "fraud-b100-onnx-cpu-t1",
+        "churn-b1-native", "churn-b1-native-fast", "churn-b1-onnx-cpu-t1",
+        "churn-b100-native", "churn-b100-native-fast", "churn-b100-onnx-cpu-t1"]
     assert profile.rounds_for(100) == PROFILES["quick"].rounds_for(1)  # a size the profile lacks: the one below
     churn = prepare(user_specs(config)[1])
     assert churn.parity == "passed" and churn.zoo.framework == "lightgbm" and churn.method == "predict"

@@ -34,6 +34,7 @@ from typing import Any
 from benchmarks.proof.prove_counts import _spinners, user_repo
 from conversion.app.against import Side, _run_block, _stamp, side_by_side
 from conversion.results.benchmark_runs import load_run
+from conversion.results.gate.figures import SIDE_BY_SIDE_MIN_EFFECT
 from conversion.results.gate.judge import gate_runs
 from conversion.results.gate.side_by_side import SideBySideRegression, side_by_side_rules
 
@@ -44,7 +45,8 @@ HEADS = ("unchanged", "slow25", "wait200")
 def _repo(folder: Path) -> Path:
     user_repo(folder)
     pyproject = folder / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace("[tool.onnxgate]\n", "[tool.onnxgate]\nbatch_sizes = [1, 256]\n", 1))
+    text = pyproject.read_text().replace("[tool.onnxgate]\n", "[tool.onnxgate]\nbatch_sizes = [1, 256]\n", 1)
+    pyproject.write_text(text)
     return folder
 
 
@@ -76,16 +78,36 @@ def trial(repo: Path, suite_file: Path, work: Path, python: str, head: str) -> d
             "flagged": sorted(f"{c.key} {c.measure}" for c in outcome.regressed)}
 
 
+def _threshold(row: str) -> float | None:
+    """The side-by-side minimum effect in force for a trial row ("KEY side-by-side[ wall]")."""
+    key, _, measure = row.partition(" ")
+    _, runtime, batch = key.split("|")
+    size = int(batch[1:])
+    bucket = "tiny" if size <= 16 else "medium" if size <= 1024 else "large"
+    cls = f"{'native' if runtime == 'native' else 'onnx-cpu-1thread'}/{bucket}"
+    return SIDE_BY_SIDE_MIN_EFFECT["wall" if measure.endswith("wall") else "cpu"].get(cls)
+
+
 def summarize(trials: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per head and row: trials, the range of effects, and detections under the figures in force now
+    (a row flagged when it was measured whose effect is below today's minimum does not count: raising
+    a minimum only removes flags, so older trials can be judged again)."""
     out: dict[str, Any] = {}
     for head in HEADS:
         mine = [t for t in trials if t["head"] == head]
-        if mine:
-            rows = sorted({r for t in mine for r in t["rows"]})
-            out[head] = {"trials": len(mine), "failed": sum(t["failed"] for t in mine),
-                         "effect_range": {r: [round(min(t["rows"].get(r, 9e9) for t in mine), 3),
-                                              round(max(t["rows"].get(r, -9e9) for t in mine), 3)] for r in rows},
-                         "detected": {r: sum(r in t["flagged"] for t in mine) for r in rows}}
+        if not mine:
+            continue
+        rows = sorted({r for t in mine for r in t["rows"]})
+
+        def flagged(t: dict[str, Any], r: str) -> bool:
+            limit = _threshold(r)
+            return r in t["flagged"] and limit is not None and t["rows"].get(r, 0.0) >= limit
+
+        out[head] = {"trials": len(mine), "failed": sum(any(flagged(t, r) for r in rows) for t in mine),
+                     "minimum_effect": {r: _threshold(r) for r in rows},
+                     "effect_range": {r: [round(min(t["rows"].get(r, 9e9) for t in mine), 3),
+                                          round(max(t["rows"].get(r, -9e9) for t in mine), 3)] for r in rows},
+                     "detected": {r: sum(flagged(t, r) for t in mine) for r in rows}}
     return out
 
 
@@ -95,7 +117,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--heads", default=",".join(HEADS))
     parser.add_argument("--busy", type=int, default=0, help="processes spinning on the cores meanwhile")
     parser.add_argument("--out", type=Path, default=None, help="write the trials and summary as JSON here")
+    parser.add_argument("--rejudge", type=Path, default=None,
+                        help="measure nothing: summarize this earlier --out file under today's minimum effects")
     args = parser.parse_args(argv)
+    if args.rejudge is not None:
+        earlier = json.loads(args.rejudge.read_text())
+        earlier["summary"] = summarize(earlier["trials"])
+        args.rejudge.write_text(json.dumps(earlier, indent=1) + "\n")
+        print(json.dumps({h: {k: v[k] for k in ("trials", "failed")} for h, v in earlier["summary"].items()}))
+        return 0
     heads = [h for h in args.heads.split(",") if h]
     trials: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="prove-against-") as tmp:
@@ -113,8 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     t = trial(repo, suite_file, work, _python(root, head), head)
                     trials.append(t)
                     worst = max(t["rows"].items(), key=lambda kv: kv[1])
-                    print(f"{head} {n + 1}/{args.trials}: {'FAILED ' + '; '.join(t['flagged']) if t['failed'] else 'pass'}"
-                          f" (largest rise {worst[1]:+.1%}: {worst[0]})", file=sys.stderr, flush=True)
+                    verdict = "FAILED " + "; ".join(t["flagged"]) if t["failed"] else "pass"
+                    print(f"{head} {n + 1}/{args.trials}: {verdict} (largest rise {worst[1]:+.1%}: {worst[0]})",
+                          file=sys.stderr, flush=True)
                     if args.out:  # kept as it goes: a long proof stopped early still has its trials
                         args.out.write_text(json.dumps({"busy": args.busy, "summary": summarize(trials),
                                                         "trials": trials}, indent=1) + "\n")

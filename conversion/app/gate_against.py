@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -102,8 +103,8 @@ def against_command(args: argparse.Namespace) -> int:
         options = AgainstOptions(
             ref=args.against, output=args.output or Path("results") / "against", profile=args.profile,
             config=args.config, model_files=list(args.model), models=[m for m in args.models.split(",") if m],
-            suites=list(args.suite), batches=args.batches, threads=args.threads, counts=args.counts, blocks=args.blocks, base_python=args.base_python,
-            shard=_parse_shard(args.shard), verbose=args.verbose > 0)
+            suites=list(args.suite), batches=args.batches, threads=args.threads, counts=args.counts,
+            blocks=args.blocks, base_python=args.base_python, shard=_parse_shard(args.shard), verbose=args.verbose > 0)
         if options.blocks < 1:
             raise InputError(f"--blocks {options.blocks}: each side needs at least one block")
         run = run_against(options, models_of=_costs(args) if options.shard else None)
@@ -126,11 +127,9 @@ def pairs_command(args: argparse.Namespace) -> int:
                 raise InputError(f"--pairs {folder}: it holds no base.json and head.json; pass the --output folders of "
                                  "`onnxgate gate --against` jobs")
             outcomes.append(_gate_pair(folder / "base.json", folder / "head.json"))
-            try:
+            with contextlib.suppress(OSError, ValueError):  # a shard's first lines: what differs between its sides
                 header += [h for h in json.loads((folder / "header.json").read_text(encoding="utf-8"))
                            if isinstance(h, str) and h not in header]
-            except (OSError, ValueError):
-                pass
         outcome = combine_outcomes(outcomes)
     except OnnxGateError as exc:
         return emit_error("gate", str(exc), as_json=args.json)

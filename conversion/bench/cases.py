@@ -26,7 +26,7 @@ class Profile:
     sizes: tuple[str, ...]
     batches: tuple[int, ...]
     # rounds per batch size: enough interleaved rounds for a Mann-Whitney test to see a
-    # 25% shift, few enough for the quick profile to stay within its 5-minute budget.
+    # 25% shift, few enough for `run --quick` to stay within its 4-minute budget (docs/loops.md).
     rounds: dict[int, int]
     warmup_rounds: int = 3
 
@@ -62,18 +62,26 @@ PROFILES: dict[str, Profile] = {
     ),
 }
 
+# From this many rows the full profile also times the fastest native call on ONNX's thread counts
+# above one, so each path is compared on the same threads (report: "Other ways to serve this model").
+SCALE_BATCH = 4096
+
+
 @dataclass(frozen=True)
 class Case:
     spec: Any  # a ZooSpec, or a user model's UserSpec (bench/user_models.py): name, framework, build()
     batch_size: int
-    runtime: str  # "native" | "onnx"
+    runtime: str  # "native" | "onnx" | "peer" (provider: the peer's name, bench/peers.py)
     provider: str | None = None
     threads: int | None = None
+    fast: bool = False  # a native case timing the adapter's fastest call (Adapter.fast_native), not the wrapper
 
     @property
     def runtime_label(self) -> str:
         if self.runtime == "native":
-            return "native"
+            return ("native-fast" if self.fast else "native") + (f"-t{self.threads}" if self.threads else "")
+        if self.runtime == "peer":
+            return f"peer-{self.provider}-t{self.threads}"
         return f"{self.runtime}-{provider_label(self.provider or '')}-t{self.threads}"
 
     @property
@@ -108,7 +116,10 @@ def cases_for(
     frameworks: Sequence[str] = FRAMEWORKS,
     threads: Sequence[int] | None = None,
 ) -> list[Case]:
-    """Every case of a profile: native, then ONNX per provider at 1 thread and at all cores (or ``threads``)."""
+    """Every case of a profile: native (the wrapper, then the fastest call), then ONNX per provider at 1 thread
+    and at all cores (or ``threads``), then each installed compiled peer (bench/peers.py) on one thread."""
+    from conversion.bench.peers import installed_peers
+
     if not threads:
         cores = os.cpu_count() or 1
         threads = (1, cores) if cores > 1 else (1,)
@@ -116,6 +127,9 @@ def cases_for(
     out: list[Case] = []
     for spec in chosen:
         for batch in profile.batches:
-            out.append(Case(spec, batch, "native"))
+            out += [Case(spec, batch, "native"), Case(spec, batch, "native", fast=True)]
             out += [Case(spec, batch, "onnx", p, t) for p in providers for t in threads]
+            if profile.name == "full" and batch >= SCALE_BATCH:  # threads at scale: native on ONNX's threads too
+                out += [Case(spec, batch, "native", None, t, fast=True) for t in threads if t > 1]
+            out += [Case(spec, batch, "peer", name, 1) for name in installed_peers(spec.framework)]
     return out

@@ -1,10 +1,12 @@
 """run_child: a subprocess that does not outlive the onnxgate process that started it.
 
 A benchmark child left running keeps loading the machine and writing into the output folder
-for minutes after the user pressed Ctrl-C or the CI job was cancelled. So the child gets its
-own process group, which is ended (SIGTERM, then SIGKILL) when the parent is interrupted,
-terminated or fails; and on Linux the kernel sends it SIGTERM when the parent dies, which
-also covers a SIGKILL of the parent, where no handler of ours runs.
+for minutes after the user pressed Ctrl-C or the CI job was cancelled; its valgrind
+grandchildren (``--counts``) were found running for a minute after a SIGKILL of onnxgate,
+next to their temp folders. So the child runs under a guard (child_guard.py): in a process
+group of its own, with its own TMPDIR, and the guard ends the whole group and removes the
+folder when the child exits or when the pipe from this process closes, which the kernel
+does when this process dies, SIGKILL included, where no handler of ours runs.
 """
 
 from __future__ import annotations
@@ -18,31 +20,16 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 __all__ = ["end_child", "run_child", "start_child"]
 
 log = logging.getLogger(__name__)
 
+GUARD = Path(__file__).with_name("child_guard.py")
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-_GRACE_S = 5.0
-
-
-def _die_with_parent(parent: int) -> Callable[[], None] | None:
-    """A preexec_fn asking the kernel to send SIGTERM to the child when ``parent`` dies (Linux)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return preexec
+_GRACE_S = 5.0  # the guard's own grace period for the child, plus this much for the guard
 
 
 @contextlib.contextmanager
@@ -62,6 +49,23 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    """A preexec_fn asking the kernel to send SIGTERM to the child when ``parent`` dies (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
 def _end_group(proc: subprocess.Popen[Any]) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
@@ -75,17 +79,36 @@ def _end_group(proc: subprocess.Popen[Any]) -> None:
             continue
 
 
-def run_child(cmd: Sequence[str], **popen_kwargs: Any) -> int:
-    """Runs ``cmd`` to completion and returns its exit code; never leaves it running behind us."""
-    proc = subprocess.Popen(list(cmd), process_group=0, preexec_fn=_die_with_parent(os.getpid()),
-                            **popen_kwargs)
+def _stop(guard: subprocess.Popen[Any], stop: Any) -> None:
+    """Closes the guard's pipe, so it ends the child's group; kills the guard if it does not finish."""
+    stop.close()
     try:
-        with _sigterm_raises():
-            return proc.wait()
+        guard.wait(timeout=2 * _GRACE_S)
+    except subprocess.TimeoutExpired:  # the child then gets SIGKILL from the kernel (its parent died)
+        guard.kill()
+        guard.wait()
+
+
+def run_child(cmd: Sequence[str], **popen_kwargs: Any) -> int:
+    """Runs ``cmd`` to completion and returns its exit code; never leaves it, or anything it
+    started, running behind us, nor its temp files."""
+    read_end, write_end = os.pipe()  # neither end is inherited by anything but the guard (pass_fds)
+    try:
+        guard = subprocess.Popen([sys.executable, "-I", str(GUARD), str(read_end), "--", *cmd],
+                                 pass_fds=(read_end,), process_group=0, **popen_kwargs)
     except BaseException:
-        log.warning("stopping the child process group %d (%s)", proc.pid, " ".join(cmd[:3]))
-        _end_group(proc)
+        os.close(write_end)
         raise
+    finally:
+        os.close(read_end)
+    with open(write_end, "wb", buffering=0) as stop:  # closed once, here or by _stop
+        try:
+            with _sigterm_raises():
+                return guard.wait()
+        except BaseException:
+            log.warning("stopping the child process group of %d (%s)", guard.pid, " ".join(cmd[:3]))
+            _stop(guard, stop)
+            raise
 
 
 _ADDR_NO_RANDOMIZE = 0x0040000  # from <linux/personality.h>

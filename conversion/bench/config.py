@@ -31,6 +31,7 @@ import numpy as np
 
 from conversion.converter.frameworks import framework_names
 from conversion.errors import ConfigError, OnnxGateError
+from conversion.regular_files import check_regular_file, read_regular_file
 from conversion.runtime.providers import ALIASES
 
 __all__ = ["BenchConfig", "ModelEntry", "Rows", "find_config", "load_config", "read_rows", "with_flags",
@@ -113,7 +114,7 @@ def load_config(path: str | Path | None = None, *, cwd: Path | None = None) -> B
         file = Path(path)
         if not file.is_absolute():
             file = (cwd or Path.cwd()) / file
-        if not file.is_file():
+        if not file.exists():
             raise ConfigError(f"config file {file} does not exist; pass --config with a pyproject.toml "
                               f"(or TOML file) that has a [{TABLE}] table")
     table = _onnxgate_table(_read_toml(file), file, required=True)
@@ -130,9 +131,10 @@ def with_models(config: BenchConfig, files: Sequence[str | Path], *, cwd: Path |
         p = Path(given).expanduser()
         file = p if p.is_absolute() else (cwd or Path.cwd()) / p
         where = f"--model {given}"
-        if not file.is_file():
+        if not file.exists():
             raise ConfigError(f"{where}: {file} does not exist; pass a native model file (.json/.ubj, .txt, .cbm, "
                               ".skops)")
+        check_regular_file(file, what=f"{where}: model file", kind="model", error=ConfigError)
         name = file.stem
         if not _NAME.match(name):
             raise ConfigError(f"{where}: the file name {name!r} cannot name a model (letters, digits, '-', '_', '.'); "
@@ -197,8 +199,9 @@ def only_models(config: BenchConfig, names: Sequence[str]) -> BenchConfig:
 
 
 def _read_toml(file: Path) -> dict[str, Any]:
+    raw = read_regular_file(file, what="config file", kind="config", error=ConfigError)
     try:
-        return tomllib.loads(file.read_text(encoding="utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file} is not valid TOML: {exc}") from exc
     except (OSError, UnicodeDecodeError) as exc:
@@ -263,10 +266,11 @@ def _path(value: Any, key: str, base: Path, where: str) -> Path:
         raise ConfigError(f"{where}: {key} must be a file path string, got {value!r}")
     p = Path(value).expanduser()
     resolved = p if p.is_absolute() else base / p
-    if not resolved.is_file():
+    if not resolved.exists():
         rel = "" if p.is_absolute() else f" (relative paths resolve against {base})"
         raise ConfigError(f"{where}: {key} = {value!r}: {resolved} does not exist{rel}")
-    return resolved
+    kind = "data" if key == "data" else "model"
+    return check_regular_file(resolved, what=f"{where}: {key} = {value!r}:", kind=kind, error=ConfigError)
 
 
 def _model(name: str, table: Any, file: Path) -> ModelEntry:

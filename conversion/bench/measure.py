@@ -82,7 +82,7 @@ def _tail_judged(runtime: str, provider: str | None, threads: int | None, batch_
     Elsewhere a tail block would only be recorded (native calls of a second, 4096-row or
     multi-threaded ones hold too few calls in its budget, or a thread pool's tails), and it cost
     up to seconds per row in every run."""
-    return (runtime != "native" and (threads or 1) == 1 and provider in (None, "CPUExecutionProvider")
+    return (runtime == "onnx" and (threads or 1) == 1 and provider in (None, "CPUExecutionProvider")
             and batch_size <= TAIL_SMALL_BATCH)
 
 
@@ -91,10 +91,11 @@ def _peak_rss_mb() -> float:
 
 
 def measure(benchmark: Any, prep: Prepared, X: np.ndarray, *, runtime: str, provider: str | None,
-            threads: int | None, rounds: int, warmup_rounds: int) -> None:
-    """Times ``runtime`` on ``X`` with pytest-benchmark's ``benchmark``; ratios go into its ``extra_info``."""
+            threads: int | None, rounds: int, warmup_rounds: int, fast: bool = False) -> None:
+    """Times ``runtime`` on ``X`` with pytest-benchmark's ``benchmark`` (``fast``: the native row of the
+    adapter's fastest call); ratios go into its ``extra_info``."""
     spec = prep.zoo.spec
-    pairing = pair(prep, X, runtime=runtime, provider=provider, threads=threads)
+    pairing = pair(prep, X, runtime=runtime, provider=provider, threads=threads, fast=fast)
     benchmark.extra_info.update(
         {
             "onnxgate_kind": "latency",
@@ -107,6 +108,7 @@ def measure(benchmark: Any, prep: Prepared, X: np.ndarray, *, runtime: str, prov
             "provider": provider,
             "threads": threads,
             "method": prep.method,
+            "native_call": prep.fast_on(threads).name if fast and runtime == "native" else "",
             "parity": prep.parity,
             "parity_detail": prep.parity_detail,
             "conversion_s": prep.conversion_s,
@@ -126,9 +128,13 @@ def measure(benchmark: Any, prep: Prepared, X: np.ndarray, *, runtime: str, prov
         ref_s = benchmark.extra_info["reference_cpu_s"]
         if _tail_judged(runtime, provider, threads, int(X.shape[0])):
             benchmark.extra_info.update(tail_fields(pairing, benchmark.stats.stats.median + ref_s, int(X.shape[0])))
-        if runtime != "native" and prep.converted is not None:
+        if runtime == "onnx" and prep.converted is not None:
             # the raw session takes the graph's own dtype (float64 for LightGBM, HGB, dense graphs)
             X_graph = np.asarray(X, dtype=prep.converted.dtype)
             benchmark.extra_info["op_us"] = op_profile(prep.converted.to_bytes(), X_graph, provider=provider,
                                                        threads=threads)
+    if runtime == "peer":  # the peer's own exactness and build time, not the ONNX conversion's
+        peer = prep.peer(provider or "")
+        benchmark.extra_info.update({"parity": peer.parity, "compile_s": peer.compile_s,
+                                     "parity_detail": f"{peer.name} {peer.version}: {peer.parity_detail}"})
     benchmark.extra_info["peak_rss_mb"] = _peak_rss_mb()

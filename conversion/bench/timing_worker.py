@@ -27,11 +27,12 @@ log = logging.getLogger(__name__)
 FIXED_CALL_PATH = "run"  # onnxruntime's public InferenceSession.run, which every build has
 
 
-def row_key(model: str, runtime: str, provider: str | None, threads: int | None, batch_size: int) -> str:
+def row_key(model: str, runtime: str, provider: str | None, threads: int | None, batch_size: int, *,
+            fast: bool = False) -> str:
     """The row's ``Record.key``, built from its parts as the results file's reader builds it."""
     from conversion.results.benchmark_runs import Record
 
-    return Record.key_of(model, runtime, provider, threads, batch_size)
+    return Record.key_of(model, runtime, provider, threads, batch_size, fast=fast)
 
 
 def _cases(args: argparse.Namespace) -> list[Any]:
@@ -65,13 +66,14 @@ def _targets(cases: Sequence[Any]) -> dict[str, Any]:
         except ImportError as exc:  # a framework this environment lacks: its rows are not on this side
             log.warning("%s: %s", case.spec.name, exc)
             continue
-        if prep.why_not(case.runtime):
+        # Compiled peers are other programs, not either side's code: the side-by-side phase leaves them out.
+        if case.runtime == "peer" or prep.why_not(case.runtime, fast=case.fast, threads=case.threads):
             continue
         # One call path on both sides: "auto" picks the fastest it measures at start, and that choice
         # differed between processes of the same code (c_run or c_iobinding: 36% at one row in an A/A trial).
         pairing = pair(prep, batch_of(prep, case.batch_size), runtime=case.runtime, provider=case.provider,
-                       threads=case.threads, call_path=FIXED_CALL_PATH)
-        key = row_key(case.spec.name, case.runtime, case.provider, case.threads, case.batch_size)
+                       threads=case.threads, call_path=FIXED_CALL_PATH, fast=case.fast)
+        key = row_key(case.spec.name, case.runtime, case.provider, case.threads, case.batch_size, fast=case.fast)
         out[key] = (pairing.target, pairing.target_clock, case.batch_size)
     return out
 

@@ -170,11 +170,10 @@ class ConvertedModel:
 
 def load(path: str | os.PathLike[str]) -> ConvertedModel:
     """Reads a .onnx file written by :meth:`ConvertedModel.save`."""
+    from ..regular_files import read_regular_file
+
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise ModelFileError(f"cannot read ONNX file {p}: {exc.strerror or exc}") from exc
+    data = read_regular_file(p, what="ONNX file", kind="model", error=ModelFileError)
     return ConvertedModel.from_bytes(data, source=str(p))
 
 

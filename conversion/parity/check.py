@@ -314,12 +314,11 @@ def _compare(
     return ~row_ok, float(np.nanmax(diff, initial=0.0)), float(np.nanmax(rel, initial=0.0)), problems
 
 
-def _refused_rows(fn: Any, n: int, refusal: tuple[type[BaseException], ...]) -> tuple[np.ndarray, str]:
-    """Which of ``n`` rows ``fn`` (called with row indices) refuses (raises ``refusal`` on), and
-    the first reason; one call when none."""
+def _refused_rows(fn: Any, n: int, refusal: tuple[type[BaseException], ...]) -> tuple[np.ndarray, str, Any]:
+    """Which of ``n`` rows ``fn`` (called with row indices) refuses (raises ``refusal`` on), the
+    first reason, and the output on every row when none is refused (one call), else None."""
     try:
-        fn(np.arange(n))
-        return np.zeros(n, dtype=bool), ""
+        return np.zeros(n, dtype=bool), "", fn(np.arange(n))
     except refusal as exc:
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     refused = np.zeros(n, dtype=bool)
@@ -328,7 +327,7 @@ def _refused_rows(fn: Any, n: int, refusal: tuple[type[BaseException], ...]) -> 
             fn(np.arange(i, i + 1))
         except refusal:
             refused[i] = True
-    return refused, reason
+    return refused, reason, None
 
 
 def check_parity(
@@ -384,8 +383,8 @@ def check_parity(
         def onnx_fn(idx: np.ndarray, method: str = method) -> np.ndarray:
             return engine.run(method, take(idx))
 
-        native_refuses, native_why = _refused_rows(native_fn, n, (Exception,))
-        onnx_refuses, onnx_why = _refused_rows(onnx_fn, n, (InputError,))
+        native_refuses, native_why, native_all = _refused_rows(native_fn, n, (Exception,))
+        onnx_refuses, onnx_why, onnx_all = _refused_rows(onnx_fn, n, (InputError,))
         refused_by_both |= native_refuses & onnx_refuses
         for side, only, why in (("native", native_refuses & ~onnx_refuses, native_why),
                                 ("onnx", onnx_refuses & ~native_refuses, onnx_why)):
@@ -399,7 +398,10 @@ def check_parity(
         keep = ~(native_refuses | onnx_refuses)
         idx_keep = np.flatnonzero(keep)
         Xk = Xn[keep] if not keep.all() else Xn
-        native, got, shape_problems = _joined(method, native_fn(idx_keep), onnx_fn(idx_keep))
+        if native_all is not None and onnx_all is not None:  # no row refused: both already answered all
+            native, got, shape_problems = _joined(method, native_all, onnx_all)
+        else:
+            native, got, shape_problems = _joined(method, native_fn(idx_keep), onnx_fn(idx_keep))
         if shape_problems:
             problems += shape_problems
             bad_rows[idx_keep] = True

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import logging
 import math
 import os
+import urllib.parse
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ from ..results.run_results import RunResult, load_run_results
 from . import plots
 from .gate_view import gate_block, model_gates
 from .manifest import manifest_rows
+from .serving_options import NO_PEERS, serving_options
 from .verdict import model_verdict, per_batch
 
 __all__ = ["MachineView", "build_report", "check_writable", "report_from_files"]
@@ -52,6 +55,8 @@ class MachineView:
     verdicts: list[dict[str, Any]] = field(default_factory=list)
     matrix: dict[str, Any] = field(default_factory=dict)
     latency_tables: dict[str, list[Record]] = field(default_factory=dict)
+    serving_options: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # model -> serving_options()
+    peers_measured: bool = False
     images: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # section -> figures
     history: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -80,6 +85,8 @@ def _matrix(cells: list[dict[str, Any]]) -> dict[str, Any]:
     rows: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any]]] = defaultdict(dict)
     for c in cells:
         shown = dict(c)
+        if c.get("issue"):
+            shown["issue"] = _issue_link(c["issue"])
         if c.get("issue") and c["status"] != "exact":
             shown["status"] = "xfail"
         rows[(c["framework"], c["model"])][(c["path"], c["data_kind"])] = shown
@@ -93,6 +100,16 @@ def _matrix(cells: list[dict[str, Any]]) -> dict[str, Any]:
                  for f, m in sorted(rows)],
         "counts": [(s, counts[s]) for s in STATUS_ORDER if counts.get(s)],
     }
+
+
+def _issue_link(issue: dict[str, Any]) -> dict[str, Any]:
+    """A known issue's link: ``repo#number`` to an http(s) address; any other scheme (``javascript:``, from
+    a crafted results file) is shown as text, never as a link."""
+    url = str(issue.get("url") or "")
+    parts = url.split("/")
+    label = f"{parts[-3]}#{parts[-1]}" if len(parts) >= 5 else url
+    href = url if urllib.parse.urlsplit(url).scheme in ("http", "https") else None
+    return {**issue, "href": href, "label": label}
 
 
 def _latency_tables(latency: list[Record], order: list[str]) -> dict[str, list[Record]]:
@@ -161,7 +178,8 @@ def _b64(png: bytes) -> str:
 
 
 def _figure(slug: str, caption: str, png: bytes, machine_id: str, image_dir: Path | None) -> dict[str, Any]:
-    name = f"{slug}-{machine_id[:8]}.png"
+    # The machine id and the model names in ``slug`` come from untrusted results files: slugs only.
+    name = f"{slug}-{_slug(machine_id[:8])}.png"
     if image_dir is not None:
         write_bytes_atomic(image_dir / name, png)
     width, height = plots.png_size(png)
@@ -169,7 +187,10 @@ def _figure(slug: str, caption: str, png: bytes, machine_id: str, image_dir: Pat
 
 
 def _slug(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)
+    """ASCII letters, digits, ``-`` and ``_`` only: safe as part of any file name. A name that had to
+    change gets a short hash of itself, so two such names never share a file."""
+    slug = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "-_" else "-" for ch in name)[:80]
+    return slug if slug == name else f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
 
 
 def _machine_view(machine_id: str, results: list[RunResult], image_dir: Path | None,
@@ -195,13 +216,16 @@ def _machine_view(machine_id: str, results: list[RunResult], image_dir: Path | N
                                       [r for r in latency if r.model == n]), "gate": gates.get(n)} for n in names]
     view.matrix = _matrix(cells) if cells else {}
     view.latency_tables = _latency_tables(latency, names)
+    view.serving_options = {m: opts for m, rows in view.latency_tables.items() if (opts := serving_options(rows))}
+    view.peers_measured = any(r.runtime == "peer" for r in latency)
     def figure(slug: str, caption: str, png: bytes) -> dict[str, Any]:
         return _figure(slug, caption, png, machine_id, image_dir)
 
     view.images["latency"] = [figure(f"latency-{_slug(m)}", f"{m}: p50 latency vs batch size (log-log)",
                                      plots.latency_plot(m, rows)) for m, rows in view.latency_tables.items()]
     if latency:
-        view.images["overview"] = [figure("speedup-heatmap", "ONNX speedup over native, model × batch size",
+        view.images["overview"] = [figure("speedup-heatmap",
+                                          "ONNX speedup over the fastest native call, model × batch size",
                                           plots.speedup_heatmap(latency))]
     if any(m.get("onnx_bytes") is not None for m in view.models):
         view.images["cold"] = [figure("cold-costs", "Cold costs: conversion, ONNX size, session creation, "
@@ -245,7 +269,7 @@ def render(results: list[RunResult], *, gate: dict[str, Any] | None = None, imag
         title=title, generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), version=__version__,
         machines=views, sources=[{"path": r.source, "machine": r.machine, "created": r.created, "profile": r.profile}
                                  for r in results],
-        gate=gate_block(gate), gated=gated, status_labels=STATUS_LABELS,
+        gate=gate_block(gate), gated=gated, status_labels=STATUS_LABELS, no_peers=NO_PEERS,
     )
 
 

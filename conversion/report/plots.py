@@ -98,7 +98,7 @@ def latency_plot(model: str, rows: list[Record]) -> bytes:
 
 
 def speedup_heatmap(rows: list[Record]) -> bytes:
-    """native p50 / best ONNX p50 per model × batch: above 1 ONNX wins."""
+    """fastest native p50 / best ONNX p50 per model × batch: above 1 ONNX wins."""
     by_model: dict[str, list[Record]] = defaultdict(list)
     for r in rows:
         by_model[r.model].append(r)
@@ -126,7 +126,7 @@ def speedup_heatmap(rows: list[Record]) -> bytes:
         ax.set_xticks(range(len(batches)), [str(b) for b in batches])
         ax.set_yticks(range(len(models)), models)
         ax.set_xlabel("batch size (rows)")
-        ax.set_title("ONNX speedup over native (native p50 / best ONNX p50)", fontsize=11)
+        ax.set_title("ONNX speedup over the fastest native call (its p50 / best ONNX p50)", fontsize=11)
         bar = fig.colorbar(im, ax=ax, shrink=0.9)
         bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{10 ** v:.3g}×"))
         return _png(fig)

@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conversion.atomic import write_text_atomic
+from conversion.atomic import folder_lock, is_temp_name, write_text_atomic
 from conversion.errors import ResultsError
-from conversion.results.benchmark_runs import Run, load_run
+from conversion.results.benchmark_runs import Run, load_run, read_json_object
+from conversion.results.results_schema import finite_or_null
 
 __all__ = ["HISTORY_LIMIT", "BaselineChoice", "accept_baseline", "baseline_name", "choose_baseline", "find_baseline",
            "fingerprint_differences", "known_machines", "machine_label", "record_baseline", "save_compact"]
+
+log = logging.getLogger(__name__)
 
 
 def fingerprint_differences(baseline: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -39,17 +44,25 @@ def machine_label(machine: dict[str, Any]) -> str:
     return f"{machine.get('cpu_model')} ({machine.get('cpu_count')} cpus, {machine.get('arch')})"
 
 
+def _slug(value: Any) -> str:
+    """Letters, digits and ``_`` of a fingerprint field, lowercased, runs of anything else as one ``-``:
+    a results file is untrusted, and nothing in it may name a path (``/../../x``)."""
+    return re.sub(r"[^a-z0-9_]+", "-", str(value).lower()).strip("-")[:60]
+
+
 def baseline_name(run: Run) -> str:
     """A readable file name for the run's machine type, e.g. ``amd-epyc-2cpu-x86_64.json``."""
     m = run.machine
-    cpu = re.sub(r"[^a-z0-9]+", "-", str(m.get("cpu_model", "cpu")).lower()).strip("-") or "cpu"
-    return f"{cpu}-{m.get('cpu_count', '?')}cpu-{m.get('arch', '')}".rstrip("-") + ".json"
+    cpu = re.sub(r"[^a-z0-9]+", "-", str(m.get("cpu_model", "cpu")).lower()).strip("-")[:60] or "cpu"
+    return f"{cpu}-{_slug(m.get('cpu_count', '?')) or '?'}cpu-{_slug(m.get('arch', ''))}".rstrip("-") + ".json"
 
 
 def _machines(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """(file, machine fingerprint) of every results file in the folder; other JSON files are no candidates."""
+    """(file, machine fingerprint) of every results file in the folder; other JSON files are no candidates,
+    and neither is an onnxgate temp file (a killed write's, even of an older version's naming)."""
     out = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+    found = sorted(p for p in folder.glob("*.json") if not is_temp_name(p.name)) if folder.is_dir() else []
+    for path in found:
         try:
             out.append((path, load_run(path).machine))
         except ResultsError:
@@ -68,11 +81,20 @@ def find_baseline(folder: Path, current: Run) -> Path | None:
 
 
 def record_baseline(folder: Path, current: Run) -> Path:
-    """Saves the current results as this machine type's baseline in ``folder`` (compact, atomic)."""
-    target = folder / baseline_name(current)
-    if target.exists():  # same readable name, another fingerprint (e.g. other CPU flags): keep both
-        target = target.with_name(f"{target.stem}-{current.machine_id[:8]}.json")
-    return save_compact(current.path, target)
+    """Saves the current results as this machine type's baseline in ``folder`` (compact, atomic).
+
+    Under the folder's lock: when another process recorded this machine type meanwhile, its
+    file is kept and returned, so one machine type never gets two baselines.
+    """
+    with folder_lock(folder):
+        recorded = find_baseline(folder, current)
+        if recorded is not None:
+            log.warning("another onnxgate process recorded %s for this machine type meanwhile; keeping it", recorded)
+            return recorded
+        target = folder / baseline_name(current)
+        if target.exists():  # same readable name, another fingerprint (e.g. other CPU flags): keep both
+            target = target.with_name(f"{target.stem}-{_slug(current.machine_id)[:8]}.json")
+        return save_compact(current.path, target)
 
 
 def known_machines(folder: Path) -> list[str]:
@@ -134,11 +156,14 @@ def save_compact(results: Path, target: Path, *, extra: dict[str, Any] | None = 
     A committed baseline stays small: percentiles are already in ``stats`` and the gate
     reads the per-round ratios in ``extra_info``, which are kept. ``extra`` adds top-level keys.
     """
-    doc = json.loads(results.read_text(encoding="utf-8"))
-    for bench in doc.get("benchmarks", []):
-        bench.get("stats", {}).pop("data", None)
+    doc = read_json_object(results)
+    for bench in doc.get("benchmarks") or []:
+        if isinstance(bench, dict) and isinstance(bench.get("stats"), dict):
+            bench["stats"].pop("data", None)
     doc.update(extra or {})
-    return write_text_atomic(target, json.dumps(doc, indent=1) + "\n")
+    # Strict JSON: a NaN where the gate reads a number was refused when the file was loaded; one
+    # elsewhere (a field nobody reads) is written as null, never as a bare NaN token.
+    return write_text_atomic(target, json.dumps(finite_or_null(doc), indent=1, allow_nan=False) + "\n")
 
 
 # How many earlier baselines a baseline file remembers: enough to see when and why it moved.
@@ -164,14 +189,16 @@ def accept_baseline(target: Path, current: Run, *, why: str = "") -> Run | None:
     """Makes ``current`` the baseline at ``target``; returns the baseline it replaced, or None.
 
     The replaced file's facts go first into the new file's ``onnxgate_baseline_history`` (with
-    the time and the reason of the change), so the report can show when and why it moved.
+    the time and the reason of the change), so the report can show when and why it moved. The
+    read and the write hold the folder's lock: two accepts at once both land, one after the
+    other, and the later one keeps the earlier one in its history.
     """
-    previous = load_run(target) if target.is_file() else None
-    history: list[dict[str, Any]] = []
-    if previous is not None:
-        entry = {**_facts_of(previous), "replaced": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                 "replaced_by_commit": current.commit, "why": why}
-        history = [entry, *previous.history][:HISTORY_LIMIT]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    save_compact(current.path, target, extra={"onnxgate_baseline_history": history})
+    with folder_lock(target.parent):
+        previous = load_run(target) if os.path.lexists(target) else None
+        history: list[dict[str, Any]] = []
+        if previous is not None:
+            entry = {**_facts_of(previous), "replaced": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                     "replaced_by_commit": current.commit, "why": why}
+            history = [entry, *previous.history][:HISTORY_LIMIT]
+        save_compact(current.path, target, extra={"onnxgate_baseline_history": history})
     return previous

@@ -1,4 +1,4 @@
-"""The lines `onnxgate bench` ends with: per model, its ONNX/native time ratio at each batch size.
+"""The lines `onnxgate bench` ends with: per model, ONNX's time against the fastest native call at each batch size.
 
 Read from the results file the run just wrote, so the console says what the file holds.
 """
@@ -7,25 +7,31 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from conversion.results.benchmark_runs import Run
+from conversion.results.benchmark_runs import Record, Run
+from conversion.results.speedups import best_native, speedup
 
 __all__ = ["model_lines"]
 
 
 def model_lines(run: Run) -> list[str]:
-    """``model: ONNX/native 0.08 at 1 row, 0.77 at 256, ...`` per model, single-threaded CPU ONNX rows.
+    """``model: ONNX/fastest native CPU time 0.08 at 1 row (native Booster.predict), ...`` per model.
 
-    A ratio below 1 means ONNX Runtime took less CPU time than the native model (medians of
-    the interleaved per-round ratios, the same figure the gate judges).
+    Single-threaded CPU ONNX rows against the faster of the wrapper's call and the adapter's
+    fastest call (results/speedups.py): below 1, ONNX Runtime took less time.
     """
-    by_model: dict[str, dict[int, float]] = defaultdict(dict)
+    natives: dict[tuple[str, int], list[Record]] = defaultdict(list)
     for rec in run.records:
-        if rec.runtime == "onnx" and (rec.threads or 1) == 1 and rec.provider == "CPUExecutionProvider" \
-                and rec.ratio_kind == "onnx/native" and rec.ratio_rounds:
-            by_model[rec.model][rec.batch_size] = rec.ratio_median
+        if rec.runtime == "native" and not rec.threads:
+            natives[(rec.model, rec.batch_size)].append(rec)
+    by_model: dict[str, dict[int, tuple[float, str]]] = defaultdict(dict)
+    for rec in run.records:
+        native = best_native(natives[(rec.model, rec.batch_size)])
+        if native is not None and rec.runtime == "onnx" and (rec.threads or 1) == 1 \
+                and rec.provider == "CPUExecutionProvider":
+            by_model[rec.model][rec.batch_size] = (1 / speedup(native, rec), native.label)
     lines = []
     for model in sorted(by_model):
-        ratios = sorted(by_model[model].items())
-        cells = ", ".join(f"{r:.2f} at {b}" + (" row" if b == 1 else "") for b, r in ratios)
-        lines.append(f"{model}: ONNX/native CPU time {cells} (below 1: ONNX faster)")
+        cells = ", ".join(f"{r:.2f} at {b}" + (" row" if b == 1 else "") + f" ({label})"
+                          for b, (r, label) in sorted(by_model[model].items()))
+        lines.append(f"{model}: ONNX/fastest native CPU time {cells} (below 1: ONNX faster)")
     return lines

@@ -19,6 +19,7 @@ The report and the gate read these files only, never live state.
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import os
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from conversion.errors import ResultsError
+from conversion.regular_files import read_regular_file
+from conversion.results.results_schema import MAX_DEPTH, check_bench_document, check_depth
 from conversion.runtime.timing import percentile
 
 __all__ = [
@@ -60,8 +63,8 @@ class Record:
     size: str
     dataset: str
     batch_size: int
-    runtime: str  # "native" | "onnx"
-    provider: str | None  # ONNX Runtime provider, None for native
+    runtime: str  # "native" | "onnx" | "peer"
+    provider: str | None  # ONNX Runtime provider; a peer's name ("lleaves"); None for native
     threads: int | None  # ONNX Runtime intra-op threads, None for native
     p50: float
     p90: float
@@ -105,6 +108,12 @@ class Record:
     op_us: dict[str, float] = field(default_factory=dict, hash=False)
     # trees, nodes, leaves, features, onnx_bytes/computation_sha256, file_bytes/file_sha256 (converter/model_facts.py)
     model_facts: dict[str, Any] = field(default_factory=dict, hash=False)
+    # Native rows: the adapter's fastest call ("Booster.predict", Adapter.fast_native); "" is the wrapper's call
+    native_call: str = ""
+    compile_s: float | None = None  # peer rows: building the compiled model, beside ONNX's conversion_s
+    # This row's time over the reference model's: the median of its interleaved per-round CPU ratios to it
+    # (kept in run.json, which drops the rounds, so a rebuilt report divides the same figures; speedups.py)
+    ref_ratio_p50: float | None = None
 
     def rounds_vs(self, partner: str, clock: str = "cpu") -> tuple[str, tuple[float, ...]]:
         """(ratio kind, per-round ratios) of this row against ``partner`` ("native" or "reference"),
@@ -113,22 +122,28 @@ class Record:
         primary, vs_reference = {"cpu": cpu, "wall": wall}.get(clock, ((), ()))
         if clock == "tail":
             return f"{self.runtime}/reference", self.tail_ratio_rounds if partner == "reference" else ()
-        if self.runtime == "native":
+        if self.runtime in ("native", "peer"):
             return (self.ratio_kind, primary) if partner == "reference" else ("", ())
         if partner == "native":
             return self.ratio_kind, primary
         return f"{self.runtime}/reference", vs_reference
 
     @staticmethod
-    def key_of(model: str, runtime: str, provider: str | None, threads: int | None, batch_size: int) -> str:
-        """The key of the row with these parts: the one place it is built."""
-        kind = runtime if runtime == "native" else f"{runtime}-{provider}-t{threads}"
+    def key_of(model: str, runtime: str, provider: str | None, threads: int | None, batch_size: int, *,
+               fast: bool = False) -> str:
+        """The key of the row with these parts: the one place it is built (``fast``: the native row of the
+        adapter's fastest call, ``native-fast``; a native row on set threads ends ``-t2``)."""
+        if runtime == "native":
+            kind = ("native-fast" if fast else "native") + (f"-t{threads}" if threads else "")
+        else:
+            kind = f"{runtime}-{provider}-t{threads}"
         return f"{model}|{kind}|b{batch_size}"
 
     @property
     def key(self) -> str:
         """Identifies the same benchmark across runs (independent of commit and machine)."""
-        return Record.key_of(self.model, self.runtime, self.provider, self.threads, self.batch_size)
+        return Record.key_of(self.model, self.runtime, self.provider, self.threads, self.batch_size,
+                             fast=bool(self.native_call))
 
     @property
     def ratio_median(self) -> float:
@@ -136,9 +151,15 @@ class Record:
 
     @property
     def label(self) -> str:
-        """How this row's runtime is named in tables and plot legends: "native", "onnx CPU 2t"."""
+        """How this row's runtime is named in tables and plot legends: "native", "native Booster.predict",
+        "onnx CPU 2t", "lleaves 1t"."""
+        if self.runtime == "native" or not self.runtime:
+            call = f"native {self.native_call}" if self.native_call else "native"
+            return call + (f" {self.threads}t" if self.threads else "")
+        if self.runtime == "peer":
+            return f"{self.provider}" + (f" {self.threads}t" if self.threads else "")
         if self.runtime != "onnx":
-            return self.runtime or "native"
+            return self.runtime
         provider = (self.provider or "CPUExecutionProvider").removesuffix("ExecutionProvider")
         return f"onnx {provider}" + (f" {self.threads}t" if self.threads else "")
 
@@ -188,21 +209,34 @@ class Run:
 
 
 def read_json_object(path: Path, *, made_by: str = "`onnxgate bench --output DIR`") -> dict[str, Any]:
-    """A results file's JSON object, or ResultsError saying what is wrong and what makes one."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ResultsError(f"results file {path} does not exist; pass a file written by {made_by}") from None
-    except OSError as exc:
-        raise ResultsError(f"cannot read results file {path}: {exc.strerror or exc}") from exc
-    if not text.strip():
+    """A results file's JSON object, or ResultsError saying what is wrong and what makes one.
+
+    The file is untrusted input: a regular file under the size cap (regular_files.py), UTF-8
+    without a byte order mark, nested no deeper than MAX_DEPTH.
+    """
+    if not os.path.lexists(path):
+        raise ResultsError(f"results file {path} does not exist; pass a file written by {made_by}")
+    raw = read_regular_file(path, what="results file", kind="results", error=ResultsError)
+    if not raw.strip():
         raise ResultsError(f"results file {path} is empty; re-run {made_by} to produce it")
+    if raw.startswith(codecs.BOM_UTF8):
+        raise ResultsError(f"results file {path} starts with a UTF-8 byte order mark (BOM), which JSON does not "
+                           "allow; save it as UTF-8 without a BOM")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ResultsError(f"results file {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                           f"{exc.start}); it is damaged or not a results file") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ResultsError(
             f"results file {path} is not valid JSON (line {exc.lineno}: {exc.msg}); it may be truncated"
-        ) from exc
+        ) from None
+    except RecursionError:
+        raise ResultsError(f"results file {path} nests deeper than {MAX_DEPTH} levels; it is not a results file "
+                           "onnxgate wrote (damaged or crafted)") from None
+    check_depth(data, f"results file {path}")
     if not isinstance(data, dict):
         raise ResultsError(
             f"results file {path} holds a JSON {type(data).__name__}, expected a pytest-benchmark object"
@@ -212,6 +246,13 @@ def read_json_object(path: Path, *, made_by: str = "`onnxgate bench --output DIR
 
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _ref_ratio_p50(info: dict[str, Any]) -> float | None:
+    """A row's median ratio to the reference: its primary rounds for native and peer rows, ONNX's second."""
+    kind = str(info.get("ratio_kind", ""))
+    rounds = info.get("ratio_rounds") if kind.endswith("/reference") else info.get("ref_ratio_rounds")
+    return percentile([float(r) for r in rounds], 50) if rounds else None
 
 
 def _record(bench: dict[str, Any], *, path: Path, run_fields: dict[str, str]) -> Record:
@@ -252,6 +293,9 @@ def _record(bench: dict[str, Any], *, path: Path, run_fields: dict[str, str]) ->
             wait_s=_float(info.get("wait_s")),
             op_us={str(k): float(v) for k, v in (info.get("op_us") or {}).items()},
             model_facts=dict(info.get("model_facts") or {}),
+            native_call=str(info.get("native_call") or ""),
+            ref_ratio_p50=_ref_ratio_p50(info),
+            compile_s=_float(info.get("compile_s")),
             name=str(bench.get("name", "")),
             group=str(bench.get("group") or ""),
             source=str(path),
@@ -284,10 +328,11 @@ def load_run(path: str | os.PathLike[str]) -> Run:
         raise ResultsError(
             f"results file {p} holds no benchmarks; the benchmark run was empty or every test was skipped"
         )
-    machine_info = data.get("machine_info") or {}
-    fingerprint = machine_info.get("onnxgate")
+    machine_info = data.get("machine_info")
+    fingerprint = machine_info.get("onnxgate") if isinstance(machine_info, dict) else None
     if not isinstance(fingerprint, dict) or "machine_id" not in fingerprint:
         raise ResultsError(f"results file {p} has no machine fingerprint (machine_info.onnxgate); it is damaged")
+    check_bench_document(data, f"results file {p}", Record)
     commit_info = data.get("commit_info") or {}
     run_fields = {
         "machine_id": str(fingerprint["machine_id"]),

@@ -17,7 +17,8 @@ from typing import Any
 
 from conversion.atomic import write_text_atomic
 from conversion.errors import ResultsError
-from conversion.results.benchmark_runs import Record, Run, load_run, read_json_object
+from conversion.results.benchmark_runs import ROUND_FIELDS, Record, Run, load_run, read_json_object
+from conversion.results.results_schema import check_run_document, check_run_rows
 
 __all__ = ["SCHEMA", "RunResult", "from_benchmark_run", "load_run_result", "load_run_results", "save_run"]
 
@@ -95,10 +96,15 @@ def _v1_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _latency(doc: dict[str, Any], source: str) -> list[Record]:
-    rows = [r for r in doc.get("latency") or [] if isinstance(r, dict)]
+    rows = doc.get("latency") or []
+    if not isinstance(rows, list):
+        check_run_rows(rows, source, Record, ROUND_FIELDS)  # says what it is instead
+    rows = [r for r in rows if isinstance(r, dict)]
     if doc.get("schema") == SCHEMA_V1:
         rows = [_v1_row(r) for r in rows]
-    return [Record.from_summary(r, source=source) for r in rows]
+    records = [Record.from_summary(r, source=source) for r in rows]  # a missing field, named by its row
+    check_run_rows(rows, source, Record, ROUND_FIELDS)
+    return records
 
 
 def load_run_result(path: str | os.PathLike[str]) -> RunResult:
@@ -106,6 +112,7 @@ def load_run_result(path: str | os.PathLike[str]) -> RunResult:
     p = Path(path)
     doc = read_json_object(p, made_by="`onnxgate run` or `onnxgate bench`")
     if doc.get("schema") in (SCHEMA, SCHEMA_V1):
+        check_run_document(doc, str(p))
         return RunResult(
             source=str(p), created=str(doc.get("created", "")), manifest=doc.get("manifest") or {},
             profile=str(doc.get("profile", "")), models=list(doc.get("models") or []),

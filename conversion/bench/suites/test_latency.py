@@ -18,6 +18,9 @@ from conversion.bench.measure import measure
 from conversion.bench.prepared import Prepared, batch_of, prepare
 from conversion.bench.settings import settings_of
 
+# Enough rounds for the gate to judge a row (results/gate.py MIN_ROUNDS is 8).
+FAST_ROUNDS_MIN = 10
+
 
 def _prepared(case: Case) -> Prepared:
     try:
@@ -32,13 +35,19 @@ def test_latency(benchmark: Any, latency_case: Case, request: pytest.FixtureRequ
     case = latency_case
     profile = settings_of(request.config).profile
     prep = _prepared(case)
-    why_not = prep.why_not(case.runtime)
+    why_not = prep.why_not(case.runtime, fast=case.fast, threads=case.threads)
+    if case.runtime == "peer" and not why_not:
+        why_not = prep.peer(case.provider).why_not  # one line: cannot build here, and why
     if why_not:
         pytest.skip(why_not)
     benchmark.group = case.group
+    rounds = profile.rounds_for(case.batch_size)
+    if case.fast:  # the second native row: half the rounds keeps the quick profile's budget (docs/latency.md)
+        rounds = max(FAST_ROUNDS_MIN, rounds // 2)
     measure(benchmark, prep, batch_of(prep, case.batch_size), runtime=case.runtime, provider=case.provider,
-            threads=case.threads, rounds=profile.rounds_for(case.batch_size), warmup_rounds=profile.warmup_rounds)
-    if settings_of(request.config).counts:
+            threads=case.threads, rounds=rounds, warmup_rounds=profile.warmup_rounds, fast=case.fast)
+    # counts follow the wrapper's and the engine's paths (counts.py): not the fast call's or a peer's
+    if settings_of(request.config).counts and not case.fast and case.runtime != "peer":
         from conversion.bench.counts_session import row_counts
 
         benchmark.extra_info.update(row_counts(request.config, case))

@@ -21,7 +21,7 @@ from ...optional import import_optional
 from ..emit_onnx import emit
 from ..tree_ir import Head, TreeEnsembleIR
 
-__all__ = ["Adapter", "Lowered", "NativeInput", "import_optional", "unnamed_rows", "with_names"]
+__all__ = ["Adapter", "FastNative", "Lowered", "NativeInput", "import_optional", "unnamed_rows", "with_names"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,17 @@ class NativeInput:
     # The native arithmetic runs in the input's dtype (scikit-learn's scalers and imputers): a
     # float32 graph then reproduces float32 rows only, even float64 rows that are float32 values.
     follows_input: bool = False
+
+
+@dataclass(frozen=True)
+class FastNative:
+    """The fastest native call an adapter knows for one model and method: ``call(X)`` answers
+    what ``native(model, method, X)`` answers, on rows in the model's column order, without the
+    wrapper's input validation. ``call`` is None where there is none, and ``why_not`` says why."""
+
+    name: str  # the call a user would write: "Booster.inplace_predict"
+    call: Callable[[np.ndarray], np.ndarray] | None
+    why_not: str = ""
 
 
 class Adapter(ABC):
@@ -89,6 +100,13 @@ class Adapter(ABC):
         names back, category labels): the one native path. Benchmarks and calibration time the
         call it returns, so that turning is done here, outside the timed call."""
         return functools.partial(self.native, model, method, X)
+
+    def fast_native(self, model: Any, method: str, *, threads: int | None = None) -> FastNative:
+        """The framework's fastest call that answers what ``native`` answers (the wrapper's head
+        applied where it has one), for the benchmark's second native row and Predictor's native
+        side; ``FastNative.call`` is None, with the reason, where the wrapper is already that call.
+        ``threads``: on that many threads (the benchmark's threads at scale); None: the model's own."""
+        return FastNative("", None, f"onnxgate knows no faster {self.name} call than {method}")
 
     def native_rows(self, model: Any, method: str, X: np.ndarray) -> np.ndarray:
         """``native`` on rows in the model's column order, answered once (``native_call``)."""

@@ -18,7 +18,7 @@ import onnx
 from ...errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
 from ..emit_onnx import emit
 from ..tree_ir import Head, TreeEnsembleIR
-from .base import Adapter, Lowered, NativeInput, import_optional, unnamed_rows, with_names
+from .base import Adapter, FastNative, Lowered, NativeInput, import_optional, unnamed_rows, with_names
 from .sklearn_graphs import Steps, in_float32, isolation_forest_head, linear_regressor_graph, prepend
 from .sklearn_trees import TREE_BUILDERS, is_missing_category, isolation_forest_ir
 from .upstream import adopt_outputs
@@ -250,6 +250,40 @@ class SklearnAdapter(Adapter):
         if not frame.shape[0]:
             return self.native_rows(model, method, np.zeros(frame.shape))
         return np.asarray(getattr(model, method)(frame))  # the frame's own labels, not codes
+
+    def fast_native(self, model: Any, method: str, *, threads: int | None = None) -> FastNative:
+        """A forest's own loop over its trees, without joblib: ``predict_proba``/``predict`` after
+        the wrapper's own check of the rows, the trees summed in the wrapper's order, divided as it
+        divides. At one row joblib's dispatch is 90% of the call (15.7 against 1.4 ms); skipping
+        validation (``config_context``) saves 12% and would answer NaN or inf the wrapper refuses."""
+        name = "estimators_ loop"
+        forests = ("RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor")
+        if type(model).__name__ not in forests:
+            return FastNative("", None, f"{type(model).__name__}.{method} is scikit-learn's fastest call for it; "
+                                        "skipping its validation would answer rows it refuses")
+        if getattr(model, "n_outputs_", 1) != 1 or method != ("predict_proba" if hasattr(model, "classes_")
+                                                              else "predict"):
+            return FastNative(name, None, f"{method} of a multi-output forest or of labels maps the trees' sums")
+        if threads not in (None, 1):
+            return FastNative(name, None, "the loop runs on one thread; on several, the wrapper's joblib threads sum "
+                                          "the trees in any order, which no single loop answers bit for bit")
+        if getattr(model, "n_jobs", None) not in (None, 1):
+            return FastNative(name, None, f"n_jobs={model.n_jobs}: the wrapper sums its trees in any order on "
+                                          "several threads, which no single loop answers bit for bit")
+        width = len(model.classes_) if hasattr(model, "classes_") else 0
+
+        def call(X: np.ndarray) -> np.ndarray:
+            if not X.shape[0]:
+                return self.native(model, method, X)
+            with unnamed_rows(model, X):
+                rows = model._validate_X_predict(X)  # the wrapper's own check: float32, NaN only where it takes NaN
+            out = np.zeros((rows.shape[0], width) if width else rows.shape[0], dtype=np.float64)
+            for tree in model.estimators_:
+                out += getattr(tree, method)(rows, check_input=False)
+            out /= len(model.estimators_)
+            return out
+
+        return FastNative(name, call)
 
     def native_bytes(self, model: Any) -> bytes:
         sio = import_optional("skops.io", "sklearn", "serialise scikit-learn models without pickle")

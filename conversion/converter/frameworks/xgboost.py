@@ -14,7 +14,7 @@ import numpy as np
 from ...errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
 from ..emit_gblinear import OrderedLinear, emit_ordered_linear
 from ..tree_ir import CategoryCoding, CategorySplits, Head, TreeEnsembleIR, category_sets, concat_trees
-from .base import Adapter, Lowered, import_optional
+from .base import Adapter, FastNative, Lowered, import_optional
 from .upstream import adopt_outputs
 
 # objective -> (post-transform, how base_score maps to a margin)
@@ -328,6 +328,29 @@ class XGBoostAdapter(Adapter):
             return getattr(model, method)(np.zeros((1, X.shape[1]), dtype=X.dtype))[:0]
         return getattr(model, method)(X)
 
+    def fast_native(self, model: Any, method: str, *, threads: int | None = None) -> FastNative:
+        """``Booster.inplace_predict`` with the wrapper's ``missing`` and trees, its head applied:
+        a classifier's probabilities of class one become the wrapper's two columns."""
+        xgb = self.framework()
+        name = "Booster.inplace_predict"
+        if isinstance(model, xgb.Booster):
+            return FastNative(name, _inplace(_on_threads(model, threads), (0, 0), math.nan, two_columns=False))
+        objective = model.get_xgb_params().get("objective")
+        if model.get_xgb_params().get("booster") == "gblinear":
+            return FastNative(name, None, "a gblinear model predicts through its DMatrix path only")
+        if isinstance(model, xgb.XGBClassifier):
+            if method != "predict_proba" or objective not in ("binary:logistic", "multi:softprob"):
+                return FastNative(name, None, f"{method} with objective {objective} applies the wrapper's own "
+                                              "head (class labels or softmax), which is not the Booster's output")
+        elif not isinstance(model, xgb.XGBRegressor) or method != "predict":
+            return FastNative(name, None, f"{type(model).__name__}.{method} is not a plain prediction")
+        try:
+            trees = (0, model.best_iteration + 1)  # the wrapper stops at the early-stopping best, as here
+        except AttributeError:
+            trees = (0, 0)
+        return FastNative(name, _inplace(_on_threads(model.get_booster(), threads), trees, model.missing,
+                                         two_columns=isinstance(model, xgb.XGBClassifier)))
+
     def native_bytes(self, model: Any) -> bytes:
         return bytes(self._booster(model).save_raw("ubj"))
 
@@ -352,7 +375,7 @@ class XGBoostAdapter(Adapter):
 
         xgb = self.framework()
         target = Path(path)
-        with atomic_target(target, suffix=target.suffix or ".ubj") as tmp:
+        with atomic_target(target, inner_name=target.name if target.suffix else f"{target.name}.ubj") as tmp:
             (model if isinstance(model, xgb.XGBModel) else self._booster(model)).save_model(str(tmp))
 
     def load_native(self, path: Path, *, allow_pickle: bool = False) -> Any:
@@ -387,3 +410,22 @@ class XGBoostAdapter(Adapter):
         else:
             graph = adopt_outputs(graph, {graph.graph.output[0].name: "predict"}, flatten=frozenset({"predict"}))
         return Lowered(graph, ir.head, ir.n_features, "onnxmltools", onnxmltools.__version__)
+
+
+def _on_threads(booster: Any, threads: int | None) -> Any:
+    """The booster itself, or a copy predicting on ``threads`` threads (the user's model is not changed)."""
+    if threads is None:
+        return booster
+    copy = booster.copy()
+    copy.set_param({"nthread": threads})
+    return copy
+
+
+def _inplace(booster: Any, trees: tuple[int, int], missing: float, *, two_columns: bool) -> Any:
+    def call(X: np.ndarray) -> np.ndarray:
+        p = booster.inplace_predict(X, iteration_range=trees, predict_type="value", missing=missing,
+                                    validate_features=False)
+        # XGBClassifier.predict_proba's head for binary:logistic (xgboost.sklearn._cls_predict_proba)
+        return np.vstack((1.0 - p, p)).transpose() if two_columns and p.ndim == 1 else p
+
+    return call

@@ -14,8 +14,8 @@ test (p < ALPHA) and a rise of the median by at least the class's minimum effect
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from conversion.optional import import_optional
 from conversion.results.benchmark_runs import Record, percentile

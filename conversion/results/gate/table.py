@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from conversion.results.gate.explain import cause_of, short_commit
 from conversion.results.gate.outcome import NOT_GATED, Change, GateOutcome
+from conversion.results.markdown_text import md_code, md_text
 
 __all__ = ["benchmark_tally", "by_model", "explanation_lines", "history_line", "regression_lines", "render_markdown",
            "render_outcome", "verdict_line"]
@@ -235,7 +236,9 @@ def _listing(outcome: GateOutcome) -> list[str]:
 
 
 def _md(cell: str) -> str:
-    return cell.replace("|", "\\|")  # benchmark keys contain pipes, the table's separator
+    # Text from results files (model names, --why) is untrusted: no HTML or links in the step summary,
+    # and the pipes inside benchmark keys do not split a table's cells.
+    return md_text(cell)
 
 
 def render_markdown(outcome: GateOutcome, *, all_rows: bool = False) -> str:
@@ -251,7 +254,7 @@ def render_markdown(outcome: GateOutcome, *, all_rows: bool = False) -> str:
     moved = history_line(outcome)
     lines += [f"- {_md(moved)}"] if moved else []
     lines += ["", "| verdict | result |", "|---|---|", f"| parity | {parity} |", f"| performance | {perf} |", ""]
-    lines += [f"- **{label}** `{run.path}` (commit `{short_commit(run.commit)}`, {run.datetime})"
+    lines += [f"- **{label}** {md_code(run.path)} (commit {md_code(short_commit(run.commit))}, {_md(run.datetime)})"
               for label, run in (("baseline", outcome.baseline), ("current", outcome.current))]
     reasons = [*outcome.parity_failures, *outcome.performance_failures]
     if outcome.nothing_compared:
@@ -271,10 +274,10 @@ def render_markdown(outcome: GateOutcome, *, all_rows: bool = False) -> str:
     else:
         lines.append("No benchmark changed beyond noise.")
     for key, where in _where(outcome).items():
-        lines += ["", f"**Where the work went**, `{key}`:", "", *(f"- {_md(w)}" for w in where)]
+        lines += ["", f"**Where the work went**, {md_code(key)}:", "", *(f"- {_md(w)}" for w in where)]
     for name, what in GROUPS[1:3]:
         if groups[name]:
             lines += ["", f"<details><summary>{len(groups[name])} {what}</summary>", ""]
-            lines += [f"- `{model}`: {', '.join(rows)}" for model, rows in by_model(groups[name]).items()]
+            lines += [f"- {md_code(model)}: {_md(', '.join(rows))}" for model, rows in by_model(groups[name]).items()]
             lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
