@@ -300,7 +300,7 @@ def test_quick_run_measures_one_model_per_framework_and_data_kind(
     monkeypatch.setattr(conversion.bench.runner, "run_benchmarks", recording)
     code, _, err = run(capsys, "run", "--quick", "--framework", "xgboost", "--datasets", "wine,digits,categorical",
                        "--no-upstream", "--no-variants", "--output", tmp_path / "r", "--json")
-    assert code == 0, err
+    assert code == 1 and "benchmark profile failed" in err  # a failed profile fails the run (issue 27)
     assert asked == ["xgboost-wine-small,xgboost-categorical-small"]
     notes = json.loads((tmp_path / "r" / "run.json").read_text())["notes"]
     assert ("the quick profile measures latency for one model per framework and data kind; "

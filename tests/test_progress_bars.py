@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ def test_the_benchmark_child_draws_a_bar_on_the_terminal_it_is_given(config: Pat
     with os.fdopen(read) as fh:
         drawn = fh.read()
     # tqdm's own output: the phase, n/total and the estimate of the time left.
-    assert "benchmarks" in drawn and "2/2" in drawn and "<" in drawn, drawn
+    assert "benchmarks" in drawn and re.search(r" (\d+)/\1 \[", drawn) and "<" in drawn, drawn
 
 
 def test_no_terminal_no_bar(monkeypatch: pytest.MonkeyPatch) -> None:
