@@ -32,7 +32,7 @@ _BENCH_EXAMPLES = """examples:
   onnxgate bench --quick --counts --output results/ # also instructions per call (needs valgrind)
 """
 _GATE_EXAMPLES = """examples:
-  onnxgate gate --baseline benchmarks/baselines/ --current results/bench-quick-*.json
+  onnxgate gate --baseline benchmarks/baselines/ --current results/   # the newest results file in it
   onnxgate gate --baseline B.json --current C.json --force --all   # other machine, every row
   onnxgate gate --baseline benchmarks/baselines/ --current C.json --format markdown >> "$GITHUB_STEP_SUMMARY"
   onnxgate gate --baseline benchmarks/baselines/ --current C.json --accept --why "churn retrained, 3x trees"
@@ -159,14 +159,17 @@ def register_gate(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--record-missing", action="store_true",
                    help="with a --baseline folder that has no baseline for this machine type: record the current "
                         "results as its baseline and exit 0 instead of 2")
-    p.add_argument("--current", type=Path, help="results JSON of the run under test")
+    p.add_argument("--current", type=Path, help="results JSON of the run under test, or its folder (the newest file)")
     p.add_argument("--accept", action="store_true",
                    help="accept an intended change: after showing the verdict, record the current results as this "
                         "machine type's baseline (the --baseline file, or its file in the --baseline folder), keeping "
                         "the replaced baseline's facts in its history; exit 0")
     p.add_argument("--why", default="", help="with --accept: the reason, kept in the baseline's history")
     p.add_argument("--force", action="store_true", help="compare even if the machines differ")
-    p.add_argument("--all", action="store_true", help="list every benchmark, not only those that changed")
+    p.add_argument("--all", action="store_true",
+                   help="the full text: every benchmark (unchanged ones too), the table and where the work went")
+    p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                   help="the full text for the benchmarks that changed: the table and where the work went")
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text",
                    help="output: text (default), markdown (a table for $GITHUB_STEP_SUMMARY) or json")
     p.add_argument("--json", action="store_true", help="same as --format json")
@@ -213,8 +216,10 @@ def bench_command(args: argparse.Namespace) -> int:
             extra.append("--onnxgate-models=" + ",".join(names))
         specs = parse_specs(names) if user is None and names else None
         sources = {"config": user.source, "models": args.model} if user is not None else {}
+        from conversion.bench.progress_bars import terminal_of
+
         path = run_benchmarks(args.profile, args.output, specs=specs, suites=args.suite, extra_args=extra,
-                              **sources)
+                              progress=terminal_of(not args.json), **sources)
     except BenchmarkRunError as exc:  # the other benchmarks' results are still worth keeping
         print(f"onnxgate bench: {exc}", file=sys.stderr)
         path, code = exc.results, 1
@@ -298,18 +303,20 @@ def gate_command(args: argparse.Namespace) -> int:
         return emit_error("gate", "give --against REF (benchmark the merge base and this tree side by side), or "
                           "--baseline and --current (results files)", as_json=args.json)
     try:
-        run = load_run(args.current)  # parsed once: baseline choice, gate and --accept read this Run
+        from conversion.results.results_path import results_file
+
+        run = load_run(results_file(args.current))  # parsed once: baseline choice, gate and --accept read it
         baseline = _choose_baseline(args.baseline, run, record=args.record_missing and not args.accept)
         if isinstance(baseline, _Recorded):
             _print_recorded(baseline, fmt)
             return 0
         if isinstance(baseline, str):
             if args.accept:
-                return _accept(args.baseline, None, run, why=args.why)
+                return _accept(args.baseline, None, run, why=args.why, fmt=fmt)
             _print_skipped(baseline, fmt)
             return 0
         if args.accept and not baseline.exists():  # a baseline file this machine type never had
-            return _accept(baseline, baseline, run, why=args.why)
+            return _accept(baseline, baseline, run, why=args.why, fmt=fmt)
         outcome = gate_files(baseline, run, force=args.force)
     except ResultsError as exc:
         return emit_error("gate", str(exc), as_json=args.json)
@@ -322,34 +329,43 @@ def gate_command(args: argparse.Namespace) -> int:
     elif fmt == "markdown":
         print(render_markdown(outcome, all_rows=args.all), end="")
     else:
-        print(render_outcome(outcome, all_rows=args.all))
+        print(render_outcome(outcome, all_rows=args.all, detail=bool(getattr(args, "verbose", 0)),
+                             accepted=args.accept))
     if outcome.nothing_compared and not outcome.parity_failures:
         print(f"onnxgate gate: {outcome.nothing_compared}", file=sys.stderr)
     if args.accept:
-        return _accept(args.baseline, baseline, run, why=args.why)
+        return _accept(args.baseline, baseline, run, why=args.why, outcome=outcome, fmt=fmt)
     for line in regression_lines(outcome):  # the end of the output says which benchmarks, and why
         print(line, file=sys.stderr)
     return outcome.exit_code
 
 
-def _accept(given: Path, baseline: Path | None, run: Any, *, why: str) -> int:
-    """``gate --accept``: the current run becomes the baseline; says what it replaced (stderr)."""
+def _accept(given: Path, baseline: Path | None, run: Any, *, why: str, outcome: Any = None,
+            fmt: str = "text") -> int:
+    """``gate --accept``: the current run becomes the baseline; says what it accepted and replaced
+    (on stdout in text, where the verdict would be; on stderr beside JSON or markdown)."""
     from conversion.results.baseline_choice import accept_baseline, baseline_name, machine_label
     from conversion.results.gate.explain import short_commit
 
     current = run.path
     target = baseline if baseline is not None else given / baseline_name(run)
     previous = accept_baseline(target, run, why=why)
+    stream = sys.stdout if fmt == "text" else sys.stderr
+    regressed = sorted({c.key for c in outcome.regressed}) if outcome is not None else []
+    if regressed:
+        print(f"accepted {len(regressed)} regressed benchmark{'s' * (len(regressed) != 1)}: "
+              + ", ".join(regressed[:5]) + (f" and {len(regressed) - 5} more" if len(regressed) > 5 else ""),
+              file=stream)
     what = f"onnxgate gate: accepted {current} as the baseline for {machine_label(run.machine)}: {target}"
     if previous is None:
-        print(f"{what} (new; there was none for this machine type). Commit it.", file=sys.stderr)
+        print(f"{what} (new; there was none for this machine type). Commit it.", file=stream)
     else:
         versions = ", ".join(f"{k} {previous.software[k]}" for k in ("onnxruntime", "onnxgate_commit")
                              if k in previous.software)
         print(f"{what}; it replaced the baseline recorded {previous.datetime} (commit {short_commit(previous.commit)}"
               f"{', ' + versions if versions else ''}), kept in its history ({len(previous.history) + 1} earlier "
               "baseline(s))"
-              f"{'' if why else '; say why next time with --why'}. Commit it with this change.", file=sys.stderr)
+              f"{'' if why else '; say why next time with --why'}. Commit it with this change.", file=stream)
     return 0
 
 

@@ -24,6 +24,7 @@ __all__ = ["build_parser", "main"]
 log = logging.getLogger("onnxgate")
 
 FORMATTER = argparse.RawDescriptionHelpFormatter
+CONVENTIONAL_BASELINES = Path("benchmarks") / "baselines"  # docs/ci.md's folder, one file per machine type
 
 
 def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
@@ -57,8 +58,7 @@ def _user_subject(entry: Any, args: argparse.Namespace, opts: Any) -> Any:
 
     from .converter.convert import convert
 
-    user = load_user_model(entry.path, framework=args.framework,
-                           trust_pickle=args.trust_pickle or entry.trust_pickle)
+    user = load_user_model(entry.path, framework=entry.framework, trust_pickle=entry.trust_pickle)
     reference = None
     try:
         reference = convert(user.model)
@@ -69,7 +69,7 @@ def _user_subject(entry: Any, args: argparse.Namespace, opts: Any) -> Any:
     if args.onnx:
         opts.given[entry.name] = attach_onnx(args.onnx, reference)
     # A refused model still gets its report: the matrix shows the reason, which is the answer.
-    data = entry.data or args.data
+    data = entry.data
     if data:
         X = load_rows(data, reference.n_features if reference else None,
                       reference.feature_names if reference else None,
@@ -105,12 +105,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if (args.onnx or args.data) and len(user.models) != 1:
             raise InputError("--onnx and --data belong to one model; with several models, give each its rows "
                              "as data = \"rows.csv\" in its [tool.onnxgate.models.NAME] table")
+        from conversion.bench.config import with_flags
+
+        # Once, here: conversion and the benchmark child then read every model the same way.
+        user = with_flags(user, data=args.data, trust_pickle=args.trust_pickle, framework=args.framework)
         opts.subjects = [_user_subject(entry, args, opts) for entry in user.models.values()]
         if args.onnx:  # the benchmark child converts the native file itself; it never sees --onnx
             opts.notes.append(f"parity checked on {args.onnx}; latency measured on onnxgate's own conversion "
                               "of the native model")
-        # The benchmark child reads the same models from the same files: one measurement for every model.
-        opts.bench_config, opts.bench_models = user.source, tuple(args.model)
+        # The benchmark child reads the same models, flags included: one measurement for every model.
+        opts.bench_user = user
+        conventional = user.source.parent / CONVENTIONAL_BASELINES if user.source is not None else None
+        if opts.baseline is None and opts.benchmarks and conventional is not None and conventional.is_dir():
+            # The folder docs/ci.md sets up beside the config: a run there is gated as CI gates it.
+            opts.baseline = conventional
+            opts.notes.append(f"gated against {conventional}, the project's baselines folder "
+                              "(--baseline chooses another)")
     outcome = run_job(opts)
     from conversion.report.verdict import model_verdict
 
@@ -125,15 +135,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if outcome.gate:
         skipped = outcome.gate.get("gate_skipped")
         lines.append(skipped or f"gate: {outcome.gate['summary']}")
-    if outcome.gate_error:
-        print(f"onnxgate run: error: {outcome.gate_error}", file=sys.stderr)
+    for error in (outcome.bench_error, outcome.gate_error):
+        if error:
+            print(f"onnxgate run: error: {error}", file=sys.stderr)
     lines.append(f"report: {outcome.index}")
     lines += (outcome.gate or {}).get("regressions", [])  # last: which benchmarks regressed, and why
     data = {"report": str(outcome.index), "results": str(outcome.results_file), "exit_code": outcome.exit_code,
             "models": [{k: v[k] for k in ("model", "answer", "exact", "headline", "crossover", "batches")}
                        for v in verdicts],
             "gate": {k: outcome.gate.get(k) for k in ("passed", "summary", "gate_skipped")} if outcome.gate else None,
-            "gate_error": outcome.gate_error}
+            "gate_error": outcome.gate_error, "bench_error": outcome.bench_error}
     _emit(args, data, "\n".join(lines))
     return outcome.exit_code
 
@@ -235,12 +246,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from conversion.job import default_output
     from conversion.report.build import report_from_files
     from conversion.results.gate.summary import gate_view
+    from conversion.results.results_path import results_file
     from conversion.results.run_results import load_run_results
 
     results = load_run_results(args.files)  # each file parsed once: the report and the gate read these
     gate = None
     if args.baseline:
-        current = args.current
+        current = args.current and results_file(args.current)
         if current is None:
             benches = [r for r in results if r.run is not None]
             if not benches:
@@ -283,7 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--onnx", type=Path, help="with --model: an ONNX file to check instead of converting")
     run.add_argument("--data", type=Path, help="with --model: rows to test (.npy or numeric .csv)")
     run.add_argument("--trust-pickle", action="store_true", help="allow --model to be a pickle you trust")
-    run.add_argument("--baseline", type=Path, help="benchmark results to gate against; the verdict goes in the report")
+    run.add_argument("--baseline", type=Path,
+                     help="benchmark results (or a folder of baselines) to gate against; the verdict goes in the "
+                          "report (default with your own models: benchmarks/baselines/ beside their config, if "
+                          "it exists)")
     run.add_argument("--no-upstream", action="store_true", help="skip the public converters' path")
     run.add_argument("--no-bench", action="store_true",
                      help="skip the benchmark profile (conversion and parity only; no latency)")
@@ -341,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--output", type=Path, help="report folder (default reports/<timestamp>/)")
     rep.add_argument("--baseline", type=Path, help="gate the newest benchmark results against this baseline")
     rep.add_argument("--current", type=Path,
-                     help="with --baseline: the results file to gate (default: the newest bench file)")
+                     help="with --baseline: the results file to gate, or its folder (default: the newest bench file)")
     rep.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     rep.set_defaults(func=_cmd_report)
 

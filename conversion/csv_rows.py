@@ -58,6 +58,21 @@ def _label(cell: str, numeric: bool) -> Any:
     return cell
 
 
+def _difference(header: Sequence[str] | None, feature_names: Sequence[str] | None, width: int,
+                n_features: int) -> str:
+    """Which columns are missing or extra: by name when both sides have names, else by count."""
+    if header is not None and feature_names is not None:
+        have = [h.strip() for h in header]
+        missing = [f for f in feature_names if f not in have]
+        extra = [h for h in have if h not in feature_names]
+        parts = [f"{what} {', '.join(names)}" for what, names in (("missing", missing), ("extra", extra)) if names]
+        if parts:
+            return f": {'; '.join(parts)}"
+    if feature_names is not None and width < n_features and header is None:
+        return f": without a header, the last {n_features - width} would be {', '.join(feature_names[width:][:5])}"
+    return ""
+
+
 def read_csv_rows(path: Path, n_features: int | None, feature_names: Sequence[str] | None,
                   categories: CategoryLabels | None = None) -> np.ndarray:
     """The file's rows as float64, columns in the model's order, category labels as codes, or
@@ -82,7 +97,8 @@ def read_csv_rows(path: Path, n_features: int | None, feature_names: Sequence[st
         named = f" ({', '.join(h.strip() for h in header)})" if header else ""
         hint = "; its first column has no name: a DataFrame index? write it with index=False" if (
             header and not header[0].strip()) else ""
-        raise InputError(f"{path} has {width} columns{named}, but the model expects {n_features} features{hint}")
+        raise InputError(f"{path} has {width} columns{named}, but the model expects {n_features} features"
+                         f"{_difference(header, feature_names, width, n_features)}{hint}")
     order = None
     if header is not None and feature_names is not None:
         order = column_order([h.strip() for h in header], feature_names, what=str(path))

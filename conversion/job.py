@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conversion.bench.config import BenchConfig
 from conversion.bench.zoo import CATEGORICAL, DATASETS
 from conversion.converter.frameworks import framework_names
 from conversion.errors import OnnxGateError
@@ -49,8 +50,7 @@ class JobOptions:
     upstream: bool = True
     benchmarks: bool = True  # the benchmark profile (conversion.bench.runner), the one latency measurement
     variants: bool = True  # each converted model's variants table (optimization levels, INT8, float16)
-    bench_config: Path | None = None  # the user's [tool.onnxgate] file, for the benchmark run
-    bench_models: tuple[Path, ...] = ()  # the user's --model files, for the benchmark run
+    bench_user: BenchConfig | None = None  # the user's models, command-line flags applied, for the benchmark run
     progress: bool = True
     given: dict[str, Any] = field(default_factory=dict)  # subject name -> ConvertedModel from --onnx
     notes: list[str] = field(default_factory=list)  # for the report, from the command line's choices
@@ -63,6 +63,7 @@ class JobOutcome:
     result: RunResult
     gate: dict[str, Any] | None = None
     gate_error: str | None = None  # the gate refused to compare (bad or foreign baseline): an input error
+    bench_error: str | None = None  # the benchmark profile failed for models that converted: no latency to trust
 
     @property
     def parity_failed(self) -> bool:
@@ -75,7 +76,7 @@ class JobOutcome:
         if self.gate_error:
             return 2
         gate_failed = self.gate is not None and not self.gate.get("passed", True)
-        return 1 if self.parity_failed or gate_failed else 0
+        return 1 if self.parity_failed or gate_failed or self.bench_error else 0
 
 
 def default_output(root: Path = Path("reports")) -> Path:
@@ -151,45 +152,54 @@ def _variants(subject: Subject, profile: str) -> dict[str, Any] | None:
 
 
 def _benchmark_profile(profile: str, folder: Path, opts: JobOptions,
-                       zoo_models: list[str]) -> tuple[Run | None, str]:
-    """Runs the benchmarks' profile through conversion.bench.runner: (its results, parsed once, and a
-    note for the report).
+                       zoo_models: list[str]) -> tuple[Run | None, str, str | None]:
+    """Runs the benchmarks' profile through conversion.bench.runner: (its results, parsed once, a
+    note for the report, and the failure that makes the run exit non-zero, if any).
 
-    ``zoo_models`` are the zoo models this run converted: the benchmark run measures those (a
-    user's models come from ``opts.bench_config``/``bench_models`` instead). No results when
+    ``zoo_models`` are the models this run converted: the benchmark run measures those (a
+    user's come from ``opts.bench_user``, written for the child as a config file). No results when
     the runner is absent or failed: the report then says latency was not measured.
     """
     if opts.subjects is None and not zoo_models:
-        return None, "no zoo model converted, so latency was not measured"
+        return None, "no zoo model converted, so latency was not measured", None
     try:
         from conversion.bench.runner import run_benchmarks
     except ImportError as exc:
         log.warning("the benchmark runner is not available (%s); latency is not measured", exc)
-        return None, f"the benchmark runner is not available ({exc}), so latency was not measured"
+        return None, f"the benchmark runner is not available ({exc}), so latency was not measured", None
     # The report reads the latency suite only; the other benchmark suites (routing, conversion
     # speed, engine overhead) are `onnxgate bench`'s business and would double the run's time.
     extra = ["-k", LATENCY_SUITE]
     if opts.subjects is None:  # the same zoo models as the report's rows, whatever the datasets
         extra += ["--onnxgate-models", ",".join(zoo_models)]
+    config = None
+    if opts.bench_user is not None:
+        from conversion.bench.config import write_config
+
+        config = write_config(opts.bench_user, folder / "models.toml")
     try:
-        returned = run_benchmarks(profile, folder, extra_args=extra, config=opts.bench_config,
-                                  models=opts.bench_models)
-    except OnnxGateError as exc:  # a failing benchmark must not cost the user the whole report
-        log.warning("the %s benchmark profile failed: %s", profile, exc)
+        from conversion.bench.progress_bars import terminal_of
+
+        returned = run_benchmarks(profile, folder, extra_args=extra, config=config,
+                                  progress=terminal_of(opts.progress))
+    except OnnxGateError as exc:  # the report is still written; the exit code says latency failed
+        # A model that did not convert is the report's finding, not a benchmark failure.
+        failure = f"the {profile} benchmark profile failed: {exc}" if zoo_models else None
         partial = getattr(exc, "results", None)  # the runner keeps what the other benchmarks wrote
         if partial is not None and Path(partial).is_file():
             note = (f"some benchmarks of the {profile} profile failed ({exc}); "
                     f"latency from the others ({Path(partial).name})")
-            return load_run(Path(partial)), note
-        return None, f"the {profile} benchmark profile failed, so latency was not measured: {exc}"
+            return load_run(Path(partial)), note, failure
+        return None, f"the {profile} benchmark profile failed, so latency was not measured: {exc}", failure
     path = Path(returned) if isinstance(returned, str | Path) else None
     if path is None or not path.is_file():
         found = sorted(folder.glob("**/*.json"), key=lambda p: p.stat().st_mtime)
         path = found[-1] if found else None
     if path is None:
         log.warning("the benchmark runner wrote no results file into %s", folder)
-        return None, f"the {profile} benchmark profile wrote no results file, so latency was not measured"
-    return load_run(path), f"latency from the {profile} benchmark profile ({path.name})"
+        note = f"the {profile} benchmark profile wrote no results file, so latency was not measured"
+        return None, note, note if zoo_models else None
+    return load_run(path), f"latency from the {profile} benchmark profile ({path.name})", None
 
 
 def run_job(opts: JobOptions) -> JobOutcome:
@@ -221,13 +231,14 @@ def run_job(opts: JobOptions) -> JobOutcome:
         progress.step(f"{subject.name}: {row['conversion_status']}")
     latency: list[Record] = []
     bench_run: Run | None = None
+    bench_error: str | None = None
     converted = [s for s, _ in usable]
     # a user's models are all measured (the benchmark child reads them from their files)
     measured = {s.name for s in (converted if opts.subjects is not None else LATENCY_MODELS[opts.profile](converted))}
     if opts.benchmarks:
         progress.message(f"running the {opts.profile} benchmark profile ...")
-        bench, note = _benchmark_profile(opts.profile, output / "bench", opts,
-                                         [s.name for s in converted if s.name in measured])
+        bench, note, bench_error = _benchmark_profile(opts.profile, output / "bench", opts,
+                                                      [s.name for s in converted if s.name in measured])
         notes.append(note)
         skipped = [s.name for s in converted if s.name not in measured]
         if skipped:
@@ -260,4 +271,4 @@ def run_job(opts: JobOptions) -> JobOutcome:
                        gate=gate, notes=notes)
     results_file = save_run(result, output / "run.json")
     index = build_report([result], output, gate=gate)
-    return JobOutcome(index, results_file, result, gate, gate_error)
+    return JobOutcome(index, results_file, result, gate, gate_error, bench_error)

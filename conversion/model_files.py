@@ -103,9 +103,12 @@ def load_user_model(path: str | Path, *, framework: str | None = None, trust_pic
         )
     adapter = adapter_named(name)  # unknown names raise with the list of known ones
     if fmt is not None and expected is not None and expected != name:
+        told = (f"--framework {name} was given" if framework else
+                f"its {p.suffix} name says {name}")  # never a flag the user did not type
         raise ModelFileError(
-            f"{p} looks like {fmt.description}, but --framework {name} was given; "
-            f"pass --framework {expected} or the {name} model file"
+            f"{p} looks like {fmt.description}, but {told}; "
+            + (f"pass --framework {expected} or the {name} model file" if framework else
+               f"rename it to the {expected} file it is, or pass --framework {expected}")
         )
     try:
         model = adapter.load_native(p, allow_pickle=trust_pickle)

@@ -77,7 +77,8 @@ def test_a_standalone_toml_is_the_table_itself(repo: Path) -> None:
 
 
 BAD = {
-    "typo-top": ("[tool.onnxgate]\nbatch_size = [1]\n", r"\[tool.onnxgate\] in .*: unknown key 'batch_size'; allowed"),
+    "typo-top": ("[tool.onnxgate]\nbatch_size = [1]\n",
+                 r"\[tool.onnxgate\] in .*: unknown key 'batch_size' \(did you mean 'batch_sizes'\?\); allowed"),
     "batch-not-list": ("[tool.onnxgate]\nbatch_sizes = 256\n", r"batch_sizes must be a non-empty list of positive"),
     "batch-zero": ("[tool.onnxgate]\nbatch_sizes = [0, 1]\n", r"batch_sizes must be .* got \[0, 1\]"),
     "threads-bool": ("[tool.onnxgate]\nthreads = [true]\n", r"threads must be a non-empty list"),
@@ -90,7 +91,7 @@ BAD = {
     "missing-data": ("[tool.onnxgate.models.fraud]\npath = \"models/fraud.ubj\"\ndata = \"rows.csv\"\n",
                      r"models.fraud\] .*: data = 'rows.csv'"),
     "model-typo": ("[tool.onnxgate.models.fraud]\npath = \"models/fraud.ubj\"\ntrust_pickles = true\n",
-                   r"models.fraud\] .*unknown key 'trust_pickles'"),
+                   r"models.fraud\] .*unknown key 'trust_pickles' \(did you mean 'trust_pickle'\?\)"),
     "trust-string": ("[tool.onnxgate.models.fraud]\npath = \"models/fraud.ubj\"\ntrust_pickle = \"yes\"\n",
                      r"trust_pickle must be true or false"),
     "bad-name": ("[tool.onnxgate.models.\"a|b\"]\npath = \"models/fraud.ubj\"\n", r"a model name may hold"),
@@ -132,3 +133,15 @@ def test_bad_data_csv_names_the_model_line_and_column(repo: Path, csv: str, mess
     entry = load_config(cwd=repo).models["fraud"]
     with pytest.raises(ConfigError, match=rf"models.fraud\] in .*, key 'data': .*rows.csv.*{message}"):
         entry.rows()
+
+
+def test_bench_names_a_config_typo_as_such(repo: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 27: the message began with "--models:", an option the user never gave.
+    from conversion.cli import main
+
+    _write(repo, "[tool.onnxgate]\nbatch_size = [1]\n")
+    monkeypatch.chdir(repo)
+    assert main(["bench"]) == 2
+    err = capsys.readouterr().err
+    assert "--models" not in err and "did you mean 'batch_sizes'?" in err

@@ -175,6 +175,9 @@ def test_unchanged_exits_0(tmp_path: Path, baseline: Path, capsys: pytest.Captur
     current = _results(tmp_path / "current.json", _suite(np.random.default_rng(11)))
     assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current)]) == 0
     out = capsys.readouterr().out
+    assert out.startswith("gate: PASS: 2 unchanged\n") and len(out.splitlines()) <= 6
+    assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current), "-v"]) == 0
+    out = capsys.readouterr().out
     assert "parity verdict: pass" in out and "performance verdict: pass" in out
 
 
@@ -182,9 +185,14 @@ def test_regression_exits_1_with_a_table(tmp_path: Path, baseline: Path, capsys:
     current = _results(tmp_path / "current.json", _suite(np.random.default_rng(11), onnx_level=3.0),
                        software={"onnxruntime": "1.32.0", "xgboost": "3.3.0"})
     assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current)]) == 1
+    captured = capsys.readouterr()
+    # The verdict and counts first, then what changed; the table only with -v (issue 27: 72 lines).
+    assert captured.out.startswith("gate: FAIL: 1 regressed, 1 unchanged\nwhat changed:\n")
+    assert "libraries: xgboost absent → 3.3.0" in captured.out and "REGRESSION" not in captured.out
+    assert sum(line.startswith("REGRESSED ") for line in captured.err.splitlines()) == 1
+    assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current), "-v"]) == 1
     out = capsys.readouterr().out
-    assert "performance verdict: FAIL" in out and "parity verdict: pass" in out
-    assert "REGRESSION" in out and "libraries: xgboost absent → 3.3.0" in out
+    assert "performance verdict: FAIL" in out and "parity verdict: pass" in out and "REGRESSION" in out
 
 
 def test_parity_break_is_its_own_verdict(tmp_path: Path, baseline: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -423,8 +431,9 @@ def test_nothing_compared_exits_2_saying_why(tmp_path: Path, baseline: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     # A baseline of other models than the run measured: no verdict, not a pass.
     current = _results(tmp_path / "c.json", _renamed(_suite(np.random.default_rng(30)), "fraud"))
-    assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current)]) == 2
+    assert cli_main(["gate", "--baseline", str(baseline), "--current", str(current), "-v"]) == 2
     captured = capsys.readouterr()
+    assert captured.out.startswith("gate: NO VERDICT: 2 new, 2 missing")
     assert "performance verdict: nothing compared" in captured.out
     assert "performance verdict: pass" not in captured.out
     assert ("nothing was compared: 2 baseline benchmarks are not in the current run, "
@@ -443,7 +452,7 @@ def test_compared_new_and_missing_are_listed(tmp_path: Path, capsys: pytest.Capt
     rng = np.random.default_rng(31)
     base = _results(tmp_path / "b.json", _suite(rng) + _renamed(_suite(rng), "churn"))
     cur = _results(tmp_path / "c.json", _suite(rng) + _renamed(_suite(rng), "fraud"))
-    assert cli_main(["gate", "--baseline", str(base), "--current", str(cur)]) == 0
+    assert cli_main(["gate", "--baseline", str(base), "--current", str(cur), "--verbose"]) == 0
     out = capsys.readouterr().out
     assert "2 compared with the baseline:\n  xgboost-synthetic-small: 2 rows" in out
     assert ("2 new: in the current run, not in the baseline:\n"

@@ -36,12 +36,15 @@ def test_a_retrained_model_is_the_first_thing_the_gate_says(runs: dict) -> None:
     code, out, err = _gate(runs["repo"], "--baseline", runs["base"], "--current", runs["retrained"])
     assert code == 1, out + err
     first = out.splitlines()[:3]
-    assert first[0] == "what changed:"
-    assert first[1].startswith("  model changed: churn: 100 → 300 trees, "), first
-    assert "ONNX " in first[1] and " kB" in first[1] and "file " in first[1]
+    assert first[0].startswith("gate: FAIL: ") and " regressed" in first[0]
+    assert first[1] == "what changed:"
+    assert first[2].startswith("  model changed: churn: 100 → 300 trees, "), first
+    assert "ONNX " in first[2] and " kB" in first[2] and "file " in first[2]
     # The end of the output names each regressed benchmark with that cause.
     regressed = [line for line in err.splitlines() if line.startswith("REGRESSED churn|")]
     assert regressed and all("cause: model changed: 100 → 300 trees" in line for line in regressed), err
+    # A reviewer's 20 seconds (issue 27: a retrain printed 72 lines); the table is -v's.
+    assert len((out + err).strip().splitlines()) <= 20, out + err
 
 
 def test_markdown_and_json_lead_with_the_explanation(runs: dict) -> None:
@@ -64,10 +67,10 @@ def test_bench_with_a_baseline_ends_with_the_regressed_benchmarks(runs: dict) ->
 
 def test_swapped_files_are_warned_about_first(runs: dict) -> None:
     _, out, _ = _gate(runs["repo"], "--baseline", runs["retrained"], "--current", runs["base"])
-    assert out.splitlines()[1].startswith("  WARNING: the baseline (") and "swapped" in out.splitlines()[1]
+    assert out.splitlines()[2].startswith("  WARNING: the baseline (") and "swapped" in out.splitlines()[2]
     # Unchanged (the run against itself): nothing recorded changed, no warning.
     _, out, _ = _gate(runs["repo"], "--baseline", runs["base"], "--current", runs["base_full"])
-    assert out.splitlines()[1] == "  nothing recorded changed: the same models, library versions, onnxgate, commit " \
+    assert out.splitlines()[2] == "  nothing recorded changed: the same models, library versions, onnxgate, commit " \
                                   "and machine"
 
 
@@ -94,8 +97,11 @@ def test_accept_records_the_run_keeps_the_history_and_the_next_gate_passes(runs:
     code, out, err = _gate(runs["repo"], "--baseline", folder, "--current", runs["retrained"], "--accept",
                            "--why", "churn retrained with 3x the trees")
     assert code == 0, err
-    assert out.startswith("what changed:\n  model changed: churn: 100 → 300 trees")  # what is being accepted
-    assert f"accepted {runs['retrained']} as the baseline" in err and "it replaced the baseline recorded" in err
+    # What is being accepted, and that it was: no "FAIL" verdict on stdout for a change the user accepts.
+    assert out.startswith("gate: accepted: ") and "\nwhat changed:\n  model changed: churn: 100 → 300 trees" in out
+    assert "FAIL" not in out
+    assert "regressed benchmark" in out and "churn|" in out
+    assert f"accepted {runs['retrained']} as the baseline" in out and "it replaced the baseline recorded" in out
     assert [p.name for p in folder.iterdir()] == ["this-machine.json"]
     code, out, err = _gate(runs["repo"], "--baseline", folder, "--current", runs["retrained"], "--json")
     assert code == 0, out + err

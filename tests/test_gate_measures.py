@@ -96,7 +96,8 @@ def test_a_call_that_starts_to_wait_fails_on_wall_time(tmp_path: Path, capsys: p
     assert code == 0
     assert all(c["verdict"] == "unjudged" for c in out["changes"] if c["measure"] == "wall")
     # That row is still compared on its CPU ratios and counts: the text does not call it ungated.
-    assert cli_main(["gate", "--baseline", str(tmp_path / "b.json"), "--current", str(tmp_path / "c.json")]) == 0
+    assert cli_main(["gate", "--baseline", str(tmp_path / "b.json"), "--current", str(tmp_path / "c.json"),
+                     "-v"]) == 0
     text = capsys.readouterr().out
     assert "1 compared with the baseline" in text and "are reported but not gated" not in text
 
@@ -228,6 +229,21 @@ def test_a_heavier_model_names_the_tree_ensemble_op_and_onnxruntime(tmp_path: Pa
     code, out = _gate(tmp_path, base, cur, capsys)
     assert code == 1 and all(r["where"] == list(lines) for r in out["regressions"])
     b, c = tmp_path / "b.json", tmp_path / "c.json"
-    assert cli_main(["gate", "--baseline", str(b), "--current", str(c)]) == 1
+    assert cli_main(["gate", "--baseline", str(b), "--current", str(c), "-v"]) == 1
     text = capsys.readouterr().out
     assert "where the work went" in text and "op TreeEnsemble" in text
+
+
+def test_an_op_at_an_unchanged_share_is_not_where_the_work_went() -> None:
+    # Issue 27: a one-row regression read "op Where 22% of the op time (baseline 22%)".
+    rng = np.random.default_rng(7)
+    ops = {"Where": 22.0, "Cast": 20.0, "Gather": 20.0, "MatMul": 19.0, "Add": 19.0}
+    base = dataclasses.replace(_row(rng, batch=1), op_us=ops)
+    cur = dataclasses.replace(_row(rng, batch=1, cpu=3.0), op_us={op: 2 * us for op, us in ops.items()})
+    lines = where(cur, base)
+    assert lines == ("ops: the work grew evenly (no op's share of the op time rose 10 points; largest op Where "
+                     "22%), onnxruntime profiler",)
+    # An op whose share rose is named, with its baseline share beside it.
+    grown = dataclasses.replace(cur, op_us={**ops, "Gather": 60.0})
+    assert [line for line in where(grown, base) if line.startswith("op ")] == [
+        "op Gather 43% of the op time (baseline 20%), onnxruntime profiler"]

@@ -51,11 +51,13 @@ def upgrade(tmp_path: Path) -> tuple[Path, Path]:
 def test_an_onnxruntime_upgrade_fails_naming_the_version_onnxruntime_and_its_tree_op(
         upgrade: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     base, cur = upgrade
-    assert cli_main(["gate", "--baseline", str(base), "--current", str(cur)]) == 1
+    assert cli_main(["gate", "--baseline", str(base), "--current", str(cur), "-v"]) == 1
     captured = capsys.readouterr()
     out = captured.out.splitlines()
-    # What changed leads, in one readable line: the release, not onnxruntime's 300-character build string.
-    assert out[:3] == ["what changed:", "  libraries: onnxruntime 1.22.0 → 1.23.0",
+    # The verdict, then what changed, in one readable line: the release, not onnxruntime's 300-character
+    # build string.
+    assert out[0] == "gate: FAIL: 1 regressed"
+    assert out[1:4] == ["what changed:", "  libraries: onnxruntime 1.22.0 → 1.23.0",
                        "  regressed xgboost-synthetic-small (1 benchmark)"]
     assert "ORT Build Info" not in captured.out + captured.err
     # The reference ratios are not judged (the reference runs in onnxruntime); the counts still fail.
@@ -79,8 +81,8 @@ def test_the_upgrade_read_backwards_is_an_improvement_with_a_warning(
     base, cur = upgrade
     assert cli_main(["gate", "--baseline", str(cur), "--current", str(base)]) == 0
     out = capsys.readouterr().out
-    assert "swapped" in out.splitlines()[1] and "libraries: onnxruntime 1.23.0 → 1.22.0" in out
-    assert "benchmarks: 1 improvement" in out
+    assert "swapped" in out.splitlines()[2] and "libraries: onnxruntime 1.23.0 → 1.22.0" in out
+    assert out.startswith("gate: PASS: 1 improved")
 
 
 def test_a_rebuilt_onnxruntime_of_the_same_release_is_named_by_its_build_commit(
@@ -89,4 +91,4 @@ def test_a_rebuilt_onnxruntime_of_the_same_release_is_named_by_its_build_commit(
     rebuilt = tmp_path / "rebuilt.json"
     rebuilt.write_text(cur.read_text().replace('"onnxruntime": "1.23.0"', '"onnxruntime": "1.22.0"'))
     assert cli_main(["gate", "--baseline", str(base), "--current", str(rebuilt)]) == 1
-    assert capsys.readouterr().out.splitlines()[1] == "  libraries: onnxruntime build f217402897 → be835efc56"
+    assert capsys.readouterr().out.splitlines()[2] == "  libraries: onnxruntime build f217402897 → be835efc56"

@@ -14,7 +14,7 @@ from conversion.results.benchmark_runs import Record, Run, load_run
 from conversion.results.gate.judge import gate_runs
 from conversion.results.gate.outcome import Change
 from conversion.results.gate.rules import DEFAULT_RULES, Rule, benchmark_class
-from conversion.results.gate.table import render_outcome
+from conversion.results.gate.table import regression_lines, render_outcome
 from tests.test_gate import _record, _results, _rounds
 
 RECIPE = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
@@ -77,7 +77,8 @@ def test_a_rule_added_by_the_recipe_fails_a_run(tmp_path: Path) -> None:
     assert outcome.exit_code == 1
     assert [f.split(": ", 1)[1] for f in outcome.performance_failures] == ["p50 +100%"]
     assert [(r["measure"], r["metric"]) for r in outcome.to_dict()["regressions"]] == [("median time", "p50")]
-    assert "p50" in render_outcome(outcome)
+    assert "p50" in render_outcome(outcome, detail=True)  # the table, with -v
+    assert any("p50" in line for line in regression_lines(outcome))  # its REGRESSED line, always
     # A rise under its threshold passes.
     base, head = _runs(tmp_path, p50_factor=1.2)
     assert gate_runs(base, head, rules=rules).exit_code == 0

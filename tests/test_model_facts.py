@@ -41,7 +41,34 @@ def test_a_catboost_model_fitted_again_on_the_same_rows_is_the_same_graph() -> N
     first, again, other = convert(fit(0)), convert(fit(0)), convert(fit(1))
     assert first.metadata["model_sha256"] == again.metadata["model_sha256"]
     assert first.to_bytes() == again.to_bytes()
-    assert model_facts(first)["graph_sha256"] == model_facts(again)["graph_sha256"]
+    assert model_facts(first)["computation_sha256"] == model_facts(again)["computation_sha256"]
     # another seed grows other trees: another fingerprint and another graph
     assert other.metadata["model_sha256"] != first.metadata["model_sha256"]
-    assert model_facts(other)["graph_sha256"] != model_facts(first)["graph_sha256"]
+    assert model_facts(other)["computation_sha256"] != model_facts(first)["computation_sha256"]
+
+
+def test_two_conversions_of_one_sklearn_pipeline_are_one_computation() -> None:
+    # skl2onnx names each graph at random: a digest of its bytes made the gate say "ONNX graph
+    # changed" between two unchanged runs (issue 27).
+    from dataclasses import replace
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from conversion.results.gate.explain import model_changes
+    from tests.report_samples import latency_rows
+
+    X = np.random.default_rng(0).normal(size=(200, 4))
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, X[:, 0] > 0)
+    first, again = convert(pipeline), convert(pipeline)
+    assert first.onnx.graph.name != again.onnx.graph.name  # the converter's own randomness, still there
+    assert model_facts(first)["computation_sha256"] == model_facts(again)["computation_sha256"]
+    row = latency_rows("credit", "sklearn")[0]
+    assert model_changes([replace(row, model_facts=model_facts(first))],
+                         [replace(row, model_facts=model_facts(again))]) == []
+    # another fit is another computation, and the gate says so
+    other = make_pipeline(StandardScaler(), LogisticRegression(C=0.01)).fit(X, X[:, 0] > 0)
+    changed = model_changes([replace(row, model_facts=model_facts(first))],
+                            [replace(row, model_facts=model_facts(convert(other)))])
+    assert changed and changed[0].startswith("ONNX")

@@ -59,3 +59,29 @@ def test_a_registered_framework_is_recognised_by_content(with_toy: None, tmp_pat
     assert load_user_model(path).framework == "toy"
     with pytest.raises(ModelFileError, match="looks like a toy model, but --framework xgboost"):
         load_user_model(path, framework="xgboost")
+
+
+def test_a_lightgbm_file_named_ubj_is_not_blamed_on_a_flag_never_given(tmp_path: Path) -> None:
+    lgb = pytest.importorskip("lightgbm")
+    X = np.random.default_rng(0).normal(size=(100, 3))
+    path = tmp_path / "model.ubj"
+    lgb.LGBMRegressor(n_estimators=2, verbose=-1).fit(X, X[:, 0]).booster_.save_model(str(path))
+    with pytest.raises(ModelFileError) as info:
+        load_user_model(path)
+    message = str(info.value)
+    assert "--framework xgboost was given" not in message
+    assert "its .ubj name says xgboost" in message and "--framework lightgbm" in message
+    assert load_user_model(path, framework="lightgbm").framework == "lightgbm"  # the way out works
+
+
+def test_a_csv_short_of_a_column_names_it(tmp_path: Path) -> None:
+    from conversion.errors import InputError
+    from conversion.model_files import load_rows
+
+    rows = tmp_path / "rows.csv"
+    rows.write_text("age,income,score\n1,2,3\n")
+    with pytest.raises(InputError, match=r"has 3 columns .*expects 4 features: missing tenure$"):
+        load_rows(rows, 4, ["age", "income", "tenure", "score"])
+    rows.write_text("age,income,tenure,score,id\n1,2,3,4,5\n")
+    with pytest.raises(InputError, match=r"expects 4 features: extra id$"):
+        load_rows(rows, 4, ["age", "income", "tenure", "score"])

@@ -120,6 +120,30 @@ def test_verdict_says_no_when_conversion_was_refused() -> None:
     assert v["answer"] == "no" and "linear_tree" in v["exact_text"]
 
 
+def test_bench_results_alone_carry_their_parity_into_the_verdict() -> None:
+    # Issue 27: a report of bench files said "NO: serve the native model" of every exact model,
+    # 31.5x faster, because `onnxgate check`'s cells never reach them; the rows carry their own check.
+    rows = latency_rows("m", "xgboost")
+    v = model_verdict("m", [], rows)
+    assert v["exact"] == "exact" and v["answer"] == "partly" and not v["headline"].startswith("No")
+    recs = {b["batch"]: b["recommended"] for b in v["batches"]}
+    assert recs[1].startswith("onnx") and recs[4096] == "native"  # as the speed column says
+
+
+def test_unknown_parity_says_how_to_check_it_not_serve_native() -> None:
+    import dataclasses
+
+    rows = [dataclasses.replace(r, parity="unknown") for r in latency_rows("m", "xgboost")]  # an older file
+    v = model_verdict("m", [], rows)
+    assert v["answer"] == "unknown" and v["headline"].startswith("Parity not checked")
+    assert "onnxgate check" in v["exact_text"] and "native model" not in v["headline"]
+    recs = {b["batch"]: b["recommended"] for b in v["batches"]}
+    # The serve-with column agrees with the speed column, with the check still to do.
+    assert recs[1].startswith("onnx") and recs[1].endswith("(check parity)") and recs[4096] == "native"
+    failed = [dataclasses.replace(r, parity="failed", parity_detail="3 of 40 rows differ") for r in rows]
+    assert model_verdict("m", [], failed)["exact"] == "wrong"
+
+
 def test_crossover_interpolates_on_log_scale() -> None:
     assert crossover([(1, 2.0), (100, 0.5)]) == pytest.approx(10.0)
     assert crossover([(1, 2.0), (100, 1.5)]) is None
@@ -135,6 +159,22 @@ def test_gate_verdict_against_a_baseline_is_in_the_report(tmp_path: Path, capsys
     assert code == 0, capsys.readouterr().err
     html = (tmp_path / "out" / "index.html").read_text()
     assert "Gate verdict against the baseline" in html and "parity pass, performance pass" in html
+    # The verdict leads the page (issue 27: it sat below the first screen), before the model table.
+    assert html.index('id="banner"') < html.index("Should I serve this model through ONNX?")
+    assert "gate: PASS" in html[html.index('id="banner"'):html.index("Should I serve")]
+
+
+def test_a_failed_gate_banner_names_the_models_and_the_accept_command() -> None:
+    from conversion.report.gate_view import gate_block
+
+    data = {"baseline": {"path": "benchmarks/baselines/x.json"}, "current": {"path": "results/bench-quick-1.json"},
+            "regressions": [{"key": "churn|onnx-CPUExecutionProvider-t1|b1"},
+                            {"key": "churn|onnx-CPUExecutionProvider-t1|b256"}, {"key": "fraud|native|b1"}],
+            "parity": {"passed": True}, "performance": {"passed": False, "failures": ["churn: +117%"]}}
+    block = gate_block({"passed": False, "data": data})
+    assert block["regressed_models"] == ["churn", "fraud"]
+    assert block["accept"] == ('onnxgate gate --baseline benchmarks/baselines/x.json --current '
+                               'results/bench-quick-1.json --accept --why "..."')
 
 
 def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise() -> None:
@@ -295,3 +335,17 @@ def test_nan_rows_a_pipeline_refuses_read_the_same_in_check_and_the_report(
     assert by[("upstream", "clean")]["status"] == "exact", by[("upstream", "clean")]
     verdict = model_verdict("score", cells, [])
     assert verdict["exact"] == "exact" and f"NaN rows {NAN_NOT_CHECKED}." in verdict["exact_text"]
+
+
+def test_instruction_counts_sit_beside_p50_in_the_latency_tables(tmp_path: Path) -> None:
+    # Issue 27: the report never showed instruction counts, the gate's main measure.
+    src = run_result(tmp_path / "run.json", "machineA", "2026-11-01T10:00:00")
+    doc = json.loads(src.read_text())
+    for row in doc["latency"]:
+        row["counts"] = {"engine" if row["runtime"] == "onnx" else "native": {"instructions": 1234567.0}}
+    src.write_text(json.dumps(doc))
+    html = report_from_files([src], tmp_path / "out").read_text()
+    table = html[html.index('class="latency-table"'):]
+    assert "<th>instructions/call</th>" in table and "1,234,567" in table
+    plain = report_from_files([run_result(tmp_path / "r2.json", "machineA", "2026-11-01")], tmp_path / "o2")
+    assert "instructions/call" not in plain.read_text()  # no column of dashes for a run without --counts

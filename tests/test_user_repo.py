@@ -133,7 +133,7 @@ def test_bench_baseline_then_gate_passes_unchanged_and_names_the_retrained_model
     assert (repo / base).is_file()
 
     unchanged = _bench(repo)
-    gate = _onnxgate(repo, "gate", "--baseline", "base.json", "--current", str(unchanged))
+    gate = _onnxgate(repo, "gate", "--baseline", "base.json", "--current", str(unchanged), "-v")  # -v: the listing
     assert gate.returncode == 0, gate.stdout + gate.stderr
     assert re.search(r"fraud: \d+ rows", gate.stdout) and re.search(r"churn: \d+ rows", gate.stdout)
 
@@ -147,5 +147,6 @@ def test_bench_baseline_then_gate_passes_unchanged_and_names_the_retrained_model
     retrained = _bench(repo)
     gate = _onnxgate(repo, "gate", "--baseline", "base.json", "--current", str(retrained))
     assert gate.returncode == 1, gate.stdout + gate.stderr
-    regressions = [line for line in gate.stdout.splitlines() if line.startswith("REGRESSION")]
-    assert any(line.split()[1].startswith("fraud|") for line in regressions), gate.stdout
+    assert gate.stdout.startswith("gate: FAIL: ")
+    regressions = [line for line in gate.stderr.splitlines() if line.startswith("REGRESSED ")]
+    assert any(line.split()[1].startswith("fraud|") for line in regressions), gate.stderr

@@ -73,8 +73,10 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _stop)
     tmp = tempfile.mkdtemp(prefix="onnxgate-bench-")
     try:
+        # Descriptors run_child's caller passed (a progress bar's terminal) go on to the child.
+        passed = tuple(int(fd) for fd in os.environ.pop("ONNXGATE_GUARD_PASS_FDS", "").split(",") if fd)
         child = subprocess.Popen(cmd, env={**os.environ, "TMPDIR": tmp}, process_group=0,
-                                 preexec_fn=_die_with_guard)
+                                 preexec_fn=_die_with_guard, pass_fds=passed)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         print(f"onnxgate: cannot start {cmd[0]}: {exc}", file=sys.stderr)

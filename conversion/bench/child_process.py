@@ -28,6 +28,7 @@ __all__ = ["end_child", "run_child", "start_child"]
 log = logging.getLogger(__name__)
 
 GUARD = Path(__file__).with_name("child_guard.py")
+_PASSED_FDS = "ONNXGATE_GUARD_PASS_FDS"  # descriptors run_child's caller passed, which the guard passes on
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _GRACE_S = 5.0  # the guard's own grace period for the child, plus this much for the guard
 
@@ -93,9 +94,12 @@ def run_child(cmd: Sequence[str], **popen_kwargs: Any) -> int:
     """Runs ``cmd`` to completion and returns its exit code; never leaves it, or anything it
     started, running behind us, nor its temp files."""
     read_end, write_end = os.pipe()  # neither end is inherited by anything but the guard (pass_fds)
+    passed = tuple(popen_kwargs.pop("pass_fds", ()))  # the guard hands these on to the child
     try:
         guard = subprocess.Popen([sys.executable, "-I", str(GUARD), str(read_end), "--", *cmd],
-                                 pass_fds=(read_end,), process_group=0, **popen_kwargs)
+                                 pass_fds=(read_end, *passed), process_group=0,
+                                 env={**(popen_kwargs.pop("env", None) or os.environ),
+                                      _PASSED_FDS: ",".join(map(str, passed))}, **popen_kwargs)
     except BaseException:
         os.close(write_end)
         raise

@@ -8,6 +8,7 @@ threads = [1]
 [tool.onnxgate.models.fraud]
 path = "models/fraud.ubj"           # .json/.ubj, .txt, .cbm, .skops; a pickle only with trust_pickle = true
 data = "data/rows.csv"              # optional: rows for parity and latency (header row = feature names)
+framework = "lightgbm"              # optional: when the file's name and first bytes do not tell
 ```
 
 Paths resolve against the folder of the file they are written in, so the same config works
@@ -17,6 +18,7 @@ from any working directory. Every mistake raises ``ConfigError`` naming the file
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 import tomllib
@@ -27,11 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from conversion.converter.frameworks import framework_names
 from conversion.errors import ConfigError, OnnxGateError
 from conversion.regular_files import check_regular_file, read_regular_file
 from conversion.runtime.providers import ALIASES
 
-__all__ = ["BenchConfig", "ModelEntry", "Rows", "find_config", "load_config", "read_rows", "with_models"]
+__all__ = ["BenchConfig", "ModelEntry", "Rows", "find_config", "load_config", "read_rows", "with_flags",
+           "with_models", "write_config"]
 
 PYPROJECT = "pyproject.toml"
 TABLE = "tool.onnxgate"
@@ -48,6 +52,7 @@ class ModelEntry:
     data: Path | None = None
     trust_pickle: bool = False
     source: Path | None = None  # the config file it came from, for messages
+    framework: str | None = None  # None: told by the file's name or first bytes
 
     @property
     def where(self) -> str:
@@ -58,7 +63,7 @@ class ModelEntry:
         from conversion.model_files import load_user_model
 
         try:
-            return load_user_model(self.path, trust_pickle=self.trust_pickle).model
+            return load_user_model(self.path, framework=self.framework, trust_pickle=self.trust_pickle).model
         except OnnxGateError as exc:
             hint = "; in this config, --trust-pickle is trust_pickle = true" if "pickle" in str(exc).lower() else ""
             raise ConfigError(f"{self.where}: {exc}{hint}") from exc
@@ -143,6 +148,42 @@ def with_models(config: BenchConfig, files: Sequence[str | Path], *, cwd: Path |
     return replace(config, models=models)
 
 
+def with_flags(config: BenchConfig, *, data: Path | None = None, trust_pickle: bool = False,
+               framework: str | None = None) -> BenchConfig:
+    """``config`` with the command line's ``--data``, ``--trust-pickle`` and ``--framework`` in every entry,
+    so conversion and the benchmark child read each model the same way."""
+    if data is None and not trust_pickle and framework is None:
+        return config
+    given = None if data is None else Path(data).expanduser().resolve()
+    models = {name: replace(e, data=e.data or given, trust_pickle=e.trust_pickle or trust_pickle,
+                            framework=framework or e.framework)
+              for name, e in config.models.items()}
+    return replace(config, models=models)
+
+
+def write_config(config: BenchConfig, file: Path) -> Path:
+    """``config`` as a ``[tool.onnxgate]`` file with absolute paths, for a benchmark child to read as it is."""
+    def text(value: Any) -> str:
+        return json.dumps(str(value))  # a JSON string is a TOML basic string (ASCII, \\ and \" escapes)
+
+    lines = [f"# written by onnxgate from {config.source or 'the command line'} and its flags", f"[{TABLE}]"]
+    for key in ("batch_sizes", "providers", "threads"):
+        value = getattr(config, key)
+        if value is not None:
+            lines.append(f"{key} = [{', '.join(text(v) if isinstance(v, str) else str(v) for v in value)}]")
+    for name, e in config.models.items():
+        lines += ["", f"[{TABLE}.models.{text(name)}]", f"path = {text(e.path.resolve())}"]
+        if e.data is not None:
+            lines.append(f"data = {text(e.data.resolve())}")
+        if e.trust_pickle:
+            lines.append("trust_pickle = true")
+        if e.framework is not None:
+            lines.append(f"framework = {text(e.framework)}")
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return file
+
+
 def only_models(config: BenchConfig, names: Sequence[str]) -> BenchConfig:
     """``config`` with only the models ``names`` (``--models`` with your own models, a CI shard's share)."""
     unknown = [n for n in names if n not in config.models]
@@ -182,13 +223,17 @@ def _onnxgate_table(doc: dict[str, Any], file: Path, *, required: bool) -> dict[
 
 
 _TOP_KEYS = ("batch_sizes", "providers", "threads", "models")
-_MODEL_KEYS = ("path", "data", "trust_pickle")
+_MODEL_KEYS = ("path", "data", "trust_pickle", "framework")
 
 
 def _unknown(keys: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
     extra = sorted(set(keys) - set(allowed))
     if extra:
-        raise ConfigError(f"{where}: unknown key{'s' if len(extra) > 1 else ''} {', '.join(map(repr, extra))}; "
+        import difflib
+
+        named = [f"{k!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(k, allowed, 1))
+                 else repr(k) for k in extra]
+        raise ConfigError(f"{where}: unknown key{'s' if len(extra) > 1 else ''} {', '.join(named)}; "
                           f"allowed: {', '.join(allowed)}")
 
 
@@ -241,9 +286,12 @@ def _model(name: str, table: Any, file: Path) -> ModelEntry:
     trust = table.get("trust_pickle", False)
     if not isinstance(trust, bool):
         raise ConfigError(f"{where}: trust_pickle must be true or false, got {trust!r}")
+    framework = table.get("framework")
+    if framework is not None and framework not in framework_names():
+        raise ConfigError(f"{where}: framework = {framework!r} is not one of {', '.join(framework_names())}")
     base = file.parent
     data = _path(table["data"], "data", base, where) if "data" in table else None
-    return ModelEntry(name, _path(table["path"], "path", base, where), data, trust, file)
+    return ModelEntry(name, _path(table["path"], "path", base, where), data, trust, file, framework)
 
 
 def _parse(table: dict[str, Any], file: Path) -> BenchConfig:

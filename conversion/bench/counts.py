@@ -410,9 +410,10 @@ def count_model(model: Any, batches: Sequence[int], *, paths: Sequence[str] = PA
 
 
 def count_models(models: Iterable[Any], batches: Sequence[int], *, paths: Sequence[str] = PATHS,
-                 jobs: int | None = None) -> dict[str, dict[str, Any]]:
+                 jobs: int | None = None, done: Callable[[int], Any] | None = None) -> dict[str, dict[str, Any]]:
     """Counts several models (names or specs, as count_model), ``jobs`` valgrind processes at a time
-    (default: one per core), by name. A model that cannot be counted gets ``{"error": why}``."""
+    (default: one per core), by name. A model that cannot be counted gets ``{"error": why}``.
+    ``done(1)`` is called as each model finishes (a progress bar's update)."""
     valgrind()  # fail before starting anything
 
     def one(model: Any) -> dict[str, Any]:
@@ -420,6 +421,9 @@ def count_models(models: Iterable[Any], batches: Sequence[int], *, paths: Sequen
             return count_model(model, batches, paths=paths)
         except CountsUnavailableError as exc:
             return {"error": str(exc)}
+        finally:
+            if done is not None:
+                done(1)
 
     chosen = list({(m if isinstance(m, str) else m.name): m for m in models}.items())
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:

@@ -52,9 +52,18 @@ def _session_counts(config: pytest.Config) -> dict[str, dict[str, Any]]:
         settings = settings_of(config)
         cases = cases_for(settings.profile, providers=usable_providers(), specs=settings.specs,
                           frameworks=settings.frameworks)
+        from conversion.bench.progress_bars import bar
+
         specs = {c.spec.name: c.spec for c in cases}
-        config.stash[_COUNTS] = count_models([s for _, s in sorted(specs.items()) if _countable(s)],
-                                             settings.profile.batches)
+        chosen = [s for _, s in sorted(specs.items()) if _countable(s)]
+        # Counting runs every model under valgrind before the first timing: minutes, so a bar of its own.
+        progress = bar(len(chosen), "counting instructions", "model")
+        try:
+            config.stash[_COUNTS] = count_models(chosen, settings.profile.batches,
+                                                 done=progress.update if progress is not None else None)
+        finally:
+            if progress is not None:
+                progress.close()
     return config.stash[_COUNTS]
 
 

@@ -182,12 +182,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if settings is None or settings.baseline is None:
         return
     from conversion.results.gate.judge import gate_files
-    from conversion.results.gate.table import render_outcome
+    from conversion.results.gate.table import regression_lines, render_outcome
 
     current = session.config.getoption("benchmark_json")
     try:
         outcome = gate_files(settings.baseline, current, force=settings.force)
-        code, text = outcome.exit_code, render_outcome(outcome)
+        code, text = outcome.exit_code, "\n".join([render_outcome(outcome), *regression_lines(outcome)])
     except ResultsError as exc:
         code, text = 2, f"gate: {exc}"
     session.config.stash[GATE_REPORT] = (code, text)
@@ -207,3 +207,25 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if report is not None:
         terminalreporter.section("onnxgate gate")
         terminalreporter.write_line(report[1])
+
+
+_BAR = pytest.StashKey[Any]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if _active(session.config):
+        from conversion.bench.progress_bars import bar
+
+        session.config.stash[_BAR] = bar(len(session.items), "benchmarks", "test")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    progress = item.config.stash.get(_BAR, None)
+    if progress is not None:  # the test about to run, so a long one (counting, cold start) is named
+        progress.set_postfix_str(item.name.partition("[")[2].rstrip("]") or item.name, refresh=True)
+    yield
+    if progress is not None:
+        progress.update(1)
+        if nextitem is None:
+            progress.close()

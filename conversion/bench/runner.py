@@ -14,11 +14,12 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from conversion.atomic import atomic_target
 from conversion.bench.cases import PROFILES
 from conversion.bench.child_process import run_child
+from conversion.bench.progress_bars import PROGRESS_FD
 from conversion.bench.zoo import ZooSpec
 from conversion.errors import MissingDependencyError, OnnxGateError, ResultsError
 
@@ -70,6 +71,7 @@ def run_benchmarks(
     extra_args: Sequence[str] = (),
     config: str | os.PathLike[str] | None = None,
     models: Sequence[str | os.PathLike[str]] = (),
+    progress: IO[str] | None = None,
 ) -> Path:
     """Runs the benchmark suite with ``profile`` ("quick" or "full") and returns the results file.
 
@@ -77,7 +79,8 @@ def run_benchmarks(
     run in the same session, with the plugin (a project's own benchmarks); ``extra_args`` go to
     pytest as they are (e.g. ``["--onnxgate-frameworks", "xgboost"]``). pytest's output goes to stderr.
     ``config`` (a ``[tool.onnxgate]`` file) and ``models`` (native model files) replace the zoo with
-    the user's models, measured by the same suite.
+    the user's models, measured by the same suite. ``progress``: a terminal the child draws its
+    progress bars on (progress_bars.terminal_of), or None for none.
     """
     for module, dist in (("pytest", "pytest"), ("pytest_benchmark", "pytest-benchmark")):
         if importlib.util.find_spec(module) is None:
@@ -124,7 +127,14 @@ def run_benchmarks(
         # Runtime's own thread pool (the t1/tN cases) does not read this variable.
         env["OMP_NUM_THREADS"] = "1"
         stream = _stderr_or_inherit()
-        code = run_child(cmd, env=env, stdout=stream, stderr=stream)
+        bars = os.dup(progress.fileno()) if progress is not None else None
+        if bars is not None:
+            env[PROGRESS_FD] = str(bars)
+        try:
+            code = run_child(cmd, env=env, stdout=stream, stderr=stream, pass_fds=() if bars is None else (bars,))
+        finally:
+            if bars is not None:
+                os.close(bars)
         if code == 5 or not tmp.is_file() or tmp.stat().st_size == 0:
             what = {5: "no benchmark was collected",
                     0: "every selected benchmark was skipped: the SKIPPED lines say why"}.get(

@@ -43,11 +43,20 @@ class UserSpec:
         # From the file name or its first bytes, without loading it (ids and extra_info need it early).
         from conversion.model_files import sniff, suffixes
 
-        known = suffixes().get(self.entry.path.suffix)
+        known = self.entry.framework or suffixes().get(self.entry.path.suffix)
         if known:
             return known
         fmt = sniff(self.entry.path)
-        return fmt.framework if fmt is not None and fmt.framework else "unknown"
+        if fmt is not None and fmt.framework:
+            return fmt.framework
+        # A pickle tells its framework only once loaded (it is loaded once per process, see _build).
+        from conversion.converter.frameworks import adapter_for
+        from conversion.errors import OnnxGateError
+
+        try:
+            return adapter_for(self.build().model).name
+        except OnnxGateError:
+            return "unknown"  # preparing the model raises the same refusal again, with its message
 
     def build(self) -> ZooModel:
         return _build(self)
@@ -100,6 +109,7 @@ def subject_of(spec: Any) -> dict[str, Any]:
     e = spec.entry
     return {"user": {"name": e.name, "path": str(e.path), "data": None if e.data is None else str(e.data),
                      "trust_pickle": e.trust_pickle, "source": None if e.source is None else str(e.source),
+                     "framework": e.framework,
                      "rows": None if spec.rows is None else str(spec.rows)}}
 
 
@@ -111,5 +121,6 @@ def spec_of_subject(subject: dict[str, Any]) -> ZooSpec | UserSpec:
         return parse_specs([subject["zoo"]])[0]
     u = subject["user"]
     entry = ModelEntry(u["name"], Path(u["path"]), None if u["data"] is None else Path(u["data"]),
-                       bool(u["trust_pickle"]), None if u["source"] is None else Path(u["source"]))
+                       bool(u["trust_pickle"]), None if u["source"] is None else Path(u["source"]),
+                       u.get("framework"))
     return UserSpec(entry, None if u.get("rows") is None else Path(u["rows"]))

@@ -1,5 +1,5 @@
 """What a model is, in numbers a gate can compare across runs: trees, nodes, leaves, features,
-the ONNX graph's size and hash, and the native file's size and hash.
+the ONNX graph's size and the hash of its computation, and the native file's size and hash.
 
 Counted from the emitted graph's TreeEnsemble operators (both the ai.onnx.ml opset 3 and 5
 forms), so every framework is counted one way. A retrained model shows up here first.
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from conversion.converter.converted import ConvertedModel
 
-__all__ = ["file_facts", "graph_facts", "model_facts"]
+__all__ = ["computation_sha256", "file_facts", "graph_facts", "model_facts"]
 
 
 def _ensemble_counts(node: onnx.NodeProto) -> tuple[int, int, int]:
@@ -44,13 +44,44 @@ def file_facts(path: Path) -> dict[str, Any]:
     return {"file_bytes": len(data), "file_sha256": hashlib.sha256(data).hexdigest()}
 
 
+def computation_sha256(model: onnx.ModelProto) -> str:
+    """sha256 of what the graph computes: its operators, attributes, weights and interface.
+
+    Left out: the metadata (the native model's fingerprint and library versions, which the gate
+    reports on their own), doc strings, and the names a converter draws (skl2onnx names its
+    graph at random on each conversion). Graph, node and intermediate value names become their
+    order of appearance; the inputs and outputs keep theirs, since callers feed and read by them.
+    """
+    import onnx
+
+    graph = onnx.GraphProto()
+    graph.CopyFrom(model.graph)
+    kept = {v.name for v in (*graph.input, *graph.output)}
+    names: dict[str, str] = {}
+
+    def rename(name: str) -> str:
+        if not name or name in kept:
+            return name
+        return names.setdefault(name, f"v{len(names)}")
+
+    graph.name, graph.doc_string = "", ""
+    del graph.value_info[:]  # shape annotations, not computation
+    for tensor in graph.initializer:
+        tensor.name, tensor.doc_string = rename(tensor.name), ""
+    for node in graph.node:
+        node.name, node.doc_string = "", ""
+        node.input[:] = [rename(n) for n in node.input]
+        node.output[:] = [rename(n) for n in node.output]
+    for value in (*graph.input, *graph.output):
+        value.doc_string = ""
+    return hashlib.sha256(graph.SerializeToString(deterministic=True)).hexdigest()
+
+
 def model_facts(converted: ConvertedModel, *, source: Path | None = None) -> dict[str, Any]:
     """Everything above for one converted model; ``source`` is its native file, where there is one."""
-    # The digest is of the graph alone (nodes, weights, inputs and outputs): the metadata holds the
-    # native model's fingerprint and the library versions, which the gate reports on their own.
-    graph = converted.onnx.graph.SerializeToString(deterministic=True)
     facts: dict[str, Any] = {**graph_facts(converted.onnx), "features": converted.n_features,
-                             "onnx_bytes": len(converted.to_bytes()), "graph_sha256": hashlib.sha256(graph).hexdigest()}
+                             "onnx_bytes": len(converted.to_bytes()),
+                             "computation_sha256": computation_sha256(converted.onnx)}
     if source is not None:
         facts.update(file_facts(source))
     return facts

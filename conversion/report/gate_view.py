@@ -161,8 +161,13 @@ def gate_block(gate: dict[str, Any] | None) -> dict[str, Any] | None:
         headline = (f"parity {'pass' if parity.get('passed') else 'FAIL'}, "
                     f"performance {'pass' if performance.get('passed') else 'FAIL'}"
                     + (f" against {where}" if where else ""))
+    regressed = sorted({r["key"].partition("|")[0] for r in data.get("regressions") or [] if r.get("key")})
+    base_path, cur_path = (data.get("baseline") or {}).get("path"), (data.get("current") or {}).get("path")
+    accept = (f'onnxgate gate --baseline {base_path} --current {cur_path} --accept --why "..."'
+              if regressed and base_path and cur_path else None)
     return {
         "passed": bool(gate.get("passed")),
+        "regressed_models": regressed, "accept": accept,  # the banner at the top of the report
         "skipped": (_text(skipped) if not isinstance(skipped, bool) else "no baseline for this machine type")
         if skipped else None,
         "summary": gate.get("summary", ""), "headline": headline,

@@ -34,12 +34,19 @@ def crossover(points: list[tuple[int, float]]) -> float | None:
     return None
 
 
+# Where no parity cell was recorded (a report from `onnxgate bench` files alone), the benchmark's
+# own check of the rows it timed (Record.parity) says it; only where that is missing too is parity unknown.
+NOT_CHECKED = ("Parity not checked: no parity result was recorded for this model. Check it with "
+               "`onnxgate check MODEL_FILE` (or `onnxgate run --model MODEL_FILE`) before serving the ONNX model.")
+_ROW_PARITY = {"passed": "exact", "failed": "wrong", "refused": "refused", "error": "refused"}
+
+
 def _exactness(cells: list[dict[str, Any]]) -> tuple[str, str]:
     """('exact' | 'partial' | 'wrong' | 'refused' | 'unknown', sentence) for the onnxgate path."""
     # A user's own ONNX file (--onnx) is what they would serve; otherwise onnxgate's conversion.
     own = [c for c in cells if c.get("path") == "given"] or [c for c in cells if c.get("path") == "onnxgate"]
     if not own:
-        return "unknown", "No parity check was recorded for this model."
+        return "unknown", NOT_CHECKED
     # Rows both sides refuse by design (NaN into a model that takes none) are not a difference.
     unchecked = [c for c in own if c["status"] == "unchecked"]
     own = [c for c in own if c["status"] != "unchecked"]
@@ -51,7 +58,7 @@ def _exactness(cells: list[dict[str, Any]]) -> tuple[str, str]:
         text += "".join(f" {_KIND_NAMES[c['data_kind']]} rows {c['reason']}." for c in unchecked)
         return "exact", text
     if not own:
-        return "unknown", "No parity check was recorded for this model."
+        return "unknown", NOT_CHECKED
     first = bad[0]
     if first["status"] in ("refused", "unavailable", "error") and first["data_kind"] in ("clean", "categorical"):
         return "refused", f"Conversion was {first['status']}: {first['reason']}"
@@ -67,6 +74,19 @@ def _exactness(cells: list[dict[str, Any]]) -> tuple[str, str]:
                          f"{c.get('n_rows')} rows, max error {c.get('max_abs_error', 0):.3g}, "
                          f"cause {c.get('cause') or 'unknown'}.")
     return "refused", f"Conversion was {c['status']} on {c['data_kind']} rows: {c['reason']}"
+
+
+
+def _exactness_of_rows(latency: list[Record]) -> tuple[str, str]:
+    """Exactness from the benchmark rows' parity (the rows the benchmark timed), for files without cells."""
+    found = {r.parity for r in latency if r.parity in _ROW_PARITY}
+    if not found:
+        return "unknown", NOT_CHECKED
+    worst = next(p for p in ("failed", "error", "refused", "passed") if p in found)
+    detail = next((r.parity_detail for r in latency if r.parity == worst and r.parity_detail), "")
+    if worst == "passed":
+        return "exact", "Exact on the rows the benchmark timed: every output matches the native model."
+    return _ROW_PARITY[worst], f"The benchmark's parity check {worst}" + (f": {detail}" if detail else ".")
 
 
 def per_batch(latency: list[Record]) -> list[dict[str, Any]]:
@@ -110,11 +130,13 @@ def _ratio(s: float) -> str:
 
 def model_verdict(model: str, cells: list[dict[str, Any]], latency: list[Record]) -> dict[str, Any]:
     """Everything the verdict card shows, as data; ``answer`` is yes / partly / no / unknown."""
-    exact, exact_text = _exactness(cells)
+    exact, exact_text = _exactness(cells) if cells else _exactness_of_rows(latency)
     batches = per_batch(latency)
     usable = exact in ("exact", "partial")
-    for b in batches:
-        b["recommended"] = b["onnx_label"] if usable and b["speedup"] >= 1 else "native"
+    for b in batches:  # agrees with the speed column; an unchecked model's ONNX pick waits on its check
+        onnx = usable or exact == "unknown"
+        b["recommended"] = (b["onnx_label"] + ("" if usable else " (check parity)")
+                            if onnx and b["speedup"] >= 1 else "native")
     cross = crossover([(b["batch"], b["speedup"]) for b in batches if b["speedup"] > 0 and math.isfinite(b["speedup"])])
     faster = [b for b in batches if b["speedup"] > 1 + SAME]
     slower = [b for b in batches if b["speedup"] < 1 - SAME]
@@ -136,7 +158,11 @@ def model_verdict(model: str, cells: list[dict[str, Any]], latency: list[Record]
     else:
         speed_text = "; ".join(speed) + "."
         speed_text = speed_text[0].upper() + speed_text[1:]
-    if not usable:
+    if exact == "unknown":  # no reason to say "native"; the next step is the check
+        answer, headline = "unknown", ("Parity not checked: " + (
+            "ONNX is faster at some batch sizes; check parity before serving it." if faster
+            else "check it with `onnxgate check MODEL_FILE`."))
+    elif not usable:
         answer, headline = "no", "No: serve the native model."
     elif not batches:
         answer, headline = "unknown", "The conversion is usable; no latency was measured."

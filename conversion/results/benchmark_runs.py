@@ -106,7 +106,7 @@ class Record:
     wait_s: float | None = None  # median over rounds of the target's wall minus CPU time: its waiting
     # ONNX rows: mean microseconds per call by op type, from onnxruntime's profiler (measure.py)
     op_us: dict[str, float] = field(default_factory=dict, hash=False)
-    # trees, nodes, leaves, features, onnx_bytes/graph_sha256, file_bytes/file_sha256 (converter/model_facts.py)
+    # trees, nodes, leaves, features, onnx_bytes/computation_sha256, file_bytes/file_sha256 (converter/model_facts.py)
     model_facts: dict[str, Any] = field(default_factory=dict, hash=False)
     # Native rows: the adapter's fastest call ("Booster.predict", Adapter.fast_native); "" is the wrapper's call
     native_call: str = ""

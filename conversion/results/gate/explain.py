@@ -61,9 +61,11 @@ def model_changes(baseline: Iterable[Record], current: Iterable[Record]) -> list
     """Phrases for what differs in one model between the runs: counts, graph size, native file."""
     b, c = _facts(baseline), _facts(current)
     out = [f"{b[k]:,} → {c[k]:,} {k}" for k in _COUNTS if k in b and k in c and b[k] != c[k]]
-    # (files before graph_sha256 had onnx_sha256, a digest of the metadata too: not compared)
-    for label, size, digest in (("ONNX", "onnx_bytes", "graph_sha256"), ("file", "file_bytes", "file_sha256")):
-        if size in b and size in c and b[size] != c[size]:
+    # Files before computation_sha256 had graph_sha256 (or onnx_sha256), digests of the names a converter
+    # draws at random too: not compared. The same computation under other names is the same model.
+    for label, size, digest in (("ONNX", "onnx_bytes", "computation_sha256"), ("file", "file_bytes", "file_sha256")):
+        same = bool(b.get(digest)) and b.get(digest) == c.get(digest)
+        if size in b and size in c and b[size] != c[size] and not same:
             out.append(_sizes(label, b[size], c[size]))
         elif b.get(digest) and c.get(digest) and b[digest] != c[digest]:
             out.append(f"{label} contents changed, same size (sha256 {b[digest][:8]} → {c[digest][:8]})")

@@ -43,5 +43,5 @@ def gate_view(baseline: Path, current: Run | Path) -> dict[str, Any]:
     tally = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
     return {"passed": outcome.exit_code == 0,
             "summary": f"parity {parity}, performance {perf} against {baseline} ({tally})",
-            "columns": columns, "rows": rows, "text": render_outcome(outcome), "data": data,
+            "columns": columns, "rows": rows, "text": render_outcome(outcome, detail=True), "data": data,
             "regressions": regression_lines(outcome)}

@@ -10,7 +10,7 @@ from conversion.results.gate.outcome import NOT_GATED, Change, GateOutcome
 from conversion.results.markdown_text import md_code, md_text
 
 __all__ = ["benchmark_tally", "by_model", "explanation_lines", "history_line", "regression_lines", "render_markdown",
-           "render_outcome"]
+           "render_outcome", "verdict_line"]
 
 # What each listed group means, for the text and markdown listings.
 GROUPS = (
@@ -98,7 +98,7 @@ def regression_lines(outcome: GateOutcome) -> list[str]:
         risen += f" and {more} more measure{'s' * (more != 1)}" if more > 0 else ""
         where = next((c.where for c in changes if c.where), ())
         # the origin that grew most and the op holding the time: the table's "where" block has the rest
-        named = [w for w in where if not w.startswith("op ")][:1] + [w for w in where if w.startswith("op ")][:1]
+        named = [w for w in where if not w.startswith("op")][:1] + [w for w in where if w.startswith("op")][:1]
         lines.append(f"REGRESSED {key}: {risen}; cause: {cause_of(why, key.partition('|')[0])}"
                      + (f"; where: {'; '.join(named)}" if named else ""))
     return lines
@@ -115,11 +115,32 @@ def history_line(outcome: GateOutcome) -> str | None:
             f"(commit {short_commit(str(last.get('commit', '')))}){why}; {len(history)} earlier baseline(s) kept")
 
 
-def render_outcome(outcome: GateOutcome, *, all_rows: bool = False) -> str:
+# How the verdict line names each group of benchmarks, in the order it names them.
+_TALLY_WORDS = (("regression", "regressed"), ("improvement", "improved"), ("unchanged", "unchanged"),
+                ("new", "new"), ("missing", "missing"), ("unconfirmed", "unconfirmed"), ("noise", "within noise"),
+                ("unjudged", "not judged"))
+
+
+def verdict_line(outcome: GateOutcome, *, accepted: bool = False) -> str:
+    """The first line a reviewer reads: the verdict and how many benchmarks fell where."""
+    head = "accepted" if accepted else {0: "PASS", 1: "FAIL"}.get(outcome.exit_code, "NO VERDICT")
+    counts = benchmark_tally((c.key, c.verdict) for c in outcome.changes)
+    tally = [f"{counts[v]} {word}" for v, word in _TALLY_WORDS if counts.get(v)]
+    parity = f"; parity FAILED for {len(outcome.parity_failures)}" if outcome.parity_failures else ""
+    return f"gate: {head}: {', '.join(tally) or 'no benchmark compared'}{parity}"
+
+
+def render_outcome(outcome: GateOutcome, *, all_rows: bool = False, detail: bool = False,
+                   accepted: bool = False) -> str:
+    """The verdict and counts, what changed, the files, notes and failures; ``detail`` (or ``all_rows``)
+    adds the listing, the table and where the work went. Each regressed benchmark's own line is
+    regression_lines', which the commands print last."""
     lines = [
+        verdict_line(outcome, accepted=accepted),
         *explanation_lines(outcome),
-        *(f"{label} {run.path} (commit {short_commit(run.commit)}, {run.datetime})"
-          for label, run in (("baseline:", outcome.baseline), ("current: ", outcome.current))),
+        f"baseline {outcome.baseline.path} (commit {short_commit(outcome.baseline.commit)}, "
+        f"{outcome.baseline.datetime}); current {outcome.current.path} (commit {short_commit(outcome.current.commit)}, "
+        f"{outcome.current.datetime})",
     ]
     moved = history_line(outcome)
     if moved:
@@ -128,6 +149,11 @@ def render_outcome(outcome: GateOutcome, *, all_rows: bool = False) -> str:
         lines.append("WARNING: compared across machines (--force): " + "; ".join(
             f"{k} {b!r} -> {c!r}" for k, (b, c) in outcome.machine_differences.items()))
     lines += [f"note: {n}" for n in outcome.notes]
+    if not (detail or all_rows):
+        lines += [f"parity failed: {reason}" for reason in outcome.parity_failures]
+        if outcome.changes:  # (why nothing was compared goes to stderr, from the command)
+            lines.append("every benchmark, its measures and where the work went: --all")
+        return "\n".join(lines)
     parity = "FAIL" if outcome.parity_failures else "pass"
     perf = "FAIL" if outcome.performance_failures else "nothing compared" if outcome.nothing_compared else "pass"
     lines.append(f"parity verdict: {parity}")
