@@ -216,7 +216,7 @@ def test_pickle_needs_trust(files: dict[str, Path], tmp_path: Path, capsys: pyte
     (["convert", "{ubj}", "--framework", "nope"], "unknown framework 'nope'"),
     (["run", "--framework", "nope", "--no-bench"], "unknown framework 'nope'"),
     (["convert", "{missing}"], "does not exist"),
-    (["check", "{folder}"], "is a folder"),
+    (["check", "{folder}"], "is a directory"),
     (["convert", "{empty}"], "is empty"),
     (["convert", "{txt}", "--framework", "xgboost"], "looks like a LightGBM text model"),
     (["convert", "{ubj}", "--framework", "lightgbm"], "looks like an XGBoost UBJSON model"),

@@ -6,6 +6,7 @@ matches two files on the second local run, and argparse then refuses the second.
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 from conversion.errors import ResultsError
@@ -33,7 +34,7 @@ def results_file(path: Path) -> Path:
             start = fh.read(4096).lstrip()
     except OSError:
         return file
-    if start and not start.startswith(b"{"):
+    if start and not start.startswith((b"{", codecs.BOM_UTF8)):  # a BOM: the loader names it as one
         first = start.splitlines()[0] if start.splitlines() else b""
         kind = " (CSV?)" if file.suffix.lower() == ".csv" or b"," in first else ""
         raise ResultsError(f"{file} is not a results file{kind}: results are the JSON files `onnxgate bench` "
