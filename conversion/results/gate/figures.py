@@ -39,7 +39,8 @@ MIN_ROUNDS = 8  # fewer interleaved rounds on either side: not judged
 MIN_EFFECT: dict[str, dict[str, float]] = {
     "reference": {
         "native/tiny": 0.75, "native/medium": 0.75, "native/large": 0.75,
-        "onnx-cpu-1thread/tiny": 0.35, "onnx-cpu-1thread/medium": 0.10, "onnx-cpu-1thread/large": 0.10,
+        # 256 rows: unchanged code read +10.4% and +11% in the README's test loop beside xdist (docs/gate.md)
+        "onnx-cpu-1thread/tiny": 0.35, "onnx-cpu-1thread/medium": 0.15, "onnx-cpu-1thread/large": 0.10,
     },
     "native": {"onnx-cpu-1thread/tiny": 0.75, "onnx-cpu-1thread/medium": 0.75, "onnx-cpu-1thread/large": 0.75},
 }
