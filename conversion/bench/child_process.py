@@ -50,13 +50,20 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _die_with_parent(parent: int) -> Callable[[], None] | None:
-    """A preexec_fn asking the kernel to send SIGTERM to the child when ``parent`` dies (Linux)."""
+def _libc(name: str) -> Callable[..., int] | None:
+    """The C library's ``name`` on Linux (prctl, personality), or None where there is none."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
+        return getattr(ctypes.CDLL(None, use_errno=True), name)
     except (OSError, AttributeError):
+        return None
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    """A preexec_fn asking the kernel to send SIGTERM to the child when ``parent`` dies (Linux)."""
+    prctl = _libc("prctl")
+    if prctl is None:
         return None
 
     def preexec() -> None:
@@ -120,11 +127,8 @@ _ADDR_NO_RANDOMIZE = 0x0040000  # from <linux/personality.h>
 
 def _fixed_layout(then: Callable[[], None] | None) -> Callable[[], None] | None:
     """A preexec_fn that also turns address-space randomisation off for the child (Linux), then runs ``then``."""
-    if not sys.platform.startswith("linux"):
-        return then
-    try:
-        personality = ctypes.CDLL(None, use_errno=True).personality
-    except (OSError, AttributeError):
+    personality = _libc("personality")
+    if personality is None:
         return then
 
     def preexec() -> None:
