@@ -351,7 +351,7 @@ def _accept(given: Path, baseline: Path | None, run: Any, *, why: str, outcome: 
     target = baseline if baseline is not None else given / baseline_name(run)
     previous = accept_baseline(target, run, why=why)
     stream = sys.stdout if fmt == "text" else sys.stderr
-    regressed = sorted({c.key for c in outcome.regressed}) if outcome is not None else []
+    regressed = sorted({str(c.key) for c in outcome.regressed}) if outcome is not None else []
     if regressed:
         print(f"accepted {len(regressed)} regressed benchmark{'s' * (len(regressed) != 1)}: "
               + ", ".join(regressed[:5]) + (f" and {len(regressed) - 5} more" if len(regressed) > 5 else ""),

@@ -290,7 +290,7 @@ def test_records_carry_report_fields(tmp_path: Path) -> None:
     rec = flatten(load_benchmark_runs([_results(tmp_path / "a.json", _suite(np.random.default_rng(6)))]))[1]
     assert rec.p50 <= rec.p90 <= rec.p99
     assert rec.rows_per_s == pytest.approx(rec.batch_size / rec.p50)
-    assert copy.copy(rec).key == "xgboost-synthetic-small|onnx-CPUExecutionProvider-t1|b4096"
+    assert str(copy.copy(rec).key) == "xgboost-synthetic-small|onnx-CPUExecutionProvider-t1|b4096"
 
 
 def test_onnxruntime_upgrade_is_judged_against_native_only(tmp_path: Path, baseline: Path,

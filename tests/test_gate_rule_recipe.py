@@ -15,6 +15,7 @@ from conversion.results.gate.judge import gate_runs
 from conversion.results.gate.outcome import Change
 from conversion.results.gate.rules import DEFAULT_RULES, Rule, benchmark_class
 from conversion.results.gate.table import regression_lines, render_outcome
+from conversion.results.latency_info import RowKey
 from tests.test_gate import _record, _results, _rounds
 
 RECIPE = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
@@ -35,7 +36,7 @@ class MedianTimeRise:
     def applies(self, rec: Record) -> bool:
         return rec.p50 > 0
 
-    def changes(self, key: str, current: Record | None, baseline: Record | None) -> list[Change]:
+    def changes(self, key: RowKey, current: Record | None, baseline: Record | None) -> list[Change]:
         if current is None or baseline is None or not (self.applies(current) and self.applies(baseline)):
             return []
         effect = current.p50 / baseline.p50 - 1.0

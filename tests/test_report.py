@@ -165,13 +165,14 @@ def test_gate_verdict_against_a_baseline_is_in_the_report(tmp_path: Path, capsys
 
 
 def test_a_failed_gate_banner_names_the_models_and_the_accept_command() -> None:
-    from conversion.report.gate_view import gate_block
+    from conversion.report.gate_view import GateVerdict, gate_block
 
     data = {"baseline": {"path": "benchmarks/baselines/x.json"}, "current": {"path": "results/bench-quick-1.json"},
-            "regressions": [{"key": "churn|onnx-CPUExecutionProvider-t1|b1"},
-                            {"key": "churn|onnx-CPUExecutionProvider-t1|b256"}, {"key": "fraud|native|b1"}],
+            "changes": [{"key": key, "verdict": "regression", "metric": "onnx/native", "effect": 1.17}
+                        for key in ("churn|onnx-CPUExecutionProvider-t1|b1", "churn|onnx-CPUExecutionProvider-t1|b256",
+                                    "fraud|native|b1")],
             "parity": {"passed": True}, "performance": {"passed": False, "failures": ["churn: +117%"]}}
-    block = gate_block({"passed": False, "data": data})
+    block = gate_block(GateVerdict.from_dict({"passed": False, "data": data}))
     assert block["regressed_models"] == ["churn", "fraud"]
     assert block["accept"] == ('onnxgate gate --baseline benchmarks/baselines/x.json --current '
                                'results/bench-quick-1.json --accept --why "..."')

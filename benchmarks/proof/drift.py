@@ -21,6 +21,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from conversion.results.latency_info import RowKey
+
 __all__ = ["UPGRADABLE", "main", "pinned", "suspects", "upgrades"]
 
 # The packages whose releases the issue's users were hurt by; `latest` upgrades these.
@@ -57,11 +59,11 @@ def upgrades(pins: dict[str, str]) -> dict[str, tuple[str, str]]:
 
 def suspects(change: dict[str, Any], changed: dict[str, tuple[str, str]]) -> list[str]:
     """The upgraded packages on the path of one gate change (a row of GateOutcome.to_dict())."""
-    model = str(change.get("key", "")).split("|")[0]
-    framework = model.split("-")[0]
+    key = RowKey.parse(str(change.get("key", "")))
+    framework = key.model.split("-")[0]
     native = [_FRAMEWORK_DIST.get(framework, framework), "numpy"]
     onnx_side = ["onnxruntime", "onnx", *_CONVERTERS.get(framework, ())]
-    path = native if "|native|" in str(change.get("key", "")) else onnx_side + native
+    path = native if key.runtime == "native" else onnx_side + native
     return [d for d in path if d in changed]
 
 

@@ -37,6 +37,7 @@ from conversion.results.benchmark_runs import load_run
 from conversion.results.gate.figures import SIDE_BY_SIDE_MIN_EFFECT
 from conversion.results.gate.judge import gate_runs
 from conversion.results.gate.side_by_side import SideBySideRegression, side_by_side_rules
+from conversion.results.latency_info import RowKey
 
 INJECT = Path(__file__).resolve().parent / "inject"
 HEADS = ("unchanged", "slow25", "wait200")
@@ -80,11 +81,11 @@ def trial(repo: Path, suite_file: Path, work: Path, python: str, head: str) -> d
 
 def _threshold(row: str) -> float | None:
     """The side-by-side minimum effect in force for a trial row ("KEY side-by-side[ wall]")."""
-    key, _, measure = row.partition(" ")
-    _, runtime, batch = key.split("|")
-    size = int(batch[1:])
+    text, _, measure = row.partition(" ")
+    key = RowKey.parse(text)
+    size = key.batch_size
     bucket = "tiny" if size <= 16 else "medium" if size <= 1024 else "large"
-    cls = f"{'native' if runtime == 'native' else 'onnx-cpu-1thread'}/{bucket}"
+    cls = f"{'native' if key.kind == 'native' else 'onnx-cpu-1thread'}/{bucket}"
     return SIDE_BY_SIDE_MIN_EFFECT["wall" if measure.endswith("wall") else "cpu"].get(cls)
 
 

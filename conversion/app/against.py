@@ -173,7 +173,7 @@ def _stamp(path: Path, side: Side, pair: dict[str, str], times: dict[str, dict[s
            dirty: bool) -> None:
     """Marks a side's merged file as one half of this pair, with the commit it measured (the base's
     exported tree has no .git to read it from) and its rows' side-by-side times."""
-    from conversion.results.benchmark_runs import Record
+    from conversion.results.latency_info import LATENCY_KIND, LatencyInfo
 
     doc = json.loads(path.read_text(encoding="utf-8"))
     doc[PAIR_KEY] = {**pair, "side": side.name}
@@ -183,10 +183,9 @@ def _stamp(path: Path, side: Side, pair: dict[str, str], times: dict[str, dict[s
         software["onnxgate_commit"] = side.commit[:12]
     for bench in doc.get("benchmarks") or []:
         info = bench.get("extra_info") or {}
-        if info.get("onnxgate_kind") != "latency":
+        if info.get("onnxgate_kind") != LATENCY_KIND:
             continue
-        key = Record.key_of(str(info.get("model")), str(info.get("runtime")), info.get("provider"),
-                            info.get("threads"), int(info.get("batch_size", 0)), fast=bool(info.get("native_call")))
+        key = str(LatencyInfo.from_extra_info(info).key)
         if key in times:
             info["cpu_rounds"], info["wall_rounds"] = times[key]["cpu"], times[key]["wall"]
     write_text_atomic(path, json.dumps(doc, indent=1) + "\n")

@@ -2,7 +2,7 @@
 
 The zoo suite (suites/test_latency.py) and the ``onnxgate_latency`` fixture for a user's own
 benchmark file both call ``measure``, so every model is timed one way and every results file
-carries the same ``extra_info`` fields, which the gate and the report read.
+carries the same ``extra_info`` fields (one ``LatencyInfo``), which the gate and the report read.
 """
 
 from __future__ import annotations
@@ -11,15 +11,16 @@ import json
 import os
 import resource
 import tempfile
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from conversion.bench import interleave
-from conversion.bench.fingerprint import software_versions
 from conversion.bench.interleave import Interleaved
 from conversion.bench.pairing import Pairing, pair, ratios_of
 from conversion.bench.prepared import Prepared
+from conversion.results.latency_info import LatencyInfo
 
 __all__ = ["measure", "op_profile", "tail_fields"]
 
@@ -34,15 +35,16 @@ TAIL_SMALL_BATCH = 1024  # up to this many rows a row gets at least 133 tail rou
 PROFILE_CALLS = 20  # onnxruntime profiler: calls per row, on a session of its own
 
 
-def tail_fields(pairing: Pairing, per_call_s: float, batch_size: int) -> dict[str, list[float]]:
-    """Extra interleaved rounds, target vs reference: the per-call samples the tail rule judges."""
+def tail_fields(pairing: Pairing, per_call_s: float, batch_size: int) -> dict[str, tuple[float, ...]]:
+    """Extra interleaved rounds, target vs reference: the per-call samples the tail rule judges
+    (LatencyInfo's tail fields, by keyword)."""
     # A floor by batch size, not by time: at load 20 a 1 ms call's wall time reached 10 ms.
     fewest = TAIL_ROUNDS[1] // 3 if batch_size <= TAIL_SMALL_BATCH else TAIL_ROUNDS[0]
     n = int(min(TAIL_ROUNDS[1], max(fewest, TAIL_BUDGET_S / max(per_call_s, 1e-9))))
     rounds = interleave.measure(pairing.target, {"reference": pairing.partners["reference"]}, rounds=n,
                                 warmup_rounds=0, target_clock=pairing.target_clock)
-    return {"tail_ratio_rounds": rounds.cpu_ratios("reference"),
-            "tail_wall_ratio_rounds": rounds.wall_ratios("reference")}
+    return {"tail_ratio_rounds": tuple(rounds.cpu_ratios("reference")),
+            "tail_wall_ratio_rounds": tuple(rounds.wall_ratios("reference"))}
 
 
 def op_profile(onnx_bytes: bytes, X: np.ndarray, *, provider: str | None, threads: int | None,
@@ -93,48 +95,34 @@ def _peak_rss_mb() -> float:
 def measure(benchmark: Any, prep: Prepared, X: np.ndarray, *, runtime: str, provider: str | None,
             threads: int | None, rounds: int, warmup_rounds: int, fast: bool = False) -> None:
     """Times ``runtime`` on ``X`` with pytest-benchmark's ``benchmark`` (``fast``: the native row of the
-    adapter's fastest call); ratios go into its ``extra_info``."""
-    spec = prep.zoo.spec
+    adapter's fastest call); the row's LatencyInfo, ratios included, goes into its ``extra_info``."""
+    spec, batch_size = prep.zoo.spec, int(X.shape[0])
     pairing = pair(prep, X, runtime=runtime, provider=provider, threads=threads, fast=fast)
-    benchmark.extra_info.update(
-        {
-            "onnxgate_kind": "latency",
-            "framework": spec.framework,
-            "model": spec.name,
-            "dataset": spec.dataset,
-            "size": spec.size,
-            "batch_size": int(X.shape[0]),
-            "runtime": runtime,
-            "provider": provider,
-            "threads": threads,
-            "method": prep.method,
-            "native_call": prep.fast_on(threads).name if fast and runtime == "native" else "",
-            "parity": prep.parity,
-            "parity_detail": prep.parity_detail,
-            "conversion_s": prep.conversion_s,
-            "onnx_bytes": prep.onnx_bytes,
-            "model_facts": prep.facts,  # trees, nodes, leaves, features, graph and file hashes (model_facts.py)
-            "session_s": pairing.session_s,
-            "first_call_s": pairing.first_call_s,
-            "versions": software_versions(),
-        }
+    info = LatencyInfo(
+        framework=spec.framework, model=spec.name, dataset=spec.dataset, size=spec.size, batch_size=batch_size,
+        runtime=runtime, provider=provider, threads=threads, method=prep.method,
+        native_call=prep.fast_on(threads).name if fast and runtime == "native" else "",
+        parity=prep.parity, parity_detail=prep.parity_detail, conversion_s=prep.conversion_s,
+        onnx_bytes=prep.onnx_bytes,
+        model_facts=prep.facts,  # trees, nodes, leaves, features, graph and file hashes (model_facts.py)
+        session_s=pairing.session_s, first_call_s=pairing.first_call_s, peak_rss_mb=None, ratio_kind="",
+        ratio_rounds=(),
     )
     interleaved = Interleaved(pairing.target, pairing.partners, warmup_rounds=warmup_rounds,
                               target_clock=pairing.target_clock)
     benchmark.pedantic(interleaved.target, setup=interleaved.setup, rounds=rounds, warmup_rounds=warmup_rounds)
     if not benchmark.disabled:
-        benchmark.extra_info["ratio_clock"] = "cpu"
-        benchmark.extra_info.update(ratios_of(runtime, interleaved.rounds(benchmark.stats.stats.data)))
-        ref_s = benchmark.extra_info["reference_cpu_s"]
-        if _tail_judged(runtime, provider, threads, int(X.shape[0])):
-            benchmark.extra_info.update(tail_fields(pairing, benchmark.stats.stats.median + ref_s, int(X.shape[0])))
+        info = replace(info, **ratios_of(runtime, interleaved.rounds(benchmark.stats.stats.data)))
+        if _tail_judged(runtime, provider, threads, batch_size):
+            per_call_s = benchmark.stats.stats.median + (info.reference_cpu_s or 0.0)
+            info = replace(info, **tail_fields(pairing, per_call_s, batch_size))
         if runtime == "onnx" and prep.converted is not None:
             # the raw session takes the graph's own dtype (float64 for LightGBM, HGB, dense graphs)
             X_graph = np.asarray(X, dtype=prep.converted.dtype)
-            benchmark.extra_info["op_us"] = op_profile(prep.converted.to_bytes(), X_graph, provider=provider,
-                                                       threads=threads)
+            info = replace(info, op_us=op_profile(prep.converted.to_bytes(), X_graph, provider=provider,
+                                                  threads=threads))
     if runtime == "peer":  # the peer's own exactness and build time, not the ONNX conversion's
         peer = prep.peer(provider or "")
-        benchmark.extra_info.update({"parity": peer.parity, "compile_s": peer.compile_s,
-                                     "parity_detail": f"{peer.name} {peer.version}: {peer.parity_detail}"})
-    benchmark.extra_info["peak_rss_mb"] = _peak_rss_mb()
+        info = replace(info, parity=peer.parity, compile_s=peer.compile_s,
+                       parity_detail=f"{peer.name} {peer.version}: {peer.parity_detail}")
+    benchmark.extra_info.update(replace(info, peak_rss_mb=_peak_rss_mb()).as_extra_info())

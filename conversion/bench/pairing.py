@@ -76,16 +76,16 @@ def pair(prep: Prepared, X: np.ndarray, *, runtime: str, provider: str | None = 
 
 
 def ratios_of(runtime: str, rounds: Rounds) -> dict[str, Any]:
-    """The extra_info fields the gate reads: ``ratio_rounds`` (primary), ``ref_ratio_rounds``, and
-    ``reference_cpu_s``, the reference model's median CPU time: a probe of the machine's state."""
-    reference_cpu_s = float(np.median(rounds.partner_cpu["reference"]))
+    """LatencyInfo's ratio fields, by keyword: ``ratio_rounds`` (primary), ``ref_ratio_rounds``, their wall-clock
+    twins, ``reference_cpu_s`` (the reference model's median CPU time: a probe of the machine's state) and
+    ``wait_s``."""
     # What the target spent not computing on its clock (waiting, descheduled): the wall/CPU gap.
-    wait_s = float(np.median(np.subtract(rounds.target_wall, rounds.target_cpu)))
+    common = {"reference_cpu_s": float(np.median(rounds.partner_cpu["reference"])),
+              "wait_s": float(np.median(np.subtract(rounds.target_wall, rounds.target_cpu)))}
     if runtime != "onnx":
-        return {"ratio_kind": f"{runtime}/reference", "ratio_rounds": rounds.cpu_ratios("reference"),
-                "ref_ratio_rounds": [], "wall_ratio_rounds": rounds.wall_ratios("reference"),
-                "wall_ref_ratio_rounds": [], "reference_cpu_s": reference_cpu_s, "wait_s": wait_s}
-    return {"ratio_kind": "onnx/native", "ratio_rounds": rounds.cpu_ratios("native"),
-            "ref_ratio_rounds": rounds.cpu_ratios("reference"), "wall_ratio_rounds": rounds.wall_ratios("native"),
-            "wall_ref_ratio_rounds": rounds.wall_ratios("reference"), "reference_cpu_s": reference_cpu_s,
-            "wait_s": wait_s}
+        return {"ratio_kind": f"{runtime}/reference", "ratio_rounds": tuple(rounds.cpu_ratios("reference")),
+                "wall_ratio_rounds": tuple(rounds.wall_ratios("reference")), **common}
+    return {"ratio_kind": "onnx/native", "ratio_rounds": tuple(rounds.cpu_ratios("native")),
+            "ref_ratio_rounds": tuple(rounds.cpu_ratios("reference")),
+            "wall_ratio_rounds": tuple(rounds.wall_ratios("native")),
+            "wall_ref_ratio_rounds": tuple(rounds.wall_ratios("reference")), **common}

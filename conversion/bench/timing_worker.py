@@ -29,10 +29,10 @@ FIXED_CALL_PATH = "run"  # onnxruntime's public InferenceSession.run, which ever
 
 def row_key(model: str, runtime: str, provider: str | None, threads: int | None, batch_size: int, *,
             fast: bool = False) -> str:
-    """The row's ``Record.key``, built from its parts as the results file's reader builds it."""
-    from conversion.results.benchmark_runs import Record
+    """The row's ``Record.key`` as text, built from its parts as the results file's reader builds it."""
+    from conversion.results.latency_info import RowKey
 
-    return Record.key_of(model, runtime, provider, threads, batch_size, fast=fast)
+    return str(RowKey.of(model, runtime, provider, threads, batch_size, fast=fast))
 
 
 def _cases(args: argparse.Namespace) -> list[Any]:

@@ -30,7 +30,7 @@ from conversion.optional import import_optional
 from ..results.benchmark_runs import Record
 from ..results.run_results import RunResult, load_run_results
 from . import plots
-from .gate_view import gate_block, model_gates
+from .gate_view import GateVerdict, gate_block, model_gates
 from .manifest import manifest_rows
 from .serving_options import NO_PEERS, serving_options
 from .verdict import model_verdict, per_batch
@@ -194,7 +194,7 @@ def _slug(name: str) -> str:
 
 
 def _machine_view(machine_id: str, results: list[RunResult], image_dir: Path | None,
-                  gate: dict[str, Any] | None) -> MachineView:
+                  gate: GateVerdict | None) -> MachineView:
     with_latency = [r for r in results if r.latency]
     newest = results[-1]
     view = MachineView(machine_id, manifest_rows(newest.manifest), [r.source for r in results])
@@ -258,18 +258,19 @@ def render(results: list[RunResult], *, gate: dict[str, Any] | None = None, imag
     groups: dict[str, list[RunResult]] = defaultdict(list)
     for r in results:
         groups[r.machine].append(r)
+    verdict = GateVerdict.from_dict(gate)  # the one read of the gate's JSON; typed from here on
     # The gate judged one benchmark file: its verdicts belong to that file's machine.
-    current = str(((gate or {}).get("data") or {}).get("current", {}).get("path", ""))
+    current = str(verdict.outcome.current.path) if verdict and verdict.outcome else ""
     gated = next((m for m, rs in groups.items() if any(r.source == current for r in rs)),
                  min(groups, default=None))
-    views = [_machine_view(m, sorted(rs, key=lambda r: r.created), image_dir, gate if m == gated else None)
+    views = [_machine_view(m, sorted(rs, key=lambda r: r.created), image_dir, verdict if m == gated else None)
              for m, rs in sorted(groups.items())]
     template = _environment().get_template("report.html")
     return template.render(
         title=title, generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), version=__version__,
         machines=views, sources=[{"path": r.source, "machine": r.machine, "created": r.created, "profile": r.profile}
                                  for r in results],
-        gate=gate_block(gate), gated=gated, status_labels=STATUS_LABELS, no_peers=NO_PEERS,
+        gate=gate_block(verdict), gated=gated, status_labels=STATUS_LABELS, no_peers=NO_PEERS,
     )
 
 

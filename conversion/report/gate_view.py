@@ -1,20 +1,23 @@
 """The gate's verdict as the report shows it: one verdict per model for the top table, the
 whole comparison's block below it, and the baseline's history.
 
-Reads the dict a gate outcome serialises to (``GateOutcome.to_dict()``, under ``gate["data"]``),
-plus the keys the baseline tools may add: ``explanations`` (``{"run": [...], "models": {name:
-[...]}}``), ``baseline_history`` (one entry per time the baseline was replaced) and
-``gate_skipped``. Every count is of benchmarks (one per model, runtime and batch size), the
-unit of the gate's own listing, never of rule-by-rule judgements.
+The verdict arrives as ``gate_view()``'s dict or run.json's ``"gate"``; ``GateVerdict.from_dict`` reads
+it once, the outcome typed (``GateOutcome.from_dict``), with the key the baseline tools may add:
+``gate_skipped``. Every count is of benchmarks (one per model, runtime and batch size), the unit of
+the gate's own listing, never of rule-by-rule judgements.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from conversion.results.gate.table import benchmark_tally, by_model
+from conversion.errors import ResultsError
+from conversion.results.gate.outcome import Change, GateOutcome
+from conversion.results.gate.table import benchmark_tally, by_model, regressed_benchmarks, regression_line
+from conversion.results.latency_info import RowKey
 
-__all__ = ["gate_block", "model_gates"]
+__all__ = ["GateVerdict", "gate_block", "model_gates"]
 
 MAX_LINES = 3  # regressions listed per model in the top table; the rest are in the gate's table
 
@@ -22,6 +25,39 @@ MAX_LINES = 3  # regressions listed per model in the top table; the rest are in 
 # it moved and why, then what the replaced baseline was.
 _HISTORY_FIRST = ("replaced", "why", "recorded", "commit", "replaced_by_commit")
 _HEX = frozenset("0123456789abcdef")
+# The gate's table in the report. Unchanged rows are the noise the gate exists to ignore; missing ones
+# are benchmarks this run did not select (e.g. `run --framework xgboost`); new ones have nothing to be
+# judged against (the zoo's bundled datasets, which the baseline's `onnxgate bench` does not measure).
+# All three are counted, not listed.
+_COLUMNS = ("key", "class", "verdict", "baseline_ratio", "current_ratio", "effect", "p_value", "note")
+_UNLISTED = ("unchanged", "missing", "new")
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """The gate's verdict as the report reads it; ``outcome`` is None when no baseline was found."""
+
+    passed: bool
+    summary: str
+    text: str
+    skipped: str | None  # why the run was not gated
+    outcome: GateOutcome | None
+
+    @classmethod
+    def from_dict(cls, gate: dict[str, Any] | None) -> GateVerdict | None:
+        """``gate_view()``'s dict (also run.json's ``"gate"``); ResultsError if it is damaged."""
+        if not gate:
+            return None
+        data = gate.get("data") or {}
+        skipped = data.get("gate_skipped") or gate.get("gate_skipped")
+        try:
+            outcome = GateOutcome.from_dict(data) if data else None
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise ResultsError(f"the gate verdict in the results is damaged ({type(exc).__name__}: {exc}); "
+                               "gate again with `onnxgate gate` or `onnxgate run --baseline`") from None
+        return cls(bool(gate.get("passed")), str(gate.get("summary") or ""), str(gate.get("text") or ""),
+                   (_text(skipped) if not isinstance(skipped, bool) else "no baseline for this machine type")
+                   if skipped else None, outcome)
 
 
 def _text(item: Any) -> str:
@@ -57,57 +93,49 @@ def _time(seconds: float | None) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
-def _where(key: str) -> str:
+def _where(key: RowKey) -> str:
     """``churn|onnx-CPUExecutionProvider-t1|b32`` -> ``onnx CPU t1, batch 32``."""
-    rest = key.partition("|")[2] or key
-    path, _, batch = rest.rpartition("|")
-    path = path.replace("ExecutionProvider", "").replace("-", " ")
-    return f"{path}, batch {batch[1:]}" if batch.startswith("b") and batch[1:].isdigit() else rest.replace("|", " ")
+    return f"{key.kind.replace('ExecutionProvider', '').replace('-', ' ')}, batch {key.batch_size}"
 
 
-def _regression_line(c: dict[str, Any]) -> str:
-    effect = "" if c.get("effect") is None else f" {c['effect']:+.0%}"
-    floor = "" if c.get("threshold") is None else f" (minimum {c['threshold']:.0%})"
-    p50 = ""
-    if c.get("baseline_p50_s") is not None and c.get("current_p50_s") is not None:
-        p50 = f"; p50 {_time(c['baseline_p50_s'])} → {_time(c['current_p50_s'])}"
-    return f"{_where(c['key'])}: {c.get('metric') or 'ratio'}{effect}{floor}{p50}"
+def _regression_line(key: RowKey, changes: list[Change]) -> str:
+    p50 = next((f"; p50 {_time(c.baseline_p50_s)} → {_time(c.current_p50_s)}" for c in changes
+                if c.baseline_p50_s is not None and c.current_p50_s is not None), "")
+    return f"{_where(key)}: {regression_line(changes)}{p50}"
 
 
-def _explanations(data: dict[str, Any]) -> tuple[list[str], dict[str, list[str]]]:
-    found = data.get("explanations") or {}
+def _explanations(outcome: GateOutcome) -> tuple[list[str], dict[str, list[str]]]:
+    found = outcome.explanations
     models = {name: [_text(x) for x in lines or []] for name, lines in (found.get("models") or {}).items()}
     return [_text(x) for x in found.get("run") or []], models
 
 
-def model_gates(gate: dict[str, Any] | None, names: list[str]) -> dict[str, dict[str, Any]]:
+def model_gates(gate: GateVerdict | None, names: list[str]) -> dict[str, dict[str, Any]]:
     """Per model of the top table: {"state": "fail" | "pass" | "new" | "skipped", "badge", "label", "lines"}.
 
     A model the gate never saw (not in the current benchmark file) gets no entry.
     """
-    if not gate:
+    if gate is None:
         return {}
-    data = gate.get("data") or {}
-    _, explained = _explanations(data)
-    skipped = data.get("gate_skipped") or gate.get("gate_skipped")
-    if skipped:
-        why = _text(skipped) if not isinstance(skipped, bool) else "no baseline for this machine type"
-        return {n: {"state": "skipped", "badge": "not gated", "label": "", "lines": [why]} for n in names}
-    changes = data.get("changes") or []
-    benchmarks = data.get("benchmarks") or {}
-    compared, new = by_model(benchmarks.get("compared") or []), by_model(benchmarks.get("new") or [])
+    if gate.skipped:
+        return {n: {"state": "skipped", "badge": "not gated", "label": "", "lines": [gate.skipped]} for n in names}
+    outcome = gate.outcome
+    if outcome is None:
+        return {}
+    _, explained = _explanations(outcome)
+    benchmarks = outcome.benchmarks
+    compared, new = by_model(benchmarks["compared"]), by_model(benchmarks["new"])
+    seen = {c.key.model for c in outcome.changes}
+    # one line per regressed benchmark, the largest rise first (a benchmark regressing on two ratios once)
+    regressed = sorted(regressed_benchmarks(outcome.changes).items(),
+                       key=lambda kc: -max(c.effect or 0.0 for c in kc[1]))
     out: dict[str, dict[str, Any]] = {}
     for name in names:
-        own = [c for c in changes if c["key"].partition("|")[0] == name]
-        if not own and name not in explained:
+        if name not in seen and name not in explained:
             continue
-        regressions = [c for c in own if c["verdict"] == "regression"]
-        # one line per regressed benchmark, the largest first (a benchmark regressing on two ratios once)
-        worst: dict[str, dict[str, Any]] = {}
-        for c in sorted(regressions, key=lambda c: -(c.get("effect") or 0)):
-            worst.setdefault(c["key"], c)
+        worst = [(key, changes) for key, changes in regressed if key.model == name]
         lines = [*explained.get(name, [])]
-        lines += [_regression_line(c) for c in list(worst.values())[:MAX_LINES]]
+        lines += [_regression_line(key, changes) for key, changes in worst[:MAX_LINES]]
         if len(worst) > MAX_LINES:
             lines.append(f"and {len(worst) - MAX_LINES} more regressed benchmarks (the gate's table below)")
         n_compared = len(compared.get(name, []))
@@ -123,8 +151,8 @@ def model_gates(gate: dict[str, Any] | None, names: list[str]) -> dict[str, dict
     return out
 
 
-def _history(data: dict[str, Any]) -> dict[str, Any] | None:
-    entries = [e for e in data.get("baseline_history") or [] if e]
+def _history(entries: list[Any]) -> dict[str, Any] | None:
+    entries = [e for e in entries if e]
     if not entries:
         return None
     if not all(isinstance(e, dict) for e in entries):
@@ -135,49 +163,50 @@ def _history(data: dict[str, Any]) -> dict[str, Any] | None:
             "rows": [[_value(e.get(c)) for c in columns] for e in entries]}
 
 
-def gate_block(gate: dict[str, Any] | None) -> dict[str, Any] | None:
+def _table_row(c: Change) -> dict[str, Any]:
+    cells = {"key": str(c.key), "class": c.cls, "verdict": c.verdict, "baseline_ratio": c.baseline_ratio,
+             "current_ratio": c.current_ratio, "effect": c.effect, "p_value": c.p_value, "note": c.note}
+    return {k: f"{v:.3g}" if isinstance(v, float) else v for k, v in cells.items()}
+
+
+def gate_block(gate: GateVerdict | None) -> dict[str, Any] | None:
     """The whole comparison: verdict, counts (of benchmarks), explanations, failures, history."""
-    if not gate:
+    if gate is None:
         return None
-    data = gate.get("data") or {}
-    run_lines, _ = _explanations(data)
-    groups = data.get("benchmarks") or {}
-    tally = benchmark_tally((c["key"], c["verdict"]) for c in data.get("changes") or [])
+    block: dict[str, Any] = {
+        "passed": gate.passed, "regressed_models": [], "accept": None, "skipped": gate.skipped,
+        "summary": gate.summary, "headline": None, "counts": None, "explanations": [], "failures": [], "notes": [],
+        "baseline": {}, "current": {}, "history": None, "listing": [], "columns": list(_COLUMNS), "rows": [],
+        "text": gate.text,
+    }
+    outcome = gate.outcome
+    if outcome is None:
+        return block
+    groups = outcome.benchmarks
+    tally = benchmark_tally((c.key, c.verdict) for c in outcome.changes)
     judged = ", ".join(f"{tally[v]} {'regressed' if v == 'regression' else v}"
                        for v in ("regression", "improvement", "unchanged") if tally.get(v))
-    counts = None
-    if groups:
-        counts = (f"{len(groups.get('compared') or [])} benchmarks compared" + (f" ({judged})" if judged else "")
-                  + f", {len(groups.get('new') or [])} new, {len(groups.get('missing') or [])} missing"
-                  + (f", {len(groups['unjudged'])} not judged" if groups.get("unjudged") else ""))
-    listing = [(what, by_model(groups[name])) for name, what in
-               (("new", "new: in the current run, not in the baseline"),
-                ("missing", "missing: in the baseline, not in the current run")) if groups.get(name)]
-    skipped = data.get("gate_skipped") or gate.get("gate_skipped")
-    parity, performance = data.get("parity") or {}, data.get("performance") or {}
-    headline = None
-    if parity and performance:
-        where = (data.get("baseline") or {}).get("path")
-        headline = (f"parity {'pass' if parity.get('passed') else 'FAIL'}, "
-                    f"performance {'pass' if performance.get('passed') else 'FAIL'}"
-                    + (f" against {where}" if where else ""))
-    regressed = sorted({r["key"].partition("|")[0] for r in data.get("regressions") or [] if r.get("key")})
-    base_path, cur_path = (data.get("baseline") or {}).get("path"), (data.get("current") or {}).get("path")
-    accept = (f'onnxgate gate --baseline {base_path} --current {cur_path} --accept --why "..."'
-              if regressed and base_path and cur_path else None)
-    return {
-        "passed": bool(gate.get("passed")),
-        "regressed_models": regressed, "accept": accept,  # the banner at the top of the report
-        "skipped": (_text(skipped) if not isinstance(skipped, bool) else "no baseline for this machine type")
-        if skipped else None,
-        "summary": gate.get("summary", ""), "headline": headline,
-        "counts": counts,
-        "explanations": run_lines,
-        "failures": [*(parity.get("failures") or []), *(performance.get("failures") or [])],
-        "notes": [*(data.get("notes") or []), *(f"software changed: {k} {_value(v)}" for k, v in
-                                                (data.get("software_changes") or {}).items())],
-        "baseline": data.get("baseline") or {}, "current": data.get("current") or {},
-        "history": _history(data),
-        "listing": listing,
-        "columns": gate.get("columns") or [], "rows": gate.get("rows") or [], "text": gate.get("text") or "",
-    }
+    base_path, cur_path = str(outcome.baseline.path), str(outcome.current.path)
+    regressed = sorted({c.key.model for c in outcome.regressed})
+    block.update(
+        # the banner at the top of the report
+        regressed_models=regressed,
+        accept=(f'onnxgate gate --baseline {base_path} --current {cur_path} --accept --why "..."'
+                if regressed else None),
+        headline=(f"parity {'FAIL' if outcome.parity_failures else 'pass'}, "
+                  f"performance {'FAIL' if outcome.performance_failures else 'pass'} against {base_path}"),
+        counts=(f"{len(groups['compared'])} benchmarks compared" + (f" ({judged})" if judged else "")
+                + f", {len(groups['new'])} new, {len(groups['missing'])} missing"
+                + (f", {len(groups['unjudged'])} not judged" if groups["unjudged"] else "")),
+        explanations=_explanations(outcome)[0],
+        failures=[*outcome.parity_failures, *outcome.performance_failures],
+        notes=[*outcome.notes, *(f"software changed: {k} {_value(v)}" for k, v in outcome.software_changes.items())],
+        baseline={"path": base_path, "commit": outcome.baseline.commit, "datetime": outcome.baseline.datetime},
+        current={"path": cur_path, "commit": outcome.current.commit, "datetime": outcome.current.datetime},
+        history=_history(outcome.baseline.history),
+        listing=[(what, by_model(groups[name])) for name, what in
+                 (("new", "new: in the current run, not in the baseline"),
+                  ("missing", "missing: in the baseline, not in the current run")) if groups[name]],
+        rows=[_table_row(c) for c in outcome.changes if c.verdict not in _UNLISTED],
+    )
+    return block

@@ -9,7 +9,7 @@ plugin has extended:
   the hardware and decides whether two runs may be compared; ``software`` (library versions,
   onnxruntime build and providers) is what an upgrade changes, so it is diffed, not matched;
 - each latency benchmark's ``extra_info``: ``onnxgate_kind: "latency"`` and the fields of
-  :class:`Record`, with the per-round interleaved CPU-time ratios the gate judges:
+  :class:`~conversion.results.latency_info.LatencyInfo`, with the per-round interleaved CPU-time ratios the gate judges:
   ``ratio_rounds`` (``ratio_kind`` ``"onnx/native"`` or ``"native/reference"``) and, for ONNX
   rows, ``ref_ratio_rounds`` (onnx/reference; see interleave.py and reference.py);
 - each benchmark's ``stats``: pytest-benchmark's own, plus ``p50``, ``p90``, ``p99``.
@@ -31,6 +31,7 @@ from typing import Any
 
 from conversion.errors import ResultsError
 from conversion.regular_files import read_regular_file
+from conversion.results.latency_info import LATENCY_KIND, ROUND_FIELDS, LatencyInfo
 from conversion.results.results_schema import MAX_DEPTH, check_bench_document, check_depth
 from conversion.runtime.timing import percentile
 
@@ -49,23 +50,14 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 RUNTIMES = ("native", "onnx", "peer")
-# The per-round ratios: the gate's evidence, kept in the results file only (a summary drops them).
-ROUND_FIELDS = ("ratio_rounds", "ref_ratio_rounds", "wall_ratio_rounds", "wall_ref_ratio_rounds",
-                "tail_ratio_rounds", "tail_wall_ratio_rounds", "cpu_rounds", "wall_rounds")
 
 
-@dataclass(frozen=True)
-class Record:
-    """One latency benchmark row: a model at one batch size on one runtime. Times in seconds."""
+@dataclass(frozen=True, kw_only=True)
+class Record(LatencyInfo):
+    """One latency benchmark row: a model at one batch size on one runtime. Times in seconds.
 
-    framework: str
-    model: str
-    size: str
-    dataset: str
-    batch_size: int
-    runtime: str  # "native" | "onnx" | "peer"
-    provider: str | None  # ONNX Runtime provider; a peer's name ("lleaves"); None for native
-    threads: int | None  # ONNX Runtime intra-op threads, None for native
+    The measured fields are LatencyInfo's; these are pytest-benchmark's statistics and where the row came from."""
+
     p50: float
     p90: float
     p99: float
@@ -74,43 +66,12 @@ class Record:
     stddev: float
     rounds: int
     rows_per_s: float  # batch_size / p50
-    parity: str  # "passed" | "failed" | "refused" | "error"
-    parity_detail: str
-    conversion_s: float | None
-    onnx_bytes: int | None
-    session_s: float | None
-    first_call_s: float | None
-    peak_rss_mb: float | None  # process high-water mark after this benchmark
-    ratio_kind: str
-    ratio_rounds: tuple[float, ...]
     name: str  # the pytest-benchmark name (test id), what `pytest-benchmark compare` shows
     group: str
     machine_id: str = ""
     commit: str = ""
     datetime: str = ""
     source: str = ""
-    ref_ratio_rounds: tuple[float, ...] = ()  # ONNX rows: onnx/reference per round
-    reference_cpu_s: float | None = None  # the reference model's median CPU time in this row
-    # --counts: per path ("native" | "engine" | "onnxruntime"), {"instructions", "cycles"} per call
-    counts: dict[str, dict[str, float]] = field(default_factory=dict, hash=False)
-    # Wall-clock ratios per round (same partners as the CPU ones) and the tail block (measure.py):
-    # extra rounds of target vs reference only, enough of them for a p99; CPU then wall.
-    wall_ratio_rounds: tuple[float, ...] = ()
-    wall_ref_ratio_rounds: tuple[float, ...] = ()
-    tail_ratio_rounds: tuple[float, ...] = ()
-    tail_wall_ratio_rounds: tuple[float, ...] = ()
-    # The row's own call per round, seconds (CPU, wall), timed by `onnxgate gate --against` with the
-    # other side's worker alternating row by row (app/against.py): compared directly, head against base.
-    cpu_rounds: tuple[float, ...] = ()
-    wall_rounds: tuple[float, ...] = ()
-    wait_s: float | None = None  # median over rounds of the target's wall minus CPU time: its waiting
-    # ONNX rows: mean microseconds per call by op type, from onnxruntime's profiler (measure.py)
-    op_us: dict[str, float] = field(default_factory=dict, hash=False)
-    # trees, nodes, leaves, features, onnx_bytes/computation_sha256, file_bytes/file_sha256 (converter/model_facts.py)
-    model_facts: dict[str, Any] = field(default_factory=dict, hash=False)
-    # Native rows: the adapter's fastest call ("Booster.predict", Adapter.fast_native); "" is the wrapper's call
-    native_call: str = ""
-    compile_s: float | None = None  # peer rows: building the compiled model, beside ONNX's conversion_s
     # This row's time over the reference model's: the median of its interleaved per-round CPU ratios to it
     # (kept in run.json, which drops the rounds, so a rebuilt report divides the same figures; speedups.py)
     ref_ratio_p50: float | None = None
@@ -127,23 +88,6 @@ class Record:
         if partner == "native":
             return self.ratio_kind, primary
         return f"{self.runtime}/reference", vs_reference
-
-    @staticmethod
-    def key_of(model: str, runtime: str, provider: str | None, threads: int | None, batch_size: int, *,
-               fast: bool = False) -> str:
-        """The key of the row with these parts: the one place it is built (``fast``: the native row of the
-        adapter's fastest call, ``native-fast``; a native row on set threads ends ``-t2``)."""
-        if runtime == "native":
-            kind = ("native-fast" if fast else "native") + (f"-t{threads}" if threads else "")
-        else:
-            kind = f"{runtime}-{provider}-t{threads}"
-        return f"{model}|{kind}|b{batch_size}"
-
-    @property
-    def key(self) -> str:
-        """Identifies the same benchmark across runs (independent of commit and machine)."""
-        return Record.key_of(self.model, self.runtime, self.provider, self.threads, self.batch_size,
-                             fast=bool(self.native_call))
 
     @property
     def ratio_median(self) -> float:
@@ -244,33 +188,20 @@ def read_json_object(path: Path, *, made_by: str = "`onnxgate bench --output DIR
     return data
 
 
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _ref_ratio_p50(info: dict[str, Any]) -> float | None:
+def _ref_ratio_p50(info: LatencyInfo) -> float | None:
     """A row's median ratio to the reference: its primary rounds for native and peer rows, ONNX's second."""
-    kind = str(info.get("ratio_kind", ""))
-    rounds = info.get("ratio_rounds") if kind.endswith("/reference") else info.get("ref_ratio_rounds")
-    return percentile([float(r) for r in rounds], 50) if rounds else None
+    rounds = info.ratio_rounds if info.ratio_kind.endswith("/reference") else info.ref_ratio_rounds
+    return percentile(rounds, 50) if rounds else None
 
 
 def _record(bench: dict[str, Any], *, path: Path, run_fields: dict[str, str]) -> Record:
-    info = bench.get("extra_info", {})
     stats = bench.get("stats", {})
     data = stats.get("data") or []
-    p50 = stats.get("p50", percentile(data, 50) if data else stats.get("median"))
-    batch = int(info["batch_size"])
     try:
+        info = LatencyInfo.from_extra_info(bench.get("extra_info", {}))
+        p50 = stats.get("p50", percentile(data, 50) if data else stats.get("median"))
         return Record(
-            framework=str(info["framework"]),
-            model=str(info["model"]),
-            size=str(info.get("size", "")),
-            dataset=str(info.get("dataset", "")),
-            batch_size=batch,
-            runtime=str(info["runtime"]),
-            provider=info.get("provider"),
-            threads=info.get("threads"),
+            **info.fields_of(),
             p50=float(p50),
             p90=float(stats.get("p90", percentile(data, 90) if data else stats["max"])),
             p99=float(stats.get("p99", percentile(data, 99) if data else stats["max"])),
@@ -278,24 +209,8 @@ def _record(bench: dict[str, Any], *, path: Path, run_fields: dict[str, str]) ->
             min=float(stats["min"]),
             stddev=float(stats.get("stddev", 0.0)),
             rounds=int(stats.get("rounds", len(data))),
-            rows_per_s=batch / float(p50) if p50 else float("nan"),
-            parity=str(info.get("parity", "unknown")),
-            parity_detail=str(info.get("parity_detail", "")),
-            conversion_s=_float(info.get("conversion_s")),
-            onnx_bytes=None if info.get("onnx_bytes") is None else int(info["onnx_bytes"]),
-            session_s=_float(info.get("session_s")),
-            first_call_s=_float(info.get("first_call_s")),
-            peak_rss_mb=_float(info.get("peak_rss_mb")),
-            ratio_kind=str(info.get("ratio_kind", "")),
-            reference_cpu_s=_float(info.get("reference_cpu_s")),
-            counts={str(p): {str(k): float(v) for k, v in m.items()} for p, m in (info.get("counts") or {}).items()},
-            **{k: tuple(float(r) for r in info.get(k, ())) for k in ROUND_FIELDS},
-            wait_s=_float(info.get("wait_s")),
-            op_us={str(k): float(v) for k, v in (info.get("op_us") or {}).items()},
-            model_facts=dict(info.get("model_facts") or {}),
-            native_call=str(info.get("native_call") or ""),
+            rows_per_s=info.batch_size / float(p50) if p50 else float("nan"),
             ref_ratio_p50=_ref_ratio_p50(info),
-            compile_s=_float(info.get("compile_s")),
             name=str(bench.get("name", "")),
             group=str(bench.get("group") or ""),
             source=str(path),
@@ -344,7 +259,7 @@ def load_run(path: str | os.PathLike[str]) -> Run:
     for bench in benches:
         if not isinstance(bench, dict):
             raise ResultsError(f"results file {p}: a benchmark entry is a {type(bench).__name__}, expected an object")
-        if bench.get("extra_info", {}).get("onnxgate_kind") == "latency":
+        if bench.get("extra_info", {}).get("onnxgate_kind") == LATENCY_KIND:
             records.append(_record(bench, path=p, run_fields=run_fields))
         else:
             other.append(bench)

@@ -42,6 +42,7 @@ from conversion.results.gate.figures import (
     WALL_MIN_EFFECT,
 )
 from conversion.results.gate.outcome import NOT_GATED, Change
+from conversion.results.latency_info import RowKey
 from conversion.runtime.providers import CPU, provider_label
 
 __all__ = ["COUNT_MEASURES", "DEFAULT_RULES", "CountRegression", "ParityBroken", "RatioJudgement", "RatioRegression",
@@ -82,7 +83,7 @@ class Rule(Protocol):
         """The failure as one line of the verdict, or None."""
         ...
 
-    def changes(self, key: str, current: Record | None, baseline: Record | None) -> list[Change]:
+    def changes(self, key: RowKey, current: Record | None, baseline: Record | None) -> list[Change]:
         """The rows of the performance table this rule adds for one benchmark ([] for none)."""
         ...
 
@@ -105,7 +106,7 @@ class ParityBroken:
             return f"{current.model}: matched in the baseline, now {current.parity} ({current.parity_detail})"
         return None
 
-    def changes(self, key: str, current: Record | None, baseline: Record | None) -> list[Change]:
+    def changes(self, key: RowKey, current: Record | None, baseline: Record | None) -> list[Change]:
         return []  # parity is a verdict of its own, not a row of the performance table
 
 
@@ -169,7 +170,7 @@ class RatioRegression:
             return NOT_GATED
         return None
 
-    def judge(self, key: str, current: Record | None, baseline: Record | None) -> Change:
+    def judge(self, key: RowKey, current: Record | None, baseline: Record | None) -> Change:
         """This rule's verdict on one benchmark: regression, improvement, unchanged, or why not judged."""
         rec = current or baseline
         assert rec is not None
@@ -202,7 +203,7 @@ class RatioRegression:
         change = self.judge(current.key, current, baseline)
         return change.reason if change.verdict == "regression" else None
 
-    def changes(self, key: str, current: Record | None, baseline: Record | None) -> list[Change]:
+    def changes(self, key: RowKey, current: Record | None, baseline: Record | None) -> list[Change]:
         """The table rows of one benchmark: this rule's one judgement, where it applies."""
         rec = current or baseline
         return [self.judge(key, current, baseline)] if rec is not None and self.applies(rec) else []
@@ -227,7 +228,7 @@ class TailRegression:
     def applies(self, rec: Record) -> bool:
         return bool(rec.tail_ratio_rounds) and (self.runtimes is None or rec.runtime in self.runtimes)
 
-    def judge_quantile(self, key: str, q: int, current: Record, baseline: Record) -> Change:
+    def judge_quantile(self, key: RowKey, q: int, current: Record, baseline: Record) -> Change:
         cur, base = current.tail_ratio_rounds, baseline.tail_ratio_rounds
         cls, metric = benchmark_class(current), f"p{q} {current.rounds_vs('reference', 'tail')[0]}"
         if min(len(cur), len(base)) < self.min_rounds:
@@ -249,7 +250,7 @@ class TailRegression:
                       baseline_ratio=before, current_ratio=now, name=current.name, measure=self.measure,
                       note=f"{beyond}/{len(cur)} calls beyond {1 + limit:.3g}x the baseline's p{q}")
 
-    def changes(self, key: str, current: Record | None, baseline: Record | None) -> list[Change]:
+    def changes(self, key: RowKey, current: Record | None, baseline: Record | None) -> list[Change]:
         if current is None or baseline is None or not (self.applies(current) and self.applies(baseline)):
             return []
         # Only single-threaded CPU ONNX rows were proven (prove_gate --injections), and a row without
@@ -320,7 +321,7 @@ class CountRegression:
     def applies(self, rec: Record) -> bool:
         return bool(rec.counts)
 
-    def changes(self, key: str, current: Record | None, baseline: Record | None) -> list[Change]:
+    def changes(self, key: RowKey, current: Record | None, baseline: Record | None) -> list[Change]:
         """One table row per measure and path both runs counted (missing and new rows are the ratio rules')."""
         if current is None or baseline is None:
             return []

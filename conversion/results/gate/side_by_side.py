@@ -21,6 +21,7 @@ from conversion.optional import import_optional
 from conversion.results.benchmark_runs import Record, percentile
 from conversion.results.gate.figures import ALPHA, MIN_ROUNDS, SIDE_BY_SIDE_MIN_EFFECT
 from conversion.results.gate.outcome import NOT_GATED, Change
+from conversion.results.latency_info import RowKey
 from conversion.results.gate.rules import benchmark_class
 
 __all__ = ["SideBySideRegression", "side_by_side_rules"]
@@ -51,7 +52,7 @@ class SideBySideRegression:
     def applies(self, rec: Record) -> bool:
         return bool(self._rounds(rec)) and (self.runtimes is None or rec.runtime in self.runtimes)
 
-    def judge(self, key: str, current: Record, baseline: Record | None, cls: str) -> Change:
+    def judge(self, key: RowKey, current: Record, baseline: Record | None, cls: str) -> Change:
         metric = f"{current.runtime} {self.clock} time per call"
         if baseline is None:
             return Change(key, cls, None, current, "new", metric=metric, measure=self.measure,
@@ -82,7 +83,7 @@ class SideBySideRegression:
                       baseline_ratio=before, current_ratio=now, name=current.name, measure=self.measure,
                       note=f"{before * 1e6:,.1f} -> {now * 1e6:,.1f} us per call, base and head side by side")
 
-    def changes(self, key: str, current: Record | None, baseline: Record | None) -> list[Change]:
+    def changes(self, key: RowKey, current: Record | None, baseline: Record | None) -> list[Change]:
         if current is None or not self.applies(current):
             return []
         return [self.judge(key, current, baseline, benchmark_class(current))]

@@ -7,10 +7,11 @@ from collections.abc import Iterable
 
 from conversion.results.gate.explain import cause_of, short_commit
 from conversion.results.gate.outcome import NOT_GATED, Change, GateOutcome
+from conversion.results.latency_info import RowKey
 from conversion.results.markdown_text import md_code, md_text
 
-__all__ = ["benchmark_tally", "by_model", "explanation_lines", "history_line", "regression_lines", "render_markdown",
-           "render_outcome", "verdict_line"]
+__all__ = ["benchmark_tally", "by_model", "explanation_lines", "history_line", "regressed_benchmarks",
+           "regression_line", "regression_lines", "render_markdown", "render_outcome", "verdict_line"]
 
 # What each listed group means, for the text and markdown listings.
 GROUPS = (
@@ -40,7 +41,7 @@ def _row(c: Change) -> tuple[str, ...]:
 
     return (
         c.verdict.upper() if c.verdict == "regression" else c.verdict,
-        c.key,
+        str(c.key),
         c.metric,
         c.cls,
         ratio(c.baseline_ratio),
@@ -48,8 +49,8 @@ def _row(c: Change) -> tuple[str, ...]:
         "-" if c.effect is None else f"{c.effect:+.1%}",
         "-" if c.threshold is None else f"{c.threshold:.0%}",
         "-" if c.p_value is None else f"{c.p_value:.2g}",
-        _time(c.baseline.p50 if c.baseline else None),
-        _time(c.current.p50 if c.current else None),
+        _time(c.baseline_p50_s),
+        _time(c.current_p50_s),
     )
 
 
@@ -83,23 +84,32 @@ def _order(c: Change) -> tuple[int, float]:
     return rank, -(c.effect or 0.0)
 
 
+def regressed_benchmarks(changes: Iterable[Change]) -> dict[RowKey, list[Change]]:
+    """Each regressed benchmark's regression rows, in the order its line names them (regression_line)."""
+    by_key: dict[RowKey, list[Change]] = {}
+    for c in changes:
+        if c.verdict == "regression":
+            by_key.setdefault(c.key, []).append(c)
+    return {key: sorted(rows, key=_order) for key, rows in by_key.items()}
+
+
+def regression_line(changes: list[Change]) -> str:
+    """One regressed benchmark's measures that rose (regressed_benchmarks' rows): the text's REGRESSED
+    line and the report's per-model lines both say it this way."""
+    risen = ", ".join(f"{c.metric} {c.effect or 0.0:+.0%} ({c.measure})" for c in changes[:_LINE_MEASURES])
+    more = len(changes) - _LINE_MEASURES
+    return risen + (f" and {more} more measure{'s' * (more != 1)}" if more > 0 else "")
+
+
 def regression_lines(outcome: GateOutcome) -> list[str]:
     """One line per regressed benchmark: its measures that rose, the cause, and where the work went."""
-
     why = outcome.explanations
-    by_key: dict[str, list[Change]] = {}
-    for c in outcome.regressed:
-        by_key.setdefault(c.key, []).append(c)
     lines = []
-    for key, changes in by_key.items():
-        changes.sort(key=_order)
-        risen = ", ".join(f"{c.metric} {c.effect or 0.0:+.0%} ({c.measure})" for c in changes[:_LINE_MEASURES])
-        more = len(changes) - _LINE_MEASURES
-        risen += f" and {more} more measure{'s' * (more != 1)}" if more > 0 else ""
+    for key, changes in regressed_benchmarks(outcome.changes).items():
         where = next((c.where for c in changes if c.where), ())
         # the origin that grew most and the op holding the time: the table's "where" block has the rest
         named = [w for w in where if not w.startswith("op")][:1] + [w for w in where if w.startswith("op")][:1]
-        lines.append(f"REGRESSED {key}: {risen}; cause: {cause_of(why, key.partition('|')[0])}"
+        lines.append(f"REGRESSED {key}: {regression_line(changes)}; cause: {cause_of(why, key.model)}"
                      + (f"; where: {'; '.join(named)}" if named else ""))
     return lines
 
@@ -185,9 +195,9 @@ def render_outcome(outcome: GateOutcome, *, all_rows: bool = False, detail: bool
     return "\n".join(lines)
 
 
-def _where(outcome: GateOutcome) -> dict[str, tuple[str, ...]]:
+def _where(outcome: GateOutcome) -> dict[RowKey, tuple[str, ...]]:
     """Per regressed benchmark, the origins and ops that grew most (Change.where), once per benchmark."""
-    out: dict[str, tuple[str, ...]] = {}
+    out: dict[RowKey, tuple[str, ...]] = {}
     for c in outcome.changes:
         if c.verdict == "regression" and c.where and c.key not in out:
             out[c.key] = c.where
@@ -201,9 +211,9 @@ _JUDGED = ("regression", "improvement", "unchanged")
 _UNJUDGED = ("new", "missing", "unconfirmed", "noise", "unjudged")
 
 
-def benchmark_tally(changes: Iterable[tuple[str, str]]) -> dict[str, int]:
+def benchmark_tally(changes: Iterable[tuple[RowKey, str]]) -> dict[str, int]:
     """(benchmark key, verdict) pairs -> benchmarks per verdict, one verdict per benchmark."""
-    seen: dict[str, set[str]] = {}
+    seen: dict[RowKey, set[str]] = {}
     for key, verdict in changes:
         seen.setdefault(key, set()).add(verdict)
     counts: dict[str, int] = {}
@@ -213,12 +223,11 @@ def benchmark_tally(changes: Iterable[tuple[str, str]]) -> dict[str, int]:
     return counts
 
 
-def by_model(keys: list[str]) -> dict[str, list[str]]:
-    """Benchmark keys (``model|runtime|bN``) grouped by model, the rest of each key kept."""
+def by_model(keys: Iterable[RowKey]) -> dict[str, list[str]]:
+    """Benchmark keys grouped by model, each named by the rest of its key (``onnx-CPUExecutionProvider-t1 b32``)."""
     out: dict[str, list[str]] = {}
     for key in keys:
-        model, _, rest = key.partition("|")
-        out.setdefault(model, []).append(rest.replace("|", " ") or key)
+        out.setdefault(key.model, []).append(f"{key.kind} b{key.batch_size}")
     return out
 
 
