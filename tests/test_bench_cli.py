@@ -160,3 +160,25 @@ def test_bench_ends_with_one_line_per_model_and_the_results_path(tmp_path: Path)
     assert all(" at 1 row" in line and " at 256" in line for line in per_model)
     # the yardstick is the call a performance-minded user makes, named beside each figure
     assert "(native Booster.predict)" in per_model[0] and "(native Booster.inplace_predict)" in per_model[1]
+
+
+@pytest.mark.slow
+def test_a_fresh_results_file_gates_against_a_committed_baseline(tmp_path: Path) -> None:
+    """The baselines were written before the row was one LatencyInfo: a file of today's writer is judged
+    against one row for row, and the report reads the verdict back from its JSON."""
+    import json
+
+    from conversion.report.build import report_from_files
+    from conversion.results.gate.judge import gate_files
+
+    baseline = REPO / "benchmarks" / "baselines" / "amd-epyc-2cpu-x86_64.json"
+    fresh = run_benchmarks("quick", tmp_path, specs=parse_specs(["xgboost-synthetic-small"]),
+                           extra_args=["-k", "b1-native or b1-onnx-cpu-t1"])
+    outcome = gate_files(baseline, fresh, force=True)  # force: this machine need not be the baseline's
+    compared = {str(k) for k in outcome.benchmarks["compared"]}
+    assert compared == {"xgboost-synthetic-small|native|b1", "xgboost-synthetic-small|onnx-CPUExecutionProvider-t1|b1"}
+    row = json.loads(fresh.read_text())["benchmarks"][0]["extra_info"]
+    assert row["onnxgate_kind"] == "latency" and row["ratio_rounds"] and row["method"]
+    gate = {"passed": outcome.exit_code == 0, "summary": "", "data": json.loads(json.dumps(outcome.to_dict()))}
+    html = report_from_files([fresh], tmp_path / "report", gate=gate).read_text()
+    assert "2 benchmarks compared" in html

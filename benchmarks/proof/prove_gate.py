@@ -143,25 +143,20 @@ def calibrate(configs: Sequence[Config], *, repeats: int = 5) -> tuple[dict[str,
 
 def _record(cfg: Config, raw: dict[str, Any], tail: dict[str, list[float]] | None = None) -> Any:
     from conversion.bench.interleave import Rounds
-    from conversion.bench.pairing import ratios_of
+    from conversion.bench.pairing import with_ratios
     from conversion.results.benchmark_runs import Record
 
-    ratios = ratios_of(cfg.runtime, Rounds(**raw))
     nan = float("nan")
-    return Record(
+    record = Record(
         framework="xgboost", model="xgboost-synthetic-small", size="small", dataset="synthetic",
         batch_size=cfg.batch_size, runtime=cfg.runtime,
         provider=None if cfg.runtime == "native" else "CPUExecutionProvider",
         threads=cfg.threads, p50=nan, p90=nan, p99=nan, mean=nan, min=nan, stddev=nan, rounds=len(raw["target_wall"]),
         rows_per_s=nan, parity="passed", parity_detail="", conversion_s=None, onnx_bytes=None, session_s=None,
-        first_call_s=None, peak_rss_mb=None, ratio_kind=ratios["ratio_kind"],
-        ratio_rounds=tuple(ratios["ratio_rounds"]),
-        ref_ratio_rounds=tuple(ratios["ref_ratio_rounds"]), name=cfg.name, group="",
-        wall_ratio_rounds=tuple(ratios["wall_ratio_rounds"]),
-        wall_ref_ratio_rounds=tuple(ratios["wall_ref_ratio_rounds"]),
-        reference_cpu_s=ratios["reference_cpu_s"], wait_s=ratios["wait_s"],
+        first_call_s=None, peak_rss_mb=None, ratio_kind="", ratio_rounds=(), name=cfg.name, group="",
         **{k: tuple(v) for k, v in (tail or {}).items()},
     )
+    return with_ratios(record, cfg.runtime, Rounds(**raw))
 
 
 def _drift_p95(records: Sequence[Any], partner: str) -> float | None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from conversion.bench import interleave
 from conversion.bench.interleave import Interleaved
-from conversion.bench.pairing import Pairing, pair, ratios_of
+from conversion.bench.pairing import Pairing, pair, with_ratios
 from conversion.bench.prepared import Prepared
 from conversion.results.latency_info import LatencyInfo
 
@@ -112,7 +112,7 @@ def measure(benchmark: Any, prep: Prepared, X: np.ndarray, *, runtime: str, prov
                               target_clock=pairing.target_clock)
     benchmark.pedantic(interleaved.target, setup=interleaved.setup, rounds=rounds, warmup_rounds=warmup_rounds)
     if not benchmark.disabled:
-        info = replace(info, **ratios_of(runtime, interleaved.rounds(benchmark.stats.stats.data)))
+        info = with_ratios(info, runtime, interleaved.rounds(benchmark.stats.stats.data))
         if _tail_judged(runtime, provider, threads, batch_size):
             per_call_s = benchmark.stats.stats.median + (info.reference_cpu_s or 0.0)
             info = replace(info, **tail_fields(pairing, per_call_s, batch_size))

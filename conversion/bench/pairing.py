@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from time import perf_counter
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -18,9 +18,12 @@ from conversion import ConvertedModel, InferenceEngine
 from conversion.bench.interleave import Partner, Rounds
 from conversion.bench.prepared import Prepared
 from conversion.bench.reference import reference_call
+from conversion.results.latency_info import LatencyInfo
 from conversion.runtime.timing import Clock, cpu_clock
 
-__all__ = ["Pairing", "pair", "ratios_of"]
+__all__ = ["Pairing", "pair", "with_ratios"]
+
+Row = TypeVar("Row", bound=LatencyInfo)
 
 
 @dataclass
@@ -75,17 +78,19 @@ def pair(prep: Prepared, X: np.ndarray, *, runtime: str, provider: str | None = 
                    first_call_s)
 
 
-def ratios_of(runtime: str, rounds: Rounds) -> dict[str, Any]:
-    """LatencyInfo's ratio fields, by keyword: ``ratio_rounds`` (primary), ``ref_ratio_rounds``, their wall-clock
-    twins, ``reference_cpu_s`` (the reference model's median CPU time: a probe of the machine's state) and
-    ``wait_s``."""
+def with_ratios(info: Row, runtime: str, rounds: Rounds) -> Row:
+    """``info`` (a LatencyInfo, or a Record built on one) with the interleaved rounds' ratios: the primary
+    ``ratio_rounds``, ONNX's ``ref_ratio_rounds``, their wall-clock twins, ``reference_cpu_s`` (the reference
+    model's median CPU time: a probe of the machine's state) and ``wait_s``."""
+    reference_cpu_s = float(np.median(rounds.partner_cpu["reference"]))
     # What the target spent not computing on its clock (waiting, descheduled): the wall/CPU gap.
-    common = {"reference_cpu_s": float(np.median(rounds.partner_cpu["reference"])),
-              "wait_s": float(np.median(np.subtract(rounds.target_wall, rounds.target_cpu)))}
+    wait_s = float(np.median(np.subtract(rounds.target_wall, rounds.target_cpu)))
     if runtime != "onnx":
-        return {"ratio_kind": f"{runtime}/reference", "ratio_rounds": tuple(rounds.cpu_ratios("reference")),
-                "wall_ratio_rounds": tuple(rounds.wall_ratios("reference")), **common}
-    return {"ratio_kind": "onnx/native", "ratio_rounds": tuple(rounds.cpu_ratios("native")),
-            "ref_ratio_rounds": tuple(rounds.cpu_ratios("reference")),
-            "wall_ratio_rounds": tuple(rounds.wall_ratios("native")),
-            "wall_ref_ratio_rounds": tuple(rounds.wall_ratios("reference")), **common}
+        return replace(info, ratio_kind=f"{runtime}/reference", ratio_rounds=tuple(rounds.cpu_ratios("reference")),
+                       wall_ratio_rounds=tuple(rounds.wall_ratios("reference")), reference_cpu_s=reference_cpu_s,
+                       wait_s=wait_s)
+    return replace(info, ratio_kind="onnx/native", ratio_rounds=tuple(rounds.cpu_ratios("native")),
+                   ref_ratio_rounds=tuple(rounds.cpu_ratios("reference")),
+                   wall_ratio_rounds=tuple(rounds.wall_ratios("native")),
+                   wall_ref_ratio_rounds=tuple(rounds.wall_ratios("reference")), reference_cpu_s=reference_cpu_s,
+                   wait_s=wait_s)

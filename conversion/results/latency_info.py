@@ -57,7 +57,7 @@ class RowKey:
     @classmethod
     def parse(cls, text: str) -> RowKey:
         """The key ``str()`` wrote; ValueError naming the text if it is not one."""
-        model, kind, batch = (text.rsplit("|", 2) + ["", ""])[:3] if text.count("|") >= 2 else ("", "", "")
+        model, kind, batch = [*text.rsplit("|", 2), "", ""][:3]
         runtime, _, rest = kind.partition("-")
         if not (model and runtime and batch.startswith("b") and batch[1:].isdigit()):
             raise ValueError(f"{text!r} is not a benchmark key (model|runtime|bN)")

@@ -21,8 +21,8 @@ from conversion.optional import import_optional
 from conversion.results.benchmark_runs import Record, percentile
 from conversion.results.gate.figures import ALPHA, MIN_ROUNDS, SIDE_BY_SIDE_MIN_EFFECT
 from conversion.results.gate.outcome import NOT_GATED, Change
-from conversion.results.latency_info import RowKey
 from conversion.results.gate.rules import benchmark_class
+from conversion.results.latency_info import RowKey
 
 __all__ = ["SideBySideRegression", "side_by_side_rules"]
 
