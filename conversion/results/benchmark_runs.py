@@ -9,7 +9,7 @@ plugin has extended:
   the hardware and decides whether two runs may be compared; ``software`` (library versions,
   onnxruntime build and providers) is what an upgrade changes, so it is diffed, not matched;
 - each latency benchmark's ``extra_info``: ``onnxgate_kind: "latency"`` and the fields of
-  :class:`~conversion.results.latency_info.LatencyInfo`, with the per-round interleaved CPU-time ratios the gate judges:
+  ``latency_info.LatencyInfo``, with the per-round interleaved CPU-time ratios the gate judges:
   ``ratio_rounds`` (``ratio_kind`` ``"onnx/native"`` or ``"native/reference"``) and, for ONNX
   rows, ``ref_ratio_rounds`` (onnx/reference; see interleave.py and reference.py);
 - each benchmark's ``stats``: pytest-benchmark's own, plus ``p50``, ``p90``, ``p99``.

@@ -17,9 +17,6 @@ from typing import Any
 __all__ = ["LATENCY_KIND", "ROUND_FIELDS", "LatencyInfo", "RowKey"]
 
 LATENCY_KIND = "latency"  # extra_info's ``onnxgate_kind`` on the rows a results file's reader reads
-# The per-round ratios: the gate's evidence, kept in the results file only (a summary drops them).
-ROUND_FIELDS = ("ratio_rounds", "ref_ratio_rounds", "wall_ratio_rounds", "wall_ref_ratio_rounds",
-                "tail_ratio_rounds", "tail_wall_ratio_rounds", "cpu_rounds", "wall_rounds")
 
 
 @dataclass(frozen=True)
@@ -165,3 +162,7 @@ class LatencyInfo:
     def fields_of(self) -> dict[str, Any]:
         """This row's LatencyInfo fields by name, for a record built on them (benchmark_runs.Record)."""
         return {f.name: getattr(self, f.name) for f in fields(LatencyInfo)}
+
+
+# The per-round fields (every tuple): the gate's evidence, kept in the results file only (a summary drops them).
+ROUND_FIELDS = tuple(f.name for f in fields(LatencyInfo) if str(f.type).startswith("tuple["))
