@@ -74,3 +74,16 @@ def test_a_gate_verdict_reads_back_from_its_json_as_the_same_outcome(tmp_path: P
     table = render_outcome(outcome, all_rows=True)
     assert render_outcome(again, all_rows=True) == table.replace(str(base), str(again.baseline.path))
     assert again.to_dict()["changes"] == outcome.to_dict()["changes"]
+
+
+def test_a_run_file_whose_gate_verdict_is_damaged_is_refused_not_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from conversion.cli import main
+    from tests.report_samples import run_result
+
+    path = run_result(tmp_path / "run.json", "machineA", "2026-11-02T08:00:00")
+    doc = json.loads(path.read_text())
+    doc["gate"] = {"passed": False, "data": {"changes": [{"key": "churn onnx b1", "verdict": "regression"}]}}
+    path.write_text(json.dumps(doc))
+    assert main(["report", str(path), "--output", str(tmp_path / "out")]) == 2
+    assert "the gate verdict in the results is damaged" in capsys.readouterr().err
