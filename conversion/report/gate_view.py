@@ -48,9 +48,9 @@ class GateVerdict:
         """``gate_view()``'s dict (also run.json's ``"gate"``); ResultsError if it is damaged."""
         if not gate:
             return None
-        data = gate.get("data") or {}
-        skipped = data.get("gate_skipped") or gate.get("gate_skipped")
         try:
+            data = gate.get("data") or {}
+            skipped = data.get("gate_skipped") or gate.get("gate_skipped")
             outcome = GateOutcome.from_dict(data) if data else None
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise ResultsError(f"the gate verdict in the results is damaged ({type(exc).__name__}: {exc}); "
