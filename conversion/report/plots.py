@@ -128,7 +128,7 @@ def speed_chart(rows: list[Record]) -> bytes:
     if not any(p == "wrapper" for _, p, _ in bars):
         names["call"] = "fastest native"
     with plt.rc_context({**STYLE, "font.size": 10, "xtick.labelsize": 10, "ytick.labelsize": 10}):
-        fig, ax = plt.subplots(figsize=(CHART_WIDTH, 0.75 + 0.16 * len(bars) + 0.08 * len(batches)),
+        fig, ax = plt.subplots(figsize=(CHART_WIDTH, 0.62 + 0.13 * len(bars) + 0.06 * len(batches)),
                                layout="constrained")
         y, ticks, labelled = 0.0, [], set()
         for batch in [b["batch"] for b in batches]:
