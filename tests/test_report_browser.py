@@ -266,12 +266,12 @@ def test_the_verdicts_are_on_the_first_screen(pages: dict[str, dict[str, Any]], 
 
 @pytest.mark.parametrize("page", ["merged@phone", "merged@laptop", "run@phone", "run@laptop"])
 def test_each_model_shows_its_speed_chart_at_a_legible_size(pages: dict[str, dict[str, Any]], page: str) -> None:
-    from conversion.report.plots import DPI
+    from conversion.report.plots import CHART_LABEL_PT, DPI
 
     charts = pages[page]["checks"]["charts"]
     assert sorted(c["model"] for c in charts) == ["churn", "fraud", "risk", "score"]
-    for c in charts:  # its 9 pt labels (12.5 px in the PNG) stay 10 px or more as shown
-        assert c["natural"] > 0 and 9 * DPI / 72 * c["width"] / c["natural"] >= 10, c
+    for c in charts:  # its value labels (9 pt, 12.5 px in the PNG) stay 10 px or more as shown
+        assert c["natural"] > 0 and CHART_LABEL_PT * DPI / 72 * c["width"] / c["natural"] >= 10, c
 
 
 @pytest.mark.parametrize("page", ["merged@phone", "run@phone"])

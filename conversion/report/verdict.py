@@ -126,7 +126,6 @@ def per_batch(latency: list[Record]) -> list[dict[str, Any]]:
                     "native_label": native.label, "native_rounds": native.rounds, "onnx_rounds": onnx.rounds,
                     "speedup": speedup(native, onnx),
                     "wrapper_speedup": speedup(wrapper, onnx) if wrapper else None,
-                    "call_label": call.label if call else None,
                     "call_speedup": speedup(wrapper, call) if wrapper and call else None})
     return out
 
