@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
+import io
 import json
 import re
 from pathlib import Path
@@ -301,11 +303,18 @@ def test_verdict_table_shows_each_models_gate_verdict_explanation_and_baseline_h
     assert "retrained with 300 trees" in history and "path old.json, commit abc" in history
 
 
-def test_a_skipped_gate_says_so_in_every_models_row(tmp_path: Path) -> None:
-    gate = _gate(tmp_path, gate_skipped="no baseline for this machine type (AMD EPYC, 2 cores)")
-    html = report_from_files([bench_result(tmp_path / "b.json", "machineA", "2026-11-02T10:00:00")],
-                             tmp_path / "out", gate=gate).read_text()
-    assert "g-skipped" in html and html.count("no baseline for this machine type (AMD EPYC, 2 cores)") >= 2
+def test_a_skipped_gate_is_said_once_and_recommends_the_side_by_side_gate(tmp_path: Path) -> None:
+    why = "gate skipped: baselines has no baseline for this machine type (AMD EPYC, 2 cores); it holds nothing"
+    gate = _gate(tmp_path, gate_skipped=why)
+    files = [bench_result(tmp_path / "b.json", "machineA", "2026-11-02T10:00:00"),
+             run_result(tmp_path / "r.json", "machineA", "2026-11-02T11:00:00")]  # three models
+    html = report_from_files(files, tmp_path / "out", gate=gate).read_text()
+    rows = html[html.index('class="verdicts'):html.index("</tbody>", html.index('class="verdicts'))]
+    assert rows.count("g-skipped") == 3 and why not in rows  # each model says "not gated", none repeats why
+    assert html.count(why) == 1  # once, in the gate's section
+    banner = re.sub(r"<[^>]+>", "", html[html.index('id="banner"'):html.index("</div>", html.index('id="banner"'))])
+    assert "onnxgate gate --against origin/main" in banner and "record-missing" not in banner
+    assert re.search(r"\sdetails$", banner.strip())  # the link is its own word, not glued to the sentence
 
 
 def test_nan_rows_a_pipeline_refuses_read_the_same_in_check_and_the_report(
@@ -350,3 +359,85 @@ def test_instruction_counts_sit_beside_p50_in_the_latency_tables(tmp_path: Path)
     assert "<th>instructions/call</th>" in table and "1,234,567" in table
     plain = report_from_files([run_result(tmp_path / "r2.json", "machineA", "2026-11-01")], tmp_path / "o2")
     assert "instructions/call" not in plain.read_text()  # no column of dashes for a run without --counts
+
+
+# Issue 27: the report leads with pictures a reader takes in at a glance, legible on a phone.
+
+PHONE_COLUMN = 390 - 22  # CSS px an image gets on a 390 px phone: the page's side padding (.7rem each side)
+
+
+def _verdict_row(html: str, model: str) -> str:
+    start = html.index('<tr class="verdict', html.index(f'data-model="{model}"') - 40)
+    return html[start:html.index('data-label="serve with"', start)]
+
+
+def test_each_benchmarked_model_has_its_speed_chart_with_the_paragraph_folded(tmp_path: Path) -> None:
+    src = run_result(tmp_path / "run.json", "machineA", "2026-11-01T10:00:00")
+    doc = json.loads(src.read_text())
+    doc["models"].append({**doc["models"][0], "name": "xgboost-synthetic-large"})  # converted, not timed
+    src.write_text(json.dumps(doc))
+    html = report_from_files([src], tmp_path / "out").read_text()
+    for model in ("xgboost-synthetic-small", "lightgbm-synthetic-small"):
+        speed = _verdict_row(html, model)
+        speed = speed[speed.index('data-label="speed"'):]
+        chart = re.search(r'<img class="speed-chart" src="data:image/png;base64,([^"]+)"', speed)
+        assert chart and base64.b64decode(chart.group(1)).startswith(b"\x89PNG"), model
+        # the paragraph is still there, folded under the chart
+        assert speed.index("<img") < speed.index("<details>") < speed.index("ONNX is faster at batch")
+        assert (tmp_path / "out" / f"speed-{model}-machineA.png").exists()
+    unmeasured = _verdict_row(html, "xgboost-synthetic-large")
+    assert "speed-chart" not in unmeasured
+    assert "this run&#39;s quick profile does not time this model" in unmeasured
+    assert "onnxgate bench --models xgboost-synthetic-large" in unmeasured
+
+
+def test_the_heatmap_text_is_legible_on_a_phone() -> None:
+    from conversion.report import plots
+
+    # the full profile's batch sizes and a zoo's longest names: the widest heatmap the report draws
+    models = [f"{f}-{d}-{s}" for f in ("xgboost", "lightgbm", "catboost", "sklearn-randomforest")
+              for d in ("synthetic", "higgs-categorical") for s in ("small", "large")]
+    rows = [r for i, m in enumerate(models) for r in latency_rows(m, "xgboost", onnx_scale=0.5 + i / 8)]
+    rows = [dataclasses.replace(r, batch_size=b) for r in rows for b in (r.batch_size, r.batch_size * 16 + 1)]
+    width, height = plots.png_size(plots.speedup_heatmap(rows))
+    scale = min(1.0, PHONE_COLUMN / width)
+    text_px = plots.HEATMAP_PT * plots.DPI / 72 * scale
+    assert text_px >= 11, f"{width} px wide: its {plots.HEATMAP_PT} pt text is {text_px:.1f} px on a phone"
+    assert height / len(models) * scale >= 2 * 11  # each row holds a line of that text with room around it
+
+
+def _history_run(path: Path, created: str, trees: int) -> Path:
+    src = run_result(path, "machineA", created)
+    doc = json.loads(src.read_text())
+    for row in doc["latency"]:
+        row["model_facts"] = {"trees": trees}
+    src.write_text(json.dumps(doc))
+    return src
+
+
+def _has_colour(png: bytes, hex_colour: str) -> bool:
+    from PIL import Image
+
+    rgb = tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return rgb in {c for _, c in Image.open(io.BytesIO(png)).convert("RGB").getcolors(1 << 20)}
+
+
+def test_history_plots_mark_the_retrain_and_the_accept(tmp_path: Path) -> None:
+    from conversion.report.plots import MARKER_COLOURS
+
+    files = [_history_run(tmp_path / "a.json", "2026-11-01T10:00:00+00:00", 40),
+             _history_run(tmp_path / "b.json", "2026-11-02T10:00:00+00:00", 120)]
+    accepted = {"replaced": "2026-11-02T11:00:00+00:00", "why": "retrained with 3x the trees", "recorded": "x"}
+    html = report_from_files(files, tmp_path / "out", gate=_gate(tmp_path, baseline_history=[accepted])).read_text()
+    model = "xgboost-synthetic-small"
+    caption = re.search(rf"<figcaption>{model}: p50 per path[^<]*", html).group(0)
+    assert "marked: changed: 40 → 120 trees" in caption and "marked: accepted: retrained with 3x the trees" in caption
+    png = (tmp_path / "out" / f"history-{model}-machineA.png").read_bytes()
+    assert _has_colour(png, MARKER_COLOURS["accept"]) and _has_colour(png, MARKER_COLOURS["retrain"])
+    # no accept in the baseline's history and the same model in both files: no marker drawn
+    plain = [_history_run(tmp_path / "c.json", "2026-11-01T10:00:00+00:00", 40),
+             _history_run(tmp_path / "d.json", "2026-11-02T10:00:00+00:00", 40)]
+    html = report_from_files(plain, tmp_path / "plain").read_text()
+    assert "marked:" not in html
+    png = (tmp_path / "plain" / f"history-{model}-machineA.png").read_bytes()
+    assert not _has_colour(png, MARKER_COLOURS["accept"]) and not _has_colour(png, MARKER_COLOURS["retrain"])

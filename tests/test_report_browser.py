@@ -175,7 +175,13 @@ PAGE_CHECKS = """
   document.querySelectorAll('details').forEach(d => { d.open = true; });
   const unfolded = layout();
   const count = sel => document.querySelectorAll(sel).length;
+  const banner = document.getElementById('banner').getBoundingClientRect();
+  const shown = img => ({natural: img.naturalWidth, width: img.getBoundingClientRect().width,
+                         model: img.closest('tr.verdict') ? img.closest('tr.verdict').dataset.model : null});
+  const charts = [...document.querySelectorAll('tr.verdict img.speed-chart')].map(shown);
+  const heatmap = shown(document.querySelector('figure.overview img'));
   return {images, vw, height, folded, unfolded, headingTop: heading.top, answerBottom: first.bottom,
+          bannerTop: banner.top, bannerBottom: banner.bottom, charts, heatmap,
           verdicts: count('tr.verdict'), matrix: count('table.parity-matrix td'),
           latency: count('table.latency-table tr'), manifest: count('table.manifest tr'),
           history: count('table.history-table tr'), title: document.title};
@@ -255,6 +261,25 @@ def test_nothing_is_wider_than_the_screen(pages: dict[str, dict[str, Any]], page
 def test_the_verdicts_are_on_the_first_screen(pages: dict[str, dict[str, Any]], page: str) -> None:
     checks, (_, height) = pages[page]["checks"], pages[page]["screen"]
     assert checks["headingTop"] >= 0 and checks["answerBottom"] <= height, checks
+    assert checks["bannerTop"] >= 0 and checks["bannerBottom"] <= height, checks  # the gate's verdict
+
+
+@pytest.mark.parametrize("page", ["merged@phone", "merged@laptop", "run@phone", "run@laptop"])
+def test_each_model_shows_its_speed_chart_at_a_legible_size(pages: dict[str, dict[str, Any]], page: str) -> None:
+    from conversion.report.plots import CHART_LABEL_PT, DPI
+
+    charts = pages[page]["checks"]["charts"]
+    assert sorted(c["model"] for c in charts) == ["churn", "fraud", "risk", "score"]
+    for c in charts:  # its value labels (9 pt, 12.5 px in the PNG) stay 10 px or more as shown
+        assert c["natural"] > 0 and CHART_LABEL_PT * DPI / 72 * c["width"] / c["natural"] >= 10, c
+
+
+@pytest.mark.parametrize("page", ["merged@phone", "run@phone"])
+def test_the_heatmap_text_is_at_least_11_px_on_a_phone(pages: dict[str, dict[str, Any]], page: str) -> None:
+    from conversion.report.plots import DPI, HEATMAP_PT
+
+    heatmap = pages[page]["checks"]["heatmap"]
+    assert HEATMAP_PT * DPI / 72 * heatmap["width"] / heatmap["natural"] >= 11, heatmap
 
 
 @pytest.mark.parametrize("page", ["merged@laptop", "run@laptop"])
@@ -266,7 +291,7 @@ def test_four_models_fit_the_height_budget_at_1280(pages: dict[str, dict[str, An
 
 def test_every_image_decodes(pages: dict[str, dict[str, Any]]) -> None:
     images = pages["merged@laptop"]["checks"]["images"]
-    assert len(images) >= 4 + 1 + 1 + 4  # latency per model, heatmap, cold costs, history per model
+    assert len(images) >= 4 + 4 + 1 + 1 + 4  # speed chart and latency per model, heatmap, cold costs, history
     broken = [i["alt"] for i in images if i["width"] <= 0]
     assert not broken, f"images that did not decode: {broken}"
 
@@ -336,6 +361,9 @@ def test_after_accepting_the_report_passes_and_shows_when_and_why_the_baseline_m
     history = html[html.index('class="baseline-history'):]
     history = history[:history.index("</table>")]
     assert WHY in history and "trees 40" in history  # the replaced baseline's facts: churn had 40 trees
+    # churn's history plot marks the retrain between the runs and the accept after them
+    caption = re.search(r"<figcaption>churn: p50 per path[^<]*", html).group(0)
+    assert "marked: changed: 40 → 120 trees" in caption and f"marked: accepted: {WHY}" in caption
 
 
 def test_gate_counts_are_benchmarks_in_the_console_and_the_report(

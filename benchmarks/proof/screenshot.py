@@ -1,4 +1,7 @@
-"""A small PNG of a report's first screen, for the README: python -m benchmarks.proof.screenshot INDEX OUT.
+"""A small PNG of a report's first screen, for the docs: python -m benchmarks.proof.screenshot INDEX OUT.
+
+docs/report-1280.png and docs/report-390.png are ``--width 1280 --height 1100`` and ``--width 390
+--height 1300`` of the four-model recipe's report (docs/report.md says how it was made).
 
 Headless Chromium renders the page from disk, offline; the PNG is reduced to a 128-colour
 palette so the committed image stays small.
@@ -44,9 +47,11 @@ def screenshot(index: Path, out: Path, *, width: int = 1100, height: int = 860, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.proof.screenshot", description=__doc__.splitlines()[0])
     parser.add_argument("index", type=Path, help="a report's index.html")
-    parser.add_argument("out", type=Path, help="PNG to write, e.g. docs/report.png")
+    parser.add_argument("out", type=Path, help="PNG to write, e.g. docs/report-1280.png")
+    parser.add_argument("--width", type=int, default=1100, help="CSS px: 1280 a laptop, 390 a phone")
+    parser.add_argument("--height", type=int, default=860, help="CSS px of the page shown, from its top")
     args = parser.parse_args(argv)
-    print(screenshot(args.index, args.out))
+    print(screenshot(args.index, args.out, width=args.width, height=args.height))
     return 0
 
 

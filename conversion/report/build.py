@@ -28,12 +28,13 @@ from conversion.errors import InputError
 from conversion.optional import import_optional
 
 from ..results.benchmark_runs import Record
+from ..results.gate.explain import model_changes
 from ..results.run_results import RunResult, load_run_results
 from . import plots
 from .gate_view import GateVerdict, gate_block, model_gates
 from .manifest import manifest_rows
 from .serving_options import NO_PEERS, serving_options
-from .verdict import model_verdict, per_batch
+from .verdict import model_verdict, not_measured, per_batch
 
 __all__ = ["MachineView", "build_report", "check_writable", "report_from_files"]
 
@@ -43,6 +44,8 @@ STATUS_ORDER = ("exact", "unchecked", "xfail", "wrong", "refused", "unavailable"
 STATUS_LABELS = {"unchecked": "not checked"}  # the matrix's words for a status, where they differ
 
 Row = TypeVar("Row")
+# What the report recommends where no baseline gated the run: docs/ci.md's gate for pull requests.
+AGAINST = "onnxgate gate --against origin/main"
 
 
 @dataclass
@@ -158,6 +161,23 @@ def _history(results: list[RunResult]) -> tuple[list[dict[str, Any]], dict[str, 
     return rows, dict(points)
 
 
+def _markers(results: list[RunResult], gate: GateVerdict | None) -> dict[str, list[tuple[str, str, str]]]:
+    """model -> (when, kind, label) for its history plot: where the model changed between two files
+    (a retrain: its trees, graph computation or file, results/gate/explain.py), and where the gated
+    baseline was accepted (its history's entries, each with the time and the reason)."""
+    out: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    last: dict[str, list[Record]] = {}
+    for r in results:  # oldest first
+        for model, rows in _by_model(r.latency).items():
+            if model in last and (changed := model_changes(last[model], rows)):
+                out[model].append((r.created, "retrain", f"changed: {changed[0]}"))
+            last[model] = rows
+    history = gate.outcome.baseline.history if gate is not None and gate.outcome is not None else []
+    accepts = [(str(e["replaced"]), "accept", "accepted" + (f": {e['why']}" if e.get("why") else ""))
+               for e in history if isinstance(e, dict) and e.get("replaced")]
+    return {model: out[model] + accepts for model in last}
+
+
 def _newest_per_model(results: list[RunResult],
                       rows_of: Callable[[RunResult], dict[str, list[Row]]]) -> tuple[list[Row], list[RunResult]]:
     """The latency or parity rows of every model (``rows_of``: a file's, by model), each from the
@@ -212,15 +232,23 @@ def _machine_view(machine_id: str, results: list[RunResult], image_dir: Path | N
     names = list(models)
     names += sorted(({c["model"] for c in cells} | {r.model for r in latency}) - set(names))
     gates = model_gates(gate, names)
-    view.verdicts = [{**model_verdict(n, [c for c in cells if c["model"] == n],
-                                      [r for r in latency if r.model == n]), "gate": gates.get(n)} for n in names]
+    profile = next((r.profile for r in reversed(with_latency)), newest.profile)
+    view.verdicts = [{**model_verdict(n, [c for c in cells if c["model"] == n], [r for r in latency if r.model == n],
+                                      unmeasured=not_measured(n, profile, bool(latency))),
+                      "gate": gates.get(n)} for n in names]
     view.matrix = _matrix(cells) if cells else {}
     view.latency_tables = _latency_tables(latency, names)
     view.serving_options = {m: opts for m, rows in view.latency_tables.items() if (opts := serving_options(rows))}
     view.peers_measured = any(r.runtime == "peer" for r in latency)
+
     def figure(slug: str, caption: str, png: bytes) -> dict[str, Any]:
         return _figure(slug, caption, png, machine_id, image_dir)
 
+    for v in view.verdicts:  # the verdict table's picture of the speed paragraph, which it folds
+        name = v["model"]
+        v["chart"] = None if not v["batches"] else figure(
+            f"speed-{_slug(name)}", f"{name}: each path's speed over the native wrapper, per batch size",
+            plots.speed_chart(view.latency_tables[name]))
     view.images["latency"] = [figure(f"latency-{_slug(m)}", f"{m}: p50 latency vs batch size (log-log)",
                                      plots.latency_plot(m, rows)) for m, rows in view.latency_tables.items()]
     if latency:
@@ -233,8 +261,11 @@ def _machine_view(machine_id: str, results: list[RunResult], image_dir: Path | N
     history_rows, points = _history(with_latency)
     if history_rows:
         view.history = history_rows
-        view.images["history"] = [figure(f"history-{_slug(m)}", f"{m}: p50 per path and speedup, run by run",
-                                         plots.history_plot(m, pts)) for m, pts in sorted(points.items())]
+        markers = _markers(with_latency, gate)
+        view.images["history"] = [
+            figure(f"history-{_slug(m)}", f"{m}: p50 per path and speedup, run by run"
+                   + "".join(f"; marked: {label}" for _, _, label in markers.get(m, [])),
+                   plots.history_plot(m, pts, markers.get(m, []))) for m, pts in sorted(points.items())]
     return view
 
 
@@ -270,7 +301,7 @@ def render(results: list[RunResult], *, gate: dict[str, Any] | None = None, imag
         title=title, generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), version=__version__,
         machines=views, sources=[{"path": r.source, "machine": r.machine, "created": r.created, "profile": r.profile}
                                  for r in results],
-        gate=gate_block(verdict), gated=gated, status_labels=STATUS_LABELS, no_peers=NO_PEERS,
+        gate=gate_block(verdict), gated=gated, status_labels=STATUS_LABELS, no_peers=NO_PEERS, against=AGAINST,
     )
 
 

@@ -9,10 +9,13 @@ Speedups come from verdict.per_batch, the report's one definition of them.
 
 from __future__ import annotations
 
+import bisect
+import datetime as dt
 import io
 import math
 import struct
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from conversion.errors import MissingDependencyError
@@ -30,7 +33,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from .verdict import crossover, per_batch
 
-__all__ = ["cold_costs_plot", "history_plot", "latency_plot", "png_size", "speedup_heatmap"]
+__all__ = ["cold_costs_plot", "history_plot", "latency_plot", "png_size", "speed_chart", "speedup_heatmap"]
 
 DPI = 100
 STYLE = {"font.size": 11, "axes.titlesize": 12, "legend.fontsize": 10, "xtick.labelsize": 10,
@@ -67,7 +70,8 @@ def latency_plot(model: str, rows: list[Record]) -> bytes:
     batches = per_batch(rows)
     best = {b["batch"]: b["onnx_p50"] for b in batches}
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(WIDTH, 3.7), layout="constrained")
+        fig, ax = plt.subplots(figsize=(WIDTH, 4.0), layout="constrained")
+        labels: dict[int, list[tuple[float, str]]] = defaultdict(list)
         for label in sorted(lines, key=lambda s: (s != "native", s)):
             pts = sorted(lines[label])
             native = label == "native"
@@ -75,8 +79,13 @@ def latency_plot(model: str, rows: list[Record]) -> bytes:
                     color="black" if native else None, label=label)
             for b, p50 in pts:
                 if native or best.get(b) == p50:  # value labels for the two lines the verdict compares
-                    ax.annotate(_ms(p50), (b, p50 * 1e3), textcoords="offset points", xytext=(0, 7 if native else -14),
-                                ha="center", fontsize=9, color="black" if native else ax.lines[-1].get_color())
+                    labels[b].append((p50, "black" if native else ax.lines[-1].get_color()))
+        # Per batch, the higher of the two values is labeled above its point and the lower below its
+        # own: two close values never share a spot, whichever path is faster.
+        for b, pair in labels.items():
+            for rank, (p50, colour) in enumerate(sorted(pair, reverse=True)):
+                ax.annotate(_ms(p50), (b, p50 * 1e3), textcoords="offset points", xytext=(0, 7 if rank == 0 else -7),
+                            ha="center", va="bottom" if rank == 0 else "top", fontsize=9, color=colour)
         cross = crossover([(b["batch"], b["speedup"]) for b in batches
                            if b["speedup"] > 0 and math.isfinite(b["speedup"])])
         if cross:
@@ -93,12 +102,83 @@ def latency_plot(model: str, rows: list[Record]) -> bytes:
         ax.set_xlabel("batch size (rows)")
         ax.set_ylabel("p50 latency (ms)")
         ax.grid(True, which="both", alpha=0.25)
-        ax.legend(loc="upper left")
+        fig.legend(loc="outside lower center", ncol=2, frameon=False)  # below the axes: never over a point
         return _png(fig)
 
 
+# The verdict table's chart: about 340 px wide in its cell at 1280 px and 350 px on a 390 px phone,
+# so its 9 pt value labels (12.5 px at DPI) stay about 12 px at both.
+CHART_WIDTH = 3.6
+CHART_LABEL_PT = 9
+PATH_COLOURS = {"wrapper": "#9aa5b1", "call": "#5b6672", "onnx": "#2b7bba"}
+
+
+def speed_chart(rows: list[Record]) -> bytes:
+    """One model's paths per batch size as bars of speed over the native wrapper's (CPU time, the
+    verdict's measure): the wrapper's call, the adapter's fastest native call, the best ONNX path."""
+    batches = per_batch(rows)
+    bars: list[tuple[int, str, float]] = []  # (batch, path, speed over the wrapper)
+    for b in batches:
+        if b["wrapper_speedup"] is None:  # no wrapper row: speeds over the fastest native call
+            bars += [(b["batch"], "call", 1.0), (b["batch"], "onnx", b["speedup"])]
+            continue
+        bars += [(b["batch"], "wrapper", 1.0)]
+        bars += [(b["batch"], "call", b["call_speedup"])] if b["call_speedup"] else []
+        bars += [(b["batch"], "onnx", b["wrapper_speedup"])]
+    names = {"wrapper": "native wrapper", "call": "fastest native call", "onnx": "ONNX"}
+    if not any(p == "wrapper" for _, p, _ in bars):
+        names["call"] = "fastest native"
+    with plt.rc_context({**STYLE, "font.size": 10, "xtick.labelsize": 10, "ytick.labelsize": 10}):
+        fig, ax = plt.subplots(figsize=(CHART_WIDTH, 0.62 + 0.13 * len(bars) + 0.06 * len(batches)),
+                               layout="constrained")
+        y, ticks, labelled = 0.0, [], set()
+        for batch in [b["batch"] for b in batches]:
+            group = [(p, v) for bb, p, v in bars if bb == batch]
+            ticks.append((y + (len(group) - 1) / 2, f"{batch} row" + ("s" if batch != 1 else "")))
+            for path, value in group:
+                shown = value if math.isfinite(value) else 0.0
+                ax.barh(y, shown, height=0.8, color=PATH_COLOURS[path],
+                        label=None if path in labelled else names[path])
+                labelled.add(path)
+                if path != "wrapper":  # the wrapper is the 1× every other bar is read against
+                    ax.annotate(f"{value:.2g}×" if value < 10 else f"{value:.0f}×", (shown, y), xytext=(3, 0),
+                                textcoords="offset points", va="center", fontsize=CHART_LABEL_PT,
+                                fontweight="bold" if path == "onnx" else "normal")
+                y += 1
+            y += 0.5
+        top = max((v for _, _, v in bars if math.isfinite(v)), default=1.0)
+        ax.set_xlim(0, top * 1.3)  # room for the value labels
+        ax.axvline(1.0, color="black", lw=0.8, ls=":")
+        ax.set_yticks([t for t, _ in ticks], [label for _, label in ticks])
+        ax.invert_yaxis()
+        ax.tick_params(axis="y", length=0)
+        ax.set_xlabel("speed over the native wrapper (×)" if "wrapper" in labelled else "speed over native (×)")
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        fig.legend(loc="outside upper center", ncol=3, frameon=False, fontsize=CHART_LABEL_PT, handlelength=1,
+                   columnspacing=0.8)
+        return _png(fig)
+
+
+# The heatmap's text, 12 pt (16.7 px at DPI), is at least 11 px on a 390 px phone (a 368 px column)
+# while the figure is at most HEATMAP_MAX_WIDTH inches wide: 368 / 557 × 16.7 = 11.
+HEATMAP_PT = 12
+HEATMAP_MAX_WIDTH = 5.5
+
+
+def _wrapped(name: str, width: int = 18) -> str:
+    """A long model name on several lines, each broken after a '-': the row labels' column stays narrow."""
+    lines = [""]
+    for part in name.replace("-", "-\0").split("\0"):
+        if lines[-1] and len(lines[-1]) + len(part) > width:
+            lines.append("")
+        lines[-1] += part
+    return "\n".join(lines)
+
+
 def speedup_heatmap(rows: list[Record]) -> bytes:
-    """fastest native p50 / best ONNX p50 per model × batch: above 1 ONNX wins."""
+    """fastest native p50 / best ONNX p50 per model × batch: above 1 ONNX wins. The value is written in
+    each cell (no colour bar, no title: the caption says it), so the figure stays narrow for a phone."""
     by_model: dict[str, list[Record]] = defaultdict(list)
     for r in rows:
         by_model[r.model].append(r)
@@ -113,22 +193,25 @@ def speedup_heatmap(rows: list[Record]) -> bytes:
     logs = np.log10(grid)
     finite = np.abs(logs[np.isfinite(logs)])
     limit = max(float(finite.max()) if finite.size else 0.3, 0.05)
-    longest = max((len(m) for m in models), default=8)
-    with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(min(max(0.9 * len(batches) + 0.09 * longest + 2.2, 5.0), 10.0),
-                                        0.45 * len(models) + 1.5), layout="constrained")
-        im = ax.imshow(logs, cmap="RdYlGn", vmin=-limit, vmax=limit, aspect="auto")
+    labels = [_wrapped(m) for m in models]
+    longest = max((len(line) for label in labels for line in label.splitlines()), default=8)
+    width = min(0.1 * longest + 0.75 * len(batches) + 0.5, HEATMAP_MAX_WIDTH)
+    tall = 0.25 + 0.2 * max((label.count("\n") + 1 for label in labels), default=1)  # inches per row
+    with plt.rc_context({**STYLE, "font.size": HEATMAP_PT, "xtick.labelsize": HEATMAP_PT,
+                         "ytick.labelsize": HEATMAP_PT}):
+        fig, ax = plt.subplots(figsize=(width, tall * len(models) + 0.9), layout="constrained")
+        ax.imshow(logs, cmap="RdYlGn", vmin=-limit, vmax=limit, aspect="auto")
         for i in range(len(models)):
             for j in range(len(batches)):
                 measured = bool(np.isfinite(grid[i, j]))
-                ax.text(j, i, f"{grid[i, j]:.2f}×" if measured else "–", ha="center", va="center",
-                        fontsize=10, color="black" if measured else "grey")
+                ax.text(j, i, f"{grid[i, j]:.3g}×" if measured else "–", ha="center", va="center",
+                        color="black" if measured else "grey")
         ax.set_xticks(range(len(batches)), [str(b) for b in batches])
-        ax.set_yticks(range(len(models)), models)
+        ax.xaxis.tick_top()
+        ax.xaxis.set_label_position("top")
+        ax.set_yticks(range(len(models)), labels)
+        ax.tick_params(length=0)
         ax.set_xlabel("batch size (rows)")
-        ax.set_title("ONNX speedup over the fastest native call (its p50 / best ONNX p50)", fontsize=11)
-        bar = fig.colorbar(im, ax=ax, shrink=0.9)
-        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{10 ** v:.3g}×"))
         return _png(fig)
 
 
@@ -159,15 +242,27 @@ def cold_costs_plot(models: list[dict[str, Any]]) -> bytes:
         return _png(fig)
 
 
-def history_plot(model: str, points: list[tuple[str, int, float, float]]) -> bytes:
+MARKER_COLOURS = {"accept": "#2e9d4f", "retrain": "#7b3fa0"}
+
+
+def _utc(stamp: str) -> dt.datetime:
+    when = dt.datetime.fromisoformat(stamp)
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def history_plot(model: str, points: list[tuple[str, int, float, float]],
+                 markers: Sequence[tuple[str, str, str]] = ()) -> bytes:
     """One model over its runs: absolute p50 per path (native dashed, best ONNX solid) above,
     the speedup below, one colour per batch size; the newest point of each line is labeled.
 
     ``points``: (created, batch, native p50, best ONNX p50). Absolute times first, because a
-    model that became 3× slower on both paths keeps its speedup.
+    model that became 3× slower on both paths keeps its speedup. ``markers``: (when, "accept" |
+    "retrain", label), drawn as a labeled vertical line just before the first run at or after ``when``.
     """
     runs = sorted({p[0] for p in points})
     x = range(len(runs))
+    times = [_utc(r) for r in runs]
+    lines = [(bisect.bisect_left(times, _utc(when)) - 0.5, kind, label) for when, kind, label in markers]
     with plt.rc_context(STYLE):
         fig, (top, bottom) = plt.subplots(2, 1, figsize=(WIDTH, 5.6), sharex=True, layout="constrained")
         for batch in sorted({p[1] for p in points}):
@@ -193,11 +288,19 @@ def history_plot(model: str, points: list[tuple[str, int, float, float]]) -> byt
         bottom.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         bottom.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}×"))
         bottom.yaxis.set_minor_formatter(NullFormatter())
-        bottom.legend(loc="best")
+        fig.legend(*bottom.get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False)
         bottom.set_ylabel("speedup (native / ONNX)")
         bottom.set_title(f"{model}: ONNX speedup over native")
         bottom.set_xticks(list(x), [r[:16].replace("T", " ") for r in runs], rotation=25, ha="right")
-        bottom.set_xlim(-0.3, len(runs) - 0.4)  # room right of the newest labels
+        for at, kind, label in lines:
+            for ax in (top, bottom):
+                ax.axvline(at, color=MARKER_COLOURS[kind], lw=1.5, ls="--")
+            short = label if len(label) <= 26 else label[:25] + "…"  # the full text is in the caption
+            top.annotate(short, (at, 0.97), xycoords=("data", "axes fraction"), xytext=(3, 0),
+                         textcoords="offset points", rotation=90, ha="left", va="top", fontsize=9,
+                         color=MARKER_COLOURS[kind], bbox={"fc": "white", "ec": "none", "alpha": 0.85, "pad": 1})
+        right = max([len(runs) - 0.4, *(at + 0.35 for at, _, _ in lines)])
+        bottom.set_xlim(-0.3, right)  # room right of the newest labels and of a marker after the last run
         for ax in (top, bottom):
             ax.grid(True, alpha=0.25)
         return _png(fig)

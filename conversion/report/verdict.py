@@ -16,7 +16,7 @@ from typing import Any
 from conversion.results.benchmark_runs import Record
 from conversion.results.speedups import best_native, speedup
 
-__all__ = ["SAME", "crossover", "model_verdict", "per_batch"]
+__all__ = ["SAME", "crossover", "model_verdict", "not_measured", "per_batch"]
 
 SAME = 0.10  # speedups within ±10% are reported as "about the same"
 _KIND_NAMES = {"clean": "clean", "nan": "NaN", "categorical": "categorical"}
@@ -39,6 +39,14 @@ def crossover(points: list[tuple[int, float]]) -> float | None:
 NOT_CHECKED = ("Parity not checked: no parity result was recorded for this model. Check it with "
                "`onnxgate check MODEL_FILE` (or `onnxgate run --model MODEL_FILE`) before serving the ONNX model.")
 _ROW_PARITY = {"passed": "exact", "failed": "wrong", "refused": "refused", "error": "refused"}
+
+
+def not_measured(model: str, profile: str, others_measured: bool) -> str:
+    """Why a model has no latency in these results, and the command that measures it."""
+    command = f"`onnxgate bench --models {model}`"
+    if others_measured and profile:
+        return f"Not benchmarked: this run's {profile} profile does not time this model; {command} does."
+    return f"No latency in these results (the benchmark was skipped or failed); {command} measures it."
 
 
 def _exactness(cells: list[dict[str, Any]]) -> tuple[str, str]:
@@ -92,7 +100,8 @@ def _exactness_of_rows(latency: list[Record]) -> tuple[str, str]:
 def per_batch(latency: list[Record]) -> list[dict[str, Any]]:
     """One model's faster native path (the wrapper's call or the adapter's fastest call) against its best
     ONNX path, per batch size: the one speedup (results/speedups.py), p50s beside it. The wrapper's own
-    speedup rides along (``wrapper_speedup``): it is what the wrapper's users would see."""
+    speedup rides along (``wrapper_speedup``): it is what the wrapper's users would see; so does the
+    adapter's fastest call's over the wrapper (``call_speedup``), for the per-model chart."""
     by_batch: dict[int, list[Record]] = defaultdict(list)
     for row in latency:
         by_batch[row.batch_size].append(row)
@@ -103,6 +112,7 @@ def per_batch(latency: list[Record]) -> list[dict[str, Any]]:
         natives = [r for r in rows if r.runtime == "native" and not r.threads]
         native = best_native(natives)
         wrapper = next((r for r in natives if not r.native_call), None)
+        call = best_native([r for r in natives if r.native_call])
         onnx_rows = [r for r in rows if r.runtime == "onnx"]
         # One thread where measured: the native rows run on one, and several threads' p50s on a shared
         # 2-core machine read CatBoost at 256 rows as 3.9x faster where one thread's ratios say 0.64x;
@@ -115,7 +125,8 @@ def per_batch(latency: list[Record]) -> list[dict[str, Any]]:
         out.append({"batch": batch, "native_p50": native.p50, "onnx_p50": onnx.p50, "onnx_label": onnx.label,
                     "native_label": native.label, "native_rounds": native.rounds, "onnx_rounds": onnx.rounds,
                     "speedup": speedup(native, onnx),
-                    "wrapper_speedup": speedup(wrapper, onnx) if wrapper else None})
+                    "wrapper_speedup": speedup(wrapper, onnx) if wrapper else None,
+                    "call_speedup": speedup(wrapper, call) if wrapper and call else None})
     return out
 
 
@@ -128,8 +139,10 @@ def _ratio(s: float) -> str:
     return f"{s:.1f}× faster" if s >= 1 else f"{1 / s:.1f}× slower"
 
 
-def model_verdict(model: str, cells: list[dict[str, Any]], latency: list[Record]) -> dict[str, Any]:
-    """Everything the verdict card shows, as data; ``answer`` is yes / partly / no / unknown."""
+def model_verdict(model: str, cells: list[dict[str, Any]], latency: list[Record], *,
+                  unmeasured: str = "") -> dict[str, Any]:
+    """Everything the verdict card shows, as data; ``answer`` is yes / partly / no / unknown.
+    ``unmeasured``: what the speed cell says where the model has no latency (``not_measured``)."""
     exact, exact_text = _exactness(cells) if cells else _exactness_of_rows(latency)
     batches = per_batch(latency)
     usable = exact in ("exact", "partial")
@@ -154,7 +167,7 @@ def model_verdict(model: str, cells: list[dict[str, Any]], latency: list[Record]
     if batches and not faster and not slower:
         speed.append("ONNX and the fastest native call are within ±10% at every batch size measured")
     if not batches:
-        speed_text = "No latency was measured for this model."
+        speed_text = unmeasured or not_measured(model, "", False)
     else:
         speed_text = "; ".join(speed) + "."
         speed_text = speed_text[0].upper() + speed_text[1:]
@@ -165,7 +178,7 @@ def model_verdict(model: str, cells: list[dict[str, Any]], latency: list[Record]
     elif not usable:
         answer, headline = "no", "No: serve the native model."
     elif not batches:
-        answer, headline = "unknown", "The conversion is usable; no latency was measured."
+        answer, headline = "unknown", "The conversion is usable; its speed was not measured."
     elif faster and not slower:
         answer = "yes"
         headline = ("Yes: ONNX is exact and faster at every batch size measured."

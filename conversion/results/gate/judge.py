@@ -19,6 +19,7 @@ from conversion.results.gate.machine import (
 from conversion.results.gate.noise import classify, excuse
 from conversion.results.gate.outcome import Change, GateOutcome
 from conversion.results.gate.rules import DEFAULT_RULES, Rule
+from conversion.results.gate.side_by_side import SideBySideRegression
 from conversion.results.gate.where import where
 
 __all__ = ["combine_outcomes", "gate_files", "gate_runs"]
@@ -57,10 +58,14 @@ def gate_runs(
         rules = [r for r in rules if r.partner != "native"]
         # (Instruction counts do not depend on the machine's load: their rule stays as it is.)
         rules = [replace(r, runtimes=frozenset({"onnx"})) if r.partner is not None else r for r in rules]
-        notes.append(f"the reference model ran {state:+.0%} in CPU time per call compared with the baseline: the "
+        # Side by side (gate --against) both sides ran in this job: no baseline to refresh, a rerun remeasures both.
+        side_by_side = any(isinstance(r, SideBySideRegression) for r in rules)
+        other, remedy = (("the base", "rerun the gate (more --blocks alternate the sides more often) if this persists")
+                         if side_by_side else
+                         ("the baseline", "refresh the baseline on a quieter machine if this persists"))
+        notes.append(f"the reference model ran {state:+.0%} in CPU time per call compared with {other}: the "
                      "machine was in another state (load, cache pressure), which moves native frameworks unlike "
-                     "ONNX Runtime, so ONNX/native and native/reference ratios are not judged; refresh the baseline "
-                     "on a quieter machine if this persists")
+                     f"ONNX Runtime, so ONNX/native and native/reference ratios are not judged; {remedy}")
     keys = sorted(set(base_by_key) | set(cur_by_key))
     # Every performance rule's table rows, judged once: the table and the failures both come from them.
     judged = {(i, k): rule.changes(k, cur_by_key.get(k), base_by_key.get(k))
