@@ -150,7 +150,7 @@ def test_crossover_interpolates_on_log_scale() -> None:
 
 
 def test_gate_verdict_against_a_baseline_is_in_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from conversion.cli import main
+    from conversion.app.main import main
 
     baseline = bench_result(tmp_path / "base.json", "machineA", "2026-11-01T09:00:00")
     current = bench_result(tmp_path / "cur.json", "machineA", "2026-11-02T09:00:00")
@@ -180,7 +180,7 @@ def test_a_failed_gate_banner_names_the_models_and_the_accept_command() -> None:
 def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise() -> None:
     import io
 
-    from conversion.progress import Progress
+    from conversion.app.progress import Progress
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
@@ -316,7 +316,7 @@ def test_nan_rows_a_pipeline_refuses_read_the_same_in_check_and_the_report(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from conversion.cli import main
+    from conversion.app.main import main
     from conversion.parity.matrix import NAN_NOT_CHECKED, Subject, attempt_conversion
     from conversion.parity.matrix import parity_cells as matrix_cells
 

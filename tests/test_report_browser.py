@@ -112,7 +112,7 @@ class DevTools:
 def _onnxgate(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run([sys.executable, "-m", "conversion.cli", *args], cwd=repo, env=env,
+    return subprocess.run([sys.executable, "-m", "conversion.app.main", *args], cwd=repo, env=env,
                           capture_output=True, text=True, check=False, timeout=900)
 
 

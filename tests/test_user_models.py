@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conversion.app.main import main as cli_main
 from conversion.bench.cases import PROFILES, cases_for
 from conversion.bench.config import load_config, with_models
 from conversion.bench.prepared import batch_of, prepare
 from conversion.bench.user_models import user_specs
-from conversion.cli import main as cli_main
 
 xgb = pytest.importorskip("xgboost")
 lgb = pytest.importorskip("lightgbm")

@@ -181,9 +181,9 @@ def register_gate(subparsers: Any) -> argparse.ArgumentParser:
 def bench_command(args: argparse.Namespace) -> int:
     import json
 
+    from conversion.app.exit_codes import emit_error
     from conversion.bench.cases import parse_specs
     from conversion.bench.runner import BenchmarkRunError, run_benchmarks
-    from conversion.cli_errors import emit_error
 
     extra = ["--onnxgate-frameworks", args.frameworks] if args.frameworks else []
     extra += [f"--onnxgate-{name}={value}" for name, value in (("batches", args.batches), ("threads", args.threads))
@@ -261,7 +261,7 @@ def _print_model_lines(run: Any) -> None:
 def _gate_after_bench(baseline: Path, results: Path, run: Any) -> int:
     """`bench --baseline`: the gate's verdict and its regressed benchmarks on stderr (stdout keeps the path).
     ``run``: the results already parsed, or None when they could not be (the gate says why)."""
-    from conversion.cli_errors import emit_error
+    from conversion.app.exit_codes import emit_error
     from conversion.results.benchmark_runs import load_run
     from conversion.results.gate.judge import gate_files
     from conversion.results.gate.table import regression_lines
@@ -284,7 +284,7 @@ def _gate_after_bench(baseline: Path, results: Path, run: Any) -> int:
 
 
 def gate_command(args: argparse.Namespace) -> int:
-    from conversion.cli_errors import emit_error
+    from conversion.app.exit_codes import emit_error
     from conversion.results.benchmark_runs import load_run
     from conversion.results.gate.judge import gate_files
     from conversion.results.gate.outcome import outcome_json

@@ -16,18 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conversion.app.progress import Progress
 from conversion.bench.config import BenchConfig
 from conversion.bench.zoo import CATEGORICAL, DATASETS
 from conversion.converter.frameworks import framework_names
 from conversion.errors import OnnxGateError
-
-from .parity.matrix import Attempt, Subject, attempt_conversion, cold_costs, parity_cells
-from .progress import Progress
-from .report.build import build_report, check_writable
-from .report.manifest import environment_manifest
-from .results.benchmark_runs import Record, Run, load_run
-from .results.gate.summary import gate_view
-from .results.run_results import RunResult, save_run
+from conversion.parity.matrix import Attempt, Subject, attempt_conversion, cold_costs, parity_cells
+from conversion.report.build import build_report, check_writable
+from conversion.report.manifest import environment_manifest
+from conversion.results.benchmark_runs import Record, Run, load_run
+from conversion.results.gate.summary import gate_view
+from conversion.results.run_results import RunResult, save_run
 
 __all__ = ["JobOptions", "JobOutcome", "default_output", "run_job", "zoo_subjects"]
 
