@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("sklearn")
 
 from conversion.bench.cases import parse_specs
-from conversion.bench.variants_table import LEVELS, variants_table
+from conversion.parity.variants_table import LEVELS, variants_table
 from conversion.bench.zoo import DENSE, build, dense_specs
 
 

@@ -139,8 +139,8 @@ def _evaluate(subject: Subject, opts: JobOptions) -> tuple[dict[str, Any], list[
 
 
 def _variants(subject: Subject, profile: str) -> dict[str, Any] | None:
-    """The model's variants table (conversion.bench.variants_table), or None if it cannot be measured."""
-    from conversion.bench.variants_table import variants_table
+    """The model's variants table (conversion.parity.variants_table), or None if it cannot be measured."""
+    from conversion.parity.variants_table import variants_table
 
     rounds, creations = (15, 7) if profile == "quick" else (30, 11)
     try:
