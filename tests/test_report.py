@@ -253,7 +253,7 @@ def test_history_is_per_model_never_averaged(tmp_path: Path) -> None:
 
 def _gate(tmp_path: Path, **extra: object) -> dict:
     """A real gate verdict (two benchmark files through the gate) plus the keys the baseline tools add."""
-    from conversion.results.gate.summary import gate_view
+    from conversion.results.gate.summary import gate_summary
 
     base = bench_result(tmp_path / "base.json", "machineA", "2026-11-01T09:00:00")
     doc = json.loads(base.read_text())
@@ -264,7 +264,7 @@ def _gate(tmp_path: Path, **extra: object) -> dict:
     doc["datetime"] = "2026-11-02T09:00:00"
     current = tmp_path / "cur.json"
     current.write_text(json.dumps(doc))
-    gate = gate_view(base, current)
+    gate = gate_summary(base, current)
     gate["data"].update(extra)
     return gate
 

@@ -142,9 +142,9 @@ def real_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def merged_report(real_runs: dict[str, Any]) -> Path:
     """Both runs (so a history per model), gated again after the change was accepted."""
-    from conversion.results.gate.summary import gate_view
+    from conversion.results.gate.summary import gate_summary
 
-    gate = gate_view(real_runs["baselines"], real_runs["current"])
+    gate = gate_summary(real_runs["baselines"], real_runs["current"])
     return report_from_files(real_runs["runs"], real_runs["repo"] / "merged", gate=gate)
 
 

@@ -13,7 +13,7 @@ import pytest
 from conversion.bench.callgrind_requests import available
 from conversion.bench.config import ModelEntry
 from conversion.bench.counts import COLD_PATHS, count_models
-from conversion.bench.prepared import batch_of, prepare
+from conversion.bench.prepared import held_out_batch, prepare
 from conversion.bench.user_models import UserSpec, spec_of_subject, subject_of
 from conversion.bench.zoo import ZooSpec
 from conversion.results.gate.figures import KERNEL_LIMITS
@@ -46,7 +46,8 @@ def test_a_user_spec_travels_to_the_worker_with_its_rows_and_trust_rules(user_fi
     assert spec_of_subject(subject_of(ZooSpec("xgboost", "synthetic"))) == ZooSpec("xgboost", "synthetic")
     ubj = UserSpec(ModelEntry("price", user_files / "price.ubj", user_files / "rows.csv"))
     # the counted rows are the timed benchmark's: the config's data, drawn the same way
-    assert np.array_equal(batch_of(prepare(spec_of_subject(subject_of(ubj))), 16), batch_of(prepare(ubj), 16))
+    assert np.array_equal(held_out_batch(prepare(spec_of_subject(subject_of(ubj))), 16),
+                          held_out_batch(prepare(ubj), 16))
 
 
 @pytest.mark.slow

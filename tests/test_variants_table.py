@@ -8,8 +8,8 @@ import pytest
 pytest.importorskip("sklearn")
 
 from conversion.bench.cases import parse_specs
-from conversion.parity.variants_table import LEVELS, variants_table
 from conversion.bench.zoo import DENSE, build, dense_specs
+from conversion.parity.variants_table import LEVELS, variants_table
 
 
 @pytest.fixture(scope="module")

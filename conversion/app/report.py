@@ -33,7 +33,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def command(args: argparse.Namespace) -> int:
     from conversion.app.run_job import default_output
     from conversion.report.build import report_from_files
-    from conversion.results.gate.summary import gate_view
+    from conversion.results.gate.summary import gate_summary
     from conversion.results.results_path import results_file
     from conversion.results.run_results import load_run_results
 
@@ -47,7 +47,7 @@ def command(args: argparse.Namespace) -> int:
                 raise InputError(
                     "--baseline needs a results file from `onnxgate bench` among the files, or --current FILE")
             current = benches[-1].run
-        gate = gate_view(args.baseline, current)
+        gate = gate_summary(args.baseline, current)
     index = report_from_files(results, args.output or default_output(), gate=gate)
     emit(args, {"report": str(index), "gate": gate and {"passed": gate["passed"], "summary": gate["summary"]}},
           f"report: {index}")

@@ -25,7 +25,7 @@ from conversion.parity.matrix import Attempt, Subject, attempt_conversion, cold_
 from conversion.report.build import build_report, check_writable
 from conversion.report.manifest import environment_manifest
 from conversion.results.benchmark_runs import Record, Run, load_run
-from conversion.results.gate.summary import gate_view
+from conversion.results.gate.summary import gate_summary
 from conversion.results.run_results import RunResult, save_run
 
 __all__ = ["JobOptions", "JobOutcome", "default_output", "run_job", "zoo_subjects"]
@@ -259,7 +259,7 @@ def run_job(opts: JobOptions) -> JobOutcome:
                           "which this run did not produce")
         else:
             try:
-                gate = gate_view(opts.baseline, bench_run)
+                gate = gate_summary(opts.baseline, bench_run)
             except OnnxGateError as exc:  # e.g. a baseline from another machine: keep the report, say why
                 gate_error = f"no gate verdict: {exc}"
         if gate_error:

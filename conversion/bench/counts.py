@@ -173,7 +173,7 @@ def _cold_calls(subject: dict[str, Any], batches: Sequence[int]) -> Calls:
     """Session creation from the graph's bytes, then that session's first call on the smallest batch."""
     import numpy as np
 
-    from conversion.bench.prepared import batch_of, prepare
+    from conversion.bench.prepared import held_out_batch, prepare
     from conversion.bench.user_models import spec_of_subject
 
     prep = prepare(spec_of_subject(subject))
@@ -181,7 +181,7 @@ def _cold_calls(subject: dict[str, Any], batches: Sequence[int]) -> Calls:
         return []
     graph, made = prep.converted.to_bytes(), {}
     batch = min(batches)
-    X = np.ascontiguousarray(batch_of(prep, batch), dtype=prep.converted.dtype)
+    X = np.ascontiguousarray(held_out_batch(prep, batch), dtype=prep.converted.dtype)
 
     def first_call() -> Any:
         session = made["session"]
@@ -200,7 +200,7 @@ def model_calls(prep: Any, converted: Any, batches: Sequence[int], paths: Sequen
     import numpy as np
 
     from conversion import InferenceEngine
-    from conversion.bench.prepared import batch_of
+    from conversion.bench.prepared import held_out_batch
 
     out: Calls = []
     session = engine = None
@@ -212,7 +212,7 @@ def model_calls(prep: Any, converted: Any, batches: Sequence[int], paths: Sequen
             on_session(made_session)
     method = prep.method
     for batch in batches:
-        X = np.ascontiguousarray(batch_of(prep, batch))
+        X = np.ascontiguousarray(held_out_batch(prep, batch))
         made: dict[str, Callable[[], Any]] = {"native": prep.native_call(X)}
         if session is not None and engine is not None:
             # The raw session takes the graph's own dtype (LightGBM's graph is float64), cast here,
