@@ -109,7 +109,7 @@ def _cases(prep: Any, converted: Any, bigger: dict[int, tuple[Any, Any]], batche
            paths: Sequence[str], *, raw_instructions: dict[str, float], per_element: float,
            fixed: float) -> list[tuple[int, str, Any]]:
     from conversion.bench.counts import model_calls
-    from conversion.runtime.engine import clear_session_cache
+    from conversion.runtime.sessions import clear_session_cache
 
     onnx_paths = [p for p in paths if p != "native"]
     out = model_calls(prep, converted, batches, paths)
