@@ -12,7 +12,8 @@ import pytest
 
 from conversion.bench.callgrind_requests import available
 from conversion.bench.config import ModelEntry
-from conversion.bench.counts import COLD_PATHS, count_models
+from conversion.bench.counts import count_models
+from conversion.bench.counts_worker import COLD_PATHS
 from conversion.bench.prepared import held_out_batch, prepare
 from conversion.bench.user_models import UserSpec, spec_of_subject, subject_of
 from conversion.bench.zoo import ZooSpec
@@ -121,8 +122,8 @@ def test_a_session_creation_doing_twice_the_instructions_fails_naming_the_phase(
 
 
 def test_the_gate_knows_the_cold_start_paths_the_counting_worker_writes() -> None:
-    from conversion.bench.counts import COLD_PATHS as WRITTEN
     from conversion.bench.counts_session import ROW_PATHS
+    from conversion.bench.counts_worker import COLD_PATHS as WRITTEN
     from conversion.results.gate.figures import COLD_PATHS as JUDGED
 
     assert WRITTEN == JUDGED and set(WRITTEN) <= set(ROW_PATHS["onnx"])  # results may not import bench: two copies
