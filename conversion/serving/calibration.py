@@ -29,7 +29,7 @@ import onnxruntime as ort
 
 from ..converter.category_labels import CategoryLabels
 from ..converter.converted import ConvertedModel
-from ..parity.check import summarize_trees
+from ..parity.tree_summary import summarize_trees
 from ..runtime.engine import InferenceEngine
 from ..runtime.latency import cyclic_rows, native_matrix
 from ..runtime.timing import interleaved
