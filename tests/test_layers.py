@@ -1,4 +1,4 @@
-"""The package's shape: layers import only downward, no import cycles, and a light core.
+"""The package's shape: layers import only downward, no import cycles, a light core, and short modules.
 
 Layers, bottom to top: core < results < bench < report < app (docs/architecture.md). Inside the
 core, bottom to top: the foundation (errors, atomic files, optional imports: top-level modules)
@@ -139,6 +139,15 @@ def test_the_package_holds_no_developer_experiment() -> None:
     assert runnable == RUNNABLE, f"runnable modules in the package beyond {sorted(RUNNABLE)}"
     assert {m for m in MODULES if m.rsplit(".", 1)[-1] in EXPERIMENTS} == set()
     assert all((PACKAGE.parent / "benchmarks" / "proof" / f"{name}.py").is_file() for name in EXPERIMENTS)
+
+
+MAX_MODULE_LINES = 450  # issue 29: a module a newcomer reads in one sitting; past it, split along a seam
+
+
+def test_no_module_is_longer_than_a_newcomer_reads() -> None:
+    lengths = {module: len(path.read_text(encoding="utf-8").splitlines()) for module, (path, _) in MODULES.items()}
+    long = sorted(f"{module}: {n} lines" for module, n in lengths.items() if n > MAX_MODULE_LINES)
+    assert long == [], f"modules over {MAX_MODULE_LINES} lines:\n" + "\n".join(long)
 
 
 def test_no_import_cycle() -> None:
