@@ -62,7 +62,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-
 def command(args: argparse.Namespace) -> int:
     import json
 
@@ -167,4 +166,3 @@ def _gate_after_bench(baseline: Path, results: Path, run: Any) -> int:
     for line in regression_lines(outcome):
         print(line, file=sys.stderr)
     return outcome.exit_code
-

@@ -105,4 +105,3 @@ def command(args: argparse.Namespace) -> int:
                      for name, (ok, _, body) in results.items())
     emit(args, {"passed": passed, "models": {name: r[1] for name, r in results.items()}}, text)
     return EXIT_OK if passed else EXIT_FAILED
-

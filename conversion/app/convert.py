@@ -65,4 +65,3 @@ def command(args: argparse.Namespace) -> int:
         what += ", graph optimized offline for this onnxruntime"
     emit(args, data, f"converted {user.path} ({what}) -> {path} ({size:,} bytes)")
     return EXIT_OK
-

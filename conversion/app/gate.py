@@ -94,7 +94,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-
 def command(args: argparse.Namespace) -> int:
     from conversion.app.output import emit_error
     from conversion.results.benchmark_runs import load_run

@@ -44,4 +44,3 @@ def user_config(args: argparse.Namespace) -> Any:
                           "path = \"...\", or pass --model FILE")
     config = with_models(config, args.model)
     return config if config.models else None
-

@@ -52,4 +52,3 @@ def command(args: argparse.Namespace) -> int:
     emit(args, {"report": str(index), "gate": gate and {"passed": gate["passed"], "summary": gate["summary"]}},
           f"report: {index}")
     return EXIT_FAILED if gate and not gate["passed"] else EXIT_OK
-

@@ -148,4 +148,3 @@ def command(args: argparse.Namespace) -> int:
             "gate_error": outcome.gate_error, "bench_error": outcome.bench_error}
     emit(args, data, "\n".join(lines))
     return outcome.exit_code
-

@@ -37,6 +37,8 @@ _PREPROCESSORS = {
     "SimpleImputer": Steps.simple_imputer,
 }
 _SKL2ONNX_OPSET = {"": 18, "ai.onnx.ml": 3}
+
+
 def _class_names(model: Any) -> list[str]:
     return [c.__name__ for c in type(model).__mro__]
 
@@ -375,7 +377,6 @@ def _accepts_nan(est: Any, n_features: int) -> bool:
     if support is None:
         return True  # the builder already decided (HistGradientBoosting, GradientBoosting)
     return bool(support(np.zeros((1, n_features), dtype=np.float32)))
-
 
 
 def _category_frame(model: Any, X: np.ndarray) -> Any:
