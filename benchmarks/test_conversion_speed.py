@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from conversion import InferenceEngine, check_parity, convert
-from conversion.parity.check import summarize_trees
+from conversion.parity.tree_summary import summarize_trees
 from conversion.runtime.timing import cpu_clock
 
 FRAMEWORKS = ("lightgbm", "xgboost", "lightgbm-categorical")

@@ -33,7 +33,7 @@ from conversion import InferenceEngine
 from conversion.bench.prepared import prepare
 from conversion.bench.settings import check_goal
 from conversion.bench.zoo import FRAMEWORKS, ZooSpec
-from conversion.runtime.latency import batch_of
+from conversion.runtime.latency import cyclic_rows
 
 GOAL = 0.1
 ROWS = 262_144  # four of the engine's 65 536-row chunks
@@ -53,7 +53,7 @@ def test_engine_memory_large_batch(benchmark: Any, framework: str, request: pyte
     if prep.converted is None:
         pytest.skip(f"no ONNX model for {framework}: {prep.parity} ({prep.parity_detail[:200]})")
     engine = InferenceEngine(prep.converted, threads=1)
-    X = batch_of(prep.zoo.X.astype(np.float32), ROWS)
+    X = cyclic_rows(prep.zoo.X.astype(np.float32), ROWS)
     engine.run(prep.method, X[:1000])  # the session's first-run allocations are not the call's
     gc.collect()
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident size

@@ -19,8 +19,8 @@ import pytest
 from conversion import convert
 from conversion.bench.settings import check_goal
 from conversion.bench.zoo import ZooSpec, build
-from conversion.runtime.engine import SessionOptions
 from conversion.runtime.providers import CPU
+from conversion.runtime.sessions import SessionOptions
 from conversion.runtime.timing import cpu_clock, interleaved
 
 ROUNDS = 21

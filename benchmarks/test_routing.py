@@ -30,7 +30,7 @@ from conversion.bench.prepared import prepare
 from conversion.bench.settings import check_goal, settings_of
 from conversion.bench.zoo import FRAMEWORKS, ZooSpec
 from conversion.converter.frameworks import adapter_named
-from conversion.runtime.latency import batch_of
+from conversion.runtime.latency import cyclic_rows
 from conversion.runtime.timing import cpu_clock, interleaved
 
 GOAL = 1.10
@@ -92,7 +92,7 @@ def test_auto_routing_is_within_10pct_of_the_faster_path(
     fast = (lambda Xb: lambda: fast_call(Xb)) if fast_call else None
     rows = []
     for n in sizes:
-        Xb = engine.prepare(batch_of(X, n))
+        Xb = engine.prepare(cyclic_rows(X, n))
         fns = {
             "native": fast(Xb) if fast else adapter.native_call(model, method, Xb),
             "onnx": lambda Xb=Xb: engine.run(method, Xb),

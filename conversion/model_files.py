@@ -24,7 +24,7 @@ from conversion.converter.frameworks import adapter_for, adapter_named, adapters
 from conversion.converter.inputs import CategoryLabels
 from conversion.csv_rows import read_csv_rows
 from conversion.errors import InputError, ModelFileError, OnnxGateError
-from conversion.parity.check import summarize_trees
+from conversion.parity.tree_summary import summarize_trees
 from conversion.regular_files import check_regular_file, read_regular_file
 
 __all__ = ["FileFormat", "UserModel", "attach_onnx", "fingerprint_differs", "load_rows", "load_user_model", "rows_for",

@@ -16,7 +16,8 @@ import numpy as np
 
 from .converter.converted import ConvertedModel
 from .errors import MissingDependencyError
-from .parity.check import ParityReport, Tolerance, check_parity, summarize_trees
+from .parity.check import ParityReport, Tolerance, check_parity
+from .parity.tree_summary import summarize_trees
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conversion.cli import main as cli_main
+from conversion.app.main import main as cli_main
 from conversion.results.baseline_choice import accept_baseline, baseline_name, choose_baseline
 from conversion.results.benchmark_runs import load_run
 
@@ -63,7 +63,7 @@ def _killed_before_rename(argv: list[str]) -> None:
         import os, signal
         import conversion.atomic as atomic
         atomic.os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)
-        from conversion.cli import main
+        from conversion.app.main import main
         main({argv!r})
     """)
     proc = subprocess.run([sys.executable, "-c", body], cwd=REPO, capture_output=True, check=False,

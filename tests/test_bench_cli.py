@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from conversion.app.main import main as cli_main
 from conversion.bench.cases import PROFILES, cases_for, parse_specs
 from conversion.bench.runner import SUITES_DIR, run_benchmarks
 from conversion.bench.zoo import ZooSpec
-from conversion.cli import main as cli_main
 from conversion.errors import OnnxGateError, ResultsError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -116,7 +116,7 @@ def _catboost_cbm(path: Path, **categorical: int) -> Path:
 def _bench_model(model: Path, out: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, dict]]:
     import json
 
-    proc = subprocess.run([sys.executable, "-m", "conversion.cli", "bench", "--quick", "--model", str(model),
+    proc = subprocess.run([sys.executable, "-m", "conversion.app.main", "bench", "--quick", "--model", str(model),
                            "--output", str(out)], capture_output=True, text=True, cwd=REPO, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads(Path(proc.stdout.strip().splitlines()[-1]).read_text())
@@ -146,7 +146,7 @@ def test_bench_ends_with_one_line_per_model_and_the_results_path(tmp_path: Path)
     """No pytest-benchmark tables and no temp file name: per model its ratios to the fastest native call,
     then the path."""
     proc = subprocess.run(
-        [sys.executable, "-m", "conversion.cli", "bench", "--quick", "--models",
+        [sys.executable, "-m", "conversion.app.main", "bench", "--quick", "--models",
          "xgboost-synthetic-small,lightgbm-synthetic-small", "--output", str(tmp_path)],
         capture_output=True, text=True, cwd=REPO, timeout=900,
     )

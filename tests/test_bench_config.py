@@ -138,7 +138,7 @@ def test_bad_data_csv_names_the_model_line_and_column(repo: Path, csv: str, mess
 def test_bench_names_a_config_typo_as_such(repo: Path, capsys: pytest.CaptureFixture[str],
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     # Issue 27: the message began with "--models:", an option the user never gave.
-    from conversion.cli import main
+    from conversion.app.main import main
 
     _write(repo, "[tool.onnxgate]\nbatch_size = [1]\n")
     monkeypatch.chdir(repo)

@@ -48,7 +48,7 @@ def _pytest_child(parent: subprocess.Popen[bytes]) -> psutil.Process:
 def test_stopping_bench_stops_its_pytest_child(sig: signal.Signals, tmp_path: Path) -> None:
     out = tmp_path / "results"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    parent = subprocess.Popen([sys.executable, "-m", "conversion.cli", "bench", "--quick", "--output", str(out),
+    parent = subprocess.Popen([sys.executable, "-m", "conversion.app.main", "bench", "--quick", "--output", str(out),
                                "--models", "xgboost-synthetic-small"], cwd=REPO, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     child = None
@@ -123,7 +123,7 @@ def _valgrinds(root: psutil.Process) -> list[psutil.Process]:
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="bench --counts needs valgrind")
 def test_a_killed_bench_counts_leaves_no_valgrind(tmp_path: Path) -> None:
-    parent = subprocess.Popen([sys.executable, "-m", "conversion.cli", "bench", "--quick", "--counts",
+    parent = subprocess.Popen([sys.executable, "-m", "conversion.app.main", "bench", "--quick", "--counts",
                                "--output", str(tmp_path / "out"), "--models", "xgboost-synthetic-small"],
                               cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

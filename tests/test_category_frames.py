@@ -203,7 +203,7 @@ def test_onnxgate_check_reads_a_csv_of_labels(tmp_path: Path) -> None:
     path = tmp_path / f"model{adapter.native_suffix}"
     adapter.save_native(model, path)
     frame.to_csv(tmp_path / "rows.csv", index=False)
-    done = subprocess.run([sys.executable, "-m", "conversion.cli", "check", str(path), "--data",
+    done = subprocess.run([sys.executable, "-m", "conversion.app.main", "check", str(path), "--data",
                            str(tmp_path / "rows.csv")], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "clean rows: parity passed: 400 rows, 0 mismatched" in done.stdout

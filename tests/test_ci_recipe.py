@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conversion.cli import build_parser
+from conversion.app.main import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = {"docs/ci.md": True, "docs/examples/onnxgate.yml": False,  # file -> only its ```bash blocks

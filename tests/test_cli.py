@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conversion.cli import main
+from conversion.app.main import main
 from tests.report_samples import run_result
 
 
@@ -68,8 +68,10 @@ def test_benchmark_commands_are_wired(command: str, capsys: pytest.CaptureFixtur
     assert exc.value.code == 0
 
 
-def test_console_script_entry_point() -> None:
-    out = subprocess.run([sys.executable, "-m", "conversion.cli", "--help"],
+# conversion.cli: the name `gate --against` runs the merge base's onnxgate by, in any version.
+@pytest.mark.parametrize("module", ["conversion.app.main", "conversion.cli"])
+def test_console_script_entry_point(module: str) -> None:
+    out = subprocess.run([sys.executable, "-m", module, "--help"],
                          capture_output=True, text=True, check=False)
     assert out.returncode == 0 and "onnxgate run --quick" in out.stdout
 
@@ -175,8 +177,9 @@ def test_check_a_pipeline_that_refuses_nan_answers_without_a_traceback(tmp_path:
     X = np.random.default_rng(0).normal(size=(300, 5))
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, (X[:, 0] > 0).astype(int))
     sio.dump(model, tmp_path / "pipe.skops")
-    proc = subprocess.run([sys.executable, "-m", "conversion.cli", "check", str(tmp_path / "pipe.skops"), "--json"],
-                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], check=False)
+    proc = subprocess.run([sys.executable, "-m", "conversion.app.main", "check", str(tmp_path / "pipe.skops"),
+                           "--json"], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
+                          check=False)
     assert "Traceback" not in proc.stderr
     assert proc.returncode in (0, 1)  # an answer: parity passed or failed, judged on the rows it takes
     data = json.loads(proc.stdout)
@@ -251,7 +254,7 @@ def test_run_reads_latency_from_the_benchmark_profile(tmp_path: Path) -> None:
     # A real process: the benchmark runner hands its pytest child the process's stderr. Without
     # this worker's PYTEST_XDIST_* variables, which make pytest-benchmark disable itself.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT"))}
-    proc = subprocess.run([sys.executable, "-m", "conversion.cli", "run", "--framework", "xgboost", "--datasets",
+    proc = subprocess.run([sys.executable, "-m", "conversion.app.main", "run", "--framework", "xgboost", "--datasets",
                            "wine,categorical", "--no-upstream", "--output", str(tmp_path / "r"), "--json"],
                           capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[1], env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conversion.app.main import main as cli_main
 from conversion.bench.callgrind_requests import available
-from conversion.bench.counts import REFERENCE, CountsUnavailableError, count_model
+from conversion.bench.counts import CountsUnavailableError, count_model
+from conversion.bench.counts_worker import REFERENCE
 from conversion.bench.fingerprint import DISPATCH_FLAGS, machine_identity
-from conversion.cli import main as cli_main
 from conversion.errors import ResultsError
 from conversion.results.gate.figures import COUNT_SPREAD, COUNT_THRESHOLD, CYCLES_THRESHOLD
 from conversion.results.gate.judge import gate_files

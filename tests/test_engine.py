@@ -11,7 +11,7 @@ import pytest
 from conversion import InferenceEngine, InputError, ProviderError
 from conversion.converter.frameworks import adapter_named
 from conversion.runtime import engine as engine_mod
-from conversion.runtime.engine import CALL_PATHS, clear_session_cache, session_cache_info
+from conversion.runtime.engine import CALL_PATHS
 from conversion.runtime.providers import (
     PROVIDERS,
     cuda_options,
@@ -19,6 +19,7 @@ from conversion.runtime.providers import (
     resolve_providers,
     tensorrt_options,
 )
+from conversion.runtime.sessions import clear_session_cache, session_cache_info
 
 from .runtime_models import FRAMEWORKS, data, fitted
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conversion.cli import main as cli_main
+from conversion.app.main import main as cli_main
 from conversion.errors import ResultsError
 from conversion.results.benchmark_runs import SCHEMA_VERSION, Record, flatten, group_by_machine, load_benchmark_runs
 from conversion.results.gate.figures import MIN_EFFECT

@@ -70,7 +70,7 @@ def repo(tmp_path: Path) -> Path:
 def _gate(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PYTHONPATH"] = str(ROOT)  # as if onnxgate were installed
-    return subprocess.run([sys.executable, "-m", "conversion.cli", "gate", "--against", "main", *args], cwd=repo,
+    return subprocess.run([sys.executable, "-m", "conversion.app.main", "gate", "--against", "main", *args], cwd=repo,
                           env=env, capture_output=True, text=True, check=False, timeout=900)
 
 
@@ -122,7 +122,7 @@ def test_a_wrong_ref_or_a_folder_outside_git_is_a_clear_input_error(repo: Path, 
 def test_gate_with_neither_against_nor_files_says_what_to_give(repo: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.run([sys.executable, "-m", "conversion.cli", "gate"], cwd=repo, env=env, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "conversion.app.main", "gate"], cwd=repo, env=env, capture_output=True,
                           text=True, check=False)
     assert proc.returncode == 2
     assert "--against REF" in proc.stderr and "--baseline and --current" in proc.stderr
@@ -238,7 +238,7 @@ def test_side_by_side_fails_a_slower_head_by_the_classes_minimum() -> None:
 def test_pairs_of_a_ci_matrix_make_one_verdict(tmp_path: Path) -> None:
     import numpy as np
 
-    from conversion.cli import main
+    from conversion.app.main import main
 
     rng = np.random.default_rng(2)
     quiet = _pair_folder(tmp_path / "shard-1", [_side(rng, 1e-3, batch=256)], [_side(rng, 1e-3, batch=256)], "a")

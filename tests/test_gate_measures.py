@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 from conversion import convert
+from conversion.app.main import main as cli_main
 from conversion.bench.callgrind_objects import clock_syscalls, object_costs, origin_of, self_costs
 from conversion.bench.callgrind_requests import available
-from conversion.bench.counts import REFERENCE, count_model
+from conversion.bench.counts import count_model
+from conversion.bench.counts_worker import REFERENCE
 from conversion.bench.measure import op_profile
 from conversion.bench.zoo import DATASETS, train
-from conversion.cli import main as cli_main
 from conversion.results.benchmark_runs import Record
 from conversion.results.gate.figures import NOISE_ENVELOPE
 from conversion.results.gate.where import where

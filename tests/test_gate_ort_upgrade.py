@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conversion.cli import main as cli_main
+from conversion.app.main import main as cli_main
 from conversion.results.benchmark_runs import Record
 from tests.test_gate import _record, _results, _rounds
 

@@ -217,7 +217,7 @@ def test_csv_that_would_be_read_wrongly_is_refused(csv_model, tmp_path: Path, wr
 def test_onnxgate_check_refuses_a_csv_with_a_text_column_and_reads_a_reordered_one(
     csv_model, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from conversion.cli import main
+    from conversion.app.main import main
 
     model, X = csv_model
     model.booster_.save_model(str(tmp_path / "model.txt"))

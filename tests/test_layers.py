@@ -1,4 +1,4 @@
-"""The package's shape: layers import only downward, no import cycles, and a light core.
+"""The package's shape: layers import only downward, no import cycles, a light core, and short modules.
 
 Layers, bottom to top: core < results < bench < report < app (docs/architecture.md). Inside the
 core, bottom to top: the foundation (errors, atomic files, optional imports: top-level modules)
@@ -21,15 +21,16 @@ import conversion
 
 PACKAGE = Path(conversion.__file__).resolve().parent
 LAYERS = ("core", "results", "bench", "report", "app")
-# The app layer: the onnxgate command, the `run` job and what only they use.
-APP = {"conversion.cli", "conversion.bench_commands", "conversion.job",
-       "conversion.progress"}
+# The app layer: conversion/app/ (the onnxgate command, one module per subcommand, the `run` job), and
+# the module name `gate --against` runs on either side, whatever its version.
+APP = {"conversion.cli"}
 CORE = ("foundation", "converter", "runtime", "parity", "serving", "entry")
 # Top-level core modules that gather the sub-packages for a user; every other top-level one is foundation.
 ENTRY = {"conversion", "conversion.seed_api", "conversion.testing", "conversion.model_files", "conversion.csv_rows"}
-# The package's runnable modules: the onnxgate command, the valgrind worker count_model starts, the
-# timing worker each side of `gate --against` runs, and the guard run_child starts around the benchmark child.
-RUNNABLE = {"conversion.cli", "conversion.bench.counts", "conversion.bench.timing_worker",
+# The package's runnable modules: the onnxgate command (and conversion.cli, the name `gate --against` runs
+# it by), the valgrind worker count_model starts, the timing worker each side of `gate --against` runs, and
+# the guard run_child starts around the benchmark child.
+RUNNABLE = {"conversion.cli", "conversion.app.main", "conversion.bench.counts", "conversion.bench.timing_worker",
             "conversion.bench.child_guard"}
 OPTIONAL_HEAVY = ("pytest", "_pytest", "pytest_benchmark", "scipy", "matplotlib", "jinja2", "hypothesis")
 
@@ -87,7 +88,7 @@ GRAPH = {module: _imports(module) for module in MODULES}
 
 def test_the_graph_is_read() -> None:
     # Guards the reader itself: an empty graph would pass every check below.
-    assert "conversion.results.gate.judge" in GRAPH["conversion.bench_commands"]
+    assert "conversion.results.gate.judge" in GRAPH["conversion.app.bench"]
     assert "conversion.report.plots" in GRAPH["conversion.report.build"]  # `from . import plots`
     assert _layer("conversion.converter.frameworks.xgboost") == "core" and _layer("conversion.bench.zoo") == "bench"
     assert _core_layer("conversion.converter.frameworks.xgboost") == "converter"
@@ -140,6 +141,15 @@ def test_the_package_holds_no_developer_experiment() -> None:
     assert all((PACKAGE.parent / "benchmarks" / "proof" / f"{name}.py").is_file() for name in EXPERIMENTS)
 
 
+MAX_MODULE_LINES = 450  # issue 29: a module a newcomer reads in one sitting; past it, split along a seam
+
+
+def test_no_module_is_longer_than_a_newcomer_reads() -> None:
+    lengths = {module: len(path.read_text(encoding="utf-8").splitlines()) for module, (path, _) in MODULES.items()}
+    long = sorted(f"{module}: {n} lines" for module, n in lengths.items() if n > MAX_MODULE_LINES)
+    assert long == [], f"modules over {MAX_MODULE_LINES} lines:\n" + "\n".join(long)
+
+
 def test_no_import_cycle() -> None:
     # Tarjan's strongly connected components; a component of more than one module is a cycle.
     index: dict[str, int] = {}
@@ -169,7 +179,7 @@ def test_no_import_cycle() -> None:
     assert cycles == []
 
 
-HELP = "import sys\nsys.argv = ['onnxgate', '--help']\nimport conversion.cli\ntry:\n    conversion.cli.main()\n" \
+HELP = "import sys\nsys.argv = ['onnxgate', '--help']\nfrom conversion.app.main import main\ntry:\n    main()\n" \
        "except SystemExit:\n    pass"
 
 

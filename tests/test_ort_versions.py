@@ -16,7 +16,7 @@ from conversion import ConversionRefusedError, InferenceEngine, InputError, Runt
 from conversion.converter.converted import ConvertedModel
 from conversion.converter.frameworks.base import unnamed_rows
 from conversion.converter.ort_versions import ALLOW_OLD_ENV, BASE, needed_onnxruntime, parse_version
-from conversion.parity.check import summarize_trees
+from conversion.parity.tree_summary import summarize_trees
 
 from .cases import ALL_CASES
 from .strategies import parity_batches

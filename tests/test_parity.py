@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from conversion import InferenceEngine, RuntimeVersionError, check_parity, convert
 from conversion.converter.convert import finish
 from conversion.converter.frameworks import adapter_named
-from conversion.parity.check import summarize_trees
+from conversion.parity.tree_summary import summarize_trees
 
 from .cases import ALL_CASES, Case
 from .strategies import parity_batches, probe_batch

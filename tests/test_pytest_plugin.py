@@ -126,7 +126,7 @@ def test_a_users_benchmark_file_measures_with_the_fixture_into_a_file_the_gate_r
     onnx = rows[("onnx", 64)]
     assert onnx["extra_info"]["model"] == "tiny" and onnx["extra_info"]["ratio_kind"] == "onnx/native"
     assert len(onnx["extra_info"]["ratio_rounds"]) == onnx["stats"]["rounds"] == 8  # interleaved, per round
-    gate = subprocess.run([sys.executable, "-m", "conversion.cli", "gate", "--baseline", "out.json", "--current",
+    gate = subprocess.run([sys.executable, "-m", "conversion.app.main", "gate", "--baseline", "out.json", "--current",
                            "out.json", "-v"], cwd=user, env=installed, capture_output=True, text=True, check=False)
     assert gate.returncode == 0, gate.stdout + gate.stderr
     assert "tiny: " in gate.stdout  # the listing of compared models, in the full (-v) text

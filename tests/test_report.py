@@ -152,7 +152,7 @@ def test_crossover_interpolates_on_log_scale() -> None:
 
 
 def test_gate_verdict_against_a_baseline_is_in_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from conversion.cli import main
+    from conversion.app.main import main
 
     baseline = bench_result(tmp_path / "base.json", "machineA", "2026-11-01T09:00:00")
     current = bench_result(tmp_path / "cur.json", "machineA", "2026-11-02T09:00:00")
@@ -183,7 +183,7 @@ def test_a_failed_gate_banner_names_the_models_and_the_accept_command() -> None:
 def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise() -> None:
     import io
 
-    from conversion.progress import Progress
+    from conversion.app.progress import Progress
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
@@ -256,7 +256,7 @@ def test_history_is_per_model_never_averaged(tmp_path: Path) -> None:
 
 def _gate(tmp_path: Path, **extra: object) -> dict:
     """A real gate verdict (two benchmark files through the gate) plus the keys the baseline tools add."""
-    from conversion.results.gate.summary import gate_view
+    from conversion.results.gate.summary import gate_summary
 
     base = bench_result(tmp_path / "base.json", "machineA", "2026-11-01T09:00:00")
     doc = json.loads(base.read_text())
@@ -267,7 +267,7 @@ def _gate(tmp_path: Path, **extra: object) -> dict:
     doc["datetime"] = "2026-11-02T09:00:00"
     current = tmp_path / "cur.json"
     current.write_text(json.dumps(doc))
-    gate = gate_view(base, current)
+    gate = gate_summary(base, current)
     gate["data"].update(extra)
     return gate
 
@@ -326,7 +326,7 @@ def test_nan_rows_a_pipeline_refuses_read_the_same_in_check_and_the_report(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from conversion.cli import main
+    from conversion.app.main import main
     from conversion.parity.matrix import NAN_NOT_CHECKED, Subject, attempt_conversion
     from conversion.parity.matrix import parity_cells as matrix_cells
 

@@ -112,7 +112,7 @@ class DevTools:
 def _onnxgate(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run([sys.executable, "-m", "conversion.cli", *args], cwd=repo, env=env,
+    return subprocess.run([sys.executable, "-m", "conversion.app.main", *args], cwd=repo, env=env,
                           capture_output=True, text=True, check=False, timeout=900)
 
 
@@ -142,9 +142,9 @@ def real_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def merged_report(real_runs: dict[str, Any]) -> Path:
     """Both runs (so a history per model), gated again after the change was accepted."""
-    from conversion.results.gate.summary import gate_view
+    from conversion.results.gate.summary import gate_summary
 
-    gate = gate_view(real_runs["baselines"], real_runs["current"])
+    gate = gate_summary(real_runs["baselines"], real_runs["current"])
     return report_from_files(real_runs["runs"], real_runs["repo"] / "merged", gate=gate)
 
 

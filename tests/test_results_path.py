@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conversion.cli import main
+from conversion.app.main import main
 from tests.report_samples import bench_result
 
 

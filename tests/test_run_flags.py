@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conversion.cli import main
+from conversion.app.main import main
 
 pytest.importorskip("lightgbm")
 pytest.importorskip("pytest_benchmark")

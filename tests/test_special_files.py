@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conversion.cli import main
+from conversion.app.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 VALID = REPO / "benchmarks" / "baselines" / "amd-epyc-2cpu-x86_64.json"

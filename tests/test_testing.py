@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
 from conversion import MissingDependencyError, convert
-from conversion.parity.check import summarize_trees
+from conversion.parity.tree_summary import summarize_trees
 from conversion.testing import assert_parity, parity_inputs
 
 xgb = pytest.importorskip("xgboost")

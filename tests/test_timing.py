@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conversion.bench.pairing import pair
-from conversion.bench.prepared import batch_of, prepare
+from conversion.bench.prepared import held_out_batch, prepare
 from conversion.bench.zoo import ZooSpec
 from conversion.runtime.timing import cpu_clock
 
@@ -59,7 +59,7 @@ def test_a_single_threaded_call_is_not_charged_for_other_threads_of_the_process(
 
 def test_the_benchmark_pairing_takes_its_clocks_from_the_rule() -> None:
     prep = prepare(ZooSpec("xgboost", "synthetic", "small"))
-    X = np.ascontiguousarray(batch_of(prep, 16))
+    X = np.ascontiguousarray(held_out_batch(prep, 16))
     native = pair(prep, X, runtime="native")
     assert native.target_clock is cpu_clock(1, native_threads=True)
     assert native.partners["reference"].clock is cpu_clock(1, native_threads=False)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conversion import ModelFileError
-from conversion.cli import main
+from conversion.app.main import main
 from conversion.converter.frameworks import adapter_named
 
 from .cases.sklearn import CASES

@@ -12,8 +12,9 @@ import pytest
 
 from conversion.bench.callgrind_requests import available
 from conversion.bench.config import ModelEntry
-from conversion.bench.counts import COLD_PATHS, count_models
-from conversion.bench.prepared import batch_of, prepare
+from conversion.bench.counts import count_models
+from conversion.bench.counts_worker import COLD_PATHS
+from conversion.bench.prepared import held_out_batch, prepare
 from conversion.bench.user_models import UserSpec, spec_of_subject, subject_of
 from conversion.bench.zoo import ZooSpec
 from conversion.results.gate.figures import KERNEL_LIMITS
@@ -46,7 +47,8 @@ def test_a_user_spec_travels_to_the_worker_with_its_rows_and_trust_rules(user_fi
     assert spec_of_subject(subject_of(ZooSpec("xgboost", "synthetic"))) == ZooSpec("xgboost", "synthetic")
     ubj = UserSpec(ModelEntry("price", user_files / "price.ubj", user_files / "rows.csv"))
     # the counted rows are the timed benchmark's: the config's data, drawn the same way
-    assert np.array_equal(batch_of(prepare(spec_of_subject(subject_of(ubj))), 16), batch_of(prepare(ubj), 16))
+    assert np.array_equal(held_out_batch(prepare(spec_of_subject(subject_of(ubj))), 16),
+                          held_out_batch(prepare(ubj), 16))
 
 
 @pytest.mark.slow
@@ -120,8 +122,8 @@ def test_a_session_creation_doing_twice_the_instructions_fails_naming_the_phase(
 
 
 def test_the_gate_knows_the_cold_start_paths_the_counting_worker_writes() -> None:
-    from conversion.bench.counts import COLD_PATHS as WRITTEN
     from conversion.bench.counts_session import ROW_PATHS
+    from conversion.bench.counts_worker import COLD_PATHS as WRITTEN
     from conversion.results.gate.figures import COLD_PATHS as JUDGED
 
     assert WRITTEN == JUDGED and set(WRITTEN) <= set(ROW_PATHS["onnx"])  # results may not import bench: two copies

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conversion.app.main import main as cli_main
 from conversion.bench.cases import PROFILES, cases_for
 from conversion.bench.config import load_config, with_models
-from conversion.bench.prepared import batch_of, prepare
+from conversion.bench.prepared import held_out_batch, prepare
 from conversion.bench.user_models import user_specs
-from conversion.cli import main as cli_main
 
 xgb = pytest.importorskip("xgboost")
 lgb = pytest.importorskip("lightgbm")
@@ -93,5 +93,5 @@ def test_the_suite_builds_cases_from_the_config_named_by_its_keys(repo: Path) ->
     churn = prepare(user_specs(config)[1])
     assert churn.parity == "passed" and churn.zoo.framework == "lightgbm" and churn.method == "predict"
     # Rows from its data file (50 rows), drawn with replacement up to the batch size.
-    assert batch_of(churn, 100).shape == (100, 4)
-    assert set(map(tuple, batch_of(churn, 100))) <= set(map(tuple, churn.zoo.X.astype(np.float32)))
+    assert held_out_batch(churn, 100).shape == (100, 4)
+    assert set(map(tuple, held_out_batch(churn, 100))) <= set(map(tuple, churn.zoo.X.astype(np.float32)))

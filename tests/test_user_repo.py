@@ -105,7 +105,7 @@ def _env() -> dict[str, str]:
 
 
 def _onnxgate(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "conversion.cli", *args], cwd=repo, env=_env(),
+    return subprocess.run([sys.executable, "-m", "conversion.app.main", *args], cwd=repo, env=_env(),
                           capture_output=True, text=True, check=False, timeout=900)
 
 

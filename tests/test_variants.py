@@ -24,7 +24,7 @@ from conversion import (
     convert,
     load,
 )
-from conversion.cli import main
+from conversion.app.main import main
 from conversion.converter.offline_graph import OPTIMIZED_FOR
 from conversion.converter.variants import LOSSY, make_variant, quantize, to_float16
 from conversion.testing import assert_parity, parity_inputs

@@ -8,8 +8,8 @@ import pytest
 pytest.importorskip("sklearn")
 
 from conversion.bench.cases import parse_specs
-from conversion.bench.variants_table import LEVELS, variants_table
 from conversion.bench.zoo import DENSE, build, dense_specs
+from conversion.parity.variants_table import LEVELS, variants_table
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def test_dense_zoo_models_are_named_like_the_others_and_carry_their_labels() -> 
 
 
 def test_zoo_subjects_of_run_include_the_dense_models() -> None:
-    from conversion.job import zoo_subjects
+    from conversion.app.run_job import zoo_subjects
 
     names = [m.__name__ for m in zoo_subjects(["sklearn"], ["breast_cancer"], ["small"])]
     assert names == ["sklearn-breast_cancer-small", "sklearn-breast_cancer-mlp", "sklearn-breast_cancer-logistic"]

@@ -44,7 +44,7 @@ def env() -> dict[str, str]:
 
 
 def onnxgate(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "conversion.cli", *map(str, args)], cwd=root, env=env(),
+    return subprocess.run([sys.executable, "-m", "conversion.app.main", *map(str, args)], cwd=root, env=env(),
                           capture_output=True, text=True, check=False, timeout=900)
 
 

@@ -108,8 +108,8 @@ def user_case_calls(batches: Sequence[int], paths: Sequence[str], *, subject: di
 def _cases(prep: Any, converted: Any, bigger: dict[int, tuple[Any, Any]], batches: Sequence[int],
            paths: Sequence[str], *, raw_instructions: dict[str, float], per_element: float,
            fixed: float) -> list[tuple[int, str, Any]]:
-    from conversion.bench.counts import model_calls
-    from conversion.runtime.engine import clear_session_cache
+    from conversion.bench.counts_worker import model_calls
+    from conversion.runtime.sessions import clear_session_cache
 
     onnx_paths = [p for p in paths if p != "native"]
     out = model_calls(prep, converted, batches, paths)
@@ -201,7 +201,7 @@ def run_cases(batches: Sequence[int], *, runs: int, busy_runs: int, trees: dict[
     """``{"unchanged": [per_call, ...], "busy": [...]}``; each run counts every case (case_calls, or
     with ``user`` (user_repo's) user_case_calls on each of its two model files, one valgrind process
     per file, its benchmarks named ``FILE/PATH``; only the XGBoost file has a retrained twin)."""
-    from conversion.bench.counts import COLD_PATHS
+    from conversion.bench.counts_worker import COLD_PATHS
     from conversion.bench.user_models import subject_of
 
     per_element, fixed = work or calibrate_work()

@@ -63,7 +63,7 @@ def _configs(batches: Sequence[int], threads: Sequence[int]) -> list[Config]:
 def _models(trees: Sequence[int]) -> tuple[Any, Any, dict[int, Any]]:
     """(zoo model, batch maker, {trees: ConvertedModel}); extra-tree models share the zoo's data and seed."""
     from conversion import convert
-    from conversion.bench.prepared import batch_of, prepare
+    from conversion.bench.prepared import held_out_batch, prepare
     from conversion.bench.zoo import DATASETS, ZooSpec, train
 
     prep = prepare(ZooSpec("xgboost", "synthetic", "small"))
@@ -72,7 +72,7 @@ def _models(trees: Sequence[int]) -> tuple[Any, Any, dict[int, Any]]:
     for t in sorted(set(trees) - {BASE_TREES}):
         n_train = int(len(X) * 0.8)
         converted[t] = convert(train("xgboost", task, t, 6, X[:n_train].astype("float32"), y[:n_train]))
-    return prep, (lambda b: batch_of(prep, b)), converted
+    return prep, (lambda b: held_out_batch(prep, b)), converted
 
 
 def _measure(cfg: Config, prep: Any, X: Any, converted: Any) -> list[float]:

@@ -87,7 +87,7 @@ def _gate_pair(base: Path, head: Path) -> Any:
 
 
 def against_command(args: argparse.Namespace) -> int:
-    from conversion.cli_errors import emit_error
+    from conversion.app.output import emit_error
 
     if args.baseline is not None or args.current is not None or args.accept:
         return emit_error("gate", "--against measures both sides itself: leave out --baseline, --current and --accept",
@@ -117,7 +117,7 @@ def against_command(args: argparse.Namespace) -> int:
 
 def pairs_command(args: argparse.Namespace) -> int:
     """`gate --pairs DIR ...`: the base/head pairs that the shards of a CI matrix wrote, as one verdict."""
-    from conversion.cli_errors import emit_error
+    from conversion.app.output import emit_error
     from conversion.results.gate.judge import combine_outcomes
 
     try:

@@ -55,7 +55,7 @@ def _prepare(config: pytest.Config, model: Any, X: np.ndarray, name: str | None)
 def onnxgate_latency(benchmark: Any, request: pytest.FixtureRequest) -> Callable[..., None]:
     """``f(model, X, *, batch_size, runtime="onnx", provider="CPUExecutionProvider", threads=1, name=None,
     rounds=None)``: one interleaved latency measurement of ``model`` on ``batch_size`` rows of ``X``."""
-    from conversion.bench.measure import measure
+    from conversion.bench.measure import measure_row
     from conversion.bench.prepared import draw_batch
     from conversion.bench.settings import SETTINGS, activate
     from conversion.runtime.providers import ALIASES
@@ -74,9 +74,9 @@ def onnxgate_latency(benchmark: Any, request: pytest.FixtureRequest) -> Callable
         benchmark.group = f"{prep.zoo.name}-b{batch_size}"
         onnx = runtime == "onnx"
         chosen = ALIASES.get(provider.lower(), provider) if onnx else None
-        measure(benchmark, prep, draw_batch(prep.zoo.X, batch_size), runtime=runtime, provider=chosen,
-                threads=threads if onnx else None, rounds=rounds or profile.rounds_for(batch_size),
-                warmup_rounds=profile.warmup_rounds)
+        measure_row(benchmark, prep, draw_batch(prep.zoo.X, batch_size), runtime=runtime, provider=chosen,
+                    threads=threads if onnx else None, rounds=rounds or profile.rounds_for(batch_size),
+                    warmup_rounds=profile.warmup_rounds)
         if request.config.stash[SETTINGS].counts:  # counted after every timing (counts_session.py)
             from conversion.bench.cases import Case
             from conversion.bench.counts_session import defer_fixture_row

@@ -1,4 +1,4 @@
-"""Interleaved timing: the measurement the gate trusts.
+"""A target and its partners, round by round, inside pytest-benchmark: the measurement the gate trusts.
 
 Absolute times drift between runs on a shared machine (other jobs, frequency scaling, cache
 state), and a ratio of two benchmarks that ran one after the other drifts just as much. So
@@ -20,7 +20,10 @@ thread's for single-threaded ONNX Runtime calls; the process's for multi-threade
 native calls (a native library may work on its own threads), so the work of every thread is counted.
 
 Inside pytest-benchmark the partners run in ``pedantic``'s ``setup`` (untimed by the plugin,
-timed here); :func:`measure` is the same loop outside pytest, for benchmarks/proof/prove_gate.py.
+timed here); :func:`measure` is the same loop outside pytest, for the `gate --against` timing
+worker and benchmarks/proof/. It is not ``conversion.runtime.timing.interleaved``, which times
+peers in a rotating order for decisions made in-process (routing, calibration, variants): that
+loop has no target, and pytest-benchmark's statistics cannot come from it.
 """
 
 from __future__ import annotations

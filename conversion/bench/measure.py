@@ -22,7 +22,7 @@ from conversion.bench.pairing import Pairing, pair, with_ratios
 from conversion.bench.prepared import Prepared
 from conversion.results.latency_info import LatencyInfo
 
-__all__ = ["measure", "op_profile", "tail_fields"]
+__all__ = ["measure_row", "op_profile", "tail_fields"]
 
 # The tail block: p99 needs hundreds of calls, and the profile's 30-60 rounds hold too few (a tail
 # of 1 call in 10 shows in ~6 of 60 rounds, which a test of the rounds beyond the baseline's p99
@@ -92,8 +92,8 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def measure(benchmark: Any, prep: Prepared, X: np.ndarray, *, runtime: str, provider: str | None,
-            threads: int | None, rounds: int, warmup_rounds: int, fast: bool = False) -> None:
+def measure_row(benchmark: Any, prep: Prepared, X: np.ndarray, *, runtime: str, provider: str | None,
+                threads: int | None, rounds: int, warmup_rounds: int, fast: bool = False) -> None:
     """Times ``runtime`` on ``X`` with pytest-benchmark's ``benchmark`` (``fast``: the native row of the
     adapter's fastest call); the row's LatencyInfo, ratios included, goes into its ``extra_info``."""
     spec, batch_size = prep.zoo.spec, int(X.shape[0])

@@ -22,7 +22,7 @@ from conversion.converter.frameworks import adapter_named
 from conversion.converter.frameworks.base import FastNative
 from conversion.converter.model_facts import file_facts, model_facts
 
-__all__ = ["Prepared", "batch_of", "draw_batch", "prepare", "prepare_model"]
+__all__ = ["Prepared", "draw_batch", "held_out_batch", "prepare", "prepare_model"]
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +180,6 @@ def draw_batch(X: np.ndarray, batch_size: int) -> np.ndarray:
     return np.ascontiguousarray(X[rows], dtype=np.float32)
 
 
-def batch_of(prepared: Prepared, batch_size: int) -> np.ndarray:
+def held_out_batch(prepared: Prepared, batch_size: int) -> np.ndarray:
     """``batch_size`` held-out rows (drawn with replacement, fixed seed), float32."""
     return _batch(prepared.zoo.spec, batch_size)

@@ -57,7 +57,7 @@ def _cases(args: argparse.Namespace) -> list[Any]:
 def _targets(cases: Sequence[Any]) -> dict[str, Any]:
     """key -> (target call, its clock, batch size), for every case the suite would measure."""
     from conversion.bench.pairing import pair
-    from conversion.bench.prepared import batch_of, prepare
+    from conversion.bench.prepared import held_out_batch, prepare
 
     out: dict[str, Any] = {}
     for case in cases:
@@ -71,7 +71,7 @@ def _targets(cases: Sequence[Any]) -> dict[str, Any]:
             continue
         # One call path on both sides: "auto" picks the fastest it measures at start, and that choice
         # differed between processes of the same code (c_run or c_iobinding: 36% at one row in an A/A trial).
-        pairing = pair(prep, batch_of(prep, case.batch_size), runtime=case.runtime, provider=case.provider,
+        pairing = pair(prep, held_out_batch(prep, case.batch_size), runtime=case.runtime, provider=case.provider,
                        threads=case.threads, call_path=FIXED_CALL_PATH, fast=case.fast)
         key = row_key(case.spec.name, case.runtime, case.provider, case.threads, case.batch_size, fast=case.fast)
         out[key] = (pairing.target, pairing.target_clock, case.batch_size)

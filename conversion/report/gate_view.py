@@ -1,7 +1,7 @@
 """The gate's verdict as the report shows it: one verdict per model for the top table, the
 whole comparison's block below it, and the baseline's history.
 
-The verdict arrives as ``gate_view()``'s dict or run.json's ``"gate"``; ``GateVerdict.from_dict`` reads
+The verdict arrives as ``gate_summary()``'s dict or run.json's ``"gate"``; ``GateVerdict.from_dict`` reads
 it once, the outcome typed (``GateOutcome.from_dict``), with the key the baseline tools may add:
 ``gate_skipped``. Every count is of benchmarks (one per model, runtime and batch size), the unit of
 the gate's own listing, never of rule-by-rule judgements.
@@ -45,7 +45,7 @@ class GateVerdict:
 
     @classmethod
     def from_dict(cls, gate: dict[str, Any] | None) -> GateVerdict | None:
-        """``gate_view()``'s dict (also run.json's ``"gate"``); ResultsError if it is damaged."""
+        """``gate_summary()``'s dict (also run.json's ``"gate"``); ResultsError if it is damaged."""
         if not gate:
             return None
         try:

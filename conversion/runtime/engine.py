@@ -1,21 +1,18 @@
 """InferenceEngine: ONNX Runtime sessions that return what the native model's methods return.
 
-Sessions are cached process-wide per (model hash, options), warmed up on load, and called
-through whichever of ``run``, I/O binding or ``run_with_ort_values`` measured cheapest for
-one row on this machine.
+Sessions are cached process-wide per (model hash, options) (sessions.py), warmed up on load,
+and called through whichever of ``run``, I/O binding or ``run_with_ort_values`` measured
+cheapest for one row on this machine.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
 import sys
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,25 +22,18 @@ import onnxruntime as ort
 from ..converter.converted import ConvertedModel, load
 from ..converter.inputs import CategoryLabels, as_matrix
 from ..converter.offline_graph import check_offline_graph
-from ..converter.ort_versions import check_onnxruntime
-from ..errors import InputError, ModelFileError, ProviderError
+from ..errors import InputError, ProviderError
 from .methods import NativeMethods
 from .providers import CPU, ProviderArg, resolve_providers
+from .sessions import OPT_LEVELS, SessionOptions, cached_session, loadable_bytes
 from .timing import WALL as WALL_CLOCK
 from .timing import cpu_clock, interleaved
 
-__all__ = ["CALL_PATHS", "InferenceEngine", "SessionOptions", "clear_session_cache", "session_cache_info"]
+__all__ = ["CALL_PATHS", "InferenceEngine"]
 
 log = logging.getLogger(__name__)
 
-_OPT_LEVELS = {
-    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-}
 CALL_PATHS = ("run", "iobinding", "ort_values", "c_run", "c_iobinding")
-_CACHE_SIZE = 32
 _add_reduce = np.add.reduce
 _from_bytes = int.from_bytes
 _ndarray = np.ndarray
@@ -61,86 +51,6 @@ def _exponent_masks(dtype: np.dtype, n: int) -> tuple[int, int, int]:
     low = bits - 1 - exp_bits  # the exponent's lowest bit
     lanes = sum(1 << (bits * i) for i in range(n))  # 1 in every lane
     return lanes * (((1 << exp_bits) - 1) << low), lanes << low, lanes << (bits - 1)
-
-
-@dataclass(frozen=True)
-class SessionOptions:
-    """What, besides the model, makes one session differ from another (the cache key)."""
-
-    providers: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
-    threads: int | None = None
-    graph_optimization: str = "all"
-    optimized_model_path: str | None = None
-
-    def build(self) -> ort.SessionOptions:
-        so = ort.SessionOptions()
-        if self.threads:
-            so.intra_op_num_threads = self.threads
-            so.inter_op_num_threads = 1  # one tree node per graph: inter-op threads only cost wake-ups
-        so.graph_optimization_level = _OPT_LEVELS[self.graph_optimization]
-        if self.optimized_model_path:
-            so.optimized_model_filepath = self.optimized_model_path
-        # ORT warns about every unused initializer; onnxgate reports its own problems instead.
-        so.log_severity_level = 3
-        return so
-
-
-@dataclass
-class _Session:
-    session: ort.InferenceSession
-    fallback_reason: str | None
-    call_path: str | None = None  # chosen on first warm-up, shared by every engine on this session
-
-
-_cache: OrderedDict[tuple[str, SessionOptions], _Session] = OrderedDict()
-_cache_lock = threading.Lock()
-
-
-def clear_session_cache() -> None:
-    with _cache_lock:
-        _cache.clear()
-
-
-def session_cache_info() -> dict[str, int]:
-    with _cache_lock:
-        return {"sessions": len(_cache), "max": _CACHE_SIZE}
-
-
-def _new_session(data: bytes, opts: SessionOptions) -> _Session:
-    names = [n for n, _ in opts.providers]
-    provider_opts = [dict(o) for _, o in opts.providers]
-    try:
-        return _Session(ort.InferenceSession(data, sess_options=opts.build(), providers=names,
-                                             provider_options=provider_opts), None)
-    except Exception as exc:  # ORT raises bare RuntimeError/Fail for provider faults
-        if names == [CPU]:
-            raise ModelFileError(f"ONNX Runtime cannot load this model on the CPU provider: {exc}") from exc
-        reason = f"{', '.join(n for n in names if n != CPU)} rejected the model: {str(exc).strip().splitlines()[0]}"
-        log.warning("%s; falling back to CPUExecutionProvider", reason)
-        return _Session(ort.InferenceSession(data, sess_options=opts.build(), providers=[CPU]), reason)
-
-
-def _loadable(model: ConvertedModel) -> bytes:
-    """The model's bytes, once the installed onnxruntime is known to load it fast: an older
-    release is refused here, before a session exists (it could take minutes to build)."""
-    check_onnxruntime(model.onnxruntime_needed, what=f"this {model.metadata.get('model_type', model.framework)} graph")
-    return model.to_bytes()
-
-
-def _session(data: bytes, opts: SessionOptions) -> _Session:
-    key = (hashlib.sha256(data).hexdigest(), opts)
-    with _cache_lock:
-        hit = _cache.get(key)
-        if hit is not None:
-            _cache.move_to_end(key)
-            return hit
-    made = _new_session(data, opts)  # outside the lock: building a session can take seconds
-    with _cache_lock:
-        made = _cache.setdefault(key, made)
-        _cache.move_to_end(key)
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return made
 
 
 class InferenceEngine(NativeMethods):
@@ -165,8 +75,8 @@ class InferenceEngine(NativeMethods):
         call_path: str = "auto",
         warmup: bool = True,
     ) -> None:
-        if graph_optimization not in _OPT_LEVELS:
-            raise InputError(f"graph_optimization={graph_optimization!r}; allowed: {', '.join(_OPT_LEVELS)}")
+        if graph_optimization not in OPT_LEVELS:
+            raise InputError(f"graph_optimization={graph_optimization!r}; allowed: {', '.join(OPT_LEVELS)}")
         if call_path != "auto" and call_path not in CALL_PATHS:
             raise InputError(f"call_path={call_path!r}; allowed: auto, {', '.join(CALL_PATHS)}")
         if chunk_rows < 1 or small_batch < 0:
@@ -189,7 +99,7 @@ class InferenceEngine(NativeMethods):
             graph_optimization=graph_optimization,
             optimized_model_path=str(optimized_model_path) if optimized_model_path else None,
         )
-        self._entry = _session(_loadable(self.model), self.options)
+        self._entry = cached_session(loadable_bytes(self.model), self.options)
         self._fallback_reason = self._entry.fallback_reason
         self.session = self._entry.session
         self.chunk_rows = chunk_rows
@@ -335,7 +245,7 @@ class InferenceEngine(NativeMethods):
         log.warning("%s; falling back to CPUExecutionProvider", reason)
         cpu = SessionOptions(((CPU, ()),), self.options.threads, self.options.graph_optimization,
                              self.options.optimized_model_path)
-        self._entry = _session(self.model.to_bytes(), cpu)
+        self._entry = cached_session(self.model.to_bytes(), cpu)
         self._fallback_reason = reason
         self.options, self.session = cpu, self._entry.session
         self._c_sess = getattr(self.session, "_sess", None)

@@ -20,7 +20,7 @@ from ..errors import InputError
 from .engine import InferenceEngine
 from .timing import interleaved, latency_percentiles
 
-__all__ = ["batch_of", "measure_latency_improvement", "native_matrix", "summarize_ns"]
+__all__ = ["cyclic_rows", "measure_latency_improvement", "native_matrix", "summarize_ns"]
 
 SEED_KEYS = ("native_avg_ms", "onnx_avg_ms", "improvement_pct", "speedup_factor")
 
@@ -38,7 +38,7 @@ def summarize_ns(samples_ns: Sequence[int], rows: int) -> dict[str, float]:
     }
 
 
-def batch_of(X: np.ndarray, rows: int) -> np.ndarray:
+def cyclic_rows(X: np.ndarray, rows: int) -> np.ndarray:
     """``rows`` rows taken cyclically from ``X``, so any batch size can be drawn from a small sample."""
     if rows <= X.shape[0]:
         return np.ascontiguousarray(X[:rows])
@@ -132,8 +132,8 @@ def measure_latency_improvement(
     native_rows = native_matrix(engine, test_data, X)
     rows = []
     for size in sizes:
-        Xb = batch_of(X, int(size))
-        Nb = Xb if native_rows is X else batch_of(native_rows, int(size))  # both paths: the very same array
+        Xb = cyclic_rows(X, int(size))
+        Nb = Xb if native_rows is X else cyclic_rows(native_rows, int(size))  # both paths: the very same array
         t_native, t_onnx = _time_interleaved(
             adapter.native_call(model, method, Nb),
             lambda Xb=Xb: engine.run(method, Xb),

@@ -1,10 +1,15 @@
-"""Interleaved timing, the one loop every latency figure in onnxgate comes from.
+"""Round-robin timing of peer functions in this process, and the CPU clock every timing uses.
 
 On a shared machine absolute times drift from one second to the next, so paths are never
-timed one after the other: each round times every function once, in an order that rotates
-per round (whichever runs later finds caches warm), with garbage collection off. Callers
-reduce the per-round samples with the statistic they need (mean and percentiles for the
-seed's report, a low quantile for routing decisions).
+timed one after the other: each round of :func:`interleaved` times every function once, in an
+order that rotates per round (whichever runs later finds caches warm), with garbage collection
+off. Callers reduce the per-round samples with the statistic they need (mean and percentiles for
+the seed's report, a low quantile for routing decisions, medians for the variants table).
+
+The benchmark suite's rows come from the other interleaving loop, conversion/bench/interleave.py:
+there pytest-benchmark owns the loop and times one target, and its partners run just before each
+call, so the gate gets target/partner ratios per round beside pytest-benchmark's own statistics.
+Here no function is the target; all are peers, in rotating order.
 """
 
 from __future__ import annotations

@@ -29,9 +29,9 @@ import onnxruntime as ort
 
 from ..converter.category_labels import CategoryLabels
 from ..converter.converted import ConvertedModel
-from ..parity.check import summarize_trees
+from ..parity.tree_summary import summarize_trees
 from ..runtime.engine import InferenceEngine
-from ..runtime.latency import batch_of, native_matrix
+from ..runtime.latency import cyclic_rows, native_matrix
 from ..runtime.timing import interleaved
 
 __all__ = ["DEFAULT_SIZES", "Calibration", "calibrate", "machine_fingerprint", "probe_rows"]
@@ -167,8 +167,8 @@ def _measure(native_model: Any, engine: InferenceEngine, rows: tuple[np.ndarray,
     from ..converter.frameworks import adapter_named
 
     adapter = adapter_named(engine.model.framework)
-    Xb = batch_of(rows[0], size)  # the engine's prepared rows; rows[1] the same rows as the native model reads them
-    Nb = Xb if rows[1] is rows[0] else batch_of(rows[1], size)
+    Xb = cyclic_rows(rows[0], size)  # the engine's prepared rows; rows[1] the same rows as the native model reads them
+    Nb = Xb if rows[1] is rows[0] else cyclic_rows(rows[1], size)
     # The native side is the call Predictor serves natively: the adapter's fastest, where it has one.
     fast = adapter.fast_native(native_model, method).call if Nb.dtype.kind == "f" else None
     native = partial(fast, Nb) if fast is not None else adapter.native_call(native_model, method, Nb)

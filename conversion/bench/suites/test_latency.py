@@ -14,8 +14,8 @@ import pytest
 
 from conversion import MissingDependencyError
 from conversion.bench.cases import Case
-from conversion.bench.measure import measure
-from conversion.bench.prepared import Prepared, batch_of, prepare
+from conversion.bench.measure import measure_row
+from conversion.bench.prepared import Prepared, held_out_batch, prepare
 from conversion.bench.settings import settings_of
 
 # Enough rounds for the gate to judge a row (results/gate.py MIN_ROUNDS is 8).
@@ -44,8 +44,9 @@ def test_latency(benchmark: Any, latency_case: Case, request: pytest.FixtureRequ
     rounds = profile.rounds_for(case.batch_size)
     if case.fast:  # the second native row: half the rounds keeps the quick profile's budget (docs/latency.md)
         rounds = max(FAST_ROUNDS_MIN, rounds // 2)
-    measure(benchmark, prep, batch_of(prep, case.batch_size), runtime=case.runtime, provider=case.provider,
-            threads=case.threads, rounds=rounds, warmup_rounds=profile.warmup_rounds, fast=case.fast)
+    measure_row(benchmark, prep, held_out_batch(prep, case.batch_size), runtime=case.runtime,
+                provider=case.provider, threads=case.threads, rounds=rounds, warmup_rounds=profile.warmup_rounds,
+                fast=case.fast)
     # counts follow the wrapper's and the engine's paths (counts.py): not the fast call's or a peer's
     if settings_of(request.config).counts and not case.fast and case.runtime != "peer":
         from conversion.bench.counts_session import row_counts

@@ -1,14 +1,12 @@
 """CatBoost: classifiers, regressors, rankers and plain CatBoost models, read from CatBoost's JSON.
 
-CatBoost grows oblivious trees: every level of a tree tests one split, ``x > border`` on the
-float32 input, and the leaf index has bit ``i`` set when split ``i`` holds. Each tree is
-expanded here into an explicit complete binary tree, vectorised over all trees of one depth.
+CatBoost grows oblivious trees by default (catboost_oblivious.py expands them), and nested
+Depthwise or Lossguide trees on request (catboost_nonsymmetric.py); this module reads the model's
+JSON, checks what it can convert, builds the head and serves the native side.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
@@ -22,29 +20,23 @@ from onnx import helper, numpy_helper
 from ...errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
 from ..category_labels import integer_labels
 from ..emit_onnx import emit
-from ..tree_ir import CategoryCoding, CategorySplits, Head, TreeEnsembleIR, category_sets, concat_trees
+from ..tree_ir import Head, TreeEnsembleIR, concat_trees
 from .base import Adapter, FastNative, Lowered, import_optional
+from .catboost_files import (
+    CLASSIFIER_LOSSES,
+    EXP_LOSSES,
+    RANKING_LOSSES,
+    REGRESSION_LOSSES,
+    doc_digest,
+    dump_json,
+    load_cbm,
+    loss_name,
+    split_types,
+)
 from .catboost_nonsymmetric import leaf_width, nonsymmetric_arrays
+from .catboost_oblivious import oblivious_arrays, one_hot_features, one_hot_splits
 from .upstream import adopt_outputs
 
-# Classifier losses -> the transform CatBoostClassifier.predict_proba applies to raw scores.
-_CLASSIFIER_LOSSES = {
-    "Logloss": "sigmoid",
-    "CrossEntropy": "sigmoid",
-    "MultiClass": "softmax",
-    "MultiClassOneVsAll": "sigmoid_ovr",
-}
-# CatBoostRegressor.predict returns exp(raw) for these (its default prediction_type 'Exponent')
-# and the raw formula value for every other regression loss.
-_EXP_LOSSES = ("Poisson", "Tweedie")
-_REGRESSION_LOSSES = (
-    "RMSE", "MAE", "Quantile", "MultiQuantile", "Expectile", "LogLinQuantile", "MAPE", "Huber", "Lq",
-    "LogCosh", "FairLoss", "RMSPE", "MultiRMSE", *_EXP_LOSSES,
-)
-_RANKING_LOSSES = (
-    "YetiRank", "YetiRankPairwise", "PairLogit", "PairLogitPairwise", "QueryRMSE", "QuerySoftMax",
-    "QueryCrossEntropy", "LambdaMart", "StochasticFilter", "StochasticRank",
-)
 # CatBoost's nan_value_treatment per float feature: does NaN satisfy ``x > border`` (go right)?
 # AsIs (nan_mode Forbidden, or Min/Max on a feature that saw no NaN in training, catboost
 # #2850) compares NaN as IEEE does, which is false.
@@ -62,104 +54,6 @@ _SPECIAL_FEATURES = {
     "embedding": "CatBoost turns embedding vectors into LDA or nearest-neighbour statistics learned in "
                  "training before the trees see them.",
 }
-
-
-def _loss_name(doc: dict[str, Any]) -> str:
-    """The loss a model was trained with: under ``params`` for a trained model, or as a JSON
-    string in ``model_info.loss_function`` for one built by sum_models; "" if unrecorded."""
-    info = doc.get("model_info", {})
-    loss: Any = info.get("params", {}).get("loss_function") or info.get("loss_function") or {}
-    if isinstance(loss, str):
-        try:
-            loss = json.loads(loss)
-        except json.JSONDecodeError:
-            return loss.split(":")[0]
-    return str(loss.get("type", "")) if isinstance(loss, dict) else ""
-
-
-def _split_types(doc: dict[str, Any]) -> set[str]:
-    trees = doc.get("oblivious_trees") or []
-    return {s.get("split_type", "FloatFeature") for t in trees for s in (t.get("splits") or [])}
-
-
-def _dump_json(model: Any) -> dict[str, Any]:
-    # CatBoost writes JSON only to a file; there is no in-memory route.
-    with tempfile.TemporaryDirectory(prefix="onnxgate-catboost-") as tmp:
-        path = Path(tmp) / "model.json"
-        model.save_model(str(path), format="json")
-        return json.loads(path.read_text(encoding="utf-8"))
-
-
-# What CatBoost stamps on every fit: two fits of the same rows with the same seed differ only here,
-# so the fingerprint leaves them out (the .cbm bytes' sha256 changed on every training run).
-_VOLATILE_INFO = ("model_guid", "train_finish_time")
-
-
-def _doc_digest(doc: dict[str, Any]) -> str:
-    """sha256 of a model's JSON without the stamps of its training run."""
-    info = {k: v for k, v in doc.get("model_info", {}).items() if k not in _VOLATILE_INFO}
-    return hashlib.sha256(json.dumps({**doc, "model_info": info}, sort_keys=True).encode()).hexdigest()
-
-
-def _oblivious_arrays(trees: list[dict[str, Any]], n_targets: int, split_of: Any,
-                      scale: float) -> tuple[np.ndarray, ...]:
-    """Per-node IR arrays for all trees, built one tree depth at a time, and per node the
-    one-hot category code it tests (-1 on float splits and leaves).
-
-    A depth-``d`` tree becomes a heap-ordered complete binary tree (children of ``k`` are
-    ``2k+1`` left and ``2k+2`` right). The root tests split ``d-1`` and level ``l`` split
-    ``d-1-l``, so the path bits read from the root are CatBoost's leaf index, most significant
-    bit first, and leaf ``j`` sits at heap position ``2**d - 1 + j``. ``split_of(split)`` gives
-    ``(input column, border, NaN goes right, one-hot code or -1)``; a one-hot split sets its bit
-    (goes right) when the value's code is the split's.
-    """
-    depths = np.array([len(t["splits"]) for t in trees], dtype=np.int64)
-    parts: list[tuple[np.ndarray, ...]] = []
-    for d in np.unique(depths).tolist():
-        ids = np.flatnonzero(depths == d)
-        group = [trees[i] for i in ids]
-        n_leaves, n_nodes = 1 << d, (2 << d) - 1
-        # One padding column (feature 0, border 0) that leaves index, so depth 0 needs no special case.
-        info = np.zeros((ids.size, d + 1, 4))
-        info[:, d, 3] = -1
-        if d:
-            info[:, :d] = [[split_of(s) for s in t["splits"]] for t in group]
-        leaves = np.array([t["leaf_values"] for t in group], dtype=np.float64)
-        if leaves.shape[1] != n_leaves * n_targets:
-            raise ConversionRefusedError(
-                f"a depth-{d} CatBoost tree has {leaves.shape[1]} leaf values, expected {n_leaves} x {n_targets}; "
-                "the model file looks inconsistent"
-            )
-        heap = np.arange(n_nodes, dtype=np.int64)
-        interior = heap < n_leaves - 1
-        level = np.floor(np.log2(heap + 1)).astype(np.int64)
-        split_of_node = np.where(interior, d - 1 - level, d)  # column into info
-        n_trees = ids.size
-        node_info = info[:, split_of_node]  # (trees, nodes, 4)
-        feature = np.where(interior, node_info[..., 0].astype(np.int64), -1)
-        threshold = np.where(interior, node_info[..., 1], 0.0)
-        code = np.where(interior, node_info[..., 3], -1.0)
-        onehot = code >= 0
-        missing_left = interior & ~node_info[..., 2].astype(bool) & ~onehot
-        # a one-hot node's "member" (the IR's left) is CatBoost's set bit (right): swap the children
-        left = np.where(interior, np.where(onehot, 2 * heap + 2, 2 * heap + 1), -1)
-        right = np.where(interior, np.where(onehot, 2 * heap + 1, 2 * heap + 2), -1)
-        value = np.zeros((n_trees, n_nodes, n_targets))
-        value[:, n_leaves - 1 :, :] = leaves.reshape(n_trees, n_leaves, n_targets) * scale
-        tree = np.repeat(ids, n_nodes)
-        parts.append((tree, np.tile(heap, n_trees), feature.ravel(), threshold.ravel(),
-                      left.ravel(), right.ravel(), missing_left.ravel(),
-                      value.reshape(-1, n_targets), code.ravel()))
-    cols = [np.concatenate([p[k] for p in parts]) for k in range(9)]
-    order = np.argsort(cols[0], kind="stable")  # keep CatBoost's tree order
-    return tuple(c[order] for c in cols)
-
-
-def _one_hot(doc: dict[str, Any]) -> dict[int, tuple[int, list[int]]]:
-    """Per categorical feature index: its input column and the hashes of its one-hot values
-    (a value's position in that list is the code the ONNX model takes)."""
-    return {int(c["feature_index"]): (int(c["flat_feature_index"]), [int(v) for v in c.get("values", [])])
-            for c in doc["features_info"].get("categorical_features", [])}
 
 
 def _label_column(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -198,19 +92,6 @@ def _drop_zipmap(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
             graph.output.insert(i, helper.make_tensor_value_info(dense, onnx.TensorProto.FLOAT, ["N", None]))
             break
     return model, dense
-
-
-def _one_hot_splits(code: np.ndarray, one_hot: dict[int, tuple[int, list[int]]]) -> CategorySplits:
-    """One-hot nodes as one-member sets on the code column (the input layer hashes each value
-    and takes its position among the model's one-hot hashes, -1 for none: inputs.py)."""
-    index = np.full(code.size, -1, dtype=np.int64)
-    nodes = np.flatnonzero(code >= 0)
-    index[nodes] = np.arange(nodes.size)
-    ptr, values = category_sets([np.array([code[n]]) for n in nodes])
-    columns = np.array(sorted(c for c, _ in one_hot.values()), dtype=np.int64)
-    # codes are whole numbers >= -1 by construction; -1 (no one-hot value) is in no set
-    coding = CategoryCoding(features=columns, cast="float32", low=0.0, high=2.0**24, low_closed=True)
-    return CategorySplits(index=index, ptr=ptr, values=values, coding=coding)
 
 
 class CatBoostAdapter(Adapter):
@@ -266,16 +147,16 @@ class CatBoostAdapter(Adapter):
                     "or serve the native model"
                 )
         try:
-            doc = _dump_json(model)
+            doc = dump_json(model)
         except cb.CatBoostError as exc:
             raise ConversionRefusedError(
                 f"CatBoost cannot describe this model as JSON ({str(exc).strip().splitlines()[0]}), and "
                 "onnxgate reads the trees from that JSON; retrain without what CatBoost names there, or serve "
                 "the native model"
             ) from exc
-        self.hand_over(model, _doc_digest(doc))
+        self.hand_over(model, doc_digest(doc))
         cat_columns = list(model.get_cat_feature_indices())
-        if cat_columns and ("ctr_data" in doc or _split_types(doc) - {"FloatFeature", "OneHotFeature"}):
+        if cat_columns and ("ctr_data" in doc or split_types(doc) - {"FloatFeature", "OneHotFeature"}):
             raise ConversionRefusedError(
                 f"the model uses categorical features (columns {cat_columns}): {_SPECIAL_FEATURES['categorical']} "
                 "No ONNX operator computes that, and CatBoost's own ONNX exporter refuses these models too "
@@ -288,14 +169,14 @@ class CatBoostAdapter(Adapter):
 
     def _head(self, model: Any, doc: dict[str, Any], n_targets: int) -> Head:
         kind = self._kind(model)
-        loss = _loss_name(doc)
+        loss = loss_name(doc)
         if kind == "raw":
             return Head(task="regression", methods={"predict": "float64"})
         if kind == "classifier":
-            if loss not in _CLASSIFIER_LOSSES:
+            if loss not in CLASSIFIER_LOSSES:
                 raise ConversionRefusedError(
                     f"a CatBoostClassifier with loss_function {loss!r} is not supported; supported: "
-                    f"{', '.join(_CLASSIFIER_LOSSES)}. Retrain with one of these, or serve the native model"
+                    f"{', '.join(CLASSIFIER_LOSSES)}. Retrain with one of these, or serve the native model"
                 )
             classes = np.asarray(model.classes_)
             threshold = model.get_probability_threshold() if n_targets == 1 else None
@@ -304,15 +185,15 @@ class CatBoostAdapter(Adapter):
                     f"this classifier predicts with probability threshold {threshold} (set_probability_threshold); "
                     "onnxgate reproduces the default 0.5 only. Reset it, or threshold predict_proba yourself"
                 )
-            return Head(task="classification", post_transform=_CLASSIFIER_LOSSES[loss], classes=classes,
+            return Head(task="classification", post_transform=CLASSIFIER_LOSSES[loss], classes=classes,
                         methods={"predict": str(classes.dtype), "predict_proba": "float64"})
-        supported = _REGRESSION_LOSSES if kind == "regressor" else _RANKING_LOSSES
+        supported = REGRESSION_LOSSES if kind == "regressor" else RANKING_LOSSES
         if loss not in supported:
             raise ConversionRefusedError(
                 f"a CatBoost{kind.capitalize()} with loss_function {loss!r} is not supported; supported: "
                 f"{', '.join(supported)}. Retrain with one of these, or serve the native model"
             )
-        post = "exp" if loss in _EXP_LOSSES else "identity"
+        post = "exp" if loss in EXP_LOSSES else "identity"
         return Head(task="ranking" if kind == "ranker" else "regression", post_transform=post,
                     methods={"predict": "float64"})
 
@@ -327,7 +208,7 @@ class CatBoostAdapter(Adapter):
                 t["splits"] = t.get("splits") or []
             if not trees:
                 raise ConversionRefusedError("the model has no trees; there is nothing to convert")
-            if _split_types(doc) - {"FloatFeature", "OneHotFeature"}:
+            if split_types(doc) - {"FloatFeature", "OneHotFeature"}:
                 raise ConversionRefusedError(
                     "the model splits on categorical combinations (CTRs); ONNX tree ensembles cannot express "
                     "them (catboost #863). One-hot or ordinal-encode categorical columns before training, or "
@@ -343,7 +224,7 @@ class CatBoostAdapter(Adapter):
             trees = doc["trees"]
             n_targets = leaf_width(trees)
         floats = doc["features_info"].get("float_features", [])
-        one_hot = _one_hot(doc)
+        one_hot = one_hot_features(doc)
         n_features = max([int(f["flat_feature_index"]) for f in floats] + [c for c, _ in one_hot.values()],
                          default=-1) + 1
         feature_of = np.zeros(len(floats), dtype=np.int64)  # float_feature_index -> input column
@@ -381,7 +262,7 @@ class CatBoostAdapter(Adapter):
             return (feature_of[f], split["border"], nan_right[f], -1.0)
 
         if symmetric:
-            arrays = _oblivious_arrays(trees, n_targets, split_of, float(scale))
+            arrays = oblivious_arrays(trees, n_targets, split_of, float(scale))
         else:
             arrays = (*concat_trees(nonsymmetric_arrays(trees, n_targets, feature_of, nan_right, float(scale))),
                       None)
@@ -389,7 +270,7 @@ class CatBoostAdapter(Adapter):
         categories = None
         if one_hot:
             head = replace(head, category_labels={c: tuple(h) for c, h in one_hot.values()}, category_unseen="hash")
-            categories = _one_hot_splits(code, one_hot)
+            categories = one_hot_splits(code, one_hot)
         return TreeEnsembleIR(
             n_features=n_features,
             n_targets=n_targets,
@@ -492,7 +373,7 @@ class CatBoostAdapter(Adapter):
         no JSON form (CTRs), which then changes with every fit."""
         cb = self._check(model)
         try:
-            return _doc_digest(_dump_json(model))
+            return doc_digest(dump_json(model))
         except cb.CatBoostError:
             return super().digest(model)
 
@@ -502,35 +383,8 @@ class CatBoostAdapter(Adapter):
         write_bytes_atomic(path, self._cbm(model))
 
     def load_native(self, path: Path, *, allow_pickle: bool = False) -> Any:
-        """Reads a .cbm file into the wrapper its loss implies (a .cbm does not record the
-        wrapper class): classifier losses give a CatBoostClassifier, ranking losses a
-        CatBoostRanker, anything else a CatBoostRegressor."""
-        cb = self.framework()
-        path = Path(path)
-        try:
-            with path.open("rb") as fh:
-                magic = fh.read(4)
-        except OSError as exc:
-            raise ModelFileError(f"cannot read {path}: {exc}") from exc
-        if magic != b"CBM1":
-            raise ModelFileError(f"{path} is not a CatBoost binary model (.cbm): it lacks the CBM1 header")
-        probe = cb.CatBoost()
-        try:
-            probe.load_model(str(path), format="cbm")
-        except cb.CatBoostError as exc:
-            reason = str(exc).strip().splitlines()[0]
-            raise ModelFileError(f"{path} is not a readable CatBoost model: {reason}") from exc
-        try:
-            loss = str(probe.get_all_params().get("loss_function", "")).split(":")[0]
-        except cb.CatBoostError:  # sum_models results keep no training params, only model_info.loss_function
-            loss = _loss_name(_dump_json(probe))
-        if loss in _CLASSIFIER_LOSSES:
-            model = cb.CatBoostClassifier()
-        elif loss in _RANKING_LOSSES:
-            model = cb.CatBoostRanker()
-        else:
-            model = cb.CatBoostRegressor()
-        return model.load_model(str(path), format="cbm")
+        """Reads a .cbm file into the wrapper its loss implies (catboost_files.load_cbm)."""
+        return load_cbm(self.framework(), Path(path))
 
     # -- the public exporter, for the parity matrix --
 

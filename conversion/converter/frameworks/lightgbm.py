@@ -1,7 +1,7 @@
 """LightGBM: sklearn wrappers and raw Boosters, read from the text model (``save_model``).
 
 ``dump_model()`` builds a JSON tree of Python dicts (seconds for large models); the text
-model has one line per tree field, so every field of every tree parses in one numpy call.
+model parses in one numpy call per tree field (lightgbm_text.py).
 Where LightGBM's own semantics are subtle (the 1e-35 zero band, missing types None / Zero /
 NaN, float64 thresholds), the comments below say what its predictor does.
 """
@@ -20,9 +20,10 @@ import numpy as np
 
 from ...errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
 from ..emit_onnx import emit
-from ..tree_ir import CategoryCoding, CategorySplits, Head, TreeEnsembleIR
+from ..tree_ir import Head, TreeEnsembleIR
 from .base import Adapter, FastNative, Lowered, NativeInput, import_optional, unnamed_rows, with_names
-from .lightgbm_linear import LINEAR_FIELDS, linear_leaves, to_node_arrays
+from .lightgbm_linear import linear_leaves, to_node_arrays
+from .lightgbm_text import categorical_splits, incomplete_text, pandas_labels, text_sections, tree_numbers
 from .upstream import adopt_outputs
 
 # LightGBM's kZeroThreshold is the float literal 1e-35f stored in a double: the predictor
@@ -52,66 +53,10 @@ _OBJECTIVES: dict[str, str] = {
     "custom": "identity",  # a callable objective: LightGBM predicts raw scores
 }
 _CLASSIFIER_OBJECTIVES = ("binary", "cross_entropy", "multiclass", "multiclassova")
-_TREE_FIELDS = ("num_leaves", "split_feature", "threshold", "decision_type", "left_child", "right_child",
-                "leaf_value", "is_linear", "num_cat", "cat_boundaries", "cat_threshold", *LINEAR_FIELDS)
 
 # decision_type bit layout (LightGBM tree.h): 1 = categorical, 2 = default left, bits 2-3 = missing type.
 _CATEGORICAL, _DEFAULT_LEFT = 1, 2
 _MISSING_NONE, _MISSING_ZERO, _MISSING_NAN = 0, 1, 2
-
-
-def _numbers(lines: list[str], dtype: type, expected: int, name: str) -> np.ndarray:
-    """All values of one tree field over all trees, in one parse."""
-    with warnings.catch_warnings():  # a malformed value stops the parse early: the size check reports it
-        warnings.simplefilter("ignore", DeprecationWarning)
-        arr = np.fromstring(" ".join(lines), dtype=dtype, sep=" ")
-    if arr.size != expected:
-        raise ModelFileError(f"LightGBM model text: field {name!r} has {arr.size} values, expected {expected}")
-    return arr
-
-
-def _sections(text: str) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """The header's key=value pairs and, per tree field, one line per tree."""
-    head, sep, rest = text.partition("\nTree=")
-    if not text.startswith("tree\n") or not sep:
-        raise ModelFileError(
-            "not a LightGBM text model (expected 'tree' on the first line and at least one 'Tree=' block)"
-        )
-    header: dict[str, str] = {}
-    for line in head.splitlines():
-        key, eq, value = line.partition("=")
-        header[key] = value if eq else "1"  # bare flags such as average_output
-    trees_text = rest.partition("\nend of trees")[0]
-    fields: dict[str, list[str]] = {k: [] for k in _TREE_FIELDS}
-    # One pass over the lines (a few per tree, not per node).
-    for line in trees_text.split("\n"):
-        key, _, value = line.partition("=")
-        if key in fields:
-            fields[key].append(value)
-    return header, fields
-
-
-def _incomplete(data: bytes) -> str:
-    """Why ``data`` is not a whole LightGBM text model, or "" if it is. LightGBM reads trees
-    at the byte offsets in ``tree_sizes`` and crashes the process (SIGSEGV) on a truncated file."""
-    if not data.startswith(b"tree\n"):
-        return "it does not start with 'tree' (save one with booster.save_model('model.txt'))"
-    start = data.find(b"\nTree=")
-    sizes_at = data.find(b"\ntree_sizes=", 0, start if start >= 0 else len(data))
-    if start < 0 or sizes_at < 0:
-        return "it has no trees (or no tree_sizes line)"
-    line = data[sizes_at + len(b"\ntree_sizes="):data.find(b"\n", sizes_at + 1)]
-    try:
-        end = start + 1 + sum(int(v) for v in line.split())
-    except ValueError:
-        return "its tree_sizes line is not a list of integers"
-    if not data.startswith(b"end of trees", end):
-        return "it is truncated or edited (the trees do not end where tree_sizes says)"
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return "it is not UTF-8 text"
-    return ""
 
 
 def _adjust_near_zero(threshold: np.ndarray) -> np.ndarray:
@@ -186,19 +131,19 @@ class LightGBMAdapter(Adapter):
 
     def _ir_from_text(self, model: Any, text: str) -> TreeEnsembleIR:
         lgb = self.framework()
-        header, f = _sections(text)
+        header, f = text_sections(text)
         objective, sigmoid = _objective(header)
-        n_leaves = _numbers(f["num_leaves"], np.int64, len(f["num_leaves"]), "num_leaves")
+        n_leaves = tree_numbers(f["num_leaves"], np.int64, len(f["num_leaves"]), "num_leaves")
         n_trees = n_leaves.size
         n_int = n_leaves - 1
         n_split = int(n_int.sum())
-        dtype_ = _numbers(f["decision_type"], np.int64, n_split, "decision_type")
-        feature_split = _numbers(f["split_feature"], np.int64, n_split, "split_feature")
-        raw_threshold = _numbers(f["threshold"], np.float64, n_split, "threshold")
+        dtype_ = tree_numbers(f["decision_type"], np.int64, n_split, "decision_type")
+        feature_split = tree_numbers(f["split_feature"], np.int64, n_split, "split_feature")
+        raw_threshold = tree_numbers(f["threshold"], np.float64, n_split, "threshold")
         threshold = _adjust_near_zero(raw_threshold)
-        left_raw = _numbers(f["left_child"], np.int64, n_split, "left_child")
-        right_raw = _numbers(f["right_child"], np.int64, n_split, "right_child")
-        leaf_value = _numbers(f["leaf_value"], np.float64, int(n_leaves.sum()), "leaf_value")
+        left_raw = tree_numbers(f["left_child"], np.int64, n_split, "left_child")
+        right_raw = tree_numbers(f["right_child"], np.int64, n_split, "right_child")
+        leaf_value = tree_numbers(f["leaf_value"], np.float64, int(n_leaves.sum()), "leaf_value")
 
         per_iter = int(header.get("num_tree_per_iteration", "1"))
         n_targets = per_iter
@@ -221,7 +166,7 @@ class LightGBMAdapter(Adapter):
         n_features = int(header["max_feature_idx"]) + 1
         per_leaf_linear = linear_leaves(f, n_leaves, n_features)
         is_cat = (dtype_ & _CATEGORICAL) != 0
-        cats = _categorical_splits(f, n_leaves, raw_threshold, is_cat, feature_split) if is_cat.any() else None
+        cats = categorical_splits(f, n_leaves, raw_threshold, is_cat, feature_split) if is_cat.any() else None
         missing_left &= ~is_cat  # CategoricalDecision sends NaN right whatever the missing type
         band = _zero_missing_band(feature_split[~is_cat], missing_type[~is_cat], n_features)
         split = {"tree": tree_of_split, "node": split_node, "feature": feature_split, "threshold": threshold,
@@ -238,7 +183,7 @@ class LightGBMAdapter(Adapter):
             scale /= max(n_trees // per_iter, 1)
         head = self._head(model, lgb, objective, scale)
         if cats is not None:
-            head = replace(head, category_labels=_pandas_labels(text, header, n_features))
+            head = replace(head, category_labels=pandas_labels(text, header, n_features))
         return TreeEnsembleIR(
             n_features=n_features,
             n_targets=n_targets,
@@ -362,7 +307,7 @@ class LightGBMAdapter(Adapter):
             data = Path(path).read_bytes()
         except OSError as exc:
             raise ModelFileError(f"cannot read LightGBM model file {path}: {exc}") from exc
-        problem = _incomplete(data)
+        problem = incomplete_text(data)
         if problem:
             raise ModelFileError(f"{path} is not a complete LightGBM text model: {problem}")
         try:
@@ -410,57 +355,3 @@ def _zero_missing_band(feature: np.ndarray, missing_type: np.ndarray, n_features
     band = np.full(n_features, np.nan)
     band[zero] = ZERO_BAND
     return band
-
-
-# LightGBM's CategoricalDecision: NaN goes right; otherwise static_cast<int>(value), and a
-# negative int goes right. Beyond int range the cast gives INT_MIN on x86-64 (cvttsd2si), so
-# those go right too: the valid values are -1 < v < 2**31, truncated toward zero.
-_LGB_CODING = {"cast": "float64", "low": -1.0, "high": 2.0**31, "low_closed": False}
-
-
-def _categorical_splits(f: dict[str, list[str]], n_leaves: np.ndarray, raw_threshold: np.ndarray,
-                        is_cat: np.ndarray, feature: np.ndarray) -> CategorySplits:
-    """Set-membership splits from each tree's ``cat_boundaries``/``cat_threshold`` bitsets
-    (bit ``c`` of the set sends category ``c`` left); the split's threshold is its set's
-    index within the tree."""
-    n_cat = np.array([int(v) for v in f["num_cat"]], dtype=np.int64)
-    with_cats = np.flatnonzero(n_cat)
-    if len(f["cat_boundaries"]) != with_cats.size or len(f["cat_threshold"]) != with_cats.size:
-        raise ModelFileError("LightGBM model text: cat_boundaries/cat_threshold lines do not match num_cat")
-    bounds = [np.array(line.split(), dtype=np.int64) for line in f["cat_boundaries"]]
-    words = [np.array(line.split(), dtype=np.uint32) for line in f["cat_threshold"]]
-    for t, b, w in zip(with_cats, bounds, words, strict=True):
-        if b.size != n_cat[t] + 1 or b[-1] != w.size:
-            raise ModelFileError(f"LightGBM model text: tree {t} has inconsistent cat_boundaries")
-    set_offset = np.concatenate([[0], np.cumsum(n_cat)])[:-1]  # first global set of each tree
-    word_offset = np.concatenate([[0], np.cumsum([w.size for w in words])])[:-1]
-    starts = np.concatenate([b[:-1] + o for b, o in zip(bounds, word_offset, strict=True)]) if words else np.zeros(0)
-    all_words = np.concatenate(words) if words else np.zeros(0, dtype=np.uint32)
-    n_sets = starts.size
-    set_of_word = np.repeat(np.arange(n_sets), np.diff(np.append(starts, all_words.size)))
-    bits = np.unpackbits(all_words.astype("<u4").view(np.uint8), bitorder="little").reshape(-1, 32)
-    word, bit = np.nonzero(bits)
-    owner = set_of_word[word]
-    members = 32 * (word - starts[owner]) + bit
-    ptr = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=n_sets))]).astype(np.int64)
-    tree_of_split = np.repeat(np.arange(n_leaves.size), n_leaves - 1)
-    index = np.full(is_cat.size, -1, dtype=np.int64)
-    index[is_cat] = set_offset[tree_of_split[is_cat]] + raw_threshold[is_cat].astype(np.int64)
-    coding = CategoryCoding(features=np.unique(feature[is_cat]), **_LGB_CODING)
-    return CategorySplits(index=index, ptr=ptr, values=members.astype(np.float64), coding=coding)
-
-
-def _pandas_labels(text: str, header: dict[str, str], n_features: int) -> dict[int, tuple[Any, ...]]:
-    """Category labels of a model trained on a pandas DataFrame: LightGBM maps each category
-    column to its ``cat.codes``, which are the float codes the ONNX model then takes."""
-    import json
-
-    _, sep, tail = text.rpartition("\npandas_categorical:")
-    labels = json.loads(tail.splitlines()[0]) if sep else None
-    if not labels:
-        return {}
-    infos = header.get("feature_infos", "").split()
-    cat_features = [i for i, info in enumerate(infos[:n_features]) if info != "none" and not info.startswith("[")]
-    if len(cat_features) != len(labels):  # ordered category columns used as numeric: no safe mapping
-        return {}
-    return {f: tuple(cats) for f, cats in zip(cat_features, labels, strict=True)}

@@ -1,11 +1,10 @@
 """scikit-learn: trees through the tree IR, other models through skl2onnx, Pipelines with
-scalers and imputers in front of either."""
+scalers and imputers in front of either. Reading .skops files and fingerprints: sklearn_files.py."""
 
 from __future__ import annotations
 
 import importlib
 import logging
-import pickle
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -15,10 +14,11 @@ from typing import Any
 import numpy as np
 import onnx
 
-from ...errors import ConversionRefusedError, ModelFileError, NotFittedError, UnsupportedModelError
+from ...errors import ConversionRefusedError, NotFittedError, UnsupportedModelError
 from ..emit_onnx import emit
 from ..tree_ir import Head, TreeEnsembleIR
 from .base import Adapter, FastNative, Lowered, NativeInput, import_optional, unnamed_rows, with_names
+from .sklearn_files import load_model_file, model_fingerprint
 from .sklearn_graphs import Steps, in_float32, isolation_forest_head, linear_regressor_graph, prepend
 from .sklearn_trees import TREE_BUILDERS, is_missing_category, isolation_forest_ir
 from .upstream import adopt_outputs
@@ -37,18 +37,6 @@ _PREPROCESSORS = {
     "SimpleImputer": Steps.simple_imputer,
 }
 _SKL2ONNX_OPSET = {"": 18, "ai.onnx.ml": 3}
-# Types that skops does not trust by default but that the models onnxgate converts hold (found
-# by dumping every supported estimator and asking skops.io.get_untrusted_types). Exact names,
-# never module patterns: "numpy." would trust callables such as numpy.testing's runstring, which
-# executes a string from the file. skops' own defaults (scikit-learn estimators, builtins,
-# numpy arrays and ufuncs) stay as skops decides them.
-SKOPS_TRUSTED = (
-    "sklearn.tree._tree.Tree",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
-    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
-    "numpy.dtype",
-)
 
 
 def _class_names(model: Any) -> list[str]:
@@ -290,22 +278,7 @@ class SklearnAdapter(Adapter):
         return bytes(sio.dumps(model))
 
     def fingerprint(self, model: Any) -> str:
-        # skops archives carry timestamps, so their bytes differ on every dump; a pickle of
-        # the same fitted model is stable. Pickle is only written here, never read.
-        import hashlib
-        import io
-
-        buffer = io.BytesIO()
-        pickler = _PaddingFreePickler(buffer, protocol=5)
-        # No memo: whether two attributes share one object differs between a fitted model and
-        # the same model loaded from .skops, and the memo would write that into the bytes.
-        pickler.fast = True
-        try:
-            pickler.dump(model)
-        except ValueError:  # a cyclic object graph needs the memo
-            buffer = io.BytesIO()
-            _PaddingFreePickler(buffer, protocol=5).dump(model)
-        return hashlib.sha256(buffer.getvalue()).hexdigest()
+        return model_fingerprint(model)
 
     def save_native(self, model: Any, path: Path) -> None:
         from ...atomic import write_bytes_atomic
@@ -313,42 +286,7 @@ class SklearnAdapter(Adapter):
         write_bytes_atomic(path, self.native_bytes(model))
 
     def load_native(self, path: Path, *, allow_pickle: bool = False) -> Any:
-        path = Path(path)
-        if path.suffix in (".pkl", ".pickle", ".joblib"):
-            if not allow_pickle:
-                raise ModelFileError(
-                    f"{path} is a pickle file, and unpickling runs arbitrary code; pass allow_pickle=True "
-                    "(--trust-pickle on the command line) only for files you trust, or save it as .skops"
-                )
-            import joblib
-
-            return joblib.load(path)
-        if path.suffix != ".skops":
-            raise ModelFileError(
-                f"{path} is not a scikit-learn model file; expected .skops (or .pkl with allow_pickle=True)"
-            )
-        sio = import_optional("skops.io", "sklearn", "load scikit-learn models without pickle")
-        try:
-            data = path.read_bytes()
-            untrusted = sio.get_untrusted_types(data=data)
-        except FileNotFoundError as exc:
-            raise ModelFileError(f"{path} does not exist") from exc
-        except Exception as exc:  # skops raises zipfile/json errors for a damaged file
-            raise ModelFileError(f"{path} is not a readable .skops file: {exc}") from exc
-        foreign = sorted(set(untrusted) - set(SKOPS_TRUSTED))
-        if foreign and not allow_pickle:
-            raise ModelFileError(
-                f"{path} holds types that neither skops nor onnxgate trusts, and loading would create or call "
-                f"them: {', '.join(foreign)}. Inspect the file (skops.io.get_untrusted_types); if you trust it, "
-                "pass allow_pickle=True (--trust-pickle on the command line), or load it yourself with "
-                "skops.io.load(path, trusted=[...]) and pass the model"
-            )
-        if foreign:
-            log.warning("%s: loading untrusted types %s, as allow_pickle=True asked", path, ", ".join(foreign))
-        try:
-            return sio.loads(data, trusted=untrusted)
-        except Exception as exc:
-            raise ModelFileError(f"{path} could not be loaded by skops: {exc}") from exc
+        return load_model_file(Path(path), allow_pickle=allow_pickle)
 
     # -- the public converter, for the parity matrix --
 
@@ -380,25 +318,6 @@ class SklearnAdapter(Adapter):
             flatten = frozenset({"predict"}) if ours_rank == 1 else frozenset()
             graph = adopt_outputs(graph, {graph.graph.output[0].name: "predict"}, flatten=flatten)
         return Lowered(graph, head, ours.n_features, "skl2onnx", skl2onnx.__version__)
-
-
-class _PaddingFreePickler(pickle.Pickler):
-    """The bytes a fingerprint hashes: what predictions depend on, the same after a .skops round trip.
-
-    Structured arrays go field by field (a tree's node array has padding bytes holding whatever
-    memory held), other arrays in C order (memory layout is no part of the model), and random
-    generators by type only (skops does not restore their state, and predict never draws from them).
-    """
-
-    def reducer_override(self, obj: Any) -> Any:
-        if isinstance(obj, np.ndarray) and obj.dtype.names:
-            return tuple, ((obj.dtype.descr, obj.shape, *(np.ascontiguousarray(obj[n]) for n in obj.dtype.names)),)
-        if isinstance(obj, np.ndarray) and obj.dtype != object:
-            # A transposed view (LinearRegression's multi-target coef_) comes back C-ordered from .skops.
-            return np.ndarray, (obj.shape, obj.dtype.str, np.ascontiguousarray(obj).tobytes())
-        if isinstance(obj, np.random.RandomState | np.random.Generator):
-            return str, (type(obj).__name__,)
-        return NotImplemented
 
 
 def _add_decision_function(graph: onnx.ModelProto, n_classes: int) -> bool:
@@ -458,7 +377,6 @@ def _accepts_nan(est: Any, n_features: int) -> bool:
     if support is None:
         return True  # the builder already decided (HistGradientBoosting, GradientBoosting)
     return bool(support(np.zeros((1, n_features), dtype=np.float32)))
-
 
 
 def _category_frame(model: Any, X: np.ndarray) -> Any:

@@ -9,10 +9,10 @@ from typing import Any
 from conversion.errors import ResultsError
 from conversion.results.benchmark_runs import Run, load_run
 
-__all__ = ["gate_view"]
+__all__ = ["gate_summary"]
 
 
-def gate_view(baseline: Path, current: Run | Path) -> dict[str, Any]:
+def gate_summary(baseline: Path, current: Run | Path) -> dict[str, Any]:
     """The gate's verdict (conversion.results.gate) as the report shows it; ``baseline`` may be
     a folder of baselines, one per machine type (the one of this run's machine is used).
     ``current``: a bench results file, or its Run when the caller has parsed it already."""

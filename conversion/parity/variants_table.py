@@ -25,8 +25,9 @@ from conversion.converter.converted import ConvertedModel
 from conversion.converter.variants import is_dense, make_variant
 from conversion.parity.accuracy import AccuracyTolerance, accuracy_delta
 from conversion.parity.check import check_parity
-from conversion.runtime.engine import InferenceEngine, SessionOptions
+from conversion.runtime.engine import InferenceEngine
 from conversion.runtime.providers import CPU
+from conversion.runtime.sessions import SessionOptions
 from conversion.runtime.timing import cpu_clock, interleaved
 
 __all__ = ["BATCHES", "LEVELS", "variants_table"]

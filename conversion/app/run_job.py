@@ -16,18 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conversion.app.progress import Progress
 from conversion.bench.config import BenchConfig
 from conversion.bench.zoo import CATEGORICAL, DATASETS
 from conversion.converter.frameworks import framework_names
 from conversion.errors import OnnxGateError
-
-from .parity.matrix import Attempt, Subject, attempt_conversion, cold_costs, parity_cells
-from .progress import Progress
-from .report.build import build_report, check_writable
-from .report.manifest import environment_manifest
-from .results.benchmark_runs import Record, Run, load_run
-from .results.gate.summary import gate_view
-from .results.run_results import RunResult, save_run
+from conversion.parity.matrix import Attempt, Subject, attempt_conversion, cold_costs, parity_cells
+from conversion.report.build import build_report, check_writable
+from conversion.report.manifest import environment_manifest
+from conversion.results.benchmark_runs import Record, Run, load_run
+from conversion.results.gate.summary import gate_summary
+from conversion.results.run_results import RunResult, save_run
 
 __all__ = ["JobOptions", "JobOutcome", "default_output", "run_job", "zoo_subjects"]
 
@@ -140,8 +139,8 @@ def _evaluate(subject: Subject, opts: JobOptions) -> tuple[dict[str, Any], list[
 
 
 def _variants(subject: Subject, profile: str) -> dict[str, Any] | None:
-    """The model's variants table (conversion.bench.variants_table), or None if it cannot be measured."""
-    from conversion.bench.variants_table import variants_table
+    """The model's variants table (conversion.parity.variants_table), or None if it cannot be measured."""
+    from conversion.parity.variants_table import variants_table
 
     rounds, creations = (15, 7) if profile == "quick" else (30, 11)
     try:
@@ -260,7 +259,7 @@ def run_job(opts: JobOptions) -> JobOutcome:
                           "which this run did not produce")
         else:
             try:
-                gate = gate_view(opts.baseline, bench_run)
+                gate = gate_summary(opts.baseline, bench_run)
             except OnnxGateError as exc:  # e.g. a baseline from another machine: keep the report, say why
                 gate_error = f"no gate verdict: {exc}"
         if gate_error:
