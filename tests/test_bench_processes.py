@@ -21,6 +21,12 @@ REPO = Path(__file__).resolve().parents[1]
 PATIENCE_S = 60.0  # how long to wait for a process to appear or go: liveness, not speed
 
 
+def _ctrl_c_as_at_a_terminal() -> None:
+    """SIGINT's default disposition in the started process, as a terminal's Ctrl-C finds it: a shell
+    script's background job (`pytest ... &`) starts with SIGINT ignored, and its children inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _gone(p: psutil.Process) -> bool:
     try:
         return p.status() == psutil.STATUS_ZOMBIE  # dead, only not yet reaped by its new parent
@@ -50,7 +56,7 @@ def test_stopping_bench_stops_its_pytest_child(sig: signal.Signals, tmp_path: Pa
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     parent = subprocess.Popen([sys.executable, "-m", "conversion.app.main", "bench", "--quick", "--output", str(out),
                                "--models", "xgboost-synthetic-small"], cwd=REPO, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_ctrl_c_as_at_a_terminal)
     child = None
     try:
         child = _pytest_child(parent)
@@ -91,7 +97,7 @@ DEADLINE_S = 5.0  # issue 28: no process of the benchmark's tree is left 5 s aft
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
 def test_a_stopped_parent_takes_the_childs_whole_tree_and_temp_folder(sig: signal.Signals) -> None:
     parent = subprocess.Popen([sys.executable, "-c", _RUNNER, _TREE], cwd=REPO, stdout=subprocess.PIPE,
-                              env={**os.environ, "PYTHONPATH": str(REPO)})
+                              env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=_ctrl_c_as_at_a_terminal)
     grandchild = None
     try:
         assert parent.stdout is not None
