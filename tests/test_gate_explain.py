@@ -14,7 +14,8 @@ from tests.user_benchmarks import bench, make_repo, onnxgate, train
 pytest.importorskip("xgboost")
 pytest.importorskip("pytest_benchmark")
 
-pytestmark = pytest.mark.slow
+# Its module fixture is costly (real models, real runs): one xdist worker builds it, once (--dist loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("gate_explain")]
 
 
 @pytest.fixture(scope="module")

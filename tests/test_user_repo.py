@@ -22,7 +22,8 @@ pytest.importorskip("xgboost")
 pytest.importorskip("lightgbm")
 pytest.importorskip("pytest_benchmark")
 
-pytestmark = pytest.mark.slow
+# Its module fixture is costly (real models, real runs): one xdist worker builds it, once (--dist loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("user_repo")]
 
 ROOT = Path(__file__).resolve().parents[1]
 

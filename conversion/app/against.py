@@ -21,7 +21,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -185,9 +185,11 @@ def _stamp(path: Path, side: Side, pair: dict[str, str], times: dict[str, dict[s
         info = bench.get("extra_info") or {}
         if info.get("onnxgate_kind") != LATENCY_KIND:
             continue
-        key = str(LatencyInfo.from_extra_info(info).key)
-        if key in times:
-            info["cpu_rounds"], info["wall_rounds"] = times[key]["cpu"], times[key]["wall"]
+        row = LatencyInfo.from_extra_info(info)
+        timed = times.get(str(row.key))
+        if timed is not None:  # through LatencyInfo's fields, whichever onnxgate wrote the rest of the row
+            row = replace(row, cpu_rounds=tuple(timed["cpu"]), wall_rounds=tuple(timed["wall"]))
+            bench["extra_info"] = {**info, **row.as_extra_info()}
     write_text_atomic(path, json.dumps(doc, indent=1) + "\n")
 
 

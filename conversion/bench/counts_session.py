@@ -19,7 +19,7 @@ from conversion.bench.cases import Case, cases_for
 from conversion.bench.fingerprint import usable_providers
 from conversion.bench.settings import settings_of
 
-__all__ = ["ROW_PATHS", "row_counts", "uncounted_lines"]
+__all__ = ["ROW_PATHS", "row_counts", "uncounted_lines", "with_counts"]
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,8 @@ def _session_counts(config: pytest.Config) -> dict[str, dict[str, Any]]:
 
 
 def row_counts(config: pytest.Config, case: Case) -> dict[str, Any]:
-    """The extra_info fields of one row: ``counts`` ({path: {measure: per call}}) and ``counts_meta``."""
+    """The LatencyInfo fields of one row's counts: ``counts`` ({path: {measure: per call}}) and
+    ``counts_meta``, or ``counts_note`` saying why it has none."""
     if case.runtime != "native" and (case.threads or 1) != 1:
         return {"counts_note": NOT_COUNTED}
     if case.runtime != "native" and case.provider != "CPUExecutionProvider":
@@ -79,6 +80,16 @@ def row_counts(config: pytest.Config, case: Case) -> dict[str, Any]:
     per_path = measured["per_call"].get(str(case.batch_size), {})
     counts = {p: per_path[p] for p in ROW_PATHS.get(case.runtime, ()) if p in per_path}
     return {"counts": counts, "counts_meta": measured["meta"]}
+
+
+def with_counts(extra_info: dict[str, Any], config: pytest.Config, case: Case) -> dict[str, Any]:
+    """A row's ``extra_info`` with its counts, set through LatencyInfo (a misspelt field fails there)."""
+    from dataclasses import replace
+
+    from conversion.results.latency_info import LatencyInfo
+
+    counted = replace(LatencyInfo.from_extra_info(extra_info), **row_counts(config, case))
+    return {**extra_info, **counted.as_extra_info()}
 
 
 def uncounted_lines(config: pytest.Config) -> list[str]:
@@ -150,4 +161,4 @@ def count_fixture_rows(config: pytest.Config, benchmarks: list[dict[str, Any]]) 
             measured[name] = {"error": str(exc)}
     for bench in benchmarks:
         if bench.get("fullname") in rows:
-            bench.setdefault("extra_info", {}).update(row_counts(config, rows[bench["fullname"]][1]))
+            bench["extra_info"] = with_counts(bench.get("extra_info") or {}, config, rows[bench["fullname"]][1])

@@ -115,6 +115,8 @@ class LatencyInfo:
     reference_cpu_s: float | None = None  # the reference model's median CPU time in this row
     # --counts: per path ("native" | "engine" | "onnxruntime"), {"instructions", "cycles"} per call
     counts: dict[str, dict[str, float]] = field(default_factory=dict, hash=False)
+    counts_meta: dict[str, Any] = field(default_factory=dict, hash=False)  # how they were counted (counts.py)
+    counts_note: str = ""  # why --counts left this row uncounted
     # Wall-clock ratios per round (same partners as the CPU ones) and the tail block (measure.py):
     # extra rounds of target vs reference only, enough of them for a p99; CPU then wall.
     wall_ratio_rounds: tuple[float, ...] = ()

@@ -49,6 +49,6 @@ def test_latency(benchmark: Any, latency_case: Case, request: pytest.FixtureRequ
                 fast=case.fast)
     # counts follow the wrapper's and the engine's paths (counts.py): not the fast call's or a peer's
     if settings_of(request.config).counts and not case.fast and case.runtime != "peer":
-        from conversion.bench.counts_session import row_counts
+        from conversion.bench.counts_session import with_counts
 
-        benchmark.extra_info.update(row_counts(request.config, case))
+        benchmark.extra_info.update(with_counts(benchmark.extra_info, request.config, case))
