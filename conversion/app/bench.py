@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from conversion.app.model_sources import add_model_sources, add_sizes, user_config
+from conversion.app.output import FORMATTER, emit_error
 from conversion.errors import OnnxGateError, ResultsError
 
 __all__ = ["command", "register"]
@@ -31,7 +32,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "bench", help="run the latency benchmarks and write their results JSON",
         description="Runs the pytest-benchmark latency suite (native vs ONNX Runtime, interleaved) "
                     "and writes a results file for `onnxgate gate` and `onnxgate report`.",
-        epilog=_BENCH_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_BENCH_EXAMPLES, formatter_class=FORMATTER,
     )
     profile = p.add_mutually_exclusive_group()
     profile.add_argument("--quick", dest="profile", action="store_const", const="quick",
@@ -65,7 +66,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def command(args: argparse.Namespace) -> int:
     import json
 
-    from conversion.app.output import emit_error
     from conversion.bench.cases import parse_specs
     from conversion.bench.runner import BenchmarkRunError, run_benchmarks
 
@@ -146,7 +146,6 @@ def _gate_after_bench(baseline: Path, results: Path, run: Any) -> int:
     """`bench --baseline`: the gate's verdict and its regressed benchmarks on stderr (stdout keeps the path).
     ``run``: the results already parsed, or None when they could not be (the gate says why)."""
     from conversion.app.gate import choose_baseline
-    from conversion.app.output import emit_error
     from conversion.results.benchmark_runs import load_run
     from conversion.results.gate.judge import gate_files
     from conversion.results.gate.table import regression_lines

@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from conversion.app.model_sources import add_model_sources, user_config
-from conversion.app.output import EXIT_FAILED, EXIT_OK, emit
+from conversion.app.output import EXIT_FAILED, EXIT_OK, FORMATTER, emit
 from conversion.errors import InputError
 
 __all__ = ["command", "register"]
 
-FORMATTER = argparse.RawDescriptionHelpFormatter
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from conversion.app.model_sources import add_model_sources, add_sizes
+from conversion.app.output import FORMATTER, emit_error
 from conversion.errors import ResultsError
 
 __all__ = ["choose_baseline", "command", "register"]
@@ -34,7 +35,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         description="Fails (exit 1) when parity broke, when a benchmark's interleaved time ratio rose "
                     "significantly (Mann-Whitney) and by more than its class's minimum effect, or (results "
                     "from `bench --counts`) when its instructions or estimated cycles per call rose 3% or more.",
-        epilog=_GATE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_GATE_EXAMPLES, formatter_class=FORMATTER,
     )
     against = p.add_argument_group(
         "side by side (no baseline file needed)",
@@ -95,7 +96,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def command(args: argparse.Namespace) -> int:
-    from conversion.app.output import emit_error
     from conversion.results.benchmark_runs import load_run
     from conversion.results.gate.judge import gate_files
     from conversion.results.gate.outcome import outcome_json

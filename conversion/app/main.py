@@ -16,7 +16,7 @@ from typing import Any
 
 from conversion._version import __version__
 from conversion.app import bench, check, convert, gate, report, run
-from conversion.app.output import EXIT_OK, EXIT_USAGE, emit_error
+from conversion.app.output import EXIT_OK, EXIT_USAGE, FORMATTER, emit_error
 from conversion.errors import OnnxGateError
 
 __all__ = ["build_parser", "main"]
@@ -39,7 +39,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="onnxgate", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="onnxgate", formatter_class=FORMATTER,
         description="Convert tree models to ONNX exactly, prove parity, benchmark latency and gate CI.",
         epilog="example:\n  onnxgate run --quick            # default model zoo -> reports/<timestamp>/index.html\n"
                "exit codes: 0 ok, 1 parity or performance failure, 2 usage or input error",

@@ -1,4 +1,5 @@
-"""What every onnxgate subcommand prints: its result (text, or JSON with --json), its one-line error, its exit code.
+"""What every onnxgate subcommand prints: its help's layout, its result (text, or JSON with --json), its
+one-line error, its exit code.
 
 Results for people go to stdout, diagnostics and progress to stderr.
 """
@@ -10,9 +11,10 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "emit", "emit_error"]
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "FORMATTER", "emit", "emit_error"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+FORMATTER = argparse.RawDescriptionHelpFormatter  # help texts keep their line breaks (the examples)
 
 
 def emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:

@@ -6,12 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from conversion.app.output import EXIT_FAILED, EXIT_OK, emit
+from conversion.app.output import EXIT_FAILED, EXIT_OK, FORMATTER, emit
 from conversion.errors import InputError
 
 __all__ = ["command", "register"]
 
-FORMATTER = argparse.RawDescriptionHelpFormatter
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:

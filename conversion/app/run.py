@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from conversion.app.model_sources import add_model_sources, user_config
-from conversion.app.output import emit
+from conversion.app.output import FORMATTER, emit
 from conversion.errors import InputError, OnnxGateError
 
 __all__ = ["command", "register"]
 
-FORMATTER = argparse.RawDescriptionHelpFormatter
 CONVENTIONAL_BASELINES = Path("benchmarks") / "baselines"  # docs/ci.md's folder, one file per machine type
 
 
