@@ -16,10 +16,9 @@ one by timing) and a raw ONNX Runtime session, all on the calling thread: 1 intr
 thread, spinning off, ``PYTHONHASHSEED`` fixed, garbage collector off while counting, and
 only thread 1's counts read (``--separate-threads=yes``).
 
-Measured on a 2-core AMD EPYC VM at load average ~20: the same call counted in different
-processes differed by at most 1.0% (the engine at one row), under 0.05% from 256 rows up
-(Python 3.11's adaptive interpreter makes phases differ by a few %, but alike from run to
-run, which is why the phase sequence is fixed). Cache simulation (``--cache-sim``)
+The phase sequence is fixed because Python 3.11's adaptive interpreter makes phases differ by a
+few %, alike from run to run; how far counts repeat across processes (run-to-run spread) is in
+docs/gate.md. Cache simulation (``--cache-sim``)
 adds estimated cycles: Ir + 10 x L1 misses + 100 x last-level misses, the weights of
 callgrind's and KCachegrind's cycle estimate (an L1 miss that hits L2 costs ~10 cycles, a
 miss to memory ~100), so memory-bound changes at large batches show.
