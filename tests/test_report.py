@@ -441,3 +441,31 @@ def test_history_plots_mark_the_retrain_and_the_accept(tmp_path: Path) -> None:
     assert "marked:" not in html
     png = (tmp_path / "plain" / f"history-{model}-machineA.png").read_bytes()
     assert not _has_colour(png, MARKER_COLOURS["accept"]) and not _has_colour(png, MARKER_COLOURS["retrain"])
+
+
+def test_latency_plot_value_labels_do_not_collide() -> None:
+    """The values that collided in the issue (0.0273 and 0.0363 ms at one row, 8.76 and 16.8 ms at 4096
+    rows, ONNX faster at one end and slower at the other): every label in its own box, none under the legend."""
+    import itertools
+
+    import matplotlib.pyplot as plt
+
+    from conversion.report import plots
+
+    p50 = {1: (2.73e-5, 3.63e-5), 256: (2.0e-4, 1.1e-3), 4096: (16.8e-3, 8.76e-3)}  # (ONNX, native) seconds
+    rows = [dataclasses.replace(r, p50=p50[r.batch_size][r.runtime == "native"])
+            for r in latency_rows("m", "xgboost") if r.batch_size in p50 and r.threads in (None, 1)]
+    with plt.rc_context(plots.STYLE):
+        fig = plots.latency_figure("m", rows)
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        texts = fig.axes[0].texts
+        assert {"0.0273", "0.0363", "8.76", "16.8"} <= {t.get_text() for t in texts}
+        boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
+        legend = fig.legends[0].get_window_extent(renderer)
+        for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2):
+            assert not box_a.overlaps(box_b), f"the labels {a!r} and {b!r} overlap"
+        assert not [a for a, box in boxes if box.overlaps(legend)], "a label lies under the legend"
+    finally:
+        plt.close(fig)

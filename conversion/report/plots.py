@@ -64,46 +64,51 @@ def _ms(seconds: float) -> str:
 def latency_plot(model: str, rows: list[Record]) -> bytes:
     """One model's p50 latency vs batch size, log-log, one line per runtime; native and the best
     ONNX path are labeled with their values, and the crossover is marked."""
+    with plt.rc_context(STYLE):
+        return _png(latency_figure(model, rows))
+
+
+def latency_figure(model: str, rows: list[Record]) -> plt.Figure:
+    """latency_plot's figure, before it becomes a PNG (a test reads where its labels landed)."""
     lines: dict[str, list[tuple[int, float]]] = defaultdict(list)
     for r in rows:
         lines[r.label].append((r.batch_size, r.p50))
     batches = per_batch(rows)
     best = {b["batch"]: b["onnx_p50"] for b in batches}
-    with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(WIDTH, 4.0), layout="constrained")
-        labels: dict[int, list[tuple[float, str]]] = defaultdict(list)
-        for label in sorted(lines, key=lambda s: (s != "native", s)):
-            pts = sorted(lines[label])
-            native = label == "native"
-            ax.plot([p[0] for p in pts], [p[1] * 1e3 for p in pts], marker="o", lw=2.2 if native else 1.5,
-                    color="black" if native else None, label=label)
-            for b, p50 in pts:
-                if native or best.get(b) == p50:  # value labels for the two lines the verdict compares
-                    labels[b].append((p50, "black" if native else ax.lines[-1].get_color()))
-        # Per batch, the higher of the two values is labeled above its point and the lower below its
-        # own: two close values never share a spot, whichever path is faster.
-        for b, pair in labels.items():
-            for rank, (p50, colour) in enumerate(sorted(pair, reverse=True)):
-                ax.annotate(_ms(p50), (b, p50 * 1e3), textcoords="offset points", xytext=(0, 7 if rank == 0 else -7),
-                            ha="center", va="bottom" if rank == 0 else "top", fontsize=9, color=colour)
-        cross = crossover([(b["batch"], b["speedup"]) for b in batches
-                           if b["speedup"] > 0 and math.isfinite(b["speedup"])])
-        if cross:
-            ax.axvline(cross, color="crimson", ls="--", lw=1)
-            ax.annotate(f" crossover ≈ {cross:.0f}", (cross, 0.03), xycoords=("data", "axes fraction"),
-                        ha="left", va="bottom", fontsize=10, color="crimson")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        measured = sorted({r.batch_size for r in rows})
-        ax.set_xticks(measured, [str(b) for b in measured])  # the batch sizes measured, not powers of ten
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.margins(x=0.12, y=0.18)  # room for the value labels at both ends
-        ax.set_title(model)
-        ax.set_xlabel("batch size (rows)")
-        ax.set_ylabel("p50 latency (ms)")
-        ax.grid(True, which="both", alpha=0.25)
-        fig.legend(loc="outside lower center", ncol=2, frameon=False)  # below the axes: never over a point
-        return _png(fig)
+    fig, ax = plt.subplots(figsize=(WIDTH, 4.0), layout="constrained")
+    labels: dict[int, list[tuple[float, str]]] = defaultdict(list)
+    for label in sorted(lines, key=lambda s: (s != "native", s)):
+        pts = sorted(lines[label])
+        native = label == "native"
+        ax.plot([p[0] for p in pts], [p[1] * 1e3 for p in pts], marker="o", lw=2.2 if native else 1.5,
+                color="black" if native else None, label=label)
+        for b, p50 in pts:
+            if native or best.get(b) == p50:  # value labels for the two lines the verdict compares
+                labels[b].append((p50, "black" if native else ax.lines[-1].get_color()))
+    # Per batch, the higher of the two values is labeled above its point and the lower below its
+    # own: two close values never share a spot, whichever path is faster.
+    for b, pair in labels.items():
+        for rank, (p50, colour) in enumerate(sorted(pair, reverse=True)):
+            ax.annotate(_ms(p50), (b, p50 * 1e3), textcoords="offset points", xytext=(0, 7 if rank == 0 else -7),
+                        ha="center", va="bottom" if rank == 0 else "top", fontsize=9, color=colour)
+    cross = crossover([(b["batch"], b["speedup"]) for b in batches
+                       if b["speedup"] > 0 and math.isfinite(b["speedup"])])
+    if cross:
+        ax.axvline(cross, color="crimson", ls="--", lw=1)
+        ax.annotate(f" crossover ≈ {cross:.0f}", (cross, 0.03), xycoords=("data", "axes fraction"),
+                    ha="left", va="bottom", fontsize=10, color="crimson")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    measured = sorted({r.batch_size for r in rows})
+    ax.set_xticks(measured, [str(b) for b in measured])  # the batch sizes measured, not powers of ten
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.margins(x=0.12, y=0.18)  # room for the value labels at both ends
+    ax.set_title(model)
+    ax.set_xlabel("batch size (rows)")
+    ax.set_ylabel("p50 latency (ms)")
+    ax.grid(True, which="both", alpha=0.25)
+    fig.legend(loc="outside lower center", ncol=2, frameon=False)  # below the axes: never over a point
+    return fig
 
 
 # The verdict table's chart: about 340 px wide in its cell at 1280 px and 350 px on a 390 px phone,
