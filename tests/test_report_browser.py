@@ -181,8 +181,11 @@ PAGE_CHECKS = """
                          model: img.closest('tr.verdict') ? img.closest('tr.verdict').dataset.model : null});
   const charts = [...document.querySelectorAll('tr.verdict img.speed-chart')].map(shown);
   const heatmap = shown(document.querySelector('figure.overview img'));
+  const command = document.querySelector('#banner code');
+  const accept = command && {text: command.textContent, options: [...command.querySelectorAll('.option')].map(
+    o => ({word: o.textContent, lines: o.getClientRects().length}))};
   return {images, vw, height, folded, unfolded, headingTop: heading.top, answerBottom: first.bottom,
-          bannerTop: banner.top, bannerBottom: banner.bottom, charts, heatmap,
+          bannerTop: banner.top, bannerBottom: banner.bottom, charts, heatmap, accept,
           verdicts: count('tr.verdict'), matrix: count('table.parity-matrix td'),
           latency: count('table.latency-table tr'), manifest: count('table.manifest tr'),
           history: count('table.history-table tr'), title: document.title};
@@ -273,6 +276,16 @@ def test_each_model_shows_its_speed_chart_at_a_legible_size(pages: dict[str, dic
     assert sorted(c["model"] for c in charts) == ["churn", "fraud", "risk", "score"]
     for c in charts:  # its value labels (9 pt, 12.5 px in the PNG) stay 10 px or more as shown
         assert c["natural"] > 0 and CHART_LABEL_PT * DPI / 72 * c["width"] / c["natural"] >= 10, c
+
+
+@pytest.mark.parametrize("page", ["run@phone", "run@laptop"])
+def test_the_accept_command_copies_whole_and_wraps_only_between_words(pages: dict[str, dict[str, Any]],
+                                                                      page: str) -> None:
+    accept = pages[page]["checks"]["accept"]  # the run's own page was gated before the accept: FAIL
+    assert accept is not None and accept["text"].startswith("onnxgate gate "), accept
+    assert " --accept --why " in accept["text"], accept  # what a reader copies is the command, as typed
+    assert "--accept" in [o["word"] for o in accept["options"]], accept
+    assert all(o["lines"] == 1 for o in accept["options"]), accept  # no option split across two lines
 
 
 @pytest.mark.parametrize("page", ["merged@phone", "run@phone"])
