@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
 # --benchmark-disable: under xdist no test benchmarks; pytest-benchmark 4.0 (the declared floor)
 # would print "Benchmarks are automatically disabled because xdist plugin is active" at every start.
-exec .venv/bin/pytest -n 2 --dist loadgroup --hypothesis-profile ci --benchmark-disable "$@"
+exec .venv/bin/pytest -n 2 --hypothesis-profile ci --benchmark-disable "$@"

@@ -14,8 +14,7 @@ from tests.user_benchmarks import bench, make_repo, onnxgate, train
 pytest.importorskip("xgboost")
 pytest.importorskip("pytest_benchmark")
 
-# Its module fixture is costly (real models, real runs): one xdist worker builds it, once (--dist loadgroup).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("gate_explain")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

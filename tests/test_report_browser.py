@@ -32,8 +32,7 @@ from benchmarks.proof.screenshot import CHROMIUM_FLAGS, find_chromium
 from conversion.report.build import report_from_files
 from tests.report_samples import user_repo
 
-# Its module fixture is costly (real models, real runs): one xdist worker builds it, once (--dist loadgroup).
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("report_browser")]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "reports" / "out"

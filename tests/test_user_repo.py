@@ -22,8 +22,7 @@ pytest.importorskip("xgboost")
 pytest.importorskip("lightgbm")
 pytest.importorskip("pytest_benchmark")
 
-# Its module fixture is costly (real models, real runs): one xdist worker builds it, once (--dist loadgroup).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("user_repo")]
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 
