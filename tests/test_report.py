@@ -314,6 +314,7 @@ def test_a_skipped_gate_is_said_once_and_recommends_the_side_by_side_gate(tmp_pa
     assert html.count(why) == 1  # once, in the gate's section
     banner = re.sub(r"<[^>]+>", "", html[html.index('id="banner"'):html.index("</div>", html.index('id="banner"'))])
     assert "onnxgate gate --against origin/main" in banner and "record-missing" not in banner
+    assert "gate: not gated: no baseline for this machine type" in banner  # no stray space before the colon
     assert re.search(r"\sdetails$", banner.strip())  # the link is its own word, not glued to the sentence
 
 
@@ -388,7 +389,7 @@ def test_each_benchmarked_model_has_its_speed_chart_with_the_paragraph_folded(tm
     unmeasured = _verdict_row(html, "xgboost-synthetic-large")
     assert "speed-chart" not in unmeasured
     assert "this run&#39;s quick profile does not time this model" in unmeasured
-    assert "onnxgate bench --models xgboost-synthetic-large" in unmeasured
+    assert "onnxgate bench --models xgboost-synthetic-large" in unmeasured and "`" not in unmeasured  # no markdown in HTML
 
 
 def test_the_heatmap_text_is_legible_on_a_phone() -> None:

@@ -37,13 +37,13 @@ def crossover(points: list[tuple[int, float]]) -> float | None:
 # Where no parity cell was recorded (a report from `onnxgate bench` files alone), the benchmark's
 # own check of the rows it timed (Record.parity) says it; only where that is missing too is parity unknown.
 NOT_CHECKED = ("Parity not checked: no parity result was recorded for this model. Check it with "
-               "`onnxgate check MODEL_FILE` (or `onnxgate run --model MODEL_FILE`) before serving the ONNX model.")
+               "onnxgate check MODEL_FILE (or onnxgate run --model MODEL_FILE) before serving the ONNX model.")
 _ROW_PARITY = {"passed": "exact", "failed": "wrong", "refused": "refused", "error": "refused"}
 
 
 def not_measured(model: str, profile: str, others_measured: bool) -> str:
     """Why a model has no latency in these results, and the command that measures it."""
-    command = f"`onnxgate bench --models {model}`"
+    command = f"onnxgate bench --models {model}"  # plain text: the report shows it as is
     if others_measured and profile:
         return f"Not benchmarked: this run's {profile} profile does not time this model; {command} does."
     return f"No latency in these results (the benchmark was skipped or failed); {command} measures it."
@@ -174,7 +174,7 @@ def model_verdict(model: str, cells: list[dict[str, Any]], latency: list[Record]
     if exact == "unknown":  # no reason to say "native"; the next step is the check
         answer, headline = "unknown", ("Parity not checked: " + (
             "ONNX is faster at some batch sizes; check parity before serving it." if faster
-            else "check it with `onnxgate check MODEL_FILE`."))
+            else "check it with onnxgate check MODEL_FILE."))
     elif not usable:
         answer, headline = "no", "No: serve the native model."
     elif not batches:
