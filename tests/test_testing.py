@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, find, given, settings
+from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
 from conversion import MissingDependencyError, convert
@@ -86,7 +86,9 @@ def test_parity_inputs_reach_empty_batches_thresholds_and_specials(exact) -> Non
     _, X, converted = exact
     strategy = parity_inputs(converted, X)
     one_threshold = float(summarize_trees(converted.onnx).splits[0][0])
-    quiet = settings(max_examples=2000, database=None, deadline=None)
+    # Generation only: the test asks whether the strategy reaches each case, not for the smallest
+    # batch that does; shrinking those finds was 10 s of this test's 11 (30 s beside another worker).
+    quiet = settings(max_examples=2000, database=None, deadline=None, phases=[Phase.generate])
     assert find(strategy, lambda b: b.shape[0] == 0, settings=quiet).shape == (0, 5)
     assert find(strategy, lambda b: b.shape[0] == 1, settings=quiet).shape == (1, 5)
     assert np.isnan(find(strategy, lambda b: bool(np.isnan(b).any()), settings=quiet)).any()
