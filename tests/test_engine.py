@@ -62,20 +62,36 @@ def test_empty_batch_returns_an_empty_result_of_the_right_shape(framework) -> No
         assert engine.predict_proba(empty).shape == (0, len(converted.classes))
 
 
+@pytest.mark.parametrize("framework", FRAMEWORKS)
 @pytest.mark.parametrize("path", CALL_PATHS)
-def test_every_call_path_gives_identical_answers(path) -> None:
-    _, converted = fitted("xgboost")
+def test_every_call_path_gives_identical_answers(path, framework) -> None:
+    # The parity matrix runs every graph through the plain `run` path; this is what makes that
+    # stand for the path "auto" picks.
+    _, converted = fitted(framework)
     X = data()[0][:5]
     reference = InferenceEngine(converted, call_path="run")
     engine = InferenceEngine(converted, call_path=path)
     assert engine.call_path == path
     for n in (1, 2, 5, 1, 2):  # repeated sizes reuse cached I/O bindings
-        np.testing.assert_array_equal(engine.predict_proba(X[:n]), reference.predict_proba(X[:n]))
+        for method in converted.methods:
+            np.testing.assert_array_equal(engine.run(method, X[:n]), reference.run(method, X[:n]))
 
 
 def test_auto_call_path_is_measured_and_named() -> None:
     _, converted = fitted("xgboost")
     assert InferenceEngine(converted).call_path in CALL_PATHS
+
+
+def test_a_named_call_path_is_not_measured(monkeypatch: pytest.MonkeyPatch) -> None:
+    def measured(*_args, **_kwargs):
+        raise AssertionError("measured the call paths although the caller named one")
+
+    clear_session_cache()  # a fresh session: nothing measured for it yet
+    monkeypatch.setattr(engine_mod.InferenceEngine, "_measure_call_paths", measured)
+    _, converted = fitted("lightgbm")
+    assert InferenceEngine(converted, call_path="run").call_path == "run"
+    with pytest.raises(AssertionError, match="measured"):
+        InferenceEngine(converted)
 
 
 def test_io_binding_results_are_not_overwritten_by_the_next_call() -> None:

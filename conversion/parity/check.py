@@ -263,7 +263,8 @@ def check_parity(
     from ..runtime.engine import InferenceEngine
 
     adapter = adapter_named(converted.framework)
-    engine = engine or InferenceEngine(converted)
+    # Parity is the same on every call path (tests/test_engine.py): no need to measure the fastest.
+    engine = engine or InferenceEngine(converted, call_path="run")
     cats = engine.categories
     # A CatBoost matrix holds labels, which the engine hashes row by row (and refuses per row)
     labels_matrix = cats is not None and cats.hashed and not hasattr(X, "columns")

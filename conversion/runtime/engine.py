@@ -162,7 +162,7 @@ class InferenceEngine(NativeMethods):
             raise InputError(f"call_path={call_path!r} is not available with this onnxruntime build; "
                              f"available: {', '.join(self._paths)}")
         if warmup:
-            self._warm_up()
+            self._warm_up(choose_path=call_path == "auto")
         self.call_path = call_path if call_path != "auto" else (self._entry.call_path or "run")
 
     @property
@@ -226,8 +226,10 @@ class InferenceEngine(NativeMethods):
         feed = {self._input: ort.OrtValue.ortvalue_from_numpy(arr)}
         return self.session.run_with_ort_values([method], feed)[0].numpy()
 
-    def _warm_up(self) -> None:
-        """Runs every method once (lazy allocations, provider compilation) and picks the call path."""
+    def _warm_up(self, choose_path: bool) -> None:
+        """Runs every method once (lazy allocations, provider compilation) and, with ``choose_path``
+        (``call_path="auto"``), measures the call paths once per session: 0.1 s, which a caller
+        that named its path does not pay."""
         row = np.zeros((1, self.model.n_features), dtype=self.model.dtype)
         try:
             for method in self.model.methods:
@@ -238,7 +240,7 @@ class InferenceEngine(NativeMethods):
             self._fall_back_to_cpu(f"{self.providers[0]} failed on the first run: {str(exc).strip().splitlines()[0]}")
             for method in self.model.methods:
                 self._call_run(method, row)
-        if self._entry.call_path is None:
+        if choose_path and self._entry.call_path is None:
             self._entry.call_path = self._measure_call_paths(row)
 
     def _fall_back_to_cpu(self, reason: str) -> None:
