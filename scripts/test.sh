@@ -6,4 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
 # --benchmark-disable: under xdist no test benchmarks; pytest-benchmark 4.0 (the declared floor)
 # would print "Benchmarks are automatically disabled because xdist plugin is active" at every start.
-exec .venv/bin/pytest -n 2 --hypothesis-profile ci --benchmark-disable "$@"
+# --dist worksteal: each worker starts on its own half of the suite in file order, so a module's
+# fixtures are built once, not once per worker (the report's browser fixture, two real `onnxgate
+# run`s, is 50 s), and a worker that runs dry takes the other's last tests.
+exec .venv/bin/pytest -n 2 --dist worksteal --hypothesis-profile ci --benchmark-disable "$@"
