@@ -329,7 +329,13 @@ def test_run_on_a_machine_type_without_baseline_skips_the_gate_in_one_line(tmp_p
     assert "error" not in proc.stderr.lower() and "warning" not in proc.stderr.lower(), proc.stderr[-3000:]
     run_json = _json.loads((tmp_path / "r" / "run.json").read_text())
     assert run_json["gate"]["gate_skipped"] == skipped[0]
-    assert "gate skipped: " in (tmp_path / "r" / "index.html").read_text()
+    page = (tmp_path / "r" / "index.html").read_text()
+    section = page[page.index('<div id="gate"'):]
+    section = section[:section.index("</div>")]
+    # in the report the line's commands are code to copy, never text in backticks
+    assert "gate skipped: " in section and "`" not in section, section
+    assert "<code>onnxgate gate --against origin/main</code>" in section
+    assert "<code>onnxgate gate --baseline " in section and " --record-missing --current " in section
 
     # The exact command in the line records this machine type; a copy missing one flag is another type.
     command = skipped[0].split("`")[1].split()

@@ -27,6 +27,7 @@ from conversion.atomic import write_bytes_atomic, write_text_atomic
 from conversion.errors import InputError
 from conversion.optional import import_optional
 
+from ..results.baseline_choice import AGAINST
 from ..results.benchmark_runs import Record
 from ..results.gate.explain import model_changes
 from ..results.run_results import RunResult, load_run_results
@@ -44,8 +45,6 @@ STATUS_ORDER = ("exact", "unchecked", "xfail", "wrong", "refused", "unavailable"
 STATUS_LABELS = {"unchecked": "not checked"}  # the matrix's words for a status, where they differ
 
 Row = TypeVar("Row")
-# What the report recommends where no baseline gated the run: docs/ci.md's gate for pull requests.
-AGAINST = "onnxgate gate --against origin/main"
 
 
 @dataclass
@@ -281,7 +280,19 @@ def _environment() -> Any:
     env.filters["ms"] = lambda s: "" if s is None else f"{s * 1e3:.3f}"
     env.filters["num"] = lambda x, fmt=".3g": "" if x is None else format(x, fmt)
     env.filters["rate"] = lambda x: "" if x is None or not math.isfinite(x) else f"{x:,.0f}"
+    env.filters["commands"] = _commands
     return env
+
+
+def _commands(text: str) -> Any:
+    """The gate's terminal text, where `backticks` mark a command, as HTML: each command a <code>
+    (copyable, never shown with its backticks), the rest escaped."""
+    from markupsafe import Markup, escape
+
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: not markup, show the text as it is
+        return escape(text)
+    return Markup("").join(Markup("<code>{}</code>").format(p) if i % 2 else escape(p) for i, p in enumerate(parts))
 
 
 def render(results: list[RunResult], *, gate: dict[str, Any] | None = None, image_dir: Path | None = None,

@@ -23,7 +23,7 @@ from conversion.errors import ResultsError
 from conversion.results.benchmark_runs import Run, load_run, read_json_object
 from conversion.results.results_schema import finite_or_null
 
-__all__ = ["HISTORY_LIMIT", "BaselineChoice", "accept_baseline", "baseline_name", "choose_baseline", "find_baseline",
+__all__ = ["AGAINST", "HISTORY_LIMIT", "BaselineChoice", "accept_baseline", "baseline_name", "choose_baseline", "find_baseline",
            "fingerprint_differences", "known_machines", "machine_label", "record_baseline", "save_compact"]
 
 log = logging.getLogger(__name__)
@@ -122,12 +122,19 @@ def _nearest(folder: Path, current: Run) -> str:
     return f"; {path.name} differs only in CPU flags ({_flag_difference(*d['cpu_flags'])})"
 
 
+# The gate for a pull request on any runner (docs/ci.md): the merge base and the change, measured side by side.
+AGAINST = "onnxgate gate --against origin/main"
+
+
 def skip_reason(folder: Path, current: Run) -> str:
-    """One line: the gate was skipped, what the folder holds, and the command that records this machine type."""
+    """One line: the gate was skipped, what the folder holds, the command that records this machine
+    type, and the gate that needs no baseline."""
     have = "; ".join(known_machines(folder)) or ("nothing (it does not exist)" if not folder.exists() else "nothing")
     record = f"onnxgate gate --baseline {folder} --record-missing --current {current.path}"
     return (f"gate skipped: {folder} has no baseline for this machine type, {machine_label(current.machine)}; "
-            f"it holds {have}{_nearest(folder, current)}. Record this one with `{record}` and commit the file")
+            f"it holds {have}{_nearest(folder, current)}. Record this one with `{record}` and commit the file, "
+            f"or gate a change against its merge base on any runner, both measured side by side: `{AGAINST}` "
+            "(docs/ci.md)")
 
 
 @dataclass(frozen=True)
