@@ -389,7 +389,8 @@ def test_each_benchmarked_model_has_its_speed_chart_with_the_paragraph_folded(tm
     unmeasured = _verdict_row(html, "xgboost-synthetic-large")
     assert "speed-chart" not in unmeasured
     assert "this run&#39;s quick profile does not time this model" in unmeasured
-    assert "onnxgate bench --models xgboost-synthetic-large" in unmeasured and "`" not in unmeasured  # no markdown in HTML
+    # plain text: no markdown backticks in HTML
+    assert "onnxgate bench --models xgboost-synthetic-large" in unmeasured and "`" not in unmeasured
 
 
 def test_the_heatmap_text_is_legible_on_a_phone() -> None:

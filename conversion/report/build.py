@@ -280,19 +280,30 @@ def _environment() -> Any:
     env.filters["ms"] = lambda s: "" if s is None else f"{s * 1e3:.3f}"
     env.filters["num"] = lambda x, fmt=".3g": "" if x is None else format(x, fmt)
     env.filters["rate"] = lambda x: "" if x is None or not math.isfinite(x) else f"{x:,.0f}"
+    env.filters["command"] = _command
     env.filters["commands"] = _commands
     return env
 
 
+def _command(text: str) -> Any:
+    """One command as <code>, each option in a span a line never breaks inside: a phone breaks the
+    command between words, never as "--" / "accept". It copies as the command."""
+    from markupsafe import Markup, escape
+
+    words = [Markup('<span class="option">{}</span>').format(w) if w.startswith("-") else escape(w)
+             for w in str(text).split(" ")]
+    return Markup("<code>") + Markup(" ").join(words) + Markup("</code>")
+
+
 def _commands(text: str) -> Any:
-    """The gate's terminal text, where `backticks` mark a command, as HTML: each command a <code>
-    (copyable, never shown with its backticks), the rest escaped."""
+    """The gate's terminal text, where `backticks` mark a command, as HTML: each command a
+    <code> (never shown with its backticks), the rest escaped."""
     from markupsafe import Markup, escape
 
     parts = str(text).split("`")
     if len(parts) % 2 == 0:  # an unpaired backtick: not markup, show the text as it is
         return escape(text)
-    return Markup("").join(Markup("<code>{}</code>").format(p) if i % 2 else escape(p) for i, p in enumerate(parts))
+    return Markup("").join(_command(p) if i % 2 else escape(p) for i, p in enumerate(parts))
 
 
 def render(results: list[RunResult], *, gate: dict[str, Any] | None = None, image_dir: Path | None = None,

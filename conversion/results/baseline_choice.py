@@ -23,8 +23,9 @@ from conversion.errors import ResultsError
 from conversion.results.benchmark_runs import Run, load_run, read_json_object
 from conversion.results.results_schema import finite_or_null
 
-__all__ = ["AGAINST", "HISTORY_LIMIT", "BaselineChoice", "accept_baseline", "baseline_name", "choose_baseline", "find_baseline",
-           "fingerprint_differences", "known_machines", "machine_label", "record_baseline", "save_compact"]
+__all__ = ["AGAINST", "HISTORY_LIMIT", "BaselineChoice", "accept_baseline", "baseline_name", "choose_baseline",
+           "find_baseline", "fingerprint_differences", "known_machines", "machine_label", "record_baseline",
+           "save_compact"]
 
 log = logging.getLogger(__name__)
 
