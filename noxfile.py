@@ -140,7 +140,7 @@ def nightly(session: nox.Session) -> None:
     ``nox -s nightly -- -k lightgbm`` passes pytest arguments to both runs. Times: docs/loops.md.
     """
     session.install("-c", "constraints.txt", "-e", ".[test]")
-    pytest = ["pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--benchmark-disable"]
+    pytest = ["pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "worksteal", "--benchmark-disable"]
     session.run(*pytest, "--hypothesis-profile", "exhaustive", *session.posargs)
     session.run(*pytest, "--hypothesis-profile", "nightly", "tests/test_parity.py", "tests/test_emit_onnx.py",
                 "tests/test_ort_versions.py", *session.posargs)
